@@ -1,0 +1,78 @@
+# The retraining pipeline's commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA := $(CURDIR)/.data
+# The embedded default: everything under .data/, Airflow included.
+export PYTHONPATH := $(CURDIR)
+export AIRFLOW_HOME ?= $(DATA)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export GX_ANALYTICS_ENABLED := False
+WORKERS ?= 1
+SERVICE ?=
+
+.PHONY: help venv lock demo test test-dags test-unit test-integration lint airflow mlflow bench up down logs clean
+
+help: ## List the commands
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip >/dev/null
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
+
+$(BIN)/.installed: requirements.lock | $(BIN)/uv
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock
+	@touch $@
+
+venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv) from requirements.lock
+
+lock: $(BIN)/uv ## Re-resolve requirements.txt into requirements.lock (after changing a pin)
+	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
+
+demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
+	$(BIN)/python -m include.demo.run
+
+test: venv ## Run every test tier (CI=true turns a missing service into a failure)
+	$(BIN)/python -m pytest tests
+
+test-dags: venv ## DAG integrity, policy and parse time
+	$(BIN)/python -m pytest tests/dags
+
+test-unit: venv ## Pure functions, no services
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: venv ## Real DAG runs against real services
+	$(BIN)/python -m pytest tests/integration
+
+lint: venv ## Ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+airflow: venv ## The Airflow UI on the embedded default: airflow standalone on http://localhost:8080
+	$(BIN)/airflow standalone
+
+mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
+
+bench: venv ## Benchmarks; results go to docs/benchmarks.md
+	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md
+
+up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
+	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }
+	docker compose up -d --build --scale airflow-worker=$(WORKERS)
+	@echo "Airflow http://localhost:8080  MLflow http://localhost:5000  (health: docker compose ps)"
+
+down: ## Stop the compose stack; databases and artifacts stay in their volumes
+	docker compose down
+
+logs: ## Follow the compose stack's logs (SERVICE=airflow-worker for one)
+	docker compose logs --follow --tail=100 $(SERVICE)
+
+clean: ## Delete the embedded default's data (.data/)
+	rm -rf $(DATA)
