@@ -1,0 +1,119 @@
+"""`retrain_<model>`: one retraining DAG per model file in include/models/.
+
+Wiring only: each task imports its step from `include.retraining` at run time, calls it and
+returns a small reference (a snapshot path, an MLflow run id) for the next task.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from include.orchestration.assets import drift_asset
+from include.orchestration.dagfiles import broken_model_files_dag, model_configs, task_retries
+from include.retraining.config import ModelConfig
+
+DOC = """
+### Retrain `{name}`
+
+Runs weekly (`{schedule}` UTC) and whenever `monitor_{name}` emits a drift event on asset
+`{name}_drift`. The window is `(end - {window_days}d, end - {label_delay_days}d]`, where `end` is
+the run's data interval end, the drift event's window or the `window_end` param.
+
+| task | what it does | when it fails or stops |
+|---|---|---|
+| extract | reads the window from connection `{conn_id}` into a Parquet snapshot named by its content hash | too few rows: check the upstream load; connection errors retry with backoff |
+| validate | Great Expectations suite from the model file plus what the champion's data looked like | a Slack alert lists the failed expectations and links the result; fix the data, then clear this task |
+| train | scikit-learn pipeline (features inside the model), logged to MLflow experiment `{name}` | a rerun of the same snapshot reuses the finished run |
+| evaluate | challenger and `champion` on the same holdout, paired bootstrap of the difference in `{metric}` | |
+| promote | moves alias `champion` when the gate passes; otherwise alias `challenger`, an alert, and this task is skipped | skipped = the gate said no; the reason is in the log and the alert |
+
+Trigger with **dry_run** to do everything but change the registry.
+"""
+
+
+def _doc(config: ModelConfig) -> str:
+    return DOC.format(
+        name=config.name,
+        schedule=config.schedule,
+        window_days=config.training.window_days,
+        label_delay_days=config.training.label_delay_days,
+        conn_id=config.source.conn_id,
+        metric=config.primary_metric,
+    )
+
+
+def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow DAG
+    @dag(
+        dag_id=config.retrain_dag_id,
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(config.schedule, timezone="UTC"),
+            assets=drift_asset(config.name),
+        ),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=_doc(config),
+        tags=["retraining", f"model:{config.name}", *config.tags],
+        default_args={
+            "owner": config.owner,
+            "retries": task_retries(),
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=10),
+        },
+        params={
+            "dry_run": Param(False, type="boolean", description="Everything but the promotion."),
+            "window_end": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                description="End of the training window (UTC). Empty: the run's data interval end.",
+            ),
+        },
+    )
+    def retrain() -> None:
+        @task(doc_md="Read the training window into a content-addressed Parquet snapshot.")
+        def extract() -> dict:
+            from include.orchestration import steps
+
+            return steps.extract(config)
+
+        @task(doc_md="Great Expectations gate: a failed suite alerts and stops the run.", retries=0)
+        def validate(extracted: dict) -> dict:
+            from include.orchestration import steps
+
+            return steps.validate(config, extracted)
+
+        @task(doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.")
+        def train(extracted: dict, validated: dict) -> dict:
+            from include.orchestration import steps
+
+            return steps.train(config, extracted)
+
+        @task(doc_md="Challenger vs champion on the same holdout, with a paired bootstrap interval.")
+        def evaluate(extracted: dict, trained: dict) -> dict:
+            from include.orchestration import steps
+
+            return steps.evaluate(config, extracted, trained)
+
+        @task(doc_md="Move alias `champion`, or mark `challenger`, alert and skip.")
+        def promote(extracted: dict, trained: dict, evaluated: dict) -> dict:
+            from include.orchestration import steps
+
+            return steps.promote(config, extracted, trained, evaluated)
+
+        extracted = extract()
+        trained = train(extracted, validate(extracted))
+        promote(extracted, trained, evaluate(extracted, trained))
+
+    return retrain()
+
+
+configs, errors = model_configs()
+for _config in configs:
+    globals()[_config.retrain_dag_id] = build_retrain_dag(_config)
+if errors:
+    broken_model_files = broken_model_files_dag("retrain", errors)

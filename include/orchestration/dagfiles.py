@@ -1,0 +1,44 @@
+"""Reading the model files at parse time, and surfacing a bad one as an import error.
+
+Parsing YAML with pydantic is cheap; nothing here touches a database or the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG
+
+from include.retraining.config import ModelConfig, ModelConfigError, load_model_configs
+from include.retraining.settings import load_settings
+
+
+def model_configs() -> tuple[list[ModelConfig], dict[Path, ModelConfigError]]:
+    return load_model_configs(load_settings().models_dir)
+
+
+def task_retries() -> int:
+    """Retries for tasks that do I/O; RETRAINING_TASK_RETRIES=0 makes local test runs fail fast."""
+    return int(os.environ.get("RETRAINING_TASK_RETRIES", "2"))
+
+
+class _BrokenModelFiles(DAG):
+    """A DAG that refuses to be bagged: Airflow records its message as the file's import error,
+    while the good models' DAGs in the same file load as usual."""
+
+    def validate(self) -> None:
+        raise ModelConfigError(self.description)
+
+
+def broken_model_files_dag(kind: str, errors: dict[Path, ModelConfigError]) -> DAG:
+    message = "\n".join(str(error) for error in errors.values())
+    names = "_".join(re.sub(r"[^A-Za-z0-9_]", "_", path.stem) for path in errors)
+    return _BrokenModelFiles(
+        dag_id=f"{kind}_invalid_model_files_{names}"[:200],
+        description=f"{len(errors)} model file(s) could not be loaded:\n{message}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    )

@@ -1,0 +1,115 @@
+"""What a task needs from Airflow at run time: the warehouse URL, who is running, alert delivery."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from include.retraining.alerts import Alert, already_recorded, record_alert
+from include.retraining.config import ModelConfig
+from include.retraining.pipeline import RunInfo
+from include.retraining.settings import Settings
+from include.retraining.windows import as_utc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAREHOUSE_CONN_ID = "warehouse"
+
+
+def warehouse_url(conn_id: str, settings: Settings) -> str:
+    """The SQLAlchemy URL of an Airflow connection.
+
+    `AIRFLOW_CONN_<ID>` holding a SQLAlchemy URL is used verbatim (drivers and all); a
+    connection from the UI or a secrets backend is turned into one; with no connection at all,
+    the default id falls back to the embedded SQLite warehouse.
+    """
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if raw and not raw.lstrip().startswith("{"):
+        return str(make_url(raw).render_as_string(hide_password=False))
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        if conn_id == DEFAULT_WAREHOUSE_CONN_ID:
+            return settings.warehouse_default_url
+        raise
+    extra = conn.extra_dejson
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    if conn.conn_type in ("postgres", "postgresql"):
+        auth = f"{conn.login or ''}{':' + conn.password if conn.password else ''}@" if conn.login else ""
+        return f"postgresql+psycopg2://{auth}{conn.host or 'localhost'}:{conn.port or 5432}/{conn.schema or ''}"
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host}"
+    raise ValueError(
+        f"connection {conn_id!r} of type {conn.conn_type!r}: set extra sqlalchemy_url to its SQLAlchemy URL"
+    )
+
+
+def _param_datetime(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+def triggering_drift(context: Any) -> dict[str, Any] | None:
+    """The extra of the newest drift event that triggered this run, if an event did."""
+    events = context.get("triggering_asset_events") or {}
+    newest = None
+    for asset_events in events.values():
+        for event in asset_events:
+            if newest is None or event.timestamp > newest.timestamp:
+                newest = event
+    return dict(newest.extra or {}) if newest is not None else None
+
+
+def run_info(context: Any, config: ModelConfig) -> RunInfo:
+    """The run's identity and the end of its window: an explicit param, the drift event's window,
+    the data interval, in that order; never the wall clock."""
+    params = context.get("params") or {}
+    dag_run = context["dag_run"]
+    drift = triggering_drift(context)
+    window_end = (
+        _param_datetime(params.get("window_end"))
+        or (_param_datetime(drift.get("window_end")) if drift else None)
+        or context.get("data_interval_end")
+        or dag_run.run_after
+    )
+    if drift:
+        trigger = f"drift: {drift.get('reason', 'drift event')}"
+    else:
+        trigger = str(getattr(dag_run, "run_type", "scheduled"))
+    return RunInfo(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        window_end=as_utc(window_end),
+        trigger=trigger,
+        dry_run=bool(params.get("dry_run", False)),
+    )
+
+
+def deliver_alert(alert: Alert, conn_id: str, settings: Settings) -> None:
+    """Post to Slack through the provider when the connection exists; always keep a local record.
+
+    A retry after a delivered alert finds its record and does not post it twice.
+    """
+    log.warning("ALERT %s\n%s", alert.kind, alert.text())
+    if already_recorded(settings.alerts_file, alert.dedup_key):
+        log.info("alert %s was already delivered by an earlier try", alert.dedup_key)
+        return
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    delivered_to = "slack"
+    try:
+        SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=alert.text())
+    except AirflowNotFoundException:
+        delivered_to = "file"
+        log.warning("no Slack connection %r: the alert is kept in %s", conn_id, settings.alerts_file)
+    record_alert(alert, settings.alerts_file, delivered_to=delivered_to)

@@ -1,0 +1,56 @@
+"""Training snapshots: the exact rows a run used, as Parquet, named by model, window and content.
+
+The content hash covers values, column names and dtypes, not Parquet bytes, so it is stable
+across library versions; a rerun of the same window writes the same file under the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from include.retraining.windows import Window
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    content_hash: str
+    rows: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), "content_hash": self.content_hash, "rows": self.rows}
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def snapshot_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    return artifact_root / model / "snapshots" / window.label
+
+
+def write_snapshot(frame: pd.DataFrame, artifact_root: Path, model: str, window: Window) -> Snapshot:
+    """Write atomically (temp file, then rename) so a crash never leaves half a snapshot."""
+    frame = frame.reset_index(drop=True)
+    digest = content_hash(frame)
+    folder = snapshot_dir(artifact_root, model, window)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest[:16]}.parquet"
+    if not path.exists():
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
+            frame.to_parquet(tmp.name, index=False)
+        os.replace(tmp.name, path)
+    return Snapshot(path=path, content_hash=digest, rows=len(frame))
+
+
+def read_snapshot(path: Path | str) -> pd.DataFrame:
+    return pd.read_parquet(path)

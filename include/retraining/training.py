@@ -1,0 +1,127 @@
+"""Training: a named estimator behind the feature preprocessor, fit on a deterministic split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
+
+from include.retraining.config import ModelConfig, ModelConfigError
+from include.retraining.features import build_preprocessor
+
+# Types the skops format must be told to trust when loading our models: the feature
+# transformer's own functions and the estimators' tree structures. Listed, not discovered,
+# so a model carrying anything else fails loudly at logging time.
+SKOPS_TRUSTED_TYPES = [
+    "include.retraining.features._as_float",
+    "include.retraining.features._as_text",
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+]
+
+
+class TrainingDataError(ValueError):
+    """The window cannot train a model (too few rows, one class only); the run stops cleanly."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+
+
+def _estimator_class(estimator: str, task: str) -> type[BaseEstimator]:
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    registry: dict[tuple[str, str], type[BaseEstimator]] = {
+        ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
+        ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
+        ("random_forest", "classification"): RandomForestClassifier,
+        ("random_forest", "regression"): RandomForestRegressor,
+        ("logistic_regression", "classification"): LogisticRegression,
+        ("ridge", "regression"): Ridge,
+    }
+    try:
+        return registry[(estimator, task)]
+    except KeyError:
+        fits = sorted(name for name, kind in registry if kind == task)
+        raise ModelConfigError(
+            f"training.estimator {estimator!r} is not available for {task}; use one of {fits}"
+        ) from None
+
+
+def build_estimator(config: ModelConfig) -> BaseEstimator:
+    cls = _estimator_class(config.training.estimator, config.task)
+    params: dict[str, Any] = dict(config.training.params)
+    if "random_state" in cls().get_params():
+        params.setdefault("random_state", config.training.seed)
+    unknown = sorted(set(params) - set(cls().get_params()))
+    if unknown:
+        raise ModelConfigError(
+            f"model {config.name!r}: training.params {unknown} are not parameters of "
+            f"{cls.__name__}; valid ones: {sorted(cls().get_params())}"
+        )
+    return cls(**params)
+
+
+def build_pipeline(config: ModelConfig) -> Pipeline:
+    return Pipeline([("features", build_preprocessor(config.features)), ("model", build_estimator(config))])
+
+
+def split_by_time(frame: pd.DataFrame, config: ModelConfig) -> Split:
+    """The latest `holdout_fraction` of rows (by timestamp) is the holdout.
+
+    An out-of-time holdout measures what deployment will see, and since each weekly champion
+    trained only on rows before its own holdout, it never saw this run's holdout either: the
+    champion-vs-challenger comparison is fair.
+    """
+    ts = config.source.timestamp_column
+    order = [ts] + ([config.source.id_column] if config.source.id_column else [])
+    ordered = frame.sort_values(order, kind="mergesort").reset_index(drop=True)
+    n_holdout = math.ceil(len(ordered) * config.training.holdout_fraction)
+    return Split(train=ordered.iloc[:-n_holdout], holdout=ordered.iloc[-n_holdout:])
+
+
+def check_trainable(frame: pd.DataFrame, config: ModelConfig) -> None:
+    if len(frame) < config.training.min_rows:
+        raise TrainingDataError(
+            f"model {config.name!r}: the window has {len(frame)} rows, fewer than "
+            f"training.min_rows={config.training.min_rows}; widen training.window_days or check "
+            "that the upstream load ran"
+        )
+    if config.task == "classification":
+        classes = frame[config.target].dropna().nunique()
+        if classes < 2:
+            raise TrainingDataError(
+                f"model {config.name!r}: target {config.target!r} has {classes} class(es) in "
+                "the window; a classifier needs both"
+            )
+
+
+def fit(config: ModelConfig, train: pd.DataFrame) -> Pipeline:
+    pipeline = build_pipeline(config)
+    labelled = train.dropna(subset=[config.target])
+    pipeline.fit(labelled[config.features.columns], labelled[config.target])
+    return pipeline
+
+
+def predict_scores(model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """Positive-class probability for a classifier, the prediction for a regressor.
+
+    Works on a fitted Pipeline and on an MLflow pyfunc whose sklearn flavour has predict_proba.
+    """
+    if task == "classification":
+        return np.asarray(model.predict_proba(frame))[:, 1]
+    return np.asarray(model.predict(frame), dtype="float64")

@@ -1,0 +1,212 @@
+"""Data validation with Great Expectations 1.x: a suite derived from the model file, tightened
+by what the champion's training data looked like, run on a window before anything trains on it.
+
+Learned expectations cover what a broken load changes (types, null shares, category names),
+never numeric ranges: a shifted distribution is drift, which retraining should follow, not a
+reason to refuse the data.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from include.retraining.config import ModelConfig
+
+NUMERIC_TYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "float16",
+    "float32",
+    "float64",
+    "Float32",
+    "Float64",
+]
+
+
+class DataValidationError(ValueError):
+    """The window failed validation; nothing may train on it."""
+
+    def __init__(self, message: str, report: ValidationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """What the champion's training data looked like, for expectations learned from it."""
+
+    null_share: dict[str, float]
+    categories: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str
+    column: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    success: bool
+    evaluated: int
+    failed: list[FailedExpectation] = field(default_factory=list)
+    json_path: str | None = None
+    html_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.success:
+            return f"all {self.evaluated} expectations met"
+        lines = [f"{len(self.failed)} of {self.evaluated} expectations failed:"]
+        lines += [f"- {f.expectation} on {f.column or 'table'}: {f.detail}" for f in self.failed]
+        return "\n".join(lines)
+
+
+def profile_reference(frame: pd.DataFrame, config: ModelConfig) -> ReferenceProfile:
+    return ReferenceProfile(
+        null_share={c: float(frame[c].isna().mean()) for c in config.features.columns if c in frame},
+        categories={
+            c: sorted(str(v) for v in frame[c].dropna().unique()) for c in config.features.categorical if c in frame
+        },
+    )
+
+
+def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    rules = config.validation
+    suite: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=config.training.min_rows)]
+    for column in [config.source.timestamp_column, config.target, *config.features.columns]:
+        suite.append(gxe.ExpectColumnToExist(column=column))
+    suite.append(gxe.ExpectColumnValuesToNotBeNull(column=config.target))
+    if config.task == "classification":
+        suite.append(gxe.ExpectColumnValuesToBeInSet(column=config.target, value_set=[0, 1]))
+    else:
+        suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=config.target, type_list=NUMERIC_TYPES))
+    for column in config.features.numeric:
+        suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
+    for column, (low, high) in rules.ranges.items():
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
+    for column in config.features.columns:
+        allowed_nulls = rules.max_null_share
+        if profile and rules.learn_from_champion and column in profile.null_share:
+            allowed_nulls = min(allowed_nulls, profile.null_share[column] + rules.null_share_margin)
+        suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=round(1 - allowed_nulls, 6)))
+    for column in config.features.categorical:
+        known = set(rules.allowed_categories.get(column, []))
+        if profile and rules.learn_from_champion:
+            known |= set(profile.categories.get(column, []))
+        if known:
+            suite.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=column, value_set=sorted(known), mostly=round(1 - rules.new_category_share, 6)
+                )
+            )
+    return suite
+
+
+def _detail(result: Any) -> str:
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return str(info.get("exception_message", "raised an exception")).splitlines()[0]
+    observed = result.result or {}
+    kwargs = result.expectation_config.kwargs
+    parts = []
+    if "observed_value" in observed:
+        parts.append(f"observed {observed['observed_value']!r}")
+    if "unexpected_percent" in observed and observed["unexpected_percent"] is not None:
+        parts.append(f"{observed['unexpected_percent']:.1f}% unexpected")
+    if observed.get("partial_unexpected_list"):
+        parts.append(f"e.g. {observed['partial_unexpected_list'][:5]!r}")
+    for key in ("value_set", "type_list", "min_value", "max_value", "mostly"):
+        if kwargs.get(key) is not None and key != "type_list":
+            parts.append(f"expected {key}={kwargs[key]!r}")
+    return "; ".join(parts) or "failed"
+
+
+def _render_html(config: ModelConfig, report: ValidationReport, results: list[Any]) -> str:
+    rows = "".join(
+        f"<tr class={'ok' if r.success else 'fail'}><td>{'pass' if r.success else 'FAIL'}</td>"
+        f"<td>{html.escape(r.expectation_config.type)}</td>"
+        f"<td>{html.escape(str(r.expectation_config.kwargs.get('column', '')))}</td>"
+        f"<td>{html.escape('' if r.success else _detail(r))}</td></tr>"
+        for r in results
+    )
+    verdict = "passed" if report.success else "FAILED"
+    return (
+        f"<html><head><meta charset='utf-8'><title>{config.name} validation</title><style>"
+        "body{font-family:sans-serif}td{padding:2px 8px}.fail{background:#fdd}.ok{background:#efe}"
+        f"</style></head><body><h1>{config.name}: validation {verdict}</h1>"
+        f"<p>{html.escape(report.summary())}</p><table><tr><th></th><th>expectation</th>"
+        f"<th>column</th><th>detail</th></tr>{rows}</table></body></html>"
+    )
+
+
+def validate_frame(
+    frame: pd.DataFrame, config: ModelConfig, profile: ReferenceProfile | None, out_dir: Path
+) -> ValidationReport:
+    """Run the suite on the frame; write the GX result as JSON and a readable HTML page."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    batch_definition = (
+        context.data_sources.add_pandas("warehouse")
+        .add_dataframe_asset(config.name)
+        .add_batch_definition_whole_dataframe("window")
+    )
+    suite = gx.ExpectationSuite(name=f"{config.name}_window", expectations=_expectations(config, profile))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+    failed = [
+        FailedExpectation(
+            expectation=r.expectation_config.type,
+            column=r.expectation_config.kwargs.get("column"),
+            detail=_detail(r),
+        )
+        for r in result.results
+        if not r.success
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out_dir / "gx_result.json", out_dir / "gx_result.html"
+    report = ValidationReport(
+        success=bool(result.success),
+        evaluated=len(result.results),
+        failed=failed,
+        json_path=str(json_path),
+        html_path=str(html_path),
+    )
+    json_path.write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
+    html_path.write_text(_render_html(config, report, list(result.results)))
+    return report
+
+
+def validate_or_raise(
+    frame: pd.DataFrame, config: ModelConfig, profile: ReferenceProfile | None, out_dir: Path
+) -> ValidationReport:
+    report = validate_frame(frame, config, profile, out_dir)
+    if not report.success:
+        raise DataValidationError(
+            f"model {config.name!r}: the window failed validation, nothing was trained. "
+            f"{report.summary()}\nFull result: {report.html_path}",
+            report,
+        )
+    return report

@@ -1,0 +1,107 @@
+"""retrain_churn on real parts: a SQLite or Postgres warehouse, a real MLflow store, real Airflow
+DAG runs, a loopback HTTP endpoint standing in for Slack."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from include.demo.churn_data import World
+from include.retraining.alerts import read_alerts
+from include.retraining.settings import load_settings
+from tests.integration.conftest import UTC, load_weeks, run_dag
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+RUN_AT = START + timedelta(weeks=10)
+PASSED = {"extract": "success", "validate": "success", "train": "success", "evaluate": "success"}
+
+
+def _client() -> MlflowClient:
+    uri = load_settings().tracking_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _aliases() -> dict[str, str]:
+    return {alias: str(v) for alias, v in _client().get_registered_model("churn").aliases.items()}
+
+
+def _training_runs() -> list:
+    client = _client()
+    experiment = client.get_experiment_by_name("churn")
+    return client.search_runs([experiment.experiment_id]) if experiment else []
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse(request: pytest.FixtureRequest, data_dir, models_dir) -> str:
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_warehouse")
+    load_weeks(START, weeks=10)
+    return request.param
+
+
+def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(warehouse: str) -> None:
+    first = run_dag("retrain_churn", RUN_AT)
+
+    assert first == {**PASSED, "promote": "success"}
+    assert _aliases() == {"champion": "1"}
+    (run,) = _training_runs()
+    snapshots = list((load_settings().artifact_root / "churn" / "snapshots").rglob("*.parquet"))
+    assert len(snapshots) == 1 and snapshots[0].name[:16] == run.data.tags["retraining.snapshot_hash"][:16]
+
+    again = run_dag("retrain_churn", RUN_AT)
+
+    assert again == {**PASSED, "promote": "skipped"}
+    assert _aliases() == {"champion": "1"}
+    assert len(_training_runs()) == 1
+    assert list((load_settings().artifact_root / "churn" / "snapshots").rglob("*.parquet")) == snapshots
+    assert len(_client().search_model_versions("name = 'churn'")) == 1
+
+
+def test_worse_challenger_is_blocked_and_slack_gets_the_metrics(data_dir, models_dir, slack) -> None:
+    load_weeks(START, weeks=10)
+    run_dag("retrain_churn", RUN_AT)
+    # Same window, a crippled estimator: the paired interval must say it is worse.
+    models_dir(training={"params": {"max_iter": 1, "max_leaf_nodes": 2}}, gate={"threshold": 0.5})
+
+    states = run_dag("retrain_churn", RUN_AT)
+
+    assert states == {**PASSED, "promote": "skipped"}
+    assert _aliases() == {"champion": "1", "challenger": "2"}
+    (message,) = slack.messages
+    assert "churn: challenger not promoted" in message["text"]
+    assert "roc_auc: challenger 0." in message["text"] and "champion 0." in message["text"]
+    assert "95% interval" in message["text"] and "/dags/retrain_churn/runs/" in message["text"]
+    (alert,) = read_alerts(load_settings().alerts_file)
+    assert alert["delivered_to"] == "slack" and alert["figures"]["interval"]["upper"] < 0
+
+
+def test_broken_column_fails_validation_trains_nothing_and_alerts(data_dir, models_dir, slack) -> None:
+    load_weeks(START, weeks=10)
+    run_dag("retrain_churn", RUN_AT)
+    # Next week's training window now ends in two weeks whose monthly_charges arrived empty.
+    load_weeks(START + timedelta(weeks=7), weeks=3, world=World(null_columns=("monthly_charges",)))
+
+    states = run_dag("retrain_churn", RUN_AT + timedelta(weeks=1))
+
+    assert states["extract"] == "success" and states["validate"] == "failed"
+    assert states["train"] == states["promote"] == "upstream_failed"
+    assert len(_training_runs()) == 1 and _aliases() == {"champion": "1"}
+    (message,) = slack.messages
+    assert "data validation failed" in message["text"]
+    assert "expect_column_values_to_not_be_null on monthly_charges" in message["text"]
+    assert "gx_result.html" in message["text"]
+
+
+def test_empty_window_stops_with_a_reason_and_an_alert(data_dir, models_dir) -> None:
+    load_weeks(START - timedelta(weeks=30), weeks=2)  # the table exists, the window is empty
+
+    states = run_dag("retrain_churn", RUN_AT)
+
+    assert states["extract"] == "failed" and states["train"] == "upstream_failed"
+    (alert,) = read_alerts(load_settings().alerts_file)
+    assert alert["kind"] == "extraction_stopped" and alert["delivered_to"] == "file"
+    assert "has 0 rows, fewer than training.min_rows" in alert["lines"][0]
