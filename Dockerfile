@@ -1,0 +1,18 @@
+# One image for every Airflow service in docker-compose.yaml.
+# The tag must equal the apache-airflow pin in requirements.txt (tests/unit/test_compose.py checks it).
+FROM apache/airflow:3.3.2-python3.11
+
+# The project's exact resolved set is baked in at build time, never installed at container start.
+COPY --chown=airflow:0 requirements.txt requirements.lock /opt/airflow/
+RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/requirements.lock
+
+# Mount points for the named volumes: a new volume copies the ownership of the directory it covers,
+# so creating them here as the airflow user keeps them writable without a chown at startup.
+RUN mkdir -p /opt/airflow/logs /opt/airflow/artifacts /opt/airflow/simple-auth
+
+# `import include.retraining` resolves from the Airflow home, as it does from the repository root.
+ENV PYTHONPATH=/opt/airflow
+
+COPY --chown=airflow:0 include/ /opt/airflow/include/
+COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
