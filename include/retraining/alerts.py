@@ -87,3 +87,20 @@ def validation_failed_alert(model: str, summary: str, links: dict[str, str], ded
 
 def extraction_stopped_alert(model: str, reason: str, links: dict[str, str], dedup_key: str) -> Alert:
     return Alert("extraction_stopped", model, f"{model}: retraining stopped", [reason], links, {}, dedup_key)
+
+
+def drift_alert(model: str, decision: dict, drift: dict, links: dict[str, str], dedup_key: str) -> Alert:
+    top = drift["drifted_columns"][:5]
+    lines = [*decision["reasons"]]
+    if top:
+        scores = ", ".join(
+            f"{c} ({drift['columns'][c]['score']:.3f})" for c in top if drift["columns"][c]["score"] is not None
+        )
+        lines.append(f"Top drifted features: {scores or ', '.join(top)}")
+    lines.append(f"retrain_{model} has been triggered through the drift asset.")
+    figures = {
+        "drift_share": drift["drift_share"],
+        "drifted_columns": drift["drifted_columns"],
+        "prediction_psi": drift["prediction_psi"],
+    }
+    return Alert("drift_detected", model, f"{model}: drift detected, retraining", lines, links, figures, dedup_key)

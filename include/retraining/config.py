@@ -153,7 +153,9 @@ class MonitorConfig(_Strict):
     performance_drop: float = Field(0.05, gt=0.0)
     cooldown_hours: float = Field(24, ge=0)
     min_rows: int = Field(200, ge=1)
-    max_rows: int = Field(20_000, ge=1000, description="rows sampled per window for Evidently")
+    max_rows: int = Field(
+        20_000, gt=1000, description="rows sampled per window for Evidently (above 1000, where it uses distance tests)"
+    )
 
     @field_validator("schedule")
     @classmethod

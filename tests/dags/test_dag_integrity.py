@@ -40,7 +40,7 @@ def test_every_model_file_produces_its_dags(dagbag) -> None:
     names = [yaml.safe_load(p.read_text())["name"] for p in discover_model_files(MODELS)]
     assert names, "the repo ships at least one model file"
     for name in names:
-        assert f"retrain_{name}" in dagbag.dag_ids
+        assert {f"retrain_{name}", f"monitor_{name}"} <= set(dagbag.dag_ids)
 
 
 def test_policy_owner_tags_retries_and_docs(dagbag) -> None:
@@ -52,7 +52,7 @@ def test_policy_owner_tags_retries_and_docs(dagbag) -> None:
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
             assert task.doc_md, f"{dag_id}.{task.task_id} has no doc_md"
-            if task.task_id in ("extract", "train", "evaluate", "promote"):
+            if task.task_id in ("extract", "train", "evaluate", "promote", "current", "data_drift"):
                 # The test session sets RETRAINING_TASK_RETRIES=0; production default is checked below.
                 assert task.retries == int(os.environ["RETRAINING_TASK_RETRIES"])
 
@@ -90,9 +90,10 @@ def test_bad_model_file_is_an_import_error_naming_it_and_others_still_load(tmp_p
 
     bag = _dagbag()
 
-    assert "retrain_churn" in bag.dag_ids
-    (message,) = bag.import_errors.values()
-    assert "broken.yaml" in message and "traning" in message
+    assert {"retrain_churn", "monitor_churn"} <= set(bag.dag_ids)
+    assert {Path(f).name for f in bag.import_errors} == {"retrain.py", "monitor.py"}
+    for message in bag.import_errors.values():
+        assert "broken.yaml" in message and "traning" in message
 
 
 def test_parse_time_and_no_heavy_imports_at_module_level() -> None:

@@ -32,6 +32,17 @@ def airflow_metadata_db() -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def no_asset_events() -> None:
+    """The metadata DB is shared by the session; each test starts with no asset events queued."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(AssetDagRunQueue).delete()
+        session.query(AssetEvent).delete()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh warehouse, MLflow store, artifact root and alert file for this test."""
@@ -88,6 +99,14 @@ def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_backend(request: pytest.FixtureRequest, data_dir: Path, models_dir) -> str:
+    """The embedded SQLite warehouse, then a PostgreSQL database created for the test."""
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_warehouse")
+    return request.param
+
+
 @dataclass
 class FakeSlack:
     """A real HTTP endpoint on loopback that records what the Slack webhook hook posts."""
@@ -135,6 +154,21 @@ def load_weeks(start: datetime, weeks: int, rows_per_week: int = 900, seed: int 
         begin = start + timedelta(days=7 * week)
         frame = generate_snapshots(rows_per_week, begin, begin + timedelta(days=7), seed=seed, world=world or STABLE)
         replace_window(warehouse_url(), TABLE, frame, "snapshot_at", begin, begin + timedelta(days=7))
+
+
+def drift_events(model: str = "churn") -> list[dict]:
+    """The extras of the events recorded on the model's drift asset, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"{model}_drift")
+            .order_by(AssetEvent.timestamp)
+        )
+        return [dict(event.extra or {}) for event in events]
 
 
 def run_dag(dag_id: str, logical_date: datetime, conf: dict | None = None) -> dict[str, str]:

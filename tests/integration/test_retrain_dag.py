@@ -35,12 +35,10 @@ def _training_runs() -> list:
     return client.search_runs([experiment.experiment_id]) if experiment else []
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def warehouse(request: pytest.FixtureRequest, data_dir, models_dir) -> str:
-    if request.param == "postgres":
-        request.getfixturevalue("postgres_warehouse")
+@pytest.fixture
+def warehouse(warehouse_backend: str) -> str:
     load_weeks(START, weeks=10)
-    return request.param
+    return warehouse_backend
 
 
 def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(warehouse: str) -> None:

@@ -1,0 +1,126 @@
+"""`monitor_<model>`: one drift-monitoring DAG per model file in include/models/.
+
+Wiring only: each task imports its step at run time and passes small references along.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, dag, task
+
+from include.orchestration.assets import drift_asset
+from include.orchestration.dagfiles import broken_model_files_dag, model_configs, task_retries
+from include.retraining.config import ModelConfig
+
+DOC = """
+### Monitor `{name}`
+
+Runs `{schedule}` (UTC). Compares the last {window_days} days of warehouse data with the
+champion's training data and, when drift crosses a threshold, emits an event on asset
+`{name}_drift`, which starts `retrain_{name}`.
+
+| task | what it does | when it stops |
+|---|---|---|
+| reference | finds the `champion` alias and its training snapshot | no champion yet: skipped |
+| current | reads the window (and its matured-label counterpart, {label_delay_days} days earlier) | fewer than {min_rows} rows: skipped; a missing column: alert and fail |
+| data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores | |
+| performance | champion `{metric}` on matured labels vs its holdout value | |
+| decide | drift share >= {drift_share}, a critical feature ({critical}), PSI, or a `{metric}` drop > {performance_drop}; cooldown {cooldown}h | |
+| report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` | |
+| trigger | emits the drift event and a Slack alert | skipped: no threshold crossed, cooldown, or a retrain already running |
+
+Open the report: the `report` task's log prints its path; it is also an artifact of the MLflow run.
+"""
+
+
+def build_monitor_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow DAG
+    monitor = config.monitor
+
+    @dag(
+        dag_id=config.monitor_dag_id,
+        schedule=CronTriggerTimetable(monitor.schedule, timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=DOC.format(
+            name=config.name,
+            schedule=monitor.schedule,
+            window_days=monitor.window_days,
+            label_delay_days=config.training.label_delay_days,
+            min_rows=monitor.min_rows,
+            metric=config.primary_metric,
+            drift_share=monitor.drift_share,
+            critical=", ".join(monitor.critical_features) or "none",
+            performance_drop=monitor.performance_drop,
+            cooldown=monitor.cooldown_hours,
+        ),
+        tags=["monitoring", f"model:{config.name}", *config.tags],
+        default_args={
+            "owner": config.owner,
+            "retries": task_retries(),
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=10),
+        },
+    )
+    def monitor_dag() -> None:
+        @task(doc_md="The champion and its training snapshot; skipped when there is no champion.")
+        def reference() -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.reference(config)
+
+        @task(doc_md="The monitoring window from the warehouse, by the retraining extraction path.")
+        def current() -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.current(config)
+
+        @task(doc_md="Evidently data drift per feature and prediction drift (PSI).")
+        def data_drift(ref: dict, cur: dict) -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.data_drift(config, ref, cur)
+
+        @task(doc_md="The champion's primary metric on matured labels vs its holdout value.")
+        def performance(ref: dict, cur: dict) -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.performance(config, ref, cur)
+
+        @task(doc_md="Thresholds, critical features, cooldown and running retrains decide.")
+        def decide(drift: dict, perf: dict) -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.decide(config, drift, perf)
+
+        @task(doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
+        def report(ref: dict, cur: dict, drift: dict, perf: dict, decision: dict) -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.report(config, ref, cur, drift, perf, decision)
+
+        @task(
+            doc_md="Emit the drift event that starts the retrain; skipped otherwise.",
+            outlets=[drift_asset(config.name)],
+        )
+        def trigger(cur: dict, drift: dict, decision: dict, reported: dict) -> dict:
+            from include.orchestration import monitor_steps
+
+            return monitor_steps.trigger(config, cur, drift, decision)
+
+        ref, cur = reference(), current()
+        drift, perf = data_drift(ref, cur), performance(ref, cur)
+        decision = decide(drift, perf)
+        trigger(cur, drift, decision, report(ref, cur, drift, perf, decision))
+
+    return monitor_dag()
+
+
+configs, errors = model_configs()
+for _config in configs:
+    globals()[_config.monitor_dag_id] = build_monitor_dag(_config)
+if errors:
+    broken_model_files = broken_model_files_dag("monitor", errors)

@@ -1,0 +1,364 @@
+"""The monitoring steps, one function per `monitor_<model>` task.
+
+Reference: the champion's training snapshot. Current: the monitoring window from the warehouse,
+read by the same path as retraining. Data drift and prediction drift compare the two; performance
+drift scores the champion on the latest window whose labels have matured. The decision, with its
+cooldown, is kept in the warehouse table `model_monitoring`, so history can be charted and a rerun
+of the same interval decides the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from include.retraining import registry
+from include.retraining.config import ModelConfig
+from include.retraining.pipeline import SNAPSHOT_PATH_TAG, RunInfo, champion_snapshot
+from include.retraining.settings import Settings
+from include.retraining.snapshots import read_snapshot
+from include.retraining.windows import Window, as_utc, recent_window
+
+MONITORING_TABLE = "model_monitoring"
+
+
+class MonitoringSkipped(Exception):
+    """Nothing to compare (no champion, too few rows); the run ends with the logged reason."""
+
+
+def monitoring_dir(settings: Settings, config: ModelConfig, window: Window) -> Path:
+    return settings.artifact_root / config.name / "monitoring" / window.label
+
+
+def reference(config: ModelConfig, settings: Settings) -> dict[str, Any]:
+    """The champion and where its training rows are; skipped when there is no champion yet."""
+    client = registry.configure(settings)
+    champion = registry.get_champion(client, config.name)
+    if champion is None:
+        raise MonitoringSkipped(
+            f"model {config.name!r} has no champion yet: nothing to monitor until retrain_{config.name} promotes one"
+        )
+    run = client.get_run(champion.run_id)
+    holdout = run.data.metrics.get(f"holdout_{config.primary_metric}")
+    path = run.data.tags.get(SNAPSHOT_PATH_TAG)
+    if not path or not Path(path).exists():
+        frame = champion_snapshot(client, champion)
+        if frame is None:
+            raise MonitoringSkipped(f"champion version {champion.version} has no stored training snapshot")
+        path = str(
+            _write_frame(frame, settings.artifact_root / config.name / "reference" / f"v{champion.version}.parquet")
+        )
+    return {"version": champion.version, "run_id": champion.run_id, "snapshot": path, "holdout_metric": holdout}
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        frame.to_parquet(tmp.name, index=False)
+    os.replace(tmp.name, path)
+    return path
+
+
+def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url: str) -> dict[str, Any]:
+    """The monitoring window, extended back far enough to hold its matured-label counterpart."""
+    from include.retraining.warehouse import read_window
+
+    window = recent_window(run.window_end, config.monitor.window_days)
+    delay = timedelta(days=config.training.label_delay_days)
+    matured = Window(window.start - delay, window.end - delay)
+    columns = [config.source.timestamp_column, config.target, *config.features.columns]
+    frame = read_window(warehouse_url, config.source, columns, matured.start, window.end)
+    ts = pd.to_datetime(frame[config.source.timestamp_column])
+    in_current = ts > window.start.replace(tzinfo=None)
+    in_matured = ts <= matured.end.replace(tzinfo=None)
+    rows_current = int(in_current.sum())
+    if rows_current < config.monitor.min_rows:
+        raise MonitoringSkipped(
+            f"model {config.name!r}: the window {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} has "
+            f"{rows_current} rows, fewer than monitor.min_rows={config.monitor.min_rows}; no drift check"
+        )
+    folder = monitoring_dir(settings, config, window)
+    current_path = _write_frame(frame[in_current.to_numpy()], folder / "current.parquet")
+    matured_path = _write_frame(frame[in_matured.to_numpy()], folder / "matured.parquet")
+    return {
+        "window": window.to_dict(),
+        "matured_window": matured.to_dict(),
+        "current": str(current_path),
+        "matured": str(matured_path),
+        "rows_current": rows_current,
+        "rows_matured": int(in_matured.sum()),
+    }
+
+
+def _window(data: dict[str, str]) -> Window:
+    return Window(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+
+
+def _champion_model(config: ModelConfig) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{config.name}@{registry.CHAMPION}")
+
+
+def data_drift(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+    """Evidently data drift over the features, and PSI of the champion's scores on both windows."""
+    from include.retraining.drift import compute_data_drift, prediction_drift, sample_rows
+    from include.retraining.training import predict_scores
+
+    registry.configure(settings)
+    reference_frame, current_frame = read_snapshot(ref["snapshot"]), read_snapshot(cur["current"])
+    folder = monitoring_dir(settings, config, _window(cur["window"]))
+    summary = compute_data_drift(
+        reference_frame,
+        current_frame,
+        numeric=list(config.features.numeric),
+        categorical=list(config.features.categorical),
+        stattest=config.monitor.stattest,
+        max_rows=config.monitor.max_rows,
+        seed=config.training.seed,
+        html_path=folder / "drift_report.html",
+        json_path=folder / "drift_summary.json",
+        drift_share=config.monitor.drift_share,
+    )
+    model = _champion_model(config)
+    columns = config.features.columns
+    psi = prediction_drift(
+        predict_scores(
+            model, sample_rows(reference_frame, config.monitor.max_rows, config.training.seed)[columns], config.task
+        ),
+        predict_scores(
+            model, sample_rows(current_frame, config.monitor.max_rows, config.training.seed + 1)[columns], config.task
+        ),
+    )
+    return {
+        **summary.to_dict(),
+        "prediction_psi": psi,
+        "report_html": str(folder / "drift_report.html"),
+        "report_json": str(folder / "drift_summary.json"),
+    }
+
+
+def performance(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+    """The champion's primary metric on matured labels against its holdout value at training."""
+    from include.retraining.evaluation import metric_value
+    from include.retraining.training import predict_scores
+
+    registry.configure(settings)
+    metric = config.primary_metric
+    matured = read_snapshot(cur["matured"]).dropna(subset=[config.target])
+    result: dict[str, Any] = {"metric": metric, "holdout_value": ref["holdout_metric"], "rows": len(matured)}
+    if len(matured) < config.monitor.min_rows or ref["holdout_metric"] is None:
+        return {
+            **result,
+            "current_value": None,
+            "drop": None,
+            "note": f"{len(matured)} rows with matured labels (< monitor.min_rows) or no holdout value",
+        }
+    if config.task == "classification" and matured[config.target].nunique() < 2:
+        return {**result, "current_value": None, "drop": None, "note": "matured labels hold one class only"}
+    scores = predict_scores(_champion_model(config), matured[config.features.columns], config.task)
+    value = metric_value(metric, matured[config.target].to_numpy(), scores)
+    drop = ref["holdout_metric"] - value if config.higher_is_better else value - ref["holdout_metric"]
+    return {**result, "current_value": value, "drop": drop}
+
+
+def last_trigger_at(warehouse_url: str, model: str, before: datetime) -> datetime | None:
+    """The interval end of the latest drift-triggered retrain before this interval (logical time,
+    so a rerun or a backfill decides as the original run did)."""
+    import sqlalchemy as sa
+
+    from include.retraining.warehouse import create_warehouse_engine
+
+    engine = create_warehouse_engine(warehouse_url)
+    try:
+        if not sa.inspect(engine).has_table(MONITORING_TABLE):
+            return None
+        with engine.connect() as conn:
+            value = conn.execute(
+                sa.text(
+                    f"SELECT max(window_end) FROM {MONITORING_TABLE} "
+                    "WHERE model = :model AND decision = 'retrain' AND window_end < :before"
+                ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
+                {"model": model, "before": as_utc(before).replace(tzinfo=None)},
+            ).scalar()
+    finally:
+        engine.dispose()
+    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
+
+
+def decide(
+    config: ModelConfig,
+    run: RunInfo,
+    drift: dict[str, Any],
+    perf: dict[str, Any],
+    warehouse_url: str,
+    retrain_running: bool,
+) -> dict[str, Any]:
+    from include.retraining.drift import ColumnDrift, DriftSummary, MonitorThresholds
+    from include.retraining.drift import decide as decide_drift
+
+    summary = DriftSummary(
+        n_reference=drift["n_reference"],
+        n_current=drift["n_current"],
+        columns={name: ColumnDrift(**column) for name, column in drift["columns"].items()},
+        drifted_columns=drift["drifted_columns"],
+        drift_share=drift["drift_share"],
+    )
+    monitor = config.monitor
+    thresholds = MonitorThresholds(
+        drift_share=monitor.drift_share,
+        critical_features=tuple(monitor.critical_features),
+        prediction_psi=monitor.prediction_psi,
+        performance_drop=monitor.performance_drop,
+        cooldown_hours=monitor.cooldown_hours,
+        min_rows=monitor.min_rows,
+    )
+    decision = decide_drift(
+        summary,
+        prediction_psi=drift["prediction_psi"],
+        performance_drop=perf["drop"],
+        thresholds=thresholds,
+        last_trigger_at=last_trigger_at(warehouse_url, config.name, run.window_end),
+        now=run.window_end,
+        retrain_running=retrain_running,
+        higher_is_better=config.higher_is_better,
+    )
+    return decision.to_dict()
+
+
+def decision_label(decision: dict[str, Any]) -> str:
+    if decision["retrain"]:
+        return "retrain"
+    return "blocked" if decision["drift_detected"] else "none"
+
+
+def report(
+    config: ModelConfig,
+    settings: Settings,
+    run: RunInfo,
+    ref: dict[str, Any],
+    cur: dict[str, Any],
+    drift: dict[str, Any],
+    perf: dict[str, Any],
+    decision: dict[str, Any],
+    warehouse_url: str,
+) -> dict[str, Any]:
+    """One MLflow run per monitoring run and one `model_monitoring` row per interval (replaced on rerun)."""
+    window = _window(cur["window"])
+    mlflow_run_id = _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision)
+    row = {
+        "model": config.name,
+        "window_start": window.start.replace(tzinfo=None),
+        "window_end": window.end.replace(tzinfo=None),
+        "airflow_run_id": run.run_id,
+        "champion_version": str(ref["version"]),
+        "rows_current": cur["rows_current"],
+        "rows_matured": cur["rows_matured"],
+        "drift_share": drift["drift_share"],
+        "drifted_columns": ",".join(drift["drifted_columns"]),
+        "prediction_psi": drift["prediction_psi"],
+        "metric": perf["metric"],
+        "metric_holdout": perf["holdout_value"],
+        "metric_current": perf["current_value"],
+        "performance_drop": perf["drop"],
+        "drift_detected": bool(decision["drift_detected"]),
+        "decision": decision_label(decision),
+        "reasons": "; ".join(decision["reasons"] + ([decision["blocked_by"]] if decision["blocked_by"] else [])),
+        "report_path": drift["report_html"],
+        "mlflow_run_id": mlflow_run_id,
+    }
+    _replace_monitoring_row(warehouse_url, row)
+    return {"mlflow_run_id": mlflow_run_id, "report_html": drift["report_html"], "decision": row["decision"]}
+
+
+def _replace_monitoring_row(warehouse_url: str, row: dict[str, Any]) -> None:
+    import sqlalchemy as sa
+
+    from include.retraining.warehouse import create_warehouse_engine
+
+    engine = create_warehouse_engine(warehouse_url)
+    try:
+        with engine.begin() as conn:
+            if sa.inspect(conn).has_table(MONITORING_TABLE):
+                conn.execute(
+                    sa.text(f"DELETE FROM {MONITORING_TABLE} WHERE model = :model AND window_end = :end").bindparams(
+                        sa.bindparam("end", type_=sa.DateTime())
+                    ),
+                    {"model": row["model"], "end": row["window_end"]},
+                )
+            frame = pd.DataFrame([row]).astype(
+                {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
+            )
+            frame.to_sql(MONITORING_TABLE, conn, if_exists="append", index=False)
+    finally:
+        engine.dispose()
+
+
+def read_monitoring(warehouse_url: str, model: str) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    from include.retraining.warehouse import create_warehouse_engine
+
+    engine = create_warehouse_engine(warehouse_url)
+    try:
+        if not sa.inspect(engine).has_table(MONITORING_TABLE):
+            return pd.DataFrame()
+        with engine.connect() as conn:
+            return pd.read_sql(
+                sa.text(f"SELECT * FROM {MONITORING_TABLE} WHERE model = :model ORDER BY window_end"),
+                conn,
+                params={"model": model},
+            )
+    finally:
+        engine.dispose()
+
+
+def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) -> str:  # noqa: ANN001
+    import mlflow
+
+    client = registry.configure(settings)
+    experiment_id = registry.ensure_experiment(client, f"{config.name}-monitoring", settings)
+    window = _window(cur["window"])
+    identity = {"monitoring.window": window.label, "monitoring.champion_version": str(ref["version"])}
+    existing = registry.find_finished_run(client, experiment_id, identity)
+    if existing:
+        return existing
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {window.label}") as active:
+        mlflow.set_tags(
+            {
+                **identity,
+                "monitoring.decision": decision_label(decision),
+                "monitoring.reasons": "; ".join(decision["reasons"])[:5000],
+                "airflow.dag_id": run.dag_id,
+                "airflow.run_id": run.run_id,
+                "airflow.run_url": run.airflow_url(settings),
+            }
+        )
+        metrics = {
+            "drift_share": drift["drift_share"],
+            "drifted_columns": len(drift["drifted_columns"]),
+            "prediction_psi": drift["prediction_psi"],
+            "rows_current": cur["rows_current"],
+            "rows_matured": cur["rows_matured"],
+            **{
+                f"drift_score.{name}": column["score"]
+                for name, column in drift["columns"].items()
+                if column["score"] is not None
+            },
+        }
+        if perf["current_value"] is not None:
+            metrics[f"matured_{perf['metric']}"] = perf["current_value"]
+            metrics["performance_drop"] = perf["drop"]
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(drift["report_html"], artifact_path="report")
+        mlflow.log_artifact(drift["report_json"], artifact_path="report")
+        mlflow.log_text(
+            json.dumps({"decision": decision, "performance": perf}, indent=2, default=str), "report/decision.json"
+        )
+    return active.info.run_id

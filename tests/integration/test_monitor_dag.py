@@ -1,0 +1,137 @@
+"""monitor_churn on real parts: real DAG runs, Evidently reports, an MLflow monitoring run,
+`model_monitoring` rows in the warehouse, and events on the drift asset."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from include.demo.churn_data import PRICING_CHANGE, World
+from include.retraining.alerts import read_alerts
+from include.retraining.monitoring import read_monitoring
+from include.retraining.settings import load_settings
+from tests.integration.conftest import UTC, drift_events, load_weeks, run_dag, warehouse_url
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+TRAINED_AT = START + timedelta(weeks=10)
+NEXT_WEEK = TRAINED_AT + timedelta(weeks=1)
+# Features as before, but long contracts now churn: only the label relationship moved.
+CONCEPT_SHIFT = World(contract_effect={"month_to_month": -0.6, "one_year": 1.2, "two_year": 0.6})
+
+
+@pytest.fixture
+def champion(warehouse_backend: str) -> str:
+    load_weeks(START, weeks=10)
+    assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
+    return warehouse_backend
+
+
+def _rows() -> list[dict]:
+    return read_monitoring(warehouse_url(), "churn").to_dict("records")
+
+
+def test_stable_window_no_drift_then_shift_triggers_once_within_cooldown(champion: str, slack) -> None:
+    load_weeks(TRAINED_AT, weeks=1)
+
+    stable = run_dag("monitor_churn", NEXT_WEEK)
+
+    assert stable["report"] == "success" and stable["trigger"] == "skipped"
+    assert drift_events() == []
+    (row,) = _rows()
+    assert row["decision"] == "none" and row["drift_share"] < 0.3
+    assert Path(row["report_path"]).exists() and slack.messages == []
+
+    load_weeks(NEXT_WEEK, weeks=1, world=PRICING_CHANGE)
+    shifted = run_dag("monitor_churn", NEXT_WEEK + timedelta(weeks=1))
+
+    assert shifted["trigger"] == "success"
+    (event,) = drift_events()
+    assert "monthly_charges" in event["drifted_columns"] and event["window_end"].startswith("2026-03-30")
+    assert _rows()[-1]["decision"] == "retrain" and Path(event["report"]).exists()
+    assert "drift detected" in slack.messages[0]["text"] and "monthly_charges" in slack.messages[0]["text"]
+
+    within_cooldown = run_dag("monitor_churn", NEXT_WEEK + timedelta(weeks=1, hours=12))
+
+    assert within_cooldown["trigger"] == "skipped" and len(drift_events()) == 1
+    assert _rows()[-1]["decision"] == "blocked" and "cooldown" in _rows()[-1]["reasons"]
+
+
+def test_monitoring_run_is_logged_to_mlflow(data_dir, models_dir) -> None:
+    from mlflow.tracking import MlflowClient
+
+    load_weeks(START, weeks=11)
+    run_dag("retrain_churn", TRAINED_AT)
+
+    run_dag("monitor_churn", NEXT_WEEK)
+
+    client = MlflowClient(load_settings().tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("churn-monitoring").experiment_id])
+    assert {"drift_share", "prediction_psi", "drift_score.monthly_charges"} <= set(run.data.metrics)
+    assert run.data.tags["monitoring.decision"] == "none"
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "report")} >= {
+        "report/drift_report.html",
+        "report/drift_summary.json",
+    }
+
+
+def test_label_relationship_change_is_caught_as_performance_drift(data_dir, models_dir) -> None:
+    load_weeks(START, weeks=10)
+    run_dag("retrain_churn", TRAINED_AT)
+    # The weeks whose labels have matured by the next run, and the current week: same features, new labels.
+    load_weeks(TRAINED_AT - timedelta(weeks=2), weeks=3, world=CONCEPT_SHIFT)
+
+    states = run_dag("monitor_churn", NEXT_WEEK)
+
+    (row,) = _rows()
+    assert states["trigger"] == "success", row
+    assert row["performance_drop"] > 0.03 and "performance" in row["reasons"]
+    assert row["drift_share"] < 0.3  # the features did not move
+    assert "performance" in drift_events()[0]["reason"]
+
+
+def test_empty_current_window_skips_with_a_reason(data_dir, models_dir) -> None:
+    load_weeks(START, weeks=10)
+    run_dag("retrain_churn", TRAINED_AT)
+
+    states = run_dag("monitor_churn", TRAINED_AT + timedelta(weeks=5))
+
+    assert states["current"] == "skipped" and states["trigger"] == "skipped"
+    assert _rows() == [] and drift_events() == []
+
+
+def test_no_champion_skips_with_a_reason(data_dir, models_dir) -> None:
+    load_weeks(START, weeks=11)
+
+    states = run_dag("monitor_churn", NEXT_WEEK)
+
+    assert states["reference"] == "skipped" and states["trigger"] == "skipped"
+
+
+def test_feature_missing_from_the_warehouse_fails_with_an_alert(data_dir, models_dir) -> None:
+    load_weeks(START, weeks=11)
+    run_dag("retrain_churn", TRAINED_AT)
+    models_dir(features={"numeric": ["tenure_months", "monthly_charges", "support_tickets_90d", "loyalty_points"]})
+
+    states = run_dag("monitor_churn", NEXT_WEEK)
+
+    assert states["current"] == "failed" and states["trigger"] == "upstream_failed"
+    (alert,) = read_alerts(load_settings().alerts_file)
+    assert "loyalty_points" in alert["lines"][0] and drift_events() == []
+
+
+def test_all_null_column_counts_as_drift_and_the_retrain_it_starts_is_stopped_by_validation(
+    data_dir, models_dir
+) -> None:
+    load_weeks(START, weeks=10)
+    run_dag("retrain_churn", TRAINED_AT)
+    load_weeks(TRAINED_AT, weeks=1, world=World(null_columns=("monthly_charges",)))
+
+    states = run_dag("monitor_churn", NEXT_WEEK)
+
+    assert states["trigger"] == "success"
+    (row,) = _rows()
+    assert row["drifted_columns"].startswith("monthly_charges")
