@@ -3,7 +3,6 @@ say which version serves. MLflow 3 conventions only: aliases, never the deprecat
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +84,8 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
     existing = _version_for_run(client, name, run_id)
     if existing is not None:
         return str(existing.version)
-    with contextlib.suppress(MlflowException):  # already registered
-        client.create_registered_model(name)
-    version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+    # register_model resolves a logged-model URI (models:/m-...) on file, SQL and REST stores alike.
+    version = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=0)
     _wait_ready(client, name, str(version.version))
     return str(version.version)
 

@@ -1,0 +1,271 @@
+"""The production topology as native processes on loopback, for machines without Docker.
+
+Airflow (api-server, scheduler, dag-processor, triggerer, and with the CeleryExecutor a Celery
+worker) on its own metadata database, plus optionally an MLflow tracking server. Used by the
+integration tests and by `make stack`. Every process is started in its own process group and
+stopped by pid, so nothing else on the machine is touched.
+
+    python -m include.native_stack --home .data/stack --metadata-url postgresql+psycopg2://postgres@127.0.0.1/airflow_stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+ADMIN = "admin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last_error = exc
+        time.sleep(interval_s)
+    raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}; last error: {last_error}")
+
+
+@dataclass
+class NativeStack:
+    home: Path
+    metadata_url: str
+    executor: str = "LocalExecutor"
+    broker_url: str | None = None
+    mlflow_backend_url: str | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    api_port: int = field(default_factory=free_port)
+    mlflow_port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def env(self) -> dict[str, str]:
+        airflow_home = self.home / "airflow"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__BASE_URL": self.api_url,
+            "AIRFLOW__API__SECRET_KEY": "native-stack-secret",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "native-stack-jwt-secret",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+            # Pick up new DAG files and queued asset events within seconds, not minutes.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "RETRAINING_DATA_DIR": str(self.home / "data"),
+            "GX_ANALYTICS_ENABLED": "False",
+        }
+        if self.executor == "CeleryExecutor":
+            env["AIRFLOW__CELERY__BROKER_URL"] = self.broker_url or "redis://127.0.0.1:6379/0"
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.metadata_url.replace("+psycopg2", "")
+            env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "2"
+        if self.mlflow_backend_url:
+            env["MLFLOW_TRACKING_URI"] = self.mlflow_url
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log_dir = self.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = (log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            command, env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+        )
+
+    def _airflow(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "airflow", *args]
+
+    def start(self, timeout_s: float = 180) -> NativeStack:
+        (self.home / "airflow").mkdir(parents=True, exist_ok=True)
+        (self.home / "airflow" / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
+        subprocess.run(self._airflow("db", "migrate"), env=self.env(), check=True, capture_output=True, cwd=REPO)
+        if self.mlflow_backend_url:
+            self._spawn(
+                "mlflow",
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.mlflow_port),
+                    "--backend-store-uri",
+                    self.mlflow_backend_url,
+                    "--serve-artifacts",
+                    "--artifacts-destination",
+                    str(self.home / "mlartifacts"),
+                    "--workers",
+                    "1",
+                ],
+            )
+        self._spawn("api-server", self._airflow("api-server", "--port", str(self.api_port), "--workers", "1"))
+        self._spawn("scheduler", self._airflow("scheduler"))
+        self._spawn("dag-processor", self._airflow("dag-processor"))
+        self._spawn("triggerer", self._airflow("triggerer"))
+        if self.executor == "CeleryExecutor":
+            self._spawn("celery-worker", self._airflow("celery", "worker", "--concurrency", "2"))
+        try:
+            wait_until(self._healthy, timeout_s, "the API server, scheduler and triggerer to report healthy")
+            if self.mlflow_backend_url:
+                wait_until(lambda: requests.get(f"{self.mlflow_url}/health", timeout=5).ok, timeout_s, "MLflow")
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def _healthy(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.home / 'logs' / name}.log")
+        health = requests.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
+        return all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Terminate what this stack started, by process group, then kill what is left."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> NativeStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # The public REST API, with a token from the simple auth manager.
+    def token(self) -> str:
+        response = requests.post(
+            f"{self.api_url}/auth/token", json={"username": ADMIN, "password": self.password}, timeout=10
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(
+            method,
+            f"{self.api_url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=30,
+            **kwargs,
+        )
+        if not response.ok:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def wait_for_dags(self, dag_ids: list[str], timeout_s: float = 120) -> None:
+        def parsed() -> bool:
+            found = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 100})["dags"]}
+            return set(dag_ids) <= found
+
+        wait_until(parsed, timeout_s, f"the dag-processor to parse {dag_ids}", interval_s=2)
+
+    def trigger(self, dag_id: str, logical_date: datetime | None = None, conf: dict | None = None) -> str:
+        body: dict[str, Any] = {"logical_date": logical_date.isoformat() if logical_date else None, "conf": conf or {}}
+        return str(self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})["dag_runs"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout_s: float = 300) -> dict:
+        def finished() -> dict | None:
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            return run if run["state"] in ("success", "failed") else None
+
+        return wait_until(finished, timeout_s, f"{dag_id} run {run_id} to finish", interval_s=2)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in tis}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, default=REPO / ".data" / "stack")
+    parser.add_argument("--metadata-url", required=True, help="SQLAlchemy URL of an Airflow metadata database")
+    parser.add_argument("--mlflow-backend-url", help="MLflow backend store URL (e.g. a Postgres database)")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--executor", default="CeleryExecutor", choices=["CeleryExecutor", "LocalExecutor"])
+    parser.add_argument("--api-port", type=int, default=8080)
+    parser.add_argument("--mlflow-port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    stack = NativeStack(
+        home=args.home.resolve(),
+        metadata_url=args.metadata_url,
+        executor=args.executor,
+        broker_url=args.broker_url,
+        mlflow_backend_url=args.mlflow_backend_url,
+        api_port=args.api_port,
+        mlflow_port=args.mlflow_port,
+    )
+    stack.start()
+    print(f"Airflow {stack.api_url} (user {ADMIN}, password {stack.password})")
+    if args.mlflow_backend_url:
+        print(f"MLflow  {stack.mlflow_url}")
+    print(f"logs in {stack.home / 'logs'}; Ctrl-C stops every process")
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

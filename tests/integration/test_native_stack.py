@@ -1,0 +1,121 @@
+"""The production topology, natively: CeleryExecutor on the local Redis, a Postgres metadata
+database, api-server, scheduler, dag-processor, triggerer, one Celery worker, and an MLflow
+tracking server on its own Postgres database. Driven through public interfaces only: the
+Airflow REST API v2 with a token, and the MLflow client against the server URL."""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from mlflow.tracking import MlflowClient
+
+from include.demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
+from include.native_stack import NativeStack, wait_until
+from include.retraining.warehouse import replace_window
+from tests.conftest import service_unavailable
+from tests.integration.conftest import PG_ADMIN_URL
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+TRAINED_AT = START + timedelta(weeks=10)
+DRIFT_AT = TRAINED_AT + timedelta(weeks=1)
+
+
+def _databases(*names: str, drop: bool = False) -> None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for name in names:
+            verb = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
+            conn.execute(sa.text(verb))
+    engine.dispose()
+
+
+def _redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _load(warehouse: str, first_week: int, weeks: int, world=STABLE) -> None:
+    for week in range(first_week, first_week + weeks):
+        begin = START + timedelta(weeks=week)
+        frame = generate_snapshots(900, begin, begin + timedelta(weeks=1), seed=11, world=world)
+        replace_window(warehouse, TABLE, frame, "snapshot_at", begin, begin + timedelta(weeks=1))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
+    suffix = uuid.uuid4().hex[:8]
+    airflow_db, mlflow_db = f"stack_airflow_{suffix}", f"stack_mlflow_{suffix}"
+    try:
+        _databases(airflow_db, mlflow_db)
+    except Exception as exc:  # noqa: BLE001 - no server, no stack
+        service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    if not _redis_reachable():
+        service_unavailable("Redis at 127.0.0.1:6379 (the Celery broker)")
+    home = tmp_path_factory.mktemp("stack")
+    url = sa.engine.make_url(PG_ADMIN_URL)
+    stack = NativeStack(
+        home=home,
+        metadata_url=url.set(database=airflow_db).render_as_string(hide_password=False),
+        executor="CeleryExecutor",
+        broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}",
+        mlflow_backend_url=url.set(drivername="postgresql", database=mlflow_db).render_as_string(hide_password=False),
+        extra_env={"RETRAINING_TASK_RETRIES": "0"},
+    )
+    _load(f"sqlite:///{home / 'data' / 'warehouse.db'}", 0, 10)
+    try:
+        stack.start()
+        stack.wait_for_dags(["retrain_churn", "monitor_churn"])
+        yield stack
+    finally:
+        pids = [p.pid for p in stack.processes.values()]
+        stack.stop()
+        _databases(airflow_db, mlflow_db, drop=True)
+        for pid in pids:  # the fixture leaves no process of its own behind
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+
+
+def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_worker(stack: NativeStack) -> None:
+    client = MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)
+
+    run_id = stack.trigger("retrain_churn", TRAINED_AT)
+    run = stack.wait_for_run("retrain_churn", run_id, timeout_s=400)
+
+    assert run["state"] == "success", stack.task_states("retrain_churn", run_id)
+    assert client.get_model_version_by_alias("churn", "champion").version == "1"
+    worker_log = (stack.home / "logs" / "celery-worker.log").read_text()
+    assert "retrain_churn" in worker_log  # executed by the Celery worker, not in-process
+
+    _load(f"sqlite:///{stack.home / 'data' / 'warehouse.db'}", 10, 1, world=PRICING_CHANGE)
+    monitor_id = stack.trigger("monitor_churn", DRIFT_AT)
+    monitor = stack.wait_for_run("monitor_churn", monitor_id, timeout_s=400)
+
+    assert monitor["state"] == "success" and stack.task_states("monitor_churn", monitor_id)["trigger"] == "success"
+
+    def asset_triggered_run() -> dict | None:
+        runs = [r for r in stack.runs("retrain_churn") if r["run_type"] == "asset_triggered"]
+        return runs[0] if runs else None
+
+    triggered = wait_until(asset_triggered_run, 120, "the scheduler to create an asset-triggered retrain", 2)
+    finished = stack.wait_for_run("retrain_churn", triggered["dag_run_id"], timeout_s=400)
+
+    assert finished["state"] == "success", stack.task_states("retrain_churn", triggered["dag_run_id"])
+    experiment = client.get_experiment_by_name("churn")
+    runs = client.search_runs(
+        [experiment.experiment_id], "tags.`airflow.run_id` = '{}'".format(triggered["dag_run_id"])
+    )
+    assert runs and runs[0].data.tags["retraining.trigger"].startswith("drift: ")
+    # The drift event's window end, less the label delay: the retrain used the window that drifted.
+    assert runs[0].data.tags["retraining.window_end"].startswith((DRIFT_AT - timedelta(days=14)).date().isoformat())
