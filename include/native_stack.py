@@ -63,6 +63,7 @@ class NativeStack:
     mlflow_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    with_triggerer: bool = True
 
     @property
     def api_url(self) -> str:
@@ -150,7 +151,8 @@ class NativeStack:
         self._spawn("api-server", self._airflow("api-server", "--port", str(self.api_port), "--workers", "1"))
         self._spawn("scheduler", self._airflow("scheduler"))
         self._spawn("dag-processor", self._airflow("dag-processor"))
-        self._spawn("triggerer", self._airflow("triggerer"))
+        if self.with_triggerer:
+            self._spawn("triggerer", self._airflow("triggerer"))
         if self.executor == "CeleryExecutor":
             self._spawn("celery-worker", self._airflow("celery", "worker", "--concurrency", "2"))
         try:
@@ -244,7 +246,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--executor", default="CeleryExecutor", choices=["CeleryExecutor", "LocalExecutor"])
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument(
+        "--create-databases",
+        action="store_true",
+        help="create the PostgreSQL databases named in --metadata-url and --mlflow-backend-url when absent",
+    )
     args = parser.parse_args(argv)
+    if args.create_databases:
+        for name in create_databases(args.metadata_url, *filter(None, [args.mlflow_backend_url])):
+            print(f"created database {name}")
     stack = NativeStack(
         home=args.home.resolve(),
         metadata_url=args.metadata_url,
@@ -254,17 +264,51 @@ def main(argv: list[str] | None = None) -> None:
         api_port=args.api_port,
         mlflow_port=args.mlflow_port,
     )
-    stack.start()
-    print(f"Airflow {stack.api_url} (user {ADMIN}, password {stack.password})")
-    if args.mlflow_backend_url:
-        print(f"MLflow  {stack.mlflow_url}")
-    print(f"logs in {stack.home / 'logs'}; Ctrl-C stops every process")
+    # Ctrl-C, `kill` or a closed terminal all stop the stack, also while it is starting; explicit
+    # handlers because a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
-        signal.pause()
+        stack.start()
+        print(f"Airflow {stack.api_url} (user {ADMIN}, password {stack.password})")
+        if args.mlflow_backend_url:
+            print(f"MLflow  {stack.mlflow_url}")
+        print(f"logs in {stack.home / 'logs'}; Ctrl-C stops every process", flush=True)
+        while True:
+            signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         stack.stop()
+        print("stopped", flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def create_databases(*urls: str) -> list[str]:
+    """Create each URL's PostgreSQL database when it does not exist yet, connecting to the same
+    server's `postgres` database; returns the names it created."""
+    import sqlalchemy as sa
+
+    created = []
+    for raw in urls:
+        url = sa.engine.make_url(raw)
+        if not url.drivername.startswith("postgresql") or not url.database:
+            raise ValueError(f"--create-databases needs PostgreSQL URLs with a database name, not {raw!r}")
+        engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                query = sa.text("SELECT 1 FROM pg_database WHERE datname = :name")
+                if conn.execute(query, {"name": url.database}).scalar() is None:
+                    conn.execute(sa.text(f"CREATE DATABASE {conn.dialect.identifier_preparer.quote(url.database)}"))
+                    created.append(url.database)
+        finally:
+            engine.dispose()
+    return created
 
 
 if __name__ == "__main__":

@@ -1,102 +1,265 @@
-"""`make demo`: the retraining pipeline end to end on the embedded default.
+"""`make demo`: a simulated half-year in which the system keeps a churn model honest.
 
-Starts from a clean `.data/`, writes a simulated churn warehouse, and drives real Airflow DAG
-runs of `retrain_churn` (the DAG code users deploy) for simulated dates.
+Starts from a clean `.data/`, then plays the timeline in include/demo/timeline.py week by week
+through real Airflow DAG runs of the DAG code users deploy:
+- the weekly `monitor_churn` and `retrain_churn` runs for each simulated date run in this process
+  (`dag.test`), on the embedded SQLite metadata database;
+- a real scheduler, dag-processor and api-server run alongside (LocalExecutor): when a monitoring
+  run emits an event on the drift asset, the scheduler creates the asset-triggered retrain and
+  runs it, as in production. The demo never starts a retrain because of a drift decision.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+import warnings
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from include.demo import timeline
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("RETRAINING_DATA_DIR", REPO / ".data"))
-START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
-ROWS_PER_WEEK = 1500
-SEED = 7
+DATA = Path(os.environ.get("RETRAINING_DATA_DIR", REPO / ".data")).resolve()
+DEMO = DATA / "demo"
+# In the demo, simulated time plays the weekly schedule; a cron on the real clock would add runs
+# for today's date. This one never fires between the DAG's start date and 2028.
+DEMO_CRON = "0 3 29 2 *"
 
 
-def _environment() -> None:
-    """The embedded default, set before Airflow is imported (it reads its config once)."""
-    defaults = {
-        "AIRFLOW_HOME": str(DATA / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "GX_ANALYTICS_ENABLED": "False",
-        "RETRAINING_TASK_RETRIES": "0",
-    }
-    for key, value in defaults.items():
-        os.environ.setdefault(key, value)
-    os.environ["RETRAINING_DATA_DIR"] = str(DATA)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
-
-
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
-def _fresh_start() -> None:
+def _logs_to_file() -> None:
+    """Everything Airflow, MLflow and the libraries print goes to .data/demo/runs.log; the
+    terminal (a duplicate of the original stdout) shows the story only."""
+    terminal = os.fdopen(os.dup(1), "w", buffering=1)
+    log = (DEMO / "runs.log").open("ab")
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = terminal
+    sys.stderr = terminal
+
+
+def _models_dir() -> Path:
+    """The shipped churn.yaml, with the real-clock cron replaced (see DEMO_CRON)."""
+    config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+    config["schedule"] = DEMO_CRON
+    config["monitor"]["schedule"] = DEMO_CRON
+    folder = DEMO / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "churn.yaml").write_text(
+        "# Written by `make demo` from include/models/churn.yaml; only the schedules differ.\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
+    return folder
+
+
+def _stack():  # noqa: ANN202 - NativeStack, imported after the environment is set
+    from include.native_stack import NativeStack
+
+    return NativeStack(
+        home=DATA,
+        metadata_url=f"sqlite:///{DATA / 'airflow' / 'airflow.db'}",
+        executor="LocalExecutor",
+        with_triggerer=False,
+        extra_env={
+            "RETRAINING_DATA_DIR": str(DATA),
+            "RETRAINING_MODELS_DIR": str(DEMO / "models"),
+            "RETRAINING_TASK_RETRIES": "0",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # The in-process runs need both cores; the dag-processor only has to parse once.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+        },
+    )
+
+
+def _fresh_start() -> Any:
     shutil.rmtree(DATA, ignore_errors=True)
-    DATA.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    DEMO.mkdir(parents=True)
+    _models_dir()
+    stack = _stack()
+    os.environ.update({k: v for k, v in stack.env().items() if k not in ("PYTHONPATH",)})
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
+    return stack
 
 
-def _load_weeks(weeks: int) -> None:
+class Airflow:
+    """The in-process side: DAG runs for simulated dates, pause flags, asset-triggered runs."""
+
+    def __init__(self) -> None:
+        from airflow.dag_processing.dagbag import DagBag
+
+        self.dags = DagBag(dag_folder=str(REPO / "dags")).dags
+
+    def run(self, dag_id: str, at: datetime) -> dict[str, str]:
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+
+        run = self.dags[dag_id].test(logical_date=at)
+        with create_session() as session:
+            tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id)
+            return {ti.task_id: str(ti.state) for ti in tis}
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        from airflow.models.dag import DagModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": paused})
+
+    def drift_event_count(self) -> int:
+        from airflow.models.asset import AssetEvent, AssetModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return (
+                session.query(AssetEvent)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.name == "churn_drift")
+                .count()
+            )
+
+    def wait_for_asset_triggered_retrain(self, seen: set[str], timeout_s: float = 240) -> tuple[str, dict[str, str]]:
+        """The scheduler's asset-triggered retrain_churn run, once finished, and its task states."""
+        from airflow.models import DagRun, TaskInstance
+        from airflow.utils.session import create_session
+        from airflow.utils.types import DagRunType
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                runs = session.query(DagRun).filter(
+                    DagRun.dag_id == "retrain_churn", DagRun.run_type == DagRunType.ASSET_TRIGGERED
+                )
+                for run in runs:
+                    if run.run_id not in seen and str(run.state) in ("success", "failed"):
+                        tis = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id)
+                        return run.run_id, {ti.task_id: str(ti.state) for ti in tis}
+            time.sleep(1)
+        raise TimeoutError(f"no asset-triggered retrain_churn run finished within {timeout_s:.0f}s")
+
+
+def _load(week: timeline.Week) -> int:
     from include.demo.churn_data import TABLE, generate_snapshots
     from include.retraining.settings import load_settings
     from include.retraining.warehouse import replace_window
 
-    url = load_settings().warehouse_default_url
-    for week in range(weeks):
-        begin = START + timedelta(weeks=week)
-        frame = generate_snapshots(ROWS_PER_WEEK, begin, begin + timedelta(weeks=1), seed=SEED)
-        replace_window(url, TABLE, frame, "snapshot_at", begin, begin + timedelta(weeks=1))
+    frame = generate_snapshots(timeline.ROWS_PER_WEEK, week.start, week.end, seed=timeline.SEED, world=week.world)
+    replace_window(load_settings().warehouse_default_url, TABLE, frame, "snapshot_at", week.start, week.end)
+    return len(frame)
 
 
-def _run(dag_id: str, logical_date: datetime) -> dict[str, str]:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
+def _outcome(states: dict[str, str]) -> str:
+    if states.get("promote") == "success":
+        return "promoted"
+    if states.get("validate") == "failed":
+        return "validation blocked"
+    if states.get("extract") == "failed":
+        return "stopped at extract"
+    if states.get("promote") == "skipped":
+        return "gate blocked"
+    return "failed: " + ", ".join(f"{k}={v}" for k, v in states.items() if v != "success")
 
-    dag = DagBag(dag_folder=str(REPO / "dags")).dags[dag_id]
-    run = dag.test(logical_date=logical_date)
-    with create_session() as session:
-        tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id)
-        return {ti.task_id: str(ti.state) for ti in tis}
+
+def _champion_version() -> str | None:
+    from include.retraining import registry
+    from include.retraining.settings import load_settings
+
+    champion = registry.get_champion(registry.configure(load_settings()), "churn")
+    return champion.version if champion else None
+
+
+def play(airflow: Airflow) -> list[dict[str, Any]]:
+    """Play the timeline; one row per simulated week for the summary."""
+    rows: list[dict[str, Any]] = []
+    seen_triggered: set[str] = set()
+    for index in range(timeline.HISTORY_WEEKS):
+        _load(timeline.week(index))
+    say(f"warehouse: {timeline.HISTORY_WEEKS} weeks of history x {timeline.ROWS_PER_WEEK} customer snapshots")
+    for index in range(timeline.FIRST_RUN_WEEK, timeline.LAST_WEEK + 1):
+        at = timeline.START + timedelta(weeks=index)
+        arrived = timeline.week(index - 1)
+        loaded = _load(arrived) if index - 1 >= timeline.HISTORY_WEEKS else 0
+        if index == timeline.REPAIRED_AT_WEEK:
+            _load(timeline.repaired(timeline.BROKEN_LOAD_WEEK))
+        week_started = time.monotonic()
+        row: dict[str, Any] = {"week": index, "date": at, "rows": loaded, "event": arrived.event, "ran": []}
+        if index == timeline.REPAIRED_AT_WEEK:
+            row["event"] = (row["event"] + "; " if row["event"] else "") + timeline.repaired(0).event
+        if _champion_version() is not None:
+            # The drift event queues a retrain only for an unpaused consumer; the scheduler runs it.
+            airflow.set_paused("retrain_churn", False)
+            events_before = airflow.drift_event_count()
+            monitor = airflow.run("monitor_churn", at)
+            row["ran"].append("monitor")
+            row["monitor"] = monitor
+            if airflow.drift_event_count() > events_before:
+                run_id, states = airflow.wait_for_asset_triggered_retrain(seen_triggered)
+                seen_triggered.add(run_id)
+                row["ran"].append("drift retrain")
+                row["drift_retrain"] = _outcome(states)
+            airflow.set_paused("retrain_churn", True)
+        weekly = airflow.run("retrain_churn", at)
+        row["ran"].append("weekly retrain")
+        row["weekly_retrain"] = (
+            _outcome(weekly)
+            if weekly.get("promote") != "skipped" or "drift_retrain" not in row
+            else "same window: no new decision"
+        )
+        row["champion"] = _champion_version()
+        row["seconds"] = time.monotonic() - week_started
+        rows.append(row)
+        say(_progress(row))
+    return rows
+
+
+def _progress(row: dict[str, Any]) -> str:
+    parts = [f"week {row['week']:2d} {row['date']:%Y-%m-%d}"]
+    if row["event"]:
+        parts.append(f"[{row['event']}]")
+    if "monitor" in row:
+        trigger = row["monitor"].get("trigger")
+        parts.append("monitor: drift -> event" if trigger == "success" else "monitor: no retrain")
+    if "drift_retrain" in row:
+        parts.append(f"drift retrain (scheduler): {row['drift_retrain']}")
+    parts.append(f"weekly retrain: {row['weekly_retrain']}")
+    parts.append(f"champion v{row['champion']} ({row['seconds']:.0f}s)")
+    return " | ".join(parts)
 
 
 def main() -> None:
-    _environment()
+    warnings.filterwarnings("ignore")
+    os.environ["PYTHONWARNINGS"] = "ignore"
     started = time.monotonic()
-    _say(f"fresh embedded default in {DATA}")
-    _fresh_start()
-    _load_weeks(10)
-    _say(f"warehouse: 10 weeks x {ROWS_PER_WEEK} customer snapshots from {START:%Y-%m-%d}")
+    stack = _fresh_start()
+    _logs_to_file()
+    say(f"fresh embedded default in {DATA}; task logs in {DEMO / 'runs.log'}")
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    logging.getLogger("airflow").setLevel(logging.WARNING)
+    stack.start(timeout_s=180)
+    stack.wait_for_dags(["monitor_churn", "retrain_churn"])
+    say(f"scheduler, dag-processor and api-server up (LocalExecutor) in {time.monotonic() - started:.0f}s")
+    try:
+        airflow = Airflow()
+        for dag_id in ("monitor_churn", "retrain_churn"):
+            airflow.set_paused(dag_id, True)
+        rows = play(airflow)
+    finally:
+        stack.stop()
+    from include.demo.report import summarize
 
-    from include.retraining.alerts import read_alerts
-    from include.retraining.registry import aliases, configure
-    from include.retraining.settings import load_settings
-
-    settings = load_settings()
-    for week in (10, 11):
-        run_at = START + timedelta(weeks=week)
-        if week == 11:
-            _load_weeks(11)
-        states = _run("retrain_churn", run_at)
-        _say(f"retrain_churn for {run_at:%Y-%m-%d}: {states}; aliases {aliases(configure(settings), 'churn')}")
-
-    _say(f"done in {time.monotonic() - started:.0f}s. Where to look:")
-    print(f"  MLflow store      {settings.tracking_uri}   (UI: make mlflow -> http://localhost:5000)")
-    print(f"  artifacts         {settings.artifact_root}")
-    print(f"  alerts            {settings.alerts_file} ({len(read_alerts(settings.alerts_file))} alert(s))")
-    print("  Airflow UI        make airflow -> http://localhost:8080 (the demo's runs are in its metadata DB)")
+    summarize(rows, DEMO, started)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from include.retraining.windows import Window, training_window
 SNAPSHOT_PATH_TAG = "retraining.snapshot_path"
 SNAPSHOT_HASH_TAG = "retraining.snapshot_hash"
 CONFIG_HASH_TAG = "retraining.config_hash"
+COMPARED_WITH_TAG = "retraining.compared_with_version"
 
 
 @dataclass(frozen=True)
@@ -208,26 +209,16 @@ def evaluate(
     from include.retraining.training import predict_scores, split_by_time
 
     client = registry.configure(settings)
+    champion = registry.get_champion(client, config.name)
+    decided = _already_decided(client, config, trained, champion)
+    if decided is not None:
+        return decided
     holdout = split_by_time(read_snapshot(extracted["path"]), config).holdout.dropna(subset=[config.target])
     y = holdout[config.target].to_numpy()
     X = holdout[config.features.columns]
     challenger_scores = predict_scores(mlflow.sklearn.load_model(trained["model_uri"]), X, config.task)
     challenger_metrics = compute_metrics(config.task, y, challenger_scores)
-    champion = registry.get_champion(client, config.name)
     result: dict[str, Any] = {"champion_version": champion.version if champion else None}
-    if champion is not None and champion.run_id == trained["run_id"]:
-        # A rerun of the window that produced the current champion: nothing to decide.
-        return {
-            **result,
-            "promote": False,
-            "already_champion": True,
-            "metric": config.primary_metric,
-            "challenger_value": challenger_metrics[config.primary_metric],
-            "champion_value": None,
-            "interval": None,
-            "reason": f"version {champion.version} trained on this exact snapshot is already champion",
-            "challenger_metrics": challenger_metrics,
-        }
     champion_metrics, interval = None, None
     if champion is not None:
         champion_scores = predict_scores(mlflow.sklearn.load_model(champion.model_uri), X, config.task)
@@ -254,9 +245,39 @@ def evaluate(
     return {
         **result,
         **decision.to_dict(),
-        "already_champion": False,
+        "already_decided": False,
         "challenger_metrics": challenger_metrics,
         "champion_metrics": champion_metrics,
+    }
+
+
+def _already_decided(
+    client: Any, config: ModelConfig, trained: dict[str, Any], champion: registry.Champion | None
+) -> dict[str, Any] | None:
+    """A rerun of a snapshot the gate already judged against this same champion decides nothing
+    new: no second evaluation, no second alert."""
+    if not trained.get("reused"):
+        return None
+    version = registry.version_for_run(client, config.name, trained["run_id"])
+    if version is None:
+        return None
+    if champion is not None and champion.run_id == trained["run_id"]:
+        reason = f"version {champion.version} trained on this exact snapshot is already champion"
+    elif version.tags.get("retraining.decision") == "block" and version.tags.get(COMPARED_WITH_TAG) == (
+        champion.version if champion else ""
+    ):
+        reason = f"version {version.version} from this exact snapshot was already blocked against this champion"
+    else:
+        return None
+    return {
+        "champion_version": champion.version if champion else None,
+        "promote": False,
+        "already_decided": True,
+        "metric": config.primary_metric,
+        "challenger_value": None,
+        "champion_value": None,
+        "interval": None,
+        "reason": reason,
     }
 
 
@@ -296,7 +317,7 @@ def promote_or_block(
 ) -> tuple[dict[str, Any], Alert | None]:
     """Apply the gate's decision to the registry; the alert to send when it blocked."""
     client = registry.configure(settings)
-    if evaluated.get("already_champion"):
+    if evaluated.get("already_decided"):
         return {"action": "unchanged", "version": evaluated["champion_version"], "reason": evaluated["reason"]}, None
     action = "promote" if evaluated["promote"] else "block"
     if run.dry_run:
@@ -312,6 +333,7 @@ def promote_or_block(
         "retraining.decision": action,
         "retraining.reason": evaluated["reason"][:5000],
         "retraining.decided_by_run": run.airflow_url(settings),
+        COMPARED_WITH_TAG: evaluated["champion_version"] or "",
     }
     if evaluated["promote"]:
         previous = registry.promote(client, config.name, version, decision_tags)

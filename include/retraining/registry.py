@@ -71,7 +71,7 @@ def get_champion(client: MlflowClient, name: str) -> Champion | None:
     )
 
 
-def _version_for_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
+def version_for_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
     try:
         versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
     except MlflowException:
@@ -81,7 +81,7 @@ def _version_for_run(client: MlflowClient, name: str, run_id: str) -> ModelVersi
 
 def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
     """Register the run's model once; a retry finds the version it already made."""
-    existing = _version_for_run(client, name, run_id)
+    existing = version_for_run(client, name, run_id)
     if existing is not None:
         return str(existing.version)
     # register_model resolves a logged-model URI (models:/m-...) on file, SQL and REST stores alike.

@@ -78,6 +78,18 @@ def _postgres_engine():
     return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
+def postgres_databases(*names: str, drop: bool = False) -> None:
+    """Create (or drop, with their connections) databases on the local server."""
+    import sqlalchemy as sa
+
+    engine = _postgres_engine()
+    with engine.connect() as conn:
+        for name in names:
+            verb = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
+            conn.execute(sa.text(verb))
+    engine.dispose()
+
+
 @pytest.fixture
 def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A uniquely named database on the local server, dropped afterwards."""

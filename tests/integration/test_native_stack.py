@@ -19,22 +19,13 @@ from include.demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snap
 from include.native_stack import NativeStack, wait_until
 from include.retraining.warehouse import replace_window
 from tests.conftest import service_unavailable
-from tests.integration.conftest import PG_ADMIN_URL
+from tests.integration.conftest import PG_ADMIN_URL, postgres_databases
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 TRAINED_AT = START + timedelta(weeks=10)
 DRIFT_AT = TRAINED_AT + timedelta(weeks=1)
-
-
-def _databases(*names: str, drop: bool = False) -> None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for name in names:
-            verb = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
-            conn.execute(sa.text(verb))
-    engine.dispose()
 
 
 def _redis_reachable() -> bool:
@@ -58,7 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     suffix = uuid.uuid4().hex[:8]
     airflow_db, mlflow_db = f"stack_airflow_{suffix}", f"stack_mlflow_{suffix}"
     try:
-        _databases(airflow_db, mlflow_db)
+        postgres_databases(airflow_db, mlflow_db)
     except Exception as exc:  # noqa: BLE001 - no server, no stack
         service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
     if not _redis_reachable():
@@ -81,7 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     finally:
         pids = [p.pid for p in stack.processes.values()]
         stack.stop()
-        _databases(airflow_db, mlflow_db, drop=True)
+        postgres_databases(airflow_db, mlflow_db, drop=True)
         for pid in pids:  # the fixture leaves no process of its own behind
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
@@ -117,5 +108,5 @@ def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_work
         [experiment.experiment_id], "tags.`airflow.run_id` = '{}'".format(triggered["dag_run_id"])
     )
     assert runs and runs[0].data.tags["retraining.trigger"].startswith("drift: ")
-    # The drift event's window end, less the label delay: the retrain used the window that drifted.
-    assert runs[0].data.tags["retraining.window_end"].startswith((DRIFT_AT - timedelta(days=14)).date().isoformat())
+    # The drift event's window end, less the 7-day label delay: the retrain used the window that drifted.
+    assert runs[0].data.tags["retraining.window_end"].startswith((DRIFT_AT - timedelta(days=7)).date().isoformat())

@@ -76,6 +76,12 @@ def test_worse_challenger_is_blocked_and_slack_gets_the_metrics(data_dir, models
     (alert,) = read_alerts(load_settings().alerts_file)
     assert alert["delivered_to"] == "slack" and alert["figures"]["interval"]["upper"] < 0
 
+    rerun = run_dag("retrain_churn", RUN_AT)
+
+    assert rerun == {**PASSED, "promote": "skipped"}
+    assert len(slack.messages) == 1, "a rerun of a judged snapshot decides nothing new and alerts nobody"
+    assert _aliases() == {"champion": "1", "challenger": "2"}
+
 
 def test_broken_column_fails_validation_trains_nothing_and_alerts(data_dir, models_dir, slack) -> None:
     load_weeks(START, weeks=10)
