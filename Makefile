@@ -15,8 +15,10 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export GX_ANALYTICS_ENABLED := False
 WORKERS ?= 1
 SERVICE ?=
+# `make stack`: the PostgreSQL server (user@host:port) that holds its two databases.
+STACK_PG ?= postgres@127.0.0.1:5432
 
-.PHONY: help venv lock demo test test-dags test-unit test-integration lint airflow mlflow bench up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,10 +37,15 @@ venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv) from requirement
 lock: $(BIN)/uv ## Re-resolve requirements.txt into requirements.lock (after changing a pin)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
 
+chromium: ## Install Debian's Chromium for the browser test, when missing (needs root: apt-get)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "no /usr/bin/chromium and not root: the UI test will skip (fail under CI=true)"; fi; }
+
 demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
 	$(BIN)/python -m include.demo.run
 
-test: venv ## Run every test tier (CI=true turns a missing service into a failure)
+test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
 	$(BIN)/python -m pytest tests
 
 test-dags: venv ## DAG integrity, policy and parse time
@@ -47,7 +54,7 @@ test-dags: venv ## DAG integrity, policy and parse time
 test-unit: venv ## Pure functions, no services
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: venv ## Real DAG runs against real services
+test-integration: venv chromium ## Real DAG runs against real services
 	$(BIN)/python -m pytest tests/integration
 
 lint: venv ## Ruff lint and format check
@@ -55,10 +62,16 @@ lint: venv ## Ruff lint and format check
 	$(BIN)/ruff format --check .
 
 airflow: venv ## The Airflow UI on the embedded default: airflow standalone on http://localhost:8080
-	$(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
 
 mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
+
+stack: venv ## The production topology without Docker: CeleryExecutor on local Redis, Postgres, MLflow server (Ctrl-C stops)
+	$(BIN)/python -m include.native_stack --create-databases \
+	  --metadata-url postgresql+psycopg2://$(STACK_PG)/retraining_airflow \
+	  --mlflow-backend-url postgresql://$(STACK_PG)/retraining_mlflow \
+	  --api-port 8080 --mlflow-port 5000
 
 bench: venv ## Benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md

@@ -5,13 +5,11 @@ Wiring only: each task imports its step at run time and passes small references 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from include.orchestration.assets import drift_asset
-from include.orchestration.dagfiles import broken_model_files_dag, model_configs, task_retries
+from include.orchestration.dagfiles import broken_model_files_dag, default_args, model_configs, window_end_param
 from include.retraining.config import ModelConfig
 
 DOC = """
@@ -57,12 +55,9 @@ def build_monitor_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
             cooldown=monitor.cooldown_hours,
         ),
         tags=["monitoring", f"model:{config.name}", *config.tags],
-        default_args={
-            "owner": config.owner,
-            "retries": task_retries(),
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=10),
+        default_args=default_args(config),
+        params={
+            "window_end": window_end_param("monitoring"),
         },
     )
     def monitor_dag() -> None:

@@ -6,13 +6,11 @@ returns a small reference (a snapshot path, an MLflow run id) for the next task.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from include.orchestration.assets import drift_asset
-from include.orchestration.dagfiles import broken_model_files_dag, model_configs, task_retries
+from include.orchestration.dagfiles import broken_model_files_dag, default_args, model_configs, window_end_param
 from include.retraining.config import ModelConfig
 
 DOC = """
@@ -57,21 +55,10 @@ def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
         max_active_runs=1,
         doc_md=_doc(config),
         tags=["retraining", f"model:{config.name}", *config.tags],
-        default_args={
-            "owner": config.owner,
-            "retries": task_retries(),
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=10),
-        },
+        default_args=default_args(config),
         params={
             "dry_run": Param(False, type="boolean", description="Everything but the promotion."),
-            "window_end": Param(
-                None,
-                type=["null", "string"],
-                format="date-time",
-                description="End of the training window (UTC). Empty: the run's data interval end.",
-            ),
+            "window_end": window_end_param("training"),
         },
     )
     def retrain() -> None:

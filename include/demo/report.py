@@ -6,7 +6,7 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def summarize(rows: list[dict[str, Any]], out: Path, started: float) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
     from include.retraining.alerts import read_alerts
     from include.retraining.monitoring import read_monitoring
     from include.retraining.settings import load_settings
@@ -116,31 +116,38 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float) -> dict[str
         row["baseline"] = live_metric("1", row["date"], cache) if row["champion"] else None
     picture = out / "timeline.png"
     _plot(rows, picture)
-    print()
-    print(_table(rows))
+    print(file=terminal)
+    print(_table(rows), file=terminal)
     final = rows[-1]
     gap = (final["live"] or 0) - (final["baseline"] or 0)
     alerts = read_alerts(settings.alerts_file)
     reports = sorted((settings.artifact_root / "churn" / "monitoring").rglob("drift_report.html"))
     validations = sorted((settings.artifact_root / "churn" / "validation").rglob("gx_result.html"))
-    print()
+    print(file=terminal)
     print(
         f"Final week: retrained champion v{final['champion']} ROC AUC {final['live']:.3f} vs first model "
-        f"{final['baseline']:.3f} (gap {gap:+.3f}). Demo wall time {time.monotonic() - started:.0f}s."
+        f"{final['baseline']:.3f} (gap {gap:+.3f}). Demo wall time {time.monotonic() - started:.0f}s.",
+        file=terminal,
     )
-    print(f"  picture           {picture}")
+    print(f"  picture           {picture}", file=terminal)
     print(
-        f"  Evidently reports {len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html"
+        f"  Evidently reports {len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html",
+        file=terminal,
     )
     print(
-        f"  GX results        {len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html"
+        f"  GX results        {len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html",
+        file=terminal,
     )
     print(
         f"  alerts            {len(alerts)} in {settings.alerts_file}: "
-        + ", ".join(sorted({a["kind"] for a in alerts}))
+        + ", ".join(sorted({a["kind"] for a in alerts})),
+        file=terminal,
     )
-    print(f"  MLflow store      {settings.tracking_uri}  ->  make mlflow, then http://localhost:5000")
-    print("  Airflow runs      make airflow, then http://localhost:8080 (the demo's runs are in its metadata DB)")
+    print(f"  MLflow store      {settings.tracking_uri}  ->  make mlflow, then http://localhost:5000", file=terminal)
+    print(
+        "  Airflow runs      make airflow, then http://localhost:8080 (the demo's runs are in its metadata DB)",
+        file=terminal,
+    )
     summary = {
         "gap": gap,
         "seconds": time.monotonic() - started,

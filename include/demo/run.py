@@ -34,19 +34,21 @@ DEMO = DATA / "demo"
 DEMO_CRON = "0 3 29 2 *"
 
 
+TERMINAL = sys.stdout
+
+
 def say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)
+    print(f"[demo] {text}", file=TERMINAL, flush=True)
 
 
 def _logs_to_file() -> None:
-    """Everything Airflow, MLflow and the libraries print goes to .data/demo/runs.log; the
-    terminal (a duplicate of the original stdout) shows the story only."""
-    terminal = os.fdopen(os.dup(1), "w", buffering=1)
+    """Everything Airflow, MLflow and the libraries print (through fds 1 and 2, whatever stream
+    object they hold) goes to .data/demo/runs.log; the story goes to a duplicate of the terminal."""
+    global TERMINAL
+    TERMINAL = os.fdopen(os.dup(1), "w", buffering=1)
     log = (DEMO / "runs.log").open("ab")
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
-    sys.stdout = terminal
-    sys.stderr = terminal
 
 
 def _models_dir() -> Path:
@@ -259,7 +261,7 @@ def main() -> None:
         stack.stop()
     from include.demo.report import summarize
 
-    summarize(rows, DEMO, started)
+    summarize(rows, DEMO, started, TERMINAL)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_configs
 from include.retraining.settings import load_settings
@@ -23,6 +24,27 @@ def model_configs() -> tuple[list[ModelConfig], dict[Path, ModelConfigError]]:
 def task_retries() -> int:
     """Retries for tasks that do I/O; RETRAINING_TASK_RETRIES=0 makes local test runs fail fast."""
     return int(os.environ.get("RETRAINING_TASK_RETRIES", "2"))
+
+
+def default_args(config: ModelConfig) -> dict:
+    """Owner from the model file; I/O retried with exponential backoff."""
+    return {
+        "owner": config.owner,
+        "retries": task_retries(),
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    }
+
+
+def window_end_param(what: str) -> Param:
+    """A manual run's explicit window end; empty means the run's data interval end."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        description=f"End of the {what} window (UTC). Empty: the run's data interval end.",
+    )
 
 
 class _BrokenModelFiles(DAG):

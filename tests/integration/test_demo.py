@@ -51,7 +51,11 @@ def test_drift_after_the_pricing_change_starts_a_retrain_through_the_asset_that_
 
 def test_broken_load_is_stopped_by_validation_and_nothing_is_promoted(demo) -> None:
     _, summary = demo
-    blocked = [w for w in summary["weeks"] if "validation blocked" in (w.get("drift_retrain", "") + w.get("weekly_retrain", ""))]
+    blocked = [
+        w
+        for w in summary["weeks"]
+        if "validation blocked" in (w.get("drift_retrain", "") + w.get("weekly_retrain", ""))
+    ]
     assert blocked, "a retrain over the broken week must stop at validation"
     for week in blocked:
         before = _week(summary, week["week"] - 1)["champion"]

@@ -1,0 +1,267 @@
+"""The Airflow UI as the operator's console: links from a task instance to what it produced,
+and the endpoint that serves the produced files.
+
+| DAG | task | link | target |
+|---|---|---|---|
+| `retrain_<model>` | train, evaluate | MLflow run | the run in the train task's XCom |
+| `retrain_<model>` | validate | GX result | `html_path` in the validate XCom; a failed validation has no XCom, so the path follows from the extract XCom's window |
+| `monitor_<model>` | data_drift, report | Evidently report | `report_html` in the task's XCom |
+| `monitor_<model>` | report | MLflow run | the monitoring run (`mlflow_run_id`) |
+
+The links are global (TaskFlow tasks share one operator class) and return "" where they do not
+apply, which the UI hides. The api-server calls them when a task instance is opened: at most one
+XCom row read and a stat, never an exception. The Task SDK's `XCom.get_value` needs the task
+supervisor's channel, which the api-server does not have (apache/airflow#59093), so the row is
+read the way Airflow's own XComOperatorLink reads it; this assumes the default database XCom
+backend.
+
+MLflow links open `RETRAINING_MLFLOW_UI_URL` when it is set (needed when the tracking URI is a
+name only the workers resolve, like `http://mlflow:5000` in compose), else the tracking URI when
+it is http(s), else the MLflow UI `make mlflow` serves on the local store, http://localhost:5000.
+
+Files (`/retraining-artifacts/<path under the artifact root>`): Airflow mounts plugin FastAPI apps
+with `app.mount()`, which inherits none of the core API's authentication, so Airflow does not
+authenticate them. This app does it itself with Airflow's `get_user` (the UI's session cookie or a
+bearer token) and serves a file only to a user who may read the task instances of
+`retrain_<model>` or `monitor_<model>`, the model being the first part of the path. It serves
+only .html, .json and .png files that resolve (symlinks followed) to under the artifact root;
+anything else is a 404. Evidently reports hold aggregate statistics, but GX results can hold a
+few example values from rows. HTML is sent in a CSP sandbox, so a report's scripts run in an
+opaque origin, away from the Airflow session. `RETRAINING_SERVE_ARTIFACTS=false` leaves the app
+unmounted and the file links out.
+
+Imports Airflow and FastAPI only: nothing heavy, as every Airflow component loads plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from airflow.sdk import BaseOperatorLink
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+log = logging.getLogger(__name__)
+
+ARTIFACTS_PREFIX = "/retraining-artifacts"
+SERVED_SUFFIXES = frozenset({".html", ".json", ".png"})
+DEFAULT_MLFLOW_UI_URL = "http://localhost:5000"
+DEFAULT_BASE_URL = "http://localhost:8080"
+RETRAIN_PREFIX, MONITOR_PREFIX = "retrain_", "monitor_"
+
+
+class TaskInstanceKeyLike(Protocol):
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+
+
+def serving_enabled(env: Mapping[str, str] = os.environ) -> bool:
+    return env.get("RETRAINING_SERVE_ARTIFACTS", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _settings() -> Any:
+    from include.retraining.settings import load_settings
+
+    return load_settings()
+
+
+def airflow_base_url() -> str:
+    """The api-server's public base URL: `[api] base_url`, e.g. AIRFLOW__API__BASE_URL."""
+    from airflow.configuration import conf
+
+    return (conf.get("api", "base_url", fallback="") or DEFAULT_BASE_URL).rstrip("/")
+
+
+# URL building: pure functions.
+def mlflow_run_url(tracking_uri: str, run_id: str | None, experiment_id: str | None, ui_url: str | None = None) -> str:
+    """The MLflow UI page of a run; MLflow's `#/runs/<id>` redirects when the experiment is unknown."""
+    if not run_id:
+        return ""
+    if ui_url:
+        base = ui_url
+    elif tracking_uri.startswith(("http://", "https://")):
+        base = tracking_uri
+    else:
+        base = DEFAULT_MLFLOW_UI_URL
+    base = base.rstrip("/")
+    if experiment_id:
+        return f"{base}/#/experiments/{quote(str(experiment_id), safe='')}/runs/{quote(run_id, safe='')}"
+    return f"{base}/#/runs/{quote(run_id, safe='')}"
+
+
+def servable_path(artifact_root: Path, candidate: Path | str) -> Path | None:
+    """The resolved file if it may be served: under the root after resolving, with an allowed suffix."""
+    root = Path(artifact_root).resolve()
+    path = Path(candidate)
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        return None
+    if resolved.suffix.lower() not in SERVED_SUFFIXES:
+        return None
+    return resolved
+
+
+def artifact_url(path: str | None, artifact_root: Path, base_url: str) -> str:
+    """The URL of a file on the artifact root through this plugin's endpoint, or "" if not servable."""
+    if not path:
+        return ""
+    resolved = servable_path(artifact_root, Path(path))
+    if resolved is None:
+        return ""
+    relative = resolved.relative_to(Path(artifact_root).resolve()).as_posix()
+    return f"{base_url.rstrip('/')}{ARTIFACTS_PREFIX}/{quote(relative)}"
+
+
+def failed_validation_html(artifact_root: Path, model: str, window: dict[str, str]) -> Path:
+    """Where validate writes its result for a window (as include.retraining.pipeline.validate does)."""
+    from include.retraining.windows import Window
+
+    label = Window(*(datetime.fromisoformat(window[k]) for k in ("start", "end"))).label
+    return Path(artifact_root) / model / "validation" / label / "gx_result.html"
+
+
+# XCom: one row from the metadata database.
+def _return_value(ti_key: TaskInstanceKeyLike, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    map_index = ti_key.map_index if task_id == ti_key.task_id else -1
+    query = XComModel.get_many(
+        run_id=ti_key.run_id, key="return_value", dag_ids=ti_key.dag_id, task_ids=task_id, map_indexes=map_index
+    ).with_only_columns(XComModel.value)
+    with create_session() as session:
+        row = session.execute(query).first()
+    value = XComModel.deserialize_value(row) if row else None
+    return value if isinstance(value, dict) else None
+
+
+class _RetrainingLink(BaseOperatorLink):
+    """Dispatch on DAG and task id; a failure is logged and gives no link."""
+
+    name = ""
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKeyLike) -> str:
+        try:
+            return self.url_for(ti_key) or ""
+        except Exception:  # noqa: BLE001 - a broken link must never break the task instance page
+            log.warning("link %r for %s: not available", self.name, ti_key, exc_info=True)
+            return ""
+
+    def url_for(self, ti_key: TaskInstanceKeyLike) -> str:
+        raise NotImplementedError
+
+
+class MlflowRunLink(_RetrainingLink):
+    name = "MLflow run"
+
+    def url_for(self, ti_key: TaskInstanceKeyLike) -> str:
+        if ti_key.dag_id.startswith(RETRAIN_PREFIX) and ti_key.task_id in ("train", "evaluate"):
+            trained = _return_value(ti_key, "train") or {}
+            run_id, experiment_id = trained.get("run_id"), trained.get("experiment_id")
+        elif ti_key.dag_id.startswith(MONITOR_PREFIX) and ti_key.task_id == "report":
+            run_id, experiment_id = (_return_value(ti_key, "report") or {}).get("mlflow_run_id"), None
+        else:
+            return ""
+        tracking_uri = _settings().tracking_uri
+        return mlflow_run_url(tracking_uri, run_id, experiment_id, os.environ.get("RETRAINING_MLFLOW_UI_URL"))
+
+
+class GxResultLink(_RetrainingLink):
+    name = "GX result"
+
+    def url_for(self, ti_key: TaskInstanceKeyLike) -> str:
+        if not (ti_key.dag_id.startswith(RETRAIN_PREFIX) and ti_key.task_id == "validate" and serving_enabled()):
+            return ""
+        settings = _settings()
+        path = (_return_value(ti_key, "validate") or {}).get("html_path")
+        if not path:
+            window = (_return_value(ti_key, "extract") or {}).get("window")
+            derived = window and failed_validation_html(
+                settings.artifact_root, ti_key.dag_id.removeprefix(RETRAIN_PREFIX), window
+            )
+            path = str(derived) if derived and derived.is_file() else None
+        return artifact_url(path, settings.artifact_root, airflow_base_url())
+
+
+class EvidentlyReportLink(_RetrainingLink):
+    name = "Evidently report"
+
+    def url_for(self, ti_key: TaskInstanceKeyLike) -> str:
+        applies = ti_key.dag_id.startswith(MONITOR_PREFIX) and ti_key.task_id in ("data_drift", "report")
+        if not (applies and serving_enabled()):
+            return ""
+        path = (_return_value(ti_key, ti_key.task_id) or {}).get("report_html")
+        return artifact_url(path, _settings().artifact_root, airflow_base_url())
+
+
+# The file endpoint.
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Any:
+    """Airflow's own authentication: a bearer token, else the UI's session cookie (401/403 otherwise)."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    return await get_user(request, None, credentials)
+
+
+def model_access(user: Annotated[Any, Depends(current_user)]) -> Callable[[str], bool]:
+    """Whether the user may read task instances of the model's DAGs."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    def may_read(model: str) -> bool:
+        manager = get_auth_manager()
+        return any(
+            manager.is_authorized_dag(
+                method="GET", access_entity=DagAccessEntity.TASK_INSTANCE, details=DagDetails(id=dag_id), user=user
+            )
+            for dag_id in (f"{RETRAIN_PREFIX}{model}", f"{MONITOR_PREFIX}{model}")
+        )
+
+    return may_read
+
+
+def _artifact_root() -> Path:
+    return _settings().artifact_root
+
+
+def create_artifact_app(artifact_root: Callable[[], Path] = _artifact_root) -> FastAPI:
+    app = FastAPI(title="Retraining artifacts", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.api_route("/{relative_path:path}", methods=["GET", "HEAD"])
+    def artifact(relative_path: str, may_read: Annotated[Callable[[str], bool], Depends(model_access)]) -> FileResponse:
+        root = artifact_root().resolve()
+        path = servable_path(root, relative_path) if not Path(relative_path).is_absolute() else None
+        if path is None or not path.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such artifact")
+        if not may_read(path.relative_to(root).parts[0]):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "no access to this model's runs")
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+        if path.suffix.lower() == ".html":
+            headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups allow-downloads"
+        return FileResponse(path, headers=headers)
+
+    return app
+
+
+class RetrainingLinksPlugin(AirflowPlugin):
+    name = "retraining_links"
+    global_operator_extra_links = [MlflowRunLink(), GxResultLink(), EvidentlyReportLink()]
+    fastapi_apps = (
+        [{"app": create_artifact_app(), "url_prefix": ARTIFACTS_PREFIX, "name": "Retraining artifacts"}]
+        if serving_enabled()
+        else []
+    )
