@@ -140,7 +140,9 @@ def train(config: ModelConfig, settings: Settings, run: RunInfo, extracted: dict
     check_trainable(frame, config)
     split = split_by_time(frame, config)
     window = _window_from(extracted)
-    features = split.train[config.features.columns]
+    # Numeric features as floats in the signature: an integer column cannot carry a missing
+    # value, and serving-time nulls must be accepted (the pipeline imputes them).
+    features = split.train[config.features.columns].astype({c: "float64" for c in config.features.numeric})
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {window.label}") as active:
         mlflow.set_tags(
             {

@@ -59,6 +59,31 @@ def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(war
     assert len(_client().search_model_versions("name = 'churn'")) == 1
 
 
+def test_champion_serves_through_pyfunc_with_missing_values(data_dir, models_dir) -> None:
+    """Serving loads the registered model by alias, with its preprocessing inside: nulls and
+    unseen categories are scored, and the signature accepts them."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    load_weeks(START, weeks=10)
+    run_dag("retrain_churn", RUN_AT)
+    mlflow.set_registry_uri(load_settings().tracking_uri)
+
+    model = mlflow.pyfunc.load_model("models:/churn@champion")
+    rows = pd.DataFrame(
+        {
+            "tenure_months": [None, 30.0],
+            "monthly_charges": [80.0, None],
+            "support_tickets_90d": [1.0, None],
+            "contract": ["one_year", "quarterly"],
+            "payment_method": [None, "credit_card"],
+            "region": ["north", "south"],
+        }
+    )
+
+    assert list(model.predict(rows)) in ([0, 0], [0, 1], [1, 0], [1, 1])
+
+
 def test_worse_challenger_is_blocked_and_slack_gets_the_metrics(data_dir, models_dir, slack) -> None:
     load_weeks(START, weeks=10)
     run_dag("retrain_churn", RUN_AT)
