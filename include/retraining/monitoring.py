@@ -10,8 +10,6 @@ of the same interval decides the same way.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from include.retraining import registry
 from include.retraining.config import ModelConfig
 from include.retraining.pipeline import SNAPSHOT_PATH_TAG, RunInfo, champion_snapshot
 from include.retraining.settings import Settings
-from include.retraining.snapshots import read_snapshot
+from include.retraining.snapshots import read_snapshot, write_parquet_atomic
 from include.retraining.windows import Window, as_utc, recent_window
 
 MONITORING_TABLE = "model_monitoring"
@@ -52,17 +50,11 @@ def reference(config: ModelConfig, settings: Settings) -> dict[str, Any]:
         if frame is None:
             raise MonitoringSkipped(f"champion version {champion.version} has no stored training snapshot")
         path = str(
-            _write_frame(frame, settings.artifact_root / config.name / "reference" / f"v{champion.version}.parquet")
+            write_parquet_atomic(
+                frame, settings.artifact_root / config.name / "reference" / f"v{champion.version}.parquet"
+            )
         )
     return {"version": champion.version, "run_id": champion.run_id, "snapshot": path, "holdout_metric": holdout}
-
-
-def _write_frame(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        frame.to_parquet(tmp.name, index=False)
-    os.replace(tmp.name, path)
-    return path
 
 
 def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url: str) -> dict[str, Any]:
@@ -84,8 +76,8 @@ def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url
             f"{rows_current} rows, fewer than monitor.min_rows={config.monitor.min_rows}; no drift check"
         )
     folder = monitoring_dir(settings, config, window)
-    current_path = _write_frame(frame[in_current.to_numpy()], folder / "current.parquet")
-    matured_path = _write_frame(frame[in_matured.to_numpy()], folder / "matured.parquet")
+    current_path = write_parquet_atomic(frame[in_current.to_numpy()], folder / "current.parquet")
+    matured_path = write_parquet_atomic(frame[in_matured.to_numpy()], folder / "matured.parquet")
     return {
         "window": window.to_dict(),
         "matured_window": matured.to_dict(),

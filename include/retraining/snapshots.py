@@ -38,17 +38,22 @@ def snapshot_dir(artifact_root: Path, model: str, window: Window) -> Path:
     return artifact_root / model / "snapshots" / window.label
 
 
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Temp file, then rename: a crash never leaves half a file under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        frame.to_parquet(tmp.name, index=False)
+    os.replace(tmp.name, path)
+    return path
+
+
 def write_snapshot(frame: pd.DataFrame, artifact_root: Path, model: str, window: Window) -> Snapshot:
-    """Write atomically (temp file, then rename) so a crash never leaves half a snapshot."""
+    """Content-addressed: a rerun of the same window finds the file it already wrote."""
     frame = frame.reset_index(drop=True)
     digest = content_hash(frame)
-    folder = snapshot_dir(artifact_root, model, window)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest[:16]}.parquet"
+    path = snapshot_dir(artifact_root, model, window) / f"{digest[:16]}.parquet"
     if not path.exists():
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
-            frame.to_parquet(tmp.name, index=False)
-        os.replace(tmp.name, path)
+        write_parquet_atomic(frame, path)
     return Snapshot(path=path, content_hash=digest, rows=len(frame))
 
 

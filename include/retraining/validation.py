@@ -137,8 +137,8 @@ def _detail(result: Any) -> str:
         parts.append(f"{observed['unexpected_percent']:.1f}% unexpected")
     if observed.get("partial_unexpected_list"):
         parts.append(f"e.g. {observed['partial_unexpected_list'][:5]!r}")
-    for key in ("value_set", "type_list", "min_value", "max_value", "mostly"):
-        if kwargs.get(key) is not None and key != "type_list":
+    for key in ("value_set", "min_value", "max_value", "mostly"):
+        if kwargs.get(key) is not None:
             parts.append(f"expected {key}={kwargs[key]!r}")
     return "; ".join(parts) or "failed"
 
