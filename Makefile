@@ -43,7 +43,7 @@ chromium: ## Install Debian's Chromium for the browser test, when missing (needs
 	  else echo "no /usr/bin/chromium and not root: the UI test will skip (fail under CI=true)"; fi; }
 
 demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
-	$(BIN)/python -m include.demo.run
+	$(BIN)/python -m demo.run
 
 test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
 	$(BIN)/python -m pytest tests
@@ -68,7 +68,7 @@ mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
 
 stack: venv ## The production topology without Docker: CeleryExecutor on local Redis, Postgres, MLflow server (Ctrl-C stops)
-	$(BIN)/python -m include.native_stack --create-databases \
+	$(BIN)/python -m tools.native_stack --create-databases \
 	  --metadata-url postgresql+psycopg2://$(STACK_PG)/retraining_airflow \
 	  --mlflow-backend-url postgresql://$(STACK_PG)/retraining_mlflow \
 	  --api-port 8080 --mlflow-port 5000

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 _SCRATCH = Path(tempfile.mkdtemp(prefix="retraining-tests-"))
 
 # Airflow reads its configuration once, at import; these must be in place first.
@@ -43,10 +44,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 f"{item.nodeid}: tests under tests/{tier}/ must carry exactly the marker "
                 f"'{tier}' (set `pytestmark = pytest.mark.{tier}`); found {sorted(marked) or 'none'}"
             )
-
-
-def service_unavailable(reason: str) -> None:
-    """Skip locally, fail in CI: with CI=true a missing service is a broken environment."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"required service unavailable under CI=true: {reason}")
-    pytest.skip(reason)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from include.demo import timeline
+from demo import timeline
 from include.retraining.alerts import read_alerts
-from tests.conftest import REPO
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RETRAINING_", "MLFLOW_"))}
     env["RETRAINING_DATA_DIR"] = str(data)
     result = subprocess.run(
-        [sys.executable, "-m", "include.demo.run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "demo.run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return data, json.loads((data / "demo" / "summary.json").read_text())

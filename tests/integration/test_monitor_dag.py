@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from include.demo.churn_data import PRICING_CHANGE, World
+from demo.churn_data import PRICING_CHANGE, World
 from include.retraining.alerts import read_alerts
 from include.retraining.monitoring import read_monitoring
 from include.retraining.settings import load_settings
-from tests.integration.conftest import UTC, drift_events, load_weeks, run_dag, warehouse_url
+from tests.support import UTC, drift_events, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration
 

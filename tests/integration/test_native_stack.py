@@ -15,11 +15,10 @@ import pytest
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
-from include.demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
-from include.native_stack import NativeStack, wait_until
+from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
 from include.retraining.warehouse import replace_window
-from tests.conftest import service_unavailable
-from tests.integration.conftest import PG_ADMIN_URL, postgres_databases
+from tests.support import PG_ADMIN_URL, postgres_databases, service_unavailable
+from tools.native_stack import NativeStack, wait_until
 
 pytestmark = pytest.mark.integration
 

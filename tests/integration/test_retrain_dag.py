@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from mlflow.tracking import MlflowClient
 
-from include.demo.churn_data import World
+from demo.churn_data import World
 from include.retraining.alerts import read_alerts
 from include.retraining.settings import load_settings
-from tests.integration.conftest import UTC, load_weeks, run_dag
+from tests.support import UTC, load_weeks, run_dag
 
 pytestmark = pytest.mark.integration
 

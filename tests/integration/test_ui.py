@@ -19,11 +19,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from include.demo.churn_data import STABLE, TABLE, generate_snapshots
-from include.native_stack import ADMIN, NativeStack
+from demo.churn_data import STABLE, TABLE, generate_snapshots
 from include.retraining.warehouse import replace_window
-from tests.conftest import REPO, service_unavailable
-from tests.integration.conftest import PG_ADMIN_URL, postgres_databases
+from tests.support import PG_ADMIN_URL, REPO, postgres_databases, service_unavailable
+from tools.native_stack import ADMIN, NativeStack
 
 pytestmark = pytest.mark.integration
 

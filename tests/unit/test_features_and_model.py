@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.demo.churn_data import generate_snapshots
+from demo.churn_data import generate_snapshots
 from include.retraining.config import ModelConfigError, load_model_config
 from include.retraining.evaluation import metric_value
 from include.retraining.training import (

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.retraining.windows import training_window
-from tests.conftest import REPO
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from include.demo.churn_data import World, generate_snapshots
+from demo.churn_data import World, generate_snapshots
 from include.retraining.alerts import Alert, read_alerts, record_alert
 from include.retraining.config import load_model_config
 from include.retraining.snapshots import content_hash, write_snapshot

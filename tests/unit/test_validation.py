@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from include.demo.churn_data import World, generate_snapshots
+from demo.churn_data import World, generate_snapshots
 from include.retraining.config import load_model_config
 from include.retraining.validation import DataValidationError, profile_reference, validate_frame, validate_or_raise
 

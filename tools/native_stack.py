@@ -5,7 +5,7 @@ worker) on its own metadata database, plus optionally an MLflow tracking server.
 integration tests and by `make stack`. Every process is started in its own process group and
 stopped by pid, so nothing else on the machine is touched.
 
-    python -m include.native_stack --home .data/stack --metadata-url postgresql+psycopg2://postgres@127.0.0.1/airflow_stack
+    python -m tools.native_stack --home .data/stack --metadata-url postgresql+psycopg2://postgres@127.0.0.1/airflow_stack
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`make demo`: a simulated half-year in which the system keeps a churn model honest.
 
-Starts from a clean `.data/`, then plays the timeline in include/demo/timeline.py week by week
+Starts from a clean `.data/`, then plays the timeline in demo/timeline.py week by week
 through real Airflow DAG runs of the DAG code users deploy:
 - the weekly `monitor_churn` and `retrain_churn` runs for each simulated date run in this process
   (`dag.test`), on the embedded SQLite metadata database;
@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from include.demo import timeline
+from demo import timeline
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RETRAINING_DATA_DIR", REPO / ".data")).resolve()
 DEMO = DATA / "demo"
 # In the demo, simulated time plays the weekly schedule; a cron on the real clock would add runs
@@ -66,7 +66,7 @@ def _models_dir() -> Path:
 
 
 def _stack():  # noqa: ANN202 - NativeStack, imported after the environment is set
-    from include.native_stack import NativeStack
+    from tools.native_stack import NativeStack
 
     return NativeStack(
         home=DATA,
@@ -153,7 +153,7 @@ class Airflow:
 
 
 def _load(week: timeline.Week) -> int:
-    from include.demo.churn_data import TABLE, generate_snapshots
+    from demo.churn_data import TABLE, generate_snapshots
     from include.retraining.settings import load_settings
     from include.retraining.warehouse import replace_window
 
@@ -259,7 +259,7 @@ def main() -> None:
         rows = play(airflow)
     finally:
         stack.stop()
-    from include.demo.report import summarize
+    from demo.report import summarize
 
     summarize(rows, DEMO, started, TERMINAL)
 

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from include.demo import timeline
+from demo import timeline
 
 
 def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:

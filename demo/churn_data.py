@@ -5,7 +5,7 @@ method, a few missing values, and a churn label drawn from a logistic model of t
 A `World` describes the data-generating process of a period, so scripted events (a pricing
 change, a broken upstream load) are just another World.
 
-    python -m include.demo.churn_data --rows 100000 --seed 7 --start 2026-01-01 --end 2026-07-01 \
+    python -m demo.churn_data --rows 100000 --seed 7 --start 2026-01-01 --end 2026-07-01 \
         --out customers.parquet          # or --warehouse-url sqlite:///x.db --table customer_snapshots
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from include.demo.churn_data import PRICING_CHANGE, STABLE, World
+from demo.churn_data import PRICING_CHANGE, STABLE, World
 
 START = datetime(2026, 1, 5, 3, tzinfo=UTC)  # a Monday
 SEED = 7

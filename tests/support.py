@@ -1,0 +1,100 @@
+"""Helpers shared by test modules: plain functions and constants, imported explicitly.
+
+Fixtures stay in the conftest files; anything a test module imports by name lives here, so no test
+imports a conftest.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get("RETRAINING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+__all__ = [
+    "PG_ADMIN_URL",
+    "REPO",
+    "UTC",
+    "drift_events",
+    "load_weeks",
+    "postgres_databases",
+    "postgres_engine",
+    "run_dag",
+    "service_unavailable",
+    "warehouse_url",
+]
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: with CI=true a missing service is a broken environment."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"required service unavailable under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+def postgres_engine():
+    import sqlalchemy as sa
+
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def postgres_databases(*names: str, drop: bool = False) -> None:
+    """Create (or drop, with their connections) databases on the local server."""
+    import sqlalchemy as sa
+
+    engine = postgres_engine()
+    with engine.connect() as conn:
+        for name in names:
+            verb = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
+            conn.execute(sa.text(verb))
+    engine.dispose()
+
+
+def warehouse_url() -> str:
+    from include.retraining.settings import load_settings
+
+    return os.environ.get("AIRFLOW_CONN_WAREHOUSE") or load_settings().warehouse_default_url
+
+
+def load_weeks(start: datetime, weeks: int, rows_per_week: int = 900, seed: int = 11, world=None) -> None:
+    """Write `weeks` weekly partitions of demo churn data into the test's warehouse."""
+    from demo.churn_data import STABLE, TABLE, generate_snapshots
+    from include.retraining.warehouse import replace_window
+
+    for week in range(weeks):
+        begin = start + timedelta(days=7 * week)
+        frame = generate_snapshots(rows_per_week, begin, begin + timedelta(days=7), seed=seed, world=world or STABLE)
+        replace_window(warehouse_url(), TABLE, frame, "snapshot_at", begin, begin + timedelta(days=7))
+
+
+def drift_events(model: str = "churn") -> list[dict]:
+    """The extras of the events recorded on the model's drift asset, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"{model}_drift")
+            .order_by(AssetEvent.timestamp)
+        )
+        return [dict(event.extra or {}) for event in events]
+
+
+def run_dag(dag_id: str, logical_date: datetime, conf: dict | None = None) -> dict[str, str]:
+    """One real DAG run in this process; the states of its tasks from the metadata DB."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    run = bag.dags[dag_id].test(logical_date=logical_date, run_conf=conf or {})
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id)
+        return {ti.task_id: str(ti.state) for ti in tis}
