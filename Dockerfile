@@ -2,7 +2,8 @@
 # The tag must equal the apache-airflow pin in requirements.txt (tests/unit/test_compose.py checks it).
 FROM apache/airflow:3.3.2-python3.11
 
-# The project's exact resolved set is baked in at build time, never installed at container start.
+# The project's exact resolved runtime set is baked in at build time, never installed at container
+# start; test and dev tools (requirements-dev.txt) never reach the image.
 COPY --chown=airflow:0 requirements.txt requirements.lock /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/requirements.lock
 

@@ -28,14 +28,16 @@ $(BIN)/uv:
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip >/dev/null
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
 
-$(BIN)/.installed: requirements.lock | $(BIN)/uv
-	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock
+$(BIN)/.installed: requirements.lock requirements-dev.lock | $(BIN)/uv
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements-dev.lock
 	@touch $@
 
-venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv) from requirements.lock
+venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv): runtime and dev tools, from requirements-dev.lock
 
-lock: $(BIN)/uv ## Re-resolve requirements.txt into requirements.lock (after changing a pin)
+# The dev lock is resolved against the runtime lock, so the two never disagree on a runtime version.
+lock: $(BIN)/uv ## Re-resolve requirements.txt and requirements-dev.txt into their locks (after changing a pin)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
 
 chromium: ## Install Debian's Chromium for the browser test, when missing (needs root: apt-get)
 	@test -x /usr/bin/chromium || { \

@@ -9,20 +9,26 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The servers integration tests use; `make test` points these at throwaway ones when none answers
+# (tools/services.py), CI at its service containers.
 PG_ADMIN_URL = os.environ.get("RETRAINING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("RETRAINING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 __all__ = [
     "PG_ADMIN_URL",
+    "REDIS_URL",
     "REPO",
     "UTC",
     "drift_events",
     "load_weeks",
     "postgres_databases",
     "postgres_engine",
+    "redis_url",
     "run_dag",
     "service_unavailable",
     "warehouse_url",
@@ -34,6 +40,11 @@ def service_unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"required service unavailable under CI=true: {reason}")
     pytest.skip(reason)
+
+
+def redis_url(db: int) -> str:
+    """REDIS_URL with database number `db`, so concurrent users of one server keep apart."""
+    return urlsplit(REDIS_URL)._replace(path=f"/{db}").geturl()
 
 
 def postgres_engine():

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
 from include.retraining.warehouse import replace_window
-from tests.support import PG_ADMIN_URL, postgres_databases, service_unavailable
+from tests.support import PG_ADMIN_URL, REDIS_URL, postgres_databases, redis_url, service_unavailable
 from tools.native_stack import NativeStack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def _redis_reachable() -> bool:
     import redis
 
     try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping())
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
     except redis.RedisError:
         return False
 
@@ -52,14 +52,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     except Exception as exc:  # noqa: BLE001 - no server, no stack
         service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
     if not _redis_reachable():
-        service_unavailable("Redis at 127.0.0.1:6379 (the Celery broker)")
+        service_unavailable(f"Redis at {REDIS_URL} (the Celery broker)")
     home = tmp_path_factory.mktemp("stack")
     url = sa.engine.make_url(PG_ADMIN_URL)
     stack = NativeStack(
         home=home,
         metadata_url=url.set(database=airflow_db).render_as_string(hide_password=False),
         executor="CeleryExecutor",
-        broker_url=f"redis://127.0.0.1:6379/{random.randint(1, 15)}",
+        broker_url=redis_url(random.randint(1, 15)),
         mlflow_backend_url=url.set(drivername="postgresql", database=mlflow_db).render_as_string(hide_password=False),
         extra_env={"RETRAINING_TASK_RETRIES": "0"},
     )
