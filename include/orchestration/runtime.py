@@ -7,8 +7,6 @@ import os
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from include.retraining.alerts import Alert, already_recorded, record_alert
 from include.retraining.config import ModelConfig
 from include.retraining.pipeline import RunInfo
@@ -27,9 +25,11 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     connection from the UI or a secrets backend is turned into one; with no connection at all,
     the default id falls back to the embedded SQLite warehouse.
     """
+    from include.retraining.warehouse import render_url
+
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if raw and not raw.lstrip().startswith("{"):
-        return str(make_url(raw).render_as_string(hide_password=False))
+        return render_url(raw)
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 

@@ -21,9 +21,8 @@ from include.retraining.config import ModelConfig
 from include.retraining.pipeline import SNAPSHOT_PATH_TAG, RunInfo, champion_snapshot
 from include.retraining.settings import Settings
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
-from include.retraining.windows import Window, as_utc, recent_window
-
-MONITORING_TABLE = "model_monitoring"
+from include.retraining.warehouse import last_trigger_at, replace_monitoring_row
+from include.retraining.windows import Window, recent_window
 
 
 class MonitoringSkipped(Exception):
@@ -160,30 +159,6 @@ def performance(config: ModelConfig, settings: Settings, ref: dict[str, Any], cu
     return {**result, "current_value": value, "drop": drop}
 
 
-def last_trigger_at(warehouse_url: str, model: str, before: datetime) -> datetime | None:
-    """The interval end of the latest drift-triggered retrain before this interval (logical time,
-    so a rerun or a backfill decides as the original run did)."""
-    import sqlalchemy as sa
-
-    from include.retraining.warehouse import create_warehouse_engine
-
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return None
-        with engine.connect() as conn:
-            value = conn.execute(
-                sa.text(
-                    f"SELECT max(window_end) FROM {MONITORING_TABLE} "
-                    "WHERE model = :model AND decision = 'retrain' AND window_end < :before"
-                ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
-                {"model": model, "before": as_utc(before).replace(tzinfo=None)},
-            ).scalar()
-    finally:
-        engine.dispose()
-    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
-
-
 def decide(
     config: ModelConfig,
     run: RunInfo,
@@ -265,50 +240,8 @@ def report(
         "report_path": drift["report_html"],
         "mlflow_run_id": mlflow_run_id,
     }
-    _replace_monitoring_row(warehouse_url, row)
+    replace_monitoring_row(warehouse_url, row)
     return {"mlflow_run_id": mlflow_run_id, "report_html": drift["report_html"], "decision": row["decision"]}
-
-
-def _replace_monitoring_row(warehouse_url: str, row: dict[str, Any]) -> None:
-    import sqlalchemy as sa
-
-    from include.retraining.warehouse import create_warehouse_engine
-
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        with engine.begin() as conn:
-            if sa.inspect(conn).has_table(MONITORING_TABLE):
-                conn.execute(
-                    sa.text(f"DELETE FROM {MONITORING_TABLE} WHERE model = :model AND window_end = :end").bindparams(
-                        sa.bindparam("end", type_=sa.DateTime())
-                    ),
-                    {"model": row["model"], "end": row["window_end"]},
-                )
-            frame = pd.DataFrame([row]).astype(
-                {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
-            )
-            frame.to_sql(MONITORING_TABLE, conn, if_exists="append", index=False)
-    finally:
-        engine.dispose()
-
-
-def read_monitoring(warehouse_url: str, model: str) -> pd.DataFrame:
-    import sqlalchemy as sa
-
-    from include.retraining.warehouse import create_warehouse_engine
-
-    engine = create_warehouse_engine(warehouse_url)
-    try:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return pd.DataFrame()
-        with engine.connect() as conn:
-            return pd.read_sql(
-                sa.text(f"SELECT * FROM {MONITORING_TABLE} WHERE model = :model ORDER BY window_end"),
-                conn,
-                params={"model": model},
-            )
-    finally:
-        engine.dispose()
 
 
 def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) -> str:  # noqa: ANN001
