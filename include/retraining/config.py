@@ -18,8 +18,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
-REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+# WAPE, not MAPE: MAPE divides by each target and explodes on zeros (3e15 on a count target).
+REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 
 
@@ -122,11 +123,33 @@ class TrainingConfig(_Strict):
 
 
 class GateConfig(_Strict):
+    """Where each default comes from: docs/decisions.md, "The promotion gate"."""
+
     metric: str | None = None
     threshold: float | None = None
     min_improvement: float = 0.0
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    # Only pr_auc is resampled; every other metric has a closed-form interval.
     bootstrap_samples: int = Field(1000, ge=100, le=20000)
+    # metric -> margin: the challenger may be worse than the champion by at most this much.
+    guardrails: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("metric")
+    @classmethod
+    def _no_mape(cls, value: str | None) -> str | None:
+        if value == "mape":
+            raise ValueError("mape was replaced by wape (sum |error| / sum |actual|, finite at zero targets)")
+        return value
+
+    @field_validator("guardrails")
+    @classmethod
+    def _margins(cls, value: dict[str, float]) -> dict[str, float]:
+        if "mape" in value:
+            raise ValueError("mape was replaced by wape (sum |error| / sum |actual|, finite at zero targets)")
+        bad = sorted(name for name, margin in value.items() if not 0 <= margin < float("inf"))
+        if bad:
+            raise ValueError(f"guardrail margins for {bad} must be finite and >= 0 (in the metric's own units)")
+        return value
 
 
 class ValidationConfig(_Strict):
@@ -211,6 +234,9 @@ class ModelConfig(_Strict):
             raise ValueError(
                 f"gate.metric {self.gate.metric!r} does not fit task {self.task!r}; use one of {list(allowed)}"
             )
+        misfits = sorted(set(self.gate.guardrails) - set(allowed))
+        if misfits:
+            raise ValueError(f"gate.guardrails {misfits} do not fit task {self.task!r}; use names from {list(allowed)}")
         used = {self.target, self.source.timestamp_column, self.source.id_column}
         clash = sorted(used.intersection(self.features.columns))
         if clash:

@@ -206,8 +206,8 @@ def evaluate(
     import mlflow
     import mlflow.sklearn
 
-    from include.retraining.evaluation import compute_metrics, paired_bootstrap
-    from include.retraining.gate import decide_promotion
+    from include.retraining.evaluation import check_holdout, compute_metrics
+    from include.retraining.gate import judge
     from include.retraining.training import predict_scores, split_by_time
 
     client = registry.configure(settings)
@@ -217,32 +217,16 @@ def evaluate(
         return decided
     holdout = split_by_time(read_snapshot(extracted["path"]), config).holdout.dropna(subset=[config.target])
     y = holdout[config.target].to_numpy()
+    check_holdout(config.name, config.task, y)
     X = holdout[config.features.columns]
     challenger_scores = predict_scores(mlflow.sklearn.load_model(trained["model_uri"]), X, config.task)
     challenger_metrics = compute_metrics(config.task, y, challenger_scores)
     result: dict[str, Any] = {"champion_version": champion.version if champion else None}
-    champion_metrics, interval = None, None
+    champion_metrics, champion_scores = None, None
     if champion is not None:
         champion_scores = predict_scores(mlflow.sklearn.load_model(champion.model_uri), X, config.task)
         champion_metrics = compute_metrics(config.task, y, champion_scores)
-        interval = paired_bootstrap(
-            config.primary_metric,
-            y,
-            challenger_scores,
-            champion_scores,
-            samples=config.gate.bootstrap_samples,
-            confidence=config.gate.confidence,
-            seed=config.training.seed,
-        )
-    decision = decide_promotion(
-        metric=config.primary_metric,
-        higher_is_better=config.higher_is_better,
-        threshold=config.gate.threshold,
-        min_improvement=config.gate.min_improvement,
-        challenger_value=challenger_metrics[config.primary_metric],
-        champion_value=champion_metrics[config.primary_metric] if champion_metrics else None,
-        interval=interval,
-    )
+    decision = judge(config, y, challenger_scores, champion_scores, challenger_metrics, champion_metrics)
     _log_evaluation(trained["run_id"], config, y, challenger_scores, challenger_metrics, champion_metrics, decision)
     return {
         **result,

@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
-from include.retraining.evaluation import ImprovementInterval, compute_metrics, paired_bootstrap
-from include.retraining.gate import decide_promotion
+from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.evaluation import ImprovementInterval, compute_metrics
+from include.retraining.gate import GuardrailCheck, decide_promotion, judge
 
 pytestmark = pytest.mark.unit
 
+CHURN = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
 
-def _interval(lower: float, difference: float = 0.01) -> ImprovementInterval:
-    return ImprovementInterval("roc_auc", difference, lower, difference + 0.01, 0.95, 1000)
+
+def _interval(lower: float, difference: float = 0.01, metric: str = "roc_auc") -> ImprovementInterval:
+    return ImprovementInterval(metric, difference, lower, difference + 0.01, 0.95, "delong", 1000)
 
 
 def _decide(**overrides):
@@ -56,49 +63,96 @@ def test_lower_bound_must_clear_min_improvement(lower: float, min_improvement: f
     assert _decide(interval=_interval(lower), min_improvement=min_improvement).promote is promote
 
 
-def _scores(rng: np.random.Generator, y: np.ndarray, signal: float) -> np.ndarray:
-    return 1 / (1 + np.exp(-(signal * (2 * y - 1) + rng.normal(size=len(y)))))
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"challenger_value": math.nan, "champion_value": None, "interval": None, "threshold": None},
+        {"challenger_value": math.nan, "champion_value": None, "interval": None},
+        {"challenger_value": math.nan},
+        {"interval": _interval(math.nan, difference=math.nan)},
+    ],
+)
+def test_nan_never_promotes(overrides: dict) -> None:
+    decision = _decide(**overrides)
+    assert not decision.promote
 
 
-def test_bootstrap_finds_a_clearly_better_model() -> None:
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 3000)
-    interval = paired_bootstrap("roc_auc", y, _scores(rng, y, 1.5), _scores(rng, y, 0.5), samples=300)
-    assert interval.lower > 0.1 and interval.lower < interval.difference < interval.upper
+def test_a_broken_guardrail_blocks_an_otherwise_better_challenger() -> None:
+    holds = GuardrailCheck("f1", 0.01, _interval(-0.005, metric="f1"))
+    broken = GuardrailCheck("log_loss", 0.01, _interval(-0.02, metric="log_loss"))
+    assert _decide(guardrails=(holds,)).promote
+    decision = _decide(guardrails=(holds, broken))
+    assert not decision.promote and "guardrail log_loss" in decision.reason and "f1" not in decision.reason
+    assert decision.to_dict()["guardrails"][1]["holds"] is False
 
 
-def test_bootstrap_of_a_model_against_itself_is_exactly_zero() -> None:
-    rng = np.random.default_rng(2)
-    y = rng.integers(0, 2, 500)
-    scores = _scores(rng, y, 1.0)
-    interval = paired_bootstrap("roc_auc", y, scores, scores, samples=200)
-    assert interval.lower == interval.upper == interval.difference == 0.0
+def test_a_guardrail_without_evidence_blocks() -> None:
+    unknown = GuardrailCheck("log_loss", 0.01, _interval(math.nan, metric="log_loss"))
+    assert not unknown.holds and not _decide(guardrails=(unknown,)).promote
 
 
-def test_bootstrap_sign_makes_lower_error_an_improvement() -> None:
-    rng = np.random.default_rng(3)
-    y = rng.normal(size=2000)
-    better, worse = y + rng.normal(scale=0.5, size=2000), y + rng.normal(scale=1.5, size=2000)
-    interval = paired_bootstrap("rmse", y, better, worse, samples=200)
-    assert interval.lower > 0
+def _config(**gate: object):
+    data = yaml.safe_load(CHURN.read_text())
+    data["gate"].update(gate)
+    return parse_model_config(data, CHURN)
 
 
-def test_bootstrap_is_deterministic_for_a_seed() -> None:
-    rng = np.random.default_rng(4)
-    y = rng.integers(0, 2, 800)
-    a, b = _scores(rng, y, 1.0), _scores(rng, y, 0.9)
-    assert paired_bootstrap("roc_auc", y, a, b, samples=100, seed=7) == paired_bootstrap(
-        "roc_auc", y, a, b, samples=100, seed=7
+def _holdout(seed: int, n: int, challenger_signal: float, champion_signal: float = 1.0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    shared = rng.normal(size=n)
+
+    def model(signal: float) -> np.ndarray:
+        return 1 / (1 + np.exp(-(signal * (2 * y - 1) + shared + 0.5 * rng.normal(size=n))))
+
+    return y, model(challenger_signal), model(champion_signal)
+
+
+def _judge(config, y, challenger, champion):  # noqa: ANN001, ANN202
+    return judge(
+        config,
+        y,
+        challenger,
+        champion,
+        compute_metrics("classification", y, challenger),
+        compute_metrics("classification", y, champion),
     )
 
 
-def test_metric_sets_per_task() -> None:
-    y = np.array([0, 1, 0, 1])
-    assert set(compute_metrics("classification", y, np.array([0.1, 0.9, 0.2, 0.7]))) == {
-        "roc_auc",
-        "pr_auc",
-        "f1",
-        "log_loss",
-        "accuracy",
-    }
-    assert set(compute_metrics("regression", y + 1.0, np.array([1.1, 1.9, 1.2, 2.1]))) == {"rmse", "mae", "r2", "mape"}
+def test_a_known_better_model_is_promoted_and_a_known_worse_one_is_not() -> None:
+    y, better, champion = _holdout(seed=1, n=3000, challenger_signal=1.4)
+    decision = _judge(_config(), y, better, champion)
+    assert decision.promote and decision.interval.method == "delong" and decision.interval.lower > 0
+    y, worse, champion = _holdout(seed=2, n=3000, challenger_signal=0.8)
+    decision = _judge(_config(), y, worse, champion)
+    assert not decision.promote and decision.interval.upper < 0
+
+
+def test_a_better_ranking_with_broken_calibration_is_stopped_by_a_log_loss_guardrail() -> None:
+    y, better, champion = _holdout(seed=3, n=3000, challenger_signal=1.4)
+    overconfident = 1 / (1 + np.exp(-8 * np.log(better / (1 - better))))  # same ranking, far too sure
+    assert _judge(_config(), y, overconfident, champion).promote
+    decision = _judge(_config(guardrails={"log_loss": 0.02}), y, overconfident, champion)
+    assert not decision.promote and "guardrail log_loss" in decision.reason
+    assert decision.guardrails[0].interval.method == "delta_method"
+
+
+def test_the_first_model_is_judged_on_the_threshold_alone() -> None:
+    y, challenger, _ = _holdout(seed=4, n=500, challenger_signal=1.0)
+    metrics = compute_metrics("classification", y, challenger)
+    decision = judge(_config(guardrails={"log_loss": 0.0}), y, challenger, None, metrics, None)
+    assert decision.promote and decision.interval is None and decision.guardrails == ()
+
+
+def test_gate_config_guardrails_and_wape(tmp_path: Path) -> None:
+    assert _config(guardrails={"log_loss": 0.01}).gate.guardrails == {"log_loss": 0.01}
+    with pytest.raises(ModelConfigError, match=r"gate.guardrails \['rmse'\] do not fit task"):
+        _config(guardrails={"rmse": 0.1})
+    with pytest.raises(ModelConfigError, match="must be finite and >= 0"):
+        _config(guardrails={"log_loss": -0.01})
+    data = yaml.safe_load(CHURN.read_text())
+    data.update(task="regression", gate={"metric": "mape"})
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ModelConfigError, match="mape was replaced by wape"):
+        load_model_config(path)
