@@ -31,7 +31,7 @@ os.environ.update(
 for name in ("AIRFLOW_CONN_WAREHOUSE", "AIRFLOW_CONN_SLACK_ALERTS", "MLFLOW_TRACKING_URI"):
     os.environ.pop(name, None)
 
-TIERS = {"dags", "unit", "integration"}
+TIERS = {"dags", "unit", "integration", "reliability"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

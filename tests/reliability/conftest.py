@@ -1,0 +1,160 @@
+"""The reliability tier: faults and bad inputs on real parts (Postgres, an MLflow store or server,
+real DAG runs, a loopback Slack), each test proving one row of docs/reliability.md.
+
+Kept fast: the champion every fault test starts from is trained once per session, in a fixed
+folder, and put back byte for byte before each test (`world`); servers are module-scoped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, service_unavailable
+from tests.integration.conftest import (  # noqa: F401 - fixtures, registered for this tier too
+    PG_ADMIN_URL,
+    airflow_metadata_db,
+    load_weeks,
+    no_asset_events,
+    postgres_databases,
+    run_dag,
+)
+from tests.support_faults import Pristine, SlackStub, TcpProxy, mlflow_server, slack_stub
+
+# The champion is trained on the window ending CHAMPION_AT; fault tests retrain at NEXT_RUN.
+START = datetime(2026, 1, 5, tzinfo=UTC)
+CHAMPION_AT = START + timedelta(weeks=8)
+NEXT_RUN = CHAMPION_AT + timedelta(weeks=1)
+# Lean settings: the same code paths as the shipped model, a fraction of the CPU.
+LEAN = {"training": {"params": {"max_iter": 40, "learning_rate": 0.15, "max_leaf_nodes": 15}}, "gate": {"bootstrap_samples": 200}}
+
+
+@dataclass
+class World:
+    """The folders and URLs one fault test works in; see the `world` fixture."""
+
+    data_dir: Path
+    models_dir: Path
+    warehouse_url: str
+
+    @property
+    def alerts_file(self) -> Path:
+        return self.data_dir / "alerts.jsonl"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    def write_model(self, **overrides: dict) -> dict:
+        """Rewrite churn.yaml: the shipped file, the lean settings, then `overrides` per section."""
+        config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+        for changes in (LEAN, overrides):
+            for section, values in changes.items():
+                config[section].update(values)
+        (self.models_dir / "churn.yaml").write_text(yaml.safe_dump(config))
+        return config
+
+
+def _env(world: World) -> dict[str, str]:
+    return {
+        "RETRAINING_DATA_DIR": str(world.data_dir),
+        "RETRAINING_MODELS_DIR": str(world.models_dir),
+        "AIRFLOW_CONN_WAREHOUSE": world.warehouse_url,
+    }
+
+
+@pytest.fixture(scope="session")
+def warehouse_db() -> Iterator[str]:
+    """One Postgres warehouse for the tier, loaded once with demo weeks; the pipeline only reads it."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    name = f"retraining_rel_{uuid.uuid4().hex[:10]}"
+    try:
+        postgres_databases(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no Postgres here
+        service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    previous = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    os.environ["AIRFLOW_CONN_WAREHOUSE"] = url
+    try:
+        load_weeks(START, weeks=10, rows_per_week=600)
+    finally:
+        os.environ.pop("AIRFLOW_CONN_WAREHOUSE")
+        if previous is not None:
+            os.environ["AIRFLOW_CONN_WAREHOUSE"] = previous
+    yield url
+    postgres_databases(name, drop=True)
+    sa.create_engine(PG_ADMIN_URL).dispose()
+
+
+@pytest.fixture(scope="session")
+def pristine_world(tmp_path_factory: pytest.TempPathFactory, warehouse_db: str, airflow_metadata_db) -> Pristine:
+    """A champion (version 1) trained by a real retrain_churn run, saved once for the session."""
+    root = tmp_path_factory.mktemp("reliability") / "world"
+    world = World(root / "data", root / "models", warehouse_db)
+    world.models_dir.mkdir(parents=True)
+    world.write_model()
+    saved = {key: os.environ.get(key) for key in (*_env(world), "MLFLOW_TRACKING_URI")}
+    os.environ.update(_env(world))
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        states = run_dag("retrain_churn", CHAMPION_AT)
+        assert states.get("promote") == "success", f"the baseline champion was not promoted: {states}"
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+    pristine = Pristine(root)
+    pristine.save()
+    return pristine
+
+
+@pytest.fixture
+def world(pristine_world: Pristine, warehouse_db: str, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The session's champion world, restored byte for byte, with this test's environment."""
+    pristine_world.restore()
+    world = World(pristine_world.live / "data", pristine_world.live / "models", warehouse_db)
+    for key, value in _env(world).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_SLACK_ALERTS", raising=False)
+    return world
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStub]:
+    """A loopback Slack webhook answering 200 until the test sets `slack.mode`."""
+    with slack_stub() as stub:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", stub.connection(timeout_s=2))
+        yield stub
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator:
+    """A factory of loopback TCP proxies (host, port) -> TcpProxy, all stopped after the test."""
+    proxies: list[TcpProxy] = []
+
+    def make(host: str, port: int) -> TcpProxy:
+        proxy = TcpProxy(host, port)
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory):
+    """An MLflow tracking server (SQLite backend, served artifacts) for one test module."""
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server
