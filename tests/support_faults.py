@@ -347,7 +347,15 @@ def start_dag_run_process(dag_id: str, logical_date, conf: dict | None = None, l
     test can SIGKILL the worker in the middle of a task."""
     sink = log.open("ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD_DAG_RUN, dag_id, logical_date.isoformat(), json.dumps(conf or {}), str(REPO / "dags")],
+        [
+            sys.executable,
+            "-c",
+            _CHILD_DAG_RUN,
+            dag_id,
+            logical_date.isoformat(),
+            json.dumps(conf or {}),
+            str(REPO / "dags"),
+        ],
         env=os.environ.copy(),
         stdout=sink,
         stderr=subprocess.STDOUT,

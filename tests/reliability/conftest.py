@@ -8,6 +8,8 @@ folder, and put back byte for byte before each test (`world`); servers are modul
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,15 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, service_unavailable
-from tests.integration.conftest import (  # noqa: F401 - fixtures, registered for this tier too
-    PG_ADMIN_URL,
-    airflow_metadata_db,
-    load_weeks,
-    no_asset_events,
-    postgres_databases,
-    run_dag,
-)
+from tests.support import PG_ADMIN_URL, REPO, load_weeks, postgres_databases, run_dag, service_unavailable
 from tests.support_faults import Pristine, SlackStub, TcpProxy, mlflow_server, slack_stub
 
 # The champion is trained on the window ending CHAMPION_AT; fault tests retrain at NEXT_RUN.
@@ -33,7 +27,10 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 CHAMPION_AT = START + timedelta(weeks=8)
 NEXT_RUN = CHAMPION_AT + timedelta(weeks=1)
 # Lean settings: the same code paths as the shipped model, a fraction of the CPU.
-LEAN = {"training": {"params": {"max_iter": 40, "learning_rate": 0.15, "max_leaf_nodes": 15}}, "gate": {"bootstrap_samples": 200}}
+LEAN = {
+    "training": {"params": {"max_iter": 40, "learning_rate": 0.15, "max_leaf_nodes": 15}},
+    "gate": {"bootstrap_samples": 200},
+}
 
 
 @dataclass
@@ -71,6 +68,16 @@ def _env(world: World) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The scratch metadata DB, migrated once per session (the CLI, as an operator would); only
+    the tests that run DAGs pay for it."""
+    marker = Path(os.environ["AIRFLOW_HOME"]) / ".migrated"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        marker.touch()
+
+
+@pytest.fixture(scope="session")
 def warehouse_db() -> Iterator[str]:
     """One Postgres warehouse for the tier, loaded once with demo weeks; the pipeline only reads it."""
     import sqlalchemy as sa
@@ -96,7 +103,7 @@ def warehouse_db() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pristine_world(tmp_path_factory: pytest.TempPathFactory, warehouse_db: str, airflow_metadata_db) -> Pristine:
+def pristine_world(tmp_path_factory: pytest.TempPathFactory, warehouse_db: str, airflow_db: None) -> Pristine:
     """A champion (version 1) trained by a real retrain_churn run, saved once for the session."""
     root = tmp_path_factory.mktemp("reliability") / "world"
     world = World(root / "data", root / "models", warehouse_db)

@@ -122,7 +122,7 @@ def test_file_size_limit_makes_a_large_write_fail_with_efbig(tmp_path: Path) -> 
     script = f"""
 import errno, sys
 try:
-    open({str(tmp_path / 'big')!r}, 'wb').write(b'x' * 100_000)
+    open({str(tmp_path / "big")!r}, 'wb').write(b'x' * 100_000)
 except OSError as exc:
     sys.exit(exc.errno)
 """
