@@ -29,12 +29,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.retraining.drift import (  # noqa: E402  (needs the repo root on sys.path)
+from include.retraining.config import MonitorConfig  # noqa: E402  (needs the repo root on sys.path)
+from include.retraining.drift import DriftSummary  # noqa: E402
+from include.retraining.drift_gate import decide  # noqa: E402
+from include.retraining.drift_report import (  # noqa: E402
     DEFAULT_MAX_ROWS,
-    DriftSummary,
-    MonitorThresholds,
     compute_data_drift,
-    decide,
     summarize_snapshot,
 )
 
@@ -158,7 +158,7 @@ def worker(variant: str, rows: int) -> dict:
         summary,
         prediction_psi=None,
         performance_drop=None,
-        thresholds=MonitorThresholds(critical_features=CRITICAL),
+        config=MonitorConfig(critical_features=list(CRITICAL)),
         last_trigger_at=None,
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )

@@ -63,48 +63,48 @@ def build_monitor_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
     def monitor_dag() -> None:
         @task(doc_md="The champion and its training snapshot; skipped when there is no champion.")
         def reference() -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.reference(config)
+            return monitor_tasks.reference(config)
 
         @task(doc_md="The monitoring window from the warehouse, by the retraining extraction path.")
         def current() -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.current(config)
+            return monitor_tasks.current(config)
 
         @task(doc_md="Evidently data drift per feature and prediction drift (PSI).")
         def data_drift(ref: dict, cur: dict) -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.data_drift(config, ref, cur)
+            return monitor_tasks.data_drift(config, ref, cur)
 
         @task(doc_md="The champion's primary metric on matured labels vs its holdout value.")
         def performance(ref: dict, cur: dict) -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.performance(config, ref, cur)
+            return monitor_tasks.performance(config, ref, cur)
 
         @task(doc_md="Thresholds, critical features, cooldown and running retrains decide.")
         def decide(drift: dict, perf: dict) -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.decide(config, drift, perf)
+            return monitor_tasks.decide(config, drift, perf)
 
         @task(doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
         def report(ref: dict, cur: dict, drift: dict, perf: dict, decision: dict) -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.report(config, ref, cur, drift, perf, decision)
+            return monitor_tasks.report(config, ref, cur, drift, perf, decision)
 
         @task(
             doc_md="Emit the drift event that starts the retrain; skipped otherwise.",
             outlets=[drift_asset(config.name)],
         )
         def trigger(cur: dict, drift: dict, decision: dict, reported: dict) -> dict:
-            from include.orchestration import monitor_steps
+            from include.orchestration import monitor_tasks
 
-            return monitor_steps.trigger(config, cur, drift, decision)
+            return monitor_tasks.trigger(config, cur, drift, decision)
 
         ref, cur = reference(), current()
         drift, perf = data_drift(ref, cur), performance(ref, cur)

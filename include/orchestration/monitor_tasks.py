@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.assets import drift_asset
 from include.orchestration.runtime import deliver_alert, run_info, warehouse_url
-from include.retraining import monitoring
+from include.retraining import monitor_steps
 from include.retraining.alerts import drift_alert, extraction_stopped_alert
 from include.retraining.config import ModelConfig
 from include.retraining.settings import load_settings
@@ -19,15 +19,15 @@ from include.retraining.warehouse import WarehouseError
 log = logging.getLogger(__name__)
 
 
-def _skip_on(exc: monitoring.MonitoringSkipped) -> AirflowSkipException:
+def _skip_on(exc: monitor_steps.MonitoringSkipped) -> AirflowSkipException:
     log.warning("skipped: %s", exc)
     return AirflowSkipException(str(exc))
 
 
 def reference(config: ModelConfig) -> dict[str, Any]:
     try:
-        ref = monitoring.reference(config, load_settings())
-    except monitoring.MonitoringSkipped as exc:
+        ref = monitor_steps.reference(config, load_settings())
+    except monitor_steps.MonitoringSkipped as exc:
         raise _skip_on(exc) from None
     log.info("reference: champion version %s, training snapshot %s", ref["version"], ref["snapshot"])
     return ref
@@ -36,8 +36,8 @@ def reference(config: ModelConfig) -> dict[str, Any]:
 def current(config: ModelConfig) -> dict[str, Any]:
     settings, run = load_settings(), run_info(get_current_context(), config)
     try:
-        cur = monitoring.current(config, settings, run, warehouse_url(config.source.conn_id, settings))
-    except monitoring.MonitoringSkipped as exc:
+        cur = monitor_steps.current(config, settings, run, warehouse_url(config.source.conn_id, settings))
+    except monitor_steps.MonitoringSkipped as exc:
         raise _skip_on(exc) from None
     except WarehouseError as exc:
         alert = extraction_stopped_alert(
@@ -52,7 +52,7 @@ def current(config: ModelConfig) -> dict[str, Any]:
 
 
 def data_drift(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
-    drift = monitoring.data_drift(config, load_settings(), ref, cur)
+    drift = monitor_steps.data_drift(config, load_settings(), ref, cur)
     log.info(
         "data drift: %d of %d features drifted (share %.2f): %s; prediction PSI %.3f; report %s",
         len(drift["drifted_columns"]),
@@ -66,7 +66,7 @@ def data_drift(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) ->
 
 
 def performance(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
-    perf = monitoring.performance(config, load_settings(), ref, cur)
+    perf = monitor_steps.performance(config, load_settings(), ref, cur)
     log.info("performance on matured labels: %s", perf)
     return perf
 
@@ -75,7 +75,7 @@ def decide(config: ModelConfig, drift: dict[str, Any], perf: dict[str, Any]) -> 
     context = get_current_context()
     settings, run = load_settings(), run_info(context, config)
     running = context["ti"].get_dr_count(dag_id=config.retrain_dag_id, states=["queued", "running"]) > 0
-    decision = monitoring.decide(config, run, drift, perf, warehouse_url(config.source.conn_id, settings), running)
+    decision = monitor_steps.decide(config, run, drift, perf, warehouse_url(config.source.conn_id, settings), running)
     log.info("decision: %s", decision)
     return decision
 
@@ -90,7 +90,7 @@ def report(
 ) -> dict[str, Any]:
     settings, run = load_settings(), run_info(get_current_context(), config)
     url = warehouse_url(config.source.conn_id, settings)
-    result = monitoring.report(config, settings, run, ref, cur, drift, perf, decision, url)
+    result = monitor_steps.report(config, settings, run, ref, cur, drift, perf, decision, url)
     log.info(
         "decision %s; report %s; MLflow run %s", result["decision"], result["report_html"], result["mlflow_run_id"]
     )

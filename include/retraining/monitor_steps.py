@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from include.retraining import registry
+from include.retraining import drift_gate, registry
 from include.retraining.config import ModelConfig
+from include.retraining.drift import DriftSummary
 from include.retraining.pipeline import SNAPSHOT_PATH_TAG, RunInfo, champion_snapshot
 from include.retraining.settings import Settings
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
@@ -99,7 +100,8 @@ def _champion_model(config: ModelConfig) -> Any:
 
 def data_drift(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     """Evidently data drift over the features, and PSI of the champion's scores on both windows."""
-    from include.retraining.drift import compute_data_drift, prediction_drift, sample_rows
+    from include.retraining.drift_report import compute_data_drift
+    from include.retraining.drift_stats import prediction_drift, sample_rows
     from include.retraining.training import predict_scores
 
     registry.configure(settings)
@@ -167,42 +169,17 @@ def decide(
     warehouse_url: str,
     retrain_running: bool,
 ) -> dict[str, Any]:
-    from include.retraining.drift import ColumnDrift, DriftSummary, MonitorThresholds
-    from include.retraining.drift import decide as decide_drift
-
-    summary = DriftSummary(
-        n_reference=drift["n_reference"],
-        n_current=drift["n_current"],
-        columns={name: ColumnDrift(**column) for name, column in drift["columns"].items()},
-        drifted_columns=drift["drifted_columns"],
-        drift_share=drift["drift_share"],
-    )
-    monitor = config.monitor
-    thresholds = MonitorThresholds(
-        drift_share=monitor.drift_share,
-        critical_features=tuple(monitor.critical_features),
-        prediction_psi=monitor.prediction_psi,
-        performance_drop=monitor.performance_drop,
-        cooldown_hours=monitor.cooldown_hours,
-        min_rows=monitor.min_rows,
-    )
-    decision = decide_drift(
-        summary,
+    decision = drift_gate.decide(
+        DriftSummary.from_dict(drift),
         prediction_psi=drift["prediction_psi"],
         performance_drop=perf["drop"],
-        thresholds=thresholds,
+        config=config.monitor,
         last_trigger_at=last_trigger_at(warehouse_url, config.name, run.window_end),
         now=run.window_end,
         retrain_running=retrain_running,
         higher_is_better=config.higher_is_better,
     )
     return decision.to_dict()
-
-
-def decision_label(decision: dict[str, Any]) -> str:
-    if decision["retrain"]:
-        return "retrain"
-    return "blocked" if decision["drift_detected"] else "none"
 
 
 def report(
@@ -235,7 +212,7 @@ def report(
         "metric_current": perf["current_value"],
         "performance_drop": perf["drop"],
         "drift_detected": bool(decision["drift_detected"]),
-        "decision": decision_label(decision),
+        "decision": drift_gate.decision_label(decision),
         "reasons": "; ".join(decision["reasons"] + ([decision["blocked_by"]] if decision["blocked_by"] else [])),
         "report_path": drift["report_html"],
         "mlflow_run_id": mlflow_run_id,
@@ -258,7 +235,7 @@ def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) 
         mlflow.set_tags(
             {
                 **identity,
-                "monitoring.decision": decision_label(decision),
+                "monitoring.decision": drift_gate.decision_label(decision),
                 "monitoring.reasons": "; ".join(decision["reasons"])[:5000],
                 "airflow.dag_id": run.dag_id,
                 "airflow.run_id": run.run_id,

@@ -1,0 +1,152 @@
+"""The retrain decision of a monitoring run: the monitoring twin of `gate.py`.
+
+`decide` turns a drift summary, the prediction PSI and the matured-label performance drop into a
+`DriftDecision`: which thresholds of the model's `MonitorConfig` were crossed (the reasons) and
+what stops the retrain anyway (the blockers: cooldown, a retrain already running). Nothing here
+reads the clock: the monitoring run's logical time comes in as `now`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from include.retraining.config import MonitorConfig
+from include.retraining.drift import DriftInputError, DriftSummary
+
+
+class MonitorOutcome(StrEnum):
+    """What a monitoring run decided, as recorded in `model_monitoring.decision`."""
+
+    RETRAIN = "retrain"
+    BLOCKED = "blocked"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class DriftDecision:
+    retrain: bool
+    drift_detected: bool
+    reasons: list[str]
+    blocked_by: str | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> MonitorOutcome:
+        if self.retrain:
+            return MonitorOutcome.RETRAIN
+        return MonitorOutcome.BLOCKED if self.drift_detected else MonitorOutcome.NONE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftDecision:
+        return cls(
+            retrain=bool(data["retrain"]),
+            drift_detected=bool(data["drift_detected"]),
+            reasons=list(data["reasons"]),
+            blocked_by=data.get("blocked_by"),
+            notes=list(data.get("notes", [])),
+        )
+
+
+def decision_label(decision: dict[str, Any]) -> str:
+    """The outcome of a decision read back from XCom: 'retrain', 'blocked' or 'none'."""
+    return DriftDecision.from_dict(decision).outcome.value
+
+
+def decide(
+    summary: DriftSummary | None,
+    *,
+    prediction_psi: float | None,
+    performance_drop: float | None,
+    config: MonitorConfig,
+    last_trigger_at: datetime | None,
+    now: datetime,
+    retrain_running: bool = False,
+    higher_is_better: bool = True,
+) -> DriftDecision:
+    """Whether this monitoring run should emit the drift event that triggers a retrain.
+
+    `performance_drop` is the primary metric's loss against its reference, positive = worse,
+    already signed by the caller (None: no matured labels); `higher_is_better` only words the
+    reason. A current window with fewer than `min_rows` rows is not judged for data or
+    prediction drift. Cooldown and an already running retrain block the retrain but still
+    report the drift.
+    """
+    reasons, notes, window_ok = _data_drift(summary, config)
+    if prediction_psi is not None and window_ok and prediction_psi >= config.prediction_psi:
+        reasons.append(f"prediction drift: PSI {prediction_psi:.3f} >= {config.prediction_psi:.3f}")
+    if performance_drop is None:
+        notes.append("performance not evaluated: no matured labels")
+    elif performance_drop > config.performance_drop:
+        direction = "fell" if higher_is_better else "rose"
+        reasons.append(
+            f"performance drift: primary metric {direction} by {performance_drop:.4f} "
+            f"(> {config.performance_drop:.4f})"
+        )
+    drift_detected = bool(reasons)
+    blockers = _blockers(config, last_trigger_at, now, retrain_running) if drift_detected else []
+    return DriftDecision(
+        retrain=drift_detected and not blockers,
+        drift_detected=drift_detected,
+        reasons=reasons,
+        blocked_by="; ".join(blockers) or None,
+        notes=notes,
+    )
+
+
+def _data_drift(summary: DriftSummary | None, config: MonitorConfig) -> tuple[list[str], list[str], bool]:
+    """Reasons and notes from the data-drift summary, and whether the window was large enough."""
+    if summary is None:
+        return [], ["data drift not evaluated: no summary"], True
+    if summary.n_current < config.min_rows:
+        note = (
+            f"data and prediction drift not evaluated: current window has {summary.n_current} rows "
+            f"(< min_rows {config.min_rows})"
+        )
+        return [], [note], False
+    return _data_drift_reasons(summary, config), [], True
+
+
+def _data_drift_reasons(summary: DriftSummary, config: MonitorConfig) -> list[str]:
+    unknown = sorted(set(config.critical_features) - set(summary.columns))
+    if unknown:
+        raise DriftInputError(f"critical features {unknown} are not among the monitored columns")
+    reasons = []
+    n_drifted, n_total = len(summary.drifted_columns), len(summary.columns)
+    if summary.drift_share >= config.drift_share:
+        reasons.append(
+            f"dataset drift: {n_drifted}/{n_total} features drifted "
+            f"({summary.drift_share:.2f} >= {config.drift_share:.2f}): " + ", ".join(summary.drifted_columns)
+        )
+    critical = [c for c in summary.drifted_columns if c in config.critical_features]
+    if critical:
+        reasons.append("critical feature drift: " + ", ".join(summary.columns[c].describe() for c in critical))
+    return reasons
+
+
+def _blockers(
+    config: MonitorConfig, last_trigger_at: datetime | None, now: datetime, retrain_running: bool
+) -> list[str]:
+    blockers = []
+    if retrain_running:
+        blockers.append("retrain already running")
+    if last_trigger_at is not None:
+        if (last_trigger_at.tzinfo is None) != (now.tzinfo is None):
+            raise ValueError("last_trigger_at and now must both be timezone-aware (or both naive)")
+        since = now - last_trigger_at
+        if since < timedelta(0):
+            blockers.append(
+                f"cooldown: last drift-triggered retrain at {last_trigger_at.isoformat()} is after "
+                f"this run's logical time {now.isoformat()}"
+            )
+        elif since < timedelta(hours=config.cooldown_hours):
+            blockers.append(
+                f"cooldown: last drift-triggered retrain at {last_trigger_at.isoformat()} "
+                f"(< {config.cooldown_hours:g}h before {now.isoformat()})"
+            )
+    return blockers
