@@ -5,11 +5,17 @@ Wiring only: each task imports its step at run time and passes small references 
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from include.orchestration.assets import drift_asset
-from include.orchestration.dagfiles import broken_model_files_dag, default_args, model_configs, window_end_param
+from include.orchestration.dagfiles import (
+    START_DATE,
+    broken_model_files_dag,
+    dagrun_timeout,
+    default_args,
+    model_configs,
+    window_end_param,
+)
 from include.retraining.config import ModelConfig
 
 DOC = """
@@ -39,9 +45,10 @@ def build_monitor_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
     @dag(
         dag_id=config.monitor_dag_id,
         schedule=CronTriggerTimetable(monitor.schedule, timezone="UTC"),
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=dagrun_timeout(),
         doc_md=DOC.format(
             name=config.name,
             schedule=monitor.schedule,

@@ -6,11 +6,17 @@ returns a small reference (a snapshot path, an MLflow run id) for the next task.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from include.orchestration.assets import drift_asset
-from include.orchestration.dagfiles import broken_model_files_dag, default_args, model_configs, window_end_param
+from include.orchestration.dagfiles import (
+    START_DATE,
+    broken_model_files_dag,
+    dagrun_timeout,
+    default_args,
+    model_configs,
+    window_end_param,
+)
 from include.retraining.config import ModelConfig
 
 DOC = """
@@ -50,9 +56,10 @@ def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
             timetable=CronTriggerTimetable(config.schedule, timezone="UTC"),
             assets=drift_asset(config.name),
         ),
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=dagrun_timeout(),
         doc_md=_doc(config),
         tags=["retraining", f"model:{config.name}", *config.tags],
         default_args=default_args(config),
@@ -68,7 +75,7 @@ def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
 
             return steps.extract(config)
 
-        @task(doc_md="Great Expectations gate: a failed suite alerts and stops the run.", retries=0)
+        @task(doc_md="Great Expectations gate: a failed suite alerts and stops the run (no retry).")
         def validate(extracted: dict) -> dict:
             from include.orchestration import steps
 

@@ -36,8 +36,7 @@ Imports Airflow and FastAPI only: nothing heavy, as every Airflow component load
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -49,12 +48,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from include.retraining.settings import Settings, load_settings, mlflow_ui_base
+
 log = logging.getLogger(__name__)
 
 ARTIFACTS_PREFIX = "/retraining-artifacts"
 SERVED_SUFFIXES = frozenset({".html", ".json", ".png"})
-DEFAULT_MLFLOW_UI_URL = "http://localhost:5000"
-DEFAULT_BASE_URL = "http://localhost:8080"
 RETRAIN_PREFIX, MONITOR_PREFIX = "retrain_", "monitor_"
 
 
@@ -65,21 +64,17 @@ class TaskInstanceKeyLike(Protocol):
     map_index: int
 
 
-def serving_enabled(env: Mapping[str, str] = os.environ) -> bool:
-    return env.get("RETRAINING_SERVE_ARTIFACTS", "true").strip().lower() not in ("0", "false", "no", "off")
+def serving_enabled() -> bool:
+    return bool(_settings().serve_artifacts)
 
 
-def _settings() -> Any:
-    from include.retraining.settings import load_settings
-
+def _settings() -> Settings:
     return load_settings()
 
 
 def airflow_base_url() -> str:
-    """The api-server's public base URL: `[api] base_url`, e.g. AIRFLOW__API__BASE_URL."""
-    from airflow.configuration import conf
-
-    return (conf.get("api", "base_url", fallback="") or DEFAULT_BASE_URL).rstrip("/")
+    """The api-server's public base URL: AIRFLOW__API__BASE_URL, as in the alerts' links."""
+    return str(_settings().airflow_base_url)
 
 
 # URL building: pure functions.
@@ -87,13 +82,7 @@ def mlflow_run_url(tracking_uri: str, run_id: str | None, experiment_id: str | N
     """The MLflow UI page of a run; MLflow's `#/runs/<id>` redirects when the experiment is unknown."""
     if not run_id:
         return ""
-    if ui_url:
-        base = ui_url
-    elif tracking_uri.startswith(("http://", "https://")):
-        base = tracking_uri
-    else:
-        base = DEFAULT_MLFLOW_UI_URL
-    base = base.rstrip("/")
+    base = mlflow_ui_base(tracking_uri, ui_url)
     if experiment_id:
         return f"{base}/#/experiments/{quote(str(experiment_id), safe='')}/runs/{quote(run_id, safe='')}"
     return f"{base}/#/runs/{quote(run_id, safe='')}"
@@ -172,8 +161,8 @@ class MlflowRunLink(_RetrainingLink):
             run_id, experiment_id = (_return_value(ti_key, "report") or {}).get("mlflow_run_id"), None
         else:
             return ""
-        tracking_uri = _settings().tracking_uri
-        return mlflow_run_url(tracking_uri, run_id, experiment_id, os.environ.get("RETRAINING_MLFLOW_UI_URL"))
+        settings = _settings()
+        return mlflow_run_url(settings.tracking_uri, run_id, experiment_id, settings.mlflow_ui_url)
 
 
 class GxResultLink(_RetrainingLink):

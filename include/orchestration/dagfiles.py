@@ -5,7 +5,6 @@ Parsing YAML with pydantic is cheap; nothing here touches a database or the netw
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
+from include.orchestration.alerting import FailureAlert
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_configs
 from include.retraining.settings import load_settings
 
@@ -21,20 +21,30 @@ def model_configs() -> tuple[list[ModelConfig], dict[Path, ModelConfigError]]:
     return load_model_configs(load_settings().models_dir)
 
 
-def task_retries() -> int:
-    """Retries for tasks that do I/O; RETRAINING_TASK_RETRIES=0 makes local test runs fail fast."""
-    return int(os.environ.get("RETRAINING_TASK_RETRIES", "2"))
+# A very early start and no catchup: the scheduler only ever schedules the latest interval, and a
+# manual run for any logical date gets its tasks (a logical date before `start_date` would create
+# none and report success). Past windows still go through the `window_end` param.
+START_DATE = pendulum.datetime(2000, 1, 1, tz="UTC")
 
 
 def default_args(config: ModelConfig) -> dict:
-    """Owner from the model file; I/O retried with exponential backoff."""
+    """Owner from the model file; I/O retried with exponential backoff and bounded in time; every
+    final failure alerts (gates that already alerted excepted)."""
+    settings = load_settings()
     return {
         "owner": config.owner,
-        "retries": task_retries(),
+        "retries": settings.task_retries,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": settings.task_timeout,
+        "on_failure_callback": FailureAlert(config.name, config.alerts.slack_conn_id),
     }
+
+
+def dagrun_timeout() -> timedelta:
+    """A hung run must not hold the model's only run slot (max_active_runs=1) forever."""
+    return load_settings().dagrun_timeout
 
 
 def window_end_param(what: str) -> Param:
@@ -62,5 +72,5 @@ def broken_model_files_dag(kind: str, errors: dict[Path, ModelConfigError]) -> D
         dag_id=f"{kind}_invalid_model_files_{names}"[:200],
         description=f"{len(errors)} model file(s) could not be loaded:\n{message}",
         schedule=None,
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        start_date=START_DATE,
     )

@@ -8,8 +8,9 @@ from typing import Any
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from include.orchestration.alerting import deliver_alert
 from include.orchestration.assets import drift_asset
-from include.orchestration.runtime import deliver_alert, run_info, warehouse_url
+from include.orchestration.runtime import run_info, warehouse_url
 from include.retraining import monitor_steps
 from include.retraining.alerts import drift_alert, extraction_stopped_alert
 from include.retraining.config import ModelConfig

@@ -1,4 +1,4 @@
-"""What a task needs from Airflow at run time: the warehouse URL, who is running, alert delivery."""
+"""What a task needs from Airflow at run time: the warehouse URL and who is running."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 from datetime import datetime
 from typing import Any
 
-from include.retraining.alerts import Alert, already_recorded, record_alert
 from include.retraining.config import ModelConfig
 from include.retraining.pipeline import RunInfo
 from include.retraining.settings import Settings
@@ -92,24 +91,3 @@ def run_info(context: Any, config: ModelConfig) -> RunInfo:
         trigger=trigger,
         dry_run=bool(params.get("dry_run", False)),
     )
-
-
-def deliver_alert(alert: Alert, conn_id: str, settings: Settings) -> None:
-    """Post to Slack through the provider when the connection exists; always keep a local record.
-
-    A retry after a delivered alert finds its record and does not post it twice.
-    """
-    log.warning("ALERT %s\n%s", alert.kind, alert.text())
-    if already_recorded(settings.alerts_file, alert.dedup_key):
-        log.info("alert %s was already delivered by an earlier try", alert.dedup_key)
-        return
-    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    delivered_to = "slack"
-    try:
-        SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=alert.text())
-    except AirflowNotFoundException:
-        delivered_to = "file"
-        log.warning("no Slack connection %r: the alert is kept in %s", conn_id, settings.alerts_file)
-    record_alert(alert, settings.alerts_file, delivered_to=delivered_to)

@@ -10,7 +10,8 @@ from typing import Any
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from include.orchestration.runtime import deliver_alert, run_info, warehouse_url
+from include.orchestration.alerting import deliver_alert
+from include.orchestration.runtime import run_info, warehouse_url
 from include.retraining import pipeline
 from include.retraining.alerts import extraction_stopped_alert, validation_failed_alert
 from include.retraining.config import ModelConfig

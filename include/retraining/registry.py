@@ -128,9 +128,8 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
 
 
 def run_link(settings: Settings, experiment_id: str, run_id: str) -> str:
-    if settings.tracking_is_local:
-        return f"{settings.tracking_uri} (open with `make mlflow`) run {run_id}"
-    return f"{settings.tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    """The run's page in the MLflow UI (RETRAINING_MLFLOW_UI_URL), never with credentials."""
+    return f"{settings.mlflow_ui_base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def run_tags(client: MlflowClient, run_id: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Where things live, read from the environment so every deployment configures it from outside.
 
-The defaults are the embedded laptop setup: everything under a git-ignored `.data/` folder.
+Every environment variable the pipeline, its DAG files and its UI plugin read is read here,
+once. The defaults are the embedded laptop setup: everything under a git-ignored `.data/` folder.
 """
 
 from __future__ import annotations
@@ -8,9 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MLFLOW_UI_URL = "http://localhost:5000"  # what `make mlflow` serves for the embedded store
+DEFAULT_AIRFLOW_BASE_URL = "http://localhost:8080"
+_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,11 @@ class Settings:
     warehouse_default_url: str
     alerts_file: Path
     airflow_base_url: str
+    mlflow_ui_url: str | None = None
+    serve_artifacts: bool = True
+    task_retries: int = 2
+    task_timeout: timedelta = timedelta(hours=2)
+    dagrun_timeout: timedelta = timedelta(hours=12)
 
     @property
     def mlflow_artifact_root(self) -> Path:
@@ -31,6 +42,38 @@ class Settings:
     @property
     def tracking_is_local(self) -> bool:
         return not self.tracking_uri.startswith(("http://", "https://", "databricks"))
+
+    @property
+    def mlflow_ui_base(self) -> str:
+        return mlflow_ui_base(self.tracking_uri, self.mlflow_ui_url)
+
+
+def mlflow_ui_base(tracking_uri: str, ui_url: str | None) -> str:
+    """Where a person opens MLflow: RETRAINING_MLFLOW_UI_URL, else an http(s) tracking server,
+    else the local UI; never with the credentials a tracking URI may carry."""
+    if ui_url:
+        base = ui_url
+    elif tracking_uri.startswith(("http://", "https://")):
+        base = tracking_uri
+    else:
+        base = DEFAULT_MLFLOW_UI_URL
+    return without_userinfo(base).rstrip("/")
+
+
+def without_userinfo(url: str) -> str:
+    """`https://user:token@host/x` -> `https://host/x`, so a link never carries a credential."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r}: expected a whole number") from None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -43,5 +86,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir / 'mlflow.db'}"),
         warehouse_default_url=f"sqlite:///{data_dir / 'warehouse.db'}",
         alerts_file=Path(env.get("RETRAINING_ALERTS_FILE", data_dir / "alerts.jsonl")).resolve(),
-        airflow_base_url=env.get("AIRFLOW__API__BASE_URL", "http://localhost:8080").rstrip("/"),
+        airflow_base_url=(env.get("AIRFLOW__API__BASE_URL") or DEFAULT_AIRFLOW_BASE_URL).rstrip("/"),
+        mlflow_ui_url=env.get("RETRAINING_MLFLOW_UI_URL") or None,
+        serve_artifacts=env.get("RETRAINING_SERVE_ARTIFACTS", "true").strip().lower() not in _FALSE,
+        task_retries=_int(env, "RETRAINING_TASK_RETRIES", 2),
+        task_timeout=timedelta(minutes=_int(env, "RETRAINING_TASK_TIMEOUT_MINUTES", 120)),
+        dagrun_timeout=timedelta(hours=_int(env, "RETRAINING_DAGRUN_TIMEOUT_HOURS", 12)),
     )

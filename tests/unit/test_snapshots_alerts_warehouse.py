@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from demo.churn_data import World, generate_snapshots
-from include.retraining.alerts import Alert, read_alerts, record_alert
 from include.retraining.config import load_model_config
 from include.retraining.snapshots import content_hash, write_snapshot
 from include.retraining.warehouse import WarehouseError, read_window, replace_window
@@ -33,15 +32,6 @@ def test_snapshot_is_content_addressed_and_rewritten_identically(tmp_path: Path)
 
     assert first == second and first.path.name.startswith(first.content_hash[:16])
     assert list(first.path.parent.glob("*.tmp")) == []
-
-
-def test_alert_is_recorded_once_per_dedup_key(tmp_path: Path) -> None:
-    alert = Alert("gate_blocked", "churn", "title", ["line"], dedup_key="retrain_churn/run1/gate")
-    path = tmp_path / "alerts.jsonl"
-
-    assert record_alert(alert, path) is True
-    assert record_alert(alert, path) is False
-    assert [a["dedup_key"] for a in read_alerts(path)] == ["retrain_churn/run1/gate"]
 
 
 def test_sqlite_window_is_half_open_and_reload_replaces(tmp_path: Path) -> None:

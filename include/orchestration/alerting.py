@@ -1,0 +1,131 @@
+"""Alert delivery through Airflow's Slack provider, behind the outbox of include.retraining.alerts.
+
+`deliver_alert` records the alert in the outbox first, then posts it (and any alert an earlier
+task could not deliver) with `SlackWebhookHook`; it never raises for a Slack problem, so a Slack
+outage never changes a task's outcome. `FailureAlert` is every task's `on_failure_callback`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from typing import Any
+from urllib.error import URLError
+from urllib.parse import quote
+
+from airflow.sdk import BaseNotifier
+
+from include.retraining.alerts import (
+    DELIVERED,
+    FAILED,
+    UNCONFIRMED,
+    Alert,
+    DeliveryUnknown,
+    NotDelivered,
+    Outbox,
+    deliver,
+    gate_key,
+)
+from include.retraining.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+SLACK_TIMEOUT_SECONDS = 10
+FILE_ONLY = "file"
+
+
+def send_to_slack(alert: Alert, conn_id: str) -> str:
+    """One post, no retries inside the client (the outbox owns retrying); where it went.
+
+    An error before the request was fully sent (refused, no route, DNS) or an error answer is
+    `NotDelivered`; a timeout or a dropped connection while waiting for the answer is
+    `DeliveryUnknown`, since Slack may have accepted the post.
+    """
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+    from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+
+    if not conn_id:
+        return FILE_ONLY
+    hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=[])
+    try:
+        hook.send(text=alert.text())
+    except AirflowNotFoundException:
+        log.warning("no Slack connection %r: the alert is kept in the outbox only", conn_id)
+        return FILE_ONLY
+    except URLError as exc:  # urllib wraps errors raised while connecting and sending
+        raise NotDelivered(f"Slack connection {conn_id!r} not reached: {exc.reason}") from None
+    except AirflowException as exc:  # the provider's "Status Code: N" for an error answer
+        raise NotDelivered(f"Slack connection {conn_id!r} refused the post: {exc}") from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise DeliveryUnknown(f"no answer from Slack connection {conn_id!r} after sending: {exc!r}") from None
+    return "slack"
+
+
+def deliver_alert(alert: Alert, conn_id: str, settings: Settings) -> str:
+    """Record, then deliver; the alert's status (delivered, pending, failed or unconfirmed).
+
+    If the record cannot be written (a full or read-only disk), the alert goes to the task log
+    at ERROR level and straight to Slack; either way the task's outcome stays its own.
+    """
+    log.warning("ALERT %s\n%s", alert.kind, alert.text())
+    outbox = Outbox(settings.alerts_file)
+    try:
+        return deliver(outbox, alert, conn_id, send_to_slack)
+    except OSError as exc:
+        if _in_outbox(outbox, alert.dedup_key):
+            log.error("alert %s is recorded, but its delivery state could not be written: %s", alert.dedup_key, exc)
+            return UNCONFIRMED
+        log.error("alert %s could not be recorded in %s (%s); posting it directly", alert.dedup_key, outbox.path, exc)
+    try:
+        send_to_slack(alert, conn_id)
+    except Exception as post_error:  # noqa: BLE001 - never change the task's outcome
+        log.error("alert %s was not delivered either: %s", alert.dedup_key, post_error)
+        return FAILED
+    return DELIVERED
+
+
+def _in_outbox(outbox: Outbox, key: str) -> bool:
+    try:
+        return key in outbox.entries()
+    except OSError:
+        return False
+
+
+def task_failed_alert(model: str, context: Any, settings: Settings) -> Alert:
+    ti, dag_run = context["ti"], context["dag_run"]
+    dag_id, run_id, task_id = ti.dag_id, ti.run_id, ti.task_id
+    error = context.get("exception")
+    message = f"{type(error).__name__}: {error}" if error is not None else "no exception recorded (killed or timed out)"
+    log_url = (
+        f"{settings.airflow_base_url}/dags/{quote(dag_id)}/runs/{quote(run_id)}/tasks/{quote(task_id)}"
+        f"?try_number={getattr(ti, 'try_number', 1)}"
+    )
+    lines = [
+        f"Task `{task_id}` of `{dag_id}` failed (run {run_id}, try {getattr(ti, 'try_number', '?')}).",
+        f"Error: {message[:1500]}",
+        "Read the log, fix the cause, then clear the task.",
+    ]
+    key = f"{gate_key(dag_id, run_id, task_id)}/failed/{getattr(ti, 'try_number', 1)}"
+    title = f"{model}: {dag_run.dag_id}.{task_id} failed"
+    return Alert("task_failed", model, title, lines, {"Log": log_url}, {}, key)
+
+
+class FailureAlert(BaseNotifier):
+    """`on_failure_callback` of every task: one alert naming the model, DAG, task, error and log.
+
+    A gate that already alerted for this task in this run (validation, extraction) has said why;
+    its failure is not alerted a second time.
+    """
+
+    def __init__(self, model: str, conn_id: str) -> None:
+        super().__init__()
+        self.model, self.conn_id = model, conn_id
+
+    def notify(self, context: Any) -> None:
+        settings = load_settings()
+        ti = context["ti"]
+        gate = gate_key(ti.dag_id, ti.run_id, ti.task_id)
+        if _in_outbox(Outbox(settings.alerts_file), gate):
+            log.info("task %s already alerted as a gate (%s); no second alert", ti.task_id, gate)
+            return
+        deliver_alert(task_failed_alert(self.model, context, settings), self.conn_id, settings)
