@@ -7,12 +7,19 @@ Everything the pipeline does for a model is read from here. A bad file raises
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from include.retraining.config_catalog import estimator_problems, stattest_problems
+
+# Reading the files lives in model_files; re-exported so callers have one place to look.
+from include.retraining.model_files import ModelConfigError as ModelConfigError
+from include.retraining.model_files import discover_model_files as discover_model_files
+from include.retraining.model_files import load_model_config as load_model_config
+from include.retraining.model_files import load_model_configs as load_model_configs
+from include.retraining.model_files import parse_model_config as parse_model_config
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -22,10 +29,6 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
-
-
-class ModelConfigError(ValueError):
-    """A model file that cannot be used; the message names the file, the key and the fix."""
 
 
 def is_identifier(name: str) -> bool:
@@ -120,6 +123,15 @@ class TrainingConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     min_rows: int = Field(200, ge=10, description="fewer rows in the window stop the run")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _labels_mature_inside_the_window(self) -> TrainingConfig:
+        if self.label_delay_days >= self.window_days:
+            raise ValueError(
+                f"training.label_delay_days ({self.label_delay_days}) must be smaller than training.window_days "
+                f"({self.window_days}), or no row of the window has a known label; raise window_days"
+            )
+        return self
 
 
 class GateConfig(_Strict):
@@ -249,6 +261,11 @@ class ModelConfig(_Strict):
             unknown = sorted(set(listed) - set(self.features.columns))
             if unknown:
                 raise ValueError(f"{key} names {unknown}, which are not listed under features")
+        training, features = self.training, self.features
+        problems = estimator_problems(training.estimator, self.task, training.params)
+        problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -266,59 +283,3 @@ class ModelConfig(_Strict):
     @property
     def monitor_dag_id(self) -> str:
         return f"monitor_{self.name}"
-
-
-def _fix_for(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "remove the key or correct its spelling"
-    if kind == "missing":
-        return "add this key"
-    return "correct the value"
-
-
-def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid model file ({exc.error_count()} problem(s))"]
-    for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        lines.append(f"  - key '{key}': {error['msg']} -> {_fix_for(error)}")
-    return "\n".join(lines)
-
-
-def parse_model_config(data: Any, path: Path) -> ModelConfig:
-    if not isinstance(data, dict):
-        raise ModelConfigError(f"{path}: expected a YAML mapping of keys (name, task, source, ...)")
-    try:
-        config = ModelConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ModelConfigError(_format_errors(path, exc)) from None
-    if config.name != path.stem:
-        raise ModelConfigError(
-            f"{path}: key 'name' is {config.name!r} but the file is {path.name}; "
-            f"rename the file to {config.name}.yaml or set name: {path.stem}"
-        )
-    return config
-
-
-def load_model_config(path: Path) -> ModelConfig:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ModelConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_model_config(data, path)
-
-
-def discover_model_files(models_dir: Path) -> list[Path]:
-    return sorted([*models_dir.glob("*.yaml"), *models_dir.glob("*.yml")])
-
-
-def load_model_configs(models_dir: Path) -> tuple[list[ModelConfig], dict[Path, ModelConfigError]]:
-    """Every good config, and an error per bad file, so one bad file cannot hide the others."""
-    configs: list[ModelConfig] = []
-    errors: dict[Path, ModelConfigError] = {}
-    for path in discover_model_files(models_dir):
-        try:
-            configs.append(load_model_config(path))
-        except ModelConfigError as exc:
-            errors[path] = exc
-    return configs, errors

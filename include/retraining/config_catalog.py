@@ -1,0 +1,153 @@
+"""What a model file may name: estimators per task with their parameters, and Evidently's
+statistical tests per column kind.
+
+Static on purpose: the DAG files parse every model file, and importing scikit-learn or
+Evidently there would cost seconds per parse. tests/unit/test_config_catalog.py checks these
+tables against the installed libraries, so a version bump that changes them fails a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# YAML value kinds: "int" (not bool), "float" (int accepted), "bool", "str", "null", "list", "dict".
+_HGB = {
+    "learning_rate": "float",
+    "max_iter": "int",
+    "max_leaf_nodes": "int|null",
+    "max_depth": "int|null",
+    "min_samples_leaf": "int",
+    "l2_regularization": "float",
+    "max_features": "float",
+    "max_bins": "int",
+    "categorical_features": "str|list|null",
+    "monotonic_cst": "list|dict|null",
+    "interaction_cst": "str|list|null",
+    "warm_start": "bool",
+    "early_stopping": "str|bool",
+    "scoring": "str|null",
+    "validation_fraction": "float|null",
+    "n_iter_no_change": "int",
+    "tol": "float",
+    "verbose": "int|bool",
+    "random_state": "int|null",
+    "loss": "str",
+}
+_FOREST = {
+    "n_estimators": "int",
+    "criterion": "str",
+    "max_depth": "int|null",
+    "min_samples_split": "int|float",
+    "min_samples_leaf": "int|float",
+    "min_weight_fraction_leaf": "float",
+    "max_features": "str|int|float|null",
+    "max_leaf_nodes": "int|null",
+    "min_impurity_decrease": "float",
+    "bootstrap": "bool",
+    "oob_score": "bool",
+    "n_jobs": "int|null",
+    "random_state": "int|null",
+    "verbose": "int|bool",
+    "warm_start": "bool",
+    "ccp_alpha": "float",
+    "max_samples": "int|float|null",
+    "monotonic_cst": "list|null",
+}
+ESTIMATOR_PARAMS: dict[tuple[str, str], dict[str, str]] = {
+    ("hist_gradient_boosting", "classification"): {**_HGB, "class_weight": "str|dict|null"},
+    ("hist_gradient_boosting", "regression"): {**_HGB, "quantile": "float|null"},
+    ("random_forest", "classification"): {**_FOREST, "class_weight": "str|dict|list|null"},
+    ("random_forest", "regression"): _FOREST,
+    ("logistic_regression", "classification"): {
+        "C": "float",
+        "class_weight": "str|dict|null",
+        "dual": "bool",
+        "fit_intercept": "bool",
+        "intercept_scaling": "float",
+        "l1_ratio": "float|null",
+        "max_iter": "int",
+        "n_jobs": "int|null",
+        "penalty": "str|null",
+        "random_state": "int|null",
+        "solver": "str",
+        "tol": "float",
+        "verbose": "int|bool",
+        "warm_start": "bool",
+    },
+    ("ridge", "regression"): {
+        "alpha": "float|list",
+        "copy_X": "bool",
+        "fit_intercept": "bool",
+        "max_iter": "int|null",
+        "positive": "bool",
+        "random_state": "int|null",
+        "solver": "str",
+        "tol": "float",
+    },
+}
+
+NUMERIC_STATTESTS = frozenset(
+    {"anderson", "cramer_von_mises", "ed", "es", "hellinger", "jensenshannon", "kl_div", "ks", "mannw"}
+    | {"empirical_mmd", "psi", "t_test", "wasserstein"}
+)
+CATEGORICAL_STATTESTS = frozenset(
+    {"chisquare", "fisher_exact", "g_test", "hellinger", "jensenshannon", "kl_div", "psi", "TVD", "z"}
+)
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    checks = {
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "null": lambda v: v is None,
+        "list": lambda v: isinstance(v, list),
+        "dict": lambda v: isinstance(v, dict),
+    }
+    return checks[kind](value)
+
+
+def estimators_for(task: str) -> list[str]:
+    return sorted(name for name, kind in ESTIMATOR_PARAMS if kind == task)
+
+
+def estimator_problems(estimator: str, task: str, params: dict[str, Any]) -> list[str]:
+    """What is wrong with `training.estimator` / `training.params` for the task, each with its fix."""
+    known = ESTIMATOR_PARAMS.get((estimator, task))
+    if known is None:
+        return [f"training.estimator {estimator!r} does not fit task {task!r}; use one of {estimators_for(task)}"]
+    problems = []
+    for name, value in params.items():
+        if name not in known:
+            problems.append(
+                f"training.params.{name} is not a parameter of {estimator} ({task}); valid ones: {sorted(known)}"
+            )
+        elif not any(_is_kind(value, kind) for kind in known[name].split("|")):
+            problems.append(
+                f"training.params.{name} is {value!r}; {estimator} needs {known[name].replace('|', ' or ')} there"
+            )
+    return problems
+
+
+def stattest_problems(stattest: str | dict[str, str] | None, numeric: list[str], categorical: list[str]) -> list[str]:
+    """Unknown or misapplied `monitor.stattest` names, each with the valid choices."""
+    if stattest is None:
+        return []
+    if isinstance(stattest, str):
+        needed = [(NUMERIC_STATTESTS, "numeric", numeric), (CATEGORICAL_STATTESTS, "categorical", categorical)]
+        return [
+            f"monitor.stattest {stattest!r} does not apply to the {kind} features; use one of {sorted(valid)}, "
+            "or a dict with separate 'numeric' and 'categorical' tests"
+            for valid, kind, columns in needed
+            if columns and stattest not in valid
+        ]
+    kinds = {"numeric": NUMERIC_STATTESTS, "categorical": CATEGORICAL_STATTESTS}
+    kinds |= {c: NUMERIC_STATTESTS for c in numeric} | {c: CATEGORICAL_STATTESTS for c in categorical}
+    problems = []
+    for key, method in stattest.items():
+        if key not in kinds:
+            problems.append(f"monitor.stattest.{key}: not 'numeric', 'categorical' or a feature column; fix the key")
+        elif method not in kinds[key]:
+            problems.append(f"monitor.stattest.{key} {method!r} does not apply there; use one of {sorted(kinds[key])}")
+    return problems
