@@ -57,6 +57,20 @@ def _param_datetime(value: Any) -> datetime | None:
     return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
+def _window_end_param(params: dict[str, Any], dag_run: Any, config: ModelConfig) -> datetime | None:
+    """The `window_end` param; one after the run was triggered is refused (its labels do not exist yet)."""
+    value = _param_datetime(params.get("window_end"))
+    if value is not None and dag_run.run_after is not None and value > as_utc(dag_run.run_after):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"model {config.name!r}: param window_end {value.isoformat()} is after this run was triggered "
+            f"({as_utc(dag_run.run_after).isoformat()}); a window that has not ended has no matured labels. "
+            "Leave window_end empty (the run's data interval) or give a time in the past."
+        )
+    return value
+
+
 def triggering_drift(context: Any) -> dict[str, Any] | None:
     """The extra of the newest drift event that triggered this run, if an event did."""
     events = context.get("triggering_asset_events") or {}
@@ -75,7 +89,7 @@ def run_info(context: Any, config: ModelConfig) -> RunInfo:
     dag_run = context["dag_run"]
     drift = triggering_drift(context)
     window_end = (
-        _param_datetime(params.get("window_end"))
+        _window_end_param(params, dag_run, config)
         or (_param_datetime(drift.get("window_end")) if drift else None)
         or context.get("data_interval_end")
         or dag_run.run_after
