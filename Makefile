@@ -18,7 +18,7 @@ SERVICE ?=
 # `make stack`: the PostgreSQL server (user@host:port) that holds its two databases.
 STACK_PG ?= postgres@127.0.0.1:5432
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench bench-gate up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,8 +75,11 @@ stack: venv ## The production topology without Docker: CeleryExecutor on local R
 	  --mlflow-backend-url postgresql://$(STACK_PG)/retraining_mlflow \
 	  --api-port 8080 --mlflow-port 5000
 
-bench: venv ## Benchmarks; results go to docs/benchmarks.md
+bench: venv bench-gate ## Benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md
+
+bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/benchmarks.md, docs/decisions.md
+	$(BIN)/python bench/gate_sim.py --reps 200
 
 up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
 	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }

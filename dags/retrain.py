@@ -31,7 +31,7 @@ the run's data interval end, the drift event's window or the `window_end` param.
 | extract | reads the window from connection `{conn_id}` into a Parquet snapshot named by its content hash | too few rows: check the upstream load; connection errors retry with backoff |
 | validate | Great Expectations suite from the model file plus what the champion's data looked like | a Slack alert lists the failed expectations and links the result; fix the data, then clear this task |
 | train | scikit-learn pipeline (features inside the model), logged to MLflow experiment `{name}` | a rerun of the same snapshot reuses the finished run |
-| evaluate | challenger and `champion` on the same holdout, paired bootstrap of the difference in `{metric}` | |
+| evaluate | challenger and `champion` on the same holdout, one-sided paired interval of the difference in `{metric}` | |
 | promote | moves alias `champion` when the gate passes; otherwise alias `challenger`, an alert, and this task is skipped | skipped = the gate said no; the reason is in the log and the alert |
 
 Trigger with **dry_run** to do everything but change the registry.
@@ -87,7 +87,7 @@ def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
 
             return steps.train(config, extracted)
 
-        @task(doc_md="Challenger vs champion on the same holdout, with a paired bootstrap interval.")
+        @task(doc_md="Challenger vs champion on the same holdout, with a one-sided paired interval.")
         def evaluate(extracted: dict, trained: dict) -> dict:
             from include.orchestration import steps
 
