@@ -5,7 +5,7 @@ Wiring only: each task imports its step at run time and passes small references 
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import DAG, CronTriggerTimetable, dag, task
 
 from include.orchestration.assets import drift_asset
 from include.orchestration.dagfiles import (
@@ -39,7 +39,7 @@ Open the report: the `report` task's log prints its path; it is also an artifact
 """
 
 
-def build_monitor_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow DAG
+def build_monitor_dag(config: ModelConfig) -> DAG:
     monitor = config.monitor
 
     @dag(
@@ -68,43 +68,49 @@ def build_monitor_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
         },
     )
     def monitor_dag() -> None:
-        @task(doc_md="The champion and its training snapshot; skipped when there is no champion.")
+        @task(
+            multiple_outputs=False, doc_md="The champion and its training snapshot; skipped when there is no champion."
+        )
         def reference() -> dict:
             from include.orchestration import monitor_tasks
 
             return monitor_tasks.reference(config)
 
-        @task(doc_md="The monitoring window from the warehouse, by the retraining extraction path.")
+        @task(
+            multiple_outputs=False,
+            doc_md="The monitoring window from the warehouse, by the retraining extraction path.",
+        )
         def current() -> dict:
             from include.orchestration import monitor_tasks
 
             return monitor_tasks.current(config)
 
-        @task(doc_md="Evidently data drift per feature and prediction drift (PSI).")
+        @task(multiple_outputs=False, doc_md="Evidently data drift per feature and prediction drift (PSI).")
         def data_drift(ref: dict, cur: dict) -> dict:
             from include.orchestration import monitor_tasks
 
             return monitor_tasks.data_drift(config, ref, cur)
 
-        @task(doc_md="The champion's primary metric on matured labels vs its holdout value.")
+        @task(multiple_outputs=False, doc_md="The champion's primary metric on matured labels vs its holdout value.")
         def performance(ref: dict, cur: dict) -> dict:
             from include.orchestration import monitor_tasks
 
             return monitor_tasks.performance(config, ref, cur)
 
-        @task(doc_md="Thresholds, critical features, cooldown and running retrains decide.")
+        @task(multiple_outputs=False, doc_md="Thresholds, critical features, cooldown and running retrains decide.")
         def decide(drift: dict, perf: dict) -> dict:
             from include.orchestration import monitor_tasks
 
             return monitor_tasks.decide(config, drift, perf)
 
-        @task(doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
+        @task(multiple_outputs=False, doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
         def report(ref: dict, cur: dict, drift: dict, perf: dict, decision: dict) -> dict:
             from include.orchestration import monitor_tasks
 
             return monitor_tasks.report(config, ref, cur, drift, perf, decision)
 
         @task(
+            multiple_outputs=False,
             doc_md="Emit the drift event that starts the retrain; skipped otherwise.",
             outlets=[drift_asset(config.name)],
         )

@@ -6,7 +6,7 @@ returns a small reference (a snapshot path, an MLflow run id) for the next task.
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from include.orchestration.assets import drift_asset
 from include.orchestration.dagfiles import (
@@ -49,7 +49,7 @@ def _doc(config: ModelConfig) -> str:
     )
 
 
-def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow DAG
+def build_retrain_dag(config: ModelConfig) -> DAG:
     @dag(
         dag_id=config.retrain_dag_id,
         schedule=AssetOrTimeSchedule(
@@ -69,31 +69,37 @@ def build_retrain_dag(config: ModelConfig):  # noqa: ANN201 - returns an Airflow
         },
     )
     def retrain() -> None:
-        @task(doc_md="Read the training window into a content-addressed Parquet snapshot.")
+        @task(multiple_outputs=False, doc_md="Read the training window into a content-addressed Parquet snapshot.")
         def extract() -> dict:
             from include.orchestration import steps
 
             return steps.extract(config)
 
-        @task(doc_md="Great Expectations gate: a failed suite alerts and stops the run (no retry).")
+        @task(
+            multiple_outputs=False,
+            doc_md="Great Expectations gate: a failed suite alerts and stops the run (no retry).",
+        )
         def validate(extracted: dict) -> dict:
             from include.orchestration import steps
 
             return steps.validate(config, extracted)
 
-        @task(doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.")
+        @task(multiple_outputs=False, doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.")
         def train(extracted: dict, validated: dict) -> dict:
             from include.orchestration import steps
 
             return steps.train(config, extracted)
 
-        @task(doc_md="Challenger vs champion on the same holdout, with a one-sided paired interval.")
+        @task(
+            multiple_outputs=False,
+            doc_md="Challenger vs champion on the same holdout, with a one-sided paired interval.",
+        )
         def evaluate(extracted: dict, trained: dict) -> dict:
             from include.orchestration import steps
 
             return steps.evaluate(config, extracted, trained)
 
-        @task(doc_md="Move alias `champion`, or mark `challenger`, alert and skip.")
+        @task(multiple_outputs=False, doc_md="Move alias `champion`, or mark `challenger`, alert and skip.")
         def promote(extracted: dict, trained: dict, evaluated: dict) -> dict:
             from include.orchestration import steps
 

@@ -65,7 +65,7 @@ def _models_dir() -> Path:
     return folder
 
 
-def _stack():  # noqa: ANN202 - NativeStack, imported after the environment is set
+def _stack():
     from tools.native_stack import NativeStack
 
     return NativeStack(

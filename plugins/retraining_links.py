@@ -142,7 +142,7 @@ class _RetrainingLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKeyLike) -> str:
         try:
             return self.url_for(ti_key) or ""
-        except Exception:  # noqa: BLE001 - a broken link must never break the task instance page
+        except Exception:  # a broken link must never break the task instance page
             log.warning("link %r for %s: not available", self.name, ti_key, exc_info=True)
             return ""
 

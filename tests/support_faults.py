@@ -231,7 +231,7 @@ def slack_stub(lifetime_s: float = 600) -> Iterator[SlackStub]:
     stub = SlackStub(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             text = str(json.loads(body or b"{}").get("text", ""))
             stub.attempts.append(text)

@@ -85,8 +85,7 @@ def decide(
     elif performance_drop > config.performance_drop:
         direction = "fell" if higher_is_better else "rose"
         reasons.append(
-            f"performance drift: primary metric {direction} by {performance_drop:.4f} "
-            f"(> {config.performance_drop:.4f})"
+            f"performance drift: primary metric {direction} by {performance_drop:.4f} (> {config.performance_drop:.4f})"
         )
     drift_detected = bool(reasons)
     blockers = _blockers(config, last_trigger_at, now, retrain_running) if drift_detected else []

@@ -64,7 +64,7 @@ def read_model_file(path: Path) -> Any:
             f"{path}: cannot be read ({exc.strerror}); make it readable by the Airflow user or remove it"
         ) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ModelConfigError(f"{path}: not valid YAML: {exc}") from None
 

@@ -221,7 +221,7 @@ def report(
     return {"mlflow_run_id": mlflow_run_id, "report_html": drift["report_html"], "decision": row["decision"]}
 
 
-def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) -> str:  # noqa: ANN001
+def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) -> str:
     import mlflow
 
     client = registry.configure(settings)

@@ -6,9 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # tasks run without a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def evaluation_figure(task: str, y_true: np.ndarray, scores: np.ndarray) -> Figure:

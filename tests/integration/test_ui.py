@@ -79,7 +79,7 @@ def ui_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         postgres_databases(airflow_db, drop=True)
 
 
-def _screenshot(page, tmp_path: Path, name: str) -> Path:  # noqa: ANN001 - a Playwright page
+def _screenshot(page, tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def _screenshot(page, tmp_path: Path, name: str) -> Path:  # noqa: ANN001 - a Pl
     return path
 
 
-def _log_in(page, stack: NativeStack) -> None:  # noqa: ANN001
+def _log_in(page, stack: NativeStack) -> None:
     page.goto(f"{stack.api_url}/")
     page.wait_for_url("**/auth/login**")
     page.locator("input[name=username]").fill(ADMIN)

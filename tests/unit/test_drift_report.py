@@ -20,7 +20,12 @@ pytestmark = pytest.mark.unit
 NUMERIC = [f"num_{i:02d}" for i in range(12)] + ["tickets", "tenure"]
 CATEGORICAL = ["contract", "payment", "region", "device", "plan", "channel"]
 SHIFTED = ["num_03", "num_07"]
-DECIDE = {"prediction_psi": None, "performance_drop": None, "last_trigger_at": None, "now": datetime(2026, 3, 2, tzinfo=UTC)}
+DECIDE = {
+    "prediction_psi": None,
+    "performance_drop": None,
+    "last_trigger_at": None,
+    "now": datetime(2026, 3, 2, tzinfo=UTC),
+}
 
 
 def _window(rows: int, *, seed: int, shift: float = 0.0, shifted: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -315,4 +320,3 @@ def test_nullable_and_arrow_dtypes_are_compared_like_numpy_ones(backend):
     summary = _drift(reference, current)
 
     assert summary == expected
-

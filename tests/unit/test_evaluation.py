@@ -51,7 +51,7 @@ def _reference_bootstrap_sd(metric: str, y: np.ndarray, a: np.ndarray, b: np.nda
     return float(np.std(differences))
 
 
-def _half_width_sd(interval) -> float:  # noqa: ANN001
+def _half_width_sd(interval) -> float:
     return (interval.upper - interval.lower) / 2 / 1.6448536269514722
 
 

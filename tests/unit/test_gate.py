@@ -108,7 +108,7 @@ def _holdout(seed: int, n: int, challenger_signal: float, champion_signal: float
     return y, model(challenger_signal), model(champion_signal)
 
 
-def _judge(config, y, challenger, champion):  # noqa: ANN001, ANN202
+def _judge(config, y, challenger, champion):
     return judge(
         config,
         y,

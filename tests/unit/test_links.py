@@ -224,7 +224,7 @@ def client(root: Path, tmp_path: Path) -> TestClient:
     (tmp_path / "outside.html").write_text("<html>outside</html>")
     (root / "churn" / "escape.html").symlink_to(tmp_path / "outside.html")
     app = links.create_artifact_app(lambda: root)
-    app.dependency_overrides[links.model_access] = lambda: (lambda model: model == "churn")
+    app.dependency_overrides[links.model_access] = lambda: lambda model: model == "churn"
     return TestClient(app)
 
 
