@@ -15,7 +15,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export GX_ANALYTICS_ENABLED := False
 WORKERS ?= 1
 SERVICE ?=
-# `make stack`: the PostgreSQL server (user@host:port) that holds its two databases.
+# `make stack`: the PostgreSQL server (user@host:port) that holds its two databases; when none
+# answers there, `make stack` starts a throwaway one (and a Redis) for as long as it runs.
 STACK_PG ?= postgres@127.0.0.1:5432
 
 .PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench bench-gate up down logs clean
@@ -38,6 +39,7 @@ venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv): runtime and dev
 lock: $(BIN)/uv ## Re-resolve requirements.txt and requirements-dev.txt into their locks (after changing a pin)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q deploy/mlflow/requirements.txt -c requirements.lock -o deploy/mlflow/requirements.lock --python-version 3.11 --no-header
 
 chromium: ## Install Debian's Chromium for the browser test, when missing (needs root: apt-get)
 	@test -x /usr/bin/chromium || { \
@@ -47,8 +49,10 @@ chromium: ## Install Debian's Chromium for the browser test, when missing (needs
 demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
 	$(BIN)/python -m demo.run
 
+# tools.services points the tests at PostgreSQL and Redis: the configured ones when they answer,
+# else throwaway servers from pip-installed wheels, stopped afterwards.
 test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests
 
 test-dags: venv ## DAG integrity, policy and parse time
 	$(BIN)/python -m pytest tests/dags
@@ -57,7 +61,7 @@ test-unit: venv ## Pure functions, no services
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: venv chromium ## Real DAG runs against real services
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/integration
 
 lint: venv ## Ruff lint and format check
 	$(BIN)/ruff check .
@@ -69,11 +73,8 @@ airflow: venv ## The Airflow UI on the embedded default: airflow standalone on h
 mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
 
-stack: venv ## The production topology without Docker: CeleryExecutor on local Redis, Postgres, MLflow server (Ctrl-C stops)
-	$(BIN)/python -m tools.native_stack --create-databases \
-	  --metadata-url postgresql+psycopg2://$(STACK_PG)/retraining_airflow \
-	  --mlflow-backend-url postgresql://$(STACK_PG)/retraining_mlflow \
-	  --api-port 8080 --mlflow-port 5000
+stack: venv ## The production topology without Docker: CeleryExecutor on Redis, Postgres, MLflow server with login (Ctrl-C stops)
+	$(BIN)/python -m tools.native_stack --postgres $(STACK_PG) --api-port 8080 --mlflow-port 5000
 
 bench: venv bench-gate ## Benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md

@@ -1,11 +1,16 @@
 """The production topology as native processes on loopback, for machines without Docker.
 
 Airflow (api-server, scheduler, dag-processor, triggerer, and with the CeleryExecutor a Celery
-worker) on its own metadata database, plus optionally an MLflow tracking server. Used by the
-integration tests and by `make stack`. Every process is started in its own process group and
-stopped by pid, so nothing else on the machine is touched.
+worker) on its own metadata database, plus optionally an MLflow tracking server that requires a
+login (MLflow's basic-auth app). Used by the integration tests, the demo and `make stack`. Every
+process is started in its own process group and stopped by pid, so nothing else on the machine is
+touched. Secrets and passwords are random per start.
 
-    python -m tools.native_stack --home .data/stack --metadata-url postgresql+psycopg2://postgres@127.0.0.1/airflow_stack
+    python -m tools.native_stack --postgres postgres@127.0.0.1:5432
+
+creates the databases retraining_airflow and retraining_mlflow on that server when absent; when no
+PostgreSQL (or Redis, for the Celery broker) answers there, throwaway ones are started and stopped
+with the stack (tools/services.py).
 """
 
 from __future__ import annotations
@@ -27,8 +32,17 @@ from typing import Any
 
 import requests
 
+from tools.services import local_services
+
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = "admin"
+# MLflow's auth app: an admin created on the first start of an empty user store, with this password.
+MLFLOW_AUTH_CONFIG = """[mlflow]
+default_permission = READ
+database_uri = sqlite:///{database}
+admin_username = {admin}
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
 
 
 def free_port() -> int:
@@ -63,6 +77,11 @@ class NativeStack:
     mlflow_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    # Fresh per stack: whoever knows these can mint admin tokens for the API or forge MLflow sessions.
+    api_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    mlflow_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    mlflow_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     with_triggerer: bool = True
 
     @property
@@ -89,8 +108,8 @@ class NativeStack:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__BASE_URL": self.api_url,
-            "AIRFLOW__API__SECRET_KEY": "native-stack-secret",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "native-stack-jwt-secret",
+            "AIRFLOW__API__SECRET_KEY": self.api_secret,
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
@@ -108,24 +127,57 @@ class NativeStack:
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.metadata_url.replace("+psycopg2", "")
             env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "2"
         if self.mlflow_backend_url:
-            env["MLFLOW_TRACKING_URI"] = self.mlflow_url
+            env.update(self.mlflow_credentials())
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    def mlflow_credentials(self) -> dict[str, str]:
+        """What an MLflow client needs to reach this stack's server (it reads them from the environment)."""
+        return {
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_TRACKING_USERNAME": ADMIN,
+            "MLFLOW_TRACKING_PASSWORD": self.mlflow_password,
+        }
+
+    def _mlflow_server_env(self) -> dict[str, str]:
+        folder = self.home / "mlflow-auth"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "basic_auth.ini"
+        # The admin is created only in an empty user store; a fresh store takes this start's password.
+        (folder / "users.db").unlink(missing_ok=True)
+        _write_private(config, MLFLOW_AUTH_CONFIG.format(database=folder / "users.db", admin=ADMIN))
+        return {
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": self.mlflow_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": self.mlflow_secret,
+        }
+
+    def _spawn(self, name: str, command: list[str], env: Mapping[str, str] | None = None) -> None:
         log_dir = self.home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = (log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            command, env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+            command,
+            env={**self.env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
         )
+
+    def write_passwords(self) -> Path:
+        """The simple auth manager's passwords file, readable by this user only."""
+        path = self.home / "airflow" / "passwords.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, json.dumps({ADMIN: self.password}))
+        return path
 
     def _airflow(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *args]
 
     def start(self, timeout_s: float = 180) -> NativeStack:
-        (self.home / "airflow").mkdir(parents=True, exist_ok=True)
-        (self.home / "airflow" / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
+        self.write_passwords()
         subprocess.run(self._airflow("db", "migrate"), env=self.env(), check=True, capture_output=True, cwd=REPO)
         if self.mlflow_backend_url:
             self._spawn(
@@ -135,6 +187,8 @@ class NativeStack:
                     "-m",
                     "mlflow",
                     "server",
+                    "--app-name",
+                    "basic-auth",
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -147,6 +201,7 @@ class NativeStack:
                     "--workers",
                     "1",
                 ],
+                env=self._mlflow_server_env(),
             )
         self._spawn("api-server", self._airflow("api-server", "--port", str(self.api_port), "--workers", "1"))
         self._spawn("scheduler", self._airflow("scheduler"))
@@ -240,39 +295,56 @@ class NativeStack:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=REPO / ".data" / "stack")
-    parser.add_argument("--metadata-url", required=True, help="SQLAlchemy URL of an Airflow metadata database")
-    parser.add_argument("--mlflow-backend-url", help="MLflow backend store URL (e.g. a Postgres database)")
+    parser.add_argument(
+        "--postgres",
+        default="postgres@127.0.0.1:5432",
+        help="user@host:port of the PostgreSQL server for the databases retraining_airflow and retraining_mlflow",
+    )
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--executor", default="CeleryExecutor", choices=["CeleryExecutor", "LocalExecutor"])
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--mlflow-port", type=int, default=5000)
-    parser.add_argument(
-        "--create-databases",
-        action="store_true",
-        help="create the PostgreSQL databases named in --metadata-url and --mlflow-backend-url when absent",
-    )
     args = parser.parse_args(argv)
-    if args.create_databases:
-        for name in create_databases(args.metadata_url, *filter(None, [args.mlflow_backend_url])):
-            print(f"created database {name}")
-    stack = NativeStack(
-        home=args.home.resolve(),
-        metadata_url=args.metadata_url,
-        executor=args.executor,
-        broker_url=args.broker_url,
-        mlflow_backend_url=args.mlflow_backend_url,
-        api_port=args.api_port,
-        mlflow_port=args.mlflow_port,
-    )
     # Ctrl-C, `kill` or a closed terminal all stop the stack, also while it is starting; explicit
     # handlers because a shell starts background jobs with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
+    celery = args.executor == "CeleryExecutor"
+    try:
+        admin_url = f"postgresql+psycopg2://{args.postgres}/postgres"
+        with local_services(admin_url, args.broker_url if celery else None) as (admin_url, broker_url):
+            metadata_url, mlflow_url = _database_urls(admin_url)
+            for name in create_databases(metadata_url, mlflow_url):
+                print(f"created database {name}")
+            stack = NativeStack(
+                home=args.home.resolve(),
+                metadata_url=metadata_url,
+                executor=args.executor,
+                broker_url=broker_url,
+                mlflow_backend_url=mlflow_url,
+                api_port=args.api_port,
+                mlflow_port=args.mlflow_port,
+            )
+            _serve(stack)
+    except KeyboardInterrupt:
+        pass
+
+
+def _database_urls(admin_url: str) -> tuple[str, str]:
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(admin_url)
+    metadata = url.set(database="retraining_airflow").render_as_string(hide_password=False)
+    mlflow = url.set(drivername="postgresql", database="retraining_mlflow").render_as_string(hide_password=False)
+    return metadata, mlflow
+
+
+def _serve(stack: NativeStack) -> None:
+    """Start the stack, say where it is, and run until interrupted; always stop what was started."""
     try:
         stack.start()
         print(f"Airflow {stack.api_url} (user {ADMIN}, password {stack.password})")
-        if args.mlflow_backend_url:
-            print(f"MLflow  {stack.mlflow_url}")
+        print(f"MLflow  {stack.mlflow_url} (user {ADMIN}, password {stack.mlflow_password})")
         print(f"logs in {stack.home / 'logs'}; Ctrl-C stops every process", flush=True)
         while True:
             signal.pause()
@@ -283,6 +355,14 @@ def main(argv: list[str] | None = None) -> None:
             signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         stack.stop()
         print("stopped", flush=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds a password), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode under O_CREAT
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -298,7 +378,7 @@ def create_databases(*urls: str) -> list[str]:
     for raw in urls:
         url = sa.engine.make_url(raw)
         if not url.drivername.startswith("postgresql") or not url.database:
-            raise ValueError(f"--create-databases needs PostgreSQL URLs with a database name, not {raw!r}")
+            raise ValueError(f"create_databases needs PostgreSQL URLs with a database name, not {raw!r}")
         engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:

@@ -1,7 +1,8 @@
 """The production topology, natively: CeleryExecutor on the local Redis, a Postgres metadata
 database, api-server, scheduler, dag-processor, triggerer, one Celery worker, and an MLflow
-tracking server on its own Postgres database. Driven through public interfaces only: the
-Airflow REST API v2 with a token, and the MLflow client against the server URL."""
+tracking server on its own Postgres database that requires a login. Driven through public
+interfaces only: the Airflow REST API v2 with a token, and the MLflow client against the server URL
+with the stack's credentials."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
 from include.retraining.warehouse import replace_window
 from tests.support import PG_ADMIN_URL, REDIS_URL, postgres_databases, redis_url, service_unavailable
-from tools.native_stack import NativeStack, wait_until
+from tools.native_stack import ADMIN, NativeStack, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +69,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     try:
         stack.start()
         stack.wait_for_dags(["retrain_churn", "monitor_churn"])
-        yield stack
+        with pytest.MonkeyPatch.context() as env:  # the MLflow client reads its credentials from here
+            for name, value in stack.mlflow_credentials().items():
+                env.setenv(name, value)
+            yield stack
     finally:
         pids = [p.pid for p in stack.processes.values()]
         stack.stop()
@@ -109,3 +114,22 @@ def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_work
     assert runs and runs[0].data.tags["retraining.trigger"].startswith("drift: ")
     # The drift event's window end, less the 7-day label delay: the retrain used the window that drifted.
     assert runs[0].data.tags["retraining.window_end"].startswith((DRIFT_AT - timedelta(days=7)).date().isoformat())
+
+
+@pytest.mark.parametrize("auth", [None, ("admin", "not-the-password")], ids=["anonymous", "wrong-password"])
+def test_the_registry_refuses_writes_without_the_stack_credentials(stack: NativeStack, auth) -> None:
+    base = f"{stack.mlflow_url}/api/2.0/mlflow"
+
+    created = requests.post(f"{base}/registered-models/create", json={"name": "intruder"}, auth=auth, timeout=10)
+    moved = requests.post(
+        f"{base}/registered-models/alias",
+        json={"name": "churn", "alias": "champion", "version": "1"},
+        auth=auth,
+        timeout=10,
+    )
+
+    assert (created.status_code, moved.status_code) == (401, 401)
+    with_login = requests.get(
+        f"{base}/registered-models/get", params={"name": "intruder"}, auth=(ADMIN, stack.mlflow_password), timeout=10
+    )
+    assert with_login.status_code == 404, "nothing was created"

@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 AIRFLOW_DOCKERFILE = ROOT / "Dockerfile"
 MLFLOW_DOCKERFILE = ROOT / "deploy" / "mlflow" / "Dockerfile"
+MLFLOW_REQUIREMENTS = ROOT / "deploy" / "mlflow" / "requirements.txt"
+MLFLOW_LOCK = ROOT / "deploy" / "mlflow" / "requirements.lock"
+MLFLOW_AUTH_CONFIG = ROOT / "deploy" / "mlflow" / "basic_auth.ini"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 POSTGRES_INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init" / "01-create-databases.sh"
@@ -66,7 +69,7 @@ def _pin(requirements_text: str, package: str) -> str:
     """The exact version `package==X` pins in a requirements or lock file (names compared normalized)."""
     wanted = re.sub(r"[-_.]+", "-", package).lower()
     for line in requirements_text.splitlines():
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)", line)
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)", line)
         if match and re.sub(r"[-_.]+", "-", match.group(1)).lower() == wanted:
             return match.group(2)
     raise AssertionError(f"no exact pin for {package}")
@@ -208,13 +211,53 @@ def test_mlflow_image_pins_the_project_versions():
     dockerfile = MLFLOW_DOCKERFILE.read_text()
 
     assert re.search(r"^FROM\s+python:3\.11-slim\s*$", dockerfile, flags=re.MULTILINE)
-    assert _pin(dockerfile.replace(" ", "\n"), "mlflow") == _pin(REQUIREMENTS.read_text(), "mlflow")
+    assert re.search(r"pip install --no-cache-dir -r \S*requirements\.txt -c \S*requirements\.lock", dockerfile)
+    assert _pin(MLFLOW_REQUIREMENTS.read_text(), "mlflow") == _pin(REQUIREMENTS.read_text(), "mlflow")
+    assert "mlflow[auth]==" in MLFLOW_REQUIREMENTS.read_text(), "the basic-auth app needs the auth extra"
 
 
 def test_mlflow_image_psycopg2_pin_matches_lock():
-    dockerfile = MLFLOW_DOCKERFILE.read_text()
+    pinned = _pin(MLFLOW_REQUIREMENTS.read_text(), "psycopg2-binary")
 
-    assert _pin(dockerfile.replace(" ", "\n"), "psycopg2-binary") == _pin(LOCK.read_text(), "psycopg2-binary")
+    assert pinned == _pin(LOCK.read_text(), "psycopg2-binary")
+
+
+def test_mlflow_image_lock_agrees_with_the_project_lock():
+    server, project = MLFLOW_LOCK.read_text(), LOCK.read_text()
+    names = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", server, flags=re.MULTILINE)
+
+    shared = [name for name in names if re.search(rf"^{re.escape(name)}==", project, flags=re.MULTILINE)]
+
+    assert len(shared) > 50
+    assert {name: _pin(server, name) for name in shared if _pin(server, name) != _pin(project, name)} == {}
+
+
+def test_mlflow_requires_a_login_with_credentials_from_env(services):
+    mlflow = services["mlflow"]
+    env = _environment(mlflow)
+
+    assert mlflow["command"][mlflow["command"].index("--app-name") + 1] == "basic-auth"
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("${MLFLOW_ADMIN_PASSWORD:?")
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"].startswith("${MLFLOW_FLASK_SERVER_SECRET_KEY:?")
+    assert "ENV MLFLOW_AUTH_CONFIG_PATH=/etc/mlflow/basic_auth.ini" in MLFLOW_DOCKERFILE.read_text()
+
+
+def test_mlflow_users_live_on_their_own_volume(services):
+    config = MLFLOW_AUTH_CONFIG.read_text()
+
+    database = re.search(r"^database_uri\s*=\s*sqlite:///(\S+)$", config, flags=re.MULTILINE)
+
+    assert database and database.group(1).startswith("/mlflow-auth/")
+    assert "mlflow-auth:/mlflow-auth" in services["mlflow"]["volumes"]
+    assert "admin_password" not in config, "the password comes from .env, never from a file in git"
+
+
+@pytest.mark.parametrize("name", (*ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, name):
+    client, server = _environment(services[name]), _environment(services["mlflow"])
+
+    assert client["MLFLOW_TRACKING_USERNAME"] == server["MLFLOW_AUTH_ADMIN_USERNAME"]
+    assert client["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
 
 
 @pytest.mark.parametrize("path", [COMPOSE_FILE, AIRFLOW_DOCKERFILE, MLFLOW_DOCKERFILE, ENV_EXAMPLE])
