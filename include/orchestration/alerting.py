@@ -2,7 +2,8 @@
 
 `deliver_alert` records the alert in the outbox first, then posts it (and any alert an earlier
 task could not deliver) with `SlackWebhookHook`; it never raises for a Slack problem, so a Slack
-outage never changes a task's outcome. `FailureAlert` is every task's `on_failure_callback`.
+outage never changes a task's outcome. `FailureAlert` is every task's `on_failure_callback`,
+`flush_alerts` its `on_success_callback`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from include.retraining.alerts import (
     NotDelivered,
     Outbox,
     deliver,
+    flush,
     gate_key,
 )
 from include.retraining.settings import Settings, load_settings
@@ -82,6 +84,19 @@ def deliver_alert(alert: Alert, conn_id: str, settings: Settings) -> str:
         log.error("alert %s was not delivered either: %s", alert.dedup_key, post_error)
         return FAILED
     return DELIVERED
+
+
+def flush_alerts(context: Any = None) -> None:
+    """`on_success_callback` of every task: post the alerts earlier tasks could not (those whose
+    backoff has passed), so a Slack outage is repaired by the next task of any DAG."""
+    outbox = Outbox(load_settings().alerts_file)
+    try:
+        delivered = flush(outbox, send_to_slack)
+    except OSError as exc:
+        log.warning("alert outbox %s not readable: %s", outbox.path, exc)
+        return
+    if delivered:
+        log.info("delivered %d alert(s) an earlier task could not", delivered)
 
 
 def _in_outbox(outbox: Outbox, key: str) -> bool:

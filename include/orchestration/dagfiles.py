@@ -12,7 +12,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
-from include.orchestration.alerting import FailureAlert
+from include.orchestration.alerting import FailureAlert, flush_alerts
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_configs
 from include.retraining.settings import load_settings
 
@@ -29,7 +29,8 @@ START_DATE = pendulum.datetime(2000, 1, 1, tz="UTC")
 
 def default_args(config: ModelConfig) -> dict:
     """Owner from the model file; I/O retried with exponential backoff and bounded in time; every
-    final failure alerts (gates that already alerted excepted)."""
+    final failure alerts (gates that already alerted excepted); every success posts the alerts
+    that Slack did not take earlier."""
     settings = load_settings()
     return {
         "owner": config.owner,
@@ -39,6 +40,7 @@ def default_args(config: ModelConfig) -> dict:
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": settings.task_timeout,
         "on_failure_callback": FailureAlert(config.name, config.alerts.slack_conn_id),
+        "on_success_callback": flush_alerts,
     }
 
 

@@ -40,6 +40,10 @@ MAX_BACKOFF = timedelta(hours=1)
 PENDING, DELIVERED, FAILED, UNCONFIRMED = "pending", "delivered", "failed", "unconfirmed"
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def escape_mrkdwn(text: object) -> str:
     """Slack's three control characters, so text from data can neither link nor ping (`<!channel>`)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -118,19 +122,15 @@ def _apply(entries: dict[str, OutboxEntry], event: dict[str, Any]) -> None:
     elif key in entries and kind == "result":
         entry = entries[key]
         entry.last_error, entry.delivered_to = event.get("error", ""), event.get("to", "")
-        if event["outcome"] == DELIVERED:
-            entry.status = DELIVERED
-        elif event["outcome"] == UNCONFIRMED:
-            entry.status = UNCONFIRMED
-        else:
-            entry.status = PENDING if entry.attempts < MAX_ATTEMPTS else FAILED
+        retry = PENDING if entry.attempts < MAX_ATTEMPTS else FAILED
+        entry.status = event["outcome"] if event["outcome"] in (DELIVERED, UNCONFIRMED) else retry
 
 
 class Outbox:
     """The append-only alert file; every write is locked (flock) and fsynced."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.path, self.clock = Path(path), clock
+    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
+        self.path, self.clock = Path(path), clock or utcnow
 
     @contextmanager
     def _locked(self) -> Iterator[IO[str]]:
@@ -288,9 +288,5 @@ def drift_alert(model: str, decision: dict, drift: dict, links: dict[str, str], 
         )
         lines.append(f"Top drifted features: {scores or ', '.join(top)}")
     lines.append(f"retrain_{model} has been triggered through the drift asset.")
-    figures = {
-        "drift_share": drift["drift_share"],
-        "drifted_columns": drift["drifted_columns"],
-        "prediction_psi": drift["prediction_psi"],
-    }
+    figures = {key: drift[key] for key in ("drift_share", "drifted_columns", "prediction_psi")}
     return Alert("drift_detected", model, f"{model}: drift detected, retraining", lines, links, figures, dedup_key)

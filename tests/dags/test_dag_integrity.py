@@ -44,7 +44,7 @@ def test_every_model_file_produces_its_dags(dagbag) -> None:
 
 
 def test_policy_owner_tags_retries_timeouts_alerts_and_docs(dagbag) -> None:
-    from include.orchestration.alerting import FailureAlert
+    from include.orchestration.alerting import FailureAlert, flush_alerts
 
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
@@ -59,6 +59,7 @@ def test_policy_owner_tags_retries_timeouts_alerts_and_docs(dagbag) -> None:
             assert task.doc_md, f"{where} has no doc_md"
             assert task.execution_timeout, f"{where} has no execution_timeout"
             assert any(isinstance(c, FailureAlert) for c in task.on_failure_callback), f"{where} never alerts"
+            assert flush_alerts in task.on_success_callback, f"{where} leaves undelivered alerts waiting"
             # The test session sets RETRAINING_TASK_RETRIES=0; production default is checked below.
             assert task.retries == int(os.environ["RETRAINING_TASK_RETRIES"]), where
 

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -134,3 +135,17 @@ def test_a_gate_that_alerted_is_not_alerted_again_as_a_failure(slack: Slack) -> 
     alerting.FailureAlert("churn", "slack_test").notify(context)
 
     assert len(slack.received) == 1
+
+
+def test_the_next_successful_task_posts_what_slack_refused(slack: Slack, monkeypatch) -> None:
+    slack.answers = [500, 500, 500]
+    alerting.deliver_alert(_alert(), "slack_test", load_settings())
+    alerting.flush_alerts()
+    assert len(slack.received) == 3, "not due again before its backoff"
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    monkeypatch.setattr("include.retraining.alerts.utcnow", lambda: later)
+
+    alerting.flush_alerts()
+
+    (entry,) = read_alerts(load_settings().alerts_file)
+    assert entry["status"] == "delivered" and entry["attempts"] == 4 and len(slack.received) == 4
