@@ -54,6 +54,8 @@ class SourceConfig(_Strict):
     query: str | None = None
     timestamp_column: str
     id_column: str | None = None
+    # A hung or runaway warehouse read must not hold the model's only run slot forever.
+    statement_timeout_seconds: int = Field(900, gt=0, le=86_400)
 
     @field_validator("table")
     @classmethod

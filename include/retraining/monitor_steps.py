@@ -65,7 +65,7 @@ def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url
     delay = timedelta(days=config.training.label_delay_days)
     matured = Window(window.start - delay, window.end - delay)
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
-    frame = read_window(warehouse_url, config.source, columns, matured.start, window.end)
+    frame = read_window(warehouse_url, config.source, columns, matured.start, window.end, model=config.name)
     ts = pd.to_datetime(frame[config.source.timestamp_column])
     in_current = ts > window.start.replace(tzinfo=None)
     in_matured = ts <= matured.end.replace(tzinfo=None)

@@ -65,7 +65,7 @@ def extract(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
     if config.source.id_column:
         columns.insert(0, config.source.id_column)
-    frame = read_window(warehouse_url, config.source, columns, window.start, window.end)
+    frame = read_window(warehouse_url, config.source, columns, window.start, window.end, model=config.name)
     if len(frame) < config.training.min_rows:
         raise TrainingDataError(
             f"model {config.name!r}: the window {window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} "

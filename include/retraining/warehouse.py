@@ -6,8 +6,9 @@ engine per call, created and disposed in `_engine`, so no caller holds a connect
 
 Any SQLAlchemy URL works; PostgreSQL is first-class and is read in bulk through ADBC
 (Arrow), which on 1M rows took 1.8 s against 11.8 s and 4x the memory for `pandas.read_sql`.
-Identifiers come from YAML, are validated there and are quoted here; values are always bound
-parameters, never formatted into SQL.
+Postgres sessions run in UTC with connect and statement timeouts, reads read-only. Identifiers
+are validated in the YAML and quoted here; values are always bound parameters. The driver's
+types are made plain in `warehouse_types`, so every backend's windows look alike to the steps.
 """
 
 from __future__ import annotations
@@ -15,37 +16,40 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 
 from include.retraining.config import SourceConfig, is_identifier
+from include.retraining.warehouse_types import (
+    WarehouseError,
+    aware_utc,
+    naive_utc,
+    plain_arrow,
+    plain_frame,
+    refusal,
+    source_name,
+    sqlite_state,
+    who,
+)
 from include.retraining.windows import as_utc
 
 MONITORING_TABLE = "model_monitoring"
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse could not serve a request; the message says which table or column and why."""
+CONNECT_TIMEOUT_S = 15
+# Writes (a window reload, one monitoring row) are small; reads use the model's own limit.
+WRITE_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
 class WindowQuery:
     sql: str
     params: dict[str, datetime]
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    """Warehouse timestamps are stored as UTC without a zone; compare like with like."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _quote(dialect: sa.Dialect, name: str) -> str:
@@ -55,19 +59,36 @@ def _quote(dialect: sa.Dialect, name: str) -> str:
     return ".".join(dialect.identifier_preparer.quote_identifier(part) for part in parts)
 
 
+def _relation(source: SourceConfig, dialect: sa.Dialect, escape_colons: bool) -> str:
+    if source.table:
+        return _quote(dialect, source.table)
+    # Newlines, so a trailing `-- comment` in the query cannot swallow the closing parenthesis;
+    # escaped colons, so SQLAlchemy's text() leaves ':x' in the user's literals alone.
+    query = source.query.replace(":", "\\:") if escape_colons else source.query
+    return f"(\n{query}\n) AS source_rows"
+
+
 def window_query(
-    source: SourceConfig, columns: Sequence[str], start: datetime, end: datetime, dialect: sa.Dialect
+    source: SourceConfig,
+    columns: Sequence[str],
+    start: datetime,
+    end: datetime,
+    dialect: sa.Dialect,
+    paramstyle: Literal["named", "numeric"] = "named",
 ) -> WindowQuery:
-    """SELECT the given columns for rows with start < timestamp <= end, in a stable order."""
+    """SELECT the given columns for rows with start < timestamp <= end, in a stable order.
+
+    `named` is for SQLAlchemy's text() (bounds naive UTC, as stored); `numeric` ($1, $2) is for
+    ADBC, which binds the bounds as timestamptz in UTC, exact against any column type.
+    """
     ts = _quote(dialect, source.timestamp_column)
-    relation = _quote(dialect, source.table) if source.table else f"({source.query}) AS source_rows"
+    relation = _relation(source, dialect, escape_colons=paramstyle == "named")
     selected = ", ".join(_quote(dialect, c) for c in dict.fromkeys(columns))
     order = [ts] + ([_quote(dialect, source.id_column)] if source.id_column else [])
-    sql = (
-        f"SELECT {selected} FROM {relation} "
-        f"WHERE {ts} > :window_start AND {ts} <= :window_end ORDER BY {', '.join(order)}"
-    )
-    return WindowQuery(sql, {"window_start": _naive_utc(start), "window_end": _naive_utc(end)})
+    low, high = (":window_start", ":window_end") if paramstyle == "named" else ("$1", "$2")
+    sql = f"SELECT {selected} FROM {relation} WHERE {ts} > {low} AND {ts} <= {high} ORDER BY {', '.join(order)}"
+    bound = naive_utc if paramstyle == "named" else aware_utc
+    return WindowQuery(sql, {"window_start": bound(start), "window_end": bound(end)})
 
 
 def render_url(raw: str) -> str:
@@ -80,115 +101,162 @@ def url_password(url: str) -> str | None:
     return make_url(url).password
 
 
-def _create_engine(url: str) -> Engine:
+def _is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def _pg_options(timeout_s: int, read_only: bool) -> str:
+    options = f"-c statement_timeout={int(timeout_s * 1000)} -c TimeZone=UTC"
+    return options + (" -c default_transaction_read_only=on" if read_only else "")
+
+
+def _create_engine(url: str, timeout_s: int, read_only: bool) -> Engine:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # The embedded warehouse lives in the data folder, which a fresh clone does not have yet.
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database not in (None, "", ":memory:"):
+            # The embedded warehouse lives in the data folder, which a fresh clone does not have yet.
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        if read_only:
+            sa.event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "psycopg"):
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "options": _pg_options(timeout_s, read_only)}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 @contextmanager
-def _engine(url: str) -> Iterator[Engine]:
+def _engine(url: str, timeout_s: int = WRITE_TIMEOUT_S, read_only: bool = False) -> Iterator[Engine]:
     """The one place an engine is created and disposed: each call gets its own, closed after."""
-    engine = _create_engine(url)
+    engine = _create_engine(url, timeout_s, read_only)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def _is_postgres(url: str) -> bool:
-    return make_url(url).get_backend_name() == "postgresql"
+def _libpq_uri(url: str, timeout_s: int) -> str:
+    """ADBC wants a plain libpq URI: no +driver suffix; a read-only UTC session with timeouts."""
+    parsed = make_url(url).set(drivername="postgresql")
+    query = {**parsed.query, "connect_timeout": str(CONNECT_TIMEOUT_S)}
+    query["options"] = " ".join(filter(None, [query.get("options"), _pg_options(timeout_s, read_only=True)]))
+    # libpq decodes %20, not the '+' SQLAlchemy writes for a space.
+    base = parsed.set(query={}).render_as_string(hide_password=False)
+    return f"{base}?{urlencode(query, quote_via=quote)}"
 
 
-def _libpq_uri(url: str) -> str:
-    """ADBC wants a plain libpq URI: drop SQLAlchemy's +driver suffix."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+@dataclass(frozen=True)
+class _Read:
+    """One read of a model's source: who asks (for the messages) and under which limit."""
+
+    url: str
+    source: SourceConfig
+    model: str | None
+
+    @property
+    def timeout_s(self) -> int:
+        return self.source.statement_timeout_seconds
+
+    def fetch(self, sql: str, params: Sequence[datetime] = ()) -> pd.DataFrame:
+        """Run one SELECT; SQL the warehouse refuses becomes a WarehouseError that names the fix."""
+        if _is_postgres(self.url):
+            return self._fetch_adbc(sql, params)
+        return self._fetch_sqlalchemy(sql, params)
+
+    def _fetch_adbc(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
+        with adbc.connect(_libpq_uri(self.url, self.timeout_s)) as conn, conn.cursor() as cursor:
+            try:
+                cursor.execute(sql, tuple(params) or None)
+                table = cursor.fetch_arrow_table()
+            except adbc_driver_manager.Error as exc:
+                error = refusal(exc, getattr(exc, "sqlstate", None), self.model, self.source)
+                if error is None:
+                    raise
+                raise error from exc
+        return plain_arrow(table).to_pandas()
+
+    def _fetch_sqlalchemy(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
+        names = ("window_start", "window_end")[: len(params)]
+        statement = sa.text(sql).bindparams(*(sa.bindparam(n, type_=sa.DateTime()) for n in names))
+        with _engine(self.url, self.timeout_s, read_only=True) as engine, engine.connect() as conn:
+            try:
+                return pd.read_sql(statement, conn, params=dict(zip(names, params, strict=True)))
+            except sa.exc.DBAPIError as exc:
+                state = getattr(exc.orig, "pgcode", None) or sqlite_state(str(exc.orig))
+                error = refusal(exc.orig, state, self.model, self.source)
+                if error is None:
+                    raise
+                raise error from exc
+
+    def columns(self) -> set[str]:
+        """The source's column names, read before the window so a missing one is named, not a driver trace."""
+        if self.source.table:
+            return self._table_columns()
+        escape = not _is_postgres(self.url)
+        probe = f"SELECT * FROM {_relation(self.source, postgresql.dialect(), escape)} LIMIT 0"
+        return set(self.fetch(probe).columns)
+
+    def _table_columns(self) -> set[str]:
+        schema, _, table = self.source.table.rpartition(".")
+        with _engine(self.url, self.timeout_s, read_only=True) as engine:
+            inspector = sa.inspect(engine)
+            if not inspector.has_table(table, schema=schema or None):
+                raise WarehouseError(
+                    f"{who(self.model)}table {self.source.table!r} does not exist in the warehouse "
+                    f"{make_url(self.url)!r}; check `source.table` in the model file or load the data first"
+                )
+            return {c["name"] for c in inspector.get_columns(table, schema=schema or None)}
 
 
-def _read_postgres(url: str, query: WindowQuery) -> pd.DataFrame:
-    import adbc_driver_postgresql.dbapi as adbc
+def read_window(
+    url: str,
+    source: SourceConfig,
+    columns: Sequence[str],
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+) -> pd.DataFrame:
+    """Rows of the source with start < timestamp <= end, ordered by timestamp (and id).
 
-    # ADBC binds positionally ($1, $2); the named form keeps one query builder for all dialects.
-    sql = query.sql.replace(":window_start", "$1").replace(":window_end", "$2")
-    with adbc.connect(_libpq_uri(url)) as conn, conn.cursor() as cursor:
-        cursor.execute(sql, (query.params["window_start"], query.params["window_end"]))
-        table: pa.Table = cursor.fetch_arrow_table()
-    return table.to_pandas()
-
-
-def _read_sqlalchemy(engine: Engine, query: WindowQuery) -> pd.DataFrame:
-    statement = sa.text(query.sql).bindparams(
-        sa.bindparam("window_start", type_=sa.DateTime()),
-        sa.bindparam("window_end", type_=sa.DateTime()),
-    )
-    with engine.connect() as conn:
-        frame = pd.read_sql(statement, conn, params=query.params)
-    return frame
-
-
-def _check_columns(url: str, source: SourceConfig, columns: Sequence[str]) -> None:
-    """Fail with the missing column names rather than a driver error deep in a query."""
-    if not source.table:
-        return
-    with _engine(url) as engine:
-        schema, _, table = source.table.rpartition(".")
-        inspector = sa.inspect(engine)
-        if not inspector.has_table(table, schema=schema or None):
-            raise WarehouseError(
-                f"table {source.table!r} does not exist in the warehouse {make_url(url)!r}; "
-                "check `source.table` in the model file or load the data first"
-            )
-        present = {c["name"] for c in inspector.get_columns(table, schema=schema or None)}
-    missing = [c for c in columns if c not in present]
+    Timestamps come back as naive UTC, numbers (Postgres `numeric` included) as floats.
+    """
+    read = _Read(url, source, model)
+    present = read.columns()
+    missing = [c for c in dict.fromkeys(columns) if c not in present]
     if missing:
         raise WarehouseError(
-            f"table {source.table!r} has no column(s) {missing}; fix the model file's features/"
-            f"target or the upstream load (present: {sorted(present)})"
+            f"{who(model)}{source_name(source)} has no column(s) {missing}; fix `features`, `target` or "
+            f"`source` in the model file, or the upstream load (present: {sorted(present)})"
         )
-
-
-def read_window(url: str, source: SourceConfig, columns: Sequence[str], start: datetime, end: datetime) -> pd.DataFrame:
-    """Rows of the source with start < timestamp <= end, ordered by timestamp (and id)."""
-    _check_columns(url, source, columns)
     if _is_postgres(url):
-        dialect = postgresql.dialect()
-        frame = _read_postgres(url, window_query(source, columns, start, end, dialect))
+        query = window_query(source, columns, start, end, postgresql.dialect(), paramstyle="numeric")
     else:
-        with _engine(url) as engine:
-            frame = _read_sqlalchemy(engine, window_query(source, columns, start, end, engine.dialect))
-    ts = source.timestamp_column
-    if ts in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[ts]):
-        frame[ts] = pd.to_datetime(frame[ts])
-    return frame
+        query = window_query(source, columns, start, end, make_url(url).get_dialect()())
+    return plain_frame(read.fetch(query.sql, list(query.params.values())), source.timestamp_column)
+
+
+def _replace(url: str, table: str, frame: pd.DataFrame, where: str, params: dict[str, Any]) -> None:
+    """Delete the rows `where` selects and append the frame, in one transaction."""
+    schema, _, name = table.rpartition(".")
+    dated = [sa.bindparam(key, type_=sa.DateTime()) for key, value in params.items() if isinstance(value, datetime)]
+    with _engine(url) as engine, engine.begin() as conn:
+        if sa.inspect(conn).has_table(name, schema=schema or None):
+            delete = f"DELETE FROM {_quote(engine.dialect, table)} WHERE {where}"
+            conn.execute(sa.text(delete).bindparams(*dated), params)
+        method = None if _is_postgres(url) else "multi"
+        frame.to_sql(name, conn, schema=schema or None, if_exists="append", index=False, method=method, chunksize=5000)
 
 
 def replace_window(
     url: str, table: str, frame: pd.DataFrame, timestamp_column: str, start: datetime, end: datetime
 ) -> int:
     """Replace the rows of one time window in one transaction, so a reload never duplicates."""
-    with _engine(url) as engine:
-        quoted_table = _quote(engine.dialect, table)
-        quoted_ts = _quote(engine.dialect, timestamp_column)
-        schema, _, name = table.rpartition(".")
-        with engine.begin() as conn:
-            if sa.inspect(conn).has_table(name, schema=schema or None):
-                conn.execute(
-                    sa.text(f"DELETE FROM {quoted_table} WHERE {quoted_ts} > :s AND {quoted_ts} <= :e").bindparams(
-                        sa.bindparam("s", type_=sa.DateTime()), sa.bindparam("e", type_=sa.DateTime())
-                    ),
-                    {"s": _naive_utc(start), "e": _naive_utc(end)},
-                )
-            frame.to_sql(
-                name,
-                conn,
-                schema=schema or None,
-                if_exists="append",
-                index=False,
-                method="multi" if not _is_postgres(url) else None,
-                chunksize=5000,
-            )
+    ts = _quote(make_url(url).get_dialect()(), timestamp_column)
+    _replace(url, table, frame, f"{ts} > :s AND {ts} <= :e", {"s": naive_utc(start), "e": naive_utc(end)})
     return len(frame)
 
 
@@ -203,30 +271,23 @@ def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
                     f"SELECT max(window_end) FROM {MONITORING_TABLE} "
                     "WHERE model = :model AND decision = 'retrain' AND window_end < :before"
                 ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
-                {"model": model, "before": _naive_utc(before)},
+                {"model": model, "before": naive_utc(before)},
             ).scalar()
     return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
 
 
 def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
     """Write one `model_monitoring` row, replacing the row of the same model and interval end."""
-    with _engine(url) as engine, engine.begin() as conn:
-        if sa.inspect(conn).has_table(MONITORING_TABLE):
-            conn.execute(
-                sa.text(f"DELETE FROM {MONITORING_TABLE} WHERE model = :model AND window_end = :end").bindparams(
-                    sa.bindparam("end", type_=sa.DateTime())
-                ),
-                {"model": row["model"], "end": row["window_end"]},
-            )
-        frame = pd.DataFrame([row]).astype(
-            {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
-        )
-        frame.to_sql(MONITORING_TABLE, conn, if_exists="append", index=False)
+    frame = pd.DataFrame([row]).astype(
+        {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
+    )
+    params = {"model": row["model"], "end": row["window_end"]}
+    _replace(url, MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
 
 
 def read_monitoring(url: str, model: str) -> pd.DataFrame:
     """The model's `model_monitoring` rows by interval end; empty when nothing was recorded yet."""
-    with _engine(url) as engine:
+    with _engine(url, read_only=True) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return pd.DataFrame()
         with engine.connect() as conn:

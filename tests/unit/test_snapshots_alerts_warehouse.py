@@ -8,7 +8,6 @@ import pytest
 from demo.churn_data import World, generate_snapshots
 from include.retraining.config import load_model_config
 from include.retraining.snapshots import content_hash, write_snapshot
-from include.retraining.warehouse import WarehouseError, read_window, replace_window
 from include.retraining.windows import Window
 
 pytestmark = pytest.mark.unit
@@ -32,29 +31,6 @@ def test_snapshot_is_content_addressed_and_rewritten_identically(tmp_path: Path)
 
     assert first == second and first.path.name.startswith(first.content_hash[:16])
     assert list(first.path.parent.glob("*.tmp")) == []
-
-
-def test_sqlite_window_is_half_open_and_reload_replaces(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'wh.db'}"
-    week = generate_snapshots(400, START, START + WEEK, seed=1)
-    replace_window(url, "customer_snapshots", week, "snapshot_at", START, START + WEEK)
-    replace_window(url, "customer_snapshots", week, "snapshot_at", START, START + WEEK)
-    columns = ["customer_id", "snapshot_at", "churned", *CONFIG.features.columns]
-
-    frame = read_window(url, CONFIG.source, columns, START, START + WEEK)
-    later = read_window(url, CONFIG.source, columns, START + WEEK, START + 2 * WEEK)
-
-    assert len(frame) == 400 and len(later) == 0
-    assert frame["snapshot_at"].is_monotonic_increasing
-
-
-def test_missing_column_is_named(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'wh.db'}"
-    frame = generate_snapshots(50, START, START + WEEK, seed=1).drop(columns=["region"])
-    replace_window(url, "customer_snapshots", frame, "snapshot_at", START, START + WEEK)
-
-    with pytest.raises(WarehouseError, match=r"no column\(s\) \['region'\]"):
-        read_window(url, CONFIG.source, ["snapshot_at", "region"], START, START + WEEK)
 
 
 def test_broken_load_world_nulls_and_renames() -> None:

@@ -4,10 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pendulum
 import pytest
-from sqlalchemy.dialects import postgresql, sqlite
 
-from include.retraining.config import SourceConfig
-from include.retraining.warehouse import WarehouseError, _quote, window_query
 from include.retraining.windows import Window, as_utc, matured_window, recent_window, training_window
 
 pytestmark = pytest.mark.unit
@@ -42,27 +39,3 @@ def test_matured_part_of_a_monitoring_window() -> None:
     window = recent_window(END, 28)
     assert matured_window(window, 14) == Window(END - timedelta(days=28), END - timedelta(days=14))
     assert matured_window(recent_window(END, 7), 14) is None
-
-
-@pytest.mark.parametrize("dialect", [postgresql.dialect(), sqlite.dialect()])
-def test_window_query_quotes_identifiers_and_binds_values(dialect) -> None:
-    source = SourceConfig(table="analytics.customer_snapshots", timestamp_column="snapshot_at", id_column="customer_id")
-    query = window_query(source, ["customer_id", "select"], END - timedelta(days=1), END, dialect)
-    assert '"select"' in query.sql  # a reserved word as a column name still works
-    assert '"analytics"."customer_snapshots"' in query.sql
-    assert ":window_start" in query.sql and END.isoformat() not in query.sql
-    assert query.params["window_end"] == END.replace(tzinfo=None)
-
-
-@pytest.mark.parametrize("name", ["a; drop table x", "a b", "1abc", 'a"b', "a.b.c.d"])
-def test_unsafe_identifiers_are_refused(name: str) -> None:
-    with pytest.raises(WarehouseError):
-        _quote(postgresql.dialect(), name)
-
-
-def test_query_source_is_wrapped_as_a_subquery() -> None:
-    source = SourceConfig(query="select * from snapshots where region = 'north'", timestamp_column="ts")
-    query = window_query(source, ["ts", "y"], END - timedelta(days=1), END, sqlite.dialect())
-    assert query.sql.startswith(
-        'SELECT "ts", "y" FROM (select * from snapshots where region = \'north\') AS source_rows WHERE'
-    )
