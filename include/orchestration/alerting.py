@@ -107,7 +107,7 @@ def _in_outbox(outbox: Outbox, key: str) -> bool:
 
 
 def task_failed_alert(model: str, context: Any, settings: Settings) -> Alert:
-    ti, dag_run = context["ti"], context["dag_run"]
+    ti = context["ti"]
     dag_id, run_id, task_id = ti.dag_id, ti.run_id, ti.task_id
     error = context.get("exception")
     message = f"{type(error).__name__}: {error}" if error is not None else "no exception recorded (killed or timed out)"
@@ -121,7 +121,7 @@ def task_failed_alert(model: str, context: Any, settings: Settings) -> Alert:
         "Read the log, fix the cause, then clear the task.",
     ]
     key = f"{gate_key(dag_id, run_id, task_id)}/failed/{getattr(ti, 'try_number', 1)}"
-    title = f"{model}: {dag_run.dag_id}.{task_id} failed"
+    title = f"{model}: {dag_id}.{task_id} failed"
     return Alert("task_failed", model, title, lines, {"Log": log_url}, {}, key)
 
 

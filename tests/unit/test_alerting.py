@@ -117,7 +117,7 @@ def test_an_unwritable_outbox_still_posts_and_never_raises(slack: Slack, monkeyp
 
 def test_a_failure_alert_names_model_dag_task_error_and_log(slack: Slack) -> None:
     ti = SimpleNamespace(dag_id="retrain_churn", run_id="manual__1", task_id="extract", try_number=3)
-    context = {"ti": ti, "dag_run": SimpleNamespace(dag_id="retrain_churn"), "exception": OSError("connection reset")}
+    context = {"ti": ti, "exception": OSError("connection reset")}
 
     alerting.FailureAlert("churn", "slack_test").notify(context)
     alerting.FailureAlert("churn", "slack_test").notify(context)
@@ -130,7 +130,7 @@ def test_a_failure_alert_names_model_dag_task_error_and_log(slack: Slack) -> Non
 def test_a_gate_that_alerted_is_not_alerted_again_as_a_failure(slack: Slack) -> None:
     alerting.deliver_alert(_alert("retrain_churn/manual__1/validate"), "slack_test", load_settings())
     ti = SimpleNamespace(dag_id="retrain_churn", run_id="manual__1", task_id="validate", try_number=1)
-    context = {"ti": ti, "dag_run": SimpleNamespace(dag_id="retrain_churn"), "exception": ValueError("suite failed")}
+    context = {"ti": ti, "exception": ValueError("suite failed")}
 
     alerting.FailureAlert("churn", "slack_test").notify(context)
 
