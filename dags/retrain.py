@@ -71,39 +71,39 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
     def retrain() -> None:
         @task(multiple_outputs=False, doc_md="Read the training window into a content-addressed Parquet snapshot.")
         def extract() -> dict:
-            from include.orchestration import steps
+            from include.orchestration import retrain_tasks
 
-            return steps.extract(config)
+            return retrain_tasks.extract(config)
 
         @task(
             multiple_outputs=False,
             doc_md="Great Expectations gate: a failed suite alerts and stops the run (no retry).",
         )
         def validate(extracted: dict) -> dict:
-            from include.orchestration import steps
+            from include.orchestration import retrain_tasks
 
-            return steps.validate(config, extracted)
+            return retrain_tasks.validate(config, extracted)
 
         @task(multiple_outputs=False, doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.")
         def train(extracted: dict, validated: dict) -> dict:
-            from include.orchestration import steps
+            from include.orchestration import retrain_tasks
 
-            return steps.train(config, extracted)
+            return retrain_tasks.train(config, extracted)
 
         @task(
             multiple_outputs=False,
             doc_md="Challenger vs champion on the same holdout, with a one-sided paired interval.",
         )
         def evaluate(extracted: dict, trained: dict) -> dict:
-            from include.orchestration import steps
+            from include.orchestration import retrain_tasks
 
-            return steps.evaluate(config, extracted, trained)
+            return retrain_tasks.evaluate(config, extracted, trained)
 
         @task(multiple_outputs=False, doc_md="Move alias `champion`, or mark `challenger`, alert and skip.")
         def promote(extracted: dict, trained: dict, evaluated: dict) -> dict:
-            from include.orchestration import steps
+            from include.orchestration import retrain_tasks
 
-            return steps.promote(config, extracted, trained, evaluated)
+            return retrain_tasks.promote(config, extracted, trained, evaluated)
 
         extracted = extract()
         trained = train(extracted, validate(extracted))

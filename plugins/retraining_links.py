@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 from urllib.parse import quote
@@ -112,11 +111,11 @@ def artifact_url(path: str | None, artifact_root: Path, base_url: str) -> str:
 
 
 def failed_validation_html(artifact_root: Path, model: str, window: dict[str, str]) -> Path:
-    """Where validate writes its result for a window (as include.retraining.pipeline.validate does)."""
+    """Where validate writes its result for a window (the layout the retrain steps write to)."""
+    from include.retraining.layout import validation_html
     from include.retraining.windows import Window
 
-    label = Window(*(datetime.fromisoformat(window[k]) for k in ("start", "end"))).label
-    return Path(artifact_root) / model / "validation" / label / "gx_result.html"
+    return validation_html(artifact_root, model, Window.from_dict(window))
 
 
 # XCom: one row from the metadata database.

@@ -1,4 +1,5 @@
-"""What a task needs from Airflow at run time: the warehouse URL and who is running."""
+"""What a task needs from Airflow at run time: the warehouse URL, who is running (the step
+context)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from include.retraining.config import ModelConfig
-from include.retraining.pipeline import RunInfo
+from include.retraining.runs import RunInfo, StepContext
 from include.retraining.settings import Settings
 from include.retraining.windows import as_utc
 
@@ -105,3 +106,16 @@ def run_info(context: Any, config: ModelConfig) -> RunInfo:
         trigger=trigger,
         dry_run=bool(params.get("dry_run", False)),
     )
+
+
+def step_context(config: ModelConfig, *, warehouse: bool = False) -> StepContext:
+    """The context of the running task, built once: settings, run identity and, for the steps
+    that read it, the warehouse URL (an Airflow connection lookup)."""
+    from airflow.sdk import get_current_context
+
+    from include.retraining.settings import load_settings
+
+    settings = load_settings()
+    run = run_info(get_current_context(), config)
+    url = warehouse_url(config.source.conn_id, settings) if warehouse else ""
+    return StepContext(config=config, settings=settings, run=run, warehouse_url=url)

@@ -10,18 +10,19 @@ of the same interval decides the same way.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from include.retraining import drift_gate, registry
+from include.retraining import drift_gate, layout, registry
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
-from include.retraining.pipeline import SNAPSHOT_PATH_TAG, RunInfo, champion_snapshot
+from include.retraining.runs import RunInfo
 from include.retraining.settings import Settings
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
+from include.retraining.tracking import SNAPSHOT_PATH_TAG, RunRecord, Tracker
 from include.retraining.warehouse import last_trigger_at, replace_monitoring_row
 from include.retraining.windows import Window, recent_window
 
@@ -31,7 +32,7 @@ class MonitoringSkipped(Exception):
 
 
 def monitoring_dir(settings: Settings, config: ModelConfig, window: Window) -> Path:
-    return settings.artifact_root / config.name / "monitoring" / window.label
+    return layout.monitoring_dir(settings.artifact_root, config.name, window)
 
 
 def reference(config: ModelConfig, settings: Settings) -> dict[str, Any]:
@@ -46,12 +47,12 @@ def reference(config: ModelConfig, settings: Settings) -> dict[str, Any]:
     holdout = run.data.metrics.get(f"holdout_{config.primary_metric}")
     path = run.data.tags.get(SNAPSHOT_PATH_TAG)
     if not path or not Path(path).exists():
-        frame = champion_snapshot(client, champion)
+        frame = Tracker(client, settings).training_frame(champion.run_id)
         if frame is None:
             raise MonitoringSkipped(f"champion version {champion.version} has no stored training snapshot")
         path = str(
             write_parquet_atomic(
-                frame, settings.artifact_root / config.name / "reference" / f"v{champion.version}.parquet"
+                frame, layout.reference_snapshot(settings.artifact_root, config.name, champion.version)
             )
         )
     return {"version": champion.version, "run_id": champion.run_id, "snapshot": path, "holdout_metric": holdout}
@@ -88,14 +89,8 @@ def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url
     }
 
 
-def _window(data: dict[str, str]) -> Window:
-    return Window(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
-
-
-def _champion_model(config: ModelConfig) -> Any:
-    import mlflow.sklearn
-
-    return mlflow.sklearn.load_model(f"models:/{config.name}@{registry.CHAMPION}")
+def _champion_model(config: ModelConfig, settings: Settings) -> Any:
+    return Tracker.connect(settings).load_model(f"models:/{config.name}@{registry.CHAMPION}")
 
 
 def data_drift(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +101,7 @@ def data_drift(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur
 
     registry.configure(settings)
     reference_frame, current_frame = read_snapshot(ref["snapshot"]), read_snapshot(cur["current"])
-    folder = monitoring_dir(settings, config, _window(cur["window"]))
+    folder = monitoring_dir(settings, config, Window.from_dict(cur["window"]))
     summary = compute_data_drift(
         reference_frame,
         current_frame,
@@ -119,7 +114,7 @@ def data_drift(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur
         json_path=folder / "drift_summary.json",
         drift_share=config.monitor.drift_share,
     )
-    model = _champion_model(config)
+    model = _champion_model(config, settings)
     columns = config.features.columns
     psi = prediction_drift(
         predict_scores(
@@ -155,7 +150,7 @@ def performance(config: ModelConfig, settings: Settings, ref: dict[str, Any], cu
         }
     if config.task == "classification" and matured[config.target].nunique() < 2:
         return {**result, "current_value": None, "drop": None, "note": "matured labels hold one class only"}
-    scores = predict_scores(_champion_model(config), matured[config.features.columns], config.task)
+    scores = predict_scores(_champion_model(config, settings), matured[config.features.columns], config.task)
     value = metric_value(metric, matured[config.target].to_numpy(), scores)
     drop = ref["holdout_metric"] - value if config.higher_is_better else value - ref["holdout_metric"]
     return {**result, "current_value": value, "drop": drop}
@@ -194,7 +189,7 @@ def report(
     warehouse_url: str,
 ) -> dict[str, Any]:
     """One MLflow run per monitoring run and one `model_monitoring` row per interval (replaced on rerun)."""
-    window = _window(cur["window"])
+    window = Window.from_dict(cur["window"])
     mlflow_run_id = _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision)
     row = {
         "model": config.name,
@@ -222,45 +217,45 @@ def report(
 
 
 def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) -> str:
-    import mlflow
-
-    client = registry.configure(settings)
-    experiment_id = registry.ensure_experiment(client, f"{config.name}-monitoring", settings)
-    window = _window(cur["window"])
+    tracker = Tracker.connect(settings)
+    experiment_id = tracker.ensure_experiment(f"{config.name}-monitoring")
+    window = Window.from_dict(cur["window"])
     identity = {"monitoring.window": window.label, "monitoring.champion_version": str(ref["version"])}
-    existing = registry.find_finished_run(client, experiment_id, identity)
+    existing = tracker.find_finished_run(experiment_id, identity)
     if existing:
         return existing
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {window.label}") as active:
-        mlflow.set_tags(
-            {
-                **identity,
-                "monitoring.decision": drift_gate.decision_label(decision),
-                "monitoring.reasons": "; ".join(decision["reasons"])[:5000],
-                "airflow.dag_id": run.dag_id,
-                "airflow.run_id": run.run_id,
-                "airflow.run_url": run.airflow_url(settings),
-            }
-        )
-        metrics = {
-            "drift_share": drift["drift_share"],
-            "drifted_columns": len(drift["drifted_columns"]),
-            "prediction_psi": drift["prediction_psi"],
-            "rows_current": cur["rows_current"],
-            "rows_matured": cur["rows_matured"],
-            **{
-                f"drift_score.{name}": column["score"]
-                for name, column in drift["columns"].items()
-                if column["score"] is not None
+    tags = {
+        **identity,
+        "monitoring.decision": drift_gate.decision_label(decision),
+        "monitoring.reasons": "; ".join(decision["reasons"])[:5000],
+        "airflow.dag_id": run.dag_id,
+        "airflow.run_id": run.run_id,
+        "airflow.run_url": run.airflow_url(settings),
+    }
+    metrics = {
+        "drift_share": drift["drift_share"],
+        "drifted_columns": len(drift["drifted_columns"]),
+        "prediction_psi": drift["prediction_psi"],
+        "rows_current": cur["rows_current"],
+        "rows_matured": cur["rows_matured"],
+        **{
+            f"drift_score.{name}": column["score"]
+            for name, column in drift["columns"].items()
+            if column["score"] is not None
+        },
+    }
+    if perf["current_value"] is not None:
+        metrics[f"matured_{perf['metric']}"] = perf["current_value"]
+        metrics["performance_drop"] = perf["drop"]
+    return tracker.log_run(
+        experiment_id,
+        f"monitor {window.label}",
+        RunRecord(
+            tags=tags,
+            metrics=metrics,
+            artifacts={"report": [drift["report_html"], drift["report_json"]]},
+            texts={
+                "report/decision.json": json.dumps({"decision": decision, "performance": perf}, indent=2, default=str)
             },
-        }
-        if perf["current_value"] is not None:
-            metrics[f"matured_{perf['metric']}"] = perf["current_value"]
-            metrics["performance_drop"] = perf["drop"]
-        mlflow.log_metrics(metrics)
-        mlflow.log_artifact(drift["report_html"], artifact_path="report")
-        mlflow.log_artifact(drift["report_json"], artifact_path="report")
-        mlflow.log_text(
-            json.dumps({"decision": decision, "performance": perf}, indent=2, default=str), "report/decision.json"
-        )
-    return active.info.run_id
+        ),
+    )

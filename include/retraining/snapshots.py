@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from include.retraining.layout import snapshot_dir
 from include.retraining.windows import Window
 
 
@@ -32,10 +33,6 @@ def content_hash(frame: pd.DataFrame) -> str:
     digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def snapshot_dir(artifact_root: Path, model: str, window: Window) -> Path:
-    return artifact_root / model / "snapshots" / window.label
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:

@@ -27,6 +27,11 @@ class Window:
     def to_dict(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Window:
+        """The inverse of `to_dict` (ISO strings with offsets, as tasks hand them over XCom)."""
+        return cls(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+
 
 def as_utc(moment: datetime) -> datetime:
     """A plain stdlib UTC datetime (naive input is taken as UTC; pendulum's subclass is unwrapped)."""

@@ -1,4 +1,4 @@
-"""Task bodies: turn the Airflow context into plain arguments, run one pipeline step, and turn
+"""Task bodies of retrain_<model>: build the step context, run one retraining step, and turn
 its typed errors into the Airflow outcome an operator expects (fail without retry, skip), with
 an alert where a gate stopped the run."""
 
@@ -7,36 +7,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
-from include.orchestration.runtime import run_info, warehouse_url
-from include.retraining import pipeline
+from include.orchestration.runtime import step_context
+from include.retraining import retrain_steps
 from include.retraining.alerts import extraction_stopped_alert, validation_failed_alert
 from include.retraining.config import ModelConfig
-from include.retraining.settings import load_settings
 from include.retraining.training import TrainingDataError
 from include.retraining.warehouse import WarehouseError
 
 log = logging.getLogger(__name__)
 
 
-def _run(config: ModelConfig) -> pipeline.RunInfo:
-    return run_info(get_current_context(), config)
-
-
 def extract(config: ModelConfig) -> dict[str, Any]:
-    settings, run = load_settings(), _run(config)
-    log.info("model %s, window end %s, trigger %s", config.name, run.window_end.isoformat(), run.trigger)
+    ctx = step_context(config, warehouse=True)
+    log.info("model %s, window end %s, trigger %s", config.name, ctx.run.window_end.isoformat(), ctx.run.trigger)
     try:
-        extracted = pipeline.extract(config, settings, run, warehouse_url(config.source.conn_id, settings))
+        extracted = retrain_steps.extract(ctx)
     except (TrainingDataError, WarehouseError) as exc:
         # Not transient: an empty window or a missing table/column does not fix itself on retry.
         alert = extraction_stopped_alert(
-            config.name, str(exc), {"Airflow run": run.airflow_url(settings)}, f"{run.dag_id}/{run.run_id}/extract"
+            config.name, str(exc), {"Airflow run": ctx.run_url}, f"{ctx.run.dedup_prefix}/extract"
         )
-        deliver_alert(alert, config.alerts.slack_conn_id, settings)
+        deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
     log.info("snapshot %s: %d rows, hash %s", extracted["path"], extracted["rows"], extracted["content_hash"])
     return extracted
@@ -45,22 +39,22 @@ def extract(config: ModelConfig) -> dict[str, Any]:
 def validate(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
     from include.retraining.validation import DataValidationError
 
-    settings, run = load_settings(), _run(config)
+    ctx = step_context(config)
     try:
-        report = pipeline.validate(config, settings, extracted)
+        report = retrain_steps.validate(ctx, extracted)
     except DataValidationError as exc:
-        links = {"Airflow run": run.airflow_url(settings), "GX result": exc.report.html_path or ""}
-        alert = validation_failed_alert(config.name, exc.report.summary(), links, f"{run.dag_id}/{run.run_id}/validate")
-        deliver_alert(alert, config.alerts.slack_conn_id, settings)
+        links = {"Airflow run": ctx.run_url, "GX result": exc.report.html_path or ""}
+        alert = validation_failed_alert(config.name, exc.report.summary(), links, f"{ctx.run.dedup_prefix}/validate")
+        deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
     log.info("validation passed: %d expectations; result %s", report["evaluated"], report["html_path"])
     return report
 
 
 def train(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
-    settings, run = load_settings(), _run(config)
+    ctx = step_context(config)
     try:
-        trained = pipeline.train(config, settings, run, extracted)
+        trained = retrain_steps.train(ctx, extracted)
     except TrainingDataError as exc:
         raise AirflowFailException(str(exc)) from None
     verb = "reused finished run" if trained["reused"] else "logged run"
@@ -69,12 +63,12 @@ def train(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-    settings = load_settings()
+    ctx = step_context(config)
     try:
-        evaluated = pipeline.evaluate(config, settings, extracted, trained)
+        evaluated = retrain_steps.evaluate(ctx, extracted, trained)
     except TrainingDataError as exc:  # a one-class holdout: a retry sees the same rows
         raise AirflowFailException(str(exc)) from None
-    log.info("champion: %s in %s", evaluated["champion_version"], settings.tracking_uri)
+    log.info("champion: %s in %s", evaluated["champion_version"], ctx.settings.tracking_uri)
     log.info("gate: %s - %s", "promote" if evaluated["promote"] else "no promotion", evaluated["reason"])
     return evaluated
 
@@ -82,11 +76,11 @@ def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, 
 def promote(
     config: ModelConfig, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]
 ) -> dict[str, Any]:
-    settings, run = load_settings(), _run(config)
-    outcome, alert = pipeline.promote_or_block(config, settings, run, extracted, trained, evaluated)
+    ctx = step_context(config)
+    outcome, alert = retrain_steps.promote_or_block(ctx, extracted, trained, evaluated)
     log.info("%s: version %s - %s", outcome["action"], outcome.get("version"), outcome["reason"])
     if alert is not None:
-        deliver_alert(alert, config.alerts.slack_conn_id, settings)
+        deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
     if outcome["action"] in ("blocked", "unchanged") or outcome["action"].startswith("dry_run"):
         raise AirflowSkipException(f"{outcome['action']}: {outcome['reason']}")
     return outcome

@@ -1,0 +1,45 @@
+"""The artifact folder layout, defined once: `<root>/<model>/<kind>/<window label>/...`.
+
+Steps write here and the UI plugin reads from here, so both ask these functions instead of
+spelling out paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from include.retraining.windows import Window
+
+SNAPSHOTS = "snapshots"
+VALIDATION = "validation"
+MONITORING = "monitoring"
+REFERENCE = "reference"
+GX_RESULT_HTML = "gx_result.html"
+
+
+def model_dir(artifact_root: Path, model: str) -> Path:
+    return Path(artifact_root) / model
+
+
+def snapshot_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    """Training snapshots of one window, each file named by its content hash."""
+    return model_dir(artifact_root, model) / SNAPSHOTS / window.label
+
+
+def validation_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    """The Great Expectations result of one window's validation."""
+    return model_dir(artifact_root, model) / VALIDATION / window.label
+
+
+def validation_html(artifact_root: Path, model: str, window: Window) -> Path:
+    return validation_dir(artifact_root, model, window) / GX_RESULT_HTML
+
+
+def monitoring_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    """One monitoring window: current and matured rows, the drift report."""
+    return model_dir(artifact_root, model) / MONITORING / window.label
+
+
+def reference_snapshot(artifact_root: Path, model: str, version: str) -> Path:
+    """A local copy of a champion version's training rows, when its own snapshot is gone."""
+    return model_dir(artifact_root, model) / REFERENCE / f"v{version}.parquet"

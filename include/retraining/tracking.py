@@ -1,0 +1,237 @@
+"""The MLflow tracking adapter: runs, their tags, metrics, datasets and artifacts, and loading
+the models they logged. With `registry.py` (versions and aliases) it is the only place that
+imports mlflow; steps call these methods, so a unit test swaps in a small fake.
+
+The tag names every run and version carries are defined here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from include.retraining.settings import REPO_ROOT, Settings
+
+SNAPSHOT_PATH_TAG = "retraining.snapshot_path"
+SNAPSHOT_HASH_TAG = "retraining.snapshot_hash"
+CONFIG_HASH_TAG = "retraining.config_hash"
+MODEL_URI_TAG = "retraining.model_uri"
+WINDOW_START_TAG = "retraining.window_start"
+WINDOW_END_TAG = "retraining.window_end"
+TRIGGER_TAG = "retraining.trigger"
+GATE_TAG = "retraining.gate"
+GATE_REASON_TAG = "retraining.gate_reason"
+DAG_ID_TAG = "airflow.dag_id"
+RUN_ID_TAG = "airflow.run_id"
+RUN_URL_TAG = "airflow.run_url"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+# MLflow caps a tag value at 5,000 characters (8,000 on newer stores); reasons are cut to fit.
+MAX_TAG_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class TrainingRunLog:
+    """What a training run records besides the model: tags, params, the config and the dataset."""
+
+    run_name: str
+    tags: dict[str, str]
+    params: dict[str, Any]
+    config_json: dict[str, Any]
+    frame: Any
+    snapshot_path: str
+    dataset_name: str
+    target: str
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelLog:
+    """The fitted model with its signature sample and the skops types it needs trusted."""
+
+    model: Any
+    signature_sample: Any
+    input_example: Any
+    trusted_types: list[str]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run with tags, metrics, files (artifact folder -> local paths) and texts (artifact file -> text)."""
+
+    tags: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: dict[str, list[str]] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    experiment_id: str
+    model_uri: str
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point the mlflow module and a client at the configured store (tracking and registry)."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+class Tracker:
+    """Experiments and runs of one tracking store."""
+
+    def __init__(self, client: MlflowClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Tracker:
+        return cls(configure(settings), settings)
+
+    def ensure_experiment(self, name: str) -> str:
+        """The experiment's id; a local store keeps its artifacts under the data folder, not the cwd."""
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = None
+        if self.settings.tracking_is_local:
+            location = (self.settings.mlflow_artifact_root / name).as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            # Another task created it between our lookup and create.
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def find_finished_run(self, experiment_id: str, tags: dict[str, str]) -> str | None:
+        """The newest finished run carrying all these tags, so a rerun reuses rather than duplicates."""
+        clauses = [f"tags.`{key}` = '{value}'" for key, value in sorted(tags.items())]
+        clauses.append("attributes.status = 'FINISHED'")
+        runs = self.client.search_runs(
+            [experiment_id], filter_string=" and ".join(clauses), order_by=["attributes.start_time DESC"], max_results=1
+        )
+        return runs[0].info.run_id if runs else None
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+    def run_link(self, experiment_id: str, run_id: str) -> str:
+        return run_link(self.settings, experiment_id, run_id)
+
+    def log_training_run(self, experiment_id: str, record: TrainingRunLog, model: ModelLog) -> LoggedRun:
+        """One finished run holding the tags, params, config, dataset, snapshot and the model."""
+        with mlflow.start_run(experiment_id=experiment_id, run_name=record.run_name) as active:
+            mlflow.set_tags(record.tags)
+            mlflow.log_params(record.params)
+            mlflow.log_text(json.dumps(record.config_json, indent=2), "config/model.json")
+            _log_dataset(record)
+            mlflow.log_artifact(record.snapshot_path, artifact_path="snapshot")
+            info = _log_sklearn_model(model)
+            mlflow.set_tags({MODEL_URI_TAG: info.model_uri, **record.extra_tags})
+        return LoggedRun(run_id=active.info.run_id, experiment_id=experiment_id, model_uri=info.model_uri)
+
+    def log_run(self, experiment_id: str, run_name: str, record: RunRecord) -> str:
+        """One finished run holding the record; its id."""
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+            mlflow.set_tags(record.tags)
+            mlflow.log_metrics(record.metrics)
+            for folder, paths in record.artifacts.items():
+                for path in paths:
+                    mlflow.log_artifact(path, artifact_path=folder)
+            for artifact_file, text in record.texts.items():
+                mlflow.log_text(text, artifact_file)
+        return active.info.run_id
+
+    def log_evaluation(self, run_id: str, metrics: dict[str, float], tags: dict[str, str], figure: Any) -> None:
+        """Add the gate's figures to a finished training run.
+
+        Through the client, not `start_run(run_id=...)`: an error here must not end the training
+        run FAILED, or a rerun of the window would no longer find and reuse it.
+        """
+        from mlflow.entities import Metric, RunTag
+
+        now_ms = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), now_ms, 0) for key, value in metrics.items()],
+            tags=[RunTag(key, value[:MAX_TAG_CHARS]) for key, value in tags.items()],
+        )
+        self.client.log_figure(run_id, figure, "evaluation/holdout.png")
+
+    def download_artifacts(self, run_id: str, artifact_path: str) -> Path | None:
+        """A run's artifact folder on local disk, or None when the run stored none under that path."""
+        try:
+            folder = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact_path, tracking_uri=self.settings.tracking_uri
+            )
+        except (MlflowException, OSError):
+            return None
+        return Path(folder)
+
+    def training_snapshot(self, run_id: str) -> Path | None:
+        """The training rows of a run: the local snapshot if still there, else the run's copy."""
+        local = self.run_tags(run_id).get(SNAPSHOT_PATH_TAG)
+        if local and Path(local).exists():
+            return Path(local)
+        folder = self.download_artifacts(run_id, "snapshot")
+        files = sorted(folder.glob("*.parquet")) if folder else []
+        return files[0] if files else None
+
+    def training_frame(self, run_id: str) -> Any:
+        """The run's training rows as a DataFrame, or None when it stored none."""
+        from include.retraining.snapshots import read_snapshot
+
+        path = self.training_snapshot(run_id)
+        return read_snapshot(path) if path is not None else None
+
+    def load_model(self, model_uri: str) -> Any:
+        """The sklearn model behind a `runs:/`, `models:/` or logged-model URI."""
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(model_uri)
+
+
+def _log_dataset(record: TrainingRunLog) -> None:
+    dataset = mlflow.data.from_pandas(
+        record.frame, source=record.snapshot_path, name=record.dataset_name, targets=record.target
+    )
+    mlflow.log_input(dataset, context="training")
+
+
+def _log_sklearn_model(model: ModelLog) -> Any:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    sample = model.signature_sample
+    return mlflow.sklearn.log_model(
+        model.model,
+        name="model",
+        signature=infer_signature(sample, model.model.predict(sample)),
+        input_example=model.input_example,
+        code_paths=[str(REPO_ROOT / "include")],
+        pip_requirements=_pip_requirements(),
+        serialization_format="skops",
+        skops_trusted_types=model.trusted_types,
+    )
+
+
+def _pip_requirements() -> list[str]:
+    # Pinned from the running environment: inference spawns a subprocess and takes seconds.
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("scikit-learn", "pandas", "numpy", "mlflow", "pyarrow", "skops")]
+
+
+def run_link(settings: Settings, experiment_id: str, run_id: str) -> str:
+    """The run's page in the MLflow UI (RETRAINING_MLFLOW_UI_URL), never with credentials."""
+    return f"{settings.mlflow_ui_base}/#/experiments/{experiment_id}/runs/{run_id}"
