@@ -81,7 +81,7 @@ def decide_promotion(
     if not meets_threshold(challenger_value, threshold, higher_is_better):
         return decision(False, f"{metric} {challenger_value:.4f} misses the {bound} {threshold:.4f}")
     if interval is None:
-        met = f" meets the {bound} {threshold:.4f}" if threshold is not None else ""
+        met = f" meets the {bound} {threshold:.4f}" if threshold is not None else " (no gate.threshold set)"
         return decision(True, f"first model: {metric} {challenger_value:.4f}{met}")
     summary = (
         f"{metric} {challenger_value:.4f} vs champion {champion_value:.4f}: improvement "

@@ -39,6 +39,11 @@ def test_first_model_is_promoted_on_threshold_alone() -> None:
     assert decision.promote and "first model" in decision.reason
 
 
+def test_a_first_model_without_a_threshold_says_so() -> None:
+    decision = _decide(champion_value=None, interval=None, threshold=None)
+    assert decision.promote and "no gate.threshold set" in decision.reason
+
+
 def test_threshold_floor_blocks_even_the_first_model() -> None:
     decision = _decide(challenger_value=0.65, champion_value=None, interval=None)
     assert not decision.promote and "floor" in decision.reason
