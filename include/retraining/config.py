@@ -174,6 +174,8 @@ class ValidationConfig(_Strict):
     # Learned bounds leave this much room, so ordinary variation is not a broken load.
     null_share_margin: float = Field(0.1, ge=0.0, le=1.0)
     new_category_share: float = Field(0.05, ge=0.0, le=1.0)
+    # Row values (customer data) stay out of alerts and XComs unless a model opts in.
+    include_values_in_alerts: bool = False
 
 
 class AlertsConfig(_Strict):

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import sys
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +42,38 @@ NUMERIC_TYPES = [
 ]
 
 
+# What to do about each failed expectation, said once here so every alert carries it.
+FIXES = {
+    "expect_table_row_count_to_be_between": "too few rows: check that the upstream load ran, or widen training.window_days",
+    "expect_column_to_exist": "add the column to the source, or fix `features`/`target` in the model file",
+    "expect_column_values_to_not_be_null": "fix the upstream load, or raise validation.max_null_share if nulls are expected",
+    "expect_column_values_to_be_in_set": "fix the upstream load, or list the new values in validation.allowed_categories",
+    "expect_column_values_to_be_in_type_list": "the column must be numeric: cast it in the warehouse or in `source.query`",
+    "expect_column_values_to_be_between": "fix the upstream load, or widen validation.ranges in the model file",
+    "expect_column_values_to_be_finite": "inf/-inf are broken data (e.g. a division by zero): fix the load or store NULL",
+    "expect_compound_columns_to_be_unique": "the same id at the same time is loaded more than once: deduplicate the load",
+}
+
+
 class DataValidationError(ValueError):
     """The window failed validation; nothing may train on it."""
 
     def __init__(self, message: str, report: ValidationReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+@cache
+def _finite_expectation() -> type:
+    import great_expectations.expectations as gxe
+
+    class ExpectColumnValuesToBeFinite(gxe.ExpectColumnValuesToBeBetween):
+        """Every non-null value is a finite number: a range check lets inf through when unbounded."""
+
+        min_value: float = -sys.float_info.max
+        max_value: float = sys.float_info.max
+
+    return ExpectColumnValuesToBeFinite
 
 
 @dataclass(frozen=True)
@@ -77,7 +106,10 @@ class ValidationReport:
         if self.success:
             return f"all {self.evaluated} expectations met"
         lines = [f"{len(self.failed)} of {self.evaluated} expectations failed:"]
-        lines += [f"- {f.expectation} on {f.column or 'table'}: {f.detail}" for f in self.failed]
+        lines += [
+            f"- {f.expectation} on {f.column or 'table'}: {f.detail}. Fix: {FIXES.get(f.expectation, 'see the full result')}"
+            for f in self.failed
+        ]
         return "\n".join(lines)
 
 
@@ -93,17 +125,24 @@ def profile_reference(frame: pd.DataFrame, config: ModelConfig) -> ReferenceProf
 def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list[Any]:
     import great_expectations.expectations as gxe
 
-    rules = config.validation
+    rules, source = config.validation, config.source
     suite: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=config.training.min_rows)]
-    for column in [config.source.timestamp_column, config.target, *config.features.columns]:
+    identity = [source.id_column] if source.id_column else []
+    for column in [*identity, source.timestamp_column, config.target, *config.features.columns]:
         suite.append(gxe.ExpectColumnToExist(column=column))
+    if source.id_column:
+        # One row per entity and time: a load that ran twice would train on every row twice.
+        suite.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=[source.id_column, source.timestamp_column]))
     suite.append(gxe.ExpectColumnValuesToNotBeNull(column=config.target))
+    numbers = list(config.features.numeric)
     if config.task == "classification":
         suite.append(gxe.ExpectColumnValuesToBeInSet(column=config.target, value_set=[0, 1]))
     else:
-        suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=config.target, type_list=NUMERIC_TYPES))
-    for column in config.features.numeric:
+        numbers.append(config.target)
+    finite = _finite_expectation()
+    for column in numbers:
         suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
+        suite.append(finite(column=column))
     for column, (low, high) in rules.ranges.items():
         suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     for column in config.features.columns:
@@ -124,7 +163,7 @@ def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list
     return suite
 
 
-def _detail(result: Any) -> str:
+def _detail(result: Any, show_values: bool) -> str:
     info = result.exception_info or {}
     if info.get("raised_exception"):
         return str(info.get("exception_message", "raised an exception")).splitlines()[0]
@@ -135,7 +174,7 @@ def _detail(result: Any) -> str:
         parts.append(f"observed {observed['observed_value']!r}")
     if "unexpected_percent" in observed and observed["unexpected_percent"] is not None:
         parts.append(f"{observed['unexpected_percent']:.1f}% unexpected")
-    if observed.get("partial_unexpected_list"):
+    if show_values and observed.get("partial_unexpected_list"):
         parts.append(f"e.g. {observed['partial_unexpected_list'][:5]!r}")
     for key in ("value_set", "min_value", "max_value", "mostly"):
         if kwargs.get(key) is not None:
@@ -148,7 +187,7 @@ def _render_html(config: ModelConfig, report: ValidationReport, results: list[An
         f"<tr class={'ok' if r.success else 'fail'}><td>{'pass' if r.success else 'FAIL'}</td>"
         f"<td>{html.escape(r.expectation_config.type)}</td>"
         f"<td>{html.escape(str(r.expectation_config.kwargs.get('column', '')))}</td>"
-        f"<td>{html.escape('' if r.success else _detail(r))}</td></tr>"
+        f"<td>{html.escape('' if r.success else _detail(r, show_values=True))}</td></tr>"
         for r in results
     )
     verdict = "passed" if report.success else "FAILED"
@@ -159,6 +198,20 @@ def _render_html(config: ModelConfig, report: ValidationReport, results: list[An
         f"<p>{html.escape(report.summary())}</p><table><tr><th></th><th>expectation</th>"
         f"<th>column</th><th>detail</th></tr>{rows}</table></body></html>"
     )
+
+
+def _column(kwargs: dict[str, Any]) -> str | None:
+    return kwargs.get("column") or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write then rename, so the operator console never serves half a result."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def validate_frame(
@@ -179,8 +232,8 @@ def validate_frame(
     failed = [
         FailedExpectation(
             expectation=r.expectation_config.type,
-            column=r.expectation_config.kwargs.get("column"),
-            detail=_detail(r),
+            column=_column(r.expectation_config.kwargs),
+            detail=_detail(r, show_values=config.validation.include_values_in_alerts),
         )
         for r in result.results
         if not r.success
@@ -194,8 +247,8 @@ def validate_frame(
         json_path=str(json_path),
         html_path=str(html_path),
     )
-    json_path.write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
-    html_path.write_text(_render_html(config, report, list(result.results)))
+    _write_atomic(json_path, json.dumps(result.to_json_dict(), indent=2, default=str))
+    _write_atomic(html_path, _render_html(config, report, list(result.results)))
     return report
 
 

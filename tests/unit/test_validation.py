@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from demo.churn_data import World, generate_snapshots
+from include.retraining import validation
 from include.retraining.config import load_model_config
 from include.retraining.validation import DataValidationError, profile_reference, validate_frame, validate_or_raise
 
@@ -61,3 +64,77 @@ def test_missing_target_values_fail(tmp_path: Path) -> None:
     frame.loc[:5, "churned"] = None
     report = validate_frame(frame, CONFIG, None, tmp_path)
     assert ("expect_column_values_to_not_be_null", "churned") in _failed(report)
+
+
+def test_infinite_values_fail_by_column_name(tmp_path: Path) -> None:
+    frame = generate_snapshots(500, START, END, seed=1)
+    frame.loc[3, "support_tickets_90d"] = float("inf")  # its range [0, null] has no upper bound
+
+    report = validate_frame(frame, CONFIG, None, tmp_path)
+
+    assert _failed(report) == {("expect_column_values_to_be_finite", "support_tickets_90d")}
+    assert "Fix: inf/-inf are broken data" in report.summary()
+
+
+def test_an_infinite_regression_target_fails(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(update={"task": "regression", "target": "monthly_charges"})
+    config = config.model_copy(
+        update={"features": config.features.model_copy(update={"numeric": ["tenure_months", "support_tickets_90d"]})}
+    )
+    frame = generate_snapshots(500, START, END, seed=1)
+    frame.loc[0, "monthly_charges"] = float("-inf")
+
+    assert ("expect_column_values_to_be_finite", "monthly_charges") in _failed(
+        validate_frame(frame, config, None, tmp_path)
+    )
+
+
+def test_a_load_that_ran_twice_fails_uniqueness_of_id_and_time(tmp_path: Path) -> None:
+    frame = generate_snapshots(500, START, END, seed=1)
+    doubled = pd.concat([frame, frame.head(50)], ignore_index=True)
+
+    report = validate_frame(doubled, CONFIG, None, tmp_path)
+
+    assert _failed(report) == {("expect_compound_columns_to_be_unique", "customer_id, snapshot_at")}
+    assert "deduplicate" in report.summary()
+
+
+def test_row_values_stay_out_of_the_summary_unless_opted_in(tmp_path: Path) -> None:
+    frame = generate_snapshots(1000, START, END, seed=1)
+    frame.loc[:199, "region"] = "<!channel> jane.doe@example.com"
+
+    hidden = validate_frame(frame, CONFIG, None, tmp_path / "default")
+    rules = CONFIG.validation.model_copy(update={"include_values_in_alerts": True})
+    shown = validate_frame(frame, CONFIG.model_copy(update={"validation": rules}), None, tmp_path / "opt_in")
+
+    assert ("expect_column_values_to_be_in_set", "region") in _failed(hidden)
+    assert "jane.doe" not in hidden.summary() and "jane.doe" not in json.dumps(hidden.to_dict())
+    assert "jane.doe" in shown.summary()
+
+
+def test_gx_results_are_written_by_rename_and_a_rerun_replaces_them(tmp_path: Path) -> None:
+    frame = generate_snapshots(500, START, END, seed=1)
+    validate_frame(frame, CONFIG, None, tmp_path)
+    frame.loc[3, "tenure_months"] = -5.0
+
+    report = validate_frame(frame, CONFIG, None, tmp_path)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gx_result.html", "gx_result.json"]
+    assert json.loads(Path(report.json_path).read_text())["success"] is False
+    assert "validation FAILED" in Path(report.html_path).read_text()
+
+
+def test_a_failed_write_leaves_the_previous_result_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = generate_snapshots(500, START, END, seed=1)
+    before = Path(validate_frame(frame, CONFIG, None, tmp_path).json_path).read_text()
+    monkeypatch.setattr(validation.os, "replace", _raise_disk_full)
+
+    with pytest.raises(OSError, match="disk full"):
+        validate_frame(frame, CONFIG, None, tmp_path)
+
+    assert Path(tmp_path / "gx_result.json").read_text() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _raise_disk_full(*_: object) -> None:
+    raise OSError("disk full")
