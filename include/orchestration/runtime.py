@@ -29,7 +29,7 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
 
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if raw and not raw.lstrip().startswith("{"):
-        return render_url(raw)
+        return _masked(render_url(raw))
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -41,7 +41,7 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
         raise
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
+        return _masked(str(extra["sqlalchemy_url"]))
     if conn.conn_type in ("postgres", "postgresql"):
         auth = f"{conn.login or ''}{':' + conn.password if conn.password else ''}@" if conn.login else ""
         return f"postgresql+psycopg2://{auth}{conn.host or 'localhost'}:{conn.port or 5432}/{conn.schema or ''}"
@@ -50,6 +50,18 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     raise ValueError(
         f"connection {conn_id!r} of type {conn.conn_type!r}: set extra sqlalchemy_url to its SQLAlchemy URL"
     )
+
+
+def _masked(url: str) -> str:
+    """Register the URL's password with Airflow's secrets masker: this URL bypassed the
+    connection machinery that would have done it, and any log line or error may quote it."""
+    from airflow.sdk.log import mask_secret
+
+    from include.retraining.warehouse import url_password
+
+    if password := url_password(url):
+        mask_secret(password)
+    return url
 
 
 def _param_datetime(value: Any) -> datetime | None:

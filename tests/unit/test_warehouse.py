@@ -188,3 +188,17 @@ def test_monitoring_row_is_replaced_per_interval_and_feeds_the_cooldown(tmp_path
 def test_url_helpers_keep_and_expose_the_password() -> None:
     url = render_url("postgresql+psycopg2://user:s3cret@db:5432/warehouse")
     assert "s3cret" in url and url_password(url) == "s3cret" and url_password("sqlite:///x.db") is None
+
+
+def test_the_password_is_masked_where_the_url_is_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.log import _secrets_masker
+
+    from include.orchestration.runtime import warehouse_url
+    from include.retraining.settings import load_settings
+
+    monkeypatch.setenv("AIRFLOW_CONN_WH_MASKED", "postgresql+psycopg2://u:pw-7f3a9c@db:5432/w")
+
+    url = warehouse_url("wh_masked", load_settings())
+
+    assert "pw-7f3a9c" in url  # the URL itself connects...
+    assert "pw-7f3a9c" not in str(_secrets_masker().redact(f"could not connect to {url}"))  # ...logs never show it
