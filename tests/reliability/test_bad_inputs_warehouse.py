@@ -1,0 +1,191 @@
+"""Bad warehouse tables and queries on a real Postgres (database time zone America/New_York).
+
+Each case is one table or query a model might meet, read and validated as the retrain's extract
+and validate steps do. A bad one must stop with a message naming the model, the table or column
+and the fix, and leave nothing half-written: no files after a refused read, and after a failed
+validation only the two whole GX result files. A harmless one (a zoned timestamp, a trailing
+comment) must simply read the exact window.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from demo.churn_data import generate_snapshots
+from include.retraining.config import ModelConfig
+from include.retraining.validation import DataValidationError, validate_or_raise
+from include.retraining.warehouse import WarehouseError, read_window, replace_window
+from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, service_unavailable
+
+pytestmark = pytest.mark.reliability
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+END = START + timedelta(days=7)
+ROWS = 300
+
+# name -> the SQL that turns a copy of the good table ("{t}") into the bad one.
+BROKEN_TABLES = {
+    "wrong_type": "ALTER TABLE {t} ALTER COLUMN tenure_months TYPE text USING tenure_months::text || ' months'",
+    "numeric_as_string": "ALTER TABLE {t} ALTER COLUMN monthly_charges TYPE text USING monthly_charges::text",
+    "all_null": "UPDATE {t} SET monthly_charges = NULL",
+    "infinite": "UPDATE {t} SET support_tickets_90d = 'Infinity' WHERE customer_id IN "
+    "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 3)",
+    "duplicated": "INSERT INTO {t} SELECT * FROM {t} ORDER BY customer_id LIMIT 30",
+    "unknown_category": "UPDATE {t} SET contract = 'lifetime <!channel>' WHERE customer_id IN "
+    "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 90)",
+    "negative": "UPDATE {t} SET tenure_months = -3 WHERE customer_id IN "
+    "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 5)",
+    "text_target": "ALTER TABLE {t} ALTER COLUMN churned TYPE text USING CASE WHEN churned = 1 THEN 'yes' ELSE 'no' END",
+    "missing_column": "ALTER TABLE {t} DROP COLUMN region",
+    "zoned_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE timestamptz USING snapshot_at AT TIME ZONE 'UTC'",
+}
+
+
+@pytest.fixture(scope="module")
+def warehouse() -> Iterator[str]:
+    """One week of the demo table, and one broken copy of it per case, in a non-UTC database."""
+    import sqlalchemy as sa
+
+    name = f"retraining_badwh_{uuid.uuid4().hex[:8]}"
+    try:
+        postgres_databases(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no Postgres here
+        service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    with postgres_engine().connect() as conn:
+        conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET timezone = 'America/New_York'"))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    replace_window(url, "good", generate_snapshots(ROWS, START, END, seed=3), "snapshot_at", START, END)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for case, change in BROKEN_TABLES.items():
+            conn.execute(sa.text(f"CREATE TABLE {case} AS SELECT * FROM good"))
+            conn.execute(sa.text(change.format(t=case)))
+        conn.execute(sa.text("CREATE SEQUENCE tick"))
+    engine.dispose()
+    yield url
+    postgres_databases(name, drop=True)
+
+
+def _config(**source: object) -> ModelConfig:
+    """The shipped churn model, reading `source` over one week with small-data limits."""
+    data = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+    data["source"] = {"timestamp_column": "snapshot_at", "id_column": "customer_id", **source}
+    data["training"].update({"window_days": 7, "label_delay_days": 0, "min_rows": 100})
+    return ModelConfig(**data)
+
+
+def _extract_and_validate(config: ModelConfig, url: str, out: Path) -> int:
+    """What retrain's extract and validate do with the window: read it, then validate it."""
+    columns = [config.source.id_column, config.source.timestamp_column, config.target, *config.features.columns]
+    frame = read_window(url, config.source, columns, START, END, model=config.name)
+    validate_or_raise(frame, config, None, out)
+    return len(frame)
+
+
+def _refused_read(config: ModelConfig, url: str, out: Path) -> str:
+    with pytest.raises(WarehouseError) as raised:
+        _extract_and_validate(config, url, out)
+    assert not out.exists(), "a refused read must write nothing"
+    return str(raised.value)
+
+
+def _failed_validation(config: ModelConfig, url: str, out: Path) -> str:
+    with pytest.raises(DataValidationError) as raised:
+        _extract_and_validate(config, url, out)
+    assert sorted(p.name for p in out.iterdir()) == ["gx_result.html", "gx_result.json"]
+    assert json.loads((out / "gx_result.json").read_text())["success"] is False  # whole, not torn
+    return str(raised.value)
+
+
+def _names(message: str, *parts: str) -> None:
+    assert "'churn'" in message, message
+    for part in parts:
+        assert part in message, f"{part!r} missing from: {message}"
+
+
+def test_missing_table(warehouse: str, tmp_path: Path) -> None:
+    message = _refused_read(_config(table="no_such_table"), warehouse, tmp_path / "out")
+    _names(message, "table 'no_such_table' does not exist", "check `source.table` in the model file")
+
+
+def test_missing_column(warehouse: str, tmp_path: Path) -> None:
+    message = _refused_read(_config(table="missing_column"), warehouse, tmp_path / "out")
+    _names(message, "table 'missing_column'", "no column(s) ['region']", "fix `features`, `target` or `source`")
+
+
+def test_missing_column_in_a_query(warehouse: str, tmp_path: Path) -> None:
+    config = _config(query="select customer_id, snapshot_at, churned from good")
+    message = _refused_read(config, warehouse, tmp_path / "out")
+    _names(message, "`source.query`", "'tenure_months'", "fix `features`, `target` or `source`")
+
+
+@pytest.mark.parametrize(
+    ("case", "expectation", "column", "fix"),
+    [
+        (
+            "wrong_type",
+            "expect_column_values_to_be_in_type_list",
+            "tenure_months",
+            "the column must be numeric: cast it",
+        ),
+        (
+            "numeric_as_string",
+            "expect_column_values_to_be_in_type_list",
+            "monthly_charges",
+            "the column must be numeric",
+        ),
+        ("all_null", "expect_column_values_to_not_be_null", "monthly_charges", "fix the upstream load"),
+        ("infinite", "expect_column_values_to_be_finite", "support_tickets_90d", "inf/-inf are broken data"),
+        ("duplicated", "expect_compound_columns_to_be_unique", "customer_id, snapshot_at", "deduplicate the load"),
+        ("unknown_category", "expect_column_values_to_be_in_set", "contract", "validation.allowed_categories"),
+        ("negative", "expect_column_values_to_be_between", "tenure_months", "widen validation.ranges"),
+        ("text_target", "expect_column_values_to_be_in_set", "churned", "fix the upstream load"),
+    ],
+)
+def test_bad_values_fail_validation_by_column_with_the_fix(
+    warehouse: str, tmp_path: Path, case: str, expectation: str, column: str, fix: str
+) -> None:
+    message = _failed_validation(_config(table=case), warehouse, tmp_path / "out")
+    _names(message, f"{expectation} on {column}", "Fix: ", fix)
+    assert "<!channel>" not in message, "row values stay out of the alert by default"
+
+
+def test_empty_window(warehouse: str, tmp_path: Path) -> None:
+    config = _config(table="good")
+    with pytest.raises(DataValidationError) as raised:
+        columns = [config.source.timestamp_column, config.target, *config.features.columns]
+        frame = read_window(warehouse, config.source, columns, END, END + timedelta(days=7), model="churn")
+        validate_or_raise(frame, config, None, tmp_path / "out")
+    _names(str(raised.value), "expect_table_row_count_to_be_between on table", "check that the upstream load ran")
+
+
+def test_zoned_timestamps_in_a_non_utc_database_read_the_exact_window(warehouse: str, tmp_path: Path) -> None:
+    rows = _extract_and_validate(_config(table="zoned_timestamp"), warehouse, tmp_path / "out")
+    assert rows == ROWS
+
+
+def test_query_with_a_trailing_comment_reads(warehouse: str, tmp_path: Path) -> None:
+    config = _config(query="select * from good -- every row, the window is added outside")
+    assert _extract_and_validate(config, warehouse, tmp_path / "out") == ROWS
+
+
+@pytest.mark.parametrize(
+    ("query", "fix"),
+    [
+        ("with gone as (delete from good returning *) select * from gone", "a single read-only SELECT"),
+        ("select *, nextval('tick') as n from good", "read-only session; `source.query` must only read"),
+    ],
+)
+def test_a_query_that_writes_is_refused_and_writes_nothing(
+    warehouse: str, tmp_path: Path, query: str, fix: str
+) -> None:
+    message = _refused_read(_config(query=query), warehouse, tmp_path / "out")
+    _names(message, "`source.query`", fix)
+    assert _extract_and_validate(_config(table="good"), warehouse, tmp_path / "after") == ROWS  # table intact
