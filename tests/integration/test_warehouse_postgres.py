@@ -120,8 +120,9 @@ def test_window_is_exact_in_utc_and_types_are_plain(typed_warehouse: str, kind: 
 def test_retrain_extract_and_monitor_window_read_the_typed_table(
     typed_warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from include.retraining.monitor_steps import current
     from include.retraining.pipeline import RunInfo, extract
+
+    from include.retraining.monitor_steps import current
 
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path))
     config, settings = _config("at_tz"), load_settings()
