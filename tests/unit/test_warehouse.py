@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +16,8 @@ from demo.churn_data import generate_snapshots
 from include.retraining.config import SourceConfig, load_model_config
 from include.retraining.warehouse import (
     WarehouseError,
+    _engine,
+    _libpq_uri,
     _quote,
     last_trigger_at,
     read_monitoring,
@@ -202,3 +205,25 @@ def test_the_password_is_masked_where_the_url_is_resolved(monkeypatch: pytest.Mo
 
     assert "pw-7f3a9c" in url  # the URL itself connects...
     assert "pw-7f3a9c" not in str(_secrets_masker().redact(f"could not connect to {url}"))  # ...logs never show it
+
+
+def test_adbc_sessions_are_read_only_utc_with_timeouts_and_keep_the_users_options() -> None:
+    uri = _libpq_uri("postgresql+psycopg2://u:p@db:5432/w?options=-c%20search_path%3Dmart&sslmode=require", 60)
+
+    assert uri.startswith("postgresql://u:p@db:5432/w?") and "+" not in uri.split("?", 1)[1]  # libpq reads %20
+    query = parse_qs(urlsplit(uri).query)
+    assert query["sslmode"] == ["require"] and query["connect_timeout"] == ["15"]
+    assert query["options"] == [
+        "-c search_path=mart -c statement_timeout=60000 -c TimeZone=UTC -c default_transaction_read_only=on"
+    ]
+
+
+def test_sqlite_reads_cannot_write(url: str) -> None:
+    import sqlalchemy as sa
+
+    with (
+        _engine(url, read_only=True) as engine,
+        engine.connect() as conn,
+        pytest.raises(sa.exc.OperationalError, match="readonly|query_only"),
+    ):
+        conn.execute(sa.text("DELETE FROM customer_snapshots"))
