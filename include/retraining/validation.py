@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -163,10 +164,21 @@ def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list
     return suite
 
 
+def _raised(info: dict[str, Any] | None, show_values: bool) -> str | None:
+    """Why an expectation could not be computed; GX 1.x nests this per metric."""
+    for entry in [info or {}, *(v for v in (info or {}).values() if isinstance(v, dict))]:
+        if entry.get("raised_exception"):
+            message = str(entry.get("exception_message") or "an error").strip().splitlines()[0]
+            if not show_values:  # a pandas or driver message can quote a row value
+                message = re.sub(r"'[^']*'", "'...'", message)
+            return f"could not be checked: {message}"
+    return None
+
+
 def _detail(result: Any, show_values: bool) -> str:
-    info = result.exception_info or {}
-    if info.get("raised_exception"):
-        return str(info.get("exception_message", "raised an exception")).splitlines()[0]
+    raised = _raised(result.exception_info, show_values)
+    if raised:
+        return raised
     observed = result.result or {}
     kwargs = result.expectation_config.kwargs
     parts = []

@@ -138,3 +138,14 @@ def test_a_failed_write_leaves_the_previous_result_whole(tmp_path: Path, monkeyp
 
 def _raise_disk_full(*_: object) -> None:
     raise OSError("disk full")
+
+
+def test_text_in_a_numeric_column_fails_on_type_and_says_why_the_range_could_not_be_checked(tmp_path: Path) -> None:
+    frame = generate_snapshots(500, START, END, seed=1).astype({"tenure_months": "object"})
+    frame["tenure_months"] = frame["tenure_months"].astype(str) + " months"
+
+    report = validate_frame(frame, CONFIG, None, tmp_path)
+
+    assert ("expect_column_values_to_be_in_type_list", "tenure_months") in _failed(report)
+    between = next(f for f in report.failed if f.expectation == "expect_column_values_to_be_between")
+    assert between.detail.startswith("could not be checked: ") and "months" not in between.detail
