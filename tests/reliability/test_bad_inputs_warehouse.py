@@ -22,7 +22,7 @@ from demo.churn_data import generate_snapshots
 from include.retraining.config import ModelConfig
 from include.retraining.validation import DataValidationError, validate_or_raise
 from include.retraining.warehouse import WarehouseError, read_window, replace_window
-from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, service_unavailable
+from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
 
 pytestmark = pytest.mark.reliability
 
@@ -189,3 +189,32 @@ def test_a_query_that_writes_is_refused_and_writes_nothing(
     message = _refused_read(_config(query=query), warehouse, tmp_path / "out")
     _names(message, "`source.query`", fix)
     assert _extract_and_validate(_config(table="good"), warehouse, tmp_path / "after") == ROWS  # table intact
+
+
+def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_snapshot(
+    tmp_path: Path, warehouse_db: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same refusal through a real run: extract fails once (no retry on a named error) and alerts."""
+    from include.retraining.alerts import read_alerts
+
+    models, data = tmp_path / "models", tmp_path / "data"
+    models.mkdir()
+    config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+    config["source"] = {
+        "query": "select customer_id, snapshot_at, churned from customer_snapshots -- a feature short",
+        "timestamp_column": "snapshot_at",
+        "id_column": "customer_id",
+    }
+    (models / "churn.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("RETRAINING_DATA_DIR", str(data))
+    monkeypatch.setenv("RETRAINING_MODELS_DIR", str(models))
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse_db)
+    monkeypatch.delenv("AIRFLOW_CONN_SLACK_ALERTS", raising=False)
+
+    states = run_dag("retrain_churn", datetime(2026, 3, 16, 3, tzinfo=UTC))
+
+    assert states["extract"] == "failed" and states["train"] == "upstream_failed"
+    (alert,) = read_alerts(data / "alerts.jsonl")
+    text = "\n".join(alert["lines"])
+    _names(text, "`source.query`", "'tenure_months'", "fix `features`, `target` or `source`")
+    assert not (data / "artifacts" / "churn" / "snapshots").exists()
