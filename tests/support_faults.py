@@ -276,7 +276,7 @@ class MlflowServer:
 
 
 @contextlib.contextmanager
-def mlflow_server(root: Path, startup_s: float = 90) -> Iterator[MlflowServer]:
+def mlflow_server(root: Path, startup_s: float = 180) -> Iterator[MlflowServer]:
     """`mlflow server` on a free loopback port: SQLite backend and served artifacts under `root`.
 
     Artifacts go through the server (mlflow-artifacts:/), so a proxy in front of it cuts the
@@ -303,6 +303,8 @@ def mlflow_server(root: Path, startup_s: float = 90) -> Iterator[MlflowServer]:
         "127.0.0.1:*,localhost:*",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # The job runner spawns a pool of huey consumers the pipeline never uses: seconds of CPU.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with log.open("ab") as sink:
         process = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True
@@ -372,15 +374,18 @@ def sigkill_when(process: subprocess.Popen, predicate: Callable[[], bool], timeo
     process.wait(timeout=10)
 
 
-def task_state(dag_id: str, task_id: str) -> str | None:
-    """The newest state of a task instance in the metadata DB, or None before it exists."""
+def task_state(dag_id: str, task_id: str, run_id: str | None = None, started_after=None) -> str | None:
+    """The newest state of a task instance in the metadata DB (of one run, or started after a
+    moment), or None before it exists."""
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
     with create_session() as session:
+        query = session.query(TaskInstance).filter_by(dag_id=dag_id, task_id=task_id)
+        if started_after is not None:
+            query = query.filter(TaskInstance.start_date > started_after)
         ti = (
-            session.query(TaskInstance)
-            .filter_by(dag_id=dag_id, task_id=task_id)
+            (query.filter_by(run_id=run_id) if run_id else query)
             .order_by(TaskInstance.start_date.desc().nulls_last())
             .first()
         )
@@ -442,7 +447,11 @@ DISK_FULL_ERRNOS = {errno.EFBIG, errno.ENOSPC}
 
 class Pristine:
     """A folder built once (a warehouse, an MLflow store with a champion, artifacts) and put back
-    exactly before each test, at the same path, so absolute artifact URIs stay valid."""
+    exactly before each test, at the same path, so absolute artifact URIs stay valid.
+
+    Files are rewritten in place (same inode): a SQLite store that this process still has open
+    (MLflow caches its engines) then reads the restored content instead of a deleted file.
+    """
 
     def __init__(self, live: Path):
         self.live = live
@@ -453,7 +462,92 @@ class Pristine:
         shutil.copytree(self.live, self.copy, symlinks=True)
 
     def restore(self) -> None:
-        if self.live.exists():
-            _set_immutable(self.live, False) if os.geteuid() == 0 else None
-            shutil.rmtree(self.live)
-        shutil.copytree(self.copy, self.live, symlinks=True)
+        if os.geteuid() == 0:
+            _set_immutable(self.live, False)
+        for path in sorted(self.live.rglob("*"), reverse=True):
+            if not (self.copy / path.relative_to(self.live)).exists():
+                path.unlink() if path.is_file() or path.is_symlink() else shutil.rmtree(path)
+        for source in sorted(self.copy.rglob("*")):
+            target = self.live / source.relative_to(self.copy)
+            if source.is_dir():
+                target.mkdir(exist_ok=True)
+                target.chmod(source.stat().st_mode)
+            else:
+                shutil.copyfile(source, target)
+                target.chmod(source.stat().st_mode)
+
+
+def when(predicate: Callable[[], bool], action: Callable[[], None], timeout_s: float = 300) -> threading.Thread:
+    """Run `action` once, as soon as `predicate` holds (polled from a daemon thread): how a test
+    breaks something in the middle of a DAG run that runs in its own thread."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if predicate():
+                    action()
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, name="fault-trigger", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_dag_marked(dag_id: str, logical_date, mark_success: str | None = None, conf: dict | None = None):
+    """`dag.test` with the tasks matching `mark_success` marked done instead of run; the run id
+    and the task states."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    run = bag.dags[dag_id].test(logical_date=logical_date, run_conf=conf or {}, mark_success_pattern=mark_success)
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id)
+        return run.run_id, {ti.task_id: str(ti.state) for ti in tis}
+
+
+def run_task_again(dag_id: str, task_id: str, run_id: str) -> str:
+    """Run one task of an existing DAG run again, with the XComs its upstream tasks left there,
+    as an operator clearing that task would; its new state."""
+    import argparse
+
+    from airflow.cli.commands.task_command import task_test
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    args = argparse.Namespace(
+        dag_id=dag_id,
+        task_id=task_id,
+        logical_date_or_run_id=run_id,
+        map_index=-1,
+        task_params=None,
+        env_vars=None,
+        post_mortem=False,
+        bundle_name=None,
+    )
+    task_test(args, dag=bag.dags[dag_id])
+    return str(task_state(dag_id, task_id, run_id))
+
+
+def model_aliases(name: str = "churn") -> dict[str, str]:
+    """The registered model's aliases, from the tracking URI the pipeline uses."""
+    from mlflow.tracking import MlflowClient
+
+    from include.retraining.settings import load_settings
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or load_settings().tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
+
+
+def recorded_alerts(kind: str | None = None) -> list[dict]:
+    """The alerts in the pipeline's outbox, oldest first, optionally of one kind."""
+    from include.retraining.alerts import read_alerts
+    from include.retraining.settings import load_settings
+
+    alerts = read_alerts(load_settings().alerts_file)
+    return [a for a in alerts if kind is None or a.get("kind") == kind]
