@@ -190,6 +190,23 @@ def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with numpy scalars as Python ones and non-finite floats as None (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return finite_or_none(float(value))
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
 def _has_values(values: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(values):
         return bool(np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)).any())

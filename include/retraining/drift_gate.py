@@ -2,8 +2,9 @@
 
 `decide` turns a drift summary, the prediction PSI and the matured-label performance drop into a
 `DriftDecision`: which thresholds of the model's `MonitorConfig` were crossed (the reasons) and
-what stops the retrain anyway (the blockers: cooldown, a retrain already running). Nothing here
-reads the clock: the monitoring run's logical time comes in as `now`.
+what stops the retrain anyway (the blockers: cooldown, a retrain already running, a later window
+already monitored). Nothing here reads the clock: the monitoring run's logical time comes in as
+`now`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from include.retraining.drift import DriftInputError, DriftSummary
 
 
 class MonitorOutcome(StrEnum):
-    """What a monitoring run decided, as recorded in `model_monitoring.decision`."""
+    """What a monitoring run decided, as recorded in `model_monitoring.decision`.
+
+    A retrain decision is recorded as `retrain_pending` by `report` and becomes `retrain` only
+    once `trigger` emitted the drift event, so the cooldown counts only emitted triggers.
+    """
 
     RETRAIN = "retrain"
+    RETRAIN_PENDING = "retrain_pending"
     BLOCKED = "blocked"
     NONE = "none"
 
@@ -68,14 +74,16 @@ def decide(
     now: datetime,
     retrain_running: bool = False,
     higher_is_better: bool = True,
+    later_window_end: datetime | None = None,
 ) -> DriftDecision:
     """Whether this monitoring run should emit the drift event that triggers a retrain.
 
     `performance_drop` is the primary metric's loss against its reference, positive = worse,
     already signed by the caller (None: no matured labels); `higher_is_better` only words the
     reason. A current window with fewer than `min_rows` rows is not judged for data or
-    prediction drift. Cooldown and an already running retrain block the retrain but still
-    report the drift.
+    prediction drift. Cooldown, an already running retrain and a later monitored window
+    (`later_window_end`: this run is a backfill or a rerun of a past window, whose event would
+    retrain on stale data) block the retrain but still report the drift.
     """
     reasons, notes, window_ok = _data_drift(summary, config)
     if prediction_psi is not None and window_ok and prediction_psi >= config.prediction_psi:
@@ -88,7 +96,9 @@ def decide(
             f"performance drift: primary metric {direction} by {performance_drop:.4f} (> {config.performance_drop:.4f})"
         )
     drift_detected = bool(reasons)
-    blockers = _blockers(config, last_trigger_at, now, retrain_running) if drift_detected else []
+    blockers = []
+    if drift_detected:
+        blockers = _blockers(config, last_trigger_at, now, retrain_running) + _stale(later_window_end, now)
     return DriftDecision(
         retrain=drift_detected and not blockers,
         drift_detected=drift_detected,
@@ -149,3 +159,12 @@ def _blockers(
                 f"(< {config.cooldown_hours:g}h before {now.isoformat()})"
             )
     return blockers
+
+
+def _stale(later_window_end: datetime | None, now: datetime) -> list[str]:
+    if later_window_end is None or later_window_end <= now:
+        return []
+    return [
+        f"past window: monitoring already ran for a later window (ending {later_window_end.isoformat()}), "
+        f"so a drift event for the window ending {now.isoformat()} would retrain on stale data"
+    ]

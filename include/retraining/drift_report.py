@@ -28,7 +28,7 @@ from include.retraining.drift import (
     check_frame,
     coerce_numeric,
     crossed,
-    finite_or_none,
+    json_safe,
 )
 from include.retraining.drift_stats import sample_rows
 
@@ -84,7 +84,7 @@ def compute_data_drift(
         _write_html(Path(html_path), snapshot, summary)
     if json_path is not None:
         payload = {"summary": summary.to_dict(), "evidently": snapshot_dict}
-        _write_atomic(Path(json_path), json.dumps(_json_safe(payload), indent=2, allow_nan=False))
+        _write_atomic(Path(json_path), json.dumps(json_safe(payload), indent=2, allow_nan=False))
     return summary
 
 
@@ -271,22 +271,6 @@ def _as_float(value: Any) -> float:
     if isinstance(value, Mapping):
         value = value.get("value")
     return float("nan") if value is None else float(value)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return finite_or_none(float(value))
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def _write_html(path: Path, snapshot: Any, summary: DriftSummary) -> None:

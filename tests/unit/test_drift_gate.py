@@ -9,7 +9,7 @@ import pytest
 
 from include.retraining.config import MonitorConfig
 from include.retraining.drift import ColumnDrift, DriftInputError, DriftSummary
-from include.retraining.drift_gate import decide
+from include.retraining.drift_gate import DriftDecision, MonitorOutcome, decide, decision_label
 
 pytestmark = pytest.mark.unit
 
@@ -152,3 +152,27 @@ def test_decision_to_dict_is_json():
     decision = _decide(_summary(["f0", "f1"]), retrain_running=True)
 
     assert json.loads(json.dumps(decision.to_dict()))["blocked_by"] == "retrain already running"
+
+
+def test_a_later_monitored_window_blocks_a_past_window_with_a_reason():
+    decision = _decide(_summary(["f0", "f1"]), later_window_end=NOW + timedelta(days=7))
+
+    assert (decision.drift_detected, decision.retrain) == (True, False)
+    assert decision.blocked_by.startswith("past window: monitoring already ran for a later window")
+
+
+def test_a_rerun_of_the_newest_window_is_not_blocked_as_past():
+    decision = _decide(_summary(["f0", "f1"]), later_window_end=NOW)
+
+    assert decision.retrain is True and decision.blocked_by is None
+
+
+@pytest.mark.parametrize(
+    ("retrain", "detected", "outcome"),
+    [(True, True, MonitorOutcome.RETRAIN), (False, True, MonitorOutcome.BLOCKED), (False, False, MonitorOutcome.NONE)],
+)
+def test_outcome_and_its_label_read_back_from_xcom(retrain, detected, outcome):
+    decision = DriftDecision(retrain=retrain, drift_detected=detected, reasons=[], blocked_by=None)
+
+    assert decision.outcome is outcome
+    assert decision_label(json.loads(json.dumps(decision.to_dict()))) == outcome.value
