@@ -17,6 +17,15 @@ from include.orchestration.dagfiles import (
     window_end_param,
 )
 from include.retraining.config import ModelConfig
+from include.retraining.monitor_contracts import (
+    CurrentWindow,
+    DecisionDict,
+    DriftEventExtra,
+    DriftResult,
+    PerformanceResult,
+    ReferenceInfo,
+    ReportResult,
+)
 
 DOC = """
 ### Monitor `{name}`
@@ -27,104 +36,109 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 
 | task | what it does | when it stops |
 |---|---|---|
-| reference | finds the `champion` alias and its training snapshot | no champion yet: skipped |
+| reference | finds the `champion` alias, its training snapshot and the features it was trained on | no champion yet: skipped; champion cannot be loaded: alert, skipped (`champion_unusable`) |
 | current | reads the window (and its matured-label counterpart, {label_delay_days} days earlier) | fewer than {min_rows} rows: skipped; a missing column: alert and fail |
 | data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores | |
 | performance | champion `{metric}` on matured labels vs its holdout value | |
 | decide | drift share >= {drift_share}, a critical feature ({critical}), PSI, or a `{metric}` drop > {performance_drop}; cooldown {cooldown}h | |
-| report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` | |
-| trigger | emits the drift event and a Slack alert | skipped: no threshold crossed, cooldown, or a retrain already running |
+| report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
+| trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
 
 Open the report: the `report` task's log prints its path; it is also an artifact of the MLflow run.
 """
 
 
-def build_monitor_dag(config: ModelConfig) -> DAG:
+def _doc_md(config: ModelConfig) -> str:
     monitor = config.monitor
+    return DOC.format(
+        name=config.name,
+        schedule=monitor.schedule,
+        window_days=monitor.window_days,
+        label_delay_days=config.training.label_delay_days,
+        min_rows=monitor.min_rows,
+        metric=config.primary_metric,
+        drift_share=monitor.drift_share,
+        critical=", ".join(monitor.critical_features) or "none",
+        performance_drop=monitor.performance_drop,
+        cooldown=monitor.cooldown_hours,
+    )
 
+
+def build_monitor_dag(config: ModelConfig) -> DAG:
     @dag(
         dag_id=config.monitor_dag_id,
-        schedule=CronTriggerTimetable(monitor.schedule, timezone="UTC"),
+        schedule=CronTriggerTimetable(config.monitor.schedule, timezone="UTC"),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dagrun_timeout(),
-        doc_md=DOC.format(
-            name=config.name,
-            schedule=monitor.schedule,
-            window_days=monitor.window_days,
-            label_delay_days=config.training.label_delay_days,
-            min_rows=monitor.min_rows,
-            metric=config.primary_metric,
-            drift_share=monitor.drift_share,
-            critical=", ".join(monitor.critical_features) or "none",
-            performance_drop=monitor.performance_drop,
-            cooldown=monitor.cooldown_hours,
-        ),
+        doc_md=_doc_md(config),
         tags=["monitoring", f"model:{config.name}", *config.tags],
         default_args=default_args(config),
-        params={
-            "window_end": window_end_param("monitoring"),
-        },
+        params={"window_end": window_end_param("monitoring")},
     )
     def monitor_dag() -> None:
-        @task(
-            multiple_outputs=False, doc_md="The champion and its training snapshot; skipped when there is no champion."
-        )
-        def reference() -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.reference(config)
-
-        @task(
-            multiple_outputs=False,
-            doc_md="The monitoring window from the warehouse, by the retraining extraction path.",
-        )
-        def current() -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.current(config)
-
-        @task(multiple_outputs=False, doc_md="Evidently data drift per feature and prediction drift (PSI).")
-        def data_drift(ref: dict, cur: dict) -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.data_drift(config, ref, cur)
-
-        @task(multiple_outputs=False, doc_md="The champion's primary metric on matured labels vs its holdout value.")
-        def performance(ref: dict, cur: dict) -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.performance(config, ref, cur)
-
-        @task(multiple_outputs=False, doc_md="Thresholds, critical features, cooldown and running retrains decide.")
-        def decide(drift: dict, perf: dict) -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.decide(config, drift, perf)
-
-        @task(multiple_outputs=False, doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
-        def report(ref: dict, cur: dict, drift: dict, perf: dict, decision: dict) -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.report(config, ref, cur, drift, perf, decision)
-
-        @task(
-            multiple_outputs=False,
-            doc_md="Emit the drift event that starts the retrain; skipped otherwise.",
-            outlets=[drift_asset(config.name)],
-        )
-        def trigger(cur: dict, drift: dict, decision: dict, reported: dict) -> dict:
-            from include.orchestration import monitor_tasks
-
-            return monitor_tasks.trigger(config, cur, drift, decision)
-
-        ref, cur = reference(), current()
+        reference, current, data_drift, performance, decide, report, trigger = _tasks(config)
+        ref = reference()
+        cur = current(ref)
         drift, perf = data_drift(ref, cur), performance(ref, cur)
         decision = decide(drift, perf)
-        trigger(cur, drift, decision, report(ref, cur, drift, perf, decision))
+        report(ref, cur, drift, perf, decision) >> trigger(cur, drift, decision)
 
     return monitor_dag()
+
+
+# The seven tasks; each imports its body at run time and hands on a typed dict.
+def _tasks(config: ModelConfig) -> tuple:
+    @task(multiple_outputs=False, doc_md="The champion, its training snapshot and its own feature list.")
+    def reference() -> ReferenceInfo:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.reference(config)
+
+    @task(multiple_outputs=False, doc_md="The window from the warehouse: configured and champion features.")
+    def current(ref: ReferenceInfo) -> CurrentWindow:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.current(config, ref)
+
+    @task(multiple_outputs=False, doc_md="Evidently data drift per feature and prediction drift (PSI).")
+    def data_drift(ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.data_drift(config, ref, cur)
+
+    @task(multiple_outputs=False, doc_md="The champion's primary metric on matured labels vs its holdout value.")
+    def performance(ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.performance(config, ref, cur)
+
+    @task(multiple_outputs=False, doc_md="Thresholds, cooldown, running retrains and later windows decide.")
+    def decide(drift: DriftResult, perf: PerformanceResult) -> DecisionDict:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.decide(config, drift, perf)
+
+    @task(multiple_outputs=False, doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
+    def report(
+        ref: ReferenceInfo, cur: CurrentWindow, drift: DriftResult, perf: PerformanceResult, decision: DecisionDict
+    ) -> ReportResult:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.report(config, ref, cur, drift, perf, decision)
+
+    @task(
+        multiple_outputs=False,
+        doc_md="Emit the drift event that starts the retrain.",
+        outlets=[drift_asset(config.name)],
+    )
+    def trigger(cur: CurrentWindow, drift: DriftResult, decision: DecisionDict) -> DriftEventExtra:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.trigger(config, cur, drift, decision)
+
+    return reference, current, data_drift, performance, decide, report, trigger
 
 
 configs, errors = model_configs()

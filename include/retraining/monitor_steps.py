@@ -1,42 +1,48 @@
 """The monitoring steps, one function per `monitor_<model>` task.
 
-Reference: the champion's training snapshot. Current: the monitoring window from the warehouse,
-read by the same path as retraining. Data drift and prediction drift compare the two; performance
-drift scores the champion on the latest window whose labels have matured. The decision, with its
-cooldown, is kept in the warehouse table `model_monitoring`, so history can be charted and a rerun
-of the same interval decides the same way.
+Reference: the champion's training snapshot and its own feature list. Current: the monitoring
+window from the warehouse, read by the same path as retraining. Data drift and prediction drift
+compare the two; performance drift scores the champion on the latest window whose labels have
+matured. The decision, with its cooldown, is kept in the warehouse table `model_monitoring`, so
+history can be charted and a rerun of the same interval decides the same way. A retrain decision
+is recorded as `retrain_pending` and becomes `retrain` only once its drift event was emitted.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from include.retraining import drift_gate, layout, registry
+from include.retraining import drift_gate, layout, registry, warehouse
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
+from include.retraining.monitor_champion import ChampionScorer, champion_features
+from include.retraining.monitor_contracts import (
+    CurrentWindow,
+    DecisionDict,
+    DriftResult,
+    MonitoringSkipped,
+    PerformanceResult,
+    ReferenceInfo,
+    ReportResult,
+)
+from include.retraining.monitor_record import MonitoringResults, log_monitoring_run, monitoring_row
 from include.retraining.runs import RunInfo
 from include.retraining.settings import Settings
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
-from include.retraining.tracking import SNAPSHOT_PATH_TAG, RunRecord, Tracker
-from include.retraining.warehouse import last_trigger_at, replace_monitoring_row
-from include.retraining.windows import Window, recent_window
-
-
-class MonitoringSkipped(Exception):
-    """Nothing to compare (no champion, too few rows); the run ends with the logged reason."""
+from include.retraining.tracking import SNAPSHOT_PATH_TAG, Tracker
+from include.retraining.windows import Window, as_utc, recent_window
 
 
 def monitoring_dir(settings: Settings, config: ModelConfig, window: Window) -> Path:
     return layout.monitoring_dir(settings.artifact_root, config.name, window)
 
 
-def reference(config: ModelConfig, settings: Settings) -> dict[str, Any]:
-    """The champion and where its training rows are; skipped when there is no champion yet."""
+def reference(config: ModelConfig, settings: Settings) -> ReferenceInfo:
+    """The champion, where its training rows are and its own feature list; skipped when there is
+    no champion yet, skipped as `champion_unusable` when it cannot be loaded."""
     client = registry.configure(settings)
     champion = registry.get_champion(client, config.name)
     if champion is None:
@@ -55,21 +61,31 @@ def reference(config: ModelConfig, settings: Settings) -> dict[str, Any]:
                 frame, layout.reference_snapshot(settings.artifact_root, config.name, champion.version)
             )
         )
-    return {"version": champion.version, "run_id": champion.run_id, "snapshot": path, "holdout_metric": holdout}
+    features = champion_features(config, settings, str(champion.version))
+    return {
+        "version": str(champion.version),
+        "run_id": champion.run_id,
+        "snapshot": path,
+        "holdout_metric": holdout,
+        "features": features,
+    }
 
 
-def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url: str) -> dict[str, Any]:
-    """The monitoring window, extended back far enough to hold its matured-label counterpart."""
-    from include.retraining.warehouse import read_window
-
+def current(
+    config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url: str, ref: ReferenceInfo
+) -> CurrentWindow:
+    """The monitoring window, extended back far enough to hold its matured-label counterpart,
+    with the configured features and those the champion was trained on."""
     window = recent_window(run.window_end, config.monitor.window_days)
     delay = timedelta(days=config.training.label_delay_days)
     matured = Window(window.start - delay, window.end - delay)
-    columns = [config.source.timestamp_column, config.target, *config.features.columns]
-    frame = read_window(warehouse_url, config.source, columns, matured.start, window.end, model=config.name)
-    ts = pd.to_datetime(frame[config.source.timestamp_column])
-    in_current = ts > window.start.replace(tzinfo=None)
-    in_matured = ts <= matured.end.replace(tzinfo=None)
+    features = list(dict.fromkeys([*config.features.columns, *ref["features"]]))
+    columns = [config.source.timestamp_column, config.target, *features]
+    frame = warehouse.read_window(warehouse_url, config.source, columns, matured.start, window.end, model=config.name)
+    # UTC-aware on both sides: a timestamptz column comes back aware, a timestamp one naive (UTC).
+    ts = pd.to_datetime(frame[config.source.timestamp_column], utc=True)
+    in_current = (ts > as_utc(window.start)).to_numpy()
+    in_matured = (ts <= as_utc(matured.end)).to_numpy()
     rows_current = int(in_current.sum())
     if rows_current < config.monitor.min_rows:
         raise MonitoringSkipped(
@@ -77,185 +93,153 @@ def current(config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url
             f"{rows_current} rows, fewer than monitor.min_rows={config.monitor.min_rows}; no drift check"
         )
     folder = monitoring_dir(settings, config, window)
-    current_path = write_parquet_atomic(frame[in_current.to_numpy()], folder / "current.parquet")
-    matured_path = write_parquet_atomic(frame[in_matured.to_numpy()], folder / "matured.parquet")
     return {
         "window": window.to_dict(),
         "matured_window": matured.to_dict(),
-        "current": str(current_path),
-        "matured": str(matured_path),
+        "current": str(write_parquet_atomic(frame[in_current], folder / "current.parquet")),
+        "matured": str(write_parquet_atomic(frame[in_matured], folder / "matured.parquet")),
         "rows_current": rows_current,
         "rows_matured": int(in_matured.sum()),
     }
 
 
-def _champion_model(config: ModelConfig, settings: Settings) -> Any:
-    return Tracker.connect(settings).load_model(f"models:/{config.name}@{registry.CHAMPION}")
-
-
-def data_drift(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
-    """Evidently data drift over the features, and PSI of the champion's scores on both windows."""
+def data_drift(config: ModelConfig, settings: Settings, ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
+    """Evidently data drift over the configured features the champion was trained on, and PSI of
+    the champion's scores (on its own feature list) on both windows."""
     from include.retraining.drift_report import compute_data_drift
-    from include.retraining.drift_stats import prediction_drift, sample_rows
-    from include.retraining.training import predict_scores
 
-    registry.configure(settings)
     reference_frame, current_frame = read_snapshot(ref["snapshot"]), read_snapshot(cur["current"])
     folder = monitoring_dir(settings, config, Window.from_dict(cur["window"]))
+    numeric, categorical, notes = _monitored_columns(config, reference_frame)
     summary = compute_data_drift(
         reference_frame,
         current_frame,
-        numeric=list(config.features.numeric),
-        categorical=list(config.features.categorical),
-        stattest=config.monitor.stattest,
+        numeric=numeric,
+        categorical=categorical,
+        stattest=_stattest_for(config.monitor.stattest, [*numeric, *categorical]),
         max_rows=config.monitor.max_rows,
         seed=config.training.seed,
         html_path=folder / "drift_report.html",
         json_path=folder / "drift_summary.json",
         drift_share=config.monitor.drift_share,
     )
-    model = _champion_model(config, settings)
-    columns = config.features.columns
-    psi = prediction_drift(
-        predict_scores(
-            model, sample_rows(reference_frame, config.monitor.max_rows, config.training.seed)[columns], config.task
-        ),
-        predict_scores(
-            model, sample_rows(current_frame, config.monitor.max_rows, config.training.seed + 1)[columns], config.task
-        ),
-    )
     return {
         **summary.to_dict(),
-        "prediction_psi": psi,
+        "prediction_psi": _prediction_psi(
+            config, ChampionScorer(config, settings, ref), reference_frame, current_frame
+        ),
         "report_html": str(folder / "drift_report.html"),
         "report_json": str(folder / "drift_summary.json"),
+        "notes": notes,
     }
 
 
-def performance(config: ModelConfig, settings: Settings, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+def _monitored_columns(config: ModelConfig, reference_frame: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """The configured features that have a baseline in the champion's training rows; a feature
+    added to the model file since has none yet and is noted, not compared."""
+    numeric = [c for c in config.features.numeric if c in reference_frame.columns]
+    categorical = [c for c in config.features.categorical if c in reference_frame.columns]
+    new = [c for c in config.features.columns if c not in reference_frame.columns]
+    notes = [f"not compared (not in the champion's training data): {', '.join(new)}"] if new else []
+    return numeric, categorical, notes
+
+
+def _stattest_for(stattest: str | dict[str, str] | None, columns: list[str]) -> str | dict[str, str] | None:
+    if not isinstance(stattest, dict):
+        return stattest
+    return {key: method for key, method in stattest.items() if key in ("numeric", "categorical") or key in columns}
+
+
+def _prediction_psi(
+    config: ModelConfig, champion: ChampionScorer, reference_frame: pd.DataFrame, current_frame: pd.DataFrame
+) -> float:
+    from include.retraining.drift_stats import prediction_drift, sample_rows
+
+    rows, seed = config.monitor.max_rows, config.training.seed
+    reference_scores = champion.scores(sample_rows(reference_frame, rows, seed))
+    current_scores = champion.scores(sample_rows(current_frame, rows, seed + 1))
+    return prediction_drift(reference_scores, current_scores)
+
+
+def performance(config: ModelConfig, settings: Settings, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
     """The champion's primary metric on matured labels against its holdout value at training."""
     from include.retraining.evaluation import metric_value
-    from include.retraining.training import predict_scores
 
-    registry.configure(settings)
     metric = config.primary_metric
     matured = read_snapshot(cur["matured"]).dropna(subset=[config.target])
-    result: dict[str, Any] = {"metric": metric, "holdout_value": ref["holdout_metric"], "rows": len(matured)}
+    empty: PerformanceResult = {
+        "metric": metric,
+        "holdout_value": ref["holdout_metric"],
+        "rows": len(matured),
+        "current_value": None,
+        "drop": None,
+    }
     if len(matured) < config.monitor.min_rows or ref["holdout_metric"] is None:
-        return {
-            **result,
-            "current_value": None,
-            "drop": None,
-            "note": f"{len(matured)} rows with matured labels (< monitor.min_rows) or no holdout value",
-        }
+        note = f"{len(matured)} rows with matured labels (< monitor.min_rows) or no holdout value"
+        return {**empty, "note": note}
     if config.task == "classification" and matured[config.target].nunique() < 2:
-        return {**result, "current_value": None, "drop": None, "note": "matured labels hold one class only"}
-    scores = predict_scores(_champion_model(config, settings), matured[config.features.columns], config.task)
-    value = metric_value(metric, matured[config.target].to_numpy(), scores)
-    drop = ref["holdout_metric"] - value if config.higher_is_better else value - ref["holdout_metric"]
-    return {**result, "current_value": value, "drop": drop}
+        return {**empty, "note": "matured labels hold one class only"}
+    value = metric_value(
+        metric, matured[config.target].to_numpy(), ChampionScorer(config, settings, ref).scores(matured)
+    )
+    holdout = ref["holdout_metric"]
+    return {**empty, "current_value": value, "drop": holdout - value if config.higher_is_better else value - holdout}
 
 
 def decide(
     config: ModelConfig,
     run: RunInfo,
-    drift: dict[str, Any],
-    perf: dict[str, Any],
+    drift: DriftResult,
+    perf: PerformanceResult,
     warehouse_url: str,
     retrain_running: bool,
-) -> dict[str, Any]:
+) -> DecisionDict:
+    """The retrain decision, with the cooldown counted from emitted triggers only and a later
+    monitored window blocking a past one."""
+    summary = DriftSummary.from_dict(drift)
+    monitor = config.monitor
+    unknown = [c for c in monitor.critical_features if c not in summary.columns]
+    if unknown:
+        monitor = monitor.model_copy(
+            update={"critical_features": [c for c in monitor.critical_features if c not in unknown]}
+        )
     decision = drift_gate.decide(
-        DriftSummary.from_dict(drift),
+        summary,
         prediction_psi=drift["prediction_psi"],
         performance_drop=perf["drop"],
-        config=config.monitor,
-        last_trigger_at=last_trigger_at(warehouse_url, config.name, run.window_end),
+        config=monitor,
+        last_trigger_at=warehouse.last_trigger_at(warehouse_url, config.name, run.window_end),
         now=run.window_end,
         retrain_running=retrain_running,
         higher_is_better=config.higher_is_better,
+        later_window_end=warehouse.latest_monitoring_end(warehouse_url, config.name),
     )
-    return decision.to_dict()
+    notes = [*drift.get("notes", []), *([f"critical features not compared: {', '.join(unknown)}"] if unknown else [])]
+    return {**decision.to_dict(), "notes": [*decision.notes, *notes]}
 
 
 def report(
     config: ModelConfig,
     settings: Settings,
     run: RunInfo,
-    ref: dict[str, Any],
-    cur: dict[str, Any],
-    drift: dict[str, Any],
-    perf: dict[str, Any],
-    decision: dict[str, Any],
+    results: MonitoringResults,
     warehouse_url: str,
-) -> dict[str, Any]:
-    """One MLflow run per monitoring run and one `model_monitoring` row per interval (replaced on rerun)."""
-    window = Window.from_dict(cur["window"])
-    mlflow_run_id = _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision)
-    row = {
-        "model": config.name,
-        "window_start": window.start.replace(tzinfo=None),
-        "window_end": window.end.replace(tzinfo=None),
-        "airflow_run_id": run.run_id,
-        "champion_version": str(ref["version"]),
-        "rows_current": cur["rows_current"],
-        "rows_matured": cur["rows_matured"],
-        "drift_share": drift["drift_share"],
-        "drifted_columns": ",".join(drift["drifted_columns"]),
-        "prediction_psi": drift["prediction_psi"],
-        "metric": perf["metric"],
-        "metric_holdout": perf["holdout_value"],
-        "metric_current": perf["current_value"],
-        "performance_drop": perf["drop"],
-        "drift_detected": bool(decision["drift_detected"]),
-        "decision": drift_gate.decision_label(decision),
-        "reasons": "; ".join(decision["reasons"] + ([decision["blocked_by"]] if decision["blocked_by"] else [])),
-        "report_path": drift["report_html"],
-        "mlflow_run_id": mlflow_run_id,
-    }
-    replace_monitoring_row(warehouse_url, row)
-    return {"mlflow_run_id": mlflow_run_id, "report_html": drift["report_html"], "decision": row["decision"]}
-
-
-def _log_monitoring_run(config, settings, run, ref, cur, drift, perf, decision) -> str:
-    tracker = Tracker.connect(settings)
-    experiment_id = tracker.ensure_experiment(f"{config.name}-monitoring")
-    window = Window.from_dict(cur["window"])
-    identity = {"monitoring.window": window.label, "monitoring.champion_version": str(ref["version"])}
-    existing = tracker.find_finished_run(experiment_id, identity)
-    if existing:
-        return existing
-    tags = {
-        **identity,
-        "monitoring.decision": drift_gate.decision_label(decision),
-        "monitoring.reasons": "; ".join(decision["reasons"])[:5000],
-        "airflow.dag_id": run.dag_id,
-        "airflow.run_id": run.run_id,
-        "airflow.run_url": run.airflow_url(settings),
-    }
-    metrics = {
-        "drift_share": drift["drift_share"],
-        "drifted_columns": len(drift["drifted_columns"]),
-        "prediction_psi": drift["prediction_psi"],
-        "rows_current": cur["rows_current"],
-        "rows_matured": cur["rows_matured"],
-        **{
-            f"drift_score.{name}": column["score"]
-            for name, column in drift["columns"].items()
-            if column["score"] is not None
-        },
-    }
-    if perf["current_value"] is not None:
-        metrics[f"matured_{perf['metric']}"] = perf["current_value"]
-        metrics["performance_drop"] = perf["drop"]
-    return tracker.log_run(
-        experiment_id,
-        f"monitor {window.label}",
-        RunRecord(
-            tags=tags,
-            metrics=metrics,
-            artifacts={"report": [drift["report_html"], drift["report_json"]]},
-            texts={
-                "report/decision.json": json.dumps({"decision": decision, "performance": perf}, indent=2, default=str)
-            },
-        ),
+) -> ReportResult:
+    """One MLflow run per monitoring run and one `model_monitoring` row per interval (replaced on
+    rerun). A retrain decision is recorded as pending: `trigger` marks it once the event is out."""
+    mlflow_run_id = log_monitoring_run(config, settings, run, results)
+    warehouse.replace_monitoring_row(
+        warehouse_url, {**monitoring_row(config, run, results), "mlflow_run_id": mlflow_run_id}
     )
+    label = drift_gate.decision_label(results.decision)
+    return {"mlflow_run_id": mlflow_run_id, "report_html": results.drift["report_html"], "decision": label}
+
+
+def mark_triggered(config: ModelConfig, cur: CurrentWindow, warehouse_url: str) -> None:
+    """Record that the interval's drift event was emitted, so the cooldown starts counting it."""
+    changed = warehouse.mark_trigger_emitted(warehouse_url, config.name, Window.from_dict(cur["window"]).end)
+    if changed == 0:
+        raise warehouse.WarehouseError(
+            f"model {config.name!r}: no retrain_pending row in model_monitoring for the window ending "
+            f"{cur['window']['end']}; rerun the monitoring run's report task before trigger"
+        )

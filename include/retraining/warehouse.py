@@ -276,6 +276,33 @@ def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
     return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
 
 
+def latest_monitoring_end(url: str, model: str) -> datetime | None:
+    """The interval end of the model's newest `model_monitoring` row, whatever it decided."""
+    with _engine(url) as engine:
+        if not sa.inspect(engine).has_table(MONITORING_TABLE):
+            return None
+        with engine.connect() as conn:
+            value = conn.execute(
+                sa.text(f"SELECT max(window_end) FROM {MONITORING_TABLE} WHERE model = :model"), {"model": model}
+            ).scalar()
+    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
+
+
+def mark_trigger_emitted(url: str, model: str, window_end: datetime) -> int:
+    """Turn the interval's `retrain_pending` row into `retrain` once its drift event is emitted;
+    the number of rows matched (a second call matches the row it already marked; 0: no retrain
+    decision recorded for that interval)."""
+    with _engine(url) as engine, engine.begin() as conn:
+        result = conn.execute(
+            sa.text(
+                f"UPDATE {MONITORING_TABLE} SET decision = 'retrain' "
+                "WHERE model = :model AND window_end = :end AND decision IN ('retrain_pending', 'retrain')"
+            ).bindparams(sa.bindparam("end", type_=sa.DateTime())),
+            {"model": model, "end": naive_utc(window_end)},
+        )
+        return int(result.rowcount or 0)
+
+
 def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
     """Write one `model_monitoring` row, replacing the row of the same model and interval end."""
     frame = pd.DataFrame([row]).astype(

@@ -1,0 +1,78 @@
+"""The champion as the monitor uses it: loaded once per task, scored on its own feature list.
+
+Anything wrong with the model itself (a missing or corrupt artifact, a library that can no
+longer read it, columns it cannot score) becomes `ChampionUnusable`, which the monitor turns
+into a skip with an alert instead of a daily crash. A service that does not answer (the tracking
+server, its store) is not the model's fault: that error propagates, the task fails and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from include.retraining import registry
+from include.retraining.config import ModelConfig
+from include.retraining.monitor_contracts import ChampionUnusable, ReferenceInfo
+from include.retraining.settings import Settings
+from include.retraining.tracking import Tracker
+
+T = TypeVar("T")
+_SERVICE_ERROR_MODULES = ("requests", "urllib3", "mlflow", "botocore", "sqlalchemy")
+# MLflow's own answers that mean "this model is not there or not readable", not "no answer".
+_MODEL_ERROR_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "BAD_REQUEST")
+
+
+def champion_features(config: ModelConfig, settings: Settings, version: str) -> list[str]:
+    """The columns the champion was trained on, read from the fitted model itself."""
+    model = _usable(config, version, "loading", lambda: load_champion(config, settings))
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or len(names) == 0:
+        raise ChampionUnusable(config.name, version, "the model does not record the feature columns it was fitted on")
+    return [str(name) for name in names]
+
+
+def load_champion(config: ModelConfig, settings: Settings) -> Any:
+    return Tracker.connect(settings).load_model(f"models:/{config.name}@{registry.CHAMPION}")
+
+
+class ChampionScorer:
+    """The champion of `ref`, loaded on first use and scored on its own feature list."""
+
+    def __init__(self, config: ModelConfig, settings: Settings, ref: ReferenceInfo) -> None:
+        self.config, self.settings, self.ref = config, settings, ref
+
+    @cached_property
+    def model(self) -> Any:
+        return _usable(self.config, self.ref["version"], "loading", lambda: load_champion(self.config, self.settings))
+
+    def scores(self, frame: pd.DataFrame) -> np.ndarray:
+        from include.retraining.training import predict_scores
+
+        model, features, task = self.model, self.ref["features"], self.config.task
+        return _usable(
+            self.config, self.ref["version"], "scoring", lambda: predict_scores(model, frame[features], task)
+        )
+
+
+def _usable(config: ModelConfig, version: str, doing: str, action: Callable[[], T]) -> T:
+    """`action()`, with any error of the model itself (a missing or corrupt artifact, a library
+    that cannot read it, columns it cannot score) turned into `ChampionUnusable`."""
+    try:
+        return action()
+    except Exception as error:
+        if _is_service_error(error):
+            raise
+        raise ChampionUnusable(config.name, version, f"{doing} failed: {type(error).__name__}: {error}") from error
+
+
+def _is_service_error(error: BaseException) -> bool:
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    if getattr(error, "error_code", None) in _MODEL_ERROR_CODES:
+        return False
+    return type(error).__module__.split(".")[0] in _SERVICE_ERROR_MODULES

@@ -1,0 +1,130 @@
+"""What a monitoring run leaves behind: its `model_monitoring` row and its MLflow run.
+
+The row is the history the cooldown reads (a retrain decision is recorded as `retrain_pending`
+until `trigger` emitted its event); the MLflow run in `<model>-monitoring` holds the scores per
+column, the matured-label metric, the Evidently report and the decision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from include.retraining import drift_gate, registry
+from include.retraining.config import ModelConfig
+from include.retraining.drift_gate import DriftDecision, MonitorOutcome
+from include.retraining.monitor_contracts import (
+    CurrentWindow,
+    DecisionDict,
+    DriftResult,
+    PerformanceResult,
+    ReferenceInfo,
+)
+from include.retraining.pipeline import RunInfo
+from include.retraining.settings import Settings
+from include.retraining.windows import Window
+
+# MLflow caps a tag value at 5,000 characters.
+_MAX_TAG_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class MonitoringResults:
+    """Everything the monitoring tasks found for one interval, as they handed it on."""
+
+    ref: ReferenceInfo
+    cur: CurrentWindow
+    drift: DriftResult
+    perf: PerformanceResult
+    decision: DecisionDict
+
+    @property
+    def window(self) -> Window:
+        return _window(self.cur["window"])
+
+
+def _window(data: Any) -> Window:
+    return Window(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+
+
+def monitoring_row(config: ModelConfig, run: RunInfo, results: MonitoringResults) -> dict[str, Any]:
+    """The interval's `model_monitoring` row (without its MLflow run id)."""
+    cur, drift, perf, decision = results.cur, results.drift, results.perf, results.decision
+    outcome = DriftDecision.from_dict(dict(decision)).outcome
+    reasons = decision["reasons"] + ([decision["blocked_by"]] if decision["blocked_by"] else [])
+    return {
+        "model": config.name,
+        "window_start": results.window.start.replace(tzinfo=None),
+        "window_end": results.window.end.replace(tzinfo=None),
+        "airflow_run_id": run.run_id,
+        "champion_version": str(results.ref["version"]),
+        "rows_current": cur["rows_current"],
+        "rows_matured": cur["rows_matured"],
+        "drift_share": drift["drift_share"],
+        "drifted_columns": ",".join(drift["drifted_columns"]),
+        "prediction_psi": drift["prediction_psi"],
+        "metric": perf["metric"],
+        "metric_holdout": perf["holdout_value"],
+        "metric_current": perf["current_value"],
+        "performance_drop": perf["drop"],
+        "drift_detected": bool(decision["drift_detected"]),
+        "decision": str(MonitorOutcome.RETRAIN_PENDING if outcome is MonitorOutcome.RETRAIN else outcome),
+        "reasons": "; ".join(reasons),
+        "report_path": drift["report_html"],
+    }
+
+
+def run_tags(settings: Settings, run: RunInfo, results: MonitoringResults) -> dict[str, str]:
+    return {
+        **_identity(results),
+        "monitoring.decision": drift_gate.decision_label(dict(results.decision)),
+        "monitoring.reasons": "; ".join(results.decision["reasons"])[:_MAX_TAG_CHARS],
+        "airflow.dag_id": run.dag_id,
+        "airflow.run_id": run.run_id,
+        "airflow.run_url": run.airflow_url(settings),
+    }
+
+
+def run_metrics(results: MonitoringResults) -> dict[str, float]:
+    cur, drift, perf = results.cur, results.drift, results.perf
+    metrics = {
+        "drift_share": drift["drift_share"],
+        "drifted_columns": len(drift["drifted_columns"]),
+        "prediction_psi": drift["prediction_psi"],
+        "rows_current": cur["rows_current"],
+        "rows_matured": cur["rows_matured"],
+        **{
+            f"drift_score.{name}": column["score"]
+            for name, column in drift["columns"].items()
+            if column["score"] is not None
+        },
+    }
+    if perf["current_value"] is not None:
+        metrics[f"matured_{perf['metric']}"] = perf["current_value"]
+        metrics["performance_drop"] = perf["drop"]
+    return metrics
+
+
+def _identity(results: MonitoringResults) -> dict[str, str]:
+    return {"monitoring.window": results.window.label, "monitoring.champion_version": str(results.ref["version"])}
+
+
+def log_monitoring_run(config: ModelConfig, settings: Settings, run: RunInfo, results: MonitoringResults) -> str:
+    """The interval's finished MLflow monitoring run: reused on a rerun, else logged now."""
+    import mlflow
+
+    client = registry.configure(settings)
+    experiment_id = registry.ensure_experiment(client, f"{config.name}-monitoring", settings)
+    existing = registry.find_finished_run(client, experiment_id, _identity(results))
+    if existing:
+        return existing
+    decision_json = json.dumps({"decision": results.decision, "performance": results.perf}, indent=2, default=str)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {results.window.label}") as active:
+        mlflow.set_tags(run_tags(settings, run, results))
+        mlflow.log_metrics(run_metrics(results))
+        mlflow.log_artifact(results.drift["report_html"], artifact_path="report")
+        mlflow.log_artifact(results.drift["report_json"], artifact_path="report")
+        mlflow.log_text(decision_json, "report/decision.json")
+    return active.info.run_id
