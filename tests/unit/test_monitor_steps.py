@@ -3,27 +3,21 @@ and of the champion, plus the `model_monitoring` ledger on a real SQLite warehou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_champion, monitor_steps, warehouse
+from include.retraining import monitor_steps, warehouse
 from include.retraining.config import load_model_config
 from include.retraining.drift import ColumnDrift, DriftSummary
-from include.retraining.monitor_contracts import ChampionUnusable
 from include.retraining.monitor_record import MonitoringResults
-from include.retraining.pipeline import RunInfo
 from include.retraining.settings import load_settings
+from tests.unit.monitor_fakes import CHURN, END, RUN, FakeWarehouse, frame, ref
 
 pytestmark = pytest.mark.unit
-
-CHURN = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
-END = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)
-RUN = RunInfo(dag_id="monitor_churn", run_id="r1", window_end=END)
 
 
 @pytest.fixture(scope="module")
@@ -36,55 +30,6 @@ def settings(tmp_path: Path):
     return load_settings({"RETRAINING_DATA_DIR": str(tmp_path)})
 
 
-class FakeWarehouse:
-    """The monitor's warehouse calls, answered from memory."""
-
-    WarehouseError = warehouse.WarehouseError
-
-    def __init__(self, frame: pd.DataFrame | None = None, last: datetime | None = None, latest: datetime | None = None):
-        self.frame, self.last, self.latest = frame, last, latest
-        self.columns_read: list[str] = []
-        self.rows: list[dict] = []
-
-    def read_window(self, url, source, columns, start, end):
-        self.columns_read = list(columns)
-        return self.frame
-
-    def last_trigger_at(self, url, model, before):
-        return self.last
-
-    def latest_monitoring_end(self, url, model):
-        return self.latest
-
-    def replace_monitoring_row(self, url, row):
-        self.rows.append(row)
-
-
-class FakeModel:
-    """A champion fitted on `features`: scores the first feature, refuses any other column set."""
-
-    def __init__(self, features: list[str]):
-        self.feature_names_in_ = np.array(features, dtype=object)
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        if list(frame.columns) != list(self.feature_names_in_):
-            raise ValueError(f"columns are missing: {set(self.feature_names_in_) - set(frame.columns)}")
-        p = np.clip(frame.iloc[:, 0].to_numpy(dtype=float) / 100, 0, 1)
-        return np.column_stack([1 - p, p])
-
-
-def _frame(timestamps: pd.Series, columns: list[str]) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    data = {"snapshot_at": timestamps, "churned": rng.integers(0, 2, len(timestamps))}
-    for column in columns:
-        data[column] = rng.normal(50, 10, len(timestamps)) if column != "contract" else "one_year"
-    return pd.DataFrame(data)
-
-
-def _ref(features: list[str]) -> dict:
-    return {"version": "3", "run_id": "x", "snapshot": "", "holdout_metric": 0.8, "features": features}
-
-
 @pytest.mark.parametrize(
     "tz", [None, "UTC", "America/New_York"], ids=["timestamp", "timestamptz UTC", "timestamptz NY"]
 )
@@ -93,10 +38,10 @@ def test_current_splits_naive_and_aware_timestamps_by_the_same_utc_window(config
     hours = pd.date_range(naive_end - timedelta(days=14), naive_end, freq="30min", inclusive="right")
     stamps = pd.Series(hours).dt.tz_localize("UTC")
     stamps = stamps.dt.tz_convert(tz) if tz else stamps.dt.tz_localize(None)
-    fake = FakeWarehouse(_frame(stamps, config.features.columns))
+    fake = FakeWarehouse(frame(stamps, config.features.columns))
     monkeypatch.setattr(monitor_steps, "warehouse", fake)
 
-    cur = monitor_steps.current(config, settings, RUN, "sqlite://", _ref(config.features.columns))
+    cur = monitor_steps.current(config, settings, RUN, "sqlite://", ref(config.features.columns))
 
     assert cur["rows_current"] == 7 * 48
     assert cur["window"]["end"].startswith("2026-03-30T02:00")
@@ -104,60 +49,12 @@ def test_current_splits_naive_and_aware_timestamps_by_the_same_utc_window(config
 
 def test_current_also_reads_the_features_only_the_champion_knows(config, settings, monkeypatch):
     stamps = pd.Series(pd.date_range(END - timedelta(days=7), END, freq="20min", inclusive="right"))
-    fake = FakeWarehouse(_frame(stamps, [*config.features.columns, "old_feature"]))
+    fake = FakeWarehouse(frame(stamps, [*config.features.columns, "old_feature"]))
     monkeypatch.setattr(monitor_steps, "warehouse", fake)
 
-    monitor_steps.current(config, settings, RUN, "sqlite://", _ref(["tenure_months", "old_feature"]))
+    monitor_steps.current(config, settings, RUN, "sqlite://", ref(["tenure_months", "old_feature"]))
 
     assert fake.columns_read[-1] == "old_feature" and "region" in fake.columns_read
-
-
-def test_the_champion_is_scored_with_its_own_feature_list(config, monkeypatch):
-    monkeypatch.setattr(monitor_champion, "load_champion", lambda _: FakeModel(["monthly_charges", "old_feature"]))
-    frame = _frame(pd.Series(range(5)), [*config.features.columns, "old_feature"])
-
-    scores = monitor_champion.scores(config, _ref(["monthly_charges", "old_feature"]), frame)
-
-    assert scores.shape == (5,)
-
-
-def test_champion_features_come_from_the_fitted_model(config, monkeypatch):
-    monkeypatch.setattr(monitor_champion, "load_champion", lambda _: FakeModel(["a", "b"]))
-
-    assert monitor_champion.champion_features(config, "3") == ["a", "b"]
-
-
-@pytest.mark.parametrize(
-    "error", [FileNotFoundError("model.skops"), ValueError("bad zip"), ModuleNotFoundError("sklearn.old")]
-)
-def test_a_champion_that_cannot_be_loaded_is_unusable_with_an_alert(config, monkeypatch, error):
-    def broken(_):
-        raise error
-
-    monkeypatch.setattr(monitor_champion, "load_champion", broken)
-
-    with pytest.raises(ChampionUnusable, match=r"champion_unusable: model 'churn' champion version 3") as caught:
-        monitor_champion.champion_features(config, "3")
-    alert = caught.value.to_alert({}, "monitor_churn/r1/champion_unusable")
-    assert alert.kind == "champion_unusable" and "version 3" in alert.lines[0]
-
-
-def test_a_service_that_does_not_answer_is_not_read_as_a_broken_champion(config, monkeypatch):
-    def down(_):
-        raise ConnectionRefusedError("tracking server down")
-
-    monkeypatch.setattr(monitor_champion, "load_champion", down)
-
-    with pytest.raises(ConnectionRefusedError):
-        monitor_champion.champion_features(config, "3")
-
-
-def test_a_champion_that_cannot_score_the_window_is_unusable(config, monkeypatch):
-    monkeypatch.setattr(monitor_champion, "load_champion", lambda _: FakeModel(["monthly_charges"]))
-    frame = _frame(pd.Series(range(5)), ["monthly_charges"]).assign(monthly_charges="n/a")
-
-    with pytest.raises(ChampionUnusable, match="scoring failed"):
-        monitor_champion.scores(config, _ref(["monthly_charges"]), frame)
 
 
 def _drift(drifted: list[str]) -> dict:
@@ -209,7 +106,7 @@ def _results(decision: dict) -> MonitoringResults:
         "rows_matured": 800,
     }
     return MonitoringResults(
-        ref=_ref(["a"]), cur=cur, drift=_drift(["monthly_charges"]), perf=NO_LABELS, decision=decision
+        ref=ref(["a"]), cur=cur, drift=_drift(["monthly_charges"]), perf=NO_LABELS, decision=decision
     )
 
 
