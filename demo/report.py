@@ -101,8 +101,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
     from include.retraining.alerts import read_alerts
+    from include.retraining.monitoring_table import read_monitoring
     from include.retraining.settings import load_settings
-    from include.retraining.warehouse import read_monitoring
 
     settings = load_settings()
     monitoring = read_monitoring(settings.warehouse_default_url, "churn")

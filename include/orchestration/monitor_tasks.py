@@ -30,7 +30,7 @@ from include.retraining.monitor_contracts import (
     ReportResult,
 )
 from include.retraining.monitor_record import MonitoringResults
-from include.retraining.pipeline import RunInfo
+from include.retraining.runs import RunInfo
 from include.retraining.settings import Settings, load_settings
 from include.retraining.warehouse import WarehouseError
 

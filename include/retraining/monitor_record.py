@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from include.retraining import drift_gate, registry
+from include.retraining import drift_gate
 from include.retraining.config import ModelConfig
 from include.retraining.drift_gate import DriftDecision, MonitorOutcome
 from include.retraining.monitor_contracts import (
@@ -22,12 +21,10 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
 )
-from include.retraining.pipeline import RunInfo
+from include.retraining.runs import RunInfo
 from include.retraining.settings import Settings
+from include.retraining.tracking import MAX_TAG_CHARS, RunRecord, Tracker
 from include.retraining.windows import Window
-
-# MLflow caps a tag value at 5,000 characters.
-_MAX_TAG_CHARS = 5000
 
 
 @dataclass(frozen=True)
@@ -42,11 +39,7 @@ class MonitoringResults:
 
     @property
     def window(self) -> Window:
-        return _window(self.cur["window"])
-
-
-def _window(data: Any) -> Window:
-    return Window(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+        return Window.from_dict(dict(self.cur["window"]))
 
 
 def monitoring_row(config: ModelConfig, run: RunInfo, results: MonitoringResults) -> dict[str, Any]:
@@ -80,7 +73,7 @@ def run_tags(settings: Settings, run: RunInfo, results: MonitoringResults) -> di
     return {
         **_identity(results),
         "monitoring.decision": drift_gate.decision_label(dict(results.decision)),
-        "monitoring.reasons": "; ".join(results.decision["reasons"])[:_MAX_TAG_CHARS],
+        "monitoring.reasons": "; ".join(results.decision["reasons"])[:MAX_TAG_CHARS],
         "airflow.dag_id": run.dag_id,
         "airflow.run_id": run.run_id,
         "airflow.run_url": run.airflow_url(settings),
@@ -113,18 +106,16 @@ def _identity(results: MonitoringResults) -> dict[str, str]:
 
 def log_monitoring_run(config: ModelConfig, settings: Settings, run: RunInfo, results: MonitoringResults) -> str:
     """The interval's finished MLflow monitoring run: reused on a rerun, else logged now."""
-    import mlflow
-
-    client = registry.configure(settings)
-    experiment_id = registry.ensure_experiment(client, f"{config.name}-monitoring", settings)
-    existing = registry.find_finished_run(client, experiment_id, _identity(results))
+    tracker = Tracker.connect(settings)
+    experiment_id = tracker.ensure_experiment(f"{config.name}-monitoring")
+    existing = tracker.find_finished_run(experiment_id, _identity(results))
     if existing:
         return existing
     decision_json = json.dumps({"decision": results.decision, "performance": results.perf}, indent=2, default=str)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {results.window.label}") as active:
-        mlflow.set_tags(run_tags(settings, run, results))
-        mlflow.log_metrics(run_metrics(results))
-        mlflow.log_artifact(results.drift["report_html"], artifact_path="report")
-        mlflow.log_artifact(results.drift["report_json"], artifact_path="report")
-        mlflow.log_text(decision_json, "report/decision.json")
-    return active.info.run_id
+    record = RunRecord(
+        tags=run_tags(settings, run, results),
+        metrics=run_metrics(results),
+        artifacts={"report": [results.drift["report_html"], results.drift["report_json"]]},
+        texts={"report/decision.json": decision_json},
+    )
+    return tracker.log_run(experiment_id, f"monitor {results.window.label}", record)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from include.retraining import drift_gate, layout, registry, warehouse
+from include.retraining import drift_gate, layout, monitoring_table, registry, warehouse
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
 from include.retraining.monitor_champion import ChampionScorer, champion_features
@@ -208,11 +208,11 @@ def decide(
         prediction_psi=drift["prediction_psi"],
         performance_drop=perf["drop"],
         config=monitor,
-        last_trigger_at=warehouse.last_trigger_at(warehouse_url, config.name, run.window_end),
+        last_trigger_at=monitoring_table.last_trigger_at(warehouse_url, config.name, run.window_end),
         now=run.window_end,
         retrain_running=retrain_running,
         higher_is_better=config.higher_is_better,
-        later_window_end=warehouse.latest_monitoring_end(warehouse_url, config.name),
+        later_window_end=monitoring_table.latest_monitoring_end(warehouse_url, config.name),
     )
     notes = [*drift.get("notes", []), *([f"critical features not compared: {', '.join(unknown)}"] if unknown else [])]
     return {**decision.to_dict(), "notes": [*decision.notes, *notes]}
@@ -228,7 +228,7 @@ def report(
     """One MLflow run per monitoring run and one `model_monitoring` row per interval (replaced on
     rerun). A retrain decision is recorded as pending: `trigger` marks it once the event is out."""
     mlflow_run_id = log_monitoring_run(config, settings, run, results)
-    warehouse.replace_monitoring_row(
+    monitoring_table.replace_monitoring_row(
         warehouse_url, {**monitoring_row(config, run, results), "mlflow_run_id": mlflow_run_id}
     )
     label = drift_gate.decision_label(results.decision)
@@ -237,7 +237,7 @@ def report(
 
 def mark_triggered(config: ModelConfig, cur: CurrentWindow, warehouse_url: str) -> None:
     """Record that the interval's drift event was emitted, so the cooldown starts counting it."""
-    changed = warehouse.mark_trigger_emitted(warehouse_url, config.name, Window.from_dict(cur["window"]).end)
+    changed = monitoring_table.mark_trigger_emitted(warehouse_url, config.name, Window.from_dict(cur["window"]).end)
     if changed == 0:
         raise warehouse.WarehouseError(
             f"model {config.name!r}: no retrain_pending row in model_monitoring for the window ending "

@@ -38,9 +38,7 @@ from include.retraining.warehouse_types import (
     sqlite_state,
     who,
 )
-from include.retraining.windows import as_utc
 
-MONITORING_TABLE = "model_monitoring"
 CONNECT_TIMEOUT_S = 15
 # Writes (a window reload, one monitoring row) are small; reads use the model's own limit.
 WRITE_TIMEOUT_S = 300
@@ -258,68 +256,3 @@ def replace_window(
     ts = _quote(make_url(url).get_dialect()(), timestamp_column)
     _replace(url, table, frame, f"{ts} > :s AND {ts} <= :e", {"s": naive_utc(start), "e": naive_utc(end)})
     return len(frame)
-
-
-def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
-    """The interval end of the latest drift-triggered retrain of the model before `before`."""
-    with _engine(url) as engine:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return None
-        with engine.connect() as conn:
-            value = conn.execute(
-                sa.text(
-                    f"SELECT max(window_end) FROM {MONITORING_TABLE} "
-                    "WHERE model = :model AND decision = 'retrain' AND window_end < :before"
-                ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
-                {"model": model, "before": naive_utc(before)},
-            ).scalar()
-    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
-
-
-def latest_monitoring_end(url: str, model: str) -> datetime | None:
-    """The interval end of the model's newest `model_monitoring` row, whatever it decided."""
-    with _engine(url) as engine:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return None
-        with engine.connect() as conn:
-            value = conn.execute(
-                sa.text(f"SELECT max(window_end) FROM {MONITORING_TABLE} WHERE model = :model"), {"model": model}
-            ).scalar()
-    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
-
-
-def mark_trigger_emitted(url: str, model: str, window_end: datetime) -> int:
-    """Turn the interval's `retrain_pending` row into `retrain` once its drift event is emitted;
-    the number of rows matched (a second call matches the row it already marked; 0: no retrain
-    decision recorded for that interval)."""
-    with _engine(url) as engine, engine.begin() as conn:
-        result = conn.execute(
-            sa.text(
-                f"UPDATE {MONITORING_TABLE} SET decision = 'retrain' "
-                "WHERE model = :model AND window_end = :end AND decision IN ('retrain_pending', 'retrain')"
-            ).bindparams(sa.bindparam("end", type_=sa.DateTime())),
-            {"model": model, "end": naive_utc(window_end)},
-        )
-        return int(result.rowcount or 0)
-
-
-def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
-    """Write one `model_monitoring` row, replacing the row of the same model and interval end."""
-    frame = pd.DataFrame([row]).astype(
-        {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
-    )
-    params = {"model": row["model"], "end": row["window_end"]}
-    _replace(url, MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
-
-
-def read_monitoring(url: str, model: str) -> pd.DataFrame:
-    """The model's `model_monitoring` rows by interval end; empty when nothing was recorded yet."""
-    with _engine(url, read_only=True) as engine:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return pd.DataFrame()
-        with engine.connect() as conn:
-            return pd.read_sql(
-                sa.text(f"SELECT * FROM {MONITORING_TABLE} WHERE model = :model ORDER BY window_end"),
-                conn,
-                params={"model": model},
-            )

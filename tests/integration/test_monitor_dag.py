@@ -11,7 +11,7 @@ import pytest
 from demo.churn_data import PRICING_CHANGE, World
 from include.retraining.alerts import read_alerts
 from include.retraining.settings import load_settings
-from include.retraining.warehouse import read_monitoring
+from include.retraining.monitoring_table import read_monitoring
 from tests.support import UTC, drift_events, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from include.retraining import warehouse
-from include.retraining.pipeline import RunInfo
+from include.retraining.runs import RunInfo
 
 CHURN = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
 END = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)
@@ -26,7 +26,7 @@ class FakeWarehouse:
         self.columns_read: list[str] = []
         self.rows: list[dict] = []
 
-    def read_window(self, url, source, columns, start, end):
+    def read_window(self, url, source, columns, start, end, model=None):
         self.columns_read = list(columns)
         return self.frame
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_steps, warehouse
+from include.retraining import monitor_steps, monitoring_table
 from include.retraining.config import load_model_config
 from include.retraining.drift import ColumnDrift, DriftSummary
 from include.retraining.monitor_record import MonitoringResults
@@ -30,6 +30,13 @@ def settings(tmp_path: Path):
     return load_settings({"RETRAINING_DATA_DIR": str(tmp_path)})
 
 
+def _use(monkeypatch, fake: FakeWarehouse) -> FakeWarehouse:
+    """The fake answers for both warehouse modules: window reads and the monitoring table."""
+    monkeypatch.setattr(monitor_steps, "warehouse", fake)
+    monkeypatch.setattr(monitor_steps, "monitoring_table", fake)
+    return fake
+
+
 @pytest.mark.parametrize(
     "tz", [None, "UTC", "America/New_York"], ids=["timestamp", "timestamptz UTC", "timestamptz NY"]
 )
@@ -39,7 +46,7 @@ def test_current_splits_naive_and_aware_timestamps_by_the_same_utc_window(config
     stamps = pd.Series(hours).dt.tz_localize("UTC")
     stamps = stamps.dt.tz_convert(tz) if tz else stamps.dt.tz_localize(None)
     fake = FakeWarehouse(frame(stamps, config.features.columns))
-    monkeypatch.setattr(monitor_steps, "warehouse", fake)
+    _use(monkeypatch, fake)
 
     cur = monitor_steps.current(config, settings, RUN, "sqlite://", ref(config.features.columns))
 
@@ -50,7 +57,7 @@ def test_current_splits_naive_and_aware_timestamps_by_the_same_utc_window(config
 def test_current_also_reads_the_features_only_the_champion_knows(config, settings, monkeypatch):
     stamps = pd.Series(pd.date_range(END - timedelta(days=7), END, freq="20min", inclusive="right"))
     fake = FakeWarehouse(frame(stamps, [*config.features.columns, "old_feature"]))
-    monkeypatch.setattr(monitor_steps, "warehouse", fake)
+    _use(monkeypatch, fake)
 
     monitor_steps.current(config, settings, RUN, "sqlite://", ref(["tenure_months", "old_feature"]))
 
@@ -76,7 +83,7 @@ NO_LABELS = {"metric": "roc_auc", "holdout_value": 0.8, "rows": 0, "current_valu
 
 
 def test_decide_blocks_a_past_window_when_a_later_one_was_monitored(config, monkeypatch):
-    monkeypatch.setattr(monitor_steps, "warehouse", FakeWarehouse(latest=END + timedelta(days=7)))
+    _use(monkeypatch, FakeWarehouse(latest=END + timedelta(days=7)))
 
     decision = monitor_steps.decide(config, RUN, _drift(["monthly_charges"]), NO_LABELS, "sqlite://", False)
 
@@ -85,7 +92,7 @@ def test_decide_blocks_a_past_window_when_a_later_one_was_monitored(config, monk
 
 
 def test_decide_skips_a_critical_feature_the_champion_has_no_baseline_for(config, monkeypatch):
-    monkeypatch.setattr(monitor_steps, "warehouse", FakeWarehouse())
+    _use(monkeypatch, FakeWarehouse())
     drift = _drift(["contract"])
     del drift["columns"]["monthly_charges"]
 
@@ -112,7 +119,7 @@ def _results(decision: dict) -> MonitoringResults:
 
 def test_report_records_a_retrain_as_pending_until_trigger_emits(config, settings, monkeypatch):
     fake = FakeWarehouse()
-    monkeypatch.setattr(monitor_steps, "warehouse", fake)
+    _use(monkeypatch, fake)
     monkeypatch.setattr(monitor_steps, "log_monitoring_run", lambda *args: "mlflow-run")
     decision = {"retrain": True, "drift_detected": True, "reasons": ["critical"], "blocked_by": None, "notes": []}
 
@@ -129,13 +136,13 @@ def test_the_cooldown_counts_only_triggers_that_were_emitted(config, settings, t
     monitor_steps.report(config, settings, RUN, _results(retrain), url)
     later = END + timedelta(days=1)
 
-    before_trigger = warehouse.last_trigger_at(url, "churn", later)
+    before_trigger = monitoring_table.last_trigger_at(url, "churn", later)
     monitor_steps.mark_triggered(config, _results(retrain).cur, url)
     monitor_steps.mark_triggered(config, _results(retrain).cur, url)  # a retried trigger
 
     assert before_trigger is None
-    assert warehouse.last_trigger_at(url, "churn", later) == END
-    assert warehouse.latest_monitoring_end(url, "churn") == END
+    assert monitoring_table.last_trigger_at(url, "churn", later) == END
+    assert monitoring_table.latest_monitoring_end(url, "churn") == END
 
 
 def test_marking_a_trigger_without_its_report_row_fails(config, tmp_path):
@@ -148,7 +155,7 @@ def test_a_missing_champion_snapshot_skips(config, settings, monkeypatch):
     client = SimpleNamespace(get_run=lambda _: SimpleNamespace(data=SimpleNamespace(metrics={}, tags={})))
     monkeypatch.setattr(monitor_steps.registry, "configure", lambda _: client)
     monkeypatch.setattr(monitor_steps.registry, "get_champion", lambda *_: SimpleNamespace(version="3", run_id="x"))
-    monkeypatch.setattr(monitor_steps, "champion_snapshot", lambda *_: None)
+    monkeypatch.setattr(monitor_steps, "Tracker", lambda *_: SimpleNamespace(training_frame=lambda _: None))
 
     with pytest.raises(monitor_steps.MonitoringSkipped, match="no stored training snapshot"):
         monitor_steps.reference(config, settings)
