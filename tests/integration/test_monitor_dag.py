@@ -10,8 +10,8 @@ import pytest
 
 from demo.churn_data import PRICING_CHANGE, World
 from include.retraining.alerts import read_alerts
-from include.retraining.settings import load_settings
 from include.retraining.monitoring_table import read_monitoring
+from include.retraining.settings import load_settings
 from tests.support import UTC, drift_events, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration

@@ -14,16 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from demo.churn_data import generate_snapshots
 from include.retraining.config import SourceConfig, load_model_config
+from include.retraining.monitoring_table import last_trigger_at, read_monitoring, replace_monitoring_row
 from include.retraining.warehouse import (
     WarehouseError,
     _engine,
     _libpq_uri,
     _quote,
-    last_trigger_at,
-    read_monitoring,
     read_window,
     render_url,
-    replace_monitoring_row,
     replace_window,
     url_password,
     window_query,
