@@ -14,9 +14,20 @@ from include.retraining.config import FeaturesConfig
 MISSING_CATEGORY = "__missing__"
 
 
+def _category_text(value: object) -> str:
+    # An integer code upcast to float by a null elsewhere in its column (1 -> 1.0) is still "1".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     # Categories arrive as objects, strings or numbers depending on the warehouse driver.
-    return frame.astype("object").where(frame.notna(), MISSING_CATEGORY).astype(str)
+    text = frame.astype("object")
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            text[column] = frame[column].map(_category_text)
+    return text.where(frame.notna(), MISSING_CATEGORY).astype(str)
 
 
 def _as_float(frame: pd.DataFrame) -> pd.DataFrame:

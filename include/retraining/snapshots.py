@@ -39,17 +39,31 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
     """Temp file, then rename: a crash never leaves half a file under the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        frame.to_parquet(tmp.name, index=False)
-    os.replace(tmp.name, path)
+        try:
+            frame.to_parquet(tmp.name, index=False)
+            os.fsync(tmp.fileno())
+            os.replace(tmp.name, path)
+        except BaseException:
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
     return path
 
 
+def _intact(path: Path, digest: str) -> bool:
+    """The file at path holds exactly the rows of this hash (a torn or altered file does not)."""
+    try:
+        return content_hash(read_snapshot(path)) == digest
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not intact
+        return False
+
+
 def write_snapshot(frame: pd.DataFrame, artifact_root: Path, model: str, window: Window) -> Snapshot:
-    """Content-addressed: a rerun of the same window finds the file it already wrote."""
+    """Content-addressed: a rerun of the same window finds the file it already wrote (and rewrites
+    it when the file there is torn or altered)."""
     frame = frame.reset_index(drop=True)
     digest = content_hash(frame)
     path = snapshot_dir(artifact_root, model, window) / f"{digest[:16]}.parquet"
-    if not path.exists():
+    if not (path.exists() and _intact(path, digest)):
         write_parquet_atomic(frame, path)
     return Snapshot(path=path, content_hash=digest, rows=len(frame))
 

@@ -110,6 +110,35 @@ def check_trainable(frame: pd.DataFrame, config: ModelConfig) -> None:
             )
 
 
+def check_split(split: Split, config: ModelConfig) -> None:
+    """A classifier needs both classes in the training split and in the holdout split."""
+    if config.task != "classification":
+        return
+    for name, part in (("training", split.train), ("holdout", split.holdout)):
+        labels = part[config.target].dropna()
+        if labels.nunique() < 2:
+            raise TrainingDataError(
+                f"model {config.name!r}: the {name} split has {labels.nunique()} class(es) of target "
+                f"{config.target!r} among {len(labels)} labelled rows; a classifier needs both. Widen "
+                "training.window_days, change training.holdout_fraction, or check the labels"
+            )
+
+
+def synthetic_example(features: pd.DataFrame, config: ModelConfig) -> pd.DataFrame:
+    """One made-up input row for the logged model (medians and most frequent categories), so no
+    customer's row is stored inside every model."""
+    row: dict[str, object] = {}
+    for column in config.features.numeric:
+        median = pd.to_numeric(features[column], errors="coerce").median()
+        row[column] = float(median) if pd.notna(median) else 0.0
+    for column in config.features.categorical:
+        counts = features[column].dropna().astype(str).value_counts()
+        row[column] = str(counts.index[0]) if len(counts) else "unknown"
+    return pd.DataFrame([row], columns=list(config.features.columns)).astype(
+        {c: "float64" for c in config.features.numeric}
+    )
+
+
 def fit(config: ModelConfig, train: pd.DataFrame) -> Pipeline:
     pipeline = build_pipeline(config)
     labelled = train.dropna(subset=[config.target])

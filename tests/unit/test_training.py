@@ -1,0 +1,45 @@
+"""Training guards and the logged example: one-class splits are named errors, and no real row
+is stored inside a model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from demo.churn_data import generate_snapshots
+from include.retraining.config import load_model_config
+from include.retraining.training import TrainingDataError, check_split, split_by_time, synthetic_example
+
+pytestmark = pytest.mark.unit
+
+CONFIG = load_model_config(Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml")
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return generate_snapshots(2000, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC), seed=7)
+
+
+@pytest.mark.parametrize("split_name", ["training", "holdout"])
+def test_a_one_class_split_is_a_training_data_error_naming_it(data: pd.DataFrame, split_name: str) -> None:
+    split = split_by_time(data, CONFIG)
+    part = split.train if split_name == "training" else split.holdout
+    part[CONFIG.target] = 0
+    with pytest.raises(TrainingDataError, match=rf"the {split_name} split has 1 class\(es\) of target 'churned'"):
+        check_split(split, CONFIG)
+
+
+def test_both_classes_in_both_splits_pass(data: pd.DataFrame) -> None:
+    check_split(split_by_time(data, CONFIG), CONFIG)
+
+
+def test_the_input_example_is_one_synthetic_row(data: pd.DataFrame) -> None:
+    features = data[CONFIG.features.columns]
+    example = synthetic_example(features, CONFIG)
+    assert list(example.columns) == list(CONFIG.features.columns) and len(example) == 1
+    real_rows = set(map(tuple, features.astype(str).to_numpy()))
+    assert tuple(example.astype(str).iloc[0]) not in real_rows
+    assert all(example[c].dtype == "float64" for c in CONFIG.features.numeric)
