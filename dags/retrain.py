@@ -6,6 +6,8 @@ returns a small reference (a snapshot path, an MLflow run id) for the next task.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from include.orchestration.assets import drift_asset
@@ -49,25 +51,33 @@ def _doc(config: ModelConfig) -> str:
     )
 
 
-def build_retrain_dag(config: ModelConfig) -> DAG:
-    @dag(
-        dag_id=config.retrain_dag_id,
-        schedule=AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable(config.schedule, timezone="UTC"),
-            assets=drift_asset(config.name),
-        ),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=dagrun_timeout(),
-        doc_md=_doc(config),
-        tags=["retraining", f"model:{config.name}", *config.tags],
-        default_args=default_args(config),
-        params={
+def _schedule(config: ModelConfig) -> AssetOrTimeSchedule:
+    """Weekly (the model's cron) and whenever monitor_<model> emits a drift event."""
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(config.schedule, timezone="UTC"), assets=drift_asset(config.name)
+    )
+
+
+def _dag_arguments(config: ModelConfig) -> dict[str, Any]:
+    """Limits, docs and params of one model's retrain DAG."""
+    return {
+        "dag_id": config.retrain_dag_id,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "dagrun_timeout": dagrun_timeout(),
+        "doc_md": _doc(config),
+        "tags": ["retraining", f"model:{config.name}", *config.tags],
+        "default_args": default_args(config),
+        "params": {
             "dry_run": Param(False, type="boolean", description="Everything but the promotion."),
             "window_end": window_end_param("training"),
         },
-    )
+    }
+
+
+def build_retrain_dag(config: ModelConfig) -> DAG:
+    @dag(schedule=_schedule(config), **_dag_arguments(config))
     def retrain() -> None:
         @task(multiple_outputs=False, doc_md="Read the training window into a content-addressed Parquet snapshot.")
         def extract() -> dict:
@@ -85,7 +95,7 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
             return retrain_tasks.validate(config, extracted)
 
         @task(multiple_outputs=False, doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.")
-        def train(extracted: dict, validated: dict) -> dict:
+        def train(extracted: dict) -> dict:
             from include.orchestration import retrain_tasks
 
             return retrain_tasks.train(config, extracted)
@@ -106,7 +116,9 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
             return retrain_tasks.promote(config, extracted, trained, evaluated)
 
         extracted = extract()
-        trained = train(extracted, validate(extracted))
+        validated = validate(extracted)
+        trained = train(extracted)
+        validated >> trained
         promote(extracted, trained, evaluate(extracted, trained))
 
     return retrain()

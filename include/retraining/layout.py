@@ -40,6 +40,11 @@ def monitoring_dir(artifact_root: Path, model: str, window: Window) -> Path:
     return model_dir(artifact_root, model) / MONITORING / window.label
 
 
+def promotion_lock(artifact_root: Path, model: str) -> Path:
+    """The lock file that serialises promotions of one model (compare-and-set of `champion`)."""
+    return model_dir(artifact_root, model) / ".promotion.lock"
+
+
 def reference_snapshot(artifact_root: Path, model: str, version: str) -> Path:
     """A local copy of a champion version's training rows, when its own snapshot is gone."""
     return model_dir(artifact_root, model) / REFERENCE / f"v{version}.parquet"

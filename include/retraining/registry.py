@@ -1,5 +1,10 @@
 """The MLflow registry adapter: registered versions and the aliases that say which version
-serves. MLflow 3 conventions only: aliases, never the deprecated stages."""
+serves. MLflow 3 conventions only: aliases, never the deprecated stages.
+
+Fail closed: only the registry's explicit "does not exist" answer means "no champion"; any other
+error (a server down, a 5xx, a 401) raises `RegistryError`, so the task fails and is retried
+instead of taking the first-model branch and replacing the real champion.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,18 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from include.retraining.tracking import configure
+from include.retraining.tracking import configure, does_not_exist
 
-__all__ = ["CHALLENGER", "CHAMPION", "PREVIOUS_CHAMPION", "Champion", "Registry", "configure", "get_champion"]
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "PREVIOUS_CHAMPION",
+    "Champion",
+    "Registry",
+    "RegistryError",
+    "configure",
+    "get_champion",
+]
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -24,10 +38,17 @@ REASON_TAG = "retraining.reason"
 DECIDED_BY_TAG = "retraining.decided_by_run"
 COMPARED_WITH_TAG = "retraining.compared_with_version"
 REPLACED_BY_TAG = "retraining.replaced_by_version"
+REPLACES_TAG = "retraining.replaces_version"
+
+
+class RegistryError(RuntimeError):
+    """The registry did not answer (or answered with an error): nothing may be decided on it."""
 
 
 @dataclass(frozen=True)
 class Champion:
+    """A version behind an alias (`champion` or `previous_champion`)."""
+
     version: str
     run_id: str
     model_uri: str
@@ -35,16 +56,7 @@ class Champion:
 
 
 def get_champion(client: MlflowClient, name: str) -> Champion | None:
-    try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-    return Champion(
-        version=str(version.version),
-        run_id=version.run_id,
-        model_uri=f"models:/{name}@{CHAMPION}",
-        tags=dict(version.tags),
-    )
+    return Registry(client, name).champion()
 
 
 class Registry:
@@ -55,13 +67,51 @@ class Registry:
         self.name = name
 
     def champion(self) -> Champion | None:
-        return get_champion(self.client, self.name)
+        return self.alias(CHAMPION)
+
+    def previous_champion(self) -> Champion | None:
+        return self.alias(PREVIOUS_CHAMPION)
+
+    def alias(self, alias: str) -> Champion | None:
+        """The version behind an alias; None only when the model or the alias does not exist."""
+        try:
+            version = self.client.get_model_version_by_alias(self.name, alias)
+        except MlflowException as exc:
+            if does_not_exist(exc) or self._alias_absent(alias):
+                return None
+            raise self._error(f"cannot read alias {alias!r}", exc) from exc
+        return Champion(
+            version=str(version.version),
+            run_id=version.run_id,
+            model_uri=f"models:/{self.name}@{alias}",
+            tags=dict(version.tags),
+        )
+
+    def _alias_absent(self, alias: str) -> bool:
+        # A missing alias on an existing model is INVALID_PARAMETER_VALUE, not "does not exist":
+        # confirm it from the model's alias list before reading it as absent.
+        try:
+            aliases = self.client.get_registered_model(self.name).aliases
+        except MlflowException as exc:
+            if does_not_exist(exc):
+                return True
+            raise self._error(f"cannot list the aliases to check {alias!r}", exc) from exc
+        return alias not in aliases
+
+    def _error(self, what: str, exc: Exception) -> RegistryError:
+        return RegistryError(
+            f"model {self.name!r}: {what} in the MLflow registry ({exc}); nothing is decided or "
+            "promoted on an unknown registry state: check the tracking server and retry the task"
+        )
 
     def version_for_run(self, run_id: str) -> ModelVersion | None:
+        """The newest version registered from the run; an error raises (no duplicate registration)."""
         try:
             versions = self.client.search_model_versions(f"name = '{self.name}' and run_id = '{run_id}'")
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if does_not_exist(exc):
+                return None
+            raise self._error(f"cannot look up the version of run {run_id}", exc) from exc
         return max(versions, key=lambda v: int(v.version)) if versions else None
 
     def register_version(self, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
@@ -86,18 +136,24 @@ class Registry:
             self.client.set_model_version_tag(self.name, version, key, value)
 
     def promote(self, version: str, tags: dict[str, str]) -> str | None:
-        """Move `champion` to the version; the old champion keeps alias `previous_champion`.
+        """Move `champion` to the version; the replaced champion gets alias `previous_champion`.
 
-        The version is tagged first and the alias moved last, so a crash in between leaves the
-        old champion serving, and a retry completes the move.
+        Order: tag the version (with the version it replaces), move `champion`, then move
+        `previous_champion`. A failure before the champion move changes no alias; a failure after
+        it is completed by a retry, which finds the replaced version in the tag. The rollback
+        pointer is never lost. Returns the replaced version.
         """
-        previous = self.champion()
-        self.tag_version(version, tags)
-        if previous is not None and previous.version != version:
-            self.client.set_registered_model_alias(self.name, PREVIOUS_CHAMPION, previous.version)
-            self.client.set_model_version_tag(self.name, previous.version, REPLACED_BY_TAG, version)
-        self.client.set_registered_model_alias(self.name, CHAMPION, version)
-        return previous.version if previous and previous.version != version else None
+        current = self.champion()
+        if current is not None and current.version == version:
+            previous = self.client.get_model_version(self.name, version).tags.get(REPLACES_TAG) or None
+        else:
+            previous = current.version if current is not None else None
+            self.tag_version(version, {**tags, **({REPLACES_TAG: previous} if previous else {})})
+            self.client.set_registered_model_alias(self.name, CHAMPION, version)
+        if previous is not None:
+            self.client.set_registered_model_alias(self.name, PREVIOUS_CHAMPION, previous)
+            self.client.set_model_version_tag(self.name, previous, REPLACED_BY_TAG, version)
+        return previous
 
     def mark_challenger(self, version: str, tags: dict[str, str]) -> None:
         self.tag_version(version, tags)

@@ -1,5 +1,5 @@
 """The retraining steps, one function per `retrain_<model>` task, each taking the task's step
-context and the references earlier tasks returned.
+context and the typed results of earlier tasks (`retrain_contracts`).
 
 A step reads what the previous one wrote (a snapshot path, an MLflow run id), so a retry or a
 rerun of the same window repeats the same work and finds what it already did instead of
@@ -17,14 +17,16 @@ import pandas as pd
 
 from include.retraining import tracking
 from include.retraining.alerts import Alert, gate_blocked_alert
+from include.retraining.champions import Baseline, baseline_for, champion_unusable_alert, promotion_lock, refusal
 from include.retraining.config import ModelConfig
 from include.retraining.layout import validation_dir
 from include.retraining.registry import COMPARED_WITH_TAG, DECIDED_BY_TAG, DECISION_TAG, REASON_TAG, Champion
+from include.retraining.retrain_contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
 from include.retraining.runs import StepContext
 from include.retraining.settings import REPO_ROOT
 from include.retraining.snapshots import read_snapshot, write_snapshot
-from include.retraining.training import TrainingDataError, check_trainable
-from include.retraining.windows import Window, training_window
+from include.retraining.training import TrainingDataError, check_trainable, synthetic_example
+from include.retraining.windows import training_window
 
 
 def config_hash(config: ModelConfig) -> str:
@@ -33,7 +35,7 @@ def config_hash(config: ModelConfig) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def extract(ctx: StepContext) -> dict[str, Any]:
+def extract(ctx: StepContext) -> Extracted:
     """Read the training window and write it as a content-addressed snapshot."""
     from include.retraining.warehouse import read_window
 
@@ -50,10 +52,10 @@ def extract(ctx: StepContext) -> dict[str, Any]:
             "check that the upstream load ran, or widen training.window_days"
         )
     snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window)
-    return {**snapshot.to_dict(), "window": window.to_dict()}
+    return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, window)
 
 
-def validate(ctx: StepContext, extracted: dict[str, Any]) -> dict[str, Any]:
+def validate(ctx: StepContext, extracted: Extracted) -> dict[str, Any]:
     """Raises DataValidationError (with the report) when the window fails the suite."""
     from include.retraining.validation import profile_reference, validate_or_raise
 
@@ -61,8 +63,8 @@ def validate(ctx: StepContext, extracted: dict[str, Any]) -> dict[str, Any]:
     champion = ctx.registry.champion()
     reference = ctx.tracker.training_frame(champion.run_id) if champion else None
     profile = profile_reference(reference, config) if reference is not None else None
-    out_dir = validation_dir(ctx.settings.artifact_root, config.name, Window.from_dict(extracted["window"]))
-    report = validate_or_raise(read_snapshot(extracted["path"]), config, profile, out_dir)
+    out_dir = validation_dir(ctx.settings.artifact_root, config.name, extracted.window)
+    report = validate_or_raise(read_snapshot(extracted.path), config, profile, out_dir)
     return {**report.to_dict(), "learned_from_champion": champion.version if profile else None}
 
 
@@ -76,21 +78,21 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def train(ctx: StepContext, extracted: dict[str, Any]) -> dict[str, Any]:
+def train(ctx: StepContext, extracted: Extracted) -> Trained:
     """Fit on the snapshot's training split and log everything to MLflow; reuse an identical run."""
-    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit, split_by_time
+    from include.retraining.training import SKOPS_TRUSTED_TYPES, check_split, fit, split_by_time
 
     config, tracker = ctx.config, ctx.tracker
     experiment_id = tracker.ensure_experiment(config.name)
-    identity = {tracking.SNAPSHOT_HASH_TAG: extracted["content_hash"], tracking.CONFIG_HASH_TAG: config_hash(config)}
+    identity = {tracking.SNAPSHOT_HASH_TAG: extracted.content_hash, tracking.CONFIG_HASH_TAG: config_hash(config)}
     existing = tracker.find_finished_run(experiment_id, identity)
     if existing:
-        model_uri = tracker.run_tags(existing)[tracking.MODEL_URI_TAG]
-        return {"run_id": existing, "experiment_id": experiment_id, "model_uri": model_uri, "reused": True}
+        return Trained(existing, experiment_id, tracker.run_tags(existing)[tracking.MODEL_URI_TAG], reused=True)
 
-    frame = read_snapshot(extracted["path"])
+    frame = read_snapshot(extracted.path)
     check_trainable(frame, config)
     split = split_by_time(frame, config)
+    check_split(split, config)
     model = fit(config, split.train)
     # Numeric features as floats in the signature: an integer column cannot carry a missing
     # value, and serving-time nulls must be accepted (the pipeline imputes them).
@@ -98,20 +100,19 @@ def train(ctx: StepContext, extracted: dict[str, Any]) -> dict[str, Any]:
     logged = tracker.log_training_run(
         experiment_id,
         _training_record(ctx, extracted, frame, identity, rows=(len(split.train), len(split.holdout))),
-        tracking.ModelLog(model, features.head(100), features.head(3), SKOPS_TRUSTED_TYPES),
+        tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
     )
-    return {"run_id": logged.run_id, "experiment_id": experiment_id, "model_uri": logged.model_uri, "reused": False}
+    return Trained(logged.run_id, experiment_id, logged.model_uri, reused=False)
 
 
 def _training_record(
-    ctx: StepContext, extracted: dict[str, Any], frame: pd.DataFrame, identity: dict[str, str], rows: tuple[int, int]
+    ctx: StepContext, extracted: Extracted, frame: pd.DataFrame, identity: dict[str, str], rows: tuple[int, int]
 ) -> tracking.TrainingRunLog:
-    config, run = ctx.config, ctx.run
-    window = Window.from_dict(extracted["window"])
+    config, run, window = ctx.config, ctx.run, extracted.window
     commit = _git_commit()
     tags = {
         **identity,
-        tracking.SNAPSHOT_PATH_TAG: extracted["path"],
+        tracking.SNAPSHOT_PATH_TAG: extracted.path,
         tracking.WINDOW_START_TAG: window.start.isoformat(),
         tracking.WINDOW_END_TAG: window.end.isoformat(),
         tracking.TRIGGER_TAG: run.trigger,
@@ -135,54 +136,77 @@ def _training_record(
         params=params,
         config_json=config.model_dump(mode="json"),
         frame=frame,
-        snapshot_path=extracted["path"],
+        snapshot_path=extracted.path,
         dataset_name=f"{config.name}-{window.label}",
         target=config.target,
         extra_tags={tracking.CONFIG_HASH_TAG: identity[tracking.CONFIG_HASH_TAG]},
     )
 
 
-def evaluate(ctx: StepContext, extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-    """Score challenger and champion on the same holdout; the gate's decision with its figures."""
+def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[Evaluated, Alert | None]:
+    """Score challenger and champion on the same holdout; the gate's decision with its figures.
+
+    An unusable champion (cannot be loaded or scored) does not wedge the model: the challenger is
+    compared with `previous_champion` if that one is usable, else judged on the gate threshold
+    alone (reason `champion_unusable`), and an alert names the champion and why.
+    """
     from include.retraining.evaluation import check_holdout, compute_metrics
     from include.retraining.gate import judge
     from include.retraining.training import predict_scores, split_by_time
 
-    config, tracker = ctx.config, ctx.tracker
+    config = ctx.config
     champion = ctx.registry.champion()
     decided = _already_decided(ctx, trained, champion)
     if decided is not None:
-        return decided
-    holdout = split_by_time(read_snapshot(extracted["path"]), config).holdout.dropna(subset=[config.target])
+        return decided, None
+    holdout = split_by_time(read_snapshot(extracted.path), config).holdout.dropna(subset=[config.target])
     y = holdout[config.target].to_numpy()
     check_holdout(config.name, config.task, y)
-    X = holdout[config.features.columns]
-    challenger_scores = predict_scores(tracker.load_model(trained["model_uri"]), X, config.task)
+    challenger = ctx.tracker.load_model(trained.model_uri)
+    challenger_scores = predict_scores(challenger, holdout[config.features.columns], config.task)
     challenger_metrics = compute_metrics(config.task, y, challenger_scores)
-    champion_metrics, champion_scores = None, None
-    if champion is not None:
-        champion_scores = predict_scores(tracker.load_model(champion.model_uri), X, config.task)
-        champion_metrics = compute_metrics(config.task, y, champion_scores)
-    decision = judge(config, y, challenger_scores, champion_scores, challenger_metrics, champion_metrics)
-    _log_evaluation(ctx, trained["run_id"], (y, challenger_scores), challenger_metrics, champion_metrics, decision)
-    return {
-        "champion_version": champion.version if champion else None,
-        **decision.to_dict(),
-        "already_decided": False,
-        "challenger_metrics": challenger_metrics,
-        "champion_metrics": champion_metrics,
-    }
+    baseline = baseline_for(ctx, champion, holdout)
+    baseline_metrics = compute_metrics(config.task, y, baseline.scores) if baseline.scores is not None else None
+    decision = judge(config, y, challenger_scores, baseline.scores, challenger_metrics, baseline_metrics)
+    evaluated = _evaluated(champion, baseline, decision, challenger_metrics, baseline_metrics)
+    _log_evaluation(ctx, trained.run_id, (y, challenger_scores), evaluated)
+    alert = champion_unusable_alert(ctx, evaluated) if baseline.unusable else None
+    return evaluated, alert
 
 
-def _already_decided(ctx: StepContext, trained: dict[str, Any], champion: Champion | None) -> dict[str, Any] | None:
+def _evaluated(
+    champion: Champion | None,
+    baseline: Baseline,
+    decision: Any,
+    challenger_metrics: dict[str, float],
+    baseline_metrics: dict[str, float] | None,
+) -> Evaluated:
+    gate = decision.to_dict()
+    return Evaluated(
+        champion_version=champion.version if champion else None,
+        promote=bool(gate["promote"]),
+        reason=baseline.reason_prefix + str(gate["reason"]),
+        metric=str(gate["metric"]),
+        challenger_value=gate["challenger_value"],
+        champion_value=gate["champion_value"],
+        interval=gate["interval"],
+        guardrails=gate.get("guardrails"),
+        challenger_metrics=challenger_metrics,
+        champion_metrics=baseline_metrics,
+        compared_with=baseline.version,
+        champion_unusable=baseline.unusable,
+    )
+
+
+def _already_decided(ctx: StepContext, trained: Trained, champion: Champion | None) -> Evaluated | None:
     """A rerun of a snapshot the gate already judged against this same champion decides nothing
     new: no second evaluation, no second alert."""
-    if not trained.get("reused"):
+    if not trained.reused:
         return None
-    version = ctx.registry.version_for_run(trained["run_id"])
+    version = ctx.registry.version_for_run(trained.run_id)
     if version is None:
         return None
-    if champion is not None and champion.run_id == trained["run_id"]:
+    if champion is not None and champion.run_id == trained.run_id:
         reason = f"version {champion.version} trained on this exact snapshot is already champion"
     elif version.tags.get(DECISION_TAG) == "block" and version.tags.get(COMPARED_WITH_TAG) == (
         champion.version if champion else ""
@@ -190,78 +214,85 @@ def _already_decided(ctx: StepContext, trained: dict[str, Any], champion: Champi
         reason = f"version {version.version} from this exact snapshot was already blocked against this champion"
     else:
         return None
-    return {
-        "champion_version": champion.version if champion else None,
-        "promote": False,
-        "already_decided": True,
-        "metric": ctx.config.primary_metric,
-        "challenger_value": None,
-        "champion_value": None,
-        "interval": None,
-        "reason": reason,
-    }
+    return Evaluated(
+        champion_version=champion.version if champion else None,
+        promote=False,
+        reason=reason,
+        metric=ctx.config.primary_metric,
+        already_decided=True,
+    )
 
 
-def _log_evaluation(
-    ctx: StepContext,
-    run_id: str,
-    holdout: tuple[Any, Any],
-    challenger_metrics: dict[str, float],
-    champion_metrics: dict[str, float] | None,
-    decision: Any,
-) -> None:
+def _log_evaluation(ctx: StepContext, run_id: str, holdout: tuple[Any, Any], evaluated: Evaluated) -> None:
     from include.retraining.plots import evaluation_figure
 
-    metrics = {f"holdout_{k}": v for k, v in challenger_metrics.items()}
-    if champion_metrics:
-        metrics.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
-    if decision.interval:
+    metrics = {f"holdout_{k}": v for k, v in (evaluated.challenger_metrics or {}).items()}
+    metrics.update({f"champion_holdout_{k}": v for k, v in (evaluated.champion_metrics or {}).items()})
+    if evaluated.interval:
         metrics.update(
             {
-                "improvement": decision.interval.difference,
-                "improvement_lower": decision.interval.lower,
-                "improvement_upper": decision.interval.upper,
+                "improvement": evaluated.interval["difference"],
+                "improvement_lower": evaluated.interval["lower"],
+                "improvement_upper": evaluated.interval["upper"],
             }
         )
-    tags = {tracking.GATE_TAG: "promote" if decision.promote else "block", tracking.GATE_REASON_TAG: decision.reason}
+    tags = {
+        tracking.GATE_TAG: "promote" if evaluated.promote else "block",
+        tracking.GATE_REASON_TAG: evaluated.reason,
+    }
     ctx.tracker.log_evaluation(run_id, metrics, tags, evaluation_figure(ctx.config.task, *holdout))
 
 
 def promote_or_block(
-    ctx: StepContext, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]
-) -> tuple[dict[str, Any], Alert | None]:
-    """Apply the gate's decision to the registry; the alert to send when it blocked."""
-    config, run, registry = ctx.config, ctx.run, ctx.registry
-    if evaluated.get("already_decided"):
-        return {"action": "unchanged", "version": evaluated["champion_version"], "reason": evaluated["reason"]}, None
-    action = "promote" if evaluated["promote"] else "block"
-    if run.dry_run:
-        return {"action": f"dry_run_{action}", "version": None, "reason": evaluated["reason"]}, None
-    version_tags = {
-        tracking.SNAPSHOT_HASH_TAG: extracted["content_hash"],
-        tracking.WINDOW_END_TAG: extracted["window"]["end"],
-        tracking.RUN_ID_TAG: run.run_id,
-        tracking.TRIGGER_TAG: run.trigger[: tracking.MAX_TAG_CHARS],
+    ctx: StepContext, extracted: Extracted, trained: Trained, evaluated: Evaluated
+) -> tuple[Promotion, Alert | None]:
+    """Apply the gate's decision to the registry; the alert to send when it blocked.
+
+    Compare-and-set under the model's promotion lock: `champion` moves only if it is still the
+    version that was evaluated, and never to a model trained on an older window than its own.
+    """
+    if evaluated.already_decided:
+        return Promotion(PromotionOutcome.UNCHANGED, evaluated.champion_version, evaluated.reason), None
+    if ctx.run.dry_run:
+        outcome = PromotionOutcome.DRY_RUN_PROMOTE if evaluated.promote else PromotionOutcome.DRY_RUN_BLOCK
+        return Promotion(outcome, None, evaluated.reason), None
+    registry = ctx.registry
+    version = registry.register_version(trained.model_uri, trained.run_id, _version_tags(ctx, extracted))
+    refused = None
+    if evaluated.promote:
+        with promotion_lock(ctx.settings.artifact_root, ctx.config.name):
+            refused = refusal(registry.champion(), evaluated.champion_version, version, extracted.window.end)
+            if refused is None:
+                previous = registry.promote(version, _decision_tags(ctx, evaluated, "promote", evaluated.reason))
+                return Promotion(PromotionOutcome.PROMOTED, version, evaluated.reason, previous), None
+    reason = evaluated.reason if refused is None else f"promotion refused: {refused}"
+    registry.mark_challenger(version, _decision_tags(ctx, evaluated, "block", reason))
+    return Promotion(PromotionOutcome.BLOCKED, version, reason), _blocked_alert(ctx, trained, evaluated, reason)
+
+
+def _version_tags(ctx: StepContext, extracted: Extracted) -> dict[str, str]:
+    return {
+        tracking.SNAPSHOT_HASH_TAG: extracted.content_hash,
+        tracking.WINDOW_END_TAG: extracted.window.end.isoformat(),
+        tracking.RUN_ID_TAG: ctx.run.run_id,
+        tracking.TRIGGER_TAG: ctx.run.trigger[: tracking.MAX_TAG_CHARS],
     }
-    version = registry.register_version(trained["model_uri"], trained["run_id"], version_tags)
-    decision_tags = {
+
+
+def _decision_tags(ctx: StepContext, evaluated: Evaluated, action: str, reason: str) -> dict[str, str]:
+    return {
         DECISION_TAG: action,
-        REASON_TAG: evaluated["reason"][: tracking.MAX_TAG_CHARS],
+        REASON_TAG: reason[: tracking.MAX_TAG_CHARS],
         DECIDED_BY_TAG: ctx.run_url,
-        COMPARED_WITH_TAG: evaluated["champion_version"] or "",
+        COMPARED_WITH_TAG: evaluated.champion_version or "",
     }
-    if evaluated["promote"]:
-        previous = registry.promote(version, decision_tags)
-        return {"action": "promoted", "version": version, "previous": previous, "reason": evaluated["reason"]}, None
-    registry.mark_challenger(version, decision_tags)
-    alert = gate_blocked_alert(
-        config.name,
-        evaluated["reason"],
-        {k: evaluated[k] for k in ("metric", "challenger_value", "champion_value", "interval")},
-        {
-            "Airflow run": ctx.run_url,
-            "MLflow run": ctx.tracker.run_link(trained["experiment_id"], trained["run_id"]),
-        },
-        dedup_key=f"{run.dedup_prefix}/gate",
+
+
+def _blocked_alert(ctx: StepContext, trained: Trained, evaluated: Evaluated, reason: str) -> Alert:
+    links = {
+        "Airflow run": ctx.run_url,
+        "MLflow run": ctx.tracker.run_link(trained.experiment_id, trained.run_id),
+    }
+    return gate_blocked_alert(
+        ctx.config.name, reason, evaluated.figures(), links, dedup_key=f"{ctx.run.dedup_prefix}/gate"
     )
-    return {"action": "blocked", "version": version, "reason": evaluated["reason"]}, alert

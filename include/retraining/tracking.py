@@ -1,6 +1,7 @@
 """The MLflow tracking adapter: runs, their tags, metrics, datasets and artifacts, and loading
-the models they logged. With `registry.py` (versions and aliases) it is the only place that
-imports mlflow; steps call these methods, so a unit test swaps in a small fake.
+the models they logged (through `skops_loader`, the project's own skops-only loader). With
+`registry.py` (versions and aliases) it is the only place that imports mlflow; steps call these
+methods, so a unit test swaps in a small fake.
 
 The tag names every run and version carries are defined here, once.
 """
@@ -15,9 +16,13 @@ from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from include.retraining.settings import REPO_ROOT, Settings
+from include.retraining.skops_loader import UnsafeModelError, UnusableModelError, load_skops_model
+
+__all__ = ["Tracker", "UnsafeModelError", "UnusableModelError", "configure", "does_not_exist", "load_skops_model"]
 
 SNAPSHOT_PATH_TAG = "retraining.snapshot_path"
 SNAPSHOT_HASH_TAG = "retraining.snapshot_hash"
@@ -34,6 +39,11 @@ RUN_URL_TAG = "airflow.run_url"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 # MLflow caps a tag value at 5,000 characters (8,000 on newer stores); reasons are cut to fit.
 MAX_TAG_CHARS = 5000
+
+
+def does_not_exist(exc: MlflowException) -> bool:
+    """MLflow's explicit "no such model/run/alias" answer, the only error that means absent."""
+    return exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
 
 
 @dataclass(frozen=True)
@@ -169,12 +179,16 @@ class Tracker:
         self.client.log_figure(run_id, figure, "evaluation/holdout.png")
 
     def download_artifacts(self, run_id: str, artifact_path: str) -> Path | None:
-        """A run's artifact folder on local disk, or None when the run stored none under that path."""
+        """A run's artifact folder on local disk; None only when the run stored nothing there."""
         try:
             folder = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=artifact_path, tracking_uri=self.settings.tracking_uri
             )
-        except (MlflowException, OSError):
+        except MlflowException as exc:
+            if does_not_exist(exc):
+                return None
+            raise
+        except FileNotFoundError:
             return None
         return Path(folder)
 
@@ -195,10 +209,20 @@ class Tracker:
         return read_snapshot(path) if path is not None else None
 
     def load_model(self, model_uri: str) -> Any:
-        """The sklearn model behind a `runs:/`, `models:/` or logged-model URI."""
-        import mlflow.sklearn
+        """The sklearn model behind a `models:/` or `runs:/` URI, through the project's own loader.
 
-        return mlflow.sklearn.load_model(model_uri)
+        Raises UnusableModelError when the artifact is missing, corrupt or not ours; any other
+        MLflow error (the server unreachable) propagates, so the task is retried.
+        """
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=self.settings.tracking_uri)
+        except MlflowException as exc:
+            if does_not_exist(exc):
+                raise UnusableModelError(f"{model_uri}: the model's files are not in the store ({exc})") from exc
+            raise
+        except FileNotFoundError as exc:
+            raise UnusableModelError(f"{model_uri}: the model's files are missing ({exc})") from exc
+        return load_skops_model(Path(local), model_uri)
 
 
 def _log_dataset(record: TrainingRunLog) -> None:

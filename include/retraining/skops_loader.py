@@ -1,0 +1,64 @@
+"""The project's own loader for a downloaded MLflow sklearn model folder.
+
+Skops format only, trusting only the project's types (training.SKOPS_TRUSTED_TYPES), whatever
+the model's MLmodel file asks for: a crafted registry entry must not run code in a worker, and
+MLflow's own loader would take the format and the trusted list from the model itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class UnusableModelError(Exception):
+    """A logged model that cannot be loaded or scored: missing or corrupt artifact, wrong format."""
+
+
+class UnsafeModelError(UnusableModelError):
+    """A model this project refuses to deserialize: not skops, or trusting types beyond its list."""
+
+
+def load_skops_model(folder: Path, label: str) -> Any:
+    """Load an MLflow sklearn model folder: skops only, trusting only the project's types."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from include.retraining.training import SKOPS_TRUSTED_TYPES
+
+    conf = _sklearn_flavor(folder, label)
+    serialization = conf.get("serialization_format", "pickle")
+    if serialization != "skops":
+        raise UnsafeModelError(
+            f"{label} is serialized as {serialization!r}; this project loads only 'skops' models, "
+            "never pickle: retrain it with this pipeline (which logs skops) or remove the alias"
+        )
+    extra = sorted(set(conf.get("skops_trusted_types") or []) - set(SKOPS_TRUSTED_TYPES))
+    if extra:
+        raise UnsafeModelError(
+            f"{label} asks to trust {extra}, outside the project's list (training.SKOPS_TRUSTED_TYPES); "
+            "refused: a model must not widen what a worker deserializes"
+        )
+    path = (folder / str(conf.get("pickled_model", "model.skops"))).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise UnsafeModelError(f"{label}: model file {conf.get('pickled_model')!r} points outside the model folder")
+    try:
+        return skops.io.load(path, trusted=list(SKOPS_TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        raise UnsafeModelError(f"{label} holds types outside the project's list: {exc}") from exc
+    except Exception as exc:
+        raise UnusableModelError(f"{label}: cannot load {path.name}: {exc!r}") from exc
+
+
+def _sklearn_flavor(folder: Path, label: str) -> dict[str, Any]:
+    mlmodel = folder / "MLmodel"
+    try:
+        spec = yaml.safe_load(mlmodel.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UnusableModelError(f"{label}: no readable MLmodel file ({exc})") from exc
+    conf = (spec.get("flavors") or {}).get("sklearn")
+    if not isinstance(conf, dict):
+        raise UnusableModelError(f"{label} is not a scikit-learn model (no sklearn flavor in MLmodel)")
+    return conf
