@@ -131,7 +131,7 @@ def test_retrain_extract_and_monitor_window_read_the_typed_table(
     extracted = extract(StepContext(config=config, settings=settings, run=run, warehouse_url=typed_warehouse))
     window = current(config, settings, run, typed_warehouse)
 
-    assert extracted["rows"] == len(_expected_ids("timestamptz")) == window["rows_current"]
+    assert extracted.rows == len(_expected_ids("timestamptz")) == window["rows_current"]
 
 
 def test_a_slow_read_stops_at_the_statement_timeout_with_the_fix(typed_warehouse: str) -> None:

@@ -102,10 +102,12 @@ def _champion(version: str, uri: str = CHAMPION_URI, window_end: datetime = WIND
     return Champion(version, f"run-{version}", uri, {WINDOW_END_TAG: window_end.isoformat()})
 
 
-def _ctx(tmp_path: Path, tracker: FakeTracker, registry: FakeRegistry, dry_run: bool = False) -> StepContext:
+def _ctx(
+    tmp_path: Path, tracker: FakeTracker, registry: FakeRegistry, dry_run: bool = False, config: Any = CONFIG
+) -> StepContext:
     settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
     run = RunInfo("retrain_churn", "manual__1", WINDOW.end, dry_run=dry_run)
-    return StepContext(CONFIG, settings, run, fake_tracker=tracker, fake_registry=registry)
+    return StepContext(config, settings, run, fake_tracker=tracker, fake_registry=registry)
 
 
 TRAINED = Trained("run-new", "1", CHALLENGER_URI, reused=False)
@@ -199,3 +201,20 @@ def test_contracts_round_trip_through_plain_dicts(extracted) -> None:
     assert Evaluated.from_xcom(evaluated.to_xcom()) == evaluated
     assert Promotion.from_xcom(promotion.to_xcom()) == promotion
     assert promotion.to_xcom()["action"] == "blocked"
+
+
+def test_a_champion_needing_a_feature_removed_from_the_yaml_is_unusable_not_a_crash(
+    tmp_path: Path, data: pd.DataFrame, model: Any
+) -> None:
+    dropped = CONFIG.features.numeric[-1]
+    fewer = CONFIG.model_copy(
+        update={"features": CONFIG.features.model_copy(update={"numeric": CONFIG.features.numeric[:-1]})}
+    )
+    rows = data.drop(columns=[dropped])
+    snapshot = write_snapshot(rows, tmp_path / "artifacts", CONFIG.name, WINDOW)
+    extracted = Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, WINDOW)
+    tracker = FakeTracker({CHALLENGER_URI: fit(fewer, split_by_time(rows, fewer).train), CHAMPION_URI: model})
+    ctx = _ctx(tmp_path, tracker, FakeRegistry(_champion("2")), config=fewer)
+    evaluated, alert = retrain_steps.evaluate(ctx, extracted, TRAINED)
+    assert dropped in (evaluated.champion_unusable or "") and evaluated.compared_with is None
+    assert alert is not None and alert.dedup_key.endswith("/champion_unusable")
