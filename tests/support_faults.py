@@ -449,8 +449,10 @@ class Pristine:
     """A folder built once (a warehouse, an MLflow store with a champion, artifacts) and put back
     exactly before each test, at the same path, so absolute artifact URIs stay valid.
 
-    Files are rewritten in place (same inode): a SQLite store that this process still has open
-    (MLflow caches its engines) then reads the restored content instead of a deleted file.
+    Files are rewritten in place (same inode), and every SQLAlchemy engine this process holds on
+    a database in the folder (MLflow caches its engines) is disposed first: a pooled SQLite
+    connection trusts its page cache while the file's change counter matches the one it last
+    saw, which a restored file plus a child process's writes can reproduce by chance.
     """
 
     def __init__(self, live: Path):
@@ -462,6 +464,7 @@ class Pristine:
         shutil.copytree(self.live, self.copy, symlinks=True)
 
     def restore(self) -> None:
+        self._dispose_engines()
         if os.geteuid() == 0:
             _set_immutable(self.live, False)
         for path in sorted(self.live.rglob("*"), reverse=True):
@@ -475,6 +478,15 @@ class Pristine:
             else:
                 shutil.copyfile(source, target)
                 target.chmod(source.stat().st_mode)
+
+    def _dispose_engines(self) -> None:
+        import gc
+
+        from sqlalchemy.engine import Engine
+
+        for engine in [obj for obj in gc.get_objects() if isinstance(obj, Engine)]:
+            if str(self.live) in str(engine.url.database or ""):
+                engine.dispose()
 
 
 def when(predicate: Callable[[], bool], action: Callable[[], None], timeout_s: float = 300) -> threading.Thread:
