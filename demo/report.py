@@ -29,7 +29,12 @@ def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     delay = timedelta(days=config.training.label_delay_days)
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
     frame = read_window(
-        settings.warehouse_default_url, config.source, columns, at - delay - timedelta(weeks=1), at - delay
+        settings.warehouse_default_url,
+        config.source,
+        columns,
+        at - delay - timedelta(weeks=1),
+        at - delay,
+        model=config.name,
     )
     if len(frame) < 100 or frame[config.target].nunique() < 2:
         return None

@@ -216,7 +216,8 @@ def read_window(
     columns: Sequence[str],
     start: datetime,
     end: datetime,
-    model: str | None = None,
+    *,
+    model: str,
 ) -> pd.DataFrame:
     """Rows of the source with start < timestamp <= end, ordered by timestamp (and id).
 

@@ -81,8 +81,8 @@ def test_sqlite_window_is_half_open_and_reload_replaces(tmp_path: Path) -> None:
     replace_window(url, "customer_snapshots", week, "snapshot_at", START, START + WEEK)
     columns = ["customer_id", "snapshot_at", "churned", *CONFIG.features.columns]
 
-    frame = read_window(url, CONFIG.source, columns, START, START + WEEK)
-    later = read_window(url, CONFIG.source, columns, START + WEEK, START + 2 * WEEK)
+    frame = read_window(url, CONFIG.source, columns, START, START + WEEK, model="churn")
+    later = read_window(url, CONFIG.source, columns, START + WEEK, START + 2 * WEEK, model="churn")
 
     assert len(frame) == 400 and len(later) == 0
     assert frame["snapshot_at"].is_monotonic_increasing
@@ -225,3 +225,14 @@ def test_sqlite_reads_cannot_write(url: str) -> None:
         pytest.raises(sa.exc.OperationalError, match="readonly|query_only"),
     ):
         conn.execute(sa.text("DELETE FROM customer_snapshots"))
+
+
+@pytest.mark.parametrize("source", [CONFIG.source, SourceConfig(query="select 1 as ts", timestamp_column="ts")])
+def test_an_unreachable_warehouse_stays_a_retryable_error_without_the_password(source: SourceConfig) -> None:
+    url = "postgresql+psycopg2://reader:pw-41c9e0@127.0.0.1:9/warehouse"  # nothing listens on port 9
+
+    with pytest.raises(Exception) as raised:  # any type but WarehouseError
+        read_window(url, source, ["ts"], START, START + WEEK, model="churn")
+
+    assert not isinstance(raised.value, WarehouseError), "a connection fault must be retried, not alerted as config"
+    assert "pw-41c9e0" not in str(raised.value)
