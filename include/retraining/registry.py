@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from include.retraining.tracking import configure, does_not_exist
@@ -39,6 +40,9 @@ DECIDED_BY_TAG = "retraining.decided_by_run"
 COMPARED_WITH_TAG = "retraining.compared_with_version"
 REPLACED_BY_TAG = "retraining.replaced_by_version"
 REPLACES_TAG = "retraining.replaces_version"
+
+
+INVALID_PARAMETER = ErrorCode.Name(INVALID_PARAMETER_VALUE)
 
 
 class RegistryError(RuntimeError):
@@ -77,7 +81,7 @@ class Registry:
         try:
             version = self.client.get_model_version_by_alias(self.name, alias)
         except MlflowException as exc:
-            if does_not_exist(exc) or self._alias_absent(alias):
+            if does_not_exist(exc) or (exc.error_code == INVALID_PARAMETER and self._alias_absent(alias)):
                 return None
             raise self._error(f"cannot read alias {alias!r}", exc) from exc
         return Champion(
