@@ -120,6 +120,7 @@ def test_window_is_exact_in_utc_and_types_are_plain(typed_warehouse: str, kind: 
 def test_retrain_extract_and_monitor_window_read_the_typed_table(
     typed_warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from include.retraining.monitor_contracts import ReferenceInfo
     from include.retraining.monitor_steps import current
     from include.retraining.retrain_steps import extract
     from include.retraining.runs import RunInfo, StepContext
@@ -129,7 +130,10 @@ def test_retrain_extract_and_monitor_window_read_the_typed_table(
     run = RunInfo(dag_id="retrain_typed", run_id="manual__1", window_end=END)
 
     extracted = extract(StepContext(config=config, settings=settings, run=run, warehouse_url=typed_warehouse))
-    window = current(config, settings, run, typed_warehouse)
+    champion = ReferenceInfo(
+        version="1", run_id="r", snapshot="", holdout_metric=None, features=list(config.features.columns)
+    )
+    window = current(config, settings, run, typed_warehouse, champion)
 
     assert extracted.rows == len(_expected_ids("timestamptz")) == window["rows_current"]
 
