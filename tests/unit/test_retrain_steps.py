@@ -218,3 +218,18 @@ def test_a_champion_needing_a_feature_removed_from_the_yaml_is_unusable_not_a_cr
     evaluated, alert = retrain_steps.evaluate(ctx, extracted, TRAINED)
     assert dropped in (evaluated.champion_unusable or "") and evaluated.compared_with is None
     assert alert is not None and alert.dedup_key.endswith("/champion_unusable")
+
+
+def test_a_registry_error_at_promotion_moves_no_alias(tmp_path: Path, extracted: Extracted) -> None:
+    registry = FakeRegistry(_champion("2"), error=RegistryError("model 'churn': cannot read alias"))
+    with pytest.raises(RegistryError):
+        retrain_steps.promote_or_block(_ctx(tmp_path, FakeTracker({}), registry), extracted, TRAINED, _evaluated("2"))
+    assert registry.promoted == [] and registry.challengers == []
+
+
+def test_a_registry_error_fails_validate_instead_of_dropping_the_champion_profile(
+    tmp_path: Path, extracted: Extracted
+) -> None:
+    registry = FakeRegistry(error=RegistryError("model 'churn': cannot read alias"))
+    with pytest.raises(RegistryError):
+        retrain_steps.validate(_ctx(tmp_path, FakeTracker({}), registry), extracted)
