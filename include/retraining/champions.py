@@ -58,7 +58,7 @@ def score_version(ctx: StepContext, model_uri: str, holdout: pd.DataFrame) -> np
     if missing:
         raise UnusableModelError(f"it needs features {missing} that the snapshot no longer holds")
     try:
-        return predict_scores(model, holdout[columns], ctx.config.task)
+        return predict_scores(model, holdout[columns], ctx.config.task, ctx.settings.fit_threads)
     except Exception as exc:
         raise UnusableModelError(f"it cannot score the holdout: {exc!r}") from exc
 

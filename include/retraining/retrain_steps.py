@@ -93,7 +93,7 @@ def train(ctx: StepContext, extracted: Extracted) -> Trained:
     check_trainable(frame, config)
     split = split_by_time(frame, config)
     check_split(split, config)
-    model = fit(config, split.train)
+    model = fit(config, split.train, threads=ctx.settings.fit_threads)
     # Numeric features as floats in the signature: an integer column cannot carry a missing
     # value, and serving-time nulls must be accepted (the pipeline imputes them).
     features = split.train[config.features.columns].astype({c: "float64" for c in config.features.numeric})
@@ -163,7 +163,9 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     y = holdout[config.target].to_numpy()
     check_holdout(config.name, config.task, y)
     challenger = ctx.tracker.load_model(trained.model_uri)
-    challenger_scores = predict_scores(challenger, holdout[config.features.columns], config.task)
+    challenger_scores = predict_scores(
+        challenger, holdout[config.features.columns], config.task, ctx.settings.fit_threads
+    )
     challenger_metrics = compute_metrics(config.task, y, challenger_scores)
     baseline = baseline_for(ctx, champion, holdout)
     baseline_metrics = compute_metrics(config.task, y, baseline.scores) if baseline.scores is not None else None

@@ -33,6 +33,9 @@ class Settings:
     task_retries: int = 2
     task_timeout: timedelta = timedelta(hours=2)
     dagrun_timeout: timedelta = timedelta(hours=12)
+    # OpenMP/BLAS threads a task's fit and scoring may use. One per task by default: a worker
+    # runs several tasks on few cores, and oversubscribed OpenMP ran a fit 4-25x slower.
+    fit_threads: int = 1
 
     @property
     def mlflow_artifact_root(self) -> Path:
@@ -76,6 +79,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r}: expected a whole number") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ValueError(f"environment variable {name}={value}: expected 1 or more")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("RETRAINING_DATA_DIR", REPO_ROOT / ".data")).resolve()
@@ -92,4 +102,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         task_retries=_int(env, "RETRAINING_TASK_RETRIES", 2),
         task_timeout=timedelta(minutes=_int(env, "RETRAINING_TASK_TIMEOUT_MINUTES", 120)),
         dagrun_timeout=timedelta(hours=_int(env, "RETRAINING_DAGRUN_TIMEOUT_HOURS", 12)),
+        fit_threads=_positive(env, "RETRAINING_FIT_THREADS", 1),
     )

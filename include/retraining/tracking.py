@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
@@ -39,6 +40,13 @@ RUN_URL_TAG = "airflow.run_url"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 # MLflow caps a tag value at 5,000 characters (8,000 on newer stores); reasons are cut to fit.
 MAX_TAG_CHARS = 5000
+# The dataset entity's schema comes from this many leading rows; its digest and row count from
+# the whole snapshot. MLflow's own digest and schema inference box every value in Python (~35 us
+# a row: 35 s at 1M rows), and the snapshot's content hash already identifies the rows exactly.
+DATASET_SCHEMA_ROWS = 1000
+# MLflow's SQL store keeps a dataset digest in a 36-character column; the snapshot file is named
+# by the same 16-character prefix.
+DATASET_DIGEST_CHARS = 16
 
 
 def does_not_exist(exc: MlflowException) -> bool:
@@ -59,6 +67,11 @@ class TrainingRunLog:
     dataset_name: str
     target: str
     extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """The snapshot's content hash, from the identity tag every training run carries."""
+        return self.tags[SNAPSHOT_HASH_TAG]
 
 
 @dataclass(frozen=True)
@@ -225,11 +238,34 @@ class Tracker:
         return load_skops_model(Path(local), model_uri)
 
 
-def _log_dataset(record: TrainingRunLog) -> None:
-    dataset = mlflow.data.from_pandas(
-        record.frame, source=record.snapshot_path, name=record.dataset_name, targets=record.target
+class _SnapshotDataset(PandasDataset):
+    """A snapshot's dataset entity: the schema of its head, the digest and size of all its rows."""
+
+    def __init__(self, head: Any, rows: int, **kwargs: Any) -> None:
+        self._rows = rows
+        super().__init__(head, **kwargs)
+
+    @property
+    def profile(self) -> dict[str, int]:
+        return {"num_rows": self._rows, "num_elements": self._rows * int(self.df.shape[1])}
+
+
+def snapshot_dataset(record: TrainingRunLog) -> PandasDataset:
+    """The run's dataset input, without a walk over every value of the frame."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+    return _SnapshotDataset(
+        record.frame.head(DATASET_SCHEMA_ROWS),
+        rows=len(record.frame),
+        source=resolve_dataset_source(record.snapshot_path),
+        name=record.dataset_name,
+        targets=record.target,
+        digest=record.digest[:DATASET_DIGEST_CHARS],
     )
-    mlflow.log_input(dataset, context="training")
+
+
+def _log_dataset(record: TrainingRunLog) -> None:
+    mlflow.log_input(snapshot_dataset(record), context="training")
 
 
 def _log_sklearn_model(model: ModelLog) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from include.retraining.config import ModelConfig, ModelConfigError
 from include.retraining.features import build_preprocessor
@@ -139,18 +140,22 @@ def synthetic_example(features: pd.DataFrame, config: ModelConfig) -> pd.DataFra
     )
 
 
-def fit(config: ModelConfig, train: pd.DataFrame) -> Pipeline:
+def fit(config: ModelConfig, train: pd.DataFrame, threads: int = 1) -> Pipeline:
+    """The fitted pipeline, its OpenMP and BLAS pools capped at `threads` (Settings.fit_threads)."""
     pipeline = build_pipeline(config)
     labelled = train.dropna(subset=[config.target])
-    pipeline.fit(labelled[config.features.columns], labelled[config.target])
+    with threadpool_limits(limits=threads):
+        pipeline.fit(labelled[config.features.columns], labelled[config.target])
     return pipeline
 
 
-def predict_scores(model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
-    """Positive-class probability for a classifier, the prediction for a regressor.
+def predict_scores(model: Any, frame: pd.DataFrame, task: str, threads: int = 1) -> np.ndarray:
+    """Positive-class probability for a classifier, the prediction for a regressor, on at most
+    `threads` OpenMP/BLAS threads.
 
     Works on a fitted Pipeline and on an MLflow pyfunc whose sklearn flavour has predict_proba.
     """
-    if task == "classification":
-        return np.asarray(model.predict_proba(frame))[:, 1]
-    return np.asarray(model.predict(frame), dtype="float64")
+    with threadpool_limits(limits=threads):
+        if task == "classification":
+            return np.asarray(model.predict_proba(frame))[:, 1]
+        return np.asarray(model.predict(frame), dtype="float64")

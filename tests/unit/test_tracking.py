@@ -102,3 +102,36 @@ def test_a_model_uri_with_no_files_is_unusable(tracker: Tracker) -> None:
 def test_ensure_experiment_is_idempotent(tracker: Tracker) -> None:
     assert tracker.ensure_experiment("churn") == tracker.ensure_experiment("churn")
     assert isinstance(tracker.client, MlflowClient)
+
+
+def test_the_dataset_input_is_the_snapshots_hash_and_size_not_a_walk_over_its_rows(tracker: Tracker) -> None:
+    import json
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    from include.retraining.tracking import DATASET_SCHEMA_ROWS, SNAPSHOT_HASH_TAG, TrainingRunLog, _log_dataset
+
+    rows = DATASET_SCHEMA_ROWS * 3
+    frame = pd.DataFrame({"x": np.arange(rows, dtype="float64"), "plan": ["a", "b", "c"] * DATASET_SCHEMA_ROWS})
+    frame["y"] = np.arange(rows) % 2
+    record = TrainingRunLog(
+        run_name="r",
+        tags={SNAPSHOT_HASH_TAG: "ab" * 32},
+        params={},
+        config_json={},
+        frame=frame,
+        snapshot_path="/tmp/snap.parquet",
+        dataset_name="churn-w",
+        target="y",
+    )
+    experiment_id = tracker.ensure_experiment("datasets")
+    with mlflow.start_run(experiment_id=experiment_id) as active:
+        _log_dataset(record)
+
+    logged = tracker.client.get_run(active.info.run_id).inputs.dataset_inputs[0].dataset
+    assert logged.digest == "ab" * 8
+    assert json.loads(logged.profile) == {"num_rows": rows, "num_elements": rows * 3}
+    columns = {c["name"]: c["type"] for c in json.loads(logged.schema)["mlflow_colspec"]}
+    assert columns == {"x": "double", "plan": "string", "y": "long"}

@@ -43,3 +43,33 @@ def test_the_input_example_is_one_synthetic_row(data: pd.DataFrame) -> None:
     real_rows = set(map(tuple, features.astype(str).to_numpy()))
     assert tuple(example.astype(str).iloc[0]) not in real_rows
     assert all(example[c].dtype == "float64" for c in CONFIG.features.numeric)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_thread_setting_reaches_the_estimators_fit(
+    data: pd.DataFrame, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from threadpoolctl import threadpool_info
+
+    from include.retraining import training
+
+    seen: list[set[int]] = []
+
+    class Recording(ClassifierMixin, BaseEstimator):
+        def fit(self, X: object, y: object) -> Recording:
+            seen.append({pool["num_threads"] for pool in threadpool_info()})
+            return self
+
+    monkeypatch.setattr(training, "build_estimator", lambda config: Recording())
+    training.fit(CONFIG, data, threads=threads)
+    assert seen == [{threads}]
+
+
+def test_the_thread_setting_defaults_to_one_per_task() -> None:
+    from include.retraining.settings import load_settings
+
+    assert load_settings({}).fit_threads == 1
+    assert load_settings({"RETRAINING_FIT_THREADS": "4"}).fit_threads == 4
+    with pytest.raises(ValueError, match="RETRAINING_FIT_THREADS=0"):
+        load_settings({"RETRAINING_FIT_THREADS": "0"})
