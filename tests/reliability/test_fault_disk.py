@@ -69,10 +69,10 @@ def test_full_artifact_root_leaves_no_partial_snapshot(world: World) -> None:
 
     extracted = _extract_here(world)
 
-    assert extracted["rows"] > 0 and len(_parquet(world)) == len(before) + 1
+    assert extracted.rows > 0 and len(_parquet(world)) == len(before) + 1
 
 
-def _extract_here(world: World) -> dict:
+def _extract_here(world: World):
     """The same step in this process, once the volume has room again."""
     from include.orchestration.dagfiles import model_configs
     from include.retraining.retrain_steps import extract
