@@ -15,11 +15,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from include.retraining import registry
 from include.retraining.config import ModelConfig
 from include.retraining.monitor_contracts import ChampionUnusable, ReferenceInfo
-from include.retraining.settings import Settings
-from include.retraining.tracking import Tracker
+from include.retraining.runs import StepContext
 
 T = TypeVar("T")
 _SERVICE_ERROR_MODULES = ("requests", "urllib3", "mlflow", "botocore", "sqlalchemy")
@@ -27,28 +25,33 @@ _SERVICE_ERROR_MODULES = ("requests", "urllib3", "mlflow", "botocore", "sqlalche
 _MODEL_ERROR_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "BAD_REQUEST")
 
 
-def champion_features(config: ModelConfig, settings: Settings, version: str) -> list[str]:
+def champion_features(ctx: StepContext, version: str) -> list[str]:
     """The columns the champion was trained on, read from the fitted model itself."""
-    model = _usable(config, version, "loading", lambda: load_champion(config, settings))
+    config = ctx.config
+    model = _usable(config, version, "loading", lambda: load_champion(ctx, version))
     names = getattr(model, "feature_names_in_", None)
     if names is None or len(names) == 0:
         raise ChampionUnusable(config.name, version, "the model does not record the feature columns it was fitted on")
     return [str(name) for name in names]
 
 
-def load_champion(config: ModelConfig, settings: Settings) -> Any:
-    return Tracker.connect(settings).load_model(f"models:/{config.name}@{registry.CHAMPION}")
+def load_champion(ctx: StepContext, version: str) -> Any:
+    """The champion's model by version, so every task of a run scores the version `reference`
+    found even if the alias moves meanwhile."""
+    return ctx.tracker.load_model(f"models:/{ctx.config.name}/{version}")
 
 
 class ChampionScorer:
     """The champion of `ref`, loaded on first use and scored on its own feature list."""
 
-    def __init__(self, config: ModelConfig, settings: Settings, ref: ReferenceInfo) -> None:
-        self.config, self.settings, self.ref = config, settings, ref
+    def __init__(self, ctx: StepContext, ref: ReferenceInfo) -> None:
+        self.ctx, self.config, self.ref = ctx, ctx.config, ref
 
     @cached_property
     def model(self) -> Any:
-        return _usable(self.config, self.ref["version"], "loading", lambda: load_champion(self.config, self.settings))
+        return _usable(
+            self.config, self.ref["version"], "loading", lambda: load_champion(self.ctx, self.ref["version"])
+        )
 
     def scores(self, frame: pd.DataFrame) -> np.ndarray:
         from include.retraining.training import predict_scores

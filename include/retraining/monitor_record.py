@@ -21,9 +21,9 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
 )
-from include.retraining.runs import RunInfo
+from include.retraining.runs import RunInfo, StepContext
 from include.retraining.settings import Settings
-from include.retraining.tracking import MAX_TAG_CHARS, RunRecord, Tracker
+from include.retraining.tracking import MAX_TAG_CHARS, RunRecord
 from include.retraining.windows import Window
 
 
@@ -104,16 +104,16 @@ def _identity(results: MonitoringResults) -> dict[str, str]:
     return {"monitoring.window": results.window.label, "monitoring.champion_version": str(results.ref["version"])}
 
 
-def log_monitoring_run(config: ModelConfig, settings: Settings, run: RunInfo, results: MonitoringResults) -> str:
+def log_monitoring_run(ctx: StepContext, results: MonitoringResults) -> str:
     """The interval's finished MLflow monitoring run: reused on a rerun, else logged now."""
-    tracker = Tracker.connect(settings)
-    experiment_id = tracker.ensure_experiment(f"{config.name}-monitoring")
+    tracker = ctx.tracker
+    experiment_id = tracker.ensure_experiment(f"{ctx.config.name}-monitoring")
     existing = tracker.find_finished_run(experiment_id, _identity(results))
     if existing:
         return existing
     decision_json = json.dumps({"decision": results.decision, "performance": results.perf}, indent=2, default=str)
     record = RunRecord(
-        tags=run_tags(settings, run, results),
+        tags=run_tags(ctx.settings, ctx.run, results),
         metrics=run_metrics(results),
         artifacts={"report": [results.drift["report_html"], results.drift["report_json"]]},
         texts={"report/decision.json": decision_json},

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from include.retraining import drift_gate, layout, monitoring_table, registry, warehouse
+from include.retraining import drift_gate, layout, monitoring_table, warehouse
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
 from include.retraining.monitor_champion import ChampionScorer, champion_features
@@ -29,59 +29,54 @@ from include.retraining.monitor_contracts import (
     ReportResult,
 )
 from include.retraining.monitor_record import MonitoringResults, log_monitoring_run, monitoring_row
-from include.retraining.runs import RunInfo
-from include.retraining.settings import Settings
+from include.retraining.runs import StepContext
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
-from include.retraining.tracking import SNAPSHOT_PATH_TAG, Tracker
+from include.retraining.tracking import SNAPSHOT_PATH_TAG
 from include.retraining.windows import Window, as_utc, recent_window
 
 
-def monitoring_dir(settings: Settings, config: ModelConfig, window: Window) -> Path:
-    return layout.monitoring_dir(settings.artifact_root, config.name, window)
+def monitoring_dir(ctx: StepContext, window: Window) -> Path:
+    return layout.monitoring_dir(ctx.settings.artifact_root, ctx.config.name, window)
 
 
-def reference(config: ModelConfig, settings: Settings) -> ReferenceInfo:
+def reference(ctx: StepContext) -> ReferenceInfo:
     """The champion, where its training rows are and its own feature list; skipped when there is
     no champion yet, skipped as `champion_unusable` when it cannot be loaded."""
-    client = registry.configure(settings)
-    champion = registry.get_champion(client, config.name)
+    config = ctx.config
+    champion = ctx.registry.champion()
     if champion is None:
         raise MonitoringSkipped(
             f"model {config.name!r} has no champion yet: nothing to monitor until retrain_{config.name} promotes one"
         )
-    run = client.get_run(champion.run_id)
-    holdout = run.data.metrics.get(f"holdout_{config.primary_metric}")
-    path = run.data.tags.get(SNAPSHOT_PATH_TAG)
+    holdout = ctx.tracker.run_metrics(champion.run_id).get(f"holdout_{config.primary_metric}")
+    path = ctx.tracker.run_tags(champion.run_id).get(SNAPSHOT_PATH_TAG)
     if not path or not Path(path).exists():
-        frame = Tracker(client, settings).training_frame(champion.run_id)
+        frame = ctx.tracker.training_frame(champion.run_id)
         if frame is None:
             raise MonitoringSkipped(f"champion version {champion.version} has no stored training snapshot")
-        path = str(
-            write_parquet_atomic(
-                frame, layout.reference_snapshot(settings.artifact_root, config.name, champion.version)
-            )
-        )
-    features = champion_features(config, settings, str(champion.version))
+        copy = layout.reference_snapshot(ctx.settings.artifact_root, config.name, champion.version)
+        path = str(write_parquet_atomic(frame, copy))
     return {
         "version": str(champion.version),
         "run_id": champion.run_id,
         "snapshot": path,
         "holdout_metric": holdout,
-        "features": features,
+        "features": champion_features(ctx, str(champion.version)),
     }
 
 
-def current(
-    config: ModelConfig, settings: Settings, run: RunInfo, warehouse_url: str, ref: ReferenceInfo
-) -> CurrentWindow:
+def current(ctx: StepContext, ref: ReferenceInfo) -> CurrentWindow:
     """The monitoring window, extended back far enough to hold its matured-label counterpart,
     with the configured features and those the champion was trained on."""
-    window = recent_window(run.window_end, config.monitor.window_days)
+    config = ctx.config
+    window = recent_window(ctx.run.window_end, config.monitor.window_days)
     delay = timedelta(days=config.training.label_delay_days)
     matured = Window(window.start - delay, window.end - delay)
     features = list(dict.fromkeys([*config.features.columns, *ref["features"]]))
     columns = [config.source.timestamp_column, config.target, *features]
-    frame = warehouse.read_window(warehouse_url, config.source, columns, matured.start, window.end, model=config.name)
+    frame = warehouse.read_window(
+        ctx.warehouse_url, config.source, columns, matured.start, window.end, model=config.name
+    )
     # UTC-aware on both sides: a timestamptz column comes back aware, a timestamp one naive (UTC).
     ts = pd.to_datetime(frame[config.source.timestamp_column], utc=True)
     in_current = (ts > as_utc(window.start)).to_numpy()
@@ -92,7 +87,7 @@ def current(
             f"model {config.name!r}: the window {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} has "
             f"{rows_current} rows, fewer than monitor.min_rows={config.monitor.min_rows}; no drift check"
         )
-    folder = monitoring_dir(settings, config, window)
+    folder = monitoring_dir(ctx, window)
     return {
         "window": window.to_dict(),
         "matured_window": matured.to_dict(),
@@ -103,13 +98,14 @@ def current(
     }
 
 
-def data_drift(config: ModelConfig, settings: Settings, ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
+def data_drift(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
     """Evidently data drift over the configured features the champion was trained on, and PSI of
     the champion's scores (on its own feature list) on both windows."""
     from include.retraining.drift_report import compute_data_drift
 
+    config = ctx.config
     reference_frame, current_frame = read_snapshot(ref["snapshot"]), read_snapshot(cur["current"])
-    folder = monitoring_dir(settings, config, Window.from_dict(cur["window"]))
+    folder = monitoring_dir(ctx, Window.from_dict(cur["window"]))
     numeric, categorical, notes = _monitored_columns(config, reference_frame)
     summary = compute_data_drift(
         reference_frame,
@@ -125,9 +121,7 @@ def data_drift(config: ModelConfig, settings: Settings, ref: ReferenceInfo, cur:
     )
     return {
         **summary.to_dict(),
-        "prediction_psi": _prediction_psi(
-            config, ChampionScorer(config, settings, ref), reference_frame, current_frame
-        ),
+        "prediction_psi": _prediction_psi(config, ChampionScorer(ctx, ref), reference_frame, current_frame),
         "report_html": str(folder / "drift_report.html"),
         "report_json": str(folder / "drift_summary.json"),
         "notes": notes,
@@ -161,10 +155,11 @@ def _prediction_psi(
     return prediction_drift(reference_scores, current_scores)
 
 
-def performance(config: ModelConfig, settings: Settings, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
+def performance(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
     """The champion's primary metric on matured labels against its holdout value at training."""
     from include.retraining.evaluation import metric_value
 
+    config = ctx.config
     metric = config.primary_metric
     matured = read_snapshot(cur["matured"]).dropna(subset=[config.target])
     empty: PerformanceResult = {
@@ -179,23 +174,15 @@ def performance(config: ModelConfig, settings: Settings, ref: ReferenceInfo, cur
         return {**empty, "note": note}
     if config.task == "classification" and matured[config.target].nunique() < 2:
         return {**empty, "note": "matured labels hold one class only"}
-    value = metric_value(
-        metric, matured[config.target].to_numpy(), ChampionScorer(config, settings, ref).scores(matured)
-    )
+    value = metric_value(metric, matured[config.target].to_numpy(), ChampionScorer(ctx, ref).scores(matured))
     holdout = ref["holdout_metric"]
     return {**empty, "current_value": value, "drop": holdout - value if config.higher_is_better else value - holdout}
 
 
-def decide(
-    config: ModelConfig,
-    run: RunInfo,
-    drift: DriftResult,
-    perf: PerformanceResult,
-    warehouse_url: str,
-    retrain_running: bool,
-) -> DecisionDict:
+def decide(ctx: StepContext, drift: DriftResult, perf: PerformanceResult, retrain_running: bool) -> DecisionDict:
     """The retrain decision, with the cooldown counted from emitted triggers only and a later
     monitored window blocking a past one."""
+    config, run, url = ctx.config, ctx.run, ctx.warehouse_url
     summary = DriftSummary.from_dict(drift)
     monitor = config.monitor
     unknown = [c for c in monitor.critical_features if c not in summary.columns]
@@ -208,38 +195,31 @@ def decide(
         prediction_psi=drift["prediction_psi"],
         performance_drop=perf["drop"],
         config=monitor,
-        last_trigger_at=monitoring_table.last_trigger_at(warehouse_url, config.name, run.window_end),
+        last_trigger_at=monitoring_table.last_trigger_at(url, config.name, run.window_end),
         now=run.window_end,
         retrain_running=retrain_running,
         higher_is_better=config.higher_is_better,
-        later_window_end=monitoring_table.latest_monitoring_end(warehouse_url, config.name),
+        later_window_end=monitoring_table.latest_monitoring_end(url, config.name),
     )
     notes = [*drift.get("notes", []), *([f"critical features not compared: {', '.join(unknown)}"] if unknown else [])]
     return {**decision.to_dict(), "notes": [*decision.notes, *notes]}
 
 
-def report(
-    config: ModelConfig,
-    settings: Settings,
-    run: RunInfo,
-    results: MonitoringResults,
-    warehouse_url: str,
-) -> ReportResult:
+def report(ctx: StepContext, results: MonitoringResults) -> ReportResult:
     """One MLflow run per monitoring run and one `model_monitoring` row per interval (replaced on
     rerun). A retrain decision is recorded as pending: `trigger` marks it once the event is out."""
-    mlflow_run_id = log_monitoring_run(config, settings, run, results)
-    monitoring_table.replace_monitoring_row(
-        warehouse_url, {**monitoring_row(config, run, results), "mlflow_run_id": mlflow_run_id}
-    )
+    mlflow_run_id = log_monitoring_run(ctx, results)
+    row = {**monitoring_row(ctx.config, ctx.run, results), "mlflow_run_id": mlflow_run_id}
+    monitoring_table.replace_monitoring_row(ctx.warehouse_url, row)
     label = drift_gate.decision_label(results.decision)
     return {"mlflow_run_id": mlflow_run_id, "report_html": results.drift["report_html"], "decision": label}
 
 
-def mark_triggered(config: ModelConfig, cur: CurrentWindow, warehouse_url: str) -> None:
+def mark_triggered(ctx: StepContext, cur: CurrentWindow) -> None:
     """Record that the interval's drift event was emitted, so the cooldown starts counting it."""
-    changed = monitoring_table.mark_trigger_emitted(warehouse_url, config.name, Window.from_dict(cur["window"]).end)
-    if changed == 0:
+    end = Window.from_dict(cur["window"]).end
+    if monitoring_table.mark_trigger_emitted(ctx.warehouse_url, ctx.config.name, end) == 0:
         raise warehouse.WarehouseError(
-            f"model {config.name!r}: no retrain_pending row in model_monitoring for the window ending "
+            f"model {ctx.config.name!r}: no retrain_pending row in model_monitoring for the window ending "
             f"{cur['window']['end']}; rerun the monitoring run's report task before trigger"
         )

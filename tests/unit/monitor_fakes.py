@@ -1,4 +1,4 @@
-"""Small fakes of the monitor's adapters (warehouse, champion) and the inputs its steps share."""
+"""Small fakes of the monitor's adapters (warehouse, tracking, registry) and the inputs its steps share."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from include.retraining import warehouse
-from include.retraining.runs import RunInfo
+from include.retraining.runs import RunInfo, StepContext
+from include.retraining.settings import load_settings
 
 CHURN = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
 END = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)
@@ -63,3 +64,49 @@ def frame(timestamps: pd.Series, columns: list[str]) -> pd.DataFrame:
 
 def ref(features: list[str]) -> dict:
     return {"version": "3", "run_id": "x", "snapshot": "", "holdout_metric": 0.8, "features": features}
+
+
+class FakeTracker:
+    """The tracking adapter of one champion run: its model (or the error loading it raises), its
+    metrics and tags, its training rows; monitoring runs are counted, not logged."""
+
+    def __init__(self, model=None, frame: pd.DataFrame | None = None, metrics: dict | None = None):
+        self.model, self.frame, self.metrics = model, frame, metrics or {}
+        self.logged: list = []
+
+    def load_model(self, uri: str):
+        if isinstance(self.model, BaseException):
+            raise self.model
+        return self.model
+
+    def run_metrics(self, run_id: str) -> dict:
+        return self.metrics
+
+    def run_tags(self, run_id: str) -> dict:
+        return {}
+
+    def training_frame(self, run_id: str):
+        return self.frame
+
+    def ensure_experiment(self, name: str) -> str:
+        return "1"
+
+    def find_finished_run(self, experiment_id: str, tags: dict) -> str | None:
+        return None
+
+    def log_run(self, experiment_id: str, run_name: str, record) -> str:
+        self.logged.append(record)
+        return "mlflow-run"
+
+
+class FakeRegistry:
+    def __init__(self, champion=None):
+        self._champion = champion
+
+    def champion(self):
+        return self._champion
+
+
+def context(config, settings=None, url: str = "sqlite://", tracker=None, registry=None) -> StepContext:
+    settings = settings or load_settings({"RETRAINING_DATA_DIR": "/nonexistent"})
+    return StepContext(config, settings, RUN, url, fake_tracker=tracker or FakeTracker(), fake_registry=registry)

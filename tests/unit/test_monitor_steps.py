@@ -13,9 +13,20 @@ import pytest
 from include.retraining import monitor_steps, monitoring_table
 from include.retraining.config import load_model_config
 from include.retraining.drift import ColumnDrift, DriftSummary
+from include.retraining.monitor_contracts import MonitoringSkipped
 from include.retraining.monitor_record import MonitoringResults
 from include.retraining.settings import load_settings
-from tests.unit.monitor_fakes import CHURN, END, RUN, FakeWarehouse, frame, ref
+from tests.unit.monitor_fakes import (
+    CHURN,
+    END,
+    FakeModel,
+    FakeRegistry,
+    FakeTracker,
+    FakeWarehouse,
+    context,
+    frame,
+    ref,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +59,7 @@ def test_current_splits_naive_and_aware_timestamps_by_the_same_utc_window(config
     fake = FakeWarehouse(frame(stamps, config.features.columns))
     _use(monkeypatch, fake)
 
-    cur = monitor_steps.current(config, settings, RUN, "sqlite://", ref(config.features.columns))
+    cur = monitor_steps.current(context(config, settings), ref(config.features.columns))
 
     assert cur["rows_current"] == 7 * 48
     assert cur["window"]["end"].startswith("2026-03-30T02:00")
@@ -59,7 +70,7 @@ def test_current_also_reads_the_features_only_the_champion_knows(config, setting
     fake = FakeWarehouse(frame(stamps, [*config.features.columns, "old_feature"]))
     _use(monkeypatch, fake)
 
-    monitor_steps.current(config, settings, RUN, "sqlite://", ref(["tenure_months", "old_feature"]))
+    monitor_steps.current(context(config, settings), ref(["tenure_months", "old_feature"]))
 
     assert fake.columns_read[-1] == "old_feature" and "region" in fake.columns_read
 
@@ -85,7 +96,7 @@ NO_LABELS = {"metric": "roc_auc", "holdout_value": 0.8, "rows": 0, "current_valu
 def test_decide_blocks_a_past_window_when_a_later_one_was_monitored(config, monkeypatch):
     _use(monkeypatch, FakeWarehouse(latest=END + timedelta(days=7)))
 
-    decision = monitor_steps.decide(config, RUN, _drift(["monthly_charges"]), NO_LABELS, "sqlite://", False)
+    decision = monitor_steps.decide(context(config), _drift(["monthly_charges"]), NO_LABELS, False)
 
     assert decision["drift_detected"] is True and decision["retrain"] is False
     assert decision["blocked_by"].startswith("past window")
@@ -96,7 +107,7 @@ def test_decide_skips_a_critical_feature_the_champion_has_no_baseline_for(config
     drift = _drift(["contract"])
     del drift["columns"]["monthly_charges"]
 
-    decision = monitor_steps.decide(config, RUN, drift, NO_LABELS, "sqlite://", False)
+    decision = monitor_steps.decide(context(config), drift, NO_LABELS, False)
 
     assert decision["retrain"] is True
     assert "critical features not compared: monthly_charges" in decision["notes"]
@@ -120,25 +131,26 @@ def _results(decision: dict) -> MonitoringResults:
 def test_report_records_a_retrain_as_pending_until_trigger_emits(config, settings, monkeypatch):
     fake = FakeWarehouse()
     _use(monkeypatch, fake)
-    monkeypatch.setattr(monitor_steps, "log_monitoring_run", lambda *args: "mlflow-run")
+    tracker = FakeTracker()
     decision = {"retrain": True, "drift_detected": True, "reasons": ["critical"], "blocked_by": None, "notes": []}
 
-    result = monitor_steps.report(config, settings, RUN, _results(decision), "sqlite://")
+    result = monitor_steps.report(context(config, settings, tracker=tracker), _results(decision))
 
     assert result == {"mlflow_run_id": "mlflow-run", "report_html": "r.html", "decision": "retrain"}
     assert fake.rows[0]["decision"] == "retrain_pending" and fake.rows[0]["mlflow_run_id"] == "mlflow-run"
+    assert tracker.logged[0].tags["monitoring.decision"] == "retrain"
 
 
-def test_the_cooldown_counts_only_triggers_that_were_emitted(config, settings, tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
-    monkeypatch.setattr(monitor_steps, "log_monitoring_run", lambda *args: "mlflow-run")
+def test_the_cooldown_counts_only_triggers_that_were_emitted(config, settings, tmp_path):
+    ctx = context(config, settings, url=f"sqlite:///{tmp_path / 'warehouse.db'}")
+    url = ctx.warehouse_url
     retrain = {"retrain": True, "drift_detected": True, "reasons": ["critical"], "blocked_by": None, "notes": []}
-    monitor_steps.report(config, settings, RUN, _results(retrain), url)
+    monitor_steps.report(ctx, _results(retrain))
     later = END + timedelta(days=1)
 
     before_trigger = monitoring_table.last_trigger_at(url, "churn", later)
-    monitor_steps.mark_triggered(config, _results(retrain).cur, url)
-    monitor_steps.mark_triggered(config, _results(retrain).cur, url)  # a retried trigger
+    monitor_steps.mark_triggered(ctx, _results(retrain).cur)
+    monitor_steps.mark_triggered(ctx, _results(retrain).cur)  # a retried trigger
 
     assert before_trigger is None
     assert monitoring_table.last_trigger_at(url, "churn", later) == END
@@ -146,16 +158,68 @@ def test_the_cooldown_counts_only_triggers_that_were_emitted(config, settings, t
 
 
 def test_marking_a_trigger_without_its_report_row_fails(config, tmp_path):
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    ctx = context(config, url=f"sqlite:///{tmp_path / 'warehouse.db'}")
+
     with pytest.raises(Exception, match="model_monitoring|no such table"):
-        monitor_steps.mark_triggered(config, _results({}).cur, url)
+        monitor_steps.mark_triggered(ctx, _results({}).cur)
 
 
-def test_a_missing_champion_snapshot_skips(config, settings, monkeypatch):
-    client = SimpleNamespace(get_run=lambda _: SimpleNamespace(data=SimpleNamespace(metrics={}, tags={})))
-    monkeypatch.setattr(monitor_steps.registry, "configure", lambda _: client)
-    monkeypatch.setattr(monitor_steps.registry, "get_champion", lambda *_: SimpleNamespace(version="3", run_id="x"))
-    monkeypatch.setattr(monitor_steps, "Tracker", lambda *_: SimpleNamespace(training_frame=lambda _: None))
+def test_no_champion_yet_skips_with_the_reason(config):
+    ctx = context(config, registry=FakeRegistry(None))
 
-    with pytest.raises(monitor_steps.MonitoringSkipped, match="no stored training snapshot"):
-        monitor_steps.reference(config, settings)
+    with pytest.raises(MonitoringSkipped, match="no champion yet"):
+        monitor_steps.reference(ctx)
+
+
+def test_a_missing_champion_snapshot_skips(config):
+    champion = SimpleNamespace(version="3", run_id="x")
+    ctx = context(config, tracker=FakeTracker(frame=None), registry=FakeRegistry(champion))
+
+    with pytest.raises(MonitoringSkipped, match="no stored training snapshot"):
+        monitor_steps.reference(ctx)
+
+
+def test_reference_names_the_champion_its_snapshot_and_its_own_features(config, settings):
+    champion = SimpleNamespace(version="3", run_id="x")
+    rows = frame(pd.Series(range(3)), ["tenure_months"])
+    tracker = FakeTracker(FakeModel(["tenure_months"]), frame=rows, metrics={"holdout_roc_auc": 0.81})
+    ctx = context(config, settings, tracker=tracker, registry=FakeRegistry(champion))
+
+    ref_info = monitor_steps.reference(ctx)
+
+    assert ref_info["features"] == ["tenure_months"] and ref_info["holdout_metric"] == 0.81
+    assert ref_info["snapshot"].endswith("v3.parquet") and Path(ref_info["snapshot"]).exists()
+
+
+def _windows(config, tmp_path: Path, reference_columns: list[str]) -> tuple[dict, dict]:
+    """A champion reference snapshot with `reference_columns` and a current/matured window with
+    every configured feature, as parquet files the steps read."""
+    stamps = pd.Series(pd.date_range("2026-03-01", periods=1200, freq="10min"))
+    reference_path, current_path = tmp_path / "reference.parquet", tmp_path / "current.parquet"
+    frame(stamps, reference_columns).to_parquet(reference_path)
+    frame(stamps, config.features.columns).to_parquet(current_path)
+    ref_info = {**ref(reference_columns), "snapshot": str(reference_path)}
+    window = {"start": (END - timedelta(days=7)).isoformat(), "end": END.isoformat()}
+    cur = {"window": window, "matured_window": window, "current": str(current_path), "matured": str(current_path)}
+    return ref_info, {**cur, "rows_current": 1200, "rows_matured": 1200}
+
+
+def test_a_feature_added_to_the_model_file_is_noted_not_compared(config, settings, tmp_path):
+    old = [c for c in config.features.columns if c != "region"]
+    ref_info, cur = _windows(config, tmp_path, old)
+    ctx = context(config, settings, tracker=FakeTracker(FakeModel(old)))
+
+    drift = monitor_steps.data_drift(ctx, ref_info, cur)
+
+    assert "region" not in drift["columns"] and len(drift["columns"]) == len(old)
+    assert drift["notes"] == ["not compared (not in the champion's training data): region"]
+    assert drift["prediction_psi"] >= 0 and Path(drift["report_html"]).exists()
+
+
+def test_performance_scores_the_champion_on_matured_labels(config, settings, tmp_path):
+    ref_info, cur = _windows(config, tmp_path, ["monthly_charges"])
+    ctx = context(config, settings, tracker=FakeTracker(FakeModel(["monthly_charges"])))
+
+    perf = monitor_steps.performance(ctx, ref_info, cur)
+
+    assert perf["rows"] == 1200 and perf["drop"] == pytest.approx(0.8 - perf["current_value"])
