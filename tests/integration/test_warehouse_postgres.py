@@ -129,11 +129,12 @@ def test_retrain_extract_and_monitor_window_read_the_typed_table(
     config, settings = _config("at_tz"), load_settings()
     run = RunInfo(dag_id="retrain_typed", run_id="manual__1", window_end=END)
 
-    extracted = extract(StepContext(config=config, settings=settings, run=run, warehouse_url=typed_warehouse))
+    ctx = StepContext(config=config, settings=settings, run=run, warehouse_url=typed_warehouse)
+    extracted = extract(ctx)
     champion = ReferenceInfo(
         version="1", run_id="r", snapshot="", holdout_metric=None, features=list(config.features.columns)
     )
-    window = current(config, settings, run, typed_warehouse, champion)
+    window = current(ctx, champion)
 
     assert extracted.rows == len(_expected_ids("timestamptz")) == window["rows_current"]
 
