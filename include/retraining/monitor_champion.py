@@ -56,9 +56,14 @@ class ChampionScorer:
     def scores(self, frame: pd.DataFrame) -> np.ndarray:
         from include.retraining.training import predict_scores
 
-        model, features, task = self.model, self.ref["features"], self.config.task
+        model, features, task, threads = (
+            self.model,
+            self.ref["features"],
+            self.config.task,
+            self.ctx.settings.fit_threads,
+        )
         return _usable(
-            self.config, self.ref["version"], "scoring", lambda: predict_scores(model, frame[features], task)
+            self.config, self.ref["version"], "scoring", lambda: predict_scores(model, frame[features], task, threads)
         )
 
 
