@@ -19,7 +19,7 @@ SERVICE ?=
 # answers there, `make stack` starts a throwaway one (and a Redis) for as long as it runs.
 STACK_PG ?= postgres@127.0.0.1:5432
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench bench-gate up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench bench-gate bench-retrain up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ bench: venv bench-gate ## Benchmarks; results go to docs/benchmarks.md
 
 bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/benchmarks.md, docs/decisions.md
 	$(BIN)/python bench/gate_sim.py --reps 200
+
+bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, one process per task (~5-15 min): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows $(or $(ROWS),1000000)
 
 up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
 	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }
