@@ -19,7 +19,7 @@ SERVICE ?=
 # answers there, `make stack` starts a throwaway one (and a Redis) for as long as it runs.
 STACK_PG ?= postgres@127.0.0.1:5432
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration lint airflow mlflow stack bench bench-gate bench-retrain up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow stack bench bench-gate bench-retrain up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ test-unit: venv ## Pure functions, no services
 
 test-integration: venv chromium ## Real DAG runs against real services
 	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/integration
+
+test-reliability: venv ## Faults and bad inputs on real parts (docs/reliability.md)
+	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/reliability
 
 lint: venv ## Ruff lint and format check
 	$(BIN)/ruff check .
