@@ -8,9 +8,10 @@ ingest, an index on the timestamp), so that each of two training windows a week 
 as "no champion"); the timed retrain of the later window then runs with that champion present.
 Each task (extract, validate, train, evaluate, promote) runs in its own Python process that
 calls the step with the previous tasks' XCom values, as an Airflow worker would; the parent
-records each process's wall time and peak RSS (`os.wait4`), and the step's own time without
-the imports. A plain ADBC read of the same window query runs in a process of its own too. The
-section "## Retrain at scale (issue 12)" of `--out` is rewritten; the database is dropped.
+records each process's wall and CPU time (`os.wait4`), and the process reports its peak RSS
+(VmHWM) and the step's own time without the start-up imports. A plain ADBC read of the same
+window query runs in a process of its own too. The section "## Retrain at scale (issue 12)" of
+`--out` is rewritten; the database is dropped.
 
 Not included: Airflow's own per-task cost (task runner start, DAG file parse: about 0.2-0.4 s,
 plus its imports), and Slack delivery of any alert.
@@ -146,7 +147,14 @@ def child(task: str, state_file: Path) -> None:
     state = json.loads(state_file.read_text())
     started = time.perf_counter()
     result = _plain_read(state) if task == "adbc_read" else _step(task, state)
-    print(json.dumps({"result": result, "step_s": time.perf_counter() - started}))
+    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own high-water RSS. Not getrusage's ru_maxrss: Linux carries it over fork and
+    exec, so every child would report at least the parent's size at the fork."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
 
 
 def spawn(task: str, state: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -170,7 +178,7 @@ def spawn(task: str, state: dict[str, Any], workdir: Path, env: dict[str, str]) 
         raise SystemExit(f"task {task} failed; its log ends:\n{log.read_text()[-3000:]}")
     report = json.loads(out.strip().splitlines()[-1])
     cpu = usage.ru_utime + usage.ru_stime
-    return {"wall_s": wall, "cpu_s": cpu, "rss_mb": usage.ru_maxrss / 1024, **report}
+    return {"wall_s": wall, "cpu_s": cpu, **report}
 
 
 def run_window(end: datetime, base: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, dict]:
