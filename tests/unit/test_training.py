@@ -73,3 +73,26 @@ def test_the_thread_setting_defaults_to_one_per_task() -> None:
     assert load_settings({"RETRAINING_FIT_THREADS": "4"}).fit_threads == 4
     with pytest.raises(ValueError, match="RETRAINING_FIT_THREADS=0"):
         load_settings({"RETRAINING_FIT_THREADS": "0"})
+
+
+def test_the_split_of_rows_already_in_order_equals_the_sorted_split(data: pd.DataFrame) -> None:
+    ordered = data.sort_values(["snapshot_at", "customer_id"], kind="mergesort").reset_index(drop=True)
+    ordered.loc[1, "snapshot_at"] = ordered.loc[0, "snapshot_at"]  # a tie, broken by the id
+    shuffled = ordered.sample(frac=1.0, random_state=3)
+
+    fast, sorted_split = split_by_time(ordered, CONFIG), split_by_time(shuffled, CONFIG)
+
+    pd.testing.assert_frame_equal(fast.train, sorted_split.train)
+    pd.testing.assert_frame_equal(fast.holdout, sorted_split.holdout)
+
+
+def test_ties_out_of_id_order_are_still_sorted(data: pd.DataFrame) -> None:
+    ordered = data.sort_values(["snapshot_at", "customer_id"], kind="mergesort").reset_index(drop=True)
+    last = len(ordered) - 1
+    ordered.loc[last, "snapshot_at"] = ordered.loc[last - 1, "snapshot_at"]
+    ordered.loc[last, "customer_id"] = "A-first"
+
+    holdout = split_by_time(ordered, CONFIG).holdout
+
+    assert holdout["customer_id"].iloc[-1] != "A-first"
+    assert holdout["customer_id"].iloc[-2] == "A-first"
