@@ -16,11 +16,10 @@ from demo import timeline
 
 def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     """A model version's ROC AUC on the latest week whose labels have matured by `at`."""
-    import mlflow.sklearn
-
     from include.retraining.config import load_model_config
     from include.retraining.evaluation import metric_value
     from include.retraining.settings import load_settings
+    from include.retraining.tracking import Tracker
     from include.retraining.training import predict_scores
     from include.retraining.warehouse import read_window
 
@@ -39,7 +38,8 @@ def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     if len(frame) < 100 or frame[config.target].nunique() < 2:
         return None
     if version not in cache:
-        cache[version] = mlflow.sklearn.load_model(f"models:/churn/{version}")
+        # The project's own loader (skops, its trusted types only), as the pipeline loads models.
+        cache[version] = Tracker.connect(settings).load_model(f"models:/churn/{version}")
     scores = predict_scores(cache[version], frame[config.features.columns], "classification")
     return metric_value("roc_auc", frame[config.target].to_numpy(), scores)
 

@@ -121,6 +121,8 @@ class NativeStack:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "RETRAINING_DATA_DIR": str(self.home / "data"),
             "GX_ANALYTICS_ENABLED": "False",
+            # Models are loaded only in the project's skops format, never unpickled.
+            "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         }
         if self.executor == "CeleryExecutor":
             env["AIRFLOW__CELERY__BROKER_URL"] = self.broker_url or "redis://127.0.0.1:6379/0"

@@ -260,6 +260,11 @@ def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, nam
     assert client["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
 
 
+@pytest.mark.parametrize("name", ("mlflow", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+def test_no_service_unpickles_a_model(services, name):
+    assert _environment(services[name])["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
+
+
 @pytest.mark.parametrize("path", [COMPOSE_FILE, AIRFLOW_DOCKERFILE, MLFLOW_DOCKERFILE, ENV_EXAMPLE])
 def test_nothing_is_pip_installed_at_container_start(path):
     assert FORBIDDEN_RUNTIME_INSTALL not in path.read_text()

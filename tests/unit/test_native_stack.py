@@ -1,5 +1,5 @@
 """The native stack's configuration (tools/native_stack.py), without starting it: secrets are random
-per stack, the passwords file is private, and every process can log in to MLflow."""
+per stack, the passwords file is private, and every process is told never to unpickle a model."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ def test_two_stacks_never_share_a_secret(tmp_path: Path) -> None:
     assert all(len(first[name]) >= 16 for name in SECRETS)
 
 
-def test_every_process_logs_in_to_mlflow(tmp_path: Path) -> None:
+def test_every_process_refuses_pickled_models_and_logs_in_to_mlflow(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
 
     env = stack.env()
 
+    assert env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     assert (env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_USERNAME"]) == (stack.mlflow_url, "admin")
     assert env["MLFLOW_TRACKING_PASSWORD"] == stack.mlflow_password
 
