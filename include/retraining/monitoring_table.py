@@ -65,7 +65,17 @@ def mark_trigger_emitted(url: str, model: str, window_end: datetime) -> int:
 
 
 def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
-    """Write one `model_monitoring` row, replacing the row of the same model and interval end."""
+    """Write one `model_monitoring` row, replacing the row of the same model and interval end.
+
+    An emitted trigger stays recorded: a rerun of its interval replaces the figures, but a row
+    that says `retrain` keeps saying so (the cooldown counts it), with the rerun's reasons added.
+    """
+    if row["decision"] != "retrain" and _decision(url, row["model"], row["window_end"]) == "retrain":
+        row = {
+            **row,
+            "decision": "retrain",
+            "reasons": f"drift event emitted by an earlier run; rerun: {row['reasons']}",
+        }
     frame = pd.DataFrame([row]).astype(
         {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
     )
@@ -84,3 +94,16 @@ def read_monitoring(url: str, model: str) -> pd.DataFrame:
                 conn,
                 params={"model": model},
             )
+
+
+def _decision(url: str, model: str, window_end: datetime) -> str | None:
+    with _engine(url) as engine:
+        if not sa.inspect(engine).has_table(MONITORING_TABLE):
+            return None
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    f"SELECT decision FROM {MONITORING_TABLE} WHERE model = :model AND window_end = :end"
+                ).bindparams(sa.bindparam("end", type_=sa.DateTime())),
+                {"model": model, "end": naive_utc(window_end)},
+            ).scalar()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from demo.churn_data import PRICING_CHANGE, World
@@ -58,6 +59,14 @@ def test_stable_window_no_drift_then_shift_triggers_once_within_cooldown(champio
 
     assert within_cooldown["trigger"] == "skipped" and len(drift_events()) == 1
     assert _rows()[-1]["decision"] == "blocked" and "cooldown" in _rows()[-1]["reasons"]
+
+    # A past window (here the shifted one again, after a later window was monitored) never fires.
+    past = run_dag("monitor_churn", NEXT_WEEK + timedelta(weeks=1, days=1), {"window_end": event["window_end"]})
+
+    assert past["trigger"] == "skipped" and len(drift_events()) == 1
+    shifted_end = pd.Timestamp(event["window_end"]).tz_convert(None)
+    (again,) = [row for row in _rows() if pd.Timestamp(row["window_end"]) == shifted_end]
+    assert again["decision"] == "retrain" and "past window" in again["reasons"]
 
 
 def test_monitoring_run_is_logged_to_mlflow(data_dir, models_dir) -> None:

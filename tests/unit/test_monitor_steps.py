@@ -223,3 +223,17 @@ def test_performance_scores_the_champion_on_matured_labels(config, settings, tmp
     perf = monitor_steps.performance(ctx, ref_info, cur)
 
     assert perf["rows"] == 1200 and perf["drop"] == pytest.approx(0.8 - perf["current_value"])
+
+
+def test_a_rerun_of_an_interval_never_unrecords_its_emitted_trigger(config, settings, tmp_path):
+    ctx = context(config, settings, url=f"sqlite:///{tmp_path / 'warehouse.db'}")
+    retrain = {"retrain": True, "drift_detected": True, "reasons": ["critical"], "blocked_by": None, "notes": []}
+    blocked = {**retrain, "retrain": False, "blocked_by": "past window: a later window exists"}
+    monitor_steps.report(ctx, _results(retrain))
+    monitor_steps.mark_triggered(ctx, _results(retrain).cur)
+
+    monitor_steps.report(ctx, _results(blocked))
+
+    (row,) = monitoring_table.read_monitoring(ctx.warehouse_url, "churn").to_dict("records")
+    assert row["decision"] == "retrain" and "rerun: critical; past window" in row["reasons"]
+    assert monitoring_table.last_trigger_at(ctx.warehouse_url, "churn", END + timedelta(days=1)) == END
