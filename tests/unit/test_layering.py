@@ -1,0 +1,68 @@
+"""The house rules, read from the source: the domain never imports Airflow, each external
+library is imported only by its adapter, and no module or function grows past its limit."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.unit
+
+DOMAIN = REPO / "include" / "retraining"
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 50
+# Each library and the only domain modules that may import it.
+ADAPTERS = {
+    "mlflow": {"tracking.py", "registry.py"},
+    "sqlalchemy": {"warehouse.py", "monitoring_table.py"},  # the warehouse, and its model_monitoring table
+    "evidently": {"drift_report.py"},
+    "great_expectations": {"validation.py"},
+}
+
+
+def _modules(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imported(path: Path) -> set[str]:
+    """Top-level package of every import in the module, at any depth (function-level included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_domain_never_imports_airflow() -> None:
+    offenders = [p.name for p in _modules(DOMAIN) if "airflow" in _imported(p)]
+    assert offenders == [], f"include/retraining must not import airflow: {offenders}"
+
+
+@pytest.mark.parametrize("library", sorted(ADAPTERS))
+def test_each_library_is_imported_only_by_its_adapter(library: str) -> None:
+    importers = {p.name for p in _modules(DOMAIN) if library in _imported(p)}
+    assert importers <= ADAPTERS[library], (
+        f"{sorted(importers - ADAPTERS[library])} import {library}; go through {sorted(ADAPTERS[library])}"
+    )
+
+
+def test_no_module_in_include_is_over_the_limit() -> None:
+    sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in _modules(REPO / "include")}
+    over = {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES}
+    assert over == {}, f"modules over {MAX_MODULE_LINES} lines: {over}"
+
+
+def test_no_function_in_include_is_over_the_limit() -> None:
+    over = {}
+    for path in _modules(REPO / "include"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    over[f"{path.relative_to(REPO)}:{node.lineno} {node.name}"] = lines
+    assert over == {}, f"functions over {MAX_FUNCTION_LINES} lines: {over}"
