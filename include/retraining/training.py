@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from include.retraining.config import ModelConfig, ModelConfigError
-from include.retraining.features import build_preprocessor
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
 
 # Types the skops format must be told to trust when loading our models: the feature
 # transformer's own functions and the estimators' tree structures. Listed, not discovered,
@@ -78,6 +79,12 @@ def build_estimator(config: ModelConfig) -> BaseEstimator:
 
 
 def build_pipeline(config: ModelConfig) -> Pipeline:
+    # scikit-learn is imported here, not with the module: extract and promote import this module
+    # (for TrainingDataError) and never fit.
+    from sklearn.pipeline import Pipeline
+
+    from include.retraining.features import build_preprocessor
+
     return Pipeline([("features", build_preprocessor(config.features)), ("model", build_estimator(config))])
 
 
