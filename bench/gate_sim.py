@@ -35,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.docs_section import write_section  # noqa: E402
 from include.retraining.evaluation import paired_comparison  # noqa: E402  (needs the repo root)
 
 BENCH_SECTION = "## Gate evaluation (issue 12)"
@@ -288,16 +289,6 @@ _DEFAULTS = [
     "target and reached 3e15 on a count target with zeros; WAPE is undefined (NaN, never promoted) only "
     "when every target is zero.",
 ]
-
-
-def write_section(path: Path, heading: str, section: str, title: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else f"# {title}\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> None:

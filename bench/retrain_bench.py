@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 
 SECTION = "## Retrain at scale (issue 12)"
 TASKS = ("extract", "validate", "train", "evaluate", "promote")
@@ -254,16 +255,6 @@ def render(rows: int, total: int, load_s: float, runs: dict[str, dict[str, dict]
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in each training window")
@@ -311,7 +302,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"rows": args.rows, "total": total, "load_s": load_s, "runs": runs}))
     section = render(args.rows, total, load_s, runs, machine)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section, "Benchmarks")
     print(section)
 
 
