@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from include.retraining.config_base import MODEL_NAME_RE, Strict, check_cron, check_identifier
+from include.retraining.config_base import is_identifier as is_identifier
 from include.retraining.config_catalog import estimator_problems, stattest_problems
+from include.retraining.config_gate import GateConfig
+from include.retraining.config_monitor import MonitorConfig
 
 # Reading the files lives in model_files; re-exported so callers have one place to look.
 from include.retraining.model_files import ModelConfigError as ModelConfigError
@@ -21,9 +24,6 @@ from include.retraining.model_files import load_model_config as load_model_confi
 from include.retraining.model_files import load_model_configs as load_model_configs
 from include.retraining.model_files import parse_model_config as parse_model_config
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
 CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
 # WAPE, not MAPE: MAPE divides by each target and explodes on zeros (3e15 on a count target).
 REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
@@ -31,24 +31,7 @@ LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 
 
-def is_identifier(name: str) -> bool:
-    return bool(_IDENTIFIER.match(name))
-
-
-def _check_identifier(value: str, what: str) -> str:
-    if not is_identifier(value):
-        raise ValueError(
-            f"{what} {value!r} is not a plain SQL identifier; use letters, digits and "
-            "underscores only (at most 63 characters, not starting with a digit)"
-        )
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceConfig(_Strict):
+class SourceConfig(Strict):
     conn_id: str = "warehouse"
     table: str | None = None
     query: str | None = None
@@ -62,7 +45,7 @@ class SourceConfig(_Strict):
     def _table_identifier(cls, value: str | None) -> str | None:
         if value is not None:
             for part in value.split("."):
-                _check_identifier(part, "table name part")
+                check_identifier(part, "table name part")
             if value.count(".") > 1:
                 raise ValueError(f"table {value!r}: use `table` or `schema.table`")
         return value
@@ -80,7 +63,7 @@ class SourceConfig(_Strict):
     @field_validator("timestamp_column", "id_column")
     @classmethod
     def _column_identifier(cls, value: str | None) -> str | None:
-        return value if value is None else _check_identifier(value, "column")
+        return value if value is None else check_identifier(value, "column")
 
     @model_validator(mode="after")
     def _table_xor_query(self) -> SourceConfig:
@@ -89,7 +72,7 @@ class SourceConfig(_Strict):
         return self
 
 
-class FeaturesConfig(_Strict):
+class FeaturesConfig(Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
@@ -97,7 +80,7 @@ class FeaturesConfig(_Strict):
     @classmethod
     def _identifiers(cls, values: list[str]) -> list[str]:
         for value in values:
-            _check_identifier(value, "feature column")
+            check_identifier(value, "feature column")
         return values
 
     @model_validator(mode="after")
@@ -115,7 +98,7 @@ class FeaturesConfig(_Strict):
         return [*self.numeric, *self.categorical]
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     window_days: int = Field(180, gt=0)
     label_delay_days: int = Field(0, ge=0)
     holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9)
@@ -136,37 +119,7 @@ class TrainingConfig(_Strict):
         return self
 
 
-class GateConfig(_Strict):
-    """Where each default comes from: docs/decisions.md, "The promotion gate"."""
-
-    metric: str | None = None
-    threshold: float | None = None
-    min_improvement: float = 0.0
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    # Only pr_auc is resampled; every other metric has a closed-form interval.
-    bootstrap_samples: int = Field(1000, ge=100, le=20000)
-    # metric -> margin: the challenger may be worse than the champion by at most this much.
-    guardrails: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("metric")
-    @classmethod
-    def _no_mape(cls, value: str | None) -> str | None:
-        if value == "mape":
-            raise ValueError("mape was replaced by wape (sum |error| / sum |actual|, finite at zero targets)")
-        return value
-
-    @field_validator("guardrails")
-    @classmethod
-    def _margins(cls, value: dict[str, float]) -> dict[str, float]:
-        if "mape" in value:
-            raise ValueError("mape was replaced by wape (sum |error| / sum |actual|, finite at zero targets)")
-        bad = sorted(name for name, margin in value.items() if not 0 <= margin < float("inf"))
-        if bad:
-            raise ValueError(f"guardrail margins for {bad} must be finite and >= 0 (in the metric's own units)")
-        return value
-
-
-class ValidationConfig(_Strict):
+class ValidationConfig(Strict):
     max_null_share: float = Field(0.5, ge=0.0, le=1.0, description="per feature column")
     allowed_categories: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
@@ -178,37 +131,11 @@ class ValidationConfig(_Strict):
     include_values_in_alerts: bool = False
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     slack_conn_id: str = "slack_alerts"
 
 
-class MonitorConfig(_Strict):
-    schedule: str = "@daily"
-    window_days: int = Field(7, gt=0)
-    drift_share: float = Field(0.3, gt=0.0, le=1.0)
-    critical_features: list[str] = Field(default_factory=list)
-    stattest: str | dict[str, str] | None = None
-    prediction_psi: float = Field(0.2, gt=0.0)
-    performance_drop: float = Field(0.05, gt=0.0)
-    cooldown_hours: float = Field(24, ge=0)
-    min_rows: int = Field(200, ge=1)
-    max_rows: int = Field(
-        20_000, gt=1000, description="rows sampled per window for Evidently (above 1000, where it uses distance tests)"
-    )
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return _check_cron(value)
-
-
-def _check_cron(value: str) -> str:
-    if not croniter.is_valid(value):
-        raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * 1' or '@daily')")
-    return value
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     name: str
     task: Literal["classification", "regression"]
     source: SourceConfig
@@ -226,7 +153,7 @@ class ModelConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _MODEL_NAME.match(value):
+        if not MODEL_NAME_RE.match(value):
             raise ValueError(
                 f"{value!r} must be lowercase letters, digits and underscores, starting with a "
                 "letter: it becomes the DAG ids retrain_<name>/monitor_<name> and the MLflow model"
@@ -236,12 +163,12 @@ class ModelConfig(_Strict):
     @field_validator("target")
     @classmethod
     def _target(cls, value: str) -> str:
-        return _check_identifier(value, "target column")
+        return check_identifier(value, "target column")
 
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        return _check_cron(value)
+        return check_cron(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
@@ -287,3 +214,11 @@ class ModelConfig(_Strict):
     @property
     def monitor_dag_id(self) -> str:
         return f"monitor_{self.name}"
+
+    @property
+    def rollback_dag_id(self) -> str:
+        return f"rollback_{self.name}"
+
+    @property
+    def score_dag_id(self) -> str:
+        return f"score_{self.name}"

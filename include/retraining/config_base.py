@@ -1,0 +1,34 @@
+"""What every section of the model file shares: strict models, identifier and cron checks."""
+
+from __future__ import annotations
+
+import re
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict
+
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def is_identifier(name: str) -> bool:
+    return bool(IDENTIFIER_RE.match(name))
+
+
+def check_identifier(value: str, what: str) -> str:
+    if not is_identifier(value):
+        raise ValueError(
+            f"{what} {value!r} is not a plain SQL identifier; use letters, digits and "
+            "underscores only (at most 63 characters, not starting with a digit)"
+        )
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * 1' or '@daily')")
+    return value

@@ -1,0 +1,37 @@
+"""The `gate:` section: when a challenger may replace the champion."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from include.retraining.config_base import Strict
+
+
+class GateConfig(Strict):
+    """Where each default comes from: docs/decisions.md, "The promotion gate"."""
+
+    metric: str | None = None
+    threshold: float | None = None
+    min_improvement: float = 0.0
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    # Only pr_auc is resampled; every other metric has a closed-form interval.
+    bootstrap_samples: int = Field(1000, ge=100, le=20000)
+    # metric -> margin: the challenger may be worse than the champion by at most this much.
+    guardrails: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("metric")
+    @classmethod
+    def _no_mape(cls, value: str | None) -> str | None:
+        if value == "mape":
+            raise ValueError("mape was replaced by wape (sum |error| / sum |actual|, finite at zero targets)")
+        return value
+
+    @field_validator("guardrails")
+    @classmethod
+    def _margins(cls, value: dict[str, float]) -> dict[str, float]:
+        if "mape" in value:
+            raise ValueError("mape was replaced by wape (sum |error| / sum |actual|, finite at zero targets)")
+        bad = sorted(name for name, margin in value.items() if not 0 <= margin < float("inf"))
+        if bad:
+            raise ValueError(f"guardrail margins for {bad} must be finite and >= 0 (in the metric's own units)")
+        return value

@@ -1,0 +1,27 @@
+"""The `monitor:` section: how `monitor_<model>` watches the champion and when it triggers a retrain."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from include.retraining.config_base import Strict, check_cron
+
+
+class MonitorConfig(Strict):
+    schedule: str = "@daily"
+    window_days: int = Field(7, gt=0)
+    drift_share: float = Field(0.3, gt=0.0, le=1.0)
+    critical_features: list[str] = Field(default_factory=list)
+    stattest: str | dict[str, str] | None = None
+    prediction_psi: float = Field(0.2, gt=0.0)
+    performance_drop: float = Field(0.05, gt=0.0)
+    cooldown_hours: float = Field(24, ge=0)
+    min_rows: int = Field(200, ge=1)
+    max_rows: int = Field(
+        20_000, gt=1000, description="rows sampled per window for Evidently (above 1000, where it uses distance tests)"
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
