@@ -6,16 +6,23 @@ Everything the pipeline does for a model is read from here. A bad file raises
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.retraining.config_base import MODEL_NAME_RE, Strict, check_cron, check_identifier
+from include.retraining.config_base import (
+    MODEL_NAME_RE,
+    Strict,
+    check_cron,
+    check_identifier,
+    check_select,
+    check_table,
+)
 from include.retraining.config_base import is_identifier as is_identifier
 from include.retraining.config_catalog import estimator_problems, stattest_problems
 from include.retraining.config_gate import GateConfig
 from include.retraining.config_monitor import MonitorConfig
+from include.retraining.config_scoring import ScoringConfig
 
 # Reading the files lives in model_files; re-exported so callers have one place to look.
 from include.retraining.model_files import ModelConfigError as ModelConfigError
@@ -43,22 +50,12 @@ class SourceConfig(Strict):
     @field_validator("table")
     @classmethod
     def _table_identifier(cls, value: str | None) -> str | None:
-        if value is not None:
-            for part in value.split("."):
-                check_identifier(part, "table name part")
-            if value.count(".") > 1:
-                raise ValueError(f"table {value!r}: use `table` or `schema.table`")
-        return value
+        return value if value is None else check_table(value)
 
     @field_validator("query")
     @classmethod
     def _single_select(cls, value: str | None) -> str | None:
-        if value is not None:
-            text = value.strip().rstrip(";").strip()
-            if ";" in text or not re.match(r"(?is)^(select|with)\b", text):
-                raise ValueError("query must be a single SELECT (or WITH ... SELECT) statement")
-            return text
-        return value
+        return value if value is None else check_select(value)
 
     @field_validator("timestamp_column", "id_column")
     @classmethod
@@ -147,6 +144,7 @@ class ModelConfig(Strict):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    scoring: ScoringConfig | None = None
     owner: str = "ml-platform"
     tags: list[str] = Field(default_factory=list)
 

@@ -32,3 +32,20 @@ def check_cron(value: str) -> str:
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * 1' or '@daily')")
     return value
+
+
+def check_table(value: str) -> str:
+    """`table` or `schema.table`, each part a plain identifier."""
+    for part in value.split("."):
+        check_identifier(part, "table name part")
+    if value.count(".") > 1:
+        raise ValueError(f"table {value!r}: use `table` or `schema.table`")
+    return value
+
+
+def check_select(value: str) -> str:
+    """One read-only SELECT (or WITH ... SELECT), its trailing semicolon dropped."""
+    text = value.strip().rstrip(";").strip()
+    if ";" in text or not re.match(r"(?is)^(select|with)\b", text):
+        raise ValueError("query must be a single SELECT (or WITH ... SELECT) statement")
+    return text

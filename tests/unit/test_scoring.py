@@ -1,0 +1,134 @@
+"""The pure part of batch scoring: intervals on the cron grid, the scores, and bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from demo.churn_data import generate_snapshots
+from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.config_scoring import ScoringConfig, predictions_table
+from include.retraining.scoring import (
+    ScoringInputError,
+    id_text,
+    score_frame,
+    score_with_report,
+    scoring_interval,
+)
+from include.retraining.training import fit, predict_scores
+
+pytestmark = pytest.mark.unit
+
+SHIPPED = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
+CONFIG = load_model_config(SHIPPED)
+START, END = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def _with(**scoring: object):
+    return CONFIG.model_copy(update={"scoring": ScoringConfig(**scoring)})
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    # The demo's few missing values dropped, so each test places its own.
+    return generate_snapshots(3000, START, END, seed=5).dropna().reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def model(data: pd.DataFrame):
+    return fit(CONFIG, data)
+
+
+@pytest.mark.parametrize(
+    ("cron", "moment", "start", "end"),
+    [
+        ("0 4 * * *", datetime(2026, 3, 2, 4, 0, tzinfo=UTC), datetime(2026, 3, 1, 4, tzinfo=UTC), datetime(2026, 3, 2, 4, tzinfo=UTC)),
+        ("0 4 * * *", datetime(2026, 3, 2, 3, 59, 59, 999, tzinfo=UTC), datetime(2026, 2, 28, 4, tzinfo=UTC), datetime(2026, 3, 1, 4, tzinfo=UTC)),
+        ("0 4 * * *", datetime(2026, 3, 2, 4, 0, 0, 5, tzinfo=UTC), datetime(2026, 3, 1, 4, tzinfo=UTC), datetime(2026, 3, 2, 4, tzinfo=UTC)),
+        ("@hourly", datetime(2026, 3, 2, 7, 30, tzinfo=UTC), datetime(2026, 3, 2, 6, tzinfo=UTC), datetime(2026, 3, 2, 7, tzinfo=UTC)),
+    ],
+)  # fmt: skip
+def test_interval_is_the_grid_interval_ending_at_the_latest_fire(cron, moment, start, end) -> None:
+    window = scoring_interval(cron, moment)
+    assert (window.start, window.end) == (start, end)
+
+
+def test_score_frame_is_the_models_own_scores_on_its_own_features(data, model) -> None:
+    extra = data.assign(unrelated=1.0)[["unrelated", *reversed(CONFIG.features.columns)]]
+
+    scores = score_frame(model, extra, CONFIG)
+
+    assert scores.dtype == np.float64 and scores.shape == (len(data),)
+    np.testing.assert_array_equal(scores, predict_scores(model, data[CONFIG.features.columns], "classification"))
+
+
+def test_a_missing_feature_column_names_the_model_the_column_and_the_fix(data, model) -> None:
+    with pytest.raises(ScoringInputError, match=r"'churn'.*\['region'\].*scoring.table"):
+        score_frame(model, data.drop(columns=["region"]), CONFIG)
+
+
+def test_nulls_are_imputed_by_default_and_stop_the_run_under_fail(data, model) -> None:
+    holed = data.copy()
+    holed.loc[holed.index[:7], "monthly_charges"] = np.nan
+
+    scores, report = score_with_report(model, holed, _with())
+
+    assert np.isfinite(scores).all() and report.nulls == {"monthly_charges": 7}
+    with pytest.raises(ScoringInputError, match=r"nulls in \{'monthly_charges': 7\}.*scoring.nulls: impute"):
+        score_frame(model, holed, _with(nulls="fail"))
+
+
+def test_unseen_categories_are_counted_scored_by_default_and_stop_the_run_under_fail(data, model) -> None:
+    renamed = data.copy()
+    renamed.loc[renamed.index[:11], "region"] = "atlantis"
+    renamed.loc[renamed.index[11:13], "region"] = None  # a null is a null, not an unseen category
+
+    scores, report = score_with_report(model, renamed, _with())
+
+    assert np.isfinite(scores).all()
+    assert report.unseen == {"region": 11} and report.unseen_examples == {"region": ["atlantis"]}
+    assert report.nulls == {"region": 2}
+    with pytest.raises(ScoringInputError, match=r"never saw.*'region': 11.*atlantis.*unseen_categories: score"):
+        score_frame(model, renamed, _with(unseen_categories="fail"))
+
+
+def test_an_empty_window_scores_to_nothing(data, model) -> None:
+    assert score_frame(model, data.iloc[:0], CONFIG).shape == (0,)
+
+
+def test_ids_become_text_without_a_float_suffix() -> None:
+    assert id_text(pd.Series([7.0, 12.0])).tolist() == ["7", "12"]
+    assert id_text(pd.Series(["c-1", "c-2"])).tolist() == ["c-1", "c-2"]
+    assert id_text(pd.Series([3, 4])).tolist() == ["3", "4"]
+
+
+def test_scoring_section_defaults_and_its_table() -> None:
+    bare = CONFIG.model_copy(update={"scoring": None})
+    assert predictions_table(bare) == "churn_predictions"
+    assert predictions_table(_with(output_table="analytics.churn_scores")) == "analytics.churn_scores"
+    scoring = ScoringConfig(query="SELECT * FROM fresh_rows")
+    assert scoring.source_for(CONFIG.source).query == "SELECT * FROM fresh_rows"
+    assert scoring.source_for(CONFIG.source).table is None
+    assert scoring.source_for(CONFIG.source).timestamp_column == CONFIG.source.timestamp_column
+    assert ScoringConfig().source_for(CONFIG.source) == CONFIG.source
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"table": "a", "query": "SELECT 1"}, "at most one of `table` or `query`"),
+        ({"query": "DELETE FROM x"}, "single SELECT"),
+        ({"output_table": "bad-name"}, "not a plain SQL identifier"),
+        ({"schedule": "every day"}, "not a cron expression"),
+        ({"nulls": "drop"}, "impute"),
+        ({"shadw": True}, "shadw"),
+    ],
+)
+def test_bad_scoring_sections_name_the_key(section, message) -> None:
+    raw = {**CONFIG.model_dump(mode="json", exclude_none=True), "scoring": section}
+    with pytest.raises(ModelConfigError, match=message):
+        parse_model_config(raw, Path("churn.yaml"))
