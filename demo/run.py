@@ -2,11 +2,14 @@
 
 Starts from a clean `.data/`, then plays the timeline in demo/timeline.py week by week
 through real Airflow DAG runs of the DAG code users deploy:
-- the weekly `monitor_churn` and `retrain_churn` runs for each simulated date run in this process
-  (`dag.test`), on the embedded SQLite metadata database;
+- the weekly `monitor_churn` and `retrain_churn` runs for each simulated week run in this process
+  (`dag.test`), on the embedded SQLite metadata database. Simulated time reaches them as a user's
+  backfill of a past window would: the `window_end` param, on runs whose logical date is the real
+  clock's, so the Airflow UI shows real run dates and durations;
 - a real scheduler, dag-processor and api-server run alongside (LocalExecutor): when a monitoring
   run emits an event on the drift asset, the scheduler creates the asset-triggered retrain and
-  runs it, as in production. The demo never starts a retrain because of a drift decision.
+  runs it, as in production (the event carries the monitored window's end). The demo never starts
+  a retrain because of a drift decision.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import subprocess
 import sys
 import time
 import warnings
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +32,12 @@ from demo import timeline
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RETRAINING_DATA_DIR", REPO / ".data")).resolve()
 DEMO = DATA / "demo"
-# In the demo, simulated time plays the weekly schedule; a cron on the real clock would add runs
-# for today's date. This one never fires between the demo DAGs' start date (DEMO_START_DATE,
-# before the simulated weeks) and 2028; from the default start date in 2000 the scheduler would
-# run its last leap day as soon as retrain_churn is unpaused, and that run would block the monitor.
+# In the demo, the runner plays the weekly schedule (simulated windows through `window_end`); a
+# cron on the real clock would add runs of its own. This one fires on the next leap day after the
+# demo DAGs' start date (the day the demo runs, set in _fresh_start); from the default start date
+# in 2000 the scheduler would run the last leap day as soon as retrain_churn is unpaused, and that
+# run would block the monitor.
 DEMO_CRON = "0 3 29 2 *"
-DEMO_START_DATE = "2026-01-01"
 
 
 TERMINAL = sys.stdout
@@ -92,7 +95,7 @@ def _fresh_start() -> Any:
     shutil.rmtree(DATA, ignore_errors=True)
     DEMO.mkdir(parents=True)
     _models_dir()
-    os.environ["RETRAINING_DAG_START_DATE"] = DEMO_START_DATE
+    os.environ["RETRAINING_DAG_START_DATE"] = datetime.now(UTC).date().isoformat()
     stack = _stack()
     os.environ.update({k: v for k, v in stack.env().items() if k not in ("PYTHONPATH",)})
     os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -101,18 +104,19 @@ def _fresh_start() -> Any:
 
 
 class Airflow:
-    """The in-process side: DAG runs for simulated dates, pause flags, asset-triggered runs."""
+    """The in-process side: DAG runs for simulated windows, pause flags, asset-triggered runs."""
 
     def __init__(self) -> None:
         from airflow.dag_processing.dagbag import DagBag
 
         self.dags = DagBag(dag_folder=str(REPO / "dags")).dags
 
-    def run(self, dag_id: str, at: datetime) -> dict[str, str]:
+    def run(self, dag_id: str, window_end: datetime) -> dict[str, str]:
+        """A manual run now (real logical date, start and end) over the window ending `window_end`."""
         from airflow.models import TaskInstance
         from airflow.utils.session import create_session
 
-        run = self.dags[dag_id].test(logical_date=at)
+        run = self.dags[dag_id].test(run_conf={"window_end": window_end.isoformat()})
         with create_session() as session:
             tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id)
             return {ti.task_id: str(ti.state) for ti in tis}

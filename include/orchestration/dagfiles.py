@@ -26,7 +26,7 @@ def model_configs() -> tuple[list[ModelConfig], dict[Path, ModelConfigError]]:
 # manual run for any logical date gets its tasks (a logical date before `start_date` would create
 # none and report success). Past windows still go through the `window_end` param.
 # `RETRAINING_DAG_START_DATE` (an ISO date) moves it: the demo, whose cron must never fire on the
-# real clock, starts its DAGs just before its simulated weeks.
+# real clock, starts its DAGs on the day it runs.
 START_DATE = pendulum.parse(os.environ.get("RETRAINING_DAG_START_DATE", "2000-01-01"), tz="UTC")
 
 

@@ -5,30 +5,42 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from demo import timeline
 from include.retraining.alerts import read_alerts
-from tests.support import REPO
+from tests.support import REPO, UTC
 
 pytestmark = pytest.mark.integration
 
 
+class Demo(NamedTuple):
+    data: Path
+    summary: dict
+    started: datetime
+    finished: datetime
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     data = tmp_path_factory.mktemp("demo") / ".data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RETRAINING_", "MLFLOW_"))}
     env["RETRAINING_DATA_DIR"] = str(data)
+    started = datetime.now(UTC)
     result = subprocess.run(
         [sys.executable, "-m", "demo.run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return data, json.loads((data / "demo" / "summary.json").read_text())
+    summary = json.loads((data / "demo" / "summary.json").read_text())
+    return Demo(data, summary, started, datetime.now(UTC))
 
 
 def _week(summary: dict, index: int) -> dict:
@@ -36,13 +48,13 @@ def _week(summary: dict, index: int) -> dict:
 
 
 def test_stable_weeks_raise_no_drift(demo) -> None:
-    _, summary = demo
+    summary = demo.summary
     for index in range(timeline.FIRST_RUN_WEEK + 1, timeline.PRICING_CHANGE_WEEK + 1):
         assert _week(summary, index)["monitor"]["trigger"] == "skipped", index
 
 
 def test_drift_after_the_pricing_change_starts_a_retrain_through_the_asset_that_promotes(demo) -> None:
-    _, summary = demo
+    summary = demo.summary
     after = [w for w in summary["weeks"] if w["week"] > timeline.PRICING_CHANGE_WEEK]
     assert after[0]["monitor"]["trigger"] == "success", "the first window after the change is caught"
     assert "drift_retrain" in after[0], "the scheduler ran a retrain from the drift event"
@@ -50,7 +62,7 @@ def test_drift_after_the_pricing_change_starts_a_retrain_through_the_asset_that_
 
 
 def test_broken_load_is_stopped_by_validation_and_nothing_is_promoted(demo) -> None:
-    _, summary = demo
+    summary = demo.summary
     blocked = [
         w
         for w in summary["weeks"]
@@ -63,7 +75,7 @@ def test_broken_load_is_stopped_by_validation_and_nothing_is_promoted(demo) -> N
 
 
 def test_every_gate_failure_alerted_and_the_registry_matches(demo) -> None:
-    data, summary = demo
+    data, summary = demo.data, demo.summary
     kinds = [a["kind"] for a in read_alerts(data / "alerts.jsonl")]
     assert {"drift_detected", "gate_blocked", "validation_failed"} <= set(kinds)
     client = MlflowClient(f"sqlite:///{data / 'mlflow.db'}")
@@ -73,7 +85,26 @@ def test_every_gate_failure_alerted_and_the_registry_matches(demo) -> None:
 
 
 def test_the_retrained_champion_beats_the_model_left_alone_and_the_picture_is_written(demo) -> None:
-    data, summary = demo
+    data, summary = demo.data, demo.summary
     assert summary["gap"] > 0.01
     picture = data / "demo" / "timeline.png"
     assert picture.exists() and picture.stat().st_size > 10_000
+
+
+def _utc(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+
+def test_the_airflow_ui_shows_real_run_times_and_simulated_weeks_only_as_window_end(demo) -> None:
+    """Simulated time reaches the DAGs as a backfill would (the window_end param); every run's
+    logical date, start and end are the real clock's, so the UI's durations are real."""
+    with sqlite3.connect(demo.data / "airflow" / "airflow.db") as db:
+        runs = db.execute("SELECT dag_id, run_type, logical_date, start_date, end_date, conf FROM dag_run").fetchall()
+    assert {run[1] for run in runs} == {"manual", "asset_triggered"}
+    for dag_id, run_type, logical, start, end, _ in runs:
+        start, end = _utc(start), _utc(end)
+        assert demo.started <= start <= end <= demo.finished, (dag_id, run_type, start, end)
+        assert logical is None or demo.started <= _utc(logical) <= demo.finished, (dag_id, logical)
+    ends = sorted({json.loads(conf)["window_end"] for dag_id, run_type, *_, conf in runs if run_type == "manual"})
+    weeks = range(timeline.FIRST_RUN_WEEK, timeline.LAST_WEEK + 1)
+    assert ends == [(timeline.START + timedelta(weeks=index)).isoformat() for index in weeks]
