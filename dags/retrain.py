@@ -6,6 +6,7 @@ returns a small reference (a snapshot path, an MLflow run id) for the next task.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
@@ -36,7 +37,14 @@ the run's data interval end, the drift event's window or the `window_end` param.
 | evaluate | challenger and `champion` on the same holdout, one-sided paired interval of the difference in `{metric}` | |
 | promote | moves alias `champion` when the gate passes; otherwise alias `challenger`, an alert, and this task is skipped | skipped = the gate said no; the reason is in the log and the alert |
 
-Trigger with **dry_run** to do everything but change the registry.
+{approval}Trigger with **dry_run** to do everything but change the registry.
+"""
+
+APPROVAL_DOC = """**Approval required**: a challenger that passed the gate waits in task `approve` for a person
+(Browse > Required Actions, or the task's Required Actions tab) for up to {hours:g} h. Approve
+promotes; Reject or no answer leaves it `challenger` and alerts. Every answer is in the
+promotion log (`model_promotions`).
+
 """
 
 
@@ -48,6 +56,7 @@ def _doc(config: ModelConfig) -> str:
         label_delay_days=config.training.label_delay_days,
         conn_id=config.source.conn_id,
         metric=config.primary_metric,
+        approval=APPROVAL_DOC.format(hours=config.gate.approval_timeout) if config.gate.approval == "required" else "",
     )
 
 
@@ -58,6 +67,12 @@ def _schedule(config: ModelConfig) -> AssetOrTimeSchedule:
     )
 
 
+def _run_timeout(config: ModelConfig) -> timedelta:
+    """A run that waits for an approval may last that much longer."""
+    waits = config.gate.approval == "required"
+    return dagrun_timeout() + (timedelta(hours=config.gate.approval_timeout) if waits else timedelta(0))
+
+
 def _dag_arguments(config: ModelConfig) -> dict[str, Any]:
     """Limits, docs and params of one model's retrain DAG."""
     return {
@@ -65,7 +80,7 @@ def _dag_arguments(config: ModelConfig) -> dict[str, Any]:
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
-        "dagrun_timeout": dagrun_timeout(),
+        "dagrun_timeout": _run_timeout(config),
         "doc_md": _doc(config),
         "tags": ["retraining", f"model:{config.name}", *config.tags],
         "default_args": default_args(config),
@@ -110,16 +125,24 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
             return retrain_tasks.evaluate(config, extracted, trained)
 
         @task(multiple_outputs=False, doc_md="Move alias `champion`, or mark `challenger`, alert and skip.")
-        def promote(extracted: dict, trained: dict, evaluated: dict) -> dict:
+        def promote(extracted: dict, trained: dict, evaluated: dict, answer: dict | None = None) -> dict:
             from include.orchestration import retrain_tasks
 
-            return retrain_tasks.promote(config, extracted, trained, evaluated)
+            return retrain_tasks.promote(config, extracted, trained, evaluated, answer)
 
         extracted = extract()
         validated = validate(extracted)
         trained = train(extracted)
         validated >> trained
-        promote(extracted, trained, evaluate(extracted, trained))
+        evaluated = evaluate(extracted, trained)
+        if config.gate.approval == "required":
+            from include.orchestration.approval import approval_task
+
+            approve = approval_task(config)
+            evaluated >> approve
+            promote(extracted, trained, evaluated, approve.output)
+        else:
+            promote(extracted, trained, evaluated)
 
     return retrain()
 

@@ -47,11 +47,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from include.retraining.layout import ARTIFACTS_URL_PREFIX
 from include.retraining.settings import Settings, load_settings, mlflow_ui_base
 
 log = logging.getLogger(__name__)
 
-ARTIFACTS_PREFIX = "/retraining-artifacts"
+ARTIFACTS_PREFIX = ARTIFACTS_URL_PREFIX
 SERVED_SUFFIXES = frozenset({".html", ".json", ".png"})
 RETRAIN_PREFIX, MONITOR_PREFIX = "retrain_", "monitor_"
 

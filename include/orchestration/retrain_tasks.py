@@ -79,13 +79,40 @@ def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, 
     return evaluated.to_xcom()
 
 
+def approval_request(config: ModelConfig, context: Any) -> str | None:
+    """The approver's summary, after telling the approvers; None when there is nothing to approve."""
+    from include.retraining import approval
+
+    ctx = step_context(config, warehouse=True)
+    ti = context["ti"]
+    evaluated = Evaluated.from_xcom(ti.xcom_pull(task_ids="evaluate"))
+    if not approval.needs_approval(config, evaluated, ctx.run.dry_run):
+        log.info("nothing to approve (dry run %s): %s", ctx.run.dry_run, evaluated.reason)
+        return None
+    extracted = Extracted.from_xcom(ti.xcom_pull(task_ids="extract"))
+    trained = Trained.from_xcom(ti.xcom_pull(task_ids="train"))
+    approve_url = f"{ctx.run_url}/tasks/{ti.task_id}/required_actions"
+    deliver_alert(approval.requested_alert(ctx, approve_url), config.alerts.slack_conn_id, ctx.settings)
+    return approval.summary(config, extracted, trained, evaluated, approval.links(ctx, extracted, trained))
+
+
 def promote(
-    config: ModelConfig, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]
+    config: ModelConfig,
+    extracted: dict[str, Any],
+    trained: dict[str, Any],
+    evaluated: dict[str, Any],
+    answer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    ctx = step_context(config)
+    from include.retraining import approval
+
+    said = approval.Approval.from_xcom(answer) if answer else None
+    original = Evaluated.from_xcom(evaluated)
+    ctx, gate = approval.apply(step_context(config, warehouse=True), original, said)
     promotion, alert = retrain_steps.promote_or_block(
-        ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained), Evaluated.from_xcom(evaluated)
+        ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained), gate
     )
+    if said is not None and said.declined and promotion.version is not None:
+        approval.record_decline(ctx, original, promotion.version, said)
     log.info("%s: version %s - %s", promotion.action.value, promotion.version, promotion.reason)
     if alert is not None:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)

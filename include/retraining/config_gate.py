@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from include.retraining.config_base import Strict
@@ -18,6 +20,10 @@ class GateConfig(Strict):
     bootstrap_samples: int = Field(1000, ge=100, le=20000)
     # metric -> margin: the challenger may be worse than the champion by at most this much.
     guardrails: dict[str, float] = Field(default_factory=dict)
+    # `required`: a challenger that passed the gate waits for a person in the Airflow UI.
+    approval: Literal["none", "required"] = "none"
+    # Hours the approval waits; no answer by then counts as a rejection.
+    approval_timeout: float = Field(72.0, gt=0, le=24 * 7)
 
     @field_validator("metric")
     @classmethod

@@ -7,6 +7,7 @@ spelling out paths.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from include.retraining.windows import Window
 
@@ -15,6 +16,8 @@ VALIDATION = "validation"
 MONITORING = "monitoring"
 REFERENCE = "reference"
 GX_RESULT_HTML = "gx_result.html"
+# Where the api-server serves files of the artifact root (plugins/retraining_links.py).
+ARTIFACTS_URL_PREFIX = "/retraining-artifacts"
 
 
 def model_dir(artifact_root: Path, model: str) -> Path:
@@ -48,3 +51,13 @@ def promotion_lock(artifact_root: Path, model: str) -> Path:
 def reference_snapshot(artifact_root: Path, model: str, version: str) -> Path:
     """A local copy of a champion version's training rows, when its own snapshot is gone."""
     return model_dir(artifact_root, model) / REFERENCE / f"v{version}.parquet"
+
+
+def artifact_href(artifact_root: Path, path: Path | str | None, base_url: str) -> str:
+    """The plugin URL of a file under the artifact root; "" for no file or one outside the root."""
+    if not path:
+        return ""
+    root, resolved = Path(artifact_root).resolve(), Path(path).resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        return ""
+    return f"{base_url.rstrip('/')}{ARTIFACTS_URL_PREFIX}/{quote(resolved.relative_to(root).as_posix())}"

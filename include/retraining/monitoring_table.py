@@ -49,6 +49,19 @@ def latest_monitoring_end(url: str, model: str) -> datetime | None:
     return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
 
 
+def latest_monitoring_row(url: str, model: str) -> dict[str, Any] | None:
+    """The model's latest `model_monitoring` row as a dict; None when nothing was recorded yet."""
+    with _engine(url, read_only=True) as engine:
+        if not sa.inspect(engine).has_table(MONITORING_TABLE):
+            return None
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(f"SELECT * FROM {MONITORING_TABLE} WHERE model = :model ORDER BY window_end DESC LIMIT 1"),
+                {"model": model},
+            ).first()
+    return dict(row._mapping) if row is not None else None
+
+
 def mark_trigger_emitted(url: str, model: str, window_end: datetime) -> int:
     """Turn the interval's `retrain_pending` row into `retrain` once its drift event is emitted;
     the number of rows matched (a second call matches the row it already marked; 0: no retrain

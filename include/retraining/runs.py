@@ -29,6 +29,8 @@ class RunInfo:
     window_end: datetime
     trigger: str = "schedule"
     dry_run: bool = False
+    # The Airflow user who approved this run's promotion (gate.approval: required), else None.
+    approved_by: str | None = None
 
     def airflow_url(self, settings: Settings) -> str:
         return f"{settings.airflow_base_url}/dags/{self.dag_id}/runs/{self.run_id}"

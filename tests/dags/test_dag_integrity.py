@@ -86,6 +86,24 @@ def test_retrain_dag_is_scheduled_on_cron_or_drift_asset(dagbag) -> None:
     assert [t.task_id for t in dag.topological_sort()] == ["extract", "validate", "train", "evaluate", "promote"]
 
 
+def test_approval_adds_a_human_in_the_loop_task_before_promote_only_when_required(tmp_path, monkeypatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    config = yaml.safe_load((MODELS / "churn.yaml").read_text())
+    config["gate"].update(approval="required", approval_timeout=48)
+    (models / "churn.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("RETRAINING_MODELS_DIR", str(models))
+
+    dag = _dagbag().dags["retrain_churn"]
+
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order == ["extract", "validate", "train", "evaluate", "approve", "promote"]
+    approve = dag.get_task("approve")
+    assert type(approve).__name__ == "ChampionApproval" and approve.options == ["Approve", "Reject"]
+    assert approve.response_timeout.total_seconds() == 48 * 3600 and approve.defaults == ["Reject"]
+    assert dag.dagrun_timeout.total_seconds() >= 48 * 3600 + 3600
+
+
 def test_bad_model_file_is_an_import_error_naming_it_and_others_still_load(tmp_path, monkeypatch) -> None:
     models = tmp_path / "models"
     models.mkdir()

@@ -1,0 +1,78 @@
+"""The `approve` task of retrain_<model> when the model file says `gate.approval: required`.
+
+Airflow's human-in-the-loop operator (standard provider): the task parks in `awaiting_input` and
+shows the approver the evaluation summary under Required Actions (Browse > Required Actions, or
+the task's page); the answer (Approve or Reject, and who gave it) comes back through the UI or
+the REST API (`PATCH .../taskInstances/approve/-1/hitlDetails`). No answer within
+`gate.approval_timeout` hours: the scheduler answers the default, Reject, with no user, which
+counts as a timeout. The task never skips anything itself: `promote` runs after it whatever the
+answer, and a rejection or a timeout leaves the version `challenger` with an alert.
+
+When the gate said no (or on a dry run) there is nothing to approve: the task returns at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+
+from include.retraining.approval import APPROVE, REJECT, TIMEOUT_DEFAULT, Approval, ApprovalDecision
+from include.retraining.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+TASK_ID = "approve"
+
+
+class ChampionApproval(HITLOperator):
+    """Approve or reject a challenger that passed the gate; returns an `Approval` as a dict."""
+
+    def __init__(self, *, retraining_config: ModelConfig, **kwargs: Any) -> None:
+        super().__init__(
+            subject=f"Promote the new {retraining_config.name} model to champion?",
+            options=[APPROVE, REJECT],
+            defaults=[TIMEOUT_DEFAULT],
+            multiple=False,
+            response_timeout=timedelta(hours=retraining_config.gate.approval_timeout),
+            **kwargs,
+        )
+        self.retraining_config = retraining_config
+
+    def execute(self, context: Any) -> Any:
+        from include.orchestration import retrain_tasks
+
+        body = retrain_tasks.approval_request(self.retraining_config, context)
+        if body is None:
+            return Approval(ApprovalDecision.NOT_NEEDED).to_xcom()
+        self.body = body
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from include.retraining.approval import from_response
+
+        if event.get("error_type") == "timeout":  # no default recorded: the same as the default
+            answer = Approval(ApprovalDecision.TIMED_OUT)
+        else:
+            payload = super().execute_complete(context, event)
+            answer = from_response(
+                payload["chosen_options"],
+                payload.get("responded_by_user"),
+                payload.get("responded_at"),
+                bool(event.get("timedout")),
+            )
+        log.info("approval of %s: %s by %s", self.retraining_config.name, answer.decision.value, answer.by)
+        return answer.to_xcom()
+
+
+def approval_task(config: ModelConfig) -> ChampionApproval:
+    return ChampionApproval(
+        task_id=TASK_ID,
+        retraining_config=config,
+        doc_md=(
+            "Waits for a person to approve the challenger the gate passed (Required Actions). "
+            "Approve promotes; Reject or no answer in time leaves it `challenger` and alerts."
+        ),
+    )
