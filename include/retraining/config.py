@@ -21,6 +21,7 @@ from include.retraining.config_base import (
 from include.retraining.config_base import is_identifier as is_identifier
 from include.retraining.config_catalog import estimator_problems, stattest_problems
 from include.retraining.config_gate import GateConfig
+from include.retraining.config_labels import LabelsConfig, label_problems
 from include.retraining.config_monitor import MonitorConfig
 from include.retraining.config_scoring import ScoringConfig
 
@@ -145,6 +146,7 @@ class ModelConfig(Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     scoring: ScoringConfig | None = None
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
     owner: str = "ml-platform"
     tags: list[str] = Field(default_factory=list)
 
@@ -193,6 +195,7 @@ class ModelConfig(Strict):
         training, features = self.training, self.features
         problems = estimator_problems(training.estimator, self.task, training.params)
         problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
+        problems += label_problems(self.labels, self.source.id_column)
         if problems:
             raise ValueError("; ".join(problems))
         return self

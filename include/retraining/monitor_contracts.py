@@ -63,6 +63,9 @@ class CurrentWindow(TypedDict):
     matured: str
     rows_current: int
     rows_matured: int
+    # What score_<model> served (include.retraining.monitor_served): parquet paths, None when nothing was.
+    served_current: NotRequired[str | None]
+    served_matured: NotRequired[str | None]
 
 
 class ColumnDriftDict(TypedDict):
@@ -87,6 +90,33 @@ class DriftResult(TypedDict):
     report_html: str
     report_json: str
     notes: NotRequired[list[str]]
+    # "served": the champion's scores from the predictions table; "rescored": the monitor scored the window.
+    prediction_source: NotRequired[str]
+    rows_served: NotRequired[int]
+
+
+class ServedFigures(TypedDict):
+    """One model version's served predictions of the matured window: how many, how many labelled,
+    and its metric where coverage and rows suffice (else None and the note says why)."""
+
+    alias: str
+    version: str
+    rows: int
+    labelled: int
+    coverage: float
+    value: float | None
+    note: NotRequired[str]
+
+
+class ShadowFigures(TypedDict):
+    """A shadow challenger beside the champion on the same labelled rows both scored."""
+
+    challenger_version: str
+    champion_versions: list[str]
+    rows: int
+    champion_value: float | None
+    challenger_value: float | None
+    note: NotRequired[str]
 
 
 class PerformanceResult(TypedDict):
@@ -96,6 +126,13 @@ class PerformanceResult(TypedDict):
     current_value: float | None
     drop: float | None
     note: NotRequired[str]
+    # "served": on the champion's served predictions and the labels that arrived; "rescored": the
+    # monitor scored the matured rows itself (nothing was served in that window).
+    source: NotRequired[str]
+    coverage: NotRequired[float | None]
+    rows_served: NotRequired[int]
+    versions: NotRequired[list[ServedFigures]]
+    shadow: NotRequired[list[ShadowFigures]]
 
 
 class DecisionDict(TypedDict):

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from include.retraining import drift_gate
+from include.retraining import drift_gate, monitor_served
 from include.retraining.config import ModelConfig
 from include.retraining.drift_gate import DriftDecision, MonitorOutcome
 from include.retraining.monitor_contracts import (
@@ -66,6 +66,7 @@ def monitoring_row(config: ModelConfig, run: RunInfo, results: MonitoringResults
         "decision": str(MonitorOutcome.RETRAIN_PENDING if outcome is MonitorOutcome.RETRAIN else outcome),
         "reasons": "; ".join(reasons),
         "report_path": drift["report_html"],
+        **monitor_served.record_columns(drift, perf),
     }
 
 
@@ -96,8 +97,9 @@ def run_metrics(results: MonitoringResults) -> dict[str, float]:
     }
     if perf["current_value"] is not None:
         metrics[f"matured_{perf['metric']}"] = perf["current_value"]
+    if perf["drop"] is not None:
         metrics["performance_drop"] = perf["drop"]
-    return metrics
+    return {**metrics, **monitor_served.record_metrics(perf)}
 
 
 def _identity(results: MonitoringResults) -> dict[str, str]:

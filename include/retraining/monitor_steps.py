@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from include.retraining import drift_gate, layout, monitoring_table, warehouse
+from include.retraining import drift_gate, layout, monitor_served, monitoring_table, warehouse
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
 from include.retraining.monitor_champion import ChampionScorer, champion_features
@@ -95,6 +96,7 @@ def current(ctx: StepContext, ref: ReferenceInfo) -> CurrentWindow:
         "matured": str(write_parquet_atomic(frame[in_matured], folder / "matured.parquet")),
         "rows_current": rows_current,
         "rows_matured": int(in_matured.sum()),
+        **monitor_served.served_windows(ctx, window, matured, folder),
     }
 
 
@@ -119,12 +121,16 @@ def data_drift(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> Drif
         json_path=folder / "drift_summary.json",
         drift_share=config.monitor.drift_share,
     )
+    served = monitor_served.served_scores(cur, ref)
+    psi = _prediction_psi(config, ChampionScorer(ctx, ref), reference_frame, current_frame, served)
     return {
         **summary.to_dict(),
-        "prediction_psi": _prediction_psi(config, ChampionScorer(ctx, ref), reference_frame, current_frame),
+        "prediction_psi": psi,
         "report_html": str(folder / "drift_report.html"),
         "report_json": str(folder / "drift_summary.json"),
         "notes": notes,
+        "prediction_source": monitor_served.RESCORED if served is None else monitor_served.SERVED,
+        "rows_served": 0 if served is None else len(served),
     }
 
 
@@ -145,20 +151,31 @@ def _stattest_for(stattest: str | dict[str, str] | None, columns: list[str]) -> 
 
 
 def _prediction_psi(
-    config: ModelConfig, champion: ChampionScorer, reference_frame: pd.DataFrame, current_frame: pd.DataFrame
+    config: ModelConfig,
+    champion: ChampionScorer,
+    reference_frame: pd.DataFrame,
+    current_frame: pd.DataFrame,
+    served: np.ndarray | None,
 ) -> float:
+    """PSI of the champion's scores: what it served in the window, else the window scored now."""
     from include.retraining.drift_stats import prediction_drift, sample_rows
 
     rows, seed = config.monitor.max_rows, config.training.seed
     reference_scores = champion.scores(sample_rows(reference_frame, rows, seed))
+    if served is not None:
+        return prediction_drift(reference_scores, served)
     current_scores = champion.scores(sample_rows(current_frame, rows, seed + 1))
     return prediction_drift(reference_scores, current_scores)
 
 
 def performance(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
-    """The champion's primary metric on matured labels against its holdout value at training."""
+    """The champion's primary metric on matured labels against its holdout value at training:
+    on what it served when anything was served in the matured window, else scored here."""
     from include.retraining.evaluation import metric_value
 
+    served = monitor_served.served_performance(ctx.config, ref, cur)
+    if served is not None:
+        return served
     config = ctx.config
     metric = config.primary_metric
     matured = read_snapshot(cur["matured"]).dropna(subset=[config.target])
@@ -168,6 +185,7 @@ def performance(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> Per
         "rows": len(matured),
         "current_value": None,
         "drop": None,
+        "source": monitor_served.RESCORED,
     }
     if len(matured) < config.monitor.min_rows or ref["holdout_metric"] is None:
         note = f"{len(matured)} rows with matured labels (< monitor.min_rows) or no holdout value"

@@ -14,11 +14,14 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from include.retraining.warehouse import _engine, _replace
+from include.retraining.warehouse import _engine, _quote, _replace
 from include.retraining.warehouse_types import naive_utc
 from include.retraining.windows import as_utc
 
 MONITORING_TABLE = "model_monitoring"
+_FLOAT_COLUMNS = ("metric_current", "performance_drop", "metric_holdout")
+# Added with served-prediction monitoring; NULL when nothing was served (include.retraining.monitor_served).
+_SERVED_FLOATS = ("label_coverage", "challenger_metric", "champion_shadow_metric")
 
 
 def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
@@ -89,11 +92,38 @@ def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
             "decision": "retrain",
             "reasons": f"drift event emitted by an earlier run; rerun: {row['reasons']}",
         }
-    frame = pd.DataFrame([row]).astype(
-        {"metric_current": "float64", "performance_drop": "float64", "metric_holdout": "float64"}
-    )
+    floats = [c for c in (*_FLOAT_COLUMNS, *_SERVED_FLOATS) if c in row]
+    frame = pd.DataFrame([row]).astype(dict.fromkeys(floats, "float64"))
+    add_missing_columns(url, MONITORING_TABLE, frame)
     params = {"model": row["model"], "end": row["window_end"]}
     _replace(url, MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
+
+
+def add_missing_columns(url: str, table: str, frame: pd.DataFrame) -> list[str]:
+    """Add the frame's columns a table created by an older release lacks (nullable, so its old
+    rows read NULL there); the names added. A table not created yet is left to the first write."""
+    with _engine(url) as engine, engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(table):
+            return []
+        present = {c["name"] for c in inspector.get_columns(table)}
+        added = [c for c in frame.columns if c not in present]
+        for name in added:
+            kind = _sql_type(frame[name].dtype).compile(dialect=engine.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {_quote(engine.dialect, name)} {kind}"))
+    return added
+
+
+def _sql_type(dtype: Any) -> sa.types.TypeEngine:
+    if pd.api.types.is_bool_dtype(dtype):
+        return sa.Boolean()
+    if pd.api.types.is_integer_dtype(dtype):
+        return sa.BigInteger()
+    if pd.api.types.is_float_dtype(dtype):
+        return sa.Float(precision=53)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return sa.DateTime()
+    return sa.Text()
 
 
 def read_monitoring(url: str, model: str) -> pd.DataFrame:

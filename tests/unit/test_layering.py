@@ -17,7 +17,8 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 50
 # Each library and the only domain modules that may import it.
 ADAPTERS = {
     "mlflow": {"tracking.py", "registry.py"},
-    "sqlalchemy": {"warehouse.py", "monitoring_table.py", "promotion_log.py"},  # the warehouse and its tables
+    # the warehouse and its tables; served_predictions: the predictions table joined with late labels
+    "sqlalchemy": {"warehouse.py", "monitoring_table.py", "promotion_log.py", "served_predictions.py"},
     "evidently": {"drift_report.py"},
     "great_expectations": {"validation.py"},
 }
