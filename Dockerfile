@@ -17,3 +17,5 @@ ENV PYTHONPATH=/opt/airflow
 COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+# The REST scoring process of the compose service `serve` (python -m serving); Airflow never imports it.
+COPY --chown=airflow:0 serving/ /opt/airflow/serving/

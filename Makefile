@@ -18,8 +18,11 @@ SERVICE ?=
 # `make stack`: the PostgreSQL server (user@host:port) that holds its two databases; when none
 # answers there, `make stack` starts a throwaway one (and a Redis) for as long as it runs.
 STACK_PG ?= postgres@127.0.0.1:5432
+# `make serve`: the model served over HTTP and the port.
+MODEL ?= churn
+SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow stack bench bench-gate bench-retrain up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-retrain up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,6 +78,9 @@ airflow: venv ## The Airflow UI on the embedded default: airflow standalone on h
 
 mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
+
+serve: venv ## Serve models:/<MODEL>@champion over HTTP (MLflow's scoring protocol), following the alias: MODEL=churn SERVE_PORT=8000
+	MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false $(BIN)/python -m serving --model $(MODEL) --port $(SERVE_PORT)
 
 stack: venv ## The production topology without Docker: CeleryExecutor on Redis, Postgres, MLflow server with login (Ctrl-C stops)
 	$(BIN)/python -m tools.native_stack --postgres $(STACK_PG) --api-port 8080 --mlflow-port 5000

@@ -36,7 +36,7 @@ AIRFLOW_SERVICES = (
     "airflow-worker",
 )
 ONE_SHOT_SERVICES = ("airflow-init",)
-REQUIRED_SERVICES = ("postgres", "redis", "mlflow", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES)
+REQUIRED_SERVICES = ("postgres", "redis", "mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES)
 # Variables include/ reads; each Airflow container must have them or tasks fall back to local defaults.
 ENV_READ_BY_CODE = (
     "AIRFLOW_CONN_WAREHOUSE",
@@ -174,6 +174,8 @@ def test_airflow_service_waits_for_its_dependencies(services, name, dependency, 
         # Tasks call the execution API and log to MLflow.
         ("airflow-worker", "airflow-apiserver"),
         ("airflow-worker", "mlflow"),
+        # Serving reads the alias and loads the model from MLflow.
+        ("serve", "mlflow"),
     ],
 )
 def test_service_waits_until_dependency_is_healthy(services, name, dependency):
@@ -202,7 +204,7 @@ def test_airflow_image_makes_include_importable():
     dockerfile = AIRFLOW_DOCKERFILE.read_text()
 
     assert re.search(r"^ENV\s+PYTHONPATH=/opt/airflow\s*$", dockerfile, flags=re.MULTILINE)
-    for folder in ("include", "dags", "plugins"):
+    for folder in ("include", "dags", "plugins", "serving"):
         copy = rf"^COPY\s.*\b{folder}/?\s+/opt/airflow/{folder}/?\s*$"
         assert re.search(copy, dockerfile, flags=re.MULTILINE), folder
 
@@ -252,7 +254,7 @@ def test_mlflow_users_live_on_their_own_volume(services):
     assert "admin_password" not in config, "the password comes from .env, never from a file in git"
 
 
-@pytest.mark.parametrize("name", (*ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+@pytest.mark.parametrize("name", ("serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
 def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, name):
     client, server = _environment(services[name]), _environment(services["mlflow"])
 
@@ -260,7 +262,7 @@ def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, nam
     assert client["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
 
 
-@pytest.mark.parametrize("name", ("mlflow", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+@pytest.mark.parametrize("name", ("mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
 def test_no_service_unpickles_a_model(services, name):
     assert _environment(services[name])["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
 
@@ -405,3 +407,31 @@ def test_dockerignore_lets_through_everything_the_images_copy(dockerfile):
     sources = _copy_sources(dockerfile)
 
     assert sources and set(sources) - allowed == set()
+
+
+def test_serve_runs_the_serving_process_for_the_configured_model(services, compose_text):
+    serve = services["serve"]
+    env = _environment(serve)
+
+    assert serve["command"] == ["python", "-m", "serving"]
+    assert serve["image"] == services["airflow-worker"]["image"]
+    assert env["SERVING_MODEL"] == "${SERVING_MODEL:-" + _compose_default(compose_text, "SERVING_MODEL") + "}"
+    assert env["SERVING_HOST"] == "0.0.0.0" and env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["RETRAINING_MODELS_DIR"] == _environment(services["airflow-worker"])["RETRAINING_MODELS_DIR"]
+    assert (ROOT / "include" / "models" / f"{_env_example()['SERVING_MODEL']}.yaml").is_file()
+
+
+def test_serve_is_healthy_only_while_it_serves_and_is_published_on_its_port(services):
+    serve = services["serve"]
+    port = _environment(serve)["SERVING_PORT"]
+
+    assert f"http://localhost:{port}/health" in " ".join(serve["healthcheck"]["test"])
+    assert serve["ports"] == ["${PUBLISH_ADDRESS:-127.0.0.1}:${SERVING_PORT:-8000}:" + port]
+
+
+def test_serve_gets_no_airflow_setting_or_secret(services):
+    env = _environment(services["serve"])
+
+    airflow = [name for name in env if name.startswith(("AIRFLOW", "WAREHOUSE"))]
+
+    assert airflow == []

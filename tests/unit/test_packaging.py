@@ -83,3 +83,11 @@ def test_the_image_copies_no_dev_folder():
     copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
 
     assert copied and [src for src in copied if src.rstrip("/") in ("tools", "demo", "tests", "bench")] == []
+
+
+def test_the_image_ships_the_runtime_folders_and_the_serving_process():
+    copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+
+    folders = {src.rstrip("/") for src in copied if src.endswith("/")}
+
+    assert folders == {"include", "dags", "plugins", "serving"}

@@ -1,0 +1,85 @@
+"""`python -m serving --model churn`: serve `models:/<model>@champion` over HTTP, following the alias.
+
+Every option also reads an environment variable (the compose service sets them): SERVING_MODEL,
+SERVING_ALIAS, SERVING_HOST, SERVING_PORT, SERVING_POLL_SECONDS. The registry is the one the
+pipeline uses (MLFLOW_TRACKING_URI, else the embedded store under RETRAINING_DATA_DIR), the model
+file comes from RETRAINING_MODELS_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from include.retraining.registry import CHAMPION
+from include.retraining.settings import Settings, load_settings
+from serving.follower import AliasFollower
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# How often the alias is read. A promotion reaches the server within one interval plus the load
+# (about a second for the churn model), well inside the 60 s the serving contract allows, at one
+# registry read per interval (docs/decisions.md).
+DEFAULT_POLL_SECONDS = 15.0
+DEFAULT_PORT = 8000
+
+
+def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> argparse.Namespace:
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=env.get("SERVING_MODEL"), help="model name (its model file)")
+    parser.add_argument("--alias", default=env.get("SERVING_ALIAS", CHAMPION), help="alias to follow")
+    parser.add_argument("--host", default=env.get("SERVING_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(env.get("SERVING_PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=float(env.get("SERVING_POLL_SECONDS", DEFAULT_POLL_SECONDS)),
+        help=f"how often the alias is read (default {DEFAULT_POLL_SECONDS:g})",
+    )
+    args = parser.parse_args(argv)
+    if not args.model:
+        parser.error("name the model: --model churn (or SERVING_MODEL=churn)")
+    if args.poll_seconds <= 0:
+        parser.error(f"--poll-seconds must be positive, got {args.poll_seconds}")
+    return args
+
+
+def build_follower(settings: Settings, model: str, alias: str, poll_seconds: float) -> AliasFollower:
+    """The follower of `models:/<model>@<alias>`, scoring as the batch scorer does."""
+    from include.retraining.model_files import load_model_config
+    from include.retraining.training import predict_scores
+    from serving.source import RegistrySource
+
+    path = settings.models_dir / f"{model}.yaml"
+    if not path.is_file():
+        raise SystemExit(
+            f"no model file {path} for model {model!r}: set RETRAINING_MODELS_DIR to the folder that holds it"
+        )
+    config = load_model_config(path)
+
+    def scorer(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
+        return predict_scores(fitted, frame, config.task, settings.fit_threads)
+
+    source = RegistrySource(settings, config.name)
+    return AliasFollower(config.name, alias, source, scorer, list(config.features.columns), poll_seconds)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import uvicorn
+
+    from serving.app import create_app
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    follower = build_follower(load_settings(), args.model, args.alias, args.poll_seconds)
+    uvicorn.run(create_app(follower), host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

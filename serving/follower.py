@@ -1,0 +1,207 @@
+"""Which model version the server answers with, and how it follows the registry alias.
+
+No HTTP here: the app (`serving/app.py`) asks `AliasFollower.served` for the version to score a
+request with, and `status()` for /health. A poller thread calls `poll_once` every interval: it
+reads the alias through the registry adapter, loads a new version off the request path, checks
+that it scores, and only then swaps it in, in one reference assignment. A request holds the
+`Served` it started with, so a swap never fails a request in flight; a version that cannot be
+loaded or scored leaves the old one serving and is reported on /health.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+class ServingInputError(ValueError):
+    """A request the served model cannot score (a feature column missing): the client's to fix."""
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """The version an alias points at, as the registry answered."""
+
+    version: str
+    run_id: str
+
+
+class ModelSource(Protocol):
+    """The registry and model store, as the follower needs them (serving/source.py is the real one)."""
+
+    def alias_target(self, alias: str) -> AliasTarget | None:
+        """The version behind the alias; None only when the registry says it does not exist."""
+
+    def load(self, version: str) -> Any:
+        """The fitted model of a version; raises when it cannot be loaded."""
+
+
+Scorer = Callable[[Any, pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded version: what a request is scored with, start to end."""
+
+    model_name: str
+    alias: str
+    version: str
+    run_id: str
+    model: Any
+    features: tuple[str, ...]
+    scorer: Scorer
+    loaded_at: datetime
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scores of the rows (the batch scorer's: positive-class probability or prediction)."""
+        missing = [column for column in self.features if column not in frame.columns]
+        if missing:
+            raise ServingInputError(
+                f"model {self.model_name!r} version {self.version} needs feature columns {missing}, "
+                f"absent from the request (it has {[str(c) for c in frame.columns]}); send every "
+                "column the version was trained on (GET /version lists them)"
+            )
+        return self.scorer(self.model, frame[list(self.features)])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "alias": self.alias,
+            "version": self.version,
+            "run_id": self.run_id,
+            "features": list(self.features),
+            "loaded_at": self.loaded_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class FollowerState:
+    """Everything /health reports, replaced as a whole so a reader never sees half an update."""
+
+    served: Served | None = None
+    alias_version: str | None = None
+    last_poll_at: datetime | None = None
+    error: str | None = None
+    failed_version: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.served is None:
+            return "unavailable"
+        return "degraded" if self.error else "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        served = self.served
+        return {
+            "status": self.status,
+            "version": served.version if served else None,
+            "alias_version": self.alias_version,
+            "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
+            "error": self.error,
+            "failed_version": self.failed_version,
+        }
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AliasFollower:
+    """Serves the version behind `alias` of `model_name`, following the alias as it moves."""
+
+    def __init__(
+        self,
+        model_name: str,
+        alias: str,
+        source: ModelSource,
+        scorer: Scorer,
+        fallback_features: list[str],
+        poll_seconds: float,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if poll_seconds <= 0:
+            raise ValueError(f"poll interval must be positive, got {poll_seconds}")
+        self.model_name = model_name
+        self.alias = alias
+        self.poll_seconds = poll_seconds
+        self._source = source
+        self._scorer = scorer
+        self._fallback_features = list(fallback_features)
+        self._clock = clock
+        self._state = FollowerState()
+
+    @property
+    def served(self) -> Served | None:
+        """The version a new request is scored with (read once per request)."""
+        return self._state.served
+
+    def state(self) -> FollowerState:
+        return self._state
+
+    def poll_once(self) -> None:
+        """Read the alias; load, check and swap in a new version; keep the old one on any failure."""
+        state, now = self._state, self._clock()
+        try:
+            target = self._source.alias_target(self.alias)
+        except Exception as exc:  # noqa: BLE001 - any registry failure keeps the served version
+            self._set(replace(state, last_poll_at=now, error=f"cannot read alias {self.alias!r}: {exc}"))
+            return
+        if target is None:
+            self._set(replace(state, alias_version=None, last_poll_at=now, error=self._no_alias(state)))
+            return
+        if state.served is not None and state.served.version == target.version:
+            self._set(replace(state, alias_version=target.version, last_poll_at=now, error=None, failed_version=None))
+            return
+        try:
+            served = self._load(target, now)
+        except Exception as exc:  # noqa: BLE001 - a version that cannot serve leaves the old one serving
+            keeps = f"; still serving version {state.served.version}" if state.served else ""
+            log.warning("model %s version %s not swapped in: %s", self.model_name, target.version, exc)
+            error = f"version {target.version} (alias {self.alias!r}) cannot be served: {exc}{keeps}"
+            self._set(
+                replace(
+                    state, alias_version=target.version, last_poll_at=now, error=error, failed_version=target.version
+                )
+            )
+            return
+        log.info("model %s: now serving version %s (alias %s)", self.model_name, target.version, self.alias)
+        self._set(FollowerState(served=served, alias_version=target.version, last_poll_at=now))
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; the first poll at once."""
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # the poller must not die: /health would go stale
+                log.exception("alias poll of %s failed", self.model_name)
+            stop.wait(self.poll_seconds)
+
+    def _load(self, target: AliasTarget, now: datetime) -> Served:
+        from include.retraining.champions import model_features
+
+        model = self._source.load(target.version)
+        features = tuple(model_features(model, self._fallback_features))
+        served = Served(self.model_name, self.alias, target.version, target.run_id, model, features, self._scorer, now)
+        served.score(_probe_row(features))  # a version that cannot score one row never serves
+        return served
+
+    def _set(self, state: FollowerState) -> None:
+        self._state = state  # one reference assignment: the swap
+
+    def _no_alias(self, state: FollowerState) -> str:
+        keeps = f"; still serving version {state.served.version}" if state.served else ""
+        return f"model {self.model_name!r} has no alias {self.alias!r} in the registry{keeps}"
+
+
+def _probe_row(features: tuple[str, ...]) -> pd.DataFrame:
+    """One row of missing values: the pipeline imputes every feature, so any good version scores it."""
+    return pd.DataFrame({column: [None] for column in features})

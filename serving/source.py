@@ -1,0 +1,29 @@
+"""The registry and model store behind the follower: the project's registry and tracking
+adapters (fail-closed alias reads, the skops-only loader), never MLflow directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from include.retraining.registry import Registry
+from include.retraining.settings import Settings
+from include.retraining.tracking import Tracker
+from serving.follower import AliasTarget
+
+
+class RegistrySource:
+    """Alias reads and model loads of one registered model."""
+
+    def __init__(self, settings: Settings, model_name: str) -> None:
+        self.model_name = model_name
+        self._tracker = Tracker.connect(settings)
+        self._registry = Registry(self._tracker.client, model_name)
+
+    def alias_target(self, alias: str) -> AliasTarget | None:
+        # Registry.alias raises RegistryError on anything but an explicit "does not exist".
+        found = self._registry.alias(alias)
+        return AliasTarget(found.version, found.run_id) if found is not None else None
+
+    def load(self, version: str) -> Any:
+        # By version, not by alias: the alias may move between the read and the download.
+        return self._tracker.load_model(f"models:/{self.model_name}/{version}")

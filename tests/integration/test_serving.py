@@ -1,0 +1,273 @@
+"""`python -m serving` as a process on loopback, against a real MLflow store holding two versions
+of churn logged as the pipeline logs them (skops): its scores equal the batch scorer's row for row,
+and the alias moves (promotion, rollback, a version that cannot load) while requests run in a loop
+drop none of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.support import REPO
+from tests.support_faults import free_port, wait_until
+
+if TYPE_CHECKING:
+    from include.retraining.config import ModelConfig
+    from include.retraining.registry import Registry
+    from include.retraining.settings import Settings
+    from include.retraining.tracking import Tracker
+
+pytestmark = pytest.mark.integration
+
+POLL_SECONDS = 1.0
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@dataclass
+class Store:
+    settings: Settings
+    config: ModelConfig
+    versions: list[str]
+
+    def tracker(self) -> Tracker:
+        from include.retraining.tracking import Tracker
+
+        return Tracker.connect(self.settings)
+
+    def registry(self) -> Registry:
+        from include.retraining.registry import Registry
+
+        return Registry(self.tracker().client, "churn")
+
+
+def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> str:
+    """Fit churn on a week of demo rows and log it as the retrain's train step does, then register it."""
+    from demo.churn_data import generate_snapshots
+    from include.retraining import tracking
+    from include.retraining.registry import Registry
+    from include.retraining.snapshots import content_hash, write_parquet_atomic
+    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+
+    start = START + timedelta(days=7 * seed)
+    frame = generate_snapshots(1200, start, start + timedelta(days=7), seed=seed)
+    model = fit(config, frame)
+    digest = content_hash(frame)
+    path = write_parquet_atomic(frame, store_settings.artifact_root / f"{digest[:16]}.parquet")
+    features = frame[config.features.columns].astype({c: "float64" for c in config.features.numeric})
+    tracker = tracking.Tracker.connect(store_settings)
+    record = tracking.TrainingRunLog(
+        run_name=f"serving test {seed}",
+        tags={tracking.SNAPSHOT_HASH_TAG: digest},
+        params={"seed": seed},
+        config_json=config.model_dump(mode="json"),
+        frame=frame,
+        snapshot_path=str(path),
+        dataset_name=f"churn-{seed}",
+        target=config.target,
+    )
+    logged = tracker.log_training_run(
+        tracker.ensure_experiment("churn"),
+        record,
+        tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
+    )
+    return Registry(tracker.client, "churn").register_version(logged.model_uri, logged.run_id, {})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    from include.retraining.model_files import load_model_config
+    from include.retraining.settings import load_settings
+
+    with pytest.MonkeyPatch.context() as patch:  # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        data = tmp_path_factory.mktemp("serving") / "data"
+        settings = load_settings({"RETRAINING_DATA_DIR": str(data)})
+        config = load_model_config(REPO / "include" / "models" / "churn.yaml")
+        versions = [_log_version(settings, config, seed) for seed in (1, 2)]
+        store = Store(settings, config, versions)
+        store.registry().promote(versions[0], {})
+        yield store
+
+
+@pytest.fixture(scope="module")
+def server(store: Store) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env |= {
+        "RETRAINING_DATA_DIR": str(store.settings.data_dir),
+        "RETRAINING_MODELS_DIR": str(REPO / "include" / "models"),
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+    }
+    log = store.settings.data_dir / "serving.log"
+    command = [sys.executable, "-m", "serving", "--model", "churn", "--port", str(port)]
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [*command, "--poll-seconds", str(POLL_SECONDS)], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _healthy(url) or process.poll() is not None, 120, f"serving on {url}", 0.3)
+        assert process.poll() is None, log.read_text()[-3000:]
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _rows(seed: int = 7, n: int = 300) -> pd.DataFrame:
+    from demo.churn_data import generate_snapshots
+
+    start = START + timedelta(days=70)
+    return generate_snapshots(n, start, start + timedelta(days=7), seed=seed)
+
+
+def _batch_scores(store: Store, version: str, rows: pd.DataFrame) -> np.ndarray:
+    """What the batch scorer computes for these rows with this version."""
+    from include.retraining.champions import model_features
+    from include.retraining.training import predict_scores
+
+    model = store.tracker().load_model(f"models:/churn/{version}")
+    columns = model_features(model, store.config.features.columns)
+    return predict_scores(model, rows[columns], store.config.task)
+
+
+def _split_payload(rows: pd.DataFrame) -> str:
+    return json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False, date_format="iso"))})
+
+
+def _served_version(url: str) -> str:
+    return httpx.get(f"{url}/version", timeout=5).json()["version"]
+
+
+def test_the_server_scores_every_row_as_the_batch_scorer_does(store: Store, server: str) -> None:
+    rows = _rows()
+    records = json.dumps({"dataframe_records": json.loads(rows.to_json(orient="records", date_format="iso"))})
+
+    answers = [
+        httpx.post(f"{server}/invocations", content=body, headers={"Content-Type": "application/json"}, timeout=30)
+        for body in (_split_payload(rows), records)
+    ]
+
+    expected = _batch_scores(store, store.versions[0], rows)
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-Model-Version"] == store.versions[0]
+        np.testing.assert_array_equal(np.asarray(answer.json()["predictions"]), expected)
+    assert rows[["monthly_charges", "payment_method"]].isna().any().all(), "the rows must include nulls"
+
+
+@dataclass
+class _Load:
+    """Requests in a loop on another thread: every answer's status and version, every exception."""
+
+    url: str
+    body: str
+    answers: list[tuple[int, str | None]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                try:
+                    answer = client.post(
+                        f"{self.url}/invocations", content=self.body, headers={"Content-Type": "application/json"}
+                    )
+                    self.answers.append((answer.status_code, answer.headers.get("X-Model-Version")))
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+
+
+def _until_serving(url: str, version: str, budget_s: float) -> float:
+    began = time.monotonic()
+    wait_until(lambda: _served_version(url) == version, budget_s, f"version {version} served", 0.1)
+    return time.monotonic() - began
+
+
+def test_promotion_and_rollback_reach_the_server_without_a_failed_request(store: Store, server: str) -> None:
+    v1, v2 = store.versions
+    rows = _rows(seed=8, n=50)
+    load = _Load(server, _split_payload(rows))
+    loop = threading.Thread(target=load.run)
+    loop.start()
+    try:
+        time.sleep(0.5)
+        store.registry().promote(v2, {})
+        promoted_after = _until_serving(server, v2, budget_s=30)
+        store.registry().client.set_registered_model_alias("churn", "champion", v1)
+        rolled_back_after = _until_serving(server, v1, budget_s=30)
+        time.sleep(0.5)
+    finally:
+        load.stop.set()
+        loop.join(timeout=60)
+
+    statuses = [status for status, _ in load.answers]
+    served = [version for _, version in load.answers]
+    assert load.failures == [] and set(statuses) == {200}, (load.failures, sorted(set(statuses)))
+    # Each answer names one version; they change v1 -> v2 -> v1 and never flap back mid-swap.
+    changes = [version for i, version in enumerate(served) if i == 0 or served[i - 1] != version]
+    assert changes == [v1, v2, v1], changes
+    # Within one poll interval plus the load of a version (about a second here); 60 s is the contract.
+    assert promoted_after < POLL_SECONDS + 10 and rolled_back_after < POLL_SECONDS + 10
+    print(
+        f"\n{len(statuses)} requests, 0 failed; promotion served after {promoted_after:.1f}s, "
+        f"rollback after {rolled_back_after:.1f}s (poll {POLL_SECONDS:g}s)"
+    )
+
+
+def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_health(
+    store: Store, server: str, tmp_path: Path
+) -> None:
+    registry = store.registry()
+    client = registry.client
+    current = _served_version(server)
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    run_id = client.get_model_version("churn", current).run_id
+    broken = str(client.create_model_version("churn", empty.as_uri(), run_id=run_id).version)
+    rows = _rows(seed=9, n=20)
+
+    client.set_registered_model_alias("churn", "champion", broken)
+    try:
+        wait_until(
+            lambda: httpx.get(f"{server}/health", timeout=5).json().get("failed_version") == broken,
+            30,
+            "the failed version on /health",
+        )
+        health = httpx.get(f"{server}/health", timeout=5)
+        answer = httpx.post(
+            f"{server}/invocations", content=_split_payload(rows), headers={"Content-Type": "application/json"}
+        )
+    finally:
+        client.set_registered_model_alias("churn", "champion", current)
+
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
+    assert health.json()["version"] == current and f"version {broken}" in health.json()["error"]
+    assert answer.status_code == 200 and answer.headers["X-Model-Version"] == current
+    np.testing.assert_array_equal(np.asarray(answer.json()["predictions"]), _batch_scores(store, current, rows))
+    wait_until(lambda: httpx.get(f"{server}/health", timeout=5).json()["status"] == "ok", 30, "health back to ok")
