@@ -43,10 +43,10 @@ from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.responses import FileResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from include.orchestration.ui_auth import current_user, may
 from include.retraining.layout import ARTIFACTS_URL_PREFIX
 from include.retraining.settings import Settings, load_settings, mlflow_ui_base
 
@@ -194,31 +194,12 @@ class EvidentlyReportLink(_RetrainingLink):
 
 
 # The file endpoint.
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Any:
-    """Airflow's own authentication: a bearer token, else the UI's session cookie (401/403 otherwise)."""
-    from airflow.api_fastapi.core_api.security import get_user
-
-    return await get_user(request, None, credentials)
-
-
 def model_access(user: Annotated[Any, Depends(current_user)]) -> Callable[[str], bool]:
     """Whether the user may read task instances of the model's DAGs."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
     def may_read(model: str) -> bool:
-        manager = get_auth_manager()
-        return any(
-            manager.is_authorized_dag(
-                method="GET", access_entity=DagAccessEntity.TASK_INSTANCE, details=DagDetails(id=dag_id), user=user
-            )
-            for dag_id in (f"{RETRAIN_PREFIX}{model}", f"{MONITOR_PREFIX}{model}")
-        )
+        dag_ids = (f"{RETRAIN_PREFIX}{model}", f"{MONITOR_PREFIX}{model}")
+        return any(may(user, dag_id, "GET", "TASK_INSTANCE") for dag_id in dag_ids)
 
     return may_read
 

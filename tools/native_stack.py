@@ -83,6 +83,16 @@ class NativeStack:
     mlflow_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     mlflow_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     with_triggerer: bool = True
+    # More UI users beside the admin, name -> simple auth manager role (viewer, user, op, admin).
+    extra_users: Mapping[str, str] = field(default_factory=dict)
+    extra_passwords: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.extra_users:
+            self.extra_passwords.setdefault(name, secrets.token_urlsafe(12))
+
+    def password_of(self, user: str) -> str:
+        return self.password if user == ADMIN else self.extra_passwords[user]
 
     @property
     def api_url(self) -> str:
@@ -113,7 +123,9 @@ class NativeStack:
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{name}:{role}" for name, role in {ADMIN: "admin", **self.extra_users}.items()
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
             # Pick up new DAG files and queued asset events within seconds, not minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -172,7 +184,7 @@ class NativeStack:
         """The simple auth manager's passwords file, readable by this user only."""
         path = self.home / "airflow" / "passwords.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(path, json.dumps({ADMIN: self.password}))
+        _write_private(path, json.dumps({ADMIN: self.password, **self.extra_passwords}))
         return path
 
     def _airflow(self, *args: str) -> list[str]:
@@ -249,9 +261,9 @@ class NativeStack:
         self.stop()
 
     # The public REST API, with a token from the simple auth manager.
-    def token(self) -> str:
+    def token(self, user: str = ADMIN) -> str:
         response = requests.post(
-            f"{self.api_url}/auth/token", json={"username": ADMIN, "password": self.password}, timeout=10
+            f"{self.api_url}/auth/token", json={"username": user, "password": self.password_of(user)}, timeout=10
         )
         response.raise_for_status()
         return str(response.json()["access_token"])

@@ -162,3 +162,16 @@ class Registry:
     def mark_challenger(self, version: str, tags: dict[str, str]) -> None:
         self.tag_version(version, tags)
         self.client.set_registered_model_alias(self.name, CHALLENGER, version)
+
+    def latest_version(self) -> Champion | None:
+        """The newest registered version and its tags (the latest gate decision); None when there is none."""
+        try:
+            versions = self.client.search_model_versions(f"name = '{self.name}'")
+        except MlflowException as exc:
+            if does_not_exist(exc):
+                return None
+            raise self._error("cannot list the model's versions", exc) from exc
+        if not versions:
+            return None
+        newest = max(versions, key=lambda v: int(v.version))
+        return Champion(str(newest.version), newest.run_id, f"models:/{self.name}/{newest.version}", dict(newest.tags))
