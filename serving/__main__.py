@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from include.retraining.registry import CHAMPION
 from include.retraining.settings import Settings, load_settings
-from serving.follower import AliasFollower
+from serving.follower import AliasFollower, Scorer, ServingInputError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from include.retraining.config import ModelConfig
 
 # How often the alias is read. A promotion reaches the server within one interval plus the load
 # (about a second for the churn model), well inside the 60 s the serving contract allows, at one
@@ -51,9 +53,8 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
 
 
 def build_follower(settings: Settings, model: str, alias: str, poll_seconds: float) -> AliasFollower:
-    """The follower of `models:/<model>@<alias>`, scoring as the batch scorer does."""
+    """The follower of `models:/<model>@<alias>`, scoring with the batch scorer's `score_frame`."""
     from include.retraining.model_files import load_model_config
-    from include.retraining.training import predict_scores
     from serving.source import RegistrySource
 
     path = settings.models_dir / f"{model}.yaml"
@@ -62,12 +63,28 @@ def build_follower(settings: Settings, model: str, alias: str, poll_seconds: flo
             f"no model file {path} for model {model!r}: set RETRAINING_MODELS_DIR to the folder that holds it"
         )
     config = load_model_config(path)
+    scorer, probe = batch_scorer(config, settings.fit_threads)
+    source = RegistrySource(settings, config.name)
+    features = list(config.features.columns)
+    return AliasFollower(config.name, alias, source, scorer, features, poll_seconds, probe=probe)
+
+
+def batch_scorer(config: ModelConfig, threads: int) -> tuple[Scorer, Scorer]:
+    """`score_frame` as the server's scorer (its input refusals become 400s), and the bare model
+    scoring that probes a new version."""
+    from include.retraining.scoring import ScoringInputError, score_frame
+    from include.retraining.training import predict_scores
 
     def scorer(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
-        return predict_scores(fitted, frame, config.task, settings.fit_threads)
+        try:
+            return score_frame(fitted, frame, config, threads)
+        except ScoringInputError as exc:
+            raise ServingInputError(str(exc)) from exc
 
-    source = RegistrySource(settings, config.name)
-    return AliasFollower(config.name, alias, source, scorer, list(config.features.columns), poll_seconds)
+    def probe(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
+        return predict_scores(fitted, frame, config.task, threads)
+
+    return scorer, probe
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -45,6 +45,8 @@ class ModelSource(Protocol):
         """The fitted model of a version; raises when it cannot be loaded."""
 
 
+# (fitted model, rows with the model's features) -> one score per row; raises ServingInputError
+# when the rows cannot be scored as the model file says.
 Scorer = Callable[[Any, pd.DataFrame], np.ndarray]
 
 
@@ -127,6 +129,7 @@ class AliasFollower:
         fallback_features: list[str],
         poll_seconds: float,
         clock: Callable[[], datetime] = _utcnow,
+        probe: Scorer | None = None,
     ) -> None:
         if poll_seconds <= 0:
             raise ValueError(f"poll interval must be positive, got {poll_seconds}")
@@ -137,6 +140,9 @@ class AliasFollower:
         self._scorer = scorer
         self._fallback_features = list(fallback_features)
         self._clock = clock
+        # Scores one row of missing values before a version may serve; the model alone, without
+        # the scorer's input checks (a model file may refuse nulls that the pipeline imputes).
+        self._probe = probe or scorer
         self._state = FollowerState()
 
     @property
@@ -191,7 +197,7 @@ class AliasFollower:
         model = self._source.load(target.version)
         features = tuple(model_features(model, self._fallback_features))
         served = Served(self.model_name, self.alias, target.version, target.run_id, model, features, self._scorer, now)
-        served.score(_probe_row(features))  # a version that cannot score one row never serves
+        self._probe(model, _probe_row(features))  # a version that cannot score one row never serves
         return served
 
     def _set(self, state: FollowerState) -> None:

@@ -147,13 +147,11 @@ def _rows(seed: int = 7, n: int = 300) -> pd.DataFrame:
 
 
 def _batch_scores(store: Store, version: str, rows: pd.DataFrame) -> np.ndarray:
-    """What the batch scorer computes for these rows with this version."""
-    from include.retraining.champions import model_features
-    from include.retraining.training import predict_scores
+    """What the batch scorer (score_<model>'s score_frame) computes for these rows with this version."""
+    from include.retraining.scoring import score_frame
 
     model = store.tracker().load_model(f"models:/churn/{version}")
-    columns = model_features(model, store.config.features.columns)
-    return predict_scores(model, rows[columns], store.config.task)
+    return score_frame(model, rows, store.config)
 
 
 def _split_payload(rows: pd.DataFrame) -> str:

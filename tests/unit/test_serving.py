@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.retraining.training import predict_scores
-from serving.__main__ import DEFAULT_POLL_SECONDS, parse_args
+from serving.__main__ import DEFAULT_POLL_SECONDS, batch_scorer, parse_args
 from serving.app import VERSION_HEADER, create_app
 from serving.follower import AliasFollower, AliasTarget, ServingInputError
 from tests.support import REPO
@@ -280,3 +280,36 @@ def test_serving_never_imports_airflow_and_only_the_app_imports_mlflow() -> None
 
     assert [name for name, names in modules.items() if "airflow" in names] == []
     assert [name for name, names in modules.items() if "mlflow" in names] == ["app.py"]
+
+
+@pytest.fixture(scope="module")
+def churn() -> tuple[Any, Any, pd.DataFrame]:
+    from datetime import UTC, datetime
+
+    from demo.churn_data import generate_snapshots
+    from include.retraining.model_files import load_model_config
+    from include.retraining.training import fit
+
+    config = load_model_config(REPO / "include" / "models" / "churn.yaml")
+    config = config.model_copy(update={"training": config.training.model_copy(update={"params": {"max_iter": 20}})})
+    frame = generate_snapshots(400, datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 12, tzinfo=UTC), seed=3)
+    return config, fit(config, frame), frame
+
+
+def test_the_server_scores_with_the_batch_scorer_and_refuses_what_it_refuses(churn: tuple) -> None:
+    from include.retraining.config_scoring import scoring_of
+    from include.retraining.scoring import score_frame
+
+    config, model, frame = churn
+    strict = config.model_copy(update={"scoring": scoring_of(config).model_copy(update={"nulls": "fail"})})
+    registry = _Registry()
+    registry.models["1"], registry.aliases["champion"] = model, "1"
+    scorer, probe = batch_scorer(strict, 1)
+    follower = AliasFollower("churn", "champion", registry, scorer, [], poll_seconds=1.0, probe=probe)
+
+    follower.poll_once()  # the probe row is all nulls: the model imputes them, the checks are not asked
+
+    complete = frame.dropna(subset=list(config.features.columns))
+    np.testing.assert_array_equal(follower.served.score(complete), score_frame(model, complete, config))
+    with pytest.raises(ServingInputError, match="nulls"):
+        follower.served.score(frame)
