@@ -51,7 +51,7 @@ def reference(config: ModelConfig) -> ReferenceInfo:
     except MonitoringSkipped as exc:
         raise _skip_on(exc, ctx) from None
     log.info(
-        "reference: champion v%s, training snapshot %s, features %s", ref["version"], ref["snapshot"], ref["features"]
+        "reference: champion v%s, reference sample %s, features %s", ref["version"], ref["snapshot"], ref["features"]
     )
     return ref
 

@@ -116,6 +116,20 @@ def promote(
     log.info("%s: version %s - %s", promotion.action.value, promotion.version, promotion.reason)
     if alert is not None:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
+    _prune_snapshots(ctx, extracted["path"])
     if not promotion.action.changed_champion:
         raise AirflowSkipException(f"{promotion.action.value}: {promotion.reason}")
     return promotion.to_xcom()
+
+
+def _prune_snapshots(ctx: Any, current: str) -> None:
+    """Housekeeping after the decision: a failure here never undoes or fails the promotion."""
+    from include.retraining.retention import prune_snapshots
+
+    try:
+        deleted = prune_snapshots(ctx, current)
+    except Exception as exc:  # noqa: BLE001 - without the protected set, nothing is deleted
+        log.warning("snapshot retention skipped, nothing deleted: %r", exc)
+        return
+    for path in deleted:
+        log.info("snapshot retention: deleted %s", path)

@@ -23,6 +23,7 @@ from include.retraining.config_catalog import estimator_problems, stattest_probl
 from include.retraining.config_gate import GateConfig
 from include.retraining.config_labels import LabelsConfig, label_problems
 from include.retraining.config_monitor import MonitorConfig
+from include.retraining.config_retention import RetentionConfig
 from include.retraining.config_scoring import ScoringConfig
 
 # Reading the files lives in model_files; re-exported so callers have one place to look.
@@ -147,6 +148,7 @@ class ModelConfig(Strict):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     scoring: ScoringConfig | None = None
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     owner: str = "ml-platform"
     tags: list[str] = Field(default_factory=list)
 

@@ -48,9 +48,9 @@ def promotion_lock(artifact_root: Path, model: str) -> Path:
     return model_dir(artifact_root, model) / ".promotion.lock"
 
 
-def reference_snapshot(artifact_root: Path, model: str, version: str) -> Path:
-    """A local copy of a champion version's training rows, when its own snapshot is gone."""
-    return model_dir(artifact_root, model) / REFERENCE / f"v{version}.parquet"
+def reference_dir(artifact_root: Path, model: str, version: str) -> Path:
+    """The cached reference profile (profile.json, sample.parquet) of a champion version."""
+    return model_dir(artifact_root, model) / REFERENCE / f"v{version}"
 
 
 def artifact_href(artifact_root: Path, path: Path | str | None, base_url: str) -> str:

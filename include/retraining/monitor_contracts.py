@@ -47,7 +47,8 @@ class WindowDict(TypedDict):
 
 
 class ReferenceInfo(TypedDict):
-    """The champion being monitored: its version, its training rows and its own feature list."""
+    """The champion being monitored: its version, the fixed-seed sample of its training rows
+    (`snapshot`, the cached `reference_profile` sample) and its own feature list."""
 
     version: str
     run_id: str

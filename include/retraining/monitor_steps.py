@@ -1,6 +1,7 @@
 """The monitoring steps, one function per `monitor_<model>` task.
 
-Reference: the champion's training snapshot and its own feature list. Current: the monitoring
+Reference: the champion's reference profile and sample, logged with it at training time (see
+`reference_store`), and its own feature list. Current: the monitoring
 window from the warehouse, read by the same path as retraining. Data drift and prediction drift
 compare the two; performance drift scores the champion on the latest window whose labels have
 matured. The decision, with its cooldown, is kept in the warehouse table `model_monitoring`, so
@@ -30,9 +31,9 @@ from include.retraining.monitor_contracts import (
     ReportResult,
 )
 from include.retraining.monitor_record import MonitoringResults, log_monitoring_run, monitoring_row
+from include.retraining.reference_store import champion_profile
 from include.retraining.runs import StepContext
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
-from include.retraining.tracking import SNAPSHOT_PATH_TAG
 from include.retraining.windows import Window, as_utc, recent_window
 
 
@@ -41,8 +42,9 @@ def monitoring_dir(ctx: StepContext, window: Window) -> Path:
 
 
 def reference(ctx: StepContext) -> ReferenceInfo:
-    """The champion, where its training rows are and its own feature list; skipped when there is
-    no champion yet, skipped as `champion_unusable` when it cannot be loaded."""
+    """The champion, its reference sample (from the profile logged at training, cached by version)
+    and its own feature list; skipped when there is no champion yet, skipped as
+    `champion_unusable` when it cannot be loaded."""
     config = ctx.config
     champion = ctx.registry.champion()
     if champion is None:
@@ -50,17 +52,13 @@ def reference(ctx: StepContext) -> ReferenceInfo:
             f"model {config.name!r} has no champion yet: nothing to monitor until retrain_{config.name} promotes one"
         )
     holdout = ctx.tracker.run_metrics(champion.run_id).get(f"holdout_{config.primary_metric}")
-    path = ctx.tracker.run_tags(champion.run_id).get(SNAPSHOT_PATH_TAG)
-    if not path or not Path(path).exists():
-        frame = ctx.tracker.training_frame(champion.run_id)
-        if frame is None:
-            raise MonitoringSkipped(f"champion version {champion.version} has no stored training snapshot")
-        copy = layout.reference_snapshot(ctx.settings.artifact_root, config.name, champion.version)
-        path = str(write_parquet_atomic(frame, copy))
+    profile = champion_profile(ctx, str(champion.version), champion.run_id)
+    if profile is None:
+        raise MonitoringSkipped(f"champion version {champion.version} has no stored training snapshot or profile")
     return {
         "version": str(champion.version),
         "run_id": champion.run_id,
-        "snapshot": path,
+        "snapshot": str(profile.sample_path),
         "holdout_metric": holdout,
         "features": champion_features(ctx, str(champion.version)),
     }

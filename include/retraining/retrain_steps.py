@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from include.retraining import tracking
 from include.retraining.alerts import Alert, gate_blocked_alert
 from include.retraining.champions import Baseline, baseline_for, champion_unusable_alert, promotion_lock, refusal
 from include.retraining.config import ModelConfig
 from include.retraining.layout import validation_dir
+from include.retraining.reference_profile import ARTIFACT_DIR, write_reference
 from include.retraining.registry import COMPARED_WITH_TAG, DECIDED_BY_TAG, DECISION_TAG, REASON_TAG, Champion
 from include.retraining.retrain_contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
 from include.retraining.runs import StepContext
-from include.retraining.settings import REPO_ROOT
 from include.retraining.snapshots import read_snapshot, write_snapshot
 from include.retraining.training import TrainingDataError, check_trainable, synthetic_example
+from include.retraining.training_record import training_record
 from include.retraining.windows import training_window
 
 
@@ -57,25 +58,16 @@ def extract(ctx: StepContext) -> Extracted:
 
 def validate(ctx: StepContext, extracted: Extracted) -> dict[str, Any]:
     """Raises DataValidationError (with the report) when the window fails the suite."""
-    from include.retraining.validation import profile_reference, validate_or_raise
+    from include.retraining.reference_store import champion_profile
+    from include.retraining.validation import learned_profile, validate_or_raise
 
     config = ctx.config
     champion = ctx.registry.champion()
-    reference = ctx.tracker.training_frame(champion.run_id) if champion else None
-    profile = profile_reference(reference, config) if reference is not None else None
+    stored = champion_profile(ctx, str(champion.version), champion.run_id) if champion else None
+    profile = learned_profile(stored) if stored is not None else None
     out_dir = validation_dir(ctx.settings.artifact_root, config.name, extracted.window)
     report = validate_or_raise(read_snapshot(extracted.path), config, profile, out_dir)
     return {**report.to_dict(), "learned_from_champion": champion.version if profile else None}
-
-
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None
 
 
 def train(ctx: StepContext, extracted: Extracted) -> Trained:
@@ -94,53 +86,17 @@ def train(ctx: StepContext, extracted: Extracted) -> Trained:
     split = split_by_time(frame, config)
     check_split(split, config)
     model = fit(config, split.train, threads=ctx.settings.fit_threads)
+    record = training_record(ctx, extracted, frame, identity, rows=(len(split.train), len(split.holdout)))
     # Numeric features as floats in the signature: an integer column cannot carry a missing
     # value, and serving-time nulls must be accepted (the pipeline imputes them).
     features = split.train[config.features.columns].astype({c: "float64" for c in config.features.numeric})
-    logged = tracker.log_training_run(
-        experiment_id,
-        _training_record(ctx, extracted, frame, identity, rows=(len(split.train), len(split.holdout))),
-        tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
-    )
+    model_log = tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES)
+    with tempfile.TemporaryDirectory(prefix="retraining-reference-") as reference:
+        write_reference(frame, config, Path(reference))
+        logged = tracker.log_training_run(
+            experiment_id, replace(record, artifacts={ARTIFACT_DIR: reference}), model_log
+        )
     return Trained(logged.run_id, experiment_id, logged.model_uri, reused=False)
-
-
-def _training_record(
-    ctx: StepContext, extracted: Extracted, frame: pd.DataFrame, identity: dict[str, str], rows: tuple[int, int]
-) -> tracking.TrainingRunLog:
-    config, run, window = ctx.config, ctx.run, extracted.window
-    commit = _git_commit()
-    tags = {
-        **identity,
-        tracking.SNAPSHOT_PATH_TAG: extracted.path,
-        tracking.WINDOW_START_TAG: window.start.isoformat(),
-        tracking.WINDOW_END_TAG: window.end.isoformat(),
-        tracking.TRIGGER_TAG: run.trigger,
-        tracking.DAG_ID_TAG: run.dag_id,
-        tracking.RUN_ID_TAG: run.run_id,
-        tracking.RUN_URL_TAG: ctx.run_url,
-        **({tracking.GIT_COMMIT_TAG: commit} if commit else {}),
-    }
-    params = {
-        "estimator": config.training.estimator,
-        **{f"estimator.{k}": v for k, v in config.training.params.items()},
-        "window_days": config.training.window_days,
-        "label_delay_days": config.training.label_delay_days,
-        "holdout_fraction": config.training.holdout_fraction,
-        "rows_train": rows[0],
-        "rows_holdout": rows[1],
-    }
-    return tracking.TrainingRunLog(
-        run_name=f"train {window.label}",
-        tags=tags,
-        params=params,
-        config_json=config.model_dump(mode="json"),
-        frame=frame,
-        snapshot_path=extracted.path,
-        dataset_name=f"{config.name}-{window.label}",
-        target=config.target,
-        extra_tags={tracking.CONFIG_HASH_TAG: identity[tracking.CONFIG_HASH_TAG]},
-    )
 
 
 def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[Evaluated, Alert | None]:

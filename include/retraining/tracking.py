@@ -9,6 +9,7 @@ The tag names every run and version carries are defined here, once.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ class TrainingRunLog:
     dataset_name: str
     target: str
     extra_tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)  # artifact folder -> local folder
 
     @property
     def digest(self) -> str:
@@ -158,7 +160,8 @@ class Tracker:
             mlflow.log_params(record.params)
             mlflow.log_text(json.dumps(record.config_json, indent=2), "config/model.json")
             _log_dataset(record)
-            mlflow.log_artifact(record.snapshot_path, artifact_path="snapshot")
+            for folder, local in record.artifacts.items():  # the profile; no copy of the snapshot
+                mlflow.log_artifacts(local, artifact_path=folder)
             info = _log_sklearn_model(model)
             mlflow.set_tags({MODEL_URI_TAG: info.model_uri, **record.extra_tags})
         return LoggedRun(run_id=active.info.run_id, experiment_id=experiment_id, model_uri=info.model_uri)
@@ -191,11 +194,12 @@ class Tracker:
         )
         self.client.log_figure(run_id, figure, "evaluation/holdout.png")
 
-    def download_artifacts(self, run_id: str, artifact_path: str) -> Path | None:
-        """A run's artifact folder on local disk; None only when the run stored nothing there."""
+    def download_artifacts(self, run_id: str, artifact_path: str, dst_path: str | None = None) -> Path | None:
+        """A run's artifact folder on local disk, under dst_path (default: a new temporary folder);
+        None only when the run stored nothing there."""
         try:
             folder = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=artifact_path, tracking_uri=self.settings.tracking_uri
+                run_id=run_id, artifact_path=artifact_path, dst_path=dst_path, tracking_uri=self.settings.tracking_uri
             )
         except MlflowException as exc:
             if does_not_exist(exc):
@@ -205,21 +209,18 @@ class Tracker:
             return None
         return Path(folder)
 
-    def training_snapshot(self, run_id: str) -> Path | None:
-        """The training rows of a run: the local snapshot if still there, else the run's copy."""
-        local = self.run_tags(run_id).get(SNAPSHOT_PATH_TAG)
-        if local and Path(local).exists():
-            return Path(local)
-        folder = self.download_artifacts(run_id, "snapshot")
-        files = sorted(folder.glob("*.parquet")) if folder else []
-        return files[0] if files else None
-
     def training_frame(self, run_id: str) -> Any:
-        """The run's training rows as a DataFrame, or None when it stored none."""
+        """The run's rows: its local snapshot, else the copy runs logged before profiles existed
+        (downloaded to a folder deleted once read); None when neither is stored."""
         from include.retraining.snapshots import read_snapshot
 
-        path = self.training_snapshot(run_id)
-        return read_snapshot(path) if path is not None else None
+        local = self.run_tags(run_id).get(SNAPSHOT_PATH_TAG)
+        if local and Path(local).exists():
+            return read_snapshot(local)
+        with tempfile.TemporaryDirectory(prefix="retraining-snapshot-") as staging:
+            folder = self.download_artifacts(run_id, "snapshot", dst_path=staging)
+            files = sorted(folder.glob("*.parquet")) if folder else []
+            return read_snapshot(files[0]) if files else None
 
     def load_model(self, model_uri: str) -> Any:
         """The sklearn model behind a `models:/` or `runs:/` URI, through the project's own loader.

@@ -115,10 +115,22 @@ class ValidationReport:
 
 
 def profile_reference(frame: pd.DataFrame, config: ModelConfig) -> ReferenceProfile:
+    """What validation learns from a frame of training rows (as a stored profile would give)."""
+    from include.retraining.reference_profile import build_profile
+
+    return learned_profile(build_profile(frame, config)[0])
+
+
+def learned_profile(stored: Any) -> ReferenceProfile:
+    """What validation learns from a champion's stored `DataProfile`: null shares, and category
+    names of the columns whose categories were kept whole (a truncated list would flag the rest
+    as new)."""
     return ReferenceProfile(
-        null_share={c: float(frame[c].isna().mean()) for c in config.features.columns if c in frame},
+        null_share=dict(stored.null_share),
         categories={
-            c: sorted(str(v) for v in frame[c].dropna().unique()) for c in config.features.categorical if c in frame
+            name: sorted(column.categories)
+            for name, column in stored.columns.items()
+            if column.categories is not None and not column.categories_truncated
         },
     )
 

@@ -88,6 +88,9 @@ class FakeTracker:
     def training_frame(self, run_id: str):
         return self.frame
 
+    def download_artifacts(self, run_id: str, artifact_path: str, dst_path=None):
+        return None  # a champion logged before reference profiles existed
+
     def ensure_experiment(self, name: str) -> str:
         return "1"
 

@@ -175,7 +175,7 @@ def test_a_missing_champion_snapshot_skips(config):
     champion = SimpleNamespace(version="3", run_id="x")
     ctx = context(config, tracker=FakeTracker(frame=None), registry=FakeRegistry(champion))
 
-    with pytest.raises(MonitoringSkipped, match="no stored training snapshot"):
+    with pytest.raises(MonitoringSkipped, match="no stored training snapshot or profile"):
         monitor_steps.reference(ctx)
 
 
@@ -188,7 +188,7 @@ def test_reference_names_the_champion_its_snapshot_and_its_own_features(config, 
     ref_info = monitor_steps.reference(ctx)
 
     assert ref_info["features"] == ["tenure_months"] and ref_info["holdout_metric"] == 0.81
-    assert ref_info["snapshot"].endswith("v3.parquet") and Path(ref_info["snapshot"]).exists()
+    assert ref_info["snapshot"].endswith("reference/v3/sample.parquet") and Path(ref_info["snapshot"]).exists()
 
 
 def _windows(config, tmp_path: Path, reference_columns: list[str]) -> tuple[dict, dict]:

@@ -88,10 +88,11 @@ def test_a_failing_evaluation_log_leaves_the_training_run_finished(tracker: Trac
     assert tracker.run_metrics(run.info.run_id)["holdout_roc_auc"] == 0.8
 
 
-def test_missing_snapshot_artifacts_mean_none_not_an_error(tracker: Tracker) -> None:
+def test_missing_snapshot_artifacts_mean_none_not_an_error(tracker: Tracker, tmp_path: Path) -> None:
     experiment = tracker.ensure_experiment("churn")
     run = tracker.client.create_run(experiment)
-    assert tracker.training_snapshot(run.info.run_id) is None
+    assert tracker.training_frame(run.info.run_id) is None
+    assert tracker.download_artifacts(run.info.run_id, "reference", dst_path=str(tmp_path)) is None
 
 
 def test_a_model_uri_with_no_files_is_unusable(tracker: Tracker) -> None:

@@ -1,0 +1,77 @@
+"""Snapshot retention: keep the training snapshots of a model's newest `retention.snapshots`
+windows, and always the champion's and previous champion's (a rollback or an audit needs the
+rows a serving model was trained on), instead of a copy of every snapshot in MLflow.
+
+Nothing is deleted without knowing what is protected: an error reading the registry or a run's
+tags propagates, and the caller skips pruning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from include.retraining import layout
+from include.retraining.runs import StepContext
+
+# A snapshot this young may still be read by a run in progress (extract -> evaluate) or a retry.
+SNAPSHOT_MIN_AGE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    path: Path
+    window_label: str
+    modified: float
+
+    @property
+    def window_end(self) -> str:
+        """The label's end part (`%Y%m%dT%H%M%S`), which sorts like the time it names."""
+        return self.window_label.rsplit("_", 1)[-1]
+
+
+def snapshot_files(artifact_root: Path, model: str) -> list[SnapshotFile]:
+    folder = layout.model_dir(artifact_root, model) / layout.SNAPSHOTS
+    if not folder.is_dir():
+        return []
+    return [
+        SnapshotFile(path, path.parent.name, path.stat().st_mtime)
+        for path in folder.glob("*/*.parquet")
+        if path.is_file()
+    ]
+
+
+def to_delete(files: list[SnapshotFile], keep: int, protected: set[Path], now: float) -> list[Path]:
+    """All but the `keep` newest (window end, then time written), never a protected or young one."""
+    newest_first = sorted(files, key=lambda f: (f.window_end, f.modified), reverse=True)
+    young = now - SNAPSHOT_MIN_AGE.total_seconds()
+    protected = {p.resolve() for p in protected}
+    return [f.path for f in newest_first[keep:] if f.path.resolve() not in protected and f.modified < young]
+
+
+def protected_snapshots(ctx: StepContext, current: str) -> set[Path]:
+    """This run's snapshot and those of the champion and previous champion runs."""
+    from include.retraining.tracking import SNAPSHOT_PATH_TAG
+
+    protected = {Path(current)}
+    for alias in (ctx.registry.champion(), ctx.registry.previous_champion()):
+        path = ctx.tracker.run_tags(alias.run_id).get(SNAPSHOT_PATH_TAG) if alias is not None else None
+        if path:
+            protected.add(Path(path))
+    return protected
+
+
+def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) -> list[Path]:
+    """Delete the snapshots retention does not keep; the deleted paths (none on a dry run)."""
+    if ctx.run.dry_run:
+        return []
+    protected = protected_snapshots(ctx, current)
+    files = snapshot_files(ctx.settings.artifact_root, ctx.config.name)
+    deleted = to_delete(files, ctx.config.retention.snapshots, protected, time.time() if now is None else now)
+    for path in deleted:
+        path.unlink(missing_ok=True)
+        if path.parent.is_dir() and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    return deleted
