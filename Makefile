@@ -53,9 +53,11 @@ demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
 	$(BIN)/python -m demo.run
 
 # tools.services points the tests at PostgreSQL and Redis: the configured ones when they answer,
-# else throwaway servers from pip-installed wheels, stopped afterwards.
+# else throwaway servers from pip-installed wheels, stopped afterwards. Two workers, a file each
+# (--dist loadfile keeps a module's shared DAG-run fixtures in one process): most of a test's
+# time is spent waiting on Airflow, MLflow and PostgreSQL processes, so 2 cores take 2 workers.
 test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
-	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests
+	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests -n 2 --dist loadfile
 
 test-dags: venv ## DAG integrity, policy and parse time
 	$(BIN)/python -m pytest tests/dags
