@@ -38,8 +38,8 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 |---|---|---|
 | reference | finds the `champion` alias, its training snapshot and the features it was trained on | no champion yet: skipped; champion cannot be loaded: alert, skipped (`champion_unusable`) |
 | current | reads the window (and its matured-label counterpart, {label_delay_days} days earlier) | fewer than {min_rows} rows: skipped; a missing column: alert and fail |
-| data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores | |
-| performance | champion `{metric}` on matured labels vs its holdout value | |
+| data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores (those it served in the window; re-scored where it served none) | |
+| performance | champion `{metric}` on matured labels vs its holdout value: on its own served predictions joined with the labels that arrived (needs {min_coverage:.0%} labelled), per version and beside a shadow challenger; re-scored where nothing was served | |
 | decide | drift share >= {drift_share}, a critical feature ({critical}), PSI, or a `{metric}` drop > {performance_drop}; cooldown {cooldown}h | |
 | report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
 | trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
@@ -61,6 +61,7 @@ def _doc_md(config: ModelConfig) -> str:
         critical=", ".join(monitor.critical_features) or "none",
         performance_drop=monitor.performance_drop,
         cooldown=monitor.cooldown_hours,
+        min_coverage=config.labels.min_coverage,
     )
 
 

@@ -42,7 +42,7 @@ def served_windows(ctx: StepContext, window: Window, matured: Window, folder: Pa
     """The `served_current` / `served_matured` entries of `CurrentWindow`: parquet paths, or None
     when nothing was served in that window."""
     url, config = ctx.warehouse_url, ctx.config
-    current = served_predictions.read_served(url, config, window.start, window.end, aliases=(CHAMPION,))
+    current = served_predictions.read_served(url, config, window.start, window.end, alias=CHAMPION)
     labelled = served_predictions.read_served_with_labels(url, config, matured.start, matured.end)
     return {
         "served_current": _keep(current, folder / "served_current.parquet"),

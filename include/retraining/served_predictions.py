@@ -48,13 +48,12 @@ def has_predictions(url: str, config: ModelConfig) -> bool:
 
 
 def read_served(
-    url: str, config: ModelConfig, start: datetime, end: datetime, *, aliases: tuple[str, ...] | None = None
+    url: str, config: ModelConfig, start: datetime, end: datetime, *, alias: str | None = None
 ) -> pd.DataFrame:
-    """Served rows with start < event_time <= end (all aliases unless given), without labels."""
+    """Served rows with start < event_time <= end (every alias unless one is given), without labels."""
     if not has_predictions(url, config):
         return pd.DataFrame(columns=SERVED_COLUMNS)
-    frame = _fetch(url, config, _served_sql(url, config, with_labels=False), start, end)
-    return frame[frame["alias"].isin(aliases)].reset_index(drop=True) if aliases else frame
+    return _fetch(url, config, _served_sql(url, config, with_labels=False, alias=alias), start, end, alias)
 
 
 def read_served_with_labels(url: str, config: ModelConfig, start: datetime, end: datetime) -> pd.DataFrame:
@@ -86,7 +85,7 @@ def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tu
     return relation, source.id_column, source.timestamp_column, config.target
 
 
-def _served_sql(url: str, config: ModelConfig, *, with_labels: bool) -> str:
+def _served_sql(url: str, config: ModelConfig, *, with_labels: bool, alias: str | None = None) -> str:
     named = not _is_postgres(url)
     dialect = make_url(url).get_dialect()() if named else postgresql.dialect()
     q = dialect.identifier_preparer.quote_identifier
@@ -107,15 +106,21 @@ def _served_sql(url: str, config: ModelConfig, *, with_labels: bool) -> str:
     where = f"p.{q('model')} = {model} AND p.{q('event_time')} > {low} AND p.{q('event_time')} <= {high}"
     # Implied by interval_start < event_time <= interval_end; lets the (model, interval_end) index prune.
     where += f" AND p.{q('interval_end')} > {low} AND p.{q('interval_start')} < {high}"
+    where += f" AND p.{q('alias')} = {':alias' if named else '$4'}" if alias else ""
     return f"{sql} FROM {relation} WHERE {where} ORDER BY p.{q('event_time')}, p.{q('id')}"
 
 
-def _fetch(url: str, config: ModelConfig, sql: str, start: datetime, end: datetime) -> pd.DataFrame:
+def _fetch(
+    url: str, config: ModelConfig, sql: str, start: datetime, end: datetime, alias: str | None = None
+) -> pd.DataFrame:
     try:
         if _is_postgres(url):
-            frame = _fetch_adbc(url, config, sql, (config.name, aware_utc(start), aware_utc(end)))
+            params = (config.name, aware_utc(start), aware_utc(end), *([alias] if alias else []))
+            frame = _fetch_adbc(url, config, sql, params)
         else:
-            frame = _fetch_sqlalchemy(url, config, sql, {"model": config.name, "start": start, "end": end})
+            frame = _fetch_sqlalchemy(
+                url, config, sql, {"model": config.name, "start": start, "end": end, "alias": alias}
+            )
     except sa.exc.DBAPIError as exc:
         # Refused SQL (a missing table or column) is the model file's fault; a lost connection is not.
         if not str(getattr(exc.orig, "pgcode", None) or sqlite_state(str(exc.orig)) or "").startswith("42"):
@@ -148,6 +153,7 @@ def _fetch_sqlalchemy(url: str, config: ModelConfig, sql: str, params: dict[str,
     )
     values = {
         "model": params["model"],
+        **({"alias": params["alias"]} if params["alias"] else {}),
         "window_start": naive_utc(params["start"]),
         "window_end": naive_utc(params["end"]),
     }

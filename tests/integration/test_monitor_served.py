@@ -85,6 +85,8 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory):
     config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     config["labels"] = {"table": "churn_labels"}
     config["monitor"]["min_rows"] = 50
+    # The champion's kind does not matter here; a linear one makes the one retrain cheaper.
+    config["training"].update(estimator="logistic_regression", params={})
     (root / "models").mkdir()
     (root / "models" / "churn.yaml").write_text(yaml.safe_dump(config))
     with pytest.MonkeyPatch.context() as env:
@@ -108,9 +110,21 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory):
                 url, rows[rows["snapshot_at"] <= SECOND.replace(tzinfo=None)].iloc[int(len(matured) * 0.3) :]
             )
             second = run_dag("monitor_churn", SECOND)
-            yield {"states": (first, second), "rows": read_monitoring(url, "churn").to_dict("records"), "all": rows}
+            records = read_monitoring(url, "churn").to_dict("records")
+            yield {"states": (first, second), "rows": records, "all": rows, "mlflow": _monitoring_metrics()}
         finally:
             postgres_databases(name, drop=True)
+
+
+def _monitoring_metrics() -> list[dict]:
+    from mlflow.tracking import MlflowClient
+
+    from include.retraining.settings import load_settings
+
+    client = MlflowClient(load_settings().tracking_uri)
+    experiment = client.get_experiment_by_name("churn-monitoring")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return [run.data.metrics for run in runs]
 
 
 def _figures(row: dict) -> dict:
@@ -148,6 +162,10 @@ def test_the_shadow_challenger_is_reported_beside_the_champion(served_runs) -> N
     (shadow,) = _figures(second)["shadow"]
     assert second["challenger_version"] == "8" and shadow["champion_versions"] == ["7"]
     assert second["champion_shadow_metric"] > 0.8 and 0.4 < second["challenger_metric"] < 0.6
+    # The MLflow monitoring run carries the same figures.
+    first_run, second_run = served_runs["mlflow"]
+    assert first_run["label_coverage"] < second_run["label_coverage"] and "served.champion.v1.roc_auc" in second_run
+    assert second_run["shadow.v8.challenger_roc_auc"] == pytest.approx(second["challenger_metric"])
 
 
 def test_prediction_drift_uses_the_served_scores(served_runs) -> None:

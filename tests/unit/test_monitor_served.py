@@ -166,7 +166,7 @@ def test_labels_in_the_source_table_join_by_id_and_timestamp(config, warehouse):
     frame = served_predictions.read_served_with_labels(warehouse, config, start, END)
 
     assert frame["label"].tolist()[:2] == [1.0, 0.0] and frame["label"].isna().sum() == 4
-    assert served_predictions.read_served(warehouse, config, start, END, aliases=("champion",)).empty
+    assert served_predictions.read_served(warehouse, config, start, END, alias="champion").empty
 
 
 def test_an_older_monitoring_table_gains_the_new_columns(warehouse):
