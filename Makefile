@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-retrain bench-served up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-retrain bench-served bench-score up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -87,7 +87,7 @@ serve: venv ## Serve models:/<MODEL>@champion over HTTP (MLflow's scoring protoc
 stack: venv ## The production topology without Docker: CeleryExecutor on Redis, Postgres, MLflow server with login (Ctrl-C stops)
 	$(BIN)/python -m tools.native_stack --postgres $(STACK_PG) --api-port 8080 --mlflow-port 5000
 
-bench: venv bench-gate ## Benchmarks; results go to docs/benchmarks.md
+bench: venv bench-gate bench-score ## Benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md
 
 bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/benchmarks.md, docs/decisions.md
@@ -98,6 +98,9 @@ bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, on
 
 bench-served: venv ## The monitor's reads of served predictions and late labels at 1M rows on PostgreSQL (~1-2 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/served_bench.py --rows $(or $(ROWS),1000000)
+
+bench-score: venv ## One score_churn run at 1M rows in one interval on PostgreSQL, one process per task (~2-5 min): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/score_bench.py --rows $(or $(ROWS),1000000)
 
 up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
 	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }

@@ -97,9 +97,11 @@ def check_input(report: InputReport, config: ModelConfig) -> None:
             "with the pipeline's imputation"
         )
     if scoring.unseen_categories == "fail" and report.unseen:
+        # Row values (customer data) stay out of alerts unless the model opts in.
+        examples = f" (e.g. {report.unseen_examples})" if config.validation.include_values_in_alerts else ""
         raise ScoringInputError(
             f"model {name!r}: the scoring window has categories the model never saw in training, rows per "
-            f"column {report.unseen} (e.g. {report.unseen_examples}) and `scoring.unseen_categories: fail`; "
+            f"column {report.unseen}{examples} and `scoring.unseen_categories: fail`; "
             "fix the upstream load, retrain on data that has them, or set `scoring.unseen_categories: score`"
         )
 
@@ -137,3 +139,37 @@ def id_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values) and values.dropna().apply(float.is_integer).all():
         return values.astype("Int64").astype(str)
     return values.astype(str)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What every prediction row of one alias in one run carries besides its id, time and score."""
+
+    model: str
+    version: str
+    alias: str
+    interval: Window
+    scored_at: datetime
+    run_id: str
+
+
+def prediction_rows(
+    rows: pd.DataFrame, scores: np.ndarray, id_column: str, time_column: str, stamp: Stamp
+) -> pd.DataFrame:
+    """The predictions table's rows (its contract's columns, in order) for one alias's scores."""
+    naive = [
+        pd.Timestamp(as_utc(t)).tz_localize(None) for t in (stamp.interval.start, stamp.interval.end, stamp.scored_at)
+    ]
+    frame = pd.DataFrame(
+        {
+            "id": id_text(rows[id_column]).to_numpy(dtype=object),
+            "event_time": pd.to_datetime(rows[time_column]).to_numpy(),
+            "score": np.asarray(scores, dtype="float64"),
+        }
+    )
+    frame.insert(0, "alias", stamp.alias)
+    frame.insert(0, "model_version", stamp.version)
+    frame.insert(0, "model", stamp.model)
+    frame["interval_start"], frame["interval_end"], frame["scored_at"] = naive
+    frame["run_id"] = stamp.run_id
+    return frame

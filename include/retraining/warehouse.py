@@ -134,11 +134,12 @@ def _engine(url: str, timeout_s: int = WRITE_TIMEOUT_S, read_only: bool = False)
         engine.dispose()
 
 
-def _libpq_uri(url: str, timeout_s: int) -> str:
-    """ADBC wants a plain libpq URI: no +driver suffix; a read-only UTC session with timeouts."""
+def _libpq_uri(url: str, timeout_s: int, read_only: bool = True) -> str:
+    """ADBC wants a plain libpq URI: no +driver suffix; a UTC session with timeouts, read-only
+    unless a bulk write (the predictions table) asks otherwise."""
     parsed = make_url(url).set(drivername="postgresql")
     query = {**parsed.query, "connect_timeout": str(CONNECT_TIMEOUT_S)}
-    query["options"] = " ".join(filter(None, [query.get("options"), _pg_options(timeout_s, read_only=True)]))
+    query["options"] = " ".join(filter(None, [query.get("options"), _pg_options(timeout_s, read_only)]))
     # libpq decodes %20, not the '+' SQLAlchemy writes for a space.
     base = parsed.set(query={}).render_as_string(hide_password=False)
     return f"{base}?{urlencode(query, quote_via=quote)}"

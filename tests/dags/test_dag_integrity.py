@@ -117,7 +117,7 @@ def test_bad_model_file_is_an_import_error_naming_it_and_others_still_load(tmp_p
     bag = _dagbag()
 
     assert {"retrain_churn", "monitor_churn"} <= set(bag.dag_ids)
-    assert {Path(f).name for f in bag.import_errors} == {"retrain.py", "monitor.py"}
+    assert {Path(f).name for f in bag.import_errors} == {"retrain.py", "monitor.py", "score.py"}
     for message in bag.import_errors.values():
         assert "broken.yaml" in message and "traning" in message
 

@@ -18,7 +18,13 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 50
 ADAPTERS = {
     "mlflow": {"tracking.py", "registry.py"},
     # the warehouse and its tables; served_predictions: the predictions table joined with late labels
-    "sqlalchemy": {"warehouse.py", "monitoring_table.py", "promotion_log.py", "served_predictions.py"},
+    "sqlalchemy": {
+        "warehouse.py",
+        "monitoring_table.py",
+        "promotion_log.py",
+        "served_predictions.py",
+        "predictions_table.py",
+    },
     "evidently": {"drift_report.py"},
     "great_expectations": {"validation.py"},
 }

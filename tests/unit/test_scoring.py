@@ -35,12 +35,14 @@ def _with(**scoring: object):
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
     # The demo's few missing values dropped, so each test places its own.
-    return generate_snapshots(3000, START, END, seed=5).dropna().reset_index(drop=True)
+    return generate_snapshots(1500, START, END, seed=5).dropna().reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
 def model(data: pd.DataFrame):
-    return fit(CONFIG, data)
+    # Few boosting rounds: these tests need a fitted pipeline, not a good one.
+    quick = CONFIG.training.model_copy(update={"params": {"max_iter": 10}})
+    return fit(CONFIG.model_copy(update={"training": quick}), data)
 
 
 @pytest.mark.parametrize(
@@ -92,8 +94,14 @@ def test_unseen_categories_are_counted_scored_by_default_and_stop_the_run_under_
     assert np.isfinite(scores).all()
     assert report.unseen == {"region": 11} and report.unseen_examples == {"region": ["atlantis"]}
     assert report.nulls == {"region": 2}
-    with pytest.raises(ScoringInputError, match=r"never saw.*'region': 11.*atlantis.*unseen_categories: score"):
+    with pytest.raises(ScoringInputError, match=r"never saw.*'region': 11\} and.*unseen_categories: score") as caught:
         score_frame(model, renamed, _with(unseen_categories="fail"))
+    assert "atlantis" not in str(caught.value)  # row values stay out of alerts unless the model opts in
+    opted_in = _with(unseen_categories="fail").model_copy(
+        update={"validation": CONFIG.validation.model_copy(update={"include_values_in_alerts": True})}
+    )
+    with pytest.raises(ScoringInputError, match="atlantis"):
+        score_frame(model, renamed, opted_in)
 
 
 def test_an_empty_window_scores_to_nothing(data, model) -> None:

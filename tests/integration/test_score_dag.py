@@ -1,0 +1,195 @@
+"""score_churn on real parts: a PostgreSQL warehouse, a real MLflow store with two registered
+versions, real DAG runs (`dag.test`), the alert outbox. One warehouse and one registry are shared
+by the module (the tests build on each other in order: reruns, shadow, bad input)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.engine import make_url
+
+from demo.churn_data import TABLE, generate_snapshots
+from include.retraining.alerts import read_alerts
+from include.retraining.config import load_model_config
+from include.retraining.predictions_table import COLUMNS, read_predictions
+from include.retraining.scoring import score_frame
+from include.retraining.settings import load_settings
+from tests.support import PG_ADMIN_URL, REPO, UTC, postgres_databases, run_dag, service_unavailable
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 3, 1, 4, tzinfo=UTC)  # a fire of the shipped cron, "0 4 * * *"
+DAY1, DAY2 = START + timedelta(days=1), START + timedelta(days=2)
+TABLE_OUT = "churn_predictions"
+SAME = [c for c in COLUMNS if c not in ("scored_at", "run_id")]  # what a rerun must reproduce
+
+
+@dataclass
+class Stack:
+    url: str
+    models_dir: Path
+    source: pd.DataFrame
+    models: dict[str, object]
+
+    def write_config(self, **scoring: object) -> None:
+        config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+        config["scoring"].update(scoring)
+        (self.models_dir / "churn.yaml").write_text(yaml.safe_dump(config))
+
+    def predictions(self) -> pd.DataFrame:
+        return read_predictions(self.url, TABLE_OUT, "churn")
+
+    def rows_of(self, start: datetime, end: datetime) -> pd.DataFrame:
+        times = self.source["snapshot_at"]
+        naive = [pd.Timestamp(t).tz_localize(None) for t in (start, end)]
+        return self.source[(times > naive[0]) & (times <= naive[1])]
+
+
+def _register(client, tracker, frame: pd.DataFrame, max_iter: int) -> object:
+    """Fit the shipped pipeline and register it as the retrain would (skops, trusted types only)."""
+    import mlflow
+    import mlflow.sklearn
+
+    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit
+
+    config = load_model_config(REPO / "include" / "models" / "churn.yaml")
+    config = config.model_copy(
+        update={"training": config.training.model_copy(update={"params": {"max_iter": max_iter}})}
+    )
+    model = fit(config, frame)
+    with mlflow.start_run(experiment_id=tracker.ensure_experiment("churn")):
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES
+        )
+    mlflow.register_model(info.model_uri, "churn")
+    return model
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from include.retraining.tracking import Tracker
+    from include.retraining.warehouse import replace_window
+
+    name = f"retraining_score_{uuid.uuid4().hex[:10]}"
+    try:
+        postgres_databases(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no Postgres here
+        service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    root = tmp_path_factory.mktemp("score")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RETRAINING_DATA_DIR", str(root / "data"))
+        patch.setenv("RETRAINING_MODELS_DIR", str(root / "models"))
+        patch.setenv("AIRFLOW_CONN_WAREHOUSE", url)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        (root / "models").mkdir()
+        source = generate_snapshots(1200, START - timedelta(days=1), START + timedelta(days=3), seed=4)
+        replace_window(url, TABLE, source, "snapshot_at", START - timedelta(days=1), START + timedelta(days=3))
+        tracker = Tracker.connect(load_settings())
+        models = {
+            "1": _register(tracker.client, tracker, source, 20),
+            "2": _register(tracker.client, tracker, source, 5),
+        }
+        tracker.client.set_registered_model_alias("churn", "champion", "1")
+        stack = Stack(url, root / "models", source, models)
+        stack.write_config()
+        yield stack
+    postgres_databases(name, drop=True)
+
+
+def _set_challenger(version: str | None) -> None:
+    from include.retraining.tracking import configure
+
+    client = configure(load_settings())
+    if version is None:
+        client.delete_registered_model_alias("churn", "challenger")
+    else:
+        client.set_registered_model_alias("churn", "challenger", version)
+
+
+def test_a_run_scores_its_interval_row_for_row_and_rerun_clear_and_backfill_give_the_same_rows(stack: Stack) -> None:
+    states = run_dag("score_churn", DAY1)
+
+    assert states == {"plan": "success", "score": "success"}
+    first = stack.predictions()
+    expected = stack.rows_of(START, DAY1)
+    assert len(first) == len(expected) and first["id"].is_unique
+    assert set(first["alias"]) == {"champion"} and set(first["model_version"]) == {"1"}
+    assert (first["interval_start"] == pd.Timestamp("2026-03-01 04:00")).all()
+    assert (first["interval_end"] == pd.Timestamp("2026-03-02 04:00")).all()
+    config = load_model_config(stack.models_dir / "churn.yaml")
+    by_id = first.set_index("id").loc[expected["customer_id"]]
+    pd.testing.assert_series_equal(
+        pd.Series(score_frame(stack.models["1"], expected, config)),
+        by_id["score"].reset_index(drop=True),
+        check_names=False,
+    )
+
+    run_dag("score_churn", DAY1)  # dag.test clears the run's task instances and runs them again
+    backfill = run_dag("score_churn", DAY2 + timedelta(hours=3), {"window_end": DAY1.isoformat()})
+
+    assert backfill["score"] == "success"
+    again = stack.predictions()
+    pd.testing.assert_frame_equal(first[SAME], again[SAME])
+    assert again["run_id"].nunique() == 1 and again["run_id"].iloc[0] != first["run_id"].iloc[0]
+
+
+def test_shadow_rows_appear_only_while_a_challenger_exists(stack: Stack) -> None:
+    _set_challenger("2")
+
+    run_dag("score_churn", DAY2)
+
+    rows = stack.predictions()
+    day2 = rows[rows["interval_end"] == pd.Timestamp(DAY2).tz_localize(None)]
+    assert day2.groupby("alias")["model_version"].unique().map(list).to_dict() == {
+        "challenger": ["2"],
+        "champion": ["1"],
+    }
+    assert (
+        (day2["alias"] == "champion").sum() == (day2["alias"] == "challenger").sum() == len(stack.rows_of(DAY1, DAY2))
+    )
+    assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY1).tz_localize(None), "alias"]) == {"champion"}
+
+    _set_challenger(None)
+    run_dag("score_churn", DAY2)
+
+    assert set(stack.predictions()["alias"]) == {"champion"}
+    assert len(stack.predictions()) == len(stack.rows_of(START, DAY2))
+
+
+def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(stack: Stack) -> None:
+    before = stack.predictions()
+    engine = sa.create_engine(stack.url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"UPDATE {TABLE} SET region = 'atlantis' WHERE snapshot_at > :s AND snapshot_at <= :e"),
+            {
+                "s": START.replace(tzinfo=None) + timedelta(hours=6),
+                "e": START.replace(tzinfo=None) + timedelta(hours=7),
+            },
+        )
+    engine.dispose()
+    stack.write_config(unseen_categories="fail")
+
+    unseen = run_dag("score_churn", DAY1)
+
+    stack.write_config(query=f"SELECT customer_id, snapshot_at, tenure_months FROM {TABLE}")
+    missing = run_dag("score_churn", DAY1)
+
+    stack.write_config()
+    assert unseen["score"] == missing["score"] == "failed"
+    alerts = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "scoring_stopped"]
+    assert len(alerts) == 2, json.dumps(alerts, indent=1)
+    assert "never saw" in alerts[0]["lines"][0] and "'region'" in alerts[0]["lines"][0]
+    assert "atlantis" not in alerts[0]["lines"][0]  # row values stay out of alerts by default
+    assert "monthly_charges" in alerts[1]["lines"][0] and "`scoring.query`" in alerts[1]["lines"][0]
+    pd.testing.assert_frame_equal(before, stack.predictions())
