@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, CronTriggerTimetable, dag, task
 
-from include.orchestration.assets import drift_asset
+from include.orchestration.assets import champion_asset, drift_asset
 from include.orchestration.dagfiles import (
     START_DATE,
     broken_model_files_dag,
@@ -42,6 +42,7 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 | performance | champion `{metric}` on matured labels vs its holdout value: on its own served predictions joined with the labels that arrived (needs {min_coverage:.0%} labelled), per version and beside a shadow challenger; re-scored where nothing was served | |
 | decide | drift share >= {drift_share}, a critical feature ({critical}), PSI, or a `{metric}` drop > {performance_drop}; cooldown {cooldown}h | |
 | report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
+| auto_rollback | with `monitor.auto_rollback: true` ({auto_rollback} here): rolls `champion` back to `previous_champion` when the champion does significantly worse on the matured rows (the gate's paired test at {rollback_confidence}), logs `auto_rollback`, alerts | skipped: off, no significant regression, or the last move was already a rollback |
 | trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
 
 Open the report: the `report` task's log prints its path; it is also an artifact of the MLflow run.
@@ -62,6 +63,8 @@ def _doc_md(config: ModelConfig) -> str:
         performance_drop=monitor.performance_drop,
         cooldown=monitor.cooldown_hours,
         min_coverage=config.labels.min_coverage,
+        auto_rollback="on" if monitor.auto_rollback else "off",
+        rollback_confidence=monitor.auto_rollback_confidence,
     )
 
 
@@ -85,6 +88,7 @@ def build_monitor_dag(config: ModelConfig) -> DAG:
         drift, perf = data_drift(ref, cur), performance(ref, cur)
         decision = decide(drift, perf)
         report(ref, cur, drift, perf, decision) >> trigger(cur, drift, decision)
+        perf >> _auto_rollback_task(config)(ref, cur)
 
     return monitor_dag()
 
@@ -140,6 +144,20 @@ def _tasks(config: ModelConfig) -> tuple:
         return monitor_tasks.trigger(config, cur, drift, decision)
 
     return reference, current, data_drift, performance, decide, report, trigger
+
+
+def _auto_rollback_task(config: ModelConfig):
+    @task(
+        multiple_outputs=False,
+        doc_md="With monitor.auto_rollback: back to previous_champion when the champion does significantly worse.",
+        outlets=[champion_asset(config.name)],  # emitted only when it rolled back (otherwise skipped)
+    )
+    def auto_rollback(ref: ReferenceInfo, cur: CurrentWindow) -> dict:
+        from include.orchestration import rollback_tasks
+
+        return rollback_tasks.auto_rollback(config, ref, cur)
+
+    return auto_rollback
 
 
 configs, errors = model_configs()

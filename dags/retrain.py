@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from include.orchestration.assets import drift_asset
+from include.orchestration.assets import champion_asset, drift_asset
 from include.orchestration.dagfiles import (
     START_DATE,
     broken_model_files_dag,
@@ -35,7 +35,7 @@ the run's data interval end, the drift event's window or the `window_end` param.
 | validate | Great Expectations suite from the model file plus what the champion's data looked like | a Slack alert lists the failed expectations and links the result; fix the data, then clear this task |
 | train | scikit-learn pipeline (features inside the model), logged to MLflow experiment `{name}` | a rerun of the same snapshot reuses the finished run |
 | evaluate | challenger and `champion` on the same holdout, one-sided paired interval of the difference in `{metric}` | |
-| promote | moves alias `champion` when the gate passes; otherwise alias `challenger`, an alert, and this task is skipped | skipped = the gate said no; the reason is in the log and the alert |
+| promote | moves alias `champion` when the gate passes (a row in `model_promotions` first, then the alias; event `{name}_champion`); otherwise alias `challenger`, an alert, and this task is skipped | skipped = the gate said no; the reason is in the log and the alert |
 
 {approval}Trigger with **dry_run** to do everything but change the registry.
 """
@@ -124,7 +124,11 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
 
             return retrain_tasks.evaluate(config, extracted, trained)
 
-        @task(multiple_outputs=False, doc_md="Move alias `champion`, or mark `challenger`, alert and skip.")
+        @task(
+            multiple_outputs=False,
+            doc_md="Move alias `champion` (log row first), or mark `challenger`, alert and skip.",
+            outlets=[champion_asset(config.name)],  # emitted only when the task succeeds: the alias moved
+        )
         def promote(extracted: dict, trained: dict, evaluated: dict, answer: dict | None = None) -> dict:
             from include.orchestration import retrain_tasks
 

@@ -117,7 +117,15 @@ def run_info(context: Any, config: ModelConfig) -> RunInfo:
         window_end=as_utc(window_end),
         trigger=trigger,
         dry_run=bool(params.get("dry_run", False)),
+        actor=_actor(dag_run),
     )
+
+
+def _actor(dag_run: Any) -> str:
+    """The Airflow user who triggered a manual run; `scheduler` for every other run."""
+    user = getattr(dag_run, "triggering_user_name", None)
+    manual = str(getattr(dag_run, "run_type", "")) in ("manual", "DagRunType.MANUAL")
+    return str(user) if manual and user else "scheduler"
 
 
 def step_context(config: ModelConfig, *, warehouse: bool = False) -> StepContext:

@@ -17,6 +17,10 @@ class MonitorConfig(Strict):
     performance_drop: float = Field(0.05, gt=0.0)
     cooldown_hours: float = Field(24, ge=0)
     min_rows: int = Field(200, ge=1)
+    # Roll `champion` back to `previous_champion` when it does significantly worse on matured labels
+    # (docs/decisions.md, "Automatic rollback"): off unless the model file turns it on.
+    auto_rollback: bool = False
+    auto_rollback_confidence: float = Field(0.99, gt=0.5, lt=1.0)
     max_rows: int = Field(
         20_000, gt=1000, description="rows sampled per window for Evidently (above 1000, where it uses distance tests)"
     )

@@ -91,6 +91,16 @@ class Registry:
             tags=dict(version.tags),
         )
 
+    def version(self, version: str) -> Champion | None:
+        """A version of this model by number; None only when the registry says it does not exist."""
+        try:
+            found = self.client.get_model_version(self.name, version)
+        except MlflowException as exc:
+            if does_not_exist(exc):
+                return None
+            raise self._error(f"cannot read version {version}", exc) from exc
+        return Champion(str(found.version), found.run_id, f"models:/{self.name}/{found.version}", dict(found.tags))
+
     def _alias_absent(self, alias: str) -> bool:
         # A missing alias on an existing model is INVALID_PARAMETER_VALUE, not "does not exist":
         # confirm it from the model's alias list before reading it as absent.

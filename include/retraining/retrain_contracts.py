@@ -107,17 +107,19 @@ class Evaluated:
 
 
 class PromotionOutcome(StrEnum):
-    """What promote did to the registry; every outcome but PROMOTED skips the task."""
+    """What promote did to the registry; every outcome that left `champion` alone skips the task."""
 
     PROMOTED = "promoted"
     BLOCKED = "blocked"
     UNCHANGED = "unchanged"
     DRY_RUN_PROMOTE = "dry_run_promote"
     DRY_RUN_BLOCK = "dry_run_block"
+    # Not promoted, but a move the promotion log recorded and the registry lost was completed.
+    REPAIRED = "repaired"
 
     @property
     def changed_champion(self) -> bool:
-        return self is PromotionOutcome.PROMOTED
+        return self in (PromotionOutcome.PROMOTED, PromotionOutcome.REPAIRED)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Any
 
 from include.retraining import tracking
 from include.retraining.alerts import Alert, gate_blocked_alert
-from include.retraining.champions import Baseline, baseline_for, champion_unusable_alert, promotion_lock, refusal
+from include.retraining.champions import Baseline, baseline_for, champion_unusable_alert
 from include.retraining.config import ModelConfig
 from include.retraining.layout import validation_dir
 from include.retraining.reference_profile import ARTIFACT_DIR, write_reference
-from include.retraining.registry import COMPARED_WITH_TAG, DECIDED_BY_TAG, DECISION_TAG, REASON_TAG, Champion
+from include.retraining.registry import COMPARED_WITH_TAG, DECISION_TAG, Champion
 from include.retraining.retrain_contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
 from include.retraining.runs import StepContext
 from include.retraining.snapshots import read_snapshot, write_snapshot
@@ -207,25 +207,29 @@ def promote_or_block(
     """Apply the gate's decision to the registry; the alert to send when it blocked.
 
     Compare-and-set under the model's promotion lock: `champion` moves only if it is still the
-    version that was evaluated, and never to a model trained on an older window than its own.
+    version that was evaluated, and never to a model trained on an older window than its own; its
+    promotion log row is written first, and a move the log recorded but the registry lost is
+    completed first (outcome `repaired` when this run then does not promote).
     """
     if evaluated.already_decided:
         return Promotion(PromotionOutcome.UNCHANGED, evaluated.champion_version, evaluated.reason), None
     if ctx.run.dry_run:
         outcome = PromotionOutcome.DRY_RUN_PROMOTE if evaluated.promote else PromotionOutcome.DRY_RUN_BLOCK
         return Promotion(outcome, None, evaluated.reason), None
+    from include.retraining.promotion_step import apply_decision, decision_tags
+
     registry = ctx.registry
     version = registry.register_version(trained.model_uri, trained.run_id, _version_tags(ctx, extracted))
-    refused = None
-    if evaluated.promote:
-        with promotion_lock(ctx.settings.artifact_root, ctx.config.name):
-            refused = refusal(registry.champion(), evaluated.champion_version, version, extracted.window.end)
-            if refused is None:
-                previous = registry.promote(version, _decision_tags(ctx, evaluated, "promote", evaluated.reason))
-                return Promotion(PromotionOutcome.PROMOTED, version, evaluated.reason, previous), None
-    reason = evaluated.reason if refused is None else f"promotion refused: {refused}"
-    registry.mark_challenger(version, _decision_tags(ctx, evaluated, "block", reason))
-    return Promotion(PromotionOutcome.BLOCKED, version, reason), _blocked_alert(ctx, trained, evaluated, reason)
+    tags = decision_tags(ctx, evaluated, "promote", evaluated.reason)
+    applied = apply_decision(ctx, evaluated, version, extracted.window.end, tags)
+    if applied.promotion is not None:
+        return applied.promotion, None
+    reason = evaluated.reason if applied.refused is None else f"promotion refused: {applied.refused}"
+    if applied.repaired:
+        reason = f"{applied.reconciled.message}; this challenger: {reason}"
+    registry.mark_challenger(version, decision_tags(ctx, evaluated, "block", reason))
+    outcome = PromotionOutcome.REPAIRED if applied.repaired else PromotionOutcome.BLOCKED
+    return Promotion(outcome, version, reason), _blocked_alert(ctx, trained, evaluated, reason)
 
 
 def _version_tags(ctx: StepContext, extracted: Extracted) -> dict[str, str]:
@@ -234,15 +238,6 @@ def _version_tags(ctx: StepContext, extracted: Extracted) -> dict[str, str]:
         tracking.WINDOW_END_TAG: extracted.window.end.isoformat(),
         tracking.RUN_ID_TAG: ctx.run.run_id,
         tracking.TRIGGER_TAG: ctx.run.trigger[: tracking.MAX_TAG_CHARS],
-    }
-
-
-def _decision_tags(ctx: StepContext, evaluated: Evaluated, action: str, reason: str) -> dict[str, str]:
-    return {
-        DECISION_TAG: action,
-        REASON_TAG: reason[: tracking.MAX_TAG_CHARS],
-        DECIDED_BY_TAG: ctx.run_url,
-        COMPARED_WITH_TAG: evaluated.champion_version or "",
     }
 
 

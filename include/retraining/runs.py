@@ -31,6 +31,8 @@ class RunInfo:
     dry_run: bool = False
     # The Airflow user who approved this run's promotion (gate.approval: required), else None.
     approved_by: str | None = None
+    # Who started the run, for the promotion log: the Airflow user of a manual trigger, else the scheduler.
+    actor: str = "scheduler"
 
     def airflow_url(self, settings: Settings) -> str:
         return f"{settings.airflow_base_url}/dags/{self.dag_id}/runs/{self.run_id}"

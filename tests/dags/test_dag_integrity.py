@@ -40,7 +40,7 @@ def test_every_model_file_produces_its_dags(dagbag) -> None:
     names = [yaml.safe_load(p.read_text())["name"] for p in discover_model_files(MODELS)]
     assert names, "the repo ships at least one model file"
     for name in names:
-        assert {f"retrain_{name}", f"monitor_{name}"} <= set(dagbag.dag_ids)
+        assert {f"retrain_{name}", f"monitor_{name}", f"rollback_{name}"} <= set(dagbag.dag_ids)
 
 
 def test_policy_owner_tags_retries_timeouts_alerts_and_docs(dagbag) -> None:
@@ -117,7 +117,7 @@ def test_bad_model_file_is_an_import_error_naming_it_and_others_still_load(tmp_p
     bag = _dagbag()
 
     assert {"retrain_churn", "monitor_churn"} <= set(bag.dag_ids)
-    assert {Path(f).name for f in bag.import_errors} == {"retrain.py", "monitor.py", "score.py"}
+    assert {Path(f).name for f in bag.import_errors} == {"retrain.py", "monitor.py", "score.py", "rollback.py"}
     for message in bag.import_errors.values():
         assert "broken.yaml" in message and "traning" in message
 

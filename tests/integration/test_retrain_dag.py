@@ -9,9 +9,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import World
+from include.retraining import promotion_log
 from include.retraining.alerts import read_alerts
 from include.retraining.settings import load_settings
-from tests.support import UTC, load_weeks, run_dag
+from tests.support import UTC, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,8 @@ def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(war
 
     assert first == {**PASSED, "promote": "success"}
     assert _aliases() == {"champion": "1"}
+    (row,) = promotion_log.history(warehouse_url(), "churn")
+    assert (row.from_version, row.to_version, row.action.value) == (None, "1", "promote")
     (run,) = _training_runs()
     snapshots = list((load_settings().artifact_root / "churn" / "snapshots").rglob("*.parquet"))
     assert len(snapshots) == 1 and snapshots[0].name[:16] == run.data.tags["retraining.snapshot_hash"][:16]
@@ -57,6 +60,7 @@ def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(war
     assert len(_training_runs()) == 1
     assert list((load_settings().artifact_root / "churn" / "snapshots").rglob("*.parquet")) == snapshots
     assert len(_client().search_model_versions("name = 'churn'")) == 1
+    assert len(promotion_log.history(warehouse_url(), "churn")) == 1
 
 
 def test_champion_serves_through_pyfunc_with_missing_values(data_dir, models_dir) -> None:

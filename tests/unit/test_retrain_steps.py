@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining import retrain_steps
+from include.retraining import promotion_log, retrain_steps
 from include.retraining.config import load_model_config
 from include.retraining.registry import Champion, RegistryError
 from include.retraining.retrain_contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
@@ -107,7 +107,8 @@ def _ctx(
 ) -> StepContext:
     settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
     run = RunInfo("retrain_churn", "manual__1", WINDOW.end, dry_run=dry_run)
-    return StepContext(config, settings, run, fake_tracker=tracker, fake_registry=registry)
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    return StepContext(config, settings, run, url, fake_tracker=tracker, fake_registry=registry)
 
 
 TRAINED = Trained("run-new", "1", CHALLENGER_URI, reused=False)
@@ -159,6 +160,9 @@ def test_promotion_moves_the_champion_it_was_compared_with(tmp_path: Path, extra
     )
     assert promotion == Promotion(PromotionOutcome.PROMOTED, "3", "better", "2") and alert is None
     assert registry.promoted == ["3"]
+    [row] = promotion_log.history(f"sqlite:///{tmp_path / 'warehouse.db'}", "churn")
+    assert (row.from_version, row.to_version, row.action, row.actor) == ("2", "3", "promote", "scheduler")
+    assert row.figures["challenger_value"] == 0.8 and row.run_url.endswith("/runs/manual__1")
 
 
 def test_promotion_is_refused_when_the_champion_changed_after_evaluation(tmp_path: Path, extracted) -> None:
@@ -169,6 +173,7 @@ def test_promotion_is_refused_when_the_champion_changed_after_evaluation(tmp_pat
     assert promotion.action is PromotionOutcome.BLOCKED and "changed from version 2 to 4" in promotion.reason
     assert registry.promoted == [] and registry.challengers[0][0] == "3"
     assert alert is not None and "promotion refused" in alert.lines[0]
+    assert promotion_log.history(f"sqlite:///{tmp_path / 'warehouse.db'}", "churn") == []
 
 
 def test_an_older_window_never_replaces_a_newer_champion(tmp_path: Path, extracted) -> None:

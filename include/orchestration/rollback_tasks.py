@@ -1,0 +1,54 @@
+"""Task bodies that roll `champion` back: `rollback_<model>`'s one task, and `auto_rollback` of
+`monitor_<model>`. A rollback that happened succeeds (its outlet emits `<model>_champion`) and
+alerts; a refused one fails with the reason; no automatic rollback skips with the reason."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from include.orchestration.alerting import deliver_alert
+from include.orchestration.runtime import step_context
+from include.retraining.config import ModelConfig
+from include.retraining.monitor_contracts import CurrentWindow, ReferenceInfo
+from include.retraining.rollback import RollbackRefused, RollbackRequest, RolledBack, roll_back, rolled_back_alert
+from include.retraining.runs import StepContext
+
+log = logging.getLogger(__name__)
+
+
+def _announce(ctx: StepContext, done: RolledBack) -> dict[str, Any]:
+    log.info("%s: champion %s -> %s by %s (log row %s)", done.action, done.from_version, done.to_version,
+             done.actor, done.log_id)  # fmt: skip
+    deliver_alert(rolled_back_alert(ctx, done), ctx.config.alerts.slack_conn_id, ctx.settings)
+    return done.to_xcom()
+
+
+def rollback(config: ModelConfig) -> dict[str, Any]:
+    """Move `champion` to the `to_version` param (default: previous_champion), for the `reason` param."""
+    ctx = step_context(config, warehouse=True)
+    params = get_current_context().get("params") or {}
+    request = RollbackRequest(to_version=params.get("to_version") or None, reason=str(params.get("reason") or ""))
+    try:
+        done = roll_back(ctx, request)
+    except RollbackRefused as exc:
+        raise AirflowFailException(f"rollback refused: {exc}") from None
+    return _announce(ctx, done)
+
+
+def auto_rollback(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> dict[str, Any]:
+    """Roll back when the champion does significantly worse than previous_champion on matured labels."""
+    from include.retraining.auto_rollback import NoRollback
+    from include.retraining.auto_rollback import auto_rollback as check_and_roll_back
+
+    if not config.monitor.auto_rollback:
+        raise AirflowSkipException(f"model {config.name!r}: monitor.auto_rollback is off")
+    ctx = step_context(config, warehouse=True)
+    try:
+        done = check_and_roll_back(ctx, ref, cur)
+    except (NoRollback, RollbackRefused) as exc:
+        raise AirflowSkipException(str(exc)) from None
+    return _announce(ctx, done)

@@ -1,0 +1,105 @@
+"""Every move of `champion` on real parts leaves exactly one promotion-log row: a retrain's
+promotion, an automatic rollback by monitor_churn on a simulated regression, a manual rollback
+by rollback_churn (and a refused one, which moves nothing). Postgres warehouse, real MLflow
+store, real DAG runs, a loopback Slack. One chain of runs, asserted as it goes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from include.retraining import promotion_log, retrain_steps
+from include.retraining.champion_moves import move_champion
+from include.retraining.config import load_model_config
+from include.retraining.promotion_log import PromotionAction, PromotionRecord
+from include.retraining.registry import Registry
+from include.retraining.retrain_contracts import Extracted
+from include.retraining.runs import RunInfo, StepContext
+from include.retraining.settings import load_settings
+from include.retraining.windows import Window
+from tests.support import UTC, load_weeks, run_dag, warehouse_url
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+TRAINED_AT = START + timedelta(weeks=10)
+MONITORED_AT = TRAINED_AT + timedelta(weeks=1)
+
+
+def _aliases() -> dict[str, str]:
+    uri = load_settings().tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return {alias: str(v) for alias, v in client.get_registered_model("churn").aliases.items()}
+
+
+def _champion_events() -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "churn_champion")
+            .count()
+        )
+
+
+def _moves() -> list[tuple[str | None, str, str, str]]:
+    rows = reversed(promotion_log.history(warehouse_url(), "churn"))
+    return [(r.from_version, r.to_version, r.action.value, r.actor) for r in rows]
+
+
+def _promote_a_bad_version(models: Path) -> None:
+    """Version 2: trained on `region` alone (nearly no signal), put in place as a careless
+    promotion would, through the same move path (log row first)."""
+    settings = load_settings()
+    config = load_model_config(models / "churn.yaml")
+    bad = config.model_copy(
+        update={"features": config.features.model_copy(update={"numeric": [], "categorical": ["region"]})}
+    )
+    run = RunInfo("retrain_churn", "manual__bad", TRAINED_AT, trigger="manual", actor="careless")
+    ctx = StepContext(bad, settings, run, warehouse_url())
+    (snapshot,) = (settings.artifact_root / "churn" / "snapshots").rglob("*.parquet")
+    window = Window(TRAINED_AT - timedelta(days=42), TRAINED_AT - timedelta(days=7))
+    trained = retrain_steps.train(ctx, Extracted(str(snapshot), snapshot.stem, 0, window))
+    registry = Registry(ctx.tracker.client, "churn")
+    version = registry.register_version(trained.model_uri, trained.run_id, {})
+    record = PromotionRecord("churn", version, PromotionAction.PROMOTE, "by hand", "1", actor="careless")
+    move_champion(ctx.warehouse_url, registry, record, {})
+
+
+def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse, data_dir, models_dir, slack) -> None:
+    models_dir(monitor={"auto_rollback": True})
+    load_weeks(START, weeks=11)
+
+    assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
+    # dag.test() triggers as user `dag_test`: a manual run's actor is its user.
+    assert _moves() == [(None, "1", "promote", "dag_test")] and _champion_events() == 1
+
+    _promote_a_bad_version(Path(load_settings().models_dir))
+    assert _aliases() == {"champion": "2", "previous_champion": "1"}
+
+    monitored = run_dag("monitor_churn", MONITORED_AT)
+
+    assert monitored["auto_rollback"] == "success"
+    assert _aliases() == {"champion": "1", "previous_champion": "2"}
+    assert _moves()[-1] == ("2", "1", "auto_rollback", "scheduler") and _champion_events() == 2
+    assert any("automatically rolled back to version 1" in m["text"] for m in slack.messages)
+
+    refused = run_dag("rollback_churn", MONITORED_AT, {"to_version": "fraud/1", "reason": "wrong model"})
+
+    assert refused == {"rollback": "failed"} and len(_moves()) == 3 and _champion_events() == 2
+    assert any("names model 'fraud'" in m["text"] for m in slack.messages)
+
+    rolled = run_dag("rollback_churn", MONITORED_AT, {"reason": "the monitor was wrong"})
+
+    assert rolled == {"rollback": "success"}
+    assert _aliases() == {"champion": "2", "previous_champion": "1"}
+    (last,) = promotion_log.history(warehouse_url(), "churn", limit=1)
+    assert (last.from_version, last.to_version, last.action.value) == ("1", "2", "rollback")
+    assert last.reason == "the monitor was wrong" and last.actor == "dag_test" and "/rollback_churn/" in last.run_url
+    assert len(_moves()) == 4 and _champion_events() == 3
