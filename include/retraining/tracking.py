@@ -228,15 +228,17 @@ class Tracker:
         Raises UnusableModelError when the artifact is missing, corrupt or not ours; any other
         MLflow error (the server unreachable) propagates, so the task is retried.
         """
-        try:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=self.settings.tracking_uri)
-        except MlflowException as exc:
-            if does_not_exist(exc):
-                raise UnusableModelError(f"{model_uri}: the model's files are not in the store ({exc})") from exc
-            raise
-        except FileNotFoundError as exc:
-            raise UnusableModelError(f"{model_uri}: the model's files are missing ({exc})") from exc
-        return load_skops_model(Path(local), model_uri)
+        with tempfile.TemporaryDirectory(prefix="model-") as scratch:  # else a remote store's copy stays in /tmp
+            try:
+                uri = self.settings.tracking_uri
+                local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=uri, dst_path=scratch)
+            except MlflowException as exc:
+                if does_not_exist(exc):
+                    raise UnusableModelError(f"{model_uri}: the model's files are not in the store ({exc})") from exc
+                raise
+            except FileNotFoundError as exc:
+                raise UnusableModelError(f"{model_uri}: the model's files are missing ({exc})") from exc
+            return load_skops_model(Path(local), model_uri)
 
 
 class _SnapshotDataset(PandasDataset):
