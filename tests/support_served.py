@@ -1,27 +1,14 @@
-"""Served predictions for tests, in the predictions table's contract (see the brief / README):
-written here, as `score_<model>` writes them, so the monitor's side is tested on the exact schema."""
+"""Served predictions for tests, in the predictions table's contract, written by `score_<model>`'s
+own writer (`predictions_table.replace_interval`), so the monitor reads exactly what scoring writes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["PREDICTION_COLUMNS", "predictions_for", "write_predictions"]
-
-PREDICTION_COLUMNS = {
-    "model": "TEXT",
-    "model_version": "TEXT",
-    "alias": "TEXT",
-    "id": "TEXT",
-    "event_time": "TIMESTAMP",
-    "score": "DOUBLE PRECISION",
-    "interval_start": "TIMESTAMP",
-    "interval_end": "TIMESTAMP",
-    "scored_at": "TIMESTAMP",
-    "run_id": "TEXT",
-}
+__all__ = ["predictions_for", "write_predictions"]
 
 
 def predictions_for(
@@ -45,19 +32,11 @@ def predictions_for(
 
 
 def write_predictions(url: str, frame: pd.DataFrame, table: str = "churn_predictions") -> None:
-    """Replace the frame's (model, interval_start, interval_end) rows in one transaction."""
-    import sqlalchemy as sa
+    """Replace each (model, interval_start, interval_end) of the frame, every alias at once, as a
+    scoring run does."""
+    from include.retraining.predictions_table import replace_interval
+    from include.retraining.windows import Window
 
-    engine = sa.create_engine(url)
-    columns = ", ".join(f"{name} {kind}" for name, kind in PREDICTION_COLUMNS.items())
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {table} ({columns})"))
-            for (model, start, end), rows in frame.groupby(["model", "interval_start", "interval_end"]):
-                conn.execute(
-                    sa.text(f"DELETE FROM {table} WHERE model = :m AND interval_start = :s AND interval_end = :e"),
-                    {"m": model, "s": start.to_pydatetime(), "e": end.to_pydatetime()},
-                )
-                rows.to_sql(table, conn, if_exists="append", index=False)
-    finally:
-        engine.dispose()
+    for (model, start, end), rows in frame.groupby(["model", "interval_start", "interval_end"]):
+        interval = Window(start.to_pydatetime().replace(tzinfo=UTC), end.to_pydatetime().replace(tzinfo=UTC))
+        replace_interval(url, table, rows.reset_index(drop=True), model, interval)
