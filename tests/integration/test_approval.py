@@ -131,6 +131,8 @@ def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeou
     assert timed_out["approve"] == "success" and timed_out["promote"] == "skipped"
     assert _aliases() == {"champion": "1", "challenger": "3"}
     rows = promotion_log.history(warehouse_url(), "churn")
+    moves = [(r.action.value, r.to_version, r.actor) for r in rows if r.action.value != "reject"]
+    assert moves == [("approve", "1", "alice")]  # the one move, logged once, with its approver
     declined = [(r.action.value, r.to_version, r.actor, r.reason) for r in rows if r.action.value == "reject"]
     assert declined == [
         ("reject", "3", "scheduler", "approval timed out: nobody answered within 0.002 h"),

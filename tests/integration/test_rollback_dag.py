@@ -73,8 +73,8 @@ def _promote_a_bad_version(models: Path) -> None:
 
 
 def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse, data_dir, models_dir, slack) -> None:
-    models_dir(monitor={"auto_rollback": True})
-    load_weeks(START, weeks=11)
+    models_dir(monitor={"auto_rollback": True}, training={"params": {"max_iter": 30}})
+    load_weeks(START, weeks=11, rows_per_week=400)  # small: this test is about moves, not models
 
     assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
     # dag.test() triggers as user `dag_test`: a manual run's actor is its user.
