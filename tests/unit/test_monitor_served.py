@@ -180,3 +180,17 @@ def test_an_older_monitoring_table_gains_the_new_columns(warehouse):
     new.to_sql(monitoring_table.MONITORING_TABLE, warehouse, index=False, if_exists="append")
     rows = monitoring_table.read_monitoring(warehouse, "churn")
     assert rows["label_coverage"].isna().tolist() == [True, False]
+
+
+def test_an_integer_label_id_matches_the_text_id_scoring_stored(config, warehouse):
+    source, start = _source(3).assign(customer_id=[7, 8, 9]), END - timedelta(days=7)
+    labels = config.labels.model_copy(update={"table": "labels", "id_column": "account"})
+    config = config.model_copy(update={"labels": labels})
+    write_predictions(warehouse, predictions_for(source, "3", "champion", np.full(3, 0.4), start, END))
+    arrived = pd.DataFrame({"account": [7, 9], "churned": [1, 0]})
+    replace_window(warehouse, "labels", arrived, "account", start, END)
+
+    frame = served_predictions.read_served_with_labels(warehouse, config, start, END)
+
+    labelled = frame.set_index("id")["label"]
+    assert labelled.dropna().to_dict() == {"7": 1.0, "9": 0.0} and pd.isna(labelled["8"])
