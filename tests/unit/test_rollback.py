@@ -121,3 +121,38 @@ def test_a_champion_moved_by_hand_is_reported_and_left_alone(tmp_path: Path, reg
 
     assert found.outcome is Reconciled.OUT_OF_BAND and "moved outside the pipeline" in found.message
     assert registry.moves == []
+
+
+def test_a_retrain_completes_a_lost_move_first_then_is_refused_against_the_new_champion(
+    tmp_path: Path, registry
+) -> None:
+    from include.retraining.promotion_step import apply_decision
+    from include.retraining.retrain_contracts import Evaluated
+
+    ctx = context(tmp_path, registry, run_id="scheduled__2", actor="scheduler")
+    lost = PromotionRecord("churn", "1", PromotionAction.ROLLBACK, "bad", from_version="3", run_url="run/a")
+    promotion_log.append(ctx.warehouse_url, lost)  # the row of a rollback whose alias move never happened
+    evaluated = Evaluated("3", True, "better", "roc_auc", 0.8, 0.7)
+
+    applied = apply_decision(ctx, evaluated, "4", ctx.run.window_end, {})
+
+    assert applied.repaired and applied.promotion is None
+    assert "changed from version 3 to 1" in applied.refused
+    assert registry.aliases["champion"] == "1" and len(_rows(tmp_path)) == 1
+
+
+def test_a_promotion_is_logged_as_promote_or_as_approve_by_its_approver(tmp_path: Path, registry) -> None:
+    from dataclasses import replace
+
+    from include.retraining.promotion_step import apply_decision
+    from include.retraining.retrain_contracts import Evaluated
+
+    ctx = context(tmp_path, registry, run_id="scheduled__3", actor="scheduler")
+    ctx = replace(ctx, run=replace(ctx.run, approved_by="bob"))
+    registry.versions["4"] = "run-4"
+
+    applied = apply_decision(ctx, Evaluated("3", True, "better", "roc_auc", 0.8, 0.7), "4", ctx.run.window_end, {})
+
+    assert applied.promotion is not None and registry.aliases == {"champion": "4", "previous_champion": "3"}
+    (row,) = _rows(tmp_path)
+    assert (row.action, row.actor, row.from_version, row.to_version) == (PromotionAction.APPROVE, "bob", "3", "4")
