@@ -43,7 +43,8 @@ def extract(config: ModelConfig) -> dict[str, Any]:
 def validate(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
     from include.retraining.validation import DataValidationError
 
-    ctx = step_context(config)
+    # A model trained on a sample is validated on its whole window, by the warehouse.
+    ctx = step_context(config, warehouse=bool(config.training.sample_rows))
     try:
         report = retrain_steps.validate(ctx, Extracted.from_xcom(extracted))
     except DataValidationError as exc:

@@ -107,6 +107,9 @@ class TrainingConfig(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     min_rows: int = Field(200, ge=10, description="fewer rows in the window stop the run")
     seed: int = 0
+    # Train on about this many rows, a hash-of-the-id sample drawn in the warehouse (PostgreSQL);
+    # validation judges the whole window there. None: the whole window.
+    sample_rows: int | None = Field(None, ge=1000)
 
     @model_validator(mode="after")
     def _labels_mature_inside_the_window(self) -> TrainingConfig:
@@ -182,6 +185,8 @@ class ModelConfig(Strict):
         misfits = sorted(set(self.gate.guardrails) - set(allowed))
         if misfits:
             raise ValueError(f"gate.guardrails {misfits} do not fit task {self.task!r}; use names from {list(allowed)}")
+        if self.training.sample_rows and not self.source.id_column:
+            raise ValueError("training.sample_rows draws its sample by hashing the id: set source.id_column")
         used = {self.target, self.source.timestamp_column, self.source.id_column}
         clash = sorted(used.intersection(self.features.columns))
         if clash:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import tempfile
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,22 @@ def config_hash(config: ModelConfig) -> str:
 def extract(ctx: StepContext) -> Extracted:
     """Read the training window and write it as a content-addressed snapshot."""
     from include.retraining.warehouse import read_window
+    from include.retraining.warehouse_sample import read_window_sample
 
     config = ctx.config
     window = training_window(ctx.run.window_end, config.training.window_days, config.training.label_delay_days)
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
     if config.source.id_column:
         columns.insert(0, config.source.id_column)
-    frame = read_window(ctx.warehouse_url, config.source, columns, window.start, window.end, model=config.name)
-    if len(frame) < config.training.min_rows:
+    if config.training.sample_rows:
+        frame, rows = read_window_sample(ctx.warehouse_url, config, columns, window.start, window.end)
+    else:
+        frame = read_window(ctx.warehouse_url, config.source, columns, window.start, window.end, model=config.name)
+        rows = len(frame)
+    if rows < config.training.min_rows:
         raise TrainingDataError(
             f"model {config.name!r}: the window {window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} "
-            f"has {len(frame)} rows, fewer than training.min_rows={config.training.min_rows}; "
+            f"has {rows} rows, fewer than training.min_rows={config.training.min_rows}; "
             "check that the upstream load ran, or widen training.window_days"
         )
     snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window)
@@ -60,13 +66,15 @@ def validate(ctx: StepContext, extracted: Extracted) -> dict[str, Any]:
     """Raises DataValidationError (with the report) when the window fails the suite."""
     from include.retraining.reference_store import champion_profile
     from include.retraining.validation import learned_profile, validate_or_raise
+    from include.retraining.window_checks import whole_window
 
     config = ctx.config
     champion = ctx.registry.champion()
     stored = champion_profile(ctx, str(champion.version), champion.run_id) if champion else None
     profile = learned_profile(stored) if stored is not None else None
     out_dir = validation_dir(ctx.settings.artifact_root, config.name, extracted.window)
-    report = validate_or_raise(read_snapshot(extracted.path), config, profile, out_dir)
+    check = partial(whole_window, ctx, extracted.window, profile) if config.training.sample_rows else None
+    report = validate_or_raise(read_snapshot(extracted.path), config, profile, out_dir, check)
     return {**report.to_dict(), "learned_from_champion": champion.version if profile else None}
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,25 +23,10 @@ import pandas as pd
 
 from include.retraining.config import ModelConfig
 
-NUMERIC_TYPES = [
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "float16",
-    "float32",
-    "float64",
-    "Float32",
-    "Float64",
-]
+# Every pandas numeric dtype name, numpy's and the nullable extension types.
+NUMERIC_TYPES = [f"{kind}{bits}" for kind in ("int", "uint", "Int", "UInt") for bits in (8, 16, 32, 64)] + [
+    "float16", "float32", "float64", "Float32", "Float64",
+]  # fmt: skip
 
 
 # What to do about each failed expectation, said once here so every alert carries it.
@@ -135,6 +121,20 @@ def learned_profile(stored: Any) -> ReferenceProfile:
     )
 
 
+def allowed_null_share(config: ModelConfig, profile: ReferenceProfile | None, column: str) -> float:
+    rules = config.validation
+    if profile and rules.learn_from_champion and column in profile.null_share:
+        return min(rules.max_null_share, profile.null_share[column] + rules.null_share_margin)
+    return rules.max_null_share
+
+
+def known_categories(config: ModelConfig, profile: ReferenceProfile | None, column: str) -> set[str]:
+    known = set(config.validation.allowed_categories.get(column, []))
+    if profile and config.validation.learn_from_champion:
+        known |= set(profile.categories.get(column, []))
+    return known
+
+
 def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list[Any]:
     import great_expectations.expectations as gxe
 
@@ -159,14 +159,10 @@ def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list
     for column, (low, high) in rules.ranges.items():
         suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     for column in config.features.columns:
-        allowed_nulls = rules.max_null_share
-        if profile and rules.learn_from_champion and column in profile.null_share:
-            allowed_nulls = min(allowed_nulls, profile.null_share[column] + rules.null_share_margin)
+        allowed_nulls = allowed_null_share(config, profile, column)
         suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=round(1 - allowed_nulls, 6)))
     for column in config.features.categorical:
-        known = set(rules.allowed_categories.get(column, []))
-        if profile and rules.learn_from_champion:
-            known |= set(profile.categories.get(column, []))
+        known = known_categories(config, profile, column)
         if known:
             suite.append(
                 gxe.ExpectColumnValuesToBeInSet(
@@ -277,9 +273,17 @@ def validate_frame(
 
 
 def validate_or_raise(
-    frame: pd.DataFrame, config: ModelConfig, profile: ReferenceProfile | None, out_dir: Path
+    frame: pd.DataFrame,
+    config: ModelConfig,
+    profile: ReferenceProfile | None,
+    out_dir: Path,
+    window_check: Callable[[ValidationReport], ValidationReport] | None = None,
 ) -> ValidationReport:
+    """The suite on the frame, plus `window_check` (checks of the whole window when the frame is
+    a sample of it); raises DataValidationError when anything failed."""
     report = validate_frame(frame, config, profile, out_dir)
+    if window_check is not None:
+        report = window_check(report)
     if not report.success:
         raise DataValidationError(
             f"model {config.name!r}: the window failed validation, nothing was trained. "

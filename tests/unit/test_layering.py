@@ -24,6 +24,7 @@ ADAPTERS = {
         "promotion_log.py",
         "served_predictions.py",
         "predictions_table.py",
+        "warehouse_sample.py",
     },
     "evidently": {"drift_report.py"},
     "great_expectations": {"validation.py"},

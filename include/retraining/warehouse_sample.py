@@ -1,0 +1,124 @@
+"""The warehouse does the heavy lifting (part of the warehouse adapter): a deterministic sample of
+a window drawn in the warehouse, and whole-window aggregates computed there, so a worker never
+holds a window larger than its memory (`training.sample_rows`).
+
+The sample keeps the rows whose id hashes below a threshold: `md5` of the id as text, its first
+32 bits as an integer, below `fraction * 2^32`, where the fraction is `sample_rows` over the
+window's row count. Same window and rows, same count, same sample: a rerun is identical. Every
+snapshot of a sampled id is kept (hashing the id, not the row), so one entity's rows are never
+split between kept and dropped. PostgreSQL only (md5 and bit casts); other backends are refused
+with the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy.dialects import postgresql
+
+from include.retraining.config import ModelConfig, SourceConfig
+from include.retraining.warehouse import _is_postgres, _quote, _Read, _relation
+from include.retraining.warehouse_types import WarehouseError, aware_utc, plain_frame, who
+
+HASH_SPACE = 2**32
+
+
+@dataclass(frozen=True)
+class WindowAggregates:
+    """What validation needs of every row of a window, computed by the warehouse."""
+
+    rows: int
+    nulls: dict[str, int] = field(default_factory=dict)
+    minimum: dict[str, float | None] = field(default_factory=dict)
+    maximum: dict[str, float | None] = field(default_factory=dict)
+    categories: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _check_postgres(url: str, model: str) -> None:
+    if not _is_postgres(url):
+        raise WarehouseError(
+            f"{who(model)}training.sample_rows draws its sample in the warehouse and needs PostgreSQL; "
+            "remove training.sample_rows for this warehouse"
+        )
+
+
+def _where(source: SourceConfig) -> tuple[str, str]:
+    dialect = postgresql.dialect()
+    relation = _relation(source, dialect, escape_colons=False)
+    ts = _quote(dialect, source.timestamp_column)
+    return relation, f"{ts} > $1 AND {ts} <= $2"
+
+
+def _bounds(start: datetime, end: datetime) -> list[datetime]:
+    return [aware_utc(start), aware_utc(end)]
+
+
+def sample_threshold(rows: int, sample_rows: int) -> int:
+    """Hash values below this are kept: about `sample_rows` of `rows` (all when rows <= sample_rows)."""
+    if rows <= sample_rows:
+        return HASH_SPACE
+    return int(HASH_SPACE * sample_rows / rows)
+
+
+def read_window_sample(
+    url: str, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime
+) -> tuple[pd.DataFrame, int]:
+    """The window's hash sample, ordered as `read_window` orders it, and the window's row count."""
+    source, model = config.source, config.name
+    _check_postgres(url, model)
+    if not source.id_column:
+        raise WarehouseError(f"{who(model)}training.sample_rows hashes the id: set source.id_column")
+    read = _Read(url, source, model)
+    relation, where = _where(source)
+    rows = int(read.fetch(f"SELECT count(*) AS n FROM {relation} WHERE {where}", _bounds(start, end))["n"].iloc[0])
+    dialect = postgresql.dialect()
+    ts, key = _quote(dialect, source.timestamp_column), _quote(dialect, source.id_column)
+    selected = ", ".join(_quote(dialect, c) for c in dict.fromkeys(columns))
+    threshold = sample_threshold(rows, config.training.sample_rows)
+    hashed = f"('x' || substr(md5(CAST({key} AS text)), 1, 8))::bit(32)::bigint"
+    sql = f"SELECT {selected} FROM {relation} WHERE {where} AND {hashed} < {threshold:d} ORDER BY {ts}, {key}"
+    return plain_frame(read.fetch(sql, _bounds(start, end)), source.timestamp_column), rows
+
+
+def window_aggregates(url: str, config: ModelConfig, start: datetime, end: datetime) -> WindowAggregates:
+    """Row count, nulls per feature, min/max of numeric features and category counts, over every
+    row of the window, each computed by the warehouse."""
+    source, features = config.source, config.features
+    _check_postgres(url, config.name)
+    read = _Read(url, source, config.name)
+    relation, where = _where(source)
+    dialect = postgresql.dialect()
+    parts = ["count(*) AS n"]
+    for i, column in enumerate(features.columns):
+        parts.append(f"count({_quote(dialect, column)}) AS c{i}")
+    for i, column in enumerate(features.numeric):
+        quoted = _quote(dialect, column)
+        parts += [
+            f"CAST(min({quoted}) AS double precision) AS lo{i}",
+            f"CAST(max({quoted}) AS double precision) AS hi{i}",
+        ]
+    totals = read.fetch(f"SELECT {', '.join(parts)} FROM {relation} WHERE {where}", _bounds(start, end)).iloc[0]
+    rows = int(totals["n"])
+    categories = {}
+    for column in features.categorical:
+        quoted = _quote(dialect, column)
+        counts = read.fetch(
+            f"SELECT CAST({quoted} AS text) AS v, count(*) AS n FROM {relation} WHERE {where} AND {quoted} IS NOT NULL "
+            f"GROUP BY 1",
+            _bounds(start, end),
+        )
+        categories[column] = {str(v): int(n) for v, n in zip(counts["v"], counts["n"], strict=True)}
+    return WindowAggregates(
+        rows=rows,
+        nulls={c: rows - int(totals[f"c{i}"]) for i, c in enumerate(features.columns)},
+        minimum={c: _number(totals[f"lo{i}"]) for i, c in enumerate(features.numeric)},
+        maximum={c: _number(totals[f"hi{i}"]) for i, c in enumerate(features.numeric)},
+        categories=categories,
+    )
+
+
+def _number(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
