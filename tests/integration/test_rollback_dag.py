@@ -1,6 +1,7 @@
 """Every move of `champion` on real parts leaves exactly one promotion-log row: a retrain's
 promotion, an automatic rollback by monitor_churn on a simulated regression, a manual rollback
-by rollback_churn (and a refused one, which moves nothing). Postgres warehouse, real MLflow
+by rollback_churn (and a refused one, which moves nothing), and a move lost between its row and
+the alias, completed by the next rollback run. Postgres warehouse, real MLflow
 store, real DAG runs, a loopback Slack. One chain of runs, asserted as it goes."""
 
 from __future__ import annotations
@@ -95,11 +96,21 @@ def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse
     assert refused == {"rollback": "failed"} and len(_moves()) == 3 and _champion_events() == 2
     assert any("names model 'fraud'" in m["text"] for m in slack.messages)
 
-    rolled = run_dag("rollback_churn", MONITORED_AT, {"reason": "the monitor was wrong"})
+    # A rollback to version 2 that died after writing its row: the row is there, the alias is not.
+    lost = PromotionRecord("churn", "2", PromotionAction.ROLLBACK, "died before its move", "1", run_url="run/lost")
+    promotion_log.append(warehouse_url(), lost)
+    assert _aliases()["champion"] == "1"
 
+    rolled = run_dag("rollback_churn", MONITORED_AT, {"reason": "version 2 still mis-scores"})
+
+    # The run completed the lost move first (1 -> 2, no second row), then rolled back to the
+    # previous champion, version 1, with its own row.
     assert rolled == {"rollback": "success"}
-    assert _aliases() == {"champion": "2", "previous_champion": "1"}
-    (last,) = promotion_log.history(warehouse_url(), "churn", limit=1)
-    assert (last.from_version, last.to_version, last.action.value) == ("1", "2", "rollback")
-    assert last.reason == "the monitor was wrong" and last.actor == "dag_test" and "/rollback_churn/" in last.run_url
-    assert len(_moves()) == 4 and _champion_events() == 3
+    assert _aliases() == {"champion": "1", "previous_champion": "2"}
+    (last, repaired) = promotion_log.history(warehouse_url(), "churn", limit=2)
+    assert (repaired.to_version, repaired.run_url) == ("2", "run/lost")
+    assert (last.from_version, last.to_version, last.action.value) == ("2", "1", "rollback")
+    assert (
+        last.reason == "version 2 still mis-scores" and last.actor == "dag_test" and "/rollback_churn/" in last.run_url
+    )
+    assert len(_moves()) == 5 and _champion_events() == 3
