@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-retrain bench-served bench-score up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-retrain bench-10m bench-parse bench-served bench-score up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -95,6 +95,12 @@ bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/ben
 
 bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, one process per task (~5-15 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows $(or $(ROWS),1000000)
+
+bench-10m: venv ## The retrain at 10M rows per window (not part of make bench; est. 10-30 min on 2 idle cores, ~5 GB of PostgreSQL data): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows 10000000
+
+bench-parse: venv ## DAG parse time with 50 model files, beyond Airflow's own DagBag import (~1-3 min): docs/benchmarks.md
+	$(BIN)/python bench/parse_bench.py --models 50
 
 bench-served: venv ## The monitor's reads of served predictions and late labels at 1M rows on PostgreSQL (~1-2 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/served_bench.py --rows $(or $(ROWS),1000000)
