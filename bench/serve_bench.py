@@ -1,0 +1,206 @@
+"""REST serving (`python -m serving`): start-up, request latency by batch size, and how long an
+alias move takes to reach the server while requests run, with the failures counted.
+
+A scratch MLflow store (SQLite, under a temporary folder) holds two churn versions logged as the
+retrain logs them (skops); the server runs as its own process on loopback. `make bench-serve`
+writes the section "REST serving" of docs/benchmarks.md. About a minute on an idle 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.docs_section import write_section  # noqa: E402
+
+if TYPE_CHECKING:
+    from include.retraining.config import ModelConfig
+    from include.retraining.registry import Registry
+    from include.retraining.settings import Settings
+
+HEADING = "## REST serving (bench/serve_bench.py)"
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def log_version(settings: Settings, config: ModelConfig, seed: int) -> str:
+    """Fit churn on a week of demo rows, log it as the retrain's train step does, register it."""
+    from demo.churn_data import generate_snapshots
+    from include.retraining import tracking
+    from include.retraining.registry import Registry
+    from include.retraining.snapshots import content_hash, write_parquet_atomic
+    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+
+    start = START + timedelta(days=7 * seed)
+    frame = generate_snapshots(1200, start, start + timedelta(days=7), seed=seed)
+    model, digest = fit(config, frame), content_hash(frame)
+    path = write_parquet_atomic(frame, settings.artifact_root / f"{digest[:16]}.parquet")
+    features = frame[config.features.columns].astype({c: "float64" for c in config.features.numeric})
+    tracker = tracking.Tracker.connect(settings)
+    record = tracking.TrainingRunLog(
+        run_name=f"serve bench {seed}",
+        tags={tracking.SNAPSHOT_HASH_TAG: digest},
+        params={"seed": seed},
+        config_json=config.model_dump(mode="json"),
+        frame=frame,
+        snapshot_path=str(path),
+        dataset_name=f"churn-{seed}",
+        target=config.target,
+    )
+    logged = tracker.log_training_run(
+        tracker.ensure_experiment("churn"),
+        record,
+        tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
+    )
+    return Registry(tracker.client, "churn").register_version(logged.model_uri, logged.run_id, {})
+
+
+def payload(rows: int, seed: int) -> str:
+    from demo.churn_data import generate_snapshots
+
+    start = START + timedelta(days=70)
+    frame = generate_snapshots(rows, start, start + timedelta(days=7), seed=seed)
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False, date_format="iso"))})
+
+
+def latencies(client: httpx.Client, url: str, body: str, count: int) -> list[float]:
+    spent = []
+    for _ in range(count):
+        began = time.perf_counter()
+        answer = client.post(f"{url}/invocations", content=body, headers={"Content-Type": "application/json"})
+        spent.append(time.perf_counter() - began)
+        answer.raise_for_status()
+    return spent
+
+
+def swaps(url: str, registry: Registry, versions: list[str], moves: int) -> tuple[list[float], int, int]:
+    """Move the alias `moves` times while one client posts in a loop: delays, requests, failures."""
+    body, stop, counts = payload(20, seed=8), threading.Event(), {"ok": 0, "failed": 0}
+
+    def loop() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                try:
+                    answer = client.post(
+                        f"{url}/invocations", content=body, headers={"Content-Type": "application/json"}
+                    )
+                    counts["ok" if answer.status_code == 200 else "failed"] += 1
+                except httpx.HTTPError:
+                    counts["failed"] += 1
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    delays = []
+    try:
+        for move in range(moves):
+            target = versions[(move + 1) % 2]
+            began = time.perf_counter()
+            registry.client.set_registered_model_alias("churn", "champion", target)
+            while httpx.get(f"{url}/version", timeout=5).json()["version"] != target:
+                time.sleep(0.05)
+            delays.append(time.perf_counter() - began)
+    finally:
+        stop.set()
+        worker.join()
+    return delays, counts["ok"] + counts["failed"], counts["failed"]
+
+
+def start_server(data: Path, poll: float) -> tuple[subprocess.Popen, str, float]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env |= {"RETRAINING_DATA_DIR": str(data), "PYTHONPATH": str(ROOT), "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
+    command = [sys.executable, "-m", "serving", "--model", "churn", "--port", str(port), "--poll-seconds", str(poll)]
+    began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url, time.perf_counter() - began
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.perf_counter() - began > 300:
+            raise RuntimeError("the server did not become healthy")
+        time.sleep(0.2)
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--poll-seconds", type=float, default=15.0)
+    parser.add_argument("--moves", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    from include.retraining.model_files import load_model_config
+    from include.retraining.registry import Registry
+    from include.retraining.settings import load_settings
+    from include.retraining.tracking import Tracker
+
+    data = Path(tempfile.mkdtemp(prefix="serve-bench-")) / "data"
+    settings = load_settings({"RETRAINING_DATA_DIR": str(data)})
+    config = load_model_config(ROOT / "include" / "models" / "churn.yaml")
+    versions = [log_version(settings, config, seed) for seed in (1, 2)]
+    registry = Registry(Tracker.connect(settings).client, "churn")
+    registry.promote(versions[0], {})
+    load_before = os.getloadavg()[0]
+    process, url, startup = start_server(data, args.poll_seconds)
+    try:
+        rows = {}
+        with httpx.Client(timeout=60) as client:
+            for size, count in ((1, 200), (100, 100), (1000, 30), (10000, 5)):
+                rows[size] = latencies(client, url, payload(size, seed=size), count)
+        delays, requests, failed = swaps(url, registry, versions, args.moves)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    lines = [
+        HEADING,
+        "",
+        f"{date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
+        f"{load_before:.1f} at the start (other sessions' tests and demos on the same machine). One uvicorn "
+        "worker; churn (HistGradientBoosting, 150 iterations); JSON `dataframe_split`; one client, keep-alive.",
+        "",
+        f"- start-up to a healthy `/health` (imports, first poll, load of the champion): {startup:.1f} s",
+        "",
+        "| rows per request | requests | p50 | p95 | rows/s at p50 |",
+        "|---|---|---|---|---|",
+    ]
+    for size, spent in rows.items():
+        p50 = statistics.median(spent)
+        lines.append(
+            f"| {size:,} | {len(spent)} | {p50 * 1000:.1f} ms | {pct(spent, 95) * 1000:.1f} ms | {size / p50:,.0f} |"
+        )
+    lines += [
+        "",
+        f"Alias moves with `SERVING_POLL_SECONDS={args.poll_seconds:g}`, {args.moves} moves while one client posted "
+        f"20-row requests in a loop: {requests} requests, {failed} failed; from the move to `/version` naming the "
+        f"new version: median {statistics.median(delays):.1f} s, max {max(delays):.1f} s (the contract: 60 s). "
+        "The delay is one poll interval plus the load: each move here happened just after a poll, the worst case.",
+    ]
+    section = "\n".join(lines) + "\n"
+    write_section(args.out, HEADING, section, "Benchmarks")
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
