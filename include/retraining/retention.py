@@ -1,6 +1,8 @@
 """Snapshot retention: keep the training snapshots of a model's newest `retention.snapshots`
 windows, and always the champion's and previous champion's (a rollback or an audit needs the
-rows a serving model was trained on), instead of a copy of every snapshot in MLflow.
+rows a serving model was trained on), instead of a copy of every snapshot in MLflow. The row
+copies each monitoring run makes for its own tasks are kept for as many windows (their reports
+stay).
 
 Nothing is deleted without knowing what is protected: an error reading the registry or a run's
 tags propagates, and the caller skips pruning.
@@ -32,23 +34,33 @@ class SnapshotFile:
         return self.window_label.rsplit("_", 1)[-1]
 
 
-def snapshot_files(artifact_root: Path, model: str) -> list[SnapshotFile]:
-    folder = layout.model_dir(artifact_root, model) / layout.SNAPSHOTS
+def _files(folder: Path) -> list[SnapshotFile]:
     if not folder.is_dir():
         return []
-    return [
-        SnapshotFile(path, path.parent.name, path.stat().st_mtime)
-        for path in folder.glob("*/*.parquet")
-        if path.is_file()
-    ]
+    return [SnapshotFile(p, p.parent.name, p.stat().st_mtime) for p in folder.glob("*/*.parquet") if p.is_file()]
+
+
+def snapshot_files(artifact_root: Path, model: str) -> list[SnapshotFile]:
+    return _files(layout.model_dir(artifact_root, model) / layout.SNAPSHOTS)
+
+
+def monitoring_frames(artifact_root: Path, model: str) -> list[SnapshotFile]:
+    """The rows each monitoring run copies for its own tasks (current, matured, served); its
+    reports (HTML, JSON) stay."""
+    return _files(layout.model_dir(artifact_root, model) / layout.MONITORING)
 
 
 def to_delete(files: list[SnapshotFile], keep: int, protected: set[Path], now: float) -> list[Path]:
-    """All but the `keep` newest (window end, then time written), never a protected or young one."""
-    newest_first = sorted(files, key=lambda f: (f.window_end, f.modified), reverse=True)
+    """The files of all but the `keep` newest windows, never a protected or young one."""
+    kept = set(sorted({f.window_end for f in files}, reverse=True)[:keep])
     young = now - SNAPSHOT_MIN_AGE.total_seconds()
     protected = {p.resolve() for p in protected}
-    return [f.path for f in newest_first[keep:] if f.path.resolve() not in protected and f.modified < young]
+    newest_first = sorted(files, key=lambda f: (f.window_end, f.modified), reverse=True)
+    return [
+        f.path
+        for f in newest_first
+        if f.window_end not in kept and f.path.resolve() not in protected and f.modified < young
+    ]
 
 
 def protected_snapshots(ctx: StepContext, current: str) -> set[Path]:
@@ -64,14 +76,17 @@ def protected_snapshots(ctx: StepContext, current: str) -> set[Path]:
 
 
 def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) -> list[Path]:
-    """Delete the snapshots retention does not keep; the deleted paths (none on a dry run)."""
+    """Delete the snapshots, and the monitoring runs' row copies, of all but the newest
+    `retention.snapshots` windows; the deleted paths (none on a dry run)."""
     if ctx.run.dry_run:
         return []
-    protected = protected_snapshots(ctx, current)
-    files = snapshot_files(ctx.settings.artifact_root, ctx.config.name)
-    deleted = to_delete(files, ctx.config.retention.snapshots, protected, time.time() if now is None else now)
-    for path in deleted:
+    root, model, keep = ctx.settings.artifact_root, ctx.config.name, ctx.config.retention.snapshots
+    now = time.time() if now is None else now
+    snapshots = to_delete(snapshot_files(root, model), keep, protected_snapshots(ctx, current), now)
+    frames = to_delete(monitoring_frames(root, model), keep, set(), now)
+    for path in [*snapshots, *frames]:
         path.unlink(missing_ok=True)
+    for path in snapshots:
         if path.parent.is_dir() and not any(path.parent.iterdir()):
             path.parent.rmdir()
-    return deleted
+    return [*snapshots, *frames]

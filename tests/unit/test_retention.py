@@ -97,3 +97,20 @@ def test_a_dry_run_deletes_nothing(tmp_path: Path) -> None:
     paths = _snapshots(ctx.settings.artifact_root, 6)
 
     assert prune_snapshots(ctx, str(paths[-1]), now=NOW) == [] and all(p.exists() for p in paths)
+
+
+def test_monitoring_row_copies_of_older_windows_go_and_their_reports_stay(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, Aliases(), Tags({}))
+    root = ctx.settings.artifact_root / "churn" / "monitoring"
+    days = [root / f"20260301T000000_202603{day:02d}T000000" for day in range(1, 11)]
+    for folder in days:
+        folder.mkdir(parents=True)
+        for name in ("current.parquet", "matured.parquet", "drift_report.html"):
+            (folder / name).write_bytes(b"x")
+            os.utime(folder / name, (OLD, OLD))
+
+    deleted = prune_snapshots(ctx, str(tmp_path / "none.parquet"), now=NOW)
+
+    assert sorted({p.parent for p in deleted}) == days[:7] and len(deleted) == 14  # keeps 3 windows
+    assert all((folder / "drift_report.html").exists() for folder in days)
+    assert (days[7] / "current.parquet").exists()
