@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -30,8 +31,8 @@ from include.retraining.windows import as_utc
 log = logging.getLogger(__name__)
 
 
-def _run(config: ModelConfig) -> RunInfo:
-    context = get_current_context()
+def scoring_run(config: ModelConfig, context: Any) -> RunInfo:
+    """The run's identity; its window end is the moment the run scores up to (module docstring)."""
     run = run_info(context, config)
     asset_triggered = triggering_drift(context) is not None
     if asset_triggered and not (context.get("params") or {}).get("window_end"):
@@ -42,7 +43,9 @@ def _run(config: ModelConfig) -> RunInfo:
 def _context(config: ModelConfig, warehouse: bool = False) -> StepContext:
     settings = load_settings()
     url = warehouse_url(config.source.conn_id, settings) if warehouse else ""
-    return StepContext(config=config, settings=settings, run=_run(config), warehouse_url=url)
+    return StepContext(
+        config=config, settings=settings, run=scoring_run(config, get_current_context()), warehouse_url=url
+    )
 
 
 def plan(config: ModelConfig) -> ScoringPlan:

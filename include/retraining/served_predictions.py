@@ -20,6 +20,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from include.retraining.config import ModelConfig
+
+# The table's name is defined once, with the `scoring:` section (also without one: `<model>_predictions`,
+# so predictions served before the section was removed still count).
+from include.retraining.config_scoring import predictions_table as predictions_table
 from include.retraining.warehouse import _engine, _is_postgres, _libpq_uri, _quote
 from include.retraining.warehouse_types import (
     WarehouseError,
@@ -32,12 +36,6 @@ from include.retraining.warehouse_types import (
 
 SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score"]
 LABEL = "label"
-
-
-def predictions_table(config: ModelConfig) -> str:
-    """`scoring.output_table` when the model file sets one, else `<model>_predictions` (also
-    without a `scoring:` section: predictions served before it was removed still count)."""
-    return (config.scoring.output_table if config.scoring else None) or f"{config.name}_predictions"
 
 
 def has_predictions(url: str, config: ModelConfig) -> bool:
