@@ -33,16 +33,12 @@ new champion; the `window_end` param picks a past interval (the one ending at or
 | task | what it does | when it fails or stops |
 |---|---|---|
 | plan | the interval, and the versions behind `champion`{challenger} | no champion yet: skipped |
-| score | reads the interval from connection `{conn_id}`, scores it on each model's own features, replaces the interval's rows | a missing feature column, {bad_input}: an alert and a failure, nothing written |
+| score | reads the interval from connection `{conn_id}`, scores it on each model's own features, replaces the interval's rows | a missing feature column or a null id, and a null or an unseen category where the model file says `fail` (here `scoring.nulls: {nulls}`, `scoring.unseen_categories: {unseen}`): an alert and a failure, nothing written |
 """
 
 
 def _doc(config: ModelConfig) -> str:
     scoring = config.scoring
-    bad = [
-        f"a null (`scoring.nulls: {scoring.nulls}`)",
-        f"an unseen category (`unseen_categories: {scoring.unseen_categories}`)",
-    ]
     return DOC.format(
         name=config.name,
         schedule=scoring.schedule,
@@ -51,7 +47,8 @@ def _doc(config: ModelConfig) -> str:
         challenger=" and `challenger`" if scoring.shadow else "",
         table=predictions_table(config),
         conn_id=config.source.conn_id,
-        bad_input=" or ".join(b for b in bad if "fail" in b) or "nulls and unseen categories are scored (imputed)",
+        nulls=scoring.nulls,
+        unseen=scoring.unseen_categories,
     )
 
 

@@ -37,11 +37,10 @@ def _table(name: str) -> sa.Table:
     kinds = {c: sa.DateTime() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
     kinds["score"] = sa.Double()
     columns = [sa.Column(c, kinds[c], nullable=c != "run_id") for c in COLUMNS]
-    indexes = [
-        sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start"),
-        sa.Index(f"ix_{table}_id", "model", "id"),
-    ]
-    return sa.Table(table, sa.MetaData(schema=schema or None), *columns, *indexes)
+    # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
+    # monitor joins the labels to a window's rows, so it would only slow every bulk write.
+    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
+    return sa.Table(table, sa.MetaData(schema=schema or None), *columns, index)
 
 
 def ensure_table(url: str, name: str) -> None:

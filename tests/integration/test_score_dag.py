@@ -193,3 +193,34 @@ def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(stack: Stack) 
     assert "atlantis" not in alerts[0]["lines"][0]  # row values stay out of alerts by default
     assert "monthly_charges" in alerts[1]["lines"][0] and "`scoring.query`" in alerts[1]["lines"][0]
     pd.testing.assert_frame_equal(before, stack.predictions())
+
+
+def _set_paused(dag_id: str, paused: bool) -> None:
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": paused})
+
+
+def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(stack: Stack) -> None:
+    """Proof without a scheduler: the rollback's event on `churn_champion` is recorded and Airflow
+    queues score_churn for it (the AssetDagRunQueue row the scheduler turns into a run)."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    _set_paused("score_churn", False)  # Airflow queues asset-triggered runs of unpaused DAGs only
+    try:
+        rolled = run_dag("rollback_churn", DAY2, {"to_version": "2", "reason": "scoring test"})
+    finally:
+        _set_paused("score_churn", True)
+
+    assert rolled == {"rollback": "success"}
+    with create_session() as session:
+        (asset,) = session.query(AssetModel).filter(AssetModel.name == "churn_champion")
+        assert session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id).count() == 1
+        queued = session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)
+        assert {row.target_dag_id for row in queued} == {"score_churn"}
+    run_dag("score_churn", DAY2)  # what that queued run does: the new champion scores
+    rows = stack.predictions()
+    assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY2).tz_localize(None), "model_version"]) == {"2"}
