@@ -1,4 +1,5 @@
-"""What `make demo` leaves behind: the timeline table, the picture, and where everything is."""
+"""What `make demo` leaves behind: the timeline table, the picture, the promotion log, and where
+everything is."""
 
 from __future__ import annotations
 
@@ -13,10 +14,43 @@ import pandas as pd
 
 from demo import timeline
 
+MIN_ROWS = 100
 
-def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
-    """A model version's ROC AUC on the latest week whose labels have matured by `at`."""
+
+def _matured_week(at: Any) -> tuple[Any, Any]:
+    """The latest simulated week whose labels have matured by `at`."""
     from include.retraining.config import load_model_config
+    from include.retraining.settings import load_settings
+
+    config = load_model_config(load_settings().models_dir / "churn.yaml")
+    delay = timedelta(days=config.training.label_delay_days)
+    return config, (at - delay - timedelta(weeks=1), at - delay)
+
+
+def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
+    """What score_churn served for the latest week whose labels have matured by `at`: per alias
+    (`champion`, and `challenger` when one scored in shadow), the version(s) that wrote those
+    predictions and their ROC AUC against the labels that arrived."""
+    from include.retraining.evaluation import metric_value
+    from include.retraining.served_predictions import read_served_with_labels
+    from include.retraining.settings import load_settings
+
+    config, (start, end) = _matured_week(at)
+    frame = read_served_with_labels(load_settings().warehouse_default_url, config, start, end)
+    figures: dict[str, tuple[str, float]] = {}
+    for alias, rows in frame.groupby("alias"):
+        labelled = rows.dropna(subset=["label"])
+        if len(labelled) < MIN_ROWS or labelled["label"].nunique() < 2:
+            continue
+        versions = "+".join(sorted(set(rows["model_version"].astype(str)), key=int))
+        value = metric_value("roc_auc", labelled["label"].to_numpy(dtype="float64"), labelled["score"].to_numpy())
+        figures[str(alias)] = (versions, value)
+    return figures
+
+
+def rescored_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
+    """A model version's ROC AUC on the latest week whose labels have matured by `at`, scored here
+    (the counterfactual: a model that served nothing)."""
     from include.retraining.evaluation import metric_value
     from include.retraining.settings import load_settings
     from include.retraining.tracking import Tracker
@@ -24,18 +58,10 @@ def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     from include.retraining.warehouse import read_window
 
     settings = load_settings()
-    config = load_model_config(settings.models_dir / "churn.yaml")
-    delay = timedelta(days=config.training.label_delay_days)
+    config, (start, end) = _matured_week(at)
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
-    frame = read_window(
-        settings.warehouse_default_url,
-        config.source,
-        columns,
-        at - delay - timedelta(weeks=1),
-        at - delay,
-        model=config.name,
-    )
-    if len(frame) < 100 or frame[config.target].nunique() < 2:
+    frame = read_window(settings.warehouse_default_url, config.source, columns, start, end, model=config.name)
+    if len(frame) < MIN_ROWS or frame[config.target].nunique() < 2:
         return None
     if version not in cache:
         # The project's own loader (skops, its trusted types only), as the pipeline loads models.
@@ -44,20 +70,46 @@ def live_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     return metric_value("roc_auc", frame[config.target].to_numpy(), scores)
 
 
+def _fmt(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def _decision(row: dict[str, Any]) -> str:
+    parts = [f"{k.replace('_', ' ')}: {row[k]}" for k in ("drift_retrain", "weekly_retrain") if k in row]
+    if "rollback" in row:
+        parts.append(f"by hand: {row['rollback']}")
+    return "; ".join(parts)
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
-    header = f"{'week':>4} {'date':10} {'rows':>5} {'drift':>5} {'PSI':>5} {'live AUC':>8} {'v1 AUC':>6}  {'ran':34} {'decision':44} champ"
-    lines = [header, "-" * len(header)]
+    header = (
+        f"{'week':>4} {'date':10} {'rows':>5} {'drift':>5} {'PSI':>5} {'served AUC':>13} {'shadow AUC':>13} "
+        f"{'v1 AUC':>6}  {'ran':52} {'champ':5} decision"
+    )
+    lines = [header, "-" * (len(header) + 50)]
     for row in rows:
-        fmt = lambda v, spec: format(v, spec) if v is not None and not (isinstance(v, float) and np.isnan(v)) else "-"  # noqa: E731
-        decision = "; ".join(
-            f"{k.replace('_', ' ')}: {row[k]}" for k in ("drift_retrain", "weekly_retrain") if k in row
-        )
+        served = f"{_fmt(row.get('live'), '.3f')} v{row['live_version']}" if row.get("live_version") else "-"
+        shadow = f"{_fmt(row.get('shadow'), '.3f')} v{row['shadow_version']}" if row.get("shadow_version") else "-"
         lines.append(
-            f"{row['week']:>4} {row['date']:%Y-%m-%d} {row['rows']:>5} {fmt(row.get('drift_share'), '.2f'):>5} "
-            f"{fmt(row.get('psi'), '.2f'):>5} {fmt(row.get('live'), '.3f'):>8} {fmt(row.get('baseline'), '.3f'):>6}  "
-            f"{', '.join(row['ran']):34} {decision[:44]:44} v{row['champion']}"
+            f"{row['week']:>4} {row['date']:%Y-%m-%d} {row['rows']:>5} {_fmt(row.get('drift_share'), '.2f'):>5} "
+            f"{_fmt(row.get('psi'), '.2f'):>5} {served:>13} {shadow:>13} {_fmt(row.get('baseline'), '.3f'):>6}  "
+            f"{', '.join(row['ran']):52} {'v' + str(row['champion']):5} {_decision(row)}"
         )
     return "\n".join(lines)
+
+
+def _marks() -> tuple:
+    def decided(word: str):
+        return lambda r: word in (r.get("drift_retrain", "") + r.get("weekly_retrain", ""))
+
+    return (
+        ("drift detected", lambda r: r.get("monitor", {}).get("trigger") == "success", "^", "tab:orange"),
+        ("promoted", decided("promoted"), "*", "tab:green"),
+        ("validation blocked", decided("validation"), "X", "tab:red"),
+        ("rolled back by hand", lambda r: "rollback" in r, "v", "tab:purple"),
+    )
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -68,34 +120,33 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     dates = [row["date"] for row in rows]
     figure, axis = plt.subplots(figsize=(10, 5))
-    axis.plot(dates, [row.get("live") for row in rows], marker="o", label="with the pipeline (current champion)")
+    nan = float("nan")
+    served = any(row.get("live_source") == "served" for row in rows)
+    live = "served by the champion (score_churn)" if served else "current champion (rescored)"
+    axis.plot(dates, [row.get("live") or nan for row in rows], marker="o", color="tab:blue", label=live)
+    if any(row.get("shadow") for row in rows):
+        axis.plot(
+            dates, [row.get("shadow") or nan for row in rows], marker="s", linestyle="-.", color="tab:cyan",
+            label="shadow challenger, same rows (score_churn)",
+        )  # fmt: skip
     axis.plot(
-        dates, [row.get("baseline") for row in rows], marker="o", linestyle="--", label="first model, never retrained"
+        dates,
+        [row.get("baseline") for row in rows],
+        marker="o",
+        linestyle="--",
+        color="tab:gray",
+        label="first model, never retrained (rescored)",
     )
-    marks = (
-        ("drift detected", lambda r: r.get("monitor", {}).get("trigger") == "success", "^", "tab:orange"),
-        (
-            "promoted",
-            lambda r: "promoted" in (r.get("drift_retrain", "") + r.get("weekly_retrain", "")),
-            "*",
-            "tab:green",
-        ),
-        (
-            "validation blocked",
-            lambda r: "validation" in (r.get("drift_retrain", "") + r.get("weekly_retrain", "")),
-            "X",
-            "tab:red",
-        ),
-    )
-    low = min(min((r.get("live") or 1.0), (r.get("baseline") or 1.0)) for r in rows) - 0.02
-    for offset, (label, test, marker, color) in enumerate(marks):
+    values = [v for r in rows for v in (r.get("live"), r.get("shadow"), r.get("baseline")) if v]
+    low = min(values, default=1.0) - 0.02
+    for offset, (label, test, marker, color) in enumerate(_marks()):
         hits = [r["date"] for r in rows if test(r)]
         axis.scatter(hits, [low - 0.012 * offset] * len(hits), marker=marker, s=110, color=color, label=label, zorder=3)
     change = timeline.START + timedelta(weeks=timeline.PRICING_CHANGE_WEEK)
     axis.axvline(change, color="grey", linestyle=":")
     axis.annotate("pricing change", (change, low + 0.01), rotation=90, fontsize=8, color="grey")
     axis.set_ylabel("ROC AUC on the latest week of matured labels")
-    axis.set_title("Churn model, simulated half-year: retrained champion vs the model left alone")
+    axis.set_title("Churn model, simulated quarter: what the pipeline served vs the model left alone")
     axis.legend(loc="upper right", fontsize=8)
     figure.autofmt_xdate()
     figure.tight_layout()
@@ -104,58 +155,106 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
-    from include.retraining.alerts import read_alerts
+def _figures(rows: list[dict[str, Any]]) -> None:
+    """Each week's drift figures from `model_monitoring`, its served metrics (the champion's and
+    a shadow challenger's) and the first model's, rescored."""
     from include.retraining.monitoring_table import read_monitoring
     from include.retraining.settings import load_settings
 
-    settings = load_settings()
-    monitoring = read_monitoring(settings.warehouse_default_url, "churn")
+    monitoring = read_monitoring(load_settings().warehouse_default_url, "churn")
     by_end = {pd.Timestamp(r.window_end): r for r in monitoring.itertuples()} if len(monitoring) else {}
     cache: dict[str, Any] = {}
+    scored = any("score" in row["ran"] for row in rows)
     for row in rows:
         record = by_end.get(pd.Timestamp(row["date"].replace(tzinfo=None)))
         row["drift_share"] = getattr(record, "drift_share", None)
         row["psi"] = getattr(record, "prediction_psi", None)
-        row["live"] = live_metric(row["champion"], row["date"], cache) if row["champion"] else None
-        row["baseline"] = live_metric("1", row["date"], cache) if row["champion"] else None
+        served = served_metrics(row["date"])
+        for key, alias in (("live", "champion"), ("shadow", "challenger")):
+            if alias in served:
+                row[f"{key}_version"], row[key] = served[alias]
+                row[f"{key}_source"] = "served"
+        if "live" not in row and row["champion"] and not scored:
+            # No score_<model> DAG to serve anything: the current champion, rescored here.
+            row["live_version"], row["live_source"] = row["champion"], "rescored"
+            row["live"] = rescored_metric(row["champion"], row["date"], cache)
+        row["baseline"] = rescored_metric("1", row["date"], cache) if row["champion"] else None
+
+
+def _promotion_log() -> list[dict[str, Any]]:
+    """The promotion log's rows for churn, oldest first."""
+    from include.retraining.promotion_log import history
+    from include.retraining.settings import load_settings
+
+    records = reversed(history(load_settings().warehouse_default_url, "churn", limit=100))
+    return [
+        {
+            "action": str(r.action),
+            "from_version": r.from_version,
+            "to_version": r.to_version,
+            "actor": r.actor,
+            "reason": r.reason,
+            "at": r.at.isoformat() if r.at else None,
+        }
+        for r in records
+    ]
+
+
+def _print_log(log: list[dict[str, Any]], terminal: TextIO) -> None:
+    print("\nPromotion log (warehouse table model_promotions, oldest first):", file=terminal)
+    for entry in log:
+        move = f"v{entry['from_version'] or '-'} -> v{entry['to_version']}"
+        print(f"  {entry['action']:13} {move:12} by {entry['actor']:10} {entry['reason'][:90]}", file=terminal)
+
+
+def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
+    from include.retraining.alerts import read_alerts
+    from include.retraining.settings import load_settings
+
+    settings = load_settings()
+    _figures(rows)
     picture = out / "timeline.png"
     _plot(rows, picture)
     print(file=terminal)
     print(_table(rows), file=terminal)
+    log = _promotion_log()
+    _print_log(log, terminal)
     final = rows[-1]
-    gap = (final["live"] or 0) - (final["baseline"] or 0)
+    # The pipeline's end state: its last champion against the first model, on the same rows.
+    end_value = rescored_metric(final["champion"], final["date"], {})
+    gap = (end_value or 0) - (final["baseline"] or 0)
+    served_after = [
+        r["live"] - r["baseline"]
+        for r in rows
+        if r["week"] > timeline.PRICING_CHANGE_WEEK and r.get("live_source") == "served" and r.get("baseline")
+    ]
     alerts = read_alerts(settings.alerts_file)
     reports = sorted((settings.artifact_root / "churn" / "monitoring").rglob("drift_report.html"))
     validations = sorted((settings.artifact_root / "churn" / "validation").rglob("gx_result.html"))
     print(file=terminal)
     print(
-        f"Final week: retrained champion v{final['champion']} ROC AUC {final['live']:.3f} vs first model "
-        f"{final['baseline']:.3f} (gap {gap:+.3f}). Demo wall time {time.monotonic() - started:.0f}s.",
+        f"Final champion v{final['champion']}: ROC AUC {_fmt(end_value, '.3f')} on the last matured week vs the first "
+        f"model's {final['baseline']:.3f} (gap {gap:+.3f}). Served since the pricing change, vs the first model on the "
+        f"same rows: {_fmt(np.mean(served_after) if served_after else None, '+.3f')} a week on average. "
+        f"Demo wall time {time.monotonic() - started:.0f}s.",
         file=terminal,
     )
-    print(f"  picture           {picture}", file=terminal)
-    print(
-        f"  Evidently reports {len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html",
-        file=terminal,
-    )
-    print(
-        f"  GX results        {len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html",
-        file=terminal,
-    )
-    print(
-        f"  alerts            {len(alerts)} in {settings.alerts_file}: "
-        + ", ".join(sorted({a["kind"] for a in alerts})),
-        file=terminal,
-    )
-    print(f"  MLflow store      {settings.tracking_uri}  ->  make mlflow, then http://localhost:5000", file=terminal)
-    print(
-        "  Airflow runs      make airflow, then http://localhost:8080 (the demo's runs are in its metadata DB)",
-        file=terminal,
-    )
+    where = {
+        "picture": str(picture),
+        "Evidently reports": f"{len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html",
+        "GX results": f"{len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html",
+        "alerts": f"{len(alerts)} in {settings.alerts_file}: " + ", ".join(sorted({a["kind"] for a in alerts})),
+        "predictions": f"table churn_predictions in {settings.warehouse_default_url}",
+        "MLflow store": f"{settings.tracking_uri}  ->  make mlflow, then http://localhost:5000",
+        "Airflow runs": "make airflow, then http://localhost:8080 (the demo's runs are in its metadata DB)",
+    }
+    for name, text in where.items():
+        print(f"  {name:17} {text}", file=terminal)
     summary = {
         "gap": gap,
+        "served_gap_after_change": float(np.mean(served_after)) if served_after else None,
         "seconds": time.monotonic() - started,
+        "promotions": log,
         "weeks": [
             {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
             for row in rows

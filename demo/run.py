@@ -1,4 +1,4 @@
-"""`make demo`: a simulated half-year in which the system keeps a churn model honest.
+"""`make demo`: a simulated quarter (13 weeks) in which the system keeps a churn model honest.
 
 Starts from a clean `.data/`, then plays the timeline in demo/timeline.py week by week
 through real Airflow DAG runs of the DAG code users deploy:
@@ -38,6 +38,11 @@ PYCACHE = DATA / "pycache"
 # in 2000 the scheduler would run the last leap day as soon as retrain_churn is unpaused, and that
 # run would block the monitor.
 DEMO_CRON = "0 3 29 2 *"
+# score_churn scores one simulated week per run: its grid is the weeks' (Monday 03:00 UTC). It stays
+# paused, so this cron never fires on the real clock and the champion asset starts no run of it;
+# the runner scores each week, and again after each move of the champion, as those would.
+SCORING_CRON = f"{timeline.START.minute} {timeline.START.hour} * * {timeline.START.isoweekday() % 7}"
+SCORE_DAG, ROLLBACK_DAG = "score_churn", "rollback_churn"
 
 
 TERMINAL = sys.stdout
@@ -58,10 +63,12 @@ def _logs_to_file() -> None:
 
 
 def _models_dir() -> Path:
-    """The shipped churn.yaml, with the real-clock cron replaced (see DEMO_CRON)."""
+    """The shipped churn.yaml, with the real-clock crons replaced (see DEMO_CRON, SCORING_CRON)."""
     config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     config["schedule"] = DEMO_CRON
     config["monitor"]["schedule"] = DEMO_CRON
+    if config.get("scoring") is not None:
+        config["scoring"]["schedule"] = SCORING_CRON
     folder = DEMO / "models"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "churn.yaml").write_text(
@@ -211,7 +218,7 @@ def _champion_version() -> str | None:
     return champion.version if champion else None
 
 
-def play(airflow: Airflow) -> list[dict[str, Any]]:
+def play(airflow: Airflow, stack: Any) -> list[dict[str, Any]]:
     """Play the timeline; one row per simulated week for the summary."""
     rows: list[dict[str, Any]] = []
     seen_triggered: set[str] = set()
@@ -219,40 +226,77 @@ def play(airflow: Airflow) -> list[dict[str, Any]]:
         _load(timeline.week(index))
     say(f"warehouse: {timeline.HISTORY_WEEKS} weeks of history x {timeline.ROWS_PER_WEEK} customer snapshots")
     for index in range(timeline.FIRST_RUN_WEEK, timeline.LAST_WEEK + 1):
-        at = timeline.START + timedelta(weeks=index)
-        arrived = timeline.week(index - 1)
-        loaded = _load(arrived) if index - 1 >= timeline.HISTORY_WEEKS else 0
-        if index == timeline.REPAIRED_AT_WEEK:
-            _load(timeline.repaired(timeline.BROKEN_LOAD_WEEK))
         week_started = time.monotonic()
-        row: dict[str, Any] = {"week": index, "date": at, "rows": loaded, "event": arrived.event, "ran": []}
-        if index == timeline.REPAIRED_AT_WEEK:
-            row["event"] = (row["event"] + "; " if row["event"] else "") + timeline.repaired(0).event
-        if _champion_version() is not None:
-            # The drift event queues a retrain only for an unpaused consumer; the scheduler runs it.
-            airflow.set_paused("retrain_churn", False)
-            events_before = airflow.drift_event_count()
-            monitor = airflow.run("monitor_churn", at)
-            row["ran"].append("monitor")
-            row["monitor"] = monitor
-            if airflow.drift_event_count() > events_before:
-                run_id, states = airflow.wait_for_asset_triggered_retrain(seen_triggered)
-                seen_triggered.add(run_id)
-                row["ran"].append("drift retrain")
-                row["drift_retrain"] = _outcome(states)
-            airflow.set_paused("retrain_churn", True)
-        weekly = airflow.run("retrain_churn", at)
+        row = _arrive(index)
+        before = _champion_version()
+        if before is not None:
+            _score(airflow, row, "score")
+            _monitor(airflow, row, seen_triggered)
+        weekly = airflow.run("retrain_churn", row["date"])
         row["ran"].append("weekly retrain")
         row["weekly_retrain"] = (
             _outcome(weekly)
             if weekly.get("promote") != "skipped" or "drift_retrain" not in row
             else "same window: no new decision"
         )
+        if index == timeline.ROLLBACK_WEEK and ROLLBACK_DAG in airflow.dags:
+            _rollback(stack, row)
         row["champion"] = _champion_version()
+        if row["champion"] != before:
+            _score(airflow, row, "rescore")
         row["seconds"] = time.monotonic() - week_started
         rows.append(row)
         say(_progress(row))
     return rows
+
+
+def _arrive(index: int) -> dict[str, Any]:
+    """Load the week's data into the warehouse; the week's row, before anything ran."""
+    at = timeline.START + timedelta(weeks=index)
+    arrived = timeline.week(index - 1)
+    loaded = _load(arrived) if index - 1 >= timeline.HISTORY_WEEKS else 0
+    row: dict[str, Any] = {"week": index, "date": at, "rows": loaded, "event": arrived.event, "ran": []}
+    if index == timeline.REPAIRED_AT_WEEK:
+        _load(timeline.repaired(timeline.BROKEN_LOAD_WEEK))
+        row["event"] = (row["event"] + "; " if row["event"] else "") + timeline.repaired(0).event
+    return row
+
+
+def _score(airflow: Airflow, row: dict[str, Any], what: str) -> None:
+    """score_churn over the simulated week that ends at the row's date, with the champion of now
+    (and the challenger in shadow): the weekly run, or the run a move of the champion starts."""
+    if SCORE_DAG not in airflow.dags:
+        return
+    states = airflow.run(SCORE_DAG, row["date"])
+    row["ran"].append(what)
+    if states.get("score") != "success":
+        raise RuntimeError(f"{SCORE_DAG} for the week ending {row['date']:%Y-%m-%d}: {states}; see the runs log")
+
+
+def _monitor(airflow: Airflow, row: dict[str, Any], seen_triggered: set[str]) -> None:
+    """monitor_churn over the week; a drift event it emits, the scheduler turns into a retrain."""
+    # The drift event queues a retrain only for an unpaused consumer; the scheduler runs it.
+    airflow.set_paused("retrain_churn", False)
+    events_before = airflow.drift_event_count()
+    row["monitor"] = airflow.run("monitor_churn", row["date"])
+    row["ran"].append("monitor")
+    if airflow.drift_event_count() > events_before:
+        run_id, states = airflow.wait_for_asset_triggered_retrain(seen_triggered)
+        seen_triggered.add(run_id)
+        row["ran"].append("drift retrain")
+        row["drift_retrain"] = _outcome(states)
+    airflow.set_paused("retrain_churn", True)
+
+
+def _rollback(stack: Any, row: dict[str, Any]) -> None:
+    """A person rolls the champion back from the Trigger form of rollback_churn: a manual run
+    through the REST API as the demo's admin user, run by the scheduler."""
+    run_id = stack.trigger(ROLLBACK_DAG, conf={"reason": timeline.ROLLBACK_REASON})
+    run = stack.wait_for_run(ROLLBACK_DAG, run_id, timeout_s=240)
+    row["ran"].append("rollback")
+    if run["state"] != "success":
+        raise RuntimeError(f"{ROLLBACK_DAG} run {run_id} ended {run['state']}; see the runs log")
+    row["rollback"] = f"rolled back to v{_champion_version()}"
 
 
 def _progress(row: dict[str, Any]) -> str:
@@ -265,6 +309,8 @@ def _progress(row: dict[str, Any]) -> str:
     if "drift_retrain" in row:
         parts.append(f"drift retrain (scheduler): {row['drift_retrain']}")
     parts.append(f"weekly retrain: {row['weekly_retrain']}")
+    if "rollback" in row:
+        parts.append(f"by hand: {row['rollback']}")
     parts.append(f"champion v{row['champion']} ({row['seconds']:.0f}s)")
     return " | ".join(parts)
 
@@ -278,13 +324,15 @@ def main() -> None:
     say(f"fresh embedded default in {DATA}; task logs in {DEMO / 'runs.log'}")
     logging.getLogger("airflow").setLevel(logging.WARNING)
     stack.start(timeout_s=180)
-    stack.wait_for_dags(["monitor_churn", "retrain_churn"])
-    say(f"scheduler, dag-processor and api-server up (LocalExecutor) in {time.monotonic() - started:.0f}s")
     try:
         airflow = Airflow()
+        stack.wait_for_dags(sorted(airflow.dags))
+        say(f"scheduler, dag-processor and api-server up (LocalExecutor) in {time.monotonic() - started:.0f}s")
         for dag_id in ("monitor_churn", "retrain_churn"):
             airflow.set_paused(dag_id, True)
-        rows = play(airflow)
+        # Manual only (no schedule): unpaused, a run triggered from the UI or the API starts at once.
+        airflow.set_paused(ROLLBACK_DAG, False)
+        rows = play(airflow, stack)
     finally:
         stack.stop()
     from demo.report import summarize

@@ -105,6 +105,44 @@ def test_the_airflow_ui_shows_real_run_times_and_simulated_weeks_only_as_window_
         start, end = _utc(start), _utc(end)
         assert demo.started <= start <= end <= demo.finished, (dag_id, run_type, start, end)
         assert logical is None or demo.started <= _utc(logical) <= demo.finished, (dag_id, logical)
-    ends = sorted({json.loads(conf)["window_end"] for dag_id, run_type, *_, conf in runs if run_type == "manual"})
+    weekly = [
+        json.loads(conf) for dag_id, run_type, *_, conf in runs if run_type == "manual" and dag_id != "rollback_churn"
+    ]
+    ends = sorted({conf["window_end"] for conf in weekly})
     weeks = range(timeline.FIRST_RUN_WEEK, timeline.LAST_WEEK + 1)
     assert ends == [(timeline.START + timedelta(weeks=index)).isoformat() for index in weeks]
+
+
+def test_one_rollback_by_hand_is_in_the_timeline_and_every_alias_move_in_the_promotion_log(demo) -> None:
+    from include.retraining.promotion_log import history
+    from include.retraining.settings import load_settings
+
+    url = load_settings({"RETRAINING_DATA_DIR": str(demo.data)}).warehouse_default_url
+    log = list(reversed(history(url, "churn")))
+    weeks = demo.summary["weeks"]
+    rollbacks = [entry for entry in log if entry.action == "rollback"]
+    assert len(rollbacks) == 1, [(e.action, e.to_version) for e in log]
+    rollback, week = rollbacks[0], _week(demo.summary, timeline.ROLLBACK_WEEK)
+    assert (rollback.actor, rollback.reason) == ("admin", timeline.ROLLBACK_REASON)
+    # No to_version given: back to previous_champion, the version the week's promotion replaced.
+    assert rollback.to_version == log[log.index(rollback) - 1].from_version
+    assert week["champion"] == rollback.to_version and week["rollback"] == f"rolled back to v{rollback.to_version}"
+    promoted = sum(str(w.get(k)) == "promoted" for w in weeks for k in ("drift_retrain", "weekly_retrain"))
+    assert [entry.action for entry in log].count("promote") == promoted
+    assert log[-1].to_version == weeks[-1]["champion"]
+    for earlier, later in zip(log, log[1:], strict=False):
+        assert later.from_version == earlier.to_version, "each row starts where the previous one left the alias"
+
+
+def test_the_live_metric_is_what_score_churn_served_with_the_shadow_challenger_beside_it(demo) -> None:
+    weeks = [w for w in demo.summary["weeks"] if w["week"] > timeline.FIRST_RUN_WEEK]
+    for week in weeks:
+        # The matured week was scored in the week before, last by the champion that week ended with.
+        assert week["live_version"] == _week(demo.summary, week["week"] - 1)["champion"], week["week"]
+        assert 0.5 < week["live"] < 1.0
+    shadows = [w for w in weeks if w.get("shadow_version")]
+    assert shadows, "a gate-blocked challenger scores in shadow beside the champion"
+    assert all(w["shadow_version"] != w["live_version"] for w in shadows)
+    with sqlite3.connect(demo.data / "warehouse.db") as db:
+        aliases = db.execute("SELECT alias, count(*) FROM churn_predictions GROUP BY alias ORDER BY alias").fetchall()
+    assert [alias for alias, _ in aliases] == ["challenger", "champion"]
