@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-retrain bench-10m bench-parse bench-served bench-score bench-serve up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-10m bench-parse bench-served bench-score bench-serve up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ bench: venv bench-gate bench-score ## Benchmarks; results go to docs/benchmarks.
 
 bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/benchmarks.md, docs/decisions.md
 	$(BIN)/python bench/gate_sim.py --reps 200
+
+bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers (~5-15 min): docs/decisions.md
+	$(BIN)/python bench/decisions.py --reps $(or $(REPS),2)
 
 bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, one process per task (~5-15 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows $(or $(ROWS),1000000)

@@ -25,6 +25,7 @@ from include.retraining.config_labels import LabelsConfig, label_problems
 from include.retraining.config_monitor import MonitorConfig
 from include.retraining.config_retention import RetentionConfig
 from include.retraining.config_scoring import ScoringConfig
+from include.retraining.config_trigger import TriggerConfig
 
 # Reading the files lives in model_files; re-exported so callers have one place to look.
 from include.retraining.model_files import ModelConfigError as ModelConfigError
@@ -152,6 +153,7 @@ class ModelConfig(Strict):
     scoring: ScoringConfig | None = None
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    trigger: TriggerConfig = Field(default_factory=TriggerConfig)
     owner: str = "ml-platform"
     tags: list[str] = Field(default_factory=list)
 

@@ -9,13 +9,17 @@ already monitored). Nothing here reads the clock: the monitoring run's logical t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from include.retraining import trigger_policy
 from include.retraining.config import MonitorConfig
+from include.retraining.config_trigger import TriggerConfig
 from include.retraining.drift import DriftInputError, DriftSummary
+from include.retraining.drift_evidence import DriftEvidence
 
 
 class MonitorOutcome(StrEnum):
@@ -38,6 +42,9 @@ class DriftDecision:
     reasons: list[str]
     blocked_by: str | None
     notes: list[str] = field(default_factory=list)
+    # What the drift consists of (drifted columns, "performance", "prediction"): the loop guard
+    # compares it with the drift earlier triggers were for.
+    signature: list[str] = field(default_factory=list)
 
     @property
     def outcome(self) -> MonitorOutcome:
@@ -56,6 +63,7 @@ class DriftDecision:
             reasons=list(data["reasons"]),
             blocked_by=data.get("blocked_by"),
             notes=list(data.get("notes", [])),
+            signature=list(data.get("signature", [])),
         )
 
 
@@ -75,6 +83,9 @@ def decide(
     retrain_running: bool = False,
     higher_is_better: bool = True,
     later_window_end: datetime | None = None,
+    evidence: DriftEvidence | None = None,
+    history: Sequence[trigger_policy.WindowRecord] = (),
+    trigger: TriggerConfig | None = None,
 ) -> DriftDecision:
     """Whether this monitoring run should emit the drift event that triggers a retrain.
 
@@ -84,7 +95,59 @@ def decide(
     prediction drift. Cooldown, an already running retrain and a later monitored window
     (`later_window_end`: this run is a backfill or a rerun of a past window, whose event would
     retrain on stale data) block the retrain but still report the drift.
+
+    With `evidence` (the trigger policy's per-column tests, `drift_evidence.py`) the data-drift
+    reasons come from the policy (`trigger_policy.py`: performance first, importance-weighted
+    drift) instead of Evidently's per-column verdicts, and persistence and the loop guard, read
+    from `history` (earlier runs), block as well.
     """
+    if evidence is None:
+        reasons, notes, signature = _legacy_reasons(summary, prediction_psi, performance_drop, config, higher_is_better)
+    else:
+        reasons, notes, signature = _policy_reasons(evidence, prediction_psi, performance_drop, config, trigger)
+    drift_detected = bool(reasons)
+    blockers = []
+    if drift_detected:
+        blockers = _blockers(config, last_trigger_at, now, retrain_running) + _stale(later_window_end, now)
+        if evidence is not None:
+            holds = performance_drop is not None and performance_drop <= config.performance_drop
+            blockers += _policy_blockers(evidence, history, now, signature, trigger, holds)
+    return DriftDecision(
+        retrain=drift_detected and not blockers,
+        drift_detected=drift_detected,
+        reasons=reasons,
+        blocked_by="; ".join(blockers) or None,
+        notes=notes,
+        signature=sorted(signature),
+    )
+
+
+def _policy_blockers(
+    evidence: DriftEvidence,
+    history: Sequence[trigger_policy.WindowRecord],
+    now: datetime,
+    signature: set[str],
+    trigger: TriggerConfig | None,
+    performance_holds: bool,
+) -> list[str]:
+    return trigger_policy.blockers(
+        history,
+        now=now,
+        champion_version=evidence.champion_version,
+        signature=frozenset(signature),
+        evidence=evidence,
+        trigger=trigger or TriggerConfig(),
+        performance_holds=performance_holds,
+    )
+
+
+def _legacy_reasons(
+    summary: DriftSummary | None,
+    prediction_psi: float | None,
+    performance_drop: float | None,
+    config: MonitorConfig,
+    higher_is_better: bool,
+) -> tuple[list[str], list[str], set[str]]:
     reasons, notes, window_ok = _data_drift(summary, config)
     if prediction_psi is not None and window_ok and prediction_psi >= config.prediction_psi:
         reasons.append(f"prediction drift: PSI {prediction_psi:.3f} >= {config.prediction_psi:.3f}")
@@ -95,17 +158,36 @@ def decide(
         reasons.append(
             f"performance drift: primary metric {direction} by {performance_drop:.4f} (> {config.performance_drop:.4f})"
         )
-    drift_detected = bool(reasons)
-    blockers = []
-    if drift_detected:
-        blockers = _blockers(config, last_trigger_at, now, retrain_running) + _stale(later_window_end, now)
-    return DriftDecision(
-        retrain=drift_detected and not blockers,
-        drift_detected=drift_detected,
-        reasons=reasons,
-        blocked_by="; ".join(blockers) or None,
-        notes=notes,
+    signature = set(summary.drifted_columns) if summary is not None and window_ok else set()
+    return reasons, notes, signature
+
+
+def _policy_reasons(
+    evidence: DriftEvidence,
+    prediction_psi: float | None,
+    performance_drop: float | None,
+    config: MonitorConfig,
+    trigger: TriggerConfig | None,
+) -> tuple[list[str], list[str], set[str]]:
+    unknown = sorted(set(config.critical_features) - set(evidence.columns))
+    if unknown:
+        raise DriftInputError(f"critical features {unknown} are not among the monitored columns")
+    notes = [] if performance_drop is not None else ["performance not evaluated: no matured labels"]
+    if evidence.n_current < config.min_rows:
+        notes.append(
+            f"data and prediction drift not evaluated: current window has {evidence.n_current} rows "
+            f"(< min_rows {config.min_rows})"
+        )
+        evidence = DriftEvidence(evidence.champion_version, evidence.n_reference, evidence.n_current, {})
+        prediction_psi = None
+    found = trigger_policy.reasons(
+        evidence,
+        prediction_psi=prediction_psi,
+        performance_drop=performance_drop,
+        monitor=config,
+        trigger=trigger or TriggerConfig(),
     )
+    return found.reasons, notes + found.notes, set(found.signature)
 
 
 def _data_drift(summary: DriftSummary | None, config: MonitorConfig) -> tuple[list[str], list[str], bool]:

@@ -94,6 +94,7 @@ class DriftResult(TypedDict):
     # "served": the champion's scores from the predictions table; "rescored": the monitor scored the window.
     prediction_source: NotRequired[str]
     rows_served: NotRequired[int]
+    evidence: NotRequired[dict]  # DriftEvidence.to_dict(): what the trigger policy decides on
 
 
 class ServedFigures(TypedDict):
@@ -144,6 +145,7 @@ class DecisionDict(TypedDict):
     reasons: list[str]
     blocked_by: str | None
     notes: list[str]
+    signature: NotRequired[list[str]]
 
 
 class ReportResult(TypedDict):

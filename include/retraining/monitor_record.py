@@ -67,6 +67,7 @@ def monitoring_row(config: ModelConfig, run: RunInfo, results: MonitoringResults
         "reasons": "; ".join(reasons),
         "report_path": drift["report_html"],
         **monitor_served.record_columns(drift, perf),
+        "drift_signature": ",".join(decision.get("signature", [])),
     }
 
 

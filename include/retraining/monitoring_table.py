@@ -126,6 +126,27 @@ def _sql_type(dtype: Any) -> sa.types.TypeEngine:
     return sa.Text()
 
 
+def recent_rows(url: str, model: str, before: datetime, limit: int) -> list[dict[str, Any]]:
+    """The model's latest `limit` rows before `before`, oldest first, as the trigger policy reads
+    them (window_end as UTC-aware; drift_signature None for rows from before it was recorded)."""
+    with _engine(url) as engine:
+        if not sa.inspect(engine).has_table(MONITORING_TABLE):
+            return []
+        names = {c["name"] for c in sa.inspect(engine).get_columns(MONITORING_TABLE)}
+        signature = "drift_signature" if "drift_signature" in names else "NULL AS drift_signature"
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT window_end, champion_version, decision, drift_detected, {signature} "
+                    f"FROM {MONITORING_TABLE} WHERE model = :model AND window_end < :before "
+                    "ORDER BY window_end DESC LIMIT :limit"
+                ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
+                {"model": model, "before": naive_utc(before), "limit": limit},
+            ).mappings()
+            found = [{**row, "window_end": as_utc(pd.Timestamp(row["window_end"]).to_pydatetime())} for row in rows]
+    return found[::-1]
+
+
 def read_monitoring(url: str, model: str) -> pd.DataFrame:
     """The model's `model_monitoring` rows by interval end; empty when nothing was recorded yet."""
     with _engine(url, read_only=True) as engine:
