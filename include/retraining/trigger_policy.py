@@ -9,7 +9,7 @@ again. Pure functions; `drift_gate.decide` calls them, `bench/decisions.py` meas
   that carry little importance (`monitor.drift_share`) are noted, not retrained on.
 - Persistence: drift in `persistence_k` of the last `persistence_n` monitoring runs.
 - Loop guard: while the champion stays the same, the same drift (no newly drifted columns
-  carrying `new_drift_importance`, no new kind of evidence) triggers again only after
+  carrying `new_drift_importance`, no new performance drop) triggers again only after
   `retrigger_after_days` (labels of the drifted rows have matured), only when matured labels do
   not say the champion still performs, and at most `max_triggers_per_drift` times in all.
 """
@@ -146,8 +146,9 @@ def _loop_guard(
         return None
     covered = frozenset().union(*(r.signature for r in triggers))
     new = signature - covered
+    # Prediction drift follows the columns' drift; a matured-label drop is new evidence.
     new_columns = [c for c in new if c not in (PERFORMANCE, PREDICTION)]
-    if new - set(new_columns) or (evidence and evidence.importance_of(new_columns) >= trigger.new_drift_importance):
+    if PERFORMANCE in new or (evidence and evidence.importance_of(new_columns) >= trigger.new_drift_importance):
         return None
     last = max(r.window_end for r in triggers)
     if len(triggers) >= trigger.max_triggers_per_drift:

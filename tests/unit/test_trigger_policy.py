@@ -153,6 +153,7 @@ def test_loop_guard_allows_one_retrigger_after_the_wait_then_waits_for_a_change(
     assert "loop guard: 2 retrains" in twice.blocked_by
     assert _decide(_evidence({"a": 0.5, "b": 0.5, "c": 0.4}), [_trigger_record(28), _trigger_record(14)]).retrain
     assert _decide(found, [_trigger_record(28, version="2"), _trigger_record(14, version="2")]).retrain
+    assert "loop guard" in _decide(found, [_trigger_record(7)], psi=0.5).blocked_by  # PSI follows the columns
     held = _decide(found, [_trigger_record(14)], drop=0.0)  # large drift, but the champion still performs
     assert "still performs" in held.blocked_by
 
