@@ -36,7 +36,8 @@ def _table(name: str) -> sa.Table:
     schema, _, table = name.rpartition(".")
     kinds = {c: sa.DateTime() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
     kinds["score"] = sa.Double()
-    columns = [sa.Column(c, kinds[c], nullable=c != "run_id") for c in COLUMNS]
+    # Every column is required but the score (SQLite stores a NaN as NULL).
+    columns = [sa.Column(c, kinds[c], nullable=c == "score") for c in COLUMNS]
     # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
     # monitor joins the labels to a window's rows, so it would only slow every bulk write.
     index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
