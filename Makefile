@@ -93,8 +93,8 @@ bench: venv bench-gate bench-score ## Benchmarks; results go to docs/benchmarks.
 bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/benchmarks.md, docs/decisions.md
 	$(BIN)/python bench/gate_sim.py --reps 200
 
-bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers (~5-15 min): docs/decisions.md
-	$(BIN)/python bench/decisions.py --reps $(or $(REPS),2)
+bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers (~3-8 min): docs/decisions.md
+	$(BIN)/python bench/decisions.py --reps $(or $(REPS),3)
 
 bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, one process per task (~5-15 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows $(or $(ROWS),1000000)
