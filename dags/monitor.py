@@ -40,7 +40,7 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 | current | reads the window (and its matured-label counterpart, {label_delay_days} days earlier) | fewer than {min_rows} rows: skipped; a missing column: alert and fail |
 | data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores (those it served in the window; re-scored where it served none) | |
 | performance | champion `{metric}` on matured labels vs its holdout value: on its own served predictions joined with the labels that arrived (needs {min_coverage:.0%} labelled), per version and beside a shadow challenger; re-scored where nothing was served | |
-| decide | drift share >= {drift_share}, a critical feature ({critical}), PSI, or a `{metric}` drop > {performance_drop}; cooldown {cooldown}h | |
+| decide | the trigger policy: a `{metric}` drop > {performance_drop}, a critical feature ({critical}), importance-weighted drift >= {weighted_drift} (>= {weighted_drift_large} when matured labels say the champion holds) or prediction PSI; loop guard; cooldown {cooldown}h | |
 | report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
 | auto_rollback | with `monitor.auto_rollback: true` ({auto_rollback} here): rolls `champion` back to `previous_champion` when the champion does significantly worse on the matured rows (the gate's paired test at {rollback_confidence}), logs `auto_rollback`, alerts | skipped: off, no significant regression, or the last move was already a rollback |
 | trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
@@ -58,7 +58,8 @@ def _doc_md(config: ModelConfig) -> str:
         label_delay_days=config.training.label_delay_days,
         min_rows=monitor.min_rows,
         metric=config.primary_metric,
-        drift_share=monitor.drift_share,
+        weighted_drift=config.trigger.weighted_drift,
+        weighted_drift_large=config.trigger.weighted_drift_large,
         critical=", ".join(monitor.critical_features) or "none",
         performance_drop=monitor.performance_drop,
         cooldown=monitor.cooldown_hours,
