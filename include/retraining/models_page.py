@@ -116,7 +116,8 @@ def _decisions_cell(row: ModelOverview) -> str:
 def _history_cell(row: ModelOverview) -> str:
     items = "".join(
         f"<li>{escape(r.at.strftime('%Y-%m-%d') if r.at else '')} {escape(r.action.value)} "
-        f"v{escape(r.from_version or '-')} &rarr; v{escape(r.to_version)} by {escape(r.actor)}</li>"
+        f"{escape('v' + r.from_version if r.from_version else 'none')} &rarr; v{escape(r.to_version)} "
+        f"by {escape(r.actor)}</li>"
         for r in row.history
     )
     return f'<ul class="history">{items}</ul>' if items else '<span class="muted">no rows yet</span>'

@@ -131,13 +131,13 @@ def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeou
     assert timed_out["approve"] == "success" and timed_out["promote"] == "skipped"
     assert _aliases() == {"champion": "1", "challenger": "3"}
     rows = promotion_log.history(warehouse_url(), "churn")
-    moves = [(r.action.value, r.to_version, r.actor) for r in rows if r.action.value != "reject"]
-    assert moves == [("approve", "1", "alice")]  # the one move, logged once, with its approver
-    declined = [(r.action.value, r.to_version, r.actor, r.reason) for r in rows if r.action.value == "reject"]
-    assert declined == [
-        ("reject", "3", "scheduler", "approval timed out: nobody answered within 0.002 h"),
-        ("reject", "2", "bob", "rejected by bob in the Airflow UI"),
+    assert [(r.action.value, r.from_version, r.to_version, r.actor) for r in rows] == [
+        ("reject", "1", "3", "scheduler"),
+        ("reject", "1", "2", "bob"),
+        ("approve", None, "1", "alice"),
     ]
+    assert rows[0].reason == "approval timed out: nobody answered within 0.002 h"
+    assert rows[1].reason == "rejected by bob in the Airflow UI" and rows[1].figures["metric"] == "roc_auc"
     alerts = read_alerts(load_settings().alerts_file)
     kinds = [a["kind"] for a in alerts]
     assert kinds.count("approval_requested") == 3

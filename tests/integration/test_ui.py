@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+from mlflow.tracking import MlflowClient
 
 from demo.churn_data import STABLE, TABLE, generate_snapshots
 from include.retraining.warehouse import replace_window
@@ -41,6 +42,7 @@ TRAINED_AT = START + timedelta(weeks=10)
 MLFLOW_UI = "http://mlflow.ui.test:5000"  # RETRAINING_MLFLOW_UI_URL: the embedded store has no server
 SCREENSHOTS = REPO / "test-output" / "ui"
 TIMEOUT_MS = 30_000
+VIEWER = "viewer"
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +71,11 @@ def ui_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         metadata_url=sa.engine.make_url(PG_ADMIN_URL).set(database=airflow_db).render_as_string(hide_password=False),
         executor="LocalExecutor",
         extra_env={"RETRAINING_TASK_RETRIES": "0", "RETRAINING_MLFLOW_UI_URL": MLFLOW_UI},
+        extra_users={VIEWER: "viewer"},
     )
     try:
         stack.start()
-        stack.wait_for_dags(["retrain_churn"])
+        stack.wait_for_dags(["retrain_churn", "rollback_churn"])
         yield stack
     finally:
         stack.stop()
@@ -87,26 +90,32 @@ def _screenshot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _log_in(page, stack: NativeStack) -> None:
+@pytest.fixture(scope="module")
+def retrained(ui_stack: NativeStack) -> tuple[str, dict]:
+    """One retrain of churn (v1, the first champion): its run id and the train task's XCom."""
+    run_id = ui_stack.trigger("retrain_churn", TRAINED_AT)
+    run = ui_stack.wait_for_run("retrain_churn", run_id, timeout_s=240)
+    assert run["state"] == "success", ui_stack.task_states("retrain_churn", run_id)
+    xcom = f"/dags/retrain_churn/dagRuns/{run_id}/taskInstances/train/xcomEntries/return_value"
+    return run_id, ui_stack.api("GET", xcom)["value"]
+
+
+def _log_in(page, stack: NativeStack, user: str = ADMIN) -> None:
     page.goto(f"{stack.api_url}/")
     page.wait_for_url("**/auth/login**")
-    page.locator("input[name=username]").fill(ADMIN)
-    page.locator("input[name=password]").fill(stack.password)
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(stack.password_of(user))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
 def test_operator_goes_from_the_dag_to_the_mlflow_run_and_the_gx_result(
-    ui_stack: NativeStack, chromium: str, tmp_path: Path
+    ui_stack: NativeStack, retrained: tuple[str, dict], chromium: str, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     (SCREENSHOTS / "failure.png").unlink(missing_ok=True)
-    run_id = ui_stack.trigger("retrain_churn", TRAINED_AT)
-    run = ui_stack.wait_for_run("retrain_churn", run_id, timeout_s=240)
-    assert run["state"] == "success", ui_stack.task_states("retrain_churn", run_id)
-    xcom = f"/dags/retrain_churn/dagRuns/{run_id}/taskInstances/train/xcomEntries/return_value"
-    trained = ui_stack.api("GET", xcom)["value"]
+    run_id, trained = retrained
     run_page = f"/dags/retrain_churn/runs/{run_id}"
 
     with sync_playwright() as playwright:
@@ -151,3 +160,128 @@ def test_operator_goes_from_the_dag_to_the_mlflow_run_and_the_gx_result(
             browser.close()
 
     assert requests.get(gx_url, timeout=10).status_code == 401  # no session, no file
+
+
+def _stack_settings(stack: NativeStack):
+    from include.retraining.settings import load_settings
+
+    return load_settings({"RETRAINING_DATA_DIR": str(stack.home / "data"), "RETRAINING_MLFLOW_UI_URL": MLFLOW_UI})
+
+
+def _second_champion_and_monitoring(stack: NativeStack, monkeypatch: pytest.MonkeyPatch) -> tuple[str, MlflowClient]:
+    """Version 2 (v1's model registered again) promoted through the log and the registry adapter,
+    and three weeks of model_monitoring, as the retrain and monitor DAGs would leave them."""
+    from include.retraining import promotion_log
+    from include.retraining.monitoring_table import replace_monitoring_row
+    from include.retraining.promotion_log import PromotionAction, PromotionRecord
+    from include.retraining.registry import Registry
+
+    settings = _stack_settings(stack)
+    # MLflow resolves a logged model's location through the global tracking URI.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    first = client.get_model_version("churn", "1")
+    second = client.create_model_version("churn", first.source, first.run_id)
+    record = PromotionRecord("churn", str(second.version), PromotionAction.PROMOTE, "ui test: a second champion", "1")
+    promotion_log.append(settings.warehouse_default_url, record)
+    Registry(client, "churn").promote(str(second.version), {"retraining.decision": "promote"})
+    for week, value in enumerate(METRIC_WEEKS):
+        end = (TRAINED_AT + timedelta(weeks=week)).replace(tzinfo=None)
+        replace_monitoring_row(settings.warehouse_default_url, _monitoring_row(end, value, week))
+    return settings.warehouse_default_url, client
+
+
+METRIC_WEEKS = [0.812, 0.806, 0.771]
+
+
+def _monitoring_row(end: datetime, value: float, week: int) -> dict:
+    return {
+        "model": "churn", "window_start": end - timedelta(days=7), "window_end": end,
+        "airflow_run_id": f"monitor_{week}", "champion_version": "1", "rows_current": 900, "rows_matured": 900,
+        "drift_share": 0.0, "drifted_columns": "", "prediction_psi": 0.01, "metric": "roc_auc",
+        "metric_holdout": 0.82, "metric_current": value, "performance_drop": 0.82 - value,
+        "drift_detected": week == 2, "decision": "retrain" if week == 2 else "no_drift",
+        "reasons": "performance drop" if week == 2 else "", "report_path": "",
+    }  # fmt: skip
+
+
+def _models_frame(page, stack: NativeStack):
+    """The Models page inside the Airflow UI (Browse > Models), as the navigation opens it."""
+    page.goto(f"{stack.api_url}/plugin/models")
+    return page.frame_locator("iframe").first
+
+
+def test_models_page_shows_registry_and_log_and_rolls_back_for_admins_only(
+    ui_stack: NativeStack,
+    retrained: tuple[str, dict],
+    chromium: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from include.retraining import promotion_log
+
+    warehouse, client = _second_champion_and_monitoring(ui_stack, monkeypatch)
+    since = promotion_log.latest(warehouse, "churn")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)
+        try:
+            viewer = browser.new_context(viewport={"width": 1400, "height": 800}).new_page()
+            viewer.set_default_timeout(TIMEOUT_MS)
+            _log_in(viewer, ui_stack, VIEWER)
+            row = _models_frame(viewer, ui_stack).locator('tr[data-model="churn"]')
+            expect(row.locator(".champion")).to_have_text("v2", timeout=TIMEOUT_MS)
+            expect(row).to_contain_text("read only")
+            assert row.locator("form").count() == 0
+            _screenshot(viewer, tmp_path, "models_viewer.png")
+
+            admin = browser.new_context(viewport={"width": 1400, "height": 800}).new_page()
+            admin.set_default_timeout(TIMEOUT_MS)
+            _log_in(admin, ui_stack)
+            row = _models_frame(admin, ui_stack).locator('tr[data-model="churn"]')
+            expect(row.locator(".champion")).to_have_text("v2", timeout=TIMEOUT_MS)
+            expect(row.locator(".since")).to_contain_text(f"since {since.at:%Y-%m-%d %H:%M} UTC (promote by scheduler)")
+            expect(row).to_contain_text("previous champion v1")
+            expect(row.locator(".drift")).to_contain_text("drift: retrain")
+            expect(row.locator("svg.chart circle")).to_have_count(len(METRIC_WEEKS))
+            expect(row).to_contain_text(f"latest {METRIC_WEEKS[-1]:.4f}")
+            expect(row.get_by_role("link", name="MLflow model")).to_have_attribute(
+                "href", f"{MLFLOW_UI}/#/models/churn"
+            )
+            gx = row.get_by_role("link", name="GX result")
+            expect(gx).to_have_attribute(
+                "href", re.compile(re.escape(f"{ui_stack.api_url}/retraining-artifacts/churn/"))
+            )
+            _screenshot(admin, tmp_path, "models_admin.png")
+
+            row.locator("input[name=reason]").fill("ui test: v2 misbehaves")
+            row.get_by_role("button", name="Roll back").click()
+            triggered = row.locator(".result a")
+            expect(triggered).to_contain_text("Rollback triggered: ", timeout=TIMEOUT_MS)
+            run_id = triggered.inner_text().split(": ", 1)[1]
+            run = ui_stack.wait_for_run("rollback_churn", run_id, timeout_s=180)
+            assert run["state"] == "success", ui_stack.task_states("rollback_churn", run_id)
+
+            row = _models_frame(admin, ui_stack).locator('tr[data-model="churn"]')
+            expect(row.locator(".champion")).to_have_text("v1", timeout=TIMEOUT_MS)
+            expect(row.locator(".since")).to_contain_text(f"(rollback by {ADMIN})")
+            expect(row.locator(".history")).to_contain_text("rollback v2 → v1 by admin")
+            _screenshot(admin, tmp_path, "models_rolled_back.png")
+        except Exception:
+            _screenshot(admin if "admin" in locals() else viewer, tmp_path, "failure.png")
+            raise
+        finally:
+            browser.close()
+
+    assert run["conf"] == {"reason": "ui test: v2 misbehaves"}
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    rolled = promotion_log.latest(warehouse, "churn")
+    assert (rolled.action.value, rolled.from_version, rolled.to_version, rolled.actor) == ("rollback", "2", "1", ADMIN)
+    refused = requests.post(
+        f"{ui_stack.api_url}/api/v2/dags/rollback_churn/dagRuns",
+        json={"logical_date": None, "conf": {"reason": "viewer tries"}},
+        headers={"Authorization": f"Bearer {ui_stack.token(VIEWER)}"},
+        timeout=10,
+    )
+    assert refused.status_code == 403
