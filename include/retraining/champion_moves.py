@@ -11,7 +11,7 @@ reported, never undone. The rule is in docs/reliability.md ("The promotion log")
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from include.retraining import promotion_log
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 MOVES = frozenset(PromotionAction) - {PromotionAction.REJECT}
 # How far back reconcile looks for the newest move past non-moving rows.
 _LOOKBACK = 50
+# The MLflow run behind `to_version`, stored in the row's figures: reconcile completes a move only
+# onto that same run, never onto a version number that means another model in another registry
+# (an MLflow store restored or replaced while the warehouse kept its log).
+TO_RUN_ID = "to_run_id"
 
 
 class Reconciled(StrEnum):
@@ -58,6 +62,10 @@ def move_tags(record: PromotionRecord) -> dict[str, str]:
 def move_champion(url: str, registry: Registry, record: PromotionRecord, tags: dict[str, str]) -> str | None:
     """Write the log row (once per run and move), then move `champion` to `record.to_version`;
     the replaced version (now `previous_champion`). The caller holds the promotion lock."""
+    target = registry.version(record.to_version)
+    if target is None:
+        raise ValueError(f"model {record.model!r} has no version {record.to_version} in the registry: nothing moved")
+    record = replace(record, figures={**record.figures, TO_RUN_ID: target.run_id})
     promotion_log.append_once(url, record)
     return registry.promote(record.to_version, {**move_tags(record), **tags})
 
@@ -73,6 +81,17 @@ def reconcile(url: str, registry: Registry, model: str) -> Reconciliation:
     if current == row.to_version:
         return Reconciliation(Reconciled.IN_STEP, record=row)
     if current == row.from_version:
+        target = registry.version(row.to_version)
+        recorded = row.figures.get(TO_RUN_ID)
+        if target is None or recorded is None or target.run_id != recorded:
+            message = (
+                f"model {model!r}: the promotion log's newest move (row {row.id}, to version {row.to_version} of "
+                f"MLflow run {recorded or 'unrecorded'}) does not match this registry's version {row.to_version} "
+                f"(run {target.run_id if target else 'none'}): not completed, `champion` stays version "
+                f"{current or 'none'}; was the MLflow store replaced while the warehouse kept its log?"
+            )
+            log.warning(message)
+            return Reconciliation(Reconciled.OUT_OF_BAND, message, row)
         registry.promote(row.to_version, move_tags(row))
         message = (
             f"model {model!r}: completed the {row.action.value} to version {row.to_version} recorded in the "

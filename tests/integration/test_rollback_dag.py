@@ -97,7 +97,11 @@ def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse
     assert any("names model 'fraud'" in m["text"] for m in slack.messages)
 
     # A rollback to version 2 that died after writing its row: the row is there, the alias is not.
-    lost = PromotionRecord("churn", "2", PromotionAction.ROLLBACK, "died before its move", "1", run_url="run/lost")
+    uri = load_settings().tracking_uri
+    run_of_2 = Registry(MlflowClient(tracking_uri=uri, registry_uri=uri), "churn").version("2").run_id
+    lost = PromotionRecord(
+        "churn", "2", PromotionAction.ROLLBACK, "died before its move", "1", {"to_run_id": run_of_2}, run_url="run/lost"
+    )
     promotion_log.append(warehouse_url(), lost)
     assert _aliases()["champion"] == "1"
 

@@ -122,13 +122,41 @@ def pristine_world(tmp_path_factory: pytest.TempPathFactory, warehouse_db: str, 
                 os.environ[key] = value
     pristine = Pristine(root)
     pristine.save()
+    pristine.promotions_upto = _newest_promotion(warehouse_db)
     return pristine
+
+
+def _newest_promotion(url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM model_promotions")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _restore_warehouse(url: str, promotions_upto: int) -> None:
+    """The tables the pipeline writes in the warehouse, as the pristine world left them: the
+    promotion log's later rows would otherwise describe moves of another test's MLflow store."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM model_promotions WHERE id > :upto"), {"upto": promotions_upto})
+            conn.execute(sa.text("DROP TABLE IF EXISTS model_monitoring"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS churn_predictions"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
 def world(pristine_world: Pristine, warehouse_db: str, monkeypatch: pytest.MonkeyPatch) -> World:
     """The session's champion world, restored byte for byte, with this test's environment."""
     pristine_world.restore()
+    _restore_warehouse(warehouse_db, pristine_world.promotions_upto)
     world = World(pristine_world.live / "data", pristine_world.live / "models", warehouse_db)
     for key, value in _env(world).items():
         monkeypatch.setenv(key, value)

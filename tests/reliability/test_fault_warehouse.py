@@ -14,7 +14,8 @@ pytestmark = pytest.mark.reliability
 
 
 def _snapshots(world: World) -> set[str]:
-    return {p.name for p in (world.artifact_root / "churn").rglob("*.parquet")}
+    # Snapshots only: validate also caches the champion's reference sample under reference/.
+    return {p.name for p in (world.artifact_root / "churn" / "snapshots").rglob("*.parquet")}
 
 
 def test_warehouse_cut_mid_read_fails_the_extract_with_one_alert(

@@ -74,6 +74,9 @@ class FakeRegistry:
     def register_version(self, model_uri: str, run_id: str, tags: dict) -> str:
         return "3"
 
+    def version(self, version: str) -> Champion:
+        return Champion(version, f"run-{version}", f"models:/churn/{version}", {})
+
     def promote(self, version: str, tags: dict) -> str | None:
         self.promoted.append(version)
         return self.current.version if self.current else None

@@ -123,6 +123,19 @@ def test_a_champion_moved_by_hand_is_reported_and_left_alone(tmp_path: Path, reg
     assert registry.moves == []
 
 
+def test_a_lost_move_is_completed_only_onto_the_run_it_recorded(tmp_path: Path, registry) -> None:
+    # The log outlived its MLflow store: the row's version 2 was another run than this registry's.
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    stale = {"to_run_id": "run-of-another-store"}
+    promotion_log.append(url, PromotionRecord("churn", "2", PromotionAction.PROMOTE, "gate", "1", figures=stale))
+    registry.aliases = {"champion": "1"}
+
+    found = reconcile(url, registry, "churn")
+
+    assert found.outcome is Reconciled.OUT_OF_BAND and "does not match this registry's version 2" in found.message
+    assert registry.aliases == {"champion": "1"} and registry.moves == []
+
+
 def test_a_retrain_completes_a_lost_move_first_then_is_refused_against_the_new_champion(
     tmp_path: Path, registry
 ) -> None:
@@ -130,7 +143,7 @@ def test_a_retrain_completes_a_lost_move_first_then_is_refused_against_the_new_c
     from include.retraining.retrain_contracts import Evaluated
 
     ctx = context(tmp_path, registry, run_id="scheduled__2", actor="scheduler")
-    lost = PromotionRecord("churn", "1", PromotionAction.ROLLBACK, "bad", from_version="3", run_url="run/a")
+    lost = PromotionRecord("churn", "1", PromotionAction.ROLLBACK, "bad", "3", {"to_run_id": "run-1"}, run_url="run/a")
     promotion_log.append(ctx.warehouse_url, lost)  # the row of a rollback whose alias move never happened
     evaluated = Evaluated("3", True, "better", "roc_auc", 0.8, 0.7)
 
