@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
+from include.retraining.predictions_table import read_predictions
 from include.retraining.warehouse import replace_window
 from tests.support import PG_ADMIN_URL, REDIS_URL, postgres_databases, redis_url, service_unavailable
 from tools.native_stack import ADMIN, NativeStack, wait_until
@@ -65,10 +66,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
         mlflow_backend_url=url.set(drivername="postgresql", database=mlflow_db).render_as_string(hide_password=False),
         extra_env={"RETRAINING_TASK_RETRIES": "0"},
     )
-    _load(f"sqlite:///{home / 'data' / 'warehouse.db'}", 0, 10)
+    warehouse = f"sqlite:///{home / 'data' / 'warehouse.db'}"
+    _load(warehouse, 0, 10)
+    # Today's rows, for score_churn: a run started by the champion event scores the latest
+    # complete interval of its cron grid on the real clock.
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = generate_snapshots(300, now - timedelta(days=3), now, seed=12)
+    replace_window(warehouse, TABLE, recent, "snapshot_at", now - timedelta(days=3), now)
     try:
         stack.start()
-        stack.wait_for_dags(["retrain_churn", "monitor_churn"])
+        stack.wait_for_dags(["retrain_churn", "monitor_churn", "score_churn"])
         with pytest.MonkeyPatch.context() as env:  # the MLflow client reads its credentials from here
             for name, value in stack.mlflow_credentials().items():
                 env.setenv(name, value)
@@ -92,6 +99,7 @@ def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_work
     assert client.get_model_version_by_alias("churn", "champion").version == "1"
     worker_log = (stack.home / "logs" / "celery-worker.log").read_text()
     assert "retrain_churn" in worker_log  # executed by the Celery worker, not in-process
+    _assert_the_new_champion_starts_scoring(stack, run_id, champion="1")
 
     _load(f"sqlite:///{stack.home / 'data' / 'warehouse.db'}", 10, 1, world=PRICING_CHANGE)
     monitor_id = stack.trigger("monitor_churn", DRIFT_AT)
@@ -114,6 +122,25 @@ def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_work
     assert runs and runs[0].data.tags["retraining.trigger"].startswith("drift: ")
     # The drift event's window end, less the 7-day label delay: the retrain used the window that drifted.
     assert runs[0].data.tags["retraining.window_end"].startswith((DRIFT_AT - timedelta(days=7)).date().isoformat())
+
+
+def _assert_the_new_champion_starts_scoring(stack: NativeStack, promoted_by: str, champion: str) -> None:
+    """The promote task's event on asset churn_champion makes the scheduler start score_churn,
+    which writes the interval's predictions with the version just promoted."""
+
+    def scoring_run() -> dict | None:
+        runs = [r for r in stack.runs("score_churn") if r["run_type"] == "asset_triggered"]
+        return runs[0] if runs else None
+
+    triggered = wait_until(scoring_run, 120, "the scheduler to start score_churn on the champion event", 2)
+    finished = stack.wait_for_run("score_churn", triggered["dag_run_id"], timeout_s=300)
+
+    assert finished["state"] == "success", stack.task_states("score_churn", triggered["dag_run_id"])
+    events = stack.api("GET", "/assets/events", params={"source_dag_id": "retrain_churn", "limit": 10})
+    assert any(e["source_run_id"] == promoted_by for e in events["asset_events"])
+    written = read_predictions(f"sqlite:///{stack.home / 'data' / 'warehouse.db'}", "churn_predictions", "churn")
+    rows = written[written["run_id"] == triggered["dag_run_id"]]
+    assert len(rows) > 0 and set(rows["model_version"]) == {champion} and set(rows["alias"]) == {"champion"}
 
 
 @pytest.mark.parametrize("auth", [None, ("admin", "not-the-password")], ids=["anonymous", "wrong-password"])
