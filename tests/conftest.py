@@ -4,7 +4,9 @@ Airflow is imported anywhere, and the rule that every test declares its tier."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,29 @@ for name in ("AIRFLOW_CONN_WAREHOUSE", "AIRFLOW_CONN_SLACK_ALERTS", "MLFLOW_TRAC
     os.environ.pop(name, None)
 
 TIERS = {"dags", "unit", "integration", "reliability"}
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _forget_mlflow_stores() -> None:
+    for name in MLFLOW_URI_VARIABLES:
+        os.environ.pop(name, None)
+    if "mlflow" in sys.modules:  # the in-process defaults behind a client built without URIs
+        import mlflow.tracking._model_registry.utils as registry_utils
+        import mlflow.tracking._tracking_service.utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_mlflow_store_from_another_module() -> Iterator[None]:
+    """mlflow.set_tracking_uri and set_registry_uri (tracking.configure in an in-process run)
+    export MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI, which every child process inherits: a
+    module that started a stack or a demo after one that ran in-process sent their models to the
+    other module's registry. Each module starts and ends with neither."""
+    _forget_mlflow_stores()
+    yield
+    _forget_mlflow_stores()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

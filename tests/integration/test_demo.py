@@ -78,7 +78,8 @@ def test_every_gate_failure_alerted_and_the_registry_matches(demo) -> None:
     data, summary = demo.data, demo.summary
     kinds = [a["kind"] for a in read_alerts(data / "alerts.jsonl")]
     assert {"drift_detected", "gate_blocked", "validation_failed"} <= set(kinds)
-    client = MlflowClient(f"sqlite:///{data / 'mlflow.db'}")
+    uri = f"sqlite:///{data / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias("churn", "champion")
     assert str(champion.version) == summary["weeks"][-1]["champion"]
     assert champion.tags["retraining.decision"] == "promote"

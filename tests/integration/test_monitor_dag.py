@@ -77,7 +77,8 @@ def test_monitoring_run_is_logged_to_mlflow(data_dir, models_dir) -> None:
 
     run_dag("monitor_churn", NEXT_WEEK)
 
-    client = MlflowClient(load_settings().tracking_uri)
+    uri = load_settings().tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("churn-monitoring").experiment_id])
     assert {"drift_share", "prediction_psi", "drift_score.monthly_charges"} <= set(run.data.metrics)
     assert run.data.tags["monitoring.decision"] == "none"

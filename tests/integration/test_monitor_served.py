@@ -121,7 +121,8 @@ def _monitoring_metrics() -> list[dict]:
 
     from include.retraining.settings import load_settings
 
-    client = MlflowClient(load_settings().tracking_uri)
+    uri = load_settings().tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("churn-monitoring")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
     return [run.data.metrics for run in runs]
