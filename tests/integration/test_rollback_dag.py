@@ -57,20 +57,48 @@ def _moves() -> list[tuple[str | None, str, str, str]]:
 def _promote_a_bad_version(models: Path) -> None:
     """Version 2: trained on `region` alone (nearly no signal), put in place as a careless
     promotion would, through the same move path (log row first)."""
-    settings = load_settings()
     config = load_model_config(models / "churn.yaml")
     bad = config.model_copy(
         update={"features": config.features.model_copy(update={"numeric": [], "categorical": ["region"]})}
     )
-    run = RunInfo("retrain_churn", "manual__bad", TRAINED_AT, trigger="manual", actor="careless")
-    ctx = StepContext(bad, settings, run, warehouse_url())
+    _put_in_place(bad, resample_seed=None)
+
+
+def _put_in_place(config, resample_seed: int | None) -> None:
+    """Train on the champion's snapshot (or a bootstrap resample of it: an equally good model
+    with its own noise), register the model and move `champion` to it through the move path."""
+    import pandas as pd
+
+    settings = load_settings()
+    run = RunInfo("retrain_churn", f"manual__{resample_seed}", TRAINED_AT, trigger="manual", actor="careless")
+    ctx = StepContext(config, settings, run, warehouse_url())
     (snapshot,) = (settings.artifact_root / "churn" / "snapshots").rglob("*.parquet")
+    if resample_seed is not None:
+        rows = pd.read_parquet(snapshot)
+        resampled = rows.sample(frac=1.0, replace=True, random_state=resample_seed).sort_values("snapshot_at")
+        snapshot = settings.artifact_root / f"resample{resample_seed}.parquet"
+        resampled.reset_index(drop=True).to_parquet(snapshot)
     window = Window(TRAINED_AT - timedelta(days=42), TRAINED_AT - timedelta(days=7))
     trained = retrain_steps.train(ctx, Extracted(str(snapshot), snapshot.stem, 0, window))
     registry = Registry(ctx.tracker.client, "churn")
     version = registry.register_version(trained.model_uri, trained.run_id, {})
     record = PromotionRecord("churn", version, PromotionAction.PROMOTE, "by hand", "1", actor="careless")
     move_champion(ctx.warehouse_url, registry, record, {})
+
+
+def test_an_equally_good_champion_is_not_rolled_back_on_noise(postgres_warehouse, data_dir, models_dir, slack) -> None:
+    models_dir(monitor={"auto_rollback": True}, training={"params": {"max_iter": 30}})
+    load_weeks(START, weeks=11, rows_per_week=400)
+    assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
+    _put_in_place(load_model_config(Path(load_settings().models_dir) / "churn.yaml"), resample_seed=7)
+    assert _aliases() == {"champion": "2", "previous_champion": "1"}
+
+    monitored = run_dag("monitor_churn", MONITORED_AT)
+
+    assert monitored["performance"] == "success" and monitored["auto_rollback"] == "skipped"
+    assert _aliases() == {"champion": "2", "previous_champion": "1"}
+    assert [m[2] for m in _moves()] == ["promote", "promote"] and _champion_events() == 1
+    assert not any("rolled back" in m["text"] for m in slack.messages)
 
 
 def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse, data_dir, models_dir, slack) -> None:
