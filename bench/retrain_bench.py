@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
+from bench.task_process import machine as describe_machine  # noqa: E402
+from bench.task_process import peak_rss_mb, spawn_task  # noqa: E402
 
 SECTION = "## Retrain at scale (issue 12)"
 
@@ -155,38 +156,12 @@ def child(task: str, state_file: Path) -> None:
     state = json.loads(state_file.read_text())
     started = time.perf_counter()
     result = _plain_read(state) if task == "adbc_read" else _step(task, state)
-    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": _peak_rss_mb()}))
-
-
-def _peak_rss_mb() -> float:
-    """This process's own high-water RSS. Not getrusage's ru_maxrss: Linux carries it over fork and
-    exec, so every child would report at least the parent's size at the fork."""
-    status = Path("/proc/self/status").read_text().splitlines()
-    return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
+    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": peak_rss_mb()}))
 
 
 def spawn(task: str, state: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
     """Run one task in a fresh process; its wall time, peak RSS and the child's own report."""
-    state_file = workdir / "state.json"
-    state_file.write_text(json.dumps(state))
-    log = workdir / f"{task}-{state['window_end'][:10]}.log"
-    started = time.perf_counter()
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", task, "--state", str(state_file)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env=env,
-            text=True,
-        )
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"task {task} failed; its log ends:\n{log.read_text()[-3000:]}")
-    report = json.loads(out.strip().splitlines()[-1])
-    cpu = usage.ru_utime + usage.ru_stime
-    return {"wall_s": wall, "cpu_s": cpu, **report}
+    return spawn_task(__file__, task, state, workdir / f"{task}-{state['window_end'][:10]}.log", env)
 
 
 def run_window(end: datetime, base: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, dict]:
@@ -199,15 +174,6 @@ def run_window(end: datetime, base: dict[str, Any], workdir: Path, env: dict[str
         print(f"  {task}: {done['wall_s']:.1f} s, cpu {done['cpu_s']:.1f} s, {done['rss_mb']:.0f} MB", flush=True)
     figures["adbc_read"] = spawn("adbc_read", state, workdir, env)
     return figures
-
-
-def _machine() -> str:
-    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
-    gb = int(mem.split()[1]) / 1024**2
-    load = os.getloadavg()[0]
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gb:.1f} GB RAM, load average {load:.1f}"
-    )
 
 
 def render(rows: int, total: int, load_s: float, runs: dict[str, dict[str, dict]], machine: str) -> str:
@@ -275,7 +241,7 @@ def main() -> None:
         child(args.child, args.state)
         return
     args.pg = args.pg or _pg_default()
-    machine = _machine()
+    machine = describe_machine()
     database = f"retrain_bench_{os.getpid()}_{int(time.time())}"
     _admin(args.pg, f"CREATE DATABASE {database}")
     try:

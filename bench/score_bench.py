@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
-from bench.retrain_bench import _admin, _libpq, _machine, _peak_rss_mb, _pg_default  # noqa: E402
+from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
+from bench.task_process import machine as describe_machine  # noqa: E402
+from bench.task_process import peak_rss_mb, spawn_task  # noqa: E402
 
 SECTION = "## Batch scoring at scale (issue 13)"
 TASKS = ("plan", "score")
@@ -134,30 +136,12 @@ def child(task: str, state_file: Path) -> None:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     result = _step(task, state, timings)
-    report = {"result": result, "step_s": time.perf_counter() - started, "rss_mb": _peak_rss_mb(), "parts": timings}
+    report = {"result": result, "step_s": time.perf_counter() - started, "rss_mb": peak_rss_mb(), "parts": timings}
     print(json.dumps(report, default=str))
 
 
 def spawn(task: str, state: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    state_file = workdir / "state.json"
-    state_file.write_text(json.dumps(state, default=str))
-    log = workdir / f"{task}-{state['label']}.log"
-    started = time.perf_counter()
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", task, "--state", str(state_file)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env=env,
-            text=True,
-        )
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"task {task} failed; its log ends:\n{log.read_text()[-3000:]}")
-    report = json.loads(out.strip().splitlines()[-1])
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **report}
+    return spawn_task(__file__, task, state, workdir / f"{task}-{state['label']}.log", env)
 
 
 WARM_UP = (
@@ -252,7 +236,7 @@ def main() -> None:
     # `timeout` (or a Ctrl-C) still drops the database: SIGTERM unwinds through `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.pg = args.pg or _pg_default()
-    machine = _machine()
+    machine = describe_machine()
     database = f"score_bench_{os.getpid()}_{int(time.time())}"
     _admin(args.pg, f"CREATE DATABASE {database}")
     try:
