@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from include.retraining.warehouse import _engine, _quote, _replace
+from include.retraining.warehouse import open_engine, quote_name, replace_rows
 from include.retraining.warehouse_types import naive_utc
 from include.retraining.windows import as_utc
 
@@ -26,7 +26,7 @@ _SERVED_FLOATS = ("label_coverage", "challenger_metric", "champion_shadow_metric
 
 def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
     """The interval end of the latest drift-triggered retrain of the model before `before`."""
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return None
         with engine.connect() as conn:
@@ -42,7 +42,7 @@ def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
 
 def latest_monitoring_end(url: str, model: str) -> datetime | None:
     """The interval end of the model's newest `model_monitoring` row, whatever it decided."""
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return None
         with engine.connect() as conn:
@@ -54,7 +54,7 @@ def latest_monitoring_end(url: str, model: str) -> datetime | None:
 
 def latest_monitoring_row(url: str, model: str) -> dict[str, Any] | None:
     """The model's latest `model_monitoring` row as a dict; None when nothing was recorded yet."""
-    with _engine(url, read_only=True) as engine:
+    with open_engine(url, read_only=True) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return None
         with engine.connect() as conn:
@@ -69,7 +69,7 @@ def mark_trigger_emitted(url: str, model: str, window_end: datetime) -> int:
     """Turn the interval's `retrain_pending` row into `retrain` once its drift event is emitted;
     the number of rows matched (a second call matches the row it already marked; 0: no retrain
     decision recorded for that interval)."""
-    with _engine(url) as engine, engine.begin() as conn:
+    with open_engine(url) as engine, engine.begin() as conn:
         result = conn.execute(
             sa.text(
                 f"UPDATE {MONITORING_TABLE} SET decision = 'retrain' "
@@ -96,13 +96,13 @@ def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
     frame = pd.DataFrame([row]).astype(dict.fromkeys(floats, "float64"))
     add_missing_columns(url, MONITORING_TABLE, frame)
     params = {"model": row["model"], "end": row["window_end"]}
-    _replace(url, MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
+    replace_rows(url, MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
 
 
 def add_missing_columns(url: str, table: str, frame: pd.DataFrame) -> list[str]:
     """Add the frame's columns a table created by an older release lacks (nullable, so its old
     rows read NULL there); the names added. A table not created yet is left to the first write."""
-    with _engine(url) as engine, engine.begin() as conn:
+    with open_engine(url) as engine, engine.begin() as conn:
         inspector = sa.inspect(conn)
         if not inspector.has_table(table):
             return []
@@ -110,7 +110,7 @@ def add_missing_columns(url: str, table: str, frame: pd.DataFrame) -> list[str]:
         added = [c for c in frame.columns if c not in present]
         for name in added:
             kind = _sql_type(frame[name].dtype).compile(dialect=engine.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {_quote(engine.dialect, name)} {kind}"))
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {quote_name(engine.dialect, name)} {kind}"))
     return added
 
 
@@ -129,7 +129,7 @@ def _sql_type(dtype: Any) -> sa.types.TypeEngine:
 def recent_rows(url: str, model: str, before: datetime, limit: int) -> list[dict[str, Any]]:
     """The model's latest `limit` rows before `before`, oldest first, as the trigger policy reads
     them (window_end as UTC-aware; drift_signature None for rows from before it was recorded)."""
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return []
         names = {c["name"] for c in sa.inspect(engine).get_columns(MONITORING_TABLE)}
@@ -149,7 +149,7 @@ def recent_rows(url: str, model: str, before: datetime, limit: int) -> list[dict
 
 def read_monitoring(url: str, model: str) -> pd.DataFrame:
     """The model's `model_monitoring` rows by interval end; empty when nothing was recorded yet."""
-    with _engine(url, read_only=True) as engine:
+    with open_engine(url, read_only=True) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return pd.DataFrame()
         with engine.connect() as conn:
@@ -161,7 +161,7 @@ def read_monitoring(url: str, model: str) -> pd.DataFrame:
 
 
 def _decision(url: str, model: str, window_end: datetime) -> str | None:
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return None
         with engine.connect() as conn:

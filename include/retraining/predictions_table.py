@@ -19,7 +19,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from include.retraining.warehouse import WRITE_TIMEOUT_S, _engine, _is_postgres, _libpq_uri, _quote
+from include.retraining.warehouse import WRITE_TIMEOUT_S, is_postgres, libpq_uri, open_engine, quote_name
 from include.retraining.warehouse_types import naive_utc
 from include.retraining.windows import Window
 
@@ -46,7 +46,7 @@ def _table(name: str) -> sa.Table:
 
 def ensure_table(url: str, name: str) -> None:
     """Create the table and its indexes when missing (idempotent)."""
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         _table(name).metadata.create_all(engine, checkfirst=True)
 
 
@@ -58,7 +58,7 @@ def replace_interval(url: str, name: str, frame: pd.DataFrame, model: str, inter
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
     ensure_table(url, name)
     bounds = (naive_utc(interval.start), naive_utc(interval.end))
-    if _is_postgres(url):
+    if is_postgres(url):
         _replace_postgres(url, name, _arrow(frame), model, bounds)
     else:
         _replace_sqlalchemy(url, name, frame, model, bounds)
@@ -73,8 +73,8 @@ def _replace_postgres(url: str, name: str, rows: pa.Table, model: str, bounds: t
     import adbc_driver_postgresql.dbapi as adbc
 
     schema, _, table = name.rpartition(".")
-    quoted = _quote(make_url(url).get_dialect()(), name)
-    with adbc.connect(_libpq_uri(url, WRITE_TIMEOUT_S, read_only=False)) as conn:
+    quoted = quote_name(make_url(url).get_dialect()(), name)
+    with adbc.connect(libpq_uri(url, WRITE_TIMEOUT_S, read_only=False)) as conn:
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (f"{name}/{model}",))
             cursor.execute(
@@ -90,7 +90,7 @@ def _replace_sqlalchemy(url: str, name: str, frame: pd.DataFrame, model: str, bo
     table = _table(name)
     condition = (table.c.model == model) & (table.c.interval_start == bounds[0]) & (table.c.interval_end == bounds[1])
     records = _records(frame)
-    with _engine(url) as engine, engine.begin() as conn:
+    with open_engine(url) as engine, engine.begin() as conn:
         conn.execute(table.delete().where(condition))
         for start in range(0, len(records), 10_000):
             conn.execute(table.insert(), records[start : start + 10_000])
@@ -115,7 +115,7 @@ def read_predictions(
     if end is not None:
         query = query.where(table.c.interval_end <= naive_utc(end))
     query = query.order_by(table.c.interval_end, table.c.alias, table.c.event_time, table.c.id)
-    with _engine(url, read_only=True) as engine:
+    with open_engine(url, read_only=True) as engine:
         schema, _, bare = name.rpartition(".")
         if not sa.inspect(engine).has_table(bare, schema=schema or None):
             return pd.DataFrame(columns=list(COLUMNS))

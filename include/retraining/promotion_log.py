@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from include.retraining.warehouse import _engine, _quote
+from include.retraining.warehouse import open_engine, quote_name
 from include.retraining.warehouse_types import WarehouseError, naive_utc
 
 PROMOTIONS_TABLE = "model_promotions"
@@ -88,7 +88,7 @@ def _table(name: str) -> sa.Table:
 
 
 def _checked(table: str) -> sa.Table:
-    _quote(postgresql.dialect(), table)  # a bad identifier raises WarehouseError
+    quote_name(postgresql.dialect(), table)  # a bad identifier raises WarehouseError
     return _table(table)
 
 
@@ -109,7 +109,7 @@ def append(url: str, record: PromotionRecord, *, table: str = PROMOTIONS_TABLE) 
         "run_url": stored.run_url,
         "at": naive_utc(stored.at),
     }
-    with _engine(url) as engine, engine.begin() as conn:
+    with open_engine(url) as engine, engine.begin() as conn:
         target.create(conn, checkfirst=True)
         row_id = conn.execute(sa.insert(target).values(**values).returning(target.c.id)).scalar_one()
     return replace(stored, id=int(row_id))
@@ -126,7 +126,7 @@ def append_once(url: str, record: PromotionRecord, *, table: str = PROMOTIONS_TA
 def history(url: str, model: str, limit: int = 100, *, table: str = PROMOTIONS_TABLE) -> list[PromotionRecord]:
     """The model's rows, newest first; empty when the table does not exist yet."""
     target = _checked(table)
-    with _engine(url, read_only=True) as engine:
+    with open_engine(url, read_only=True) as engine:
         if not sa.inspect(engine).has_table(target.name, schema=target.schema):
             return []
         query = sa.select(target).where(target.c.model == model).order_by(target.c.id.desc()).limit(limit)

@@ -24,7 +24,7 @@ from include.retraining.config import ModelConfig
 # The table's name is defined once, with the `scoring:` section (also without one: `<model>_predictions`,
 # so predictions served before the section was removed still count).
 from include.retraining.config_scoring import predictions_table as predictions_table
-from include.retraining.warehouse import _engine, _is_postgres, _libpq_uri, _quote
+from include.retraining.warehouse import is_postgres, libpq_uri, open_engine, quote_name
 from include.retraining.warehouse_types import (
     WarehouseError,
     aware_utc,
@@ -41,7 +41,7 @@ LABEL = "label"
 def has_predictions(url: str, config: ModelConfig) -> bool:
     """Whether the predictions table exists: its absence is the explicit "nothing served"."""
     schema, _, name = predictions_table(config).rpartition(".")
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         return sa.inspect(engine).has_table(name, schema=schema or None)
 
 
@@ -76,9 +76,9 @@ def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tu
     labels, source = config.labels, config.source
     if labels.table is not None:
         id_column = labels.id_column or source.id_column
-        return _quote(dialect, labels.table), id_column, labels.timestamp_column, labels.column or config.target
+        return quote_name(dialect, labels.table), id_column, labels.timestamp_column, labels.column or config.target
     if source.table:
-        relation = _quote(dialect, source.table)
+        relation = quote_name(dialect, source.table)
     else:
         query = source.query.replace(":", "\\:") if named else source.query
         relation = f"(\n{query}\n)"
@@ -86,13 +86,13 @@ def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tu
 
 
 def _served_sql(url: str, config: ModelConfig, *, with_labels: bool, alias: str | None = None) -> str:
-    named = not _is_postgres(url)
+    named = not is_postgres(url)
     dialect = make_url(url).get_dialect()() if named else postgresql.dialect()
     q = dialect.identifier_preparer.quote_identifier
     model, low, high = (":model", ":window_start", ":window_end") if named else ("$1", "$2", "$3")
     selected = ", ".join(f"p.{q(c)}" for c in SERVED_COLUMNS)
     sql = f"SELECT {selected}"
-    relation = f"{_quote(dialect, predictions_table(config))} AS p"
+    relation = f"{quote_name(dialect, predictions_table(config))} AS p"
     if with_labels:
         labels, id_column, ts_column, label = _label_relation(config, dialect, named)
         if id_column is None:
@@ -114,7 +114,7 @@ def _fetch(
     url: str, config: ModelConfig, sql: str, start: datetime, end: datetime, alias: str | None = None
 ) -> pd.DataFrame:
     try:
-        if _is_postgres(url):
+        if is_postgres(url):
             params = (config.name, aware_utc(start), aware_utc(end), *([alias] if alias else []))
             frame = _fetch_adbc(url, config, sql, params)
         else:
@@ -136,7 +136,7 @@ def _fetch_adbc(url: str, config: ModelConfig, sql: str, params: tuple[Any, ...]
     import adbc_driver_postgresql.dbapi as adbc
 
     timeout = config.source.statement_timeout_seconds
-    with adbc.connect(_libpq_uri(url, timeout)) as conn, conn.cursor() as cursor:
+    with adbc.connect(libpq_uri(url, timeout)) as conn, conn.cursor() as cursor:
         try:
             cursor.execute(sql, params)
             table = cursor.fetch_arrow_table()
@@ -157,7 +157,7 @@ def _fetch_sqlalchemy(url: str, config: ModelConfig, sql: str, params: dict[str,
         "window_start": naive_utc(params["start"]),
         "window_end": naive_utc(params["end"]),
     }
-    with _engine(url, config.source.statement_timeout_seconds, read_only=True) as engine, engine.connect() as conn:
+    with open_engine(url, config.source.statement_timeout_seconds, read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(statement, conn, params=values)
 
 
@@ -166,7 +166,7 @@ def _check_label_table(url: str, config: ModelConfig) -> None:
     if table is None:
         return
     schema, _, name = table.rpartition(".")
-    with _engine(url) as engine:
+    with open_engine(url) as engine:
         if not sa.inspect(engine).has_table(name, schema=schema or None):
             raise WarehouseError(
                 f"model {config.name!r}: labels.table {table!r} does not exist in the warehouse; fix `labels.table` "

@@ -2,7 +2,7 @@
 
 It reads a time window of a model's source, replaces a window of a table, and keeps the
 `model_monitoring` table (one row per monitoring interval). It owns the engine lifetime: one
-engine per call, created and disposed in `_engine`, so no caller holds a connection pool.
+engine per call, created and disposed in `open_engine`, so no caller holds a connection pool.
 
 Any SQLAlchemy URL works; PostgreSQL is first-class and is read in bulk through ADBC
 (Arrow), which on 1M rows took 1.8 s against 11.8 s and 4x the memory for `pandas.read_sql`.
@@ -50,16 +50,16 @@ class WindowQuery:
     params: dict[str, datetime]
 
 
-def _quote(dialect: sa.Dialect, name: str) -> str:
+def quote_name(dialect: sa.Dialect, name: str) -> str:
     parts = name.split(".")
     if len(parts) > 2 or not all(is_identifier(part) for part in parts):
         raise WarehouseError(f"{name!r} is not a valid SQL identifier")
     return ".".join(dialect.identifier_preparer.quote_identifier(part) for part in parts)
 
 
-def _relation(source: SourceConfig, dialect: sa.Dialect, escape_colons: bool) -> str:
+def source_relation(source: SourceConfig, dialect: sa.Dialect, escape_colons: bool) -> str:
     if source.table:
-        return _quote(dialect, source.table)
+        return quote_name(dialect, source.table)
     # Newlines, so a trailing `-- comment` in the query cannot swallow the closing parenthesis;
     # escaped colons, so SQLAlchemy's text() leaves ':x' in the user's literals alone.
     query = source.query.replace(":", "\\:") if escape_colons else source.query
@@ -79,10 +79,10 @@ def window_query(
     `named` is for SQLAlchemy's text() (bounds naive UTC, as stored); `numeric` ($1, $2) is for
     ADBC, which binds the bounds as timestamptz in UTC, exact against any column type.
     """
-    ts = _quote(dialect, source.timestamp_column)
-    relation = _relation(source, dialect, escape_colons=paramstyle == "named")
-    selected = ", ".join(_quote(dialect, c) for c in dict.fromkeys(columns))
-    order = [ts] + ([_quote(dialect, source.id_column)] if source.id_column else [])
+    ts = quote_name(dialect, source.timestamp_column)
+    relation = source_relation(source, dialect, escape_colons=paramstyle == "named")
+    selected = ", ".join(quote_name(dialect, c) for c in dict.fromkeys(columns))
+    order = [ts] + ([quote_name(dialect, source.id_column)] if source.id_column else [])
     low, high = (":window_start", ":window_end") if paramstyle == "named" else ("$1", "$2")
     sql = f"SELECT {selected} FROM {relation} WHERE {ts} > {low} AND {ts} <= {high} ORDER BY {', '.join(order)}"
     bound = naive_utc if paramstyle == "named" else aware_utc
@@ -99,7 +99,7 @@ def url_password(url: str) -> str | None:
     return make_url(url).password
 
 
-def _is_postgres(url: str) -> bool:
+def is_postgres(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
@@ -125,7 +125,7 @@ def _create_engine(url: str, timeout_s: int, read_only: bool) -> Engine:
 
 
 @contextmanager
-def _engine(url: str, timeout_s: int = WRITE_TIMEOUT_S, read_only: bool = False) -> Iterator[Engine]:
+def open_engine(url: str, timeout_s: int = WRITE_TIMEOUT_S, read_only: bool = False) -> Iterator[Engine]:
     """The one place an engine is created and disposed: each call gets its own, closed after."""
     engine = _create_engine(url, timeout_s, read_only)
     try:
@@ -134,7 +134,7 @@ def _engine(url: str, timeout_s: int = WRITE_TIMEOUT_S, read_only: bool = False)
         engine.dispose()
 
 
-def _libpq_uri(url: str, timeout_s: int, read_only: bool = True) -> str:
+def libpq_uri(url: str, timeout_s: int, read_only: bool = True) -> str:
     """ADBC wants a plain libpq URI: no +driver suffix; a UTC session with timeouts, read-only
     unless a bulk write (the predictions table) asks otherwise."""
     parsed = make_url(url).set(drivername="postgresql")
@@ -146,7 +146,7 @@ def _libpq_uri(url: str, timeout_s: int, read_only: bool = True) -> str:
 
 
 @dataclass(frozen=True)
-class _Read:
+class WindowRead:
     """One read of a model's source: who asks (for the messages) and under which limit."""
 
     url: str
@@ -159,7 +159,7 @@ class _Read:
 
     def fetch(self, sql: str, params: Sequence[datetime] = ()) -> pd.DataFrame:
         """Run one SELECT; SQL the warehouse refuses becomes a WarehouseError that names the fix."""
-        if _is_postgres(self.url):
+        if is_postgres(self.url):
             return self._fetch_adbc(sql, params)
         return self._fetch_sqlalchemy(sql, params)
 
@@ -167,7 +167,7 @@ class _Read:
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as adbc
 
-        with adbc.connect(_libpq_uri(self.url, self.timeout_s)) as conn, conn.cursor() as cursor:
+        with adbc.connect(libpq_uri(self.url, self.timeout_s)) as conn, conn.cursor() as cursor:
             try:
                 cursor.execute(sql, tuple(params) or None)
                 table = cursor.fetch_arrow_table()
@@ -181,7 +181,7 @@ class _Read:
     def _fetch_sqlalchemy(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
         names = ("window_start", "window_end")[: len(params)]
         statement = sa.text(sql).bindparams(*(sa.bindparam(n, type_=sa.DateTime()) for n in names))
-        with _engine(self.url, self.timeout_s, read_only=True) as engine, engine.connect() as conn:
+        with open_engine(self.url, self.timeout_s, read_only=True) as engine, engine.connect() as conn:
             try:
                 return pd.read_sql(statement, conn, params=dict(zip(names, params, strict=True)))
             except sa.exc.DBAPIError as exc:
@@ -195,13 +195,13 @@ class _Read:
         """The source's column names, read before the window so a missing one is named, not a driver trace."""
         if self.source.table:
             return self._table_columns()
-        escape = not _is_postgres(self.url)
-        probe = f"SELECT * FROM {_relation(self.source, postgresql.dialect(), escape)} LIMIT 0"
+        escape = not is_postgres(self.url)
+        probe = f"SELECT * FROM {source_relation(self.source, postgresql.dialect(), escape)} LIMIT 0"
         return set(self.fetch(probe).columns)
 
     def _table_columns(self) -> set[str]:
         schema, _, table = self.source.table.rpartition(".")
-        with _engine(self.url, self.timeout_s, read_only=True) as engine:
+        with open_engine(self.url, self.timeout_s, read_only=True) as engine:
             inspector = sa.inspect(engine)
             if not inspector.has_table(table, schema=schema or None):
                 raise WarehouseError(
@@ -224,7 +224,7 @@ def read_window(
 
     Timestamps come back as naive UTC, numbers (Postgres `numeric` included) as floats.
     """
-    read = _Read(url, source, model)
+    read = WindowRead(url, source, model)
     present = read.columns()
     missing = [c for c in dict.fromkeys(columns) if c not in present]
     if missing:
@@ -232,22 +232,22 @@ def read_window(
             f"{who(model)}{source_name(source)} has no column(s) {missing}; fix `features`, `target` or "
             f"`source` in the model file, or the upstream load (present: {sorted(present)})"
         )
-    if _is_postgres(url):
+    if is_postgres(url):
         query = window_query(source, columns, start, end, postgresql.dialect(), paramstyle="numeric")
     else:
         query = window_query(source, columns, start, end, make_url(url).get_dialect()())
     return plain_frame(read.fetch(query.sql, list(query.params.values())), source.timestamp_column)
 
 
-def _replace(url: str, table: str, frame: pd.DataFrame, where: str, params: dict[str, Any]) -> None:
+def replace_rows(url: str, table: str, frame: pd.DataFrame, where: str, params: dict[str, Any]) -> None:
     """Delete the rows `where` selects and append the frame, in one transaction."""
     schema, _, name = table.rpartition(".")
     dated = [sa.bindparam(key, type_=sa.DateTime()) for key, value in params.items() if isinstance(value, datetime)]
-    with _engine(url) as engine, engine.begin() as conn:
+    with open_engine(url) as engine, engine.begin() as conn:
         if sa.inspect(conn).has_table(name, schema=schema or None):
-            delete = f"DELETE FROM {_quote(engine.dialect, table)} WHERE {where}"
+            delete = f"DELETE FROM {quote_name(engine.dialect, table)} WHERE {where}"
             conn.execute(sa.text(delete).bindparams(*dated), params)
-        method = None if _is_postgres(url) else "multi"
+        method = None if is_postgres(url) else "multi"
         frame.to_sql(name, conn, schema=schema or None, if_exists="append", index=False, method=method, chunksize=5000)
 
 
@@ -255,6 +255,6 @@ def replace_window(
     url: str, table: str, frame: pd.DataFrame, timestamp_column: str, start: datetime, end: datetime
 ) -> int:
     """Replace the rows of one time window in one transaction, so a reload never duplicates."""
-    ts = _quote(make_url(url).get_dialect()(), timestamp_column)
-    _replace(url, table, frame, f"{ts} > :s AND {ts} <= :e", {"s": naive_utc(start), "e": naive_utc(end)})
+    ts = quote_name(make_url(url).get_dialect()(), timestamp_column)
+    replace_rows(url, table, frame, f"{ts} > :s AND {ts} <= :e", {"s": naive_utc(start), "e": naive_utc(end)})
     return len(frame)

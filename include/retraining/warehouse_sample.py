@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy.dialects import postgresql
 
 from include.retraining.config import ModelConfig, SourceConfig
-from include.retraining.warehouse import _is_postgres, _quote, _Read, _relation
+from include.retraining.warehouse import WindowRead, is_postgres, quote_name, source_relation
 from include.retraining.warehouse_types import WarehouseError, aware_utc, plain_frame, who
 
 HASH_SPACE = 2**32
@@ -38,7 +38,7 @@ class WindowAggregates:
 
 
 def _check_postgres(url: str, model: str) -> None:
-    if not _is_postgres(url):
+    if not is_postgres(url):
         raise WarehouseError(
             f"{who(model)}training.sample_rows draws its sample in the warehouse and needs PostgreSQL; "
             "remove training.sample_rows for this warehouse"
@@ -47,8 +47,8 @@ def _check_postgres(url: str, model: str) -> None:
 
 def _where(source: SourceConfig) -> tuple[str, str]:
     dialect = postgresql.dialect()
-    relation = _relation(source, dialect, escape_colons=False)
-    ts = _quote(dialect, source.timestamp_column)
+    relation = source_relation(source, dialect, escape_colons=False)
+    ts = quote_name(dialect, source.timestamp_column)
     return relation, f"{ts} > $1 AND {ts} <= $2"
 
 
@@ -71,12 +71,12 @@ def read_window_sample(
     _check_postgres(url, model)
     if not source.id_column:
         raise WarehouseError(f"{who(model)}training.sample_rows hashes the id: set source.id_column")
-    read = _Read(url, source, model)
+    read = WindowRead(url, source, model)
     relation, where = _where(source)
     rows = int(read.fetch(f"SELECT count(*) AS n FROM {relation} WHERE {where}", _bounds(start, end))["n"].iloc[0])
     dialect = postgresql.dialect()
-    ts, key = _quote(dialect, source.timestamp_column), _quote(dialect, source.id_column)
-    selected = ", ".join(_quote(dialect, c) for c in dict.fromkeys(columns))
+    ts, key = quote_name(dialect, source.timestamp_column), quote_name(dialect, source.id_column)
+    selected = ", ".join(quote_name(dialect, c) for c in dict.fromkeys(columns))
     threshold = sample_threshold(rows, config.training.sample_rows)
     hashed = f"('x' || substr(md5(CAST({key} AS text)), 1, 8))::bit(32)::bigint"
     sql = f"SELECT {selected} FROM {relation} WHERE {where} AND {hashed} < {threshold:d} ORDER BY {ts}, {key}"
@@ -88,14 +88,14 @@ def window_aggregates(url: str, config: ModelConfig, start: datetime, end: datet
     row of the window, each computed by the warehouse."""
     source, features = config.source, config.features
     _check_postgres(url, config.name)
-    read = _Read(url, source, config.name)
+    read = WindowRead(url, source, config.name)
     relation, where = _where(source)
     dialect = postgresql.dialect()
     parts = ["count(*) AS n"]
     for i, column in enumerate(features.columns):
-        parts.append(f"count({_quote(dialect, column)}) AS c{i}")
+        parts.append(f"count({quote_name(dialect, column)}) AS c{i}")
     for i, column in enumerate(features.numeric):
-        quoted = _quote(dialect, column)
+        quoted = quote_name(dialect, column)
         parts += [
             f"CAST(min({quoted}) AS double precision) AS lo{i}",
             f"CAST(max({quoted}) AS double precision) AS hi{i}",
@@ -104,7 +104,7 @@ def window_aggregates(url: str, config: ModelConfig, start: datetime, end: datet
     rows = int(totals["n"])
     categories = {}
     for column in features.categorical:
-        quoted = _quote(dialect, column)
+        quoted = quote_name(dialect, column)
         counts = read.fetch(
             f"SELECT CAST({quoted} AS text) AS v, count(*) AS n FROM {relation} WHERE {where} AND {quoted} IS NOT NULL "
             f"GROUP BY 1",

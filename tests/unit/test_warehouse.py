@@ -17,9 +17,9 @@ from include.retraining.config import SourceConfig, load_model_config
 from include.retraining.monitoring_table import last_trigger_at, read_monitoring, replace_monitoring_row
 from include.retraining.warehouse import (
     WarehouseError,
-    _engine,
-    _libpq_uri,
-    _quote,
+    libpq_uri,
+    open_engine,
+    quote_name,
     read_window,
     render_url,
     replace_window,
@@ -65,7 +65,7 @@ def test_adbc_bounds_are_bound_as_aware_utc() -> None:
 @pytest.mark.parametrize("name", ["a; drop table x", "a b", "1abc", 'a"b', "a.b.c.d"])
 def test_unsafe_identifiers_are_refused(name: str) -> None:
     with pytest.raises(WarehouseError):
-        _quote(postgresql.dialect(), name)
+        quote_name(postgresql.dialect(), name)
 
 
 def test_query_source_is_wrapped_on_lines_of_its_own() -> None:
@@ -206,7 +206,7 @@ def test_the_password_is_masked_where_the_url_is_resolved(monkeypatch: pytest.Mo
 
 
 def test_adbc_sessions_are_read_only_utc_with_timeouts_and_keep_the_users_options() -> None:
-    uri = _libpq_uri("postgresql+psycopg2://u:p@db:5432/w?options=-c%20search_path%3Dmart&sslmode=require", 60)
+    uri = libpq_uri("postgresql+psycopg2://u:p@db:5432/w?options=-c%20search_path%3Dmart&sslmode=require", 60)
 
     assert uri.startswith("postgresql://u:p@db:5432/w?") and "+" not in uri.split("?", 1)[1]  # libpq reads %20
     query = parse_qs(urlsplit(uri).query)
@@ -220,7 +220,7 @@ def test_sqlite_reads_cannot_write(url: str) -> None:
     import sqlalchemy as sa
 
     with (
-        _engine(url, read_only=True) as engine,
+        open_engine(url, read_only=True) as engine,
         engine.connect() as conn,
         pytest.raises(sa.exc.OperationalError, match="readonly|query_only"),
     ):
