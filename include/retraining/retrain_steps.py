@@ -97,8 +97,9 @@ def train(ctx: StepContext, extracted: Extracted) -> Trained:
     record = training_record(ctx, extracted, frame, identity, rows=(len(split.train), len(split.holdout)))
     # Numeric features as floats in the signature: an integer column cannot carry a missing
     # value, and serving-time nulls must be accepted (the pipeline imputes them).
-    features = split.train[config.features.columns].astype({c: "float64" for c in config.features.numeric})
-    model_log = tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES)
+    # (On the first 100 rows only: a cast of the whole training split is a copy of it, GBs at 10M rows.)
+    signature = split.train.head(100)[config.features.columns].astype({c: "float64" for c in config.features.numeric})
+    model_log = tracking.ModelLog(model, signature, synthetic_example(split.train, config), SKOPS_TRUSTED_TYPES)
     with tempfile.TemporaryDirectory(prefix="retraining-reference-") as reference:
         write_reference(frame, config, Path(reference))
         logged = tracker.log_training_run(
