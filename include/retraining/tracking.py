@@ -1,7 +1,8 @@
 """The MLflow tracking adapter: runs, their tags, metrics, datasets and artifacts, and loading
 the models they logged (through `skops_loader`, the project's own skops-only loader). With
-`registry.py` (versions and aliases) it is the only place that imports mlflow; steps call these
-methods, so a unit test swaps in a small fake.
+`registry.py` (versions and aliases) and its parts by concern, `tracking_dataset.py` (a run's
+dataset entity) and `tracking_evidence.py` (the gate's per-row evidence), it is the only place
+that reaches mlflow; steps call these methods, so a unit test swaps in a small fake.
 
 The tag names every run and version carries are defined here, once.
 """
@@ -13,16 +14,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
-from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from include.retraining.settings import REPO_ROOT, Settings
 from include.retraining.skops_loader import UnsafeModelError, UnusableModelError, load_skops_model
+from include.retraining.tracking_dataset import log_dataset
+
+if TYPE_CHECKING:
+    from include.retraining.tracking_evidence import EvidenceStore
 
 __all__ = ["Tracker", "UnsafeModelError", "UnusableModelError", "configure", "does_not_exist", "load_skops_model"]
 
@@ -41,13 +45,6 @@ RUN_URL_TAG = "airflow.run_url"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 # MLflow caps a tag value at 5,000 characters (8,000 on newer stores); reasons are cut to fit.
 MAX_TAG_CHARS = 5000
-# The dataset entity's schema comes from this many leading rows; its digest and row count from
-# the whole snapshot. MLflow's own digest and schema inference box every value in Python (~35 us
-# a row: 35 s at 1M rows), and the snapshot's content hash already identifies the rows exactly.
-DATASET_SCHEMA_ROWS = 1000
-# MLflow's SQL store keeps a dataset digest in a 36-character column; the snapshot file is named
-# by the same 16-character prefix.
-DATASET_DIGEST_CHARS = 16
 
 
 def does_not_exist(exc: MlflowException) -> bool:
@@ -153,13 +150,20 @@ class Tracker:
     def run_link(self, experiment_id: str, run_id: str) -> str:
         return run_link(self.settings, experiment_id, run_id)
 
+    @property
+    def evidence(self) -> EvidenceStore:
+        """The gate decisions' per-row holdout evidence (`tracking_evidence`)."""
+        from include.retraining.tracking_evidence import EvidenceStore
+
+        return EvidenceStore(self)
+
     def log_training_run(self, experiment_id: str, record: TrainingRunLog, model: ModelLog) -> LoggedRun:
         """One finished run holding the tags, params, config, dataset, snapshot and the model."""
         with mlflow.start_run(experiment_id=experiment_id, run_name=record.run_name) as active:
             mlflow.set_tags(record.tags)
             mlflow.log_params(record.params)
             mlflow.log_text(json.dumps(record.config_json, indent=2), "config/model.json")
-            _log_dataset(record)
+            log_dataset(record)
             for folder, local in record.artifacts.items():  # the profile; no copy of the snapshot
                 mlflow.log_artifacts(local, artifact_path=folder)
             info = _log_sklearn_model(model)
@@ -239,36 +243,6 @@ class Tracker:
             except FileNotFoundError as exc:
                 raise UnusableModelError(f"{model_uri}: the model's files are missing ({exc})") from exc
             return load_skops_model(Path(local), model_uri)
-
-
-class _SnapshotDataset(PandasDataset):
-    """A snapshot's dataset entity: the schema of its head, the digest and size of all its rows."""
-
-    def __init__(self, head: Any, rows: int, **kwargs: Any) -> None:
-        self._rows = rows
-        super().__init__(head, **kwargs)
-
-    @property
-    def profile(self) -> dict[str, int]:
-        return {"num_rows": self._rows, "num_elements": self._rows * int(self.df.shape[1])}
-
-
-def snapshot_dataset(record: TrainingRunLog) -> PandasDataset:
-    """The run's dataset input, without a walk over every value of the frame."""
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-
-    return _SnapshotDataset(
-        record.frame.head(DATASET_SCHEMA_ROWS),
-        rows=len(record.frame),
-        source=resolve_dataset_source(record.snapshot_path),
-        name=record.dataset_name,
-        targets=record.target,
-        digest=record.digest[:DATASET_DIGEST_CHARS],
-    )
-
-
-def _log_dataset(record: TrainingRunLog) -> None:
-    mlflow.log_input(snapshot_dataset(record), context="training")
 
 
 def _log_sklearn_model(model: ModelLog) -> Any:

@@ -16,7 +16,7 @@ DOMAIN = REPO / "include" / "retraining"
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 50
 # Each library and the only domain modules that may import it.
 ADAPTERS = {
-    "mlflow": {"tracking.py", "registry.py"},
+    "mlflow": {"tracking.py", "tracking_dataset.py", "registry.py"},
     # the warehouse and its tables; served_predictions: the predictions table joined with late labels
     "sqlalchemy": {
         "warehouse.py",

@@ -112,7 +112,8 @@ def test_the_dataset_input_is_the_snapshots_hash_and_size_not_a_walk_over_its_ro
     import numpy as np
     import pandas as pd
 
-    from include.retraining.tracking import DATASET_SCHEMA_ROWS, SNAPSHOT_HASH_TAG, TrainingRunLog, _log_dataset
+    from include.retraining.tracking import SNAPSHOT_HASH_TAG, TrainingRunLog
+    from include.retraining.tracking_dataset import DATASET_SCHEMA_ROWS, log_dataset
 
     rows = DATASET_SCHEMA_ROWS * 3
     frame = pd.DataFrame({"x": np.arange(rows, dtype="float64"), "plan": ["a", "b", "c"] * DATASET_SCHEMA_ROWS})
@@ -129,7 +130,7 @@ def test_the_dataset_input_is_the_snapshots_hash_and_size_not_a_walk_over_its_ro
     )
     experiment_id = tracker.ensure_experiment("datasets")
     with mlflow.start_run(experiment_id=experiment_id) as active:
-        _log_dataset(record)
+        log_dataset(record)
 
     logged = tracker.client.get_run(active.info.run_id).inputs.dataset_inputs[0].dataset
     assert logged.digest == "ab" * 8
