@@ -266,6 +266,12 @@ def gate_blocked_alert(
         )
     else:
         lines.append(f"{figures['metric']}: challenger {figures['challenger_value']:.4f}")
+    pooled = figures.get("pooled")
+    if pooled:
+        lines.append(
+            f"Evidence: {pooled['rows']:,} holdout rows pooled from {pooled['windows']} retrains against this "
+            f"champion (rows per retrain, newest first: {', '.join(f'{r:,}' for r in pooled['rows_per_window'])})"
+        )
     lines.append("The champion is unchanged; the new version has alias `challenger`.")
     return Alert("gate_blocked", model, f"{model}: challenger not promoted", lines, links, figures, dedup_key)
 

@@ -89,6 +89,8 @@ class Evaluated:
     champion_metrics: dict[str, float] | None = None
     compared_with: str | None = None
     champion_unusable: str | None = None
+    # With gate.pooled_windows > 1: the rows and windows the interval was measured on.
+    pooled: dict[str, Any] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +105,7 @@ class Evaluated:
             "challenger_value": self.challenger_value,
             "champion_value": self.champion_value,
             "interval": self.interval,
+            **({"pooled": self.pooled} if self.pooled else {}),
         }
 
 

@@ -94,7 +94,8 @@ def train(ctx: StepContext, extracted: Extracted) -> Trained:
     split = split_by_time(frame, config)
     check_split(split, config)
     model = fit(config, split.train, threads=ctx.settings.fit_threads)
-    record = training_record(ctx, extracted, frame, identity, rows=(len(split.train), len(split.holdout)))
+    train_until = split.train[config.source.timestamp_column].max()
+    record = training_record(ctx, extracted, frame, identity, (len(split.train), len(split.holdout)), train_until)
     # Numeric features as floats in the signature: an integer column cannot carry a missing
     # value, and serving-time nulls must be accepted (the pipeline imputes them).
     # (On the first 100 rows only: a cast of the whole training split is a copy of it, GBs at 10M rows.)
@@ -117,6 +118,7 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     """
     from include.retraining.evaluation import check_holdout, compute_metrics
     from include.retraining.gate import judge
+    from include.retraining.gate_pool_step import current_evidence, pooled_for, record
     from include.retraining.training import predict_scores, split_by_time
 
     config = ctx.config
@@ -134,9 +136,16 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     challenger_metrics = compute_metrics(config.task, y, challenger_scores)
     baseline = baseline_for(ctx, champion, holdout)
     baseline_metrics = compute_metrics(config.task, y, baseline.scores) if baseline.scores is not None else None
-    decision = judge(config, y, challenger_scores, baseline.scores, challenger_metrics, baseline_metrics)
+    current, pooled = None, None
+    if baseline.scores is not None:
+        recipe = (str(baseline.version), config_hash(config))
+        current = current_evidence(ctx, trained.run_id, recipe, holdout, (y, challenger_scores, baseline.scores))
+        pooled = pooled_for(ctx, current, trained.experiment_id)
+    decision = judge(config, y, challenger_scores, baseline.scores, challenger_metrics, baseline_metrics, pooled)
     evaluated = _evaluated(champion, baseline, decision, challenger_metrics, baseline_metrics)
     _log_evaluation(ctx, trained.run_id, (y, challenger_scores), evaluated)
+    if current is not None:
+        record(ctx, current)
     alert = champion_unusable_alert(ctx, evaluated) if baseline.unusable else None
     return evaluated, alert
 
@@ -162,6 +171,7 @@ def _evaluated(
         champion_metrics=baseline_metrics,
         compared_with=baseline.version,
         champion_unusable=baseline.unusable,
+        pooled=gate.get("pooled"),
     )
 
 

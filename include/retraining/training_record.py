@@ -11,6 +11,7 @@ from include.retraining import tracking
 from include.retraining.retrain_contracts import Extracted
 from include.retraining.runs import StepContext
 from include.retraining.settings import REPO_ROOT
+from include.retraining.tracking_evidence import TRAIN_UNTIL_TAG
 
 
 def _git_commit() -> str | None:
@@ -23,9 +24,21 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
+def _utc_iso(moment: pd.Timestamp) -> str:
+    stamp = pd.Timestamp(moment)
+    return (stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")).isoformat()
+
+
 def training_record(
-    ctx: StepContext, extracted: Extracted, frame: pd.DataFrame, identity: dict[str, str], rows: tuple[int, int]
+    ctx: StepContext,
+    extracted: Extracted,
+    frame: pd.DataFrame,
+    identity: dict[str, str],
+    rows: tuple[int, int],
+    train_until: pd.Timestamp | None = None,
 ) -> tracking.TrainingRunLog:
+    """`train_until`: the last timestamp of the training split, so the gate knows which later
+    rows this model never saw (tag `retraining.train_until`, read by gate pooling)."""
     config, run, window = ctx.config, ctx.run, extracted.window
     commit = _git_commit()
     tags = {
@@ -38,6 +51,7 @@ def training_record(
         tracking.RUN_ID_TAG: run.run_id,
         tracking.RUN_URL_TAG: ctx.run_url,
         **({tracking.GIT_COMMIT_TAG: commit} if commit else {}),
+        **({TRAIN_UNTIL_TAG: _utc_iso(train_until)} if train_until is not None and pd.notna(train_until) else {}),
     }
     params = {
         "estimator": config.training.estimator,

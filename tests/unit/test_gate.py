@@ -10,6 +10,7 @@ import yaml
 from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
 from include.retraining.evaluation import ImprovementInterval, compute_metrics
 from include.retraining.gate import GuardrailCheck, decide_promotion, judge
+from include.retraining.gate_evidence import HoldoutEvidence, pool_evidence
 
 pytestmark = pytest.mark.unit
 
@@ -161,3 +162,54 @@ def test_gate_config_guardrails_and_wape(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ModelConfigError, match="mape was replaced by wape"):
         load_model_config(path)
+
+
+def test_with_pooled_evidence_the_current_challenger_below_the_champion_is_blocked() -> None:
+    pooled = _interval(0.004, difference=0.012)
+    assert _decide(interval=pooled, own_interval=_interval(-0.03, difference=0.001)).promote
+    decision = _decide(interval=pooled, own_interval=_interval(-0.04, difference=-0.002))
+    assert not decision.promote and "this challenger is below the champion" in decision.reason
+
+
+@pytest.mark.parametrize("windows", [0, 13])
+def test_pooled_windows_out_of_bounds_fails_at_parse_time(windows: int) -> None:
+    with pytest.raises(ModelConfigError, match="pooled_windows"):
+        _config(pooled_windows=windows)
+
+
+def _evidence(run_id: str, y, challenger, champion, start: float) -> HoldoutEvidence:
+    return HoldoutEvidence(run_id, "1", "h", start + np.arange(len(y), dtype=float), y, challenger, champion)
+
+
+def test_judge_measures_every_interval_on_the_pooled_rows_and_reports_them() -> None:
+    config = _config(pooled_windows=2, guardrails={"log_loss": 0.05})
+    y, challenger, champion = _holdout(seed=4, n=1000, challenger_signal=1.1)
+    older = _evidence("old", *_holdout(seed=5, n=1000, challenger_signal=1.1), start=0.0)
+    current = _evidence("new", y, challenger, champion, start=5000.0)
+    pooled = pool_evidence(current, [older], 2, baseline_cutoff=-1.0)
+
+    decision = judge(
+        config,
+        y,
+        challenger,
+        champion,
+        compute_metrics("classification", y, challenger),
+        compute_metrics("classification", y, champion),
+        pooled,
+    )
+
+    assert decision.interval.rows == decision.guardrails[0].interval.rows == 2000
+    assert decision.own_interval.rows == 1000
+    assert decision.to_dict()["pooled"]["rows_per_window"] == [1000, 1000]
+    assert "2,000 rows of consecutive holdouts pooled (this one: 1,000)" in decision.reason
+
+
+def test_one_window_decides_exactly_as_without_pooling() -> None:
+    config = _config(pooled_windows=2)
+    y, challenger, champion = _holdout(seed=6, n=1000, challenger_signal=1.2)
+    alone = pool_evidence(_evidence("new", y, challenger, champion, 0.0), [], 2, baseline_cutoff=-1.0)
+    metrics = (compute_metrics("classification", y, challenger), compute_metrics("classification", y, champion))
+
+    pooled = judge(config, y, challenger, champion, *metrics, alone)
+
+    assert pooled == judge(_config(), y, challenger, champion, *metrics)

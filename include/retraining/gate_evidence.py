@@ -1,0 +1,133 @@
+"""Paired per-row evidence of gate decisions, and pooling it across consecutive retrains.
+
+One holdout of 1,000 rows cannot both block a slightly worse challenger (-0.006 ROC AUC) every
+time and promote a clearly better one (+0.02) more often than half the time: the two are 2
+standard errors apart (docs/decisions.md, "The promotion gate"). Pooling adds rows without bias:
+a decision pools its own holdout with the holdout rows of the latest earlier decisions against
+the same baseline version and recipe (config hash) that are older than every newer holdout, so
+- each row is scored by the challenger of its own window, which never trained on it (its holdout),
+- no row counts twice (disjoint by time, and by id when the model has one),
+- the baseline never trained on any of them: every pooled row is after its training cutoff.
+The paired test on the union then estimates the recipe's average advantage over the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HoldoutEvidence:
+    """One decision's holdout: per row the label, both scores, the timestamp and (optional) id.
+
+    `timestamps` are int64 nanoseconds (UTC) or any ordered numbers; `compared_with` is the
+    baseline version scored, `config_hash` the recipe that trained the challenger.
+    """
+
+    run_id: str
+    compared_with: str
+    config_hash: str
+    timestamps: np.ndarray
+    y: np.ndarray
+    challenger: np.ndarray
+    champion: np.ndarray
+    ids: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.y)
+
+    def subset(self, keep: np.ndarray) -> HoldoutEvidence:
+        ids = self.ids[keep] if self.ids is not None else None
+        return HoldoutEvidence(
+            self.run_id,
+            self.compared_with,
+            self.config_hash,
+            self.timestamps[keep],
+            self.y[keep],
+            self.challenger[keep],
+            self.champion[keep],
+            ids,
+        )
+
+
+@dataclass(frozen=True)
+class PooledEvidence:
+    """The rows one decision tests on: the current holdout first, then older holdouts' rows."""
+
+    y: np.ndarray
+    challenger: np.ndarray
+    champion: np.ndarray
+    rows_per_window: tuple[int, ...]
+    run_ids: tuple[str, ...]
+    note: str = ""
+
+    @property
+    def windows(self) -> int:
+        return len(self.rows_per_window)
+
+    @property
+    def rows(self) -> int:
+        return int(sum(self.rows_per_window))
+
+    def summary(self) -> dict[str, object]:
+        """The figures a decision reports: rows and windows pooled, and whose holdouts they were."""
+        return {
+            "windows": self.windows,
+            "rows": self.rows,
+            "rows_per_window": list(self.rows_per_window),
+            "run_ids": list(self.run_ids),
+            "note": self.note,
+        }
+
+
+def pool_evidence(
+    current: HoldoutEvidence,
+    earlier: list[HoldoutEvidence],
+    windows: int,
+    baseline_cutoff: float | int | None,
+) -> PooledEvidence:
+    """The current holdout plus rows of up to `windows - 1` earlier decisions' holdouts.
+
+    `earlier` may hold any decisions: only those against the same baseline version and recipe
+    are used, newest holdout first, each contributing its rows older than every newer holdout
+    already pooled and after `baseline_cutoff` (the last timestamp the baseline trained on).
+    Without a known cutoff nothing earlier is pooled (fail closed to the current holdout).
+    """
+    parts, note = [current], ""
+    if windows > 1 and earlier and baseline_cutoff is None:
+        note = "the baseline's training cutoff is unknown: only this holdout is used"
+    elif windows > 1:
+        boundary = current.timestamps.min() if current.rows else None
+        seen = set(current.ids.tolist()) if current.ids is not None else set()
+        same = [e for e in earlier if _same_recipe(e, current)]
+        for older in sorted(same, key=lambda e: e.timestamps.max() if e.rows else 0, reverse=True):
+            if len(parts) == windows or boundary is None:
+                break
+            keep = (older.timestamps < boundary) & (older.timestamps > baseline_cutoff)
+            if older.ids is not None and seen:
+                keep &= ~np.isin(older.ids, list(seen))
+            if not keep.any():
+                continue
+            part = older.subset(keep)
+            parts.append(part)
+            boundary = min(boundary, older.timestamps.min())
+            seen |= set(part.ids.tolist()) if part.ids is not None else set()
+    return PooledEvidence(
+        y=np.concatenate([p.y for p in parts]),
+        challenger=np.concatenate([p.challenger for p in parts]).astype("float64"),
+        champion=np.concatenate([p.champion for p in parts]).astype("float64"),
+        rows_per_window=tuple(p.rows for p in parts),
+        run_ids=tuple(p.run_id for p in parts),
+        note=note,
+    )
+
+
+def _same_recipe(evidence: HoldoutEvidence, current: HoldoutEvidence) -> bool:
+    return (
+        evidence.run_id != current.run_id
+        and evidence.compared_with == current.compared_with
+        and evidence.config_hash == current.config_hash
+    )

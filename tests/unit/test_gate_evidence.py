@@ -1,0 +1,92 @@
+"""Pooling gate evidence across consecutive retrains: which earlier rows may join a decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from include.retraining.gate_evidence import HoldoutEvidence, pool_evidence
+
+pytestmark = pytest.mark.unit
+
+HOLDOUT_DAYS, WEEK = 12.6, 7.0
+
+
+def _holdout(week: int, baseline: str = "1", recipe: str = "h", rows_per_day: int = 10) -> HoldoutEvidence:
+    """The holdout of the retrain `week` weeks after the baseline: (7 week - 12.6, 7 week] in days."""
+    end = WEEK * week
+    times = np.linspace(end - HOLDOUT_DAYS, end, int(HOLDOUT_DAYS * rows_per_day), endpoint=False) + 0.05
+    rng = np.random.default_rng(week)
+    y = rng.integers(0, 2, times.size)
+    ids = np.round(times * 1000).astype("int64")  # one row per moment: the same row in two holdouts has one id
+    scores = rng.random((2, times.size))
+    return HoldoutEvidence(f"run{week}{baseline}{recipe}", baseline, recipe, times, y, scores[0], scores[1], ids)
+
+
+def test_the_current_holdout_comes_first_and_older_ones_add_only_rows_before_it() -> None:
+    current, earlier = _holdout(3), [_holdout(1), _holdout(2)]
+
+    pooled = pool_evidence(current, earlier, windows=3, baseline_cutoff=-HOLDOUT_DAYS)
+
+    assert pooled.run_ids == ("run31h", "run21h", "run11h")
+    assert pooled.rows_per_window[0] == current.rows
+    # week 2 adds the 7 days before week 3's holdout, week 1 the 7 days before week 2's
+    assert pooled.rows_per_window[1:] == (70, 70)
+    np.testing.assert_array_equal(pooled.y[: current.rows], current.y)
+    np.testing.assert_array_equal(pooled.challenger[: current.rows], current.challenger)
+
+
+def test_no_row_is_pooled_twice() -> None:
+    def by_row(week: int) -> HoldoutEvidence:  # each row's challenger score is its own id
+        h = _holdout(week)
+        return HoldoutEvidence(h.run_id, "1", "h", h.timestamps, h.y, h.ids.astype(float), h.champion, h.ids)
+
+    pooled = pool_evidence(by_row(4), [by_row(w) for w in (1, 2, 3)], windows=4, baseline_cutoff=-HOLDOUT_DAYS)
+
+    assert pooled.windows == 4 and len(set(pooled.challenger.tolist())) == pooled.rows
+
+
+def test_ids_seen_in_a_newer_holdout_are_dropped_even_at_an_older_time() -> None:
+    current, older = _holdout(2), _holdout(1)
+    moved = older.ids.copy()
+    moved[:5] = current.ids[:5]  # the same customers, scored again at an older snapshot time
+    relabelled = HoldoutEvidence(
+        older.run_id, "1", "h", older.timestamps, older.y, older.challenger, older.champion, moved
+    )
+
+    pooled = pool_evidence(current, [relabelled], windows=2, baseline_cutoff=-HOLDOUT_DAYS)
+
+    assert pooled.rows_per_window == (current.rows, 70 - 5)
+
+
+def test_only_the_latest_windows_minus_one_earlier_decisions_are_pooled() -> None:
+    pooled = pool_evidence(_holdout(5), [_holdout(w) for w in (1, 2, 3, 4)], windows=2, baseline_cutoff=-HOLDOUT_DAYS)
+    assert pooled.run_ids == ("run51h", "run41h")
+
+
+def test_evidence_against_another_champion_or_from_another_recipe_is_ignored() -> None:
+    earlier = [_holdout(2, baseline="0"), _holdout(2, recipe="other"), _holdout(1)]
+
+    pooled = pool_evidence(_holdout(3), earlier, windows=3, baseline_cutoff=-HOLDOUT_DAYS)
+
+    assert pooled.run_ids == ("run31h", "run11h")
+
+
+def test_rows_the_baseline_trained_on_are_never_pooled() -> None:
+    # The baseline trained until day 0: of week 1's rows before week 2's holdout, only (0, 1.4] are unseen.
+    pooled = pool_evidence(_holdout(2), [_holdout(1)], windows=2, baseline_cutoff=0.0)
+    assert pooled.rows_per_window[1] == 14
+
+
+def test_without_the_baselines_training_cutoff_only_the_current_holdout_is_used() -> None:
+    current = _holdout(3)
+
+    pooled = pool_evidence(current, [_holdout(2)], windows=3, baseline_cutoff=None)
+
+    assert pooled.windows == 1 and pooled.rows == current.rows and "cutoff is unknown" in pooled.note
+
+
+def test_a_newer_or_same_run_adds_nothing() -> None:
+    current = _holdout(2)
+    pooled = pool_evidence(current, [current, _holdout(3)], windows=3, baseline_cutoff=-HOLDOUT_DAYS)
+    assert pooled.run_ids == ("run21h",)
