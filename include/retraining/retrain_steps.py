@@ -213,6 +213,10 @@ def _log_evaluation(ctx: StepContext, run_id: str, holdout: tuple[Any, Any], eva
                 "improvement_upper": evaluated.interval["upper"],
             }
         )
+    if evaluated.pooled:
+        metrics.update(
+            {"gate_pooled_rows": evaluated.pooled["rows"], "gate_pooled_windows": evaluated.pooled["windows"]}
+        )
     tags = {
         tracking.GATE_TAG: "promote" if evaluated.promote else "block",
         tracking.GATE_REASON_TAG: evaluated.reason,

@@ -138,3 +138,28 @@ def test_empty_window_stops_with_a_reason_and_an_alert(data_dir, models_dir) -> 
     (alert,) = read_alerts(load_settings().alerts_file)
     assert alert["kind"] == "extraction_stopped" and alert["delivered_to"] == "file"
     assert "has 0 rows, fewer than training.min_rows" in alert["lines"][0]
+
+
+def test_pooled_evidence_joins_the_next_decision_against_the_same_champion(data_dir, models_dir, slack) -> None:
+    """gate.pooled_windows: 2 on real runs: the second blocked challenger of the same recipe is
+    judged on its holdout plus the first one's older rows, and Slack says how many were pooled."""
+    load_weeks(START, weeks=12)
+    models_dir(gate={"pooled_windows": 2})
+    run_dag("retrain_churn", RUN_AT)
+    models_dir(training={"params": {"max_iter": 1, "max_leaf_nodes": 2}}, gate={"pooled_windows": 2, "threshold": 0.5})
+
+    first = run_dag("retrain_churn", RUN_AT + timedelta(weeks=1))
+    second = run_dag("retrain_churn", RUN_AT + timedelta(weeks=2))
+
+    assert first == second == {**PASSED, "promote": "skipped"}
+    assert _aliases() == {"champion": "1", "challenger": "3"}
+    runs = {r.data.tags["retraining.window_end"]: r for r in _training_runs()}
+    assert all("retraining.train_until" in r.data.tags for r in runs.values())
+    newest = runs[max(runs)]
+    assert newest.data.tags["retraining.evidence_baseline"] == "1"
+    first_alert, second_alert = read_alerts(load_settings().alerts_file)
+    assert "pooled" not in first_alert["figures"], "the first decision against champion 1 has nothing to pool"
+    pooled = second_alert["figures"]["pooled"]
+    assert pooled["windows"] == 2 and pooled["rows"] == second_alert["figures"]["interval"]["rows"]
+    assert pooled["rows_per_window"][1] > 0
+    assert "holdout rows pooled from 2 retrains" in slack.messages[-1]["text"]
