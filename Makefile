@@ -90,8 +90,9 @@ stack: venv ## The production topology without Docker: CeleryExecutor on Redis, 
 bench: venv bench-gate bench-score ## Benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md
 
-bench-gate: venv ## Gate simulation, old bootstrap vs DeLong (~10 min): docs/benchmarks.md, docs/decisions.md
+bench-gate: venv ## Gate simulations: old bootstrap vs DeLong, then evidence pooled across weekly retrains (~10 + 20-30 min): docs/benchmarks.md, docs/decisions.md
 	$(BIN)/python bench/gate_sim.py --reps 200
+	$(BIN)/python bench/gate_pooled_sim.py --reps 400
 
 bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers (~3-8 min): docs/decisions.md
 	$(BIN)/python bench/decisions.py --reps $(or $(REPS),3)

@@ -202,7 +202,10 @@ def render_decisions(results: dict, args: argparse.Namespace) -> str:
         "holdout: the one-sided `gate.confidence` lower bound of the challenger's improvement in the "
         "primary metric must exceed `gate.min_improvement`, and for every `gate.guardrails` metric "
         "the lower bound of the improvement must exceed minus its margin (non-inferiority). A NaN "
-        "metric or bound never promotes; a holdout with one class stops the run (`TrainingDataError`).",
+        "metric or bound never promotes; a holdout with one class stops the run (`TrainingDataError`). "
+        "With `gate.pooled_windows` above 1 every interval is measured on the holdouts of consecutive "
+        "retrains against the same champion, and the current challenger's own estimate must not be below "
+        'zero ("The promotion gate, pooled across retrains" below).',
         "",
         f"Simulated with `bench/gate_sim.py --reps {args.reps} --seed {args.seed}` ({datetime.now(UTC):%Y-%m-%d}; "
         f"fixture in its docstring: AUC {BASE_AUC}, prevalence {PREVALENCE}, noise correlation {RHO}). "
@@ -246,9 +249,8 @@ def _power_note(results: dict, args: argparse.Namespace) -> list[str]:
         f"apart. Any rule that promotes on this holdout's estimate with power 53% at +0.02 promotes a -0.006 "
         f"challenger with probability >= {worse:.1%}, so 0 of 100 happens with probability "
         f"{(1 - worse) ** 100:.0%}. Meeting both targets needs more rows per decision, not a different test: "
-        "evaluating on every row the champion never saw (its own holdout plus the new week: about 1.7x the "
-        "current holdout for a weekly retrain of a 42-day window), or cross-fitted challengers over repeated "
-        "out-of-time splits. Both change the retrain steps and belong in their own issue.",
+        "`gate.pooled_windows` pools the holdouts of consecutive retrains against the same champion, each row "
+        'scored by the challenger that never trained on it ("The promotion gate, pooled across retrains" below).',
         "",
         f"Issue 11's gate acceptance, DeLong at 95%: slightly worse promoted at n = 1,000: "
         f"{_rate(slightly_worse['delong_0.95'])} (target 0 of 100: {'met' if not slightly_worse['delong_0.95'].any() else 'not met'}); "
@@ -278,6 +280,11 @@ _DEFAULTS = [
     "(a model review, a downstream recalibration).",
     "- `threshold`: none by default, because an absolute floor is a product decision; the first model is "
     "then promoted on any finite value (a NaN never). churn.yaml's floor of 0.70 is the demo's choice.",
+    "- `pooled_windows: 1`: one holdout per decision, as the demo's story (tests/integration/test_demo.py) "
+    "was measured. Pooling at 95% buys power but keeps the one-holdout rate of promoting worse recipes over "
+    "weekly looks; the setting that meets issue 11's gate targets is `pooled_windows: 4` with "
+    '`confidence: 0.995` ("The promotion gate, pooled across retrains" below). Each decision then stores '
+    "its holdout's per-row evidence (timestamp, id, label, both scores: about 40 bytes a row) on its run.",
     "- `bootstrap_samples: 1000`: used for pr_auc only (every other metric has a closed-form interval); the "
     "old rule's count, so a pr_auc gate decides as before.",
     "- `guardrails: {}`: none by default. A margin is in the metric's own units and says how much worse "
