@@ -56,10 +56,15 @@ def from_frame(frame: pd.DataFrame, run_id: str, compared_with: str, config_hash
     )
 
 
-def as_nanoseconds(moment: datetime | pd.Timestamp) -> int:
-    """A moment (naive means UTC) as int64 nanoseconds since the epoch (UTC), the evidence's time unit."""
+def utc_timestamp(moment: datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """A moment as a UTC timestamp; a naive one is taken as UTC (the warehouse's convention)."""
     stamp = pd.Timestamp(moment)
-    return int((stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")).value)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def as_nanoseconds(moment: datetime | pd.Timestamp | str) -> int:
+    """A moment as int64 nanoseconds since the epoch (UTC), the evidence's time unit."""
+    return int(utc_timestamp(moment).value)
 
 
 class EvidenceStore:
@@ -110,4 +115,4 @@ class EvidenceStore:
     def training_cutoff(self, run_id: str) -> int | None:
         """The last timestamp (ns, UTC) the run trained on; None for a run logged before the tag."""
         value = self.tracker.run_tags(run_id).get(TRAIN_UNTIL_TAG)
-        return as_nanoseconds(pd.Timestamp(value)) if value else None
+        return as_nanoseconds(value) if value else None

@@ -11,7 +11,7 @@ from include.retraining import tracking
 from include.retraining.retrain_contracts import Extracted
 from include.retraining.runs import StepContext
 from include.retraining.settings import REPO_ROOT
-from include.retraining.tracking_evidence import TRAIN_UNTIL_TAG
+from include.retraining.tracking_evidence import TRAIN_UNTIL_TAG, utc_timestamp
 
 
 def _git_commit() -> str | None:
@@ -22,11 +22,6 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None
-
-
-def _utc_iso(moment: pd.Timestamp) -> str:
-    stamp = pd.Timestamp(moment)
-    return (stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")).isoformat()
 
 
 def training_record(
@@ -51,7 +46,11 @@ def training_record(
         tracking.RUN_ID_TAG: run.run_id,
         tracking.RUN_URL_TAG: ctx.run_url,
         **({tracking.GIT_COMMIT_TAG: commit} if commit else {}),
-        **({TRAIN_UNTIL_TAG: _utc_iso(train_until)} if train_until is not None and pd.notna(train_until) else {}),
+        **(
+            {TRAIN_UNTIL_TAG: utc_timestamp(train_until).isoformat()}
+            if train_until is not None and pd.notna(train_until)
+            else {}
+        ),
     }
     params = {
         "estimator": config.training.estimator,
