@@ -6,7 +6,10 @@ standard errors apart (docs/decisions.md, "The promotion gate"). Pooling adds ro
 a decision pools its own holdout with the holdout rows of the latest earlier decisions against
 the same baseline version and recipe (config hash) that are older than every newer holdout, so
 - each row is scored by the challenger of its own window, which never trained on it (its holdout),
-- no row counts twice (disjoint by time, and by id when the model has one),
+- no row counts twice: the pooled holdouts are disjoint by time, and a row is one (id, timestamp)
+  (the validation suite checks that pair is unique). The same customer at an older snapshot is
+  another row, as it is within one holdout: dropping it would pool nothing for a table of weekly
+  snapshots of the same customers,
 - the baseline never trained on any of them: every pooled row is after its training cutoff.
 The paired test on the union then estimates the recipe's average advantage over the baseline.
 """
@@ -101,20 +104,16 @@ def pool_evidence(
         note = "the baseline's training cutoff is unknown: only this holdout is used"
     elif windows > 1:
         boundary = current.timestamps.min() if current.rows else None
-        seen = set(current.ids.tolist()) if current.ids is not None else set()
         same = [e for e in earlier if _same_recipe(e, current)]
         for older in sorted(same, key=lambda e: e.timestamps.max() if e.rows else 0, reverse=True):
             if len(parts) == windows or boundary is None:
                 break
             keep = (older.timestamps < boundary) & (older.timestamps > baseline_cutoff)
-            if older.ids is not None and seen:
-                keep &= ~np.isin(older.ids, list(seen))
             if not keep.any():
                 continue
             part = older.subset(keep)
             parts.append(part)
             boundary = min(boundary, older.timestamps.min())
-            seen |= set(part.ids.tolist()) if part.ids is not None else set()
     return PooledEvidence(
         y=np.concatenate([p.y for p in parts]),
         challenger=np.concatenate([p.challenger for p in parts]).astype("float64"),

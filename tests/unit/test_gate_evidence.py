@@ -15,7 +15,8 @@ HOLDOUT_DAYS, WEEK = 12.6, 7.0
 def _holdout(week: int, baseline: str = "1", recipe: str = "h", rows_per_day: int = 10) -> HoldoutEvidence:
     """The holdout of the retrain `week` weeks after the baseline: (7 week - 12.6, 7 week] in days."""
     end = WEEK * week
-    times = np.linspace(end - HOLDOUT_DAYS, end, int(HOLDOUT_DAYS * rows_per_day), endpoint=False) + 0.05
+    grid = np.linspace(end - HOLDOUT_DAYS, end, int(HOLDOUT_DAYS * rows_per_day), endpoint=False) + 0.05
+    times = np.round(grid, 6)  # exact moments, as a warehouse's timestamps are: one row, one time
     rng = np.random.default_rng(week)
     y = rng.integers(0, 2, times.size)
     ids = np.round(times * 1000).astype("int64")  # one row per moment: the same row in two holdouts has one id
@@ -46,7 +47,7 @@ def test_no_row_is_pooled_twice() -> None:
     assert pooled.windows == 4 and len(set(pooled.challenger.tolist())) == pooled.rows
 
 
-def test_ids_seen_in_a_newer_holdout_are_dropped_even_at_an_older_time() -> None:
+def test_the_same_ids_at_an_older_time_are_other_rows_and_are_pooled() -> None:
     current, older = _holdout(2), _holdout(1)
     moved = older.ids.copy()
     moved[:5] = current.ids[:5]  # the same customers, scored again at an older snapshot time
@@ -56,7 +57,8 @@ def test_ids_seen_in_a_newer_holdout_are_dropped_even_at_an_older_time() -> None
 
     pooled = pool_evidence(current, [relabelled], windows=2, baseline_cutoff=-HOLDOUT_DAYS)
 
-    assert pooled.rows_per_window == (current.rows, 70 - 5)
+    # Weekly snapshots of the same customers: each (id, timestamp) is its own row.
+    assert pooled.rows_per_window == (current.rows, 70)
 
 
 def test_only_the_latest_windows_minus_one_earlier_decisions_are_pooled() -> None:
