@@ -24,6 +24,9 @@ class MonitorConfig(Strict):
     max_rows: int = Field(
         20_000, gt=1000, description="rows sampled per window for Evidently (above 1000, where it uses distance tests)"
     )
+    # Matured-window rows read for the performance figure and the rollback test; a larger window
+    # is read as the warehouse's hash sample of ids (docs/decisions.md, "Monitor sample bounds").
+    max_matured_rows: int = Field(200_000, ge=10_000, le=5_000_000)
 
     @field_validator("schedule")
     @classmethod

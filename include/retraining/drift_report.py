@@ -52,6 +52,7 @@ def compute_data_drift(
     html_path: Path | None = None,
     json_path: Path | None = None,
     drift_share: float = 0.5,
+    window: Mapping[str, Any] | None = None,
 ) -> DriftSummary:
     """Per-column drift of the feature columns between two windows.
 
@@ -61,7 +62,7 @@ def compute_data_drift(
     or a dict keyed by column name and/or "numeric"/"categorical"; a column key wins over its
     type. A column with no values in the current window counts as drifted (stattest "all_null",
     score = its null share); one with no values in the reference raises `DriftInputError`.
-    `drift_share` only sets the dataset-level line drawn in Evidently's HTML report.
+    `drift_share` only sets the line in the HTML report; `window` (row counts) goes into the JSON.
     """
     features = check_features(numeric, categorical)
     check_frame(reference, "reference", features)
@@ -83,7 +84,7 @@ def compute_data_drift(
     if html_path is not None:
         _write_html(Path(html_path), snapshot, summary)
     if json_path is not None:
-        payload = {"summary": summary.to_dict(), "evidently": snapshot_dict}
+        payload = {"summary": summary.to_dict(), "window": dict(window or {}), "evidently": snapshot_dict}
         _write_atomic(Path(json_path), json.dumps(json_safe(payload), indent=2, allow_nan=False))
     return summary
 

@@ -58,15 +58,32 @@ class ReferenceInfo(TypedDict):
 
 
 class CurrentWindow(TypedDict):
+    """The two windows as read: `rows_*` is how many rows each holds (counted by the warehouse),
+    `rows_*_read` how many were read into `current` / `matured`; `sampled` when either was read as
+    the warehouse's hash sample of ids (a window larger than `monitor.max_rows` /
+    `monitor.max_matured_rows`, on PostgreSQL)."""
+
     window: WindowDict
     matured_window: WindowDict
     current: str
     matured: str
     rows_current: int
     rows_matured: int
+    # NotRequired: an XCom from before sampling (every row was read).
+    rows_current_read: NotRequired[int]
+    rows_matured_read: NotRequired[int]
+    sampled: NotRequired[bool]
     # What score_<model> served (include.retraining.monitor_served): parquet paths, None when nothing was.
     served_current: NotRequired[str | None]
     served_matured: NotRequired[str | None]
+
+
+class WindowRows(TypedDict):
+    """The current window's size as the drift result shows it: rows it holds, rows read."""
+
+    rows_window: int
+    rows_read: int
+    sampled: bool
 
 
 class ColumnDriftDict(TypedDict):
@@ -95,6 +112,10 @@ class DriftResult(TypedDict):
     prediction_source: NotRequired[str]
     rows_served: NotRequired[int]
     evidence: NotRequired[dict]  # DriftEvidence.to_dict(): what the trigger policy decides on
+    # WindowRows: the compared window's size and whether it was read as a sample.
+    rows_window: NotRequired[int]
+    rows_read: NotRequired[int]
+    sampled: NotRequired[bool]
 
 
 class ServedFigures(TypedDict):

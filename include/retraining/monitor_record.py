@@ -55,6 +55,8 @@ def monitoring_row(config: ModelConfig, run: RunInfo, results: MonitoringResults
         "champion_version": str(results.ref["version"]),
         "rows_current": cur["rows_current"],
         "rows_matured": cur["rows_matured"],
+        **_rows_read(cur),
+        "sampled": bool(cur.get("sampled", False)),
         "drift_share": drift["drift_share"],
         "drifted_columns": ",".join(drift["drifted_columns"]),
         "prediction_psi": drift["prediction_psi"],
@@ -90,6 +92,7 @@ def run_metrics(results: MonitoringResults) -> dict[str, float]:
         "prediction_psi": drift["prediction_psi"],
         "rows_current": cur["rows_current"],
         "rows_matured": cur["rows_matured"],
+        **_rows_read(cur),
         **{
             f"drift_score.{name}": column["score"]
             for name, column in drift["columns"].items()
@@ -101,6 +104,14 @@ def run_metrics(results: MonitoringResults) -> dict[str, float]:
     if perf["drop"] is not None:
         metrics["performance_drop"] = perf["drop"]
     return {**metrics, **monitor_served.record_metrics(perf)}
+
+
+def _rows_read(cur: CurrentWindow) -> dict[str, int]:
+    """Rows read of each window: all of them unless the window was read as a sample."""
+    return {
+        "rows_current_read": cur.get("rows_current_read", cur["rows_current"]),
+        "rows_matured_read": cur.get("rows_matured_read", cur["rows_matured"]),
+    }
 
 
 def _identity(results: MonitoringResults) -> dict[str, str]:

@@ -31,6 +31,7 @@ from include.retraining.monitor_contracts import (
 )
 from include.retraining.runs import StepContext
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
+from include.retraining.warehouse_sample import HASH_SPACE
 from include.retraining.windows import Window
 
 SERVED, RESCORED = "served", "rescored"
@@ -38,12 +39,15 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 _KEYS = ["id", "event_time"]
 
 
-def served_windows(ctx: StepContext, window: Window, matured: Window, folder: Path) -> dict[str, Any]:
+def served_windows(
+    ctx: StepContext, window: Window, matured: Window, folder: Path, below: tuple[int, int] = (HASH_SPACE, HASH_SPACE)
+) -> dict[str, Any]:
     """The `served_current` / `served_matured` entries of `CurrentWindow`: parquet paths, or None
-    when nothing was served in that window."""
+    when nothing was served in that window. `below` holds the hash thresholds the two source
+    windows were read below, so a sampled window's served rows are those of the same ids."""
     url, config = ctx.warehouse_url, ctx.config
-    current = served_predictions.read_served(url, config, window.start, window.end, alias=CHAMPION)
-    labelled = served_predictions.read_served_with_labels(url, config, matured.start, matured.end)
+    current = served_predictions.read_served(url, config, window.start, window.end, alias=CHAMPION, below=below[0])
+    labelled = served_predictions.read_served_with_labels(url, config, matured.start, matured.end, below=below[1])
     return {
         "served_current": _keep(current, folder / "served_current.parquet"),
         "served_matured": _keep(labelled, folder / "served_matured.parquet"),

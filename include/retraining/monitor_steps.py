@@ -2,7 +2,8 @@
 
 Reference: the champion's reference profile and sample, logged with it at training time (see
 `reference_store`), and its own feature list. Current: the monitoring
-window from the warehouse, read by the same path as retraining. Data drift and prediction drift
+window from the warehouse, as a hash sample of ids drawn there when it holds more rows than the
+monitor compares (`warehouse_sample.read_monitor_window`). Data drift and prediction drift
 compare the two; performance drift scores the champion on the latest window whose labels have
 matured. The decision, with its cooldown, is kept in the warehouse table `model_monitoring`, so
 history can be charted and a rerun of the same interval decides the same way. A retrain decision
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from include.retraining import drift_gate, layout, monitor_served, monitoring_table, warehouse
+from include.retraining import drift_gate, layout, monitor_served, monitoring_table, warehouse, warehouse_sample
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
 from include.retraining.monitor_champion import ChampionScorer, champion_features
@@ -29,13 +30,14 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
     ReportResult,
+    WindowRows,
 )
 from include.retraining.monitor_record import MonitoringResults, log_monitoring_run, monitoring_row
 from include.retraining.reference_store import champion_profile
 from include.retraining.runs import StepContext
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
 from include.retraining.trigger_inputs import drift_evidence_for, holdout_rows, policy_inputs
-from include.retraining.windows import Window, as_utc, recent_window
+from include.retraining.windows import Window, recent_window
 
 
 def monitoring_dir(ctx: StepContext, window: Window) -> Path:
@@ -66,36 +68,37 @@ def reference(ctx: StepContext) -> ReferenceInfo:
 
 
 def current(ctx: StepContext, ref: ReferenceInfo) -> CurrentWindow:
-    """The monitoring window, extended back far enough to hold its matured-label counterpart,
-    with the configured features and those the champion was trained on."""
-    config = ctx.config
-    window = recent_window(ctx.run.window_end, config.monitor.window_days)
+    """The monitoring window and its matured-label counterpart (`label_delay_days` earlier), with
+    the configured features and those the champion was trained on. A window larger than its bound
+    (`monitor.max_rows`, `monitor.max_matured_rows`) is read as the warehouse's hash sample of ids;
+    its row count always comes from the warehouse."""
+    config, url, monitor = ctx.config, ctx.warehouse_url, ctx.config.monitor
+    window = recent_window(ctx.run.window_end, monitor.window_days)
     delay = timedelta(days=config.training.label_delay_days)
     matured = Window(window.start - delay, window.end - delay)
     features = list(dict.fromkeys([*config.features.columns, *ref["features"]]))
     columns = [config.source.timestamp_column, config.target, *features]
-    frame = warehouse.read_window(
-        ctx.warehouse_url, config.source, columns, matured.start, window.end, model=config.name
-    )
-    # UTC-aware on both sides: a timestamptz column comes back aware, a timestamp one naive (UTC).
-    ts = pd.to_datetime(frame[config.source.timestamp_column], utc=True)
-    in_current = (ts > as_utc(window.start)).to_numpy()
-    in_matured = (ts <= as_utc(matured.end)).to_numpy()
-    rows_current = int(in_current.sum())
-    if rows_current < config.monitor.min_rows:
+    now = warehouse_sample.read_monitor_window(url, config, columns, window.start, window.end, monitor.max_rows)
+    if now.rows < monitor.min_rows:
         raise MonitoringSkipped(
             f"model {config.name!r}: the window {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} has "
-            f"{rows_current} rows, fewer than monitor.min_rows={config.monitor.min_rows}; no drift check"
+            f"{now.rows} rows, fewer than monitor.min_rows={monitor.min_rows}; no drift check"
         )
+    labelled = warehouse_sample.read_monitor_window(
+        url, config, columns, matured.start, matured.end, monitor.max_matured_rows
+    )
     folder = monitoring_dir(ctx, window)
     return {
         "window": window.to_dict(),
         "matured_window": matured.to_dict(),
-        "current": str(write_parquet_atomic(frame[in_current], folder / "current.parquet")),
-        "matured": str(write_parquet_atomic(frame[in_matured], folder / "matured.parquet")),
-        "rows_current": rows_current,
-        "rows_matured": int(in_matured.sum()),
-        **monitor_served.served_windows(ctx, window, matured, folder),
+        "current": str(write_parquet_atomic(now.frame, folder / "current.parquet")),
+        "matured": str(write_parquet_atomic(labelled.frame, folder / "matured.parquet")),
+        "rows_current": now.rows,
+        "rows_matured": labelled.rows,
+        "rows_current_read": len(now.frame),
+        "rows_matured_read": len(labelled.frame),
+        "sampled": now.sampled or labelled.sampled,
+        **monitor_served.served_windows(ctx, window, matured, folder, (now.threshold, labelled.threshold)),
     }
 
 
@@ -119,6 +122,7 @@ def data_drift(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> Drif
         html_path=folder / "drift_report.html",
         json_path=folder / "drift_summary.json",
         drift_share=config.monitor.drift_share,
+        window=window_rows(cur),
     )
     served = monitor_served.served_scores(cur, ref)
     champion = ChampionScorer(ctx, ref)
@@ -128,11 +132,18 @@ def data_drift(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> Drif
         "prediction_psi": psi,
         "report_html": str(folder / "drift_report.html"),
         "report_json": str(folder / "drift_summary.json"),
+        **window_rows(cur),
         "notes": notes,
         "prediction_source": monitor_served.RESCORED if served is None else monitor_served.SERVED,
         "rows_served": 0 if served is None else len(served),
         "evidence": drift_evidence_for(config, champion, ref["version"], reference_frame, current_frame).to_dict(),
     }
+
+
+def window_rows(cur: CurrentWindow) -> WindowRows:
+    """How many rows the current window holds and how many the monitor read of it."""
+    rows = cur["rows_current"]
+    return {"rows_window": rows, "rows_read": cur.get("rows_current_read", rows), "sampled": cur.get("sampled", False)}
 
 
 def _monitored_columns(config: ModelConfig, reference_frame: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:

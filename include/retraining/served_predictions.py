@@ -25,6 +25,7 @@ from include.retraining.config import ModelConfig
 # so predictions served before the section was removed still count).
 from include.retraining.config_scoring import predictions_table as predictions_table
 from include.retraining.warehouse import is_postgres, libpq_uri, open_engine, quote_name
+from include.retraining.warehouse_sample import HASH_SPACE, hash_below
 from include.retraining.warehouse_types import (
     WarehouseError,
     aware_utc,
@@ -46,16 +47,27 @@ def has_predictions(url: str, config: ModelConfig) -> bool:
 
 
 def read_served(
-    url: str, config: ModelConfig, start: datetime, end: datetime, *, alias: str | None = None
+    url: str,
+    config: ModelConfig,
+    start: datetime,
+    end: datetime,
+    *,
+    alias: str | None = None,
+    below: int = HASH_SPACE,
 ) -> pd.DataFrame:
-    """Served rows with start < event_time <= end (every alias unless one is given), without labels."""
+    """Served rows with start < event_time <= end (every alias unless one is given), without labels;
+    only those whose id hashes below `below` (`warehouse_sample.hash_below`) when it is set."""
     if not has_predictions(url, config):
         return pd.DataFrame(columns=SERVED_COLUMNS)
-    return _fetch(url, config, _served_sql(url, config, with_labels=False, alias=alias), start, end, alias)
+    sql = _served_sql(url, config, with_labels=False, alias=alias, below=below)
+    return _fetch(url, config, sql, start, end, alias)
 
 
-def read_served_with_labels(url: str, config: ModelConfig, start: datetime, end: datetime) -> pd.DataFrame:
-    """Served rows of the window, every alias, with the label that has arrived for each (or NaN).
+def read_served_with_labels(
+    url: str, config: ModelConfig, start: datetime, end: datetime, *, below: int = HASH_SPACE
+) -> pd.DataFrame:
+    """Served rows of the window, every alias, with the label that has arrived for each (or NaN);
+    only the ids hashing below `below` when it is set, as in `read_served`.
 
     A label relation with several rows for one prediction keeps one labelled row, so a duplicate
     label never counts a prediction twice.
@@ -63,7 +75,7 @@ def read_served_with_labels(url: str, config: ModelConfig, start: datetime, end:
     if not has_predictions(url, config):
         return pd.DataFrame(columns=[*SERVED_COLUMNS, LABEL])
     _check_label_table(url, config)
-    frame = _fetch(url, config, _served_sql(url, config, with_labels=True), start, end)
+    frame = _fetch(url, config, _served_sql(url, config, with_labels=True, below=below), start, end)
     keys = ["alias", "model_version", "id", "event_time"]
     if not frame.duplicated(keys).any():  # the usual case; the sort below costs seconds at 1M rows
         return frame
@@ -85,7 +97,9 @@ def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tu
     return relation, source.id_column, source.timestamp_column, config.target
 
 
-def _served_sql(url: str, config: ModelConfig, *, with_labels: bool, alias: str | None = None) -> str:
+def _served_sql(
+    url: str, config: ModelConfig, *, with_labels: bool, alias: str | None = None, below: int = HASH_SPACE
+) -> str:
     named = not is_postgres(url)
     dialect = make_url(url).get_dialect()() if named else postgresql.dialect()
     q = dialect.identifier_preparer.quote_identifier
@@ -107,6 +121,11 @@ def _served_sql(url: str, config: ModelConfig, *, with_labels: bool, alias: str 
     # Implied by interval_start < event_time <= interval_end; lets the (model, interval_end) index prune.
     where += f" AND p.{q('interval_end')} > {low} AND p.{q('interval_start')} < {high}"
     where += f" AND p.{q('alias')} = {':alias' if named else '$4'}" if alias else ""
+    if below < HASH_SPACE:
+        if named:
+            raise WarehouseError(f"model {config.name!r}: served predictions are sampled on PostgreSQL only")
+        key = f"p.{q('id')}"
+        where += f" AND {hash_below(key, below)}"
     return f"{sql} FROM {relation} WHERE {where} ORDER BY p.{q('event_time')}, p.{q('id')}"
 
 

@@ -1,6 +1,7 @@
 """The warehouse does the heavy lifting (part of the warehouse adapter): a deterministic sample of
 a window drawn in the warehouse, and whole-window aggregates computed there, so a worker never
-holds a window larger than its memory (`training.sample_rows`).
+holds a window larger than its memory (`training.sample_rows`, and the monitor's windows through
+`read_monitor_window`).
 
 The sample keeps the rows whose id hashes below a threshold: `md5` of the id as text, its first
 32 bits as an integer, below `fraction * 2^32`, where the fraction is `sample_rows` over the
@@ -20,7 +21,7 @@ import pandas as pd
 from sqlalchemy.dialects import postgresql
 
 from include.retraining.config import ModelConfig, SourceConfig
-from include.retraining.warehouse import WindowRead, is_postgres, quote_name, source_relation
+from include.retraining.warehouse import WindowRead, is_postgres, quote_name, read_window, source_relation
 from include.retraining.warehouse_types import WarehouseError, aware_utc, plain_frame, who
 
 HASH_SPACE = 2**32
@@ -37,12 +38,33 @@ class WindowAggregates:
     categories: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SampledWindow:
+    """A window as the monitor reads it: the rows read, how many the window holds (counted by the
+    warehouse) and the hash threshold they were read below (`HASH_SPACE`: every row)."""
+
+    frame: pd.DataFrame
+    rows: int
+    threshold: int = HASH_SPACE
+
+    @property
+    def sampled(self) -> bool:
+        return self.threshold < HASH_SPACE
+
+
 def _check_postgres(url: str, model: str) -> None:
     if not is_postgres(url):
         raise WarehouseError(
             f"{who(model)}training.sample_rows draws its sample in the warehouse and needs PostgreSQL; "
             "remove training.sample_rows for this warehouse"
         )
+
+
+def hash_below(key: str, threshold: int) -> str:
+    """The sample's one definition, in SQL: true for rows whose quoted id column `key` hashes below
+    `threshold` (the first 32 bits of the md5 of the id as text). Source rows and served
+    predictions filtered with the same threshold keep the same ids."""
+    return f"('x' || substr(md5(CAST({key} AS text)), 1, 8))::bit(32)::bigint < {threshold:d}"
 
 
 def _where(source: SourceConfig) -> tuple[str, str]:
@@ -71,16 +93,51 @@ def read_window_sample(
     _check_postgres(url, model)
     if not source.id_column:
         raise WarehouseError(f"{who(model)}training.sample_rows hashes the id: set source.id_column")
-    read = WindowRead(url, source, model)
+    rows = window_rows(url, config, start, end)
+    threshold = sample_threshold(rows, config.training.sample_rows)
+    return _read_below(url, config, columns, start, end, threshold), rows
+
+
+def window_rows(url: str, config: ModelConfig, start: datetime, end: datetime) -> int:
+    """How many rows the window holds, counted by the warehouse (PostgreSQL)."""
+    read = WindowRead(url, config.source, config.name)
+    relation, where = _where(config.source)
+    return int(read.fetch(f"SELECT count(*) AS n FROM {relation} WHERE {where}", _bounds(start, end))["n"].iloc[0])
+
+
+def _read_below(
+    url: str, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime, threshold: int
+) -> pd.DataFrame:
+    """The window's rows whose id hashes below threshold, ordered as `read_window` orders them."""
+    source = config.source
     relation, where = _where(source)
-    rows = int(read.fetch(f"SELECT count(*) AS n FROM {relation} WHERE {where}", _bounds(start, end))["n"].iloc[0])
     dialect = postgresql.dialect()
     ts, key = quote_name(dialect, source.timestamp_column), quote_name(dialect, source.id_column)
     selected = ", ".join(quote_name(dialect, c) for c in dict.fromkeys(columns))
-    threshold = sample_threshold(rows, config.training.sample_rows)
-    hashed = f"('x' || substr(md5(CAST({key} AS text)), 1, 8))::bit(32)::bigint"
-    sql = f"SELECT {selected} FROM {relation} WHERE {where} AND {hashed} < {threshold:d} ORDER BY {ts}, {key}"
-    return plain_frame(read.fetch(sql, _bounds(start, end)), source.timestamp_column), rows
+    sql = f"SELECT {selected} FROM {relation} WHERE {where} AND {hash_below(key, threshold)} ORDER BY {ts}, {key}"
+    read = WindowRead(url, source, config.name)
+    return plain_frame(read.fetch(sql, _bounds(start, end)), source.timestamp_column)
+
+
+def read_monitor_window(
+    url: str, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime, max_rows: int
+) -> SampledWindow:
+    """The rows of start < timestamp <= end a monitor compares: every row when the window holds at
+    most `max_rows`, else about `max_rows` of them (those whose id hashes below the threshold).
+
+    On PostgreSQL the window is counted first (an aggregate over its index range) and only the
+    sample crosses the wire; the same window, rows and bound give the same sample on a rerun.
+    Every other backend, and a source without `source.id_column` (nothing to hash), read the
+    whole window as before. Rows come back as `warehouse.read_window` returns them.
+    """
+    source = config.source
+    if is_postgres(url) and source.id_column:
+        rows = window_rows(url, config, start, end)
+        threshold = sample_threshold(rows, max_rows)
+        if threshold < HASH_SPACE:
+            return SampledWindow(_read_below(url, config, columns, start, end, threshold), rows, threshold)
+    frame = read_window(url, source, columns, start, end, model=config.name)
+    return SampledWindow(frame, len(frame))
 
 
 def window_aggregates(url: str, config: ModelConfig, start: datetime, end: datetime) -> WindowAggregates:

@@ -11,6 +11,7 @@ import pandas as pd
 from include.retraining import warehouse
 from include.retraining.runs import RunInfo, StepContext
 from include.retraining.settings import load_settings
+from include.retraining.warehouse_sample import SampledWindow
 
 CHURN = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
 END = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)
@@ -25,11 +26,20 @@ class FakeWarehouse:
     def __init__(self, frame: pd.DataFrame | None = None, last: datetime | None = None, latest: datetime | None = None):
         self.frame, self.last, self.latest = frame, last, latest
         self.columns_read: list[str] = []
+        self.windows_read: list[tuple[datetime, datetime]] = []
         self.rows: list[dict] = []
 
     def read_window(self, url, source, columns, start, end, model=None):
         self.columns_read = list(columns)
         return self.frame
+
+    def read_monitor_window(self, url, config, columns, start, end, max_rows):
+        """The rows of (start, end], compared in UTC as the warehouse compares them; never sampled."""
+        self.columns_read = list(columns)
+        self.windows_read.append((start, end))
+        ts = pd.to_datetime(self.frame[config.source.timestamp_column], utc=True)
+        rows = self.frame[((ts > start) & (ts <= end)).to_numpy()]
+        return SampledWindow(rows, len(rows))
 
     def last_trigger_at(self, url, model, before):
         return self.last

@@ -44,6 +44,7 @@ def settings(tmp_path: Path):
 def _use(monkeypatch, fake: FakeWarehouse) -> FakeWarehouse:
     """The fake answers for both warehouse modules: window reads and the monitoring table."""
     monkeypatch.setattr(monitor_steps, "warehouse", fake)
+    monkeypatch.setattr(monitor_steps, "warehouse_sample", fake)
     monkeypatch.setattr(monitor_steps, "monitoring_table", fake)
     return fake
 
@@ -61,8 +62,9 @@ def test_current_splits_naive_and_aware_timestamps_by_the_same_utc_window(config
 
     cur = monitor_steps.current(context(config, settings), ref(config.features.columns))
 
-    assert cur["rows_current"] == 7 * 48
+    assert cur["rows_current"] == cur["rows_matured"] == 7 * 48
     assert cur["window"]["end"].startswith("2026-03-30T02:00")
+    assert fake.windows_read[1] == (END - timedelta(days=14), END - timedelta(days=7))
 
 
 def test_current_also_reads_the_features_only_the_champion_knows(config, settings, monkeypatch):
