@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-10m bench-parse bench-served bench-score bench-serve up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ bench-parse: venv ## DAG parse time with 50 model files, beyond Airflow's own Da
 
 bench-served: venv ## The monitor's reads of served predictions and late labels at 1M rows on PostgreSQL (~1-2 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/served_bench.py --rows $(or $(ROWS),1000000)
+
+bench-monitor: venv ## One monitor_churn run at 10M rows per window on PostgreSQL, one process per task (ROWS=; loading 10M takes minutes): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/monitor_bench.py --rows $(or $(ROWS),10000000)
 
 bench-serve: venv ## REST serving: start-up, latency by batch size, alias moves under requests (~2-3 min): docs/benchmarks.md
 	$(BIN)/python bench/serve_bench.py

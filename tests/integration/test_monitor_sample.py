@@ -1,0 +1,159 @@
+"""The monitor on a PostgreSQL window larger than its bounds: `current` reads the warehouse's hash
+sample of ids (about `monitor.max_rows` of the current window, `monitor.max_matured_rows` of the
+matured one), the same rows on a rerun, row counts exact from SQL; the served predictions it
+reads are those of the same ids; drift and performance run on the sample."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from include.retraining import monitor_steps
+from include.retraining.config import load_model_config
+from include.retraining.settings import load_settings
+from include.retraining.training import fit
+from include.retraining.warehouse_sample import HASH_SPACE, read_monitor_window, sample_threshold
+from tests.support import PG_ADMIN_URL, postgres_databases, service_unavailable
+from tests.unit.monitor_fakes import CHURN, END, FakeTracker, context
+
+pytestmark = pytest.mark.integration
+
+ROWS = 30_000  # in each of the current and the matured window
+MAX_ROWS, MAX_MATURED = 4_000, 10_000
+CURRENT = (END - timedelta(days=7), END)
+MATURED = (END - timedelta(days=14), END - timedelta(days=7))
+
+
+def _served(frame: pd.DataFrame) -> pd.DataFrame:
+    """What score_churn would have written for these rows: the champion's score of each."""
+    return pd.DataFrame(
+        {
+            "model": "churn",
+            "model_version": "1",
+            "alias": "champion",
+            "id": frame["customer_id"],
+            "event_time": frame["snapshot_at"],
+            "score": (frame["monthly_charges"] / 150).clip(0, 1).fillna(0.5),
+            "interval_start": frame["snapshot_at"] - pd.Timedelta(hours=1),
+            "interval_end": frame["snapshot_at"],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def warehouse() -> Iterator[str]:
+    """A scratch database: ROWS churn rows in each window, and the predictions served for all of them."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow as pa
+
+    from demo.churn_data import TABLE, generate_snapshots
+
+    name = f"wh_monitor_sample_{uuid.uuid4().hex[:8]}"
+    try:
+        postgres_databases(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means it is not there
+        service_unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    frame = pd.concat([generate_snapshots(ROWS, *window, seed=5) for window in (MATURED, CURRENT)])
+    with adbc.connect(url.replace("postgresql+psycopg2", "postgresql")) as conn, conn.cursor() as cursor:
+        cursor.adbc_ingest(TABLE, pa.Table.from_pandas(frame, preserve_index=False), mode="create")
+        cursor.adbc_ingest("churn_predictions", pa.Table.from_pandas(_served(frame), preserve_index=False))
+        cursor.execute(f"CREATE INDEX ON {TABLE} (snapshot_at)")
+        conn.commit()
+    try:
+        yield url
+    finally:
+        postgres_databases(name, drop=True)
+
+
+@pytest.fixture(scope="module")
+def config():
+    base = load_model_config(CHURN)
+    monitor = base.monitor.model_copy(update={"max_rows": MAX_ROWS, "max_matured_rows": MAX_MATURED})
+    return base.model_copy(update={"monitor": monitor})
+
+
+def _hashed_ids(ids: pd.Series, threshold: int) -> set[str]:
+    """The ids below threshold, hashed here in Python: md5 of the id, first 32 bits."""
+    return {i for i in ids if int(hashlib.md5(i.encode()).hexdigest()[:8], 16) < threshold}
+
+
+def _source(url: str, config, window: tuple, bound: int):
+    columns = [config.source.id_column, config.source.timestamp_column]
+    return read_monitor_window(url, config, columns, *window, bound)
+
+
+def test_a_large_window_is_read_as_the_id_hash_sample_of_its_bound(warehouse, config):
+    whole = _source(warehouse, config, CURRENT, ROWS)
+    sampled = _source(warehouse, config, CURRENT, MAX_ROWS)
+
+    assert not whole.sampled and whole.rows == len(whole.frame) == ROWS
+    assert sampled.sampled and sampled.rows == ROWS
+    assert sampled.threshold == sample_threshold(ROWS, MAX_ROWS) < HASH_SPACE
+    assert abs(len(sampled.frame) - MAX_ROWS) < 5 * MAX_ROWS**0.5  # binomial: about the bound
+    assert set(sampled.frame["customer_id"]) == _hashed_ids(whole.frame["customer_id"], sampled.threshold)
+    assert sampled.frame["snapshot_at"].is_monotonic_increasing
+
+
+def test_current_reads_samples_with_exact_counts_the_same_on_a_rerun(warehouse, config, tmp_path: Path):
+    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), url=warehouse)
+    ref = {"version": "1", "run_id": "x", "snapshot": "", "holdout_metric": 0.8, "features": config.features.columns}
+
+    first = monitor_steps.current(ctx, ref)
+    first_rows = pd.read_parquet(first["current"]), pd.read_parquet(first["matured"])
+    again = monitor_steps.current(ctx, ref)
+
+    assert first["rows_current"] == first["rows_matured"] == ROWS
+    assert first["sampled"] is True
+    assert (first["rows_current_read"], first["rows_matured_read"]) == tuple(len(f) for f in first_rows)
+    assert abs(first["rows_current_read"] - MAX_ROWS) < 5 * MAX_ROWS**0.5
+    assert abs(first["rows_matured_read"] - MAX_MATURED) < 5 * MAX_MATURED**0.5
+    pd.testing.assert_frame_equal(pd.read_parquet(again["current"]), first_rows[0])
+    pd.testing.assert_frame_equal(pd.read_parquet(again["matured"]), first_rows[1])
+
+
+def test_served_rows_follow_the_sampled_ids(warehouse, config, tmp_path: Path):
+    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), url=warehouse)
+    ref = {"version": "1", "run_id": "x", "snapshot": "", "holdout_metric": 0.8, "features": config.features.columns}
+
+    cur = monitor_steps.current(ctx, ref)
+
+    for window, bound, key in ((CURRENT, MAX_ROWS, "served_current"), (MATURED, MAX_MATURED, "served_matured")):
+        source = _source(warehouse, config, window, bound)
+        served = pd.read_parquet(cur[key])
+        assert set(served["id"]) == set(source.frame["customer_id"]) and len(served) == len(source.frame)
+
+
+def test_drift_and_performance_run_on_the_sample(warehouse, config, tmp_path: Path):
+    from demo.churn_data import generate_snapshots
+
+    reference = generate_snapshots(6_000, END - timedelta(days=56), END - timedelta(days=21), seed=6)
+    reference_path = tmp_path / "reference.parquet"
+    reference.to_parquet(reference_path, index=False)
+    tracker = FakeTracker(model=fit(config, reference))
+    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), url=warehouse, tracker=tracker)
+    ref = {
+        "version": "1",
+        "run_id": "x",
+        "snapshot": str(reference_path),
+        "holdout_metric": 0.8,
+        "features": config.features.columns,
+    }
+    cur = monitor_steps.current(ctx, ref)
+
+    drift = monitor_steps.data_drift(ctx, ref, cur)
+    perf = monitor_steps.performance(ctx, ref, cur)
+
+    assert (drift["rows_window"], drift["rows_read"], drift["sampled"]) == (ROWS, cur["rows_current_read"], True)
+    assert drift["n_current"] == min(cur["rows_current_read"], MAX_ROWS)
+    assert drift["prediction_source"] == "served" and drift["rows_served"] == cur["rows_current_read"]
+    assert json.loads(Path(drift["report_json"]).read_text())["window"]["rows_window"] == ROWS
+    assert perf["source"] == "served" and perf["rows"] == perf["rows_served"] == cur["rows_matured_read"]
+    assert perf["coverage"] == 1.0 and perf["current_value"] is not None
