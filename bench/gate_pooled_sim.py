@@ -237,7 +237,7 @@ def _acceptance(results: dict, chosen: tuple[int, float, bool]) -> list[str]:
     margin = "within" if p4.mean() - 0.53 < error else "beyond"
     lines = [
         f"- Issue 11's gate acceptance with `pooled_windows: {CHOSEN_WINDOWS}`, `confidence: {CHOSEN_CONFIDENCE}` "
-        f"(opt-in; the defaults stay 1 and 0.95): -0.006 promoted per decision {worse.mean():.2%} ({per_100:.2f} "
+        f"(the defaults; churn.yaml states 1 and 0.95 for the demo): -0.006 promoted per decision {worse.mean():.2%} ({per_100:.2f} "
         f"expected among 100 challengers: {'met' if per_100 < 0.5 else 'not met'}) and within {LOOKS} weekly looks "
         f"{_rate(w6)} (upper bound {upper_bound(int(w6.sum()), w6.size):.1%}: {one_in}); +0.02 at 1,000 rows "
         f"promoted by week 4 {_rate(p4)} (above 53%: {'met' if p4.mean() > 0.53 else 'not met'}, by a margin "

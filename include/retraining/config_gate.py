@@ -15,12 +15,12 @@ class GateConfig(Strict):
     metric: str | None = None
     threshold: float | None = None
     min_improvement: float = 0.0
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    confidence: float = Field(0.995, gt=0.5, lt=1.0)
     # Only pr_auc is resampled; every other metric has a closed-form interval.
     bootstrap_samples: int = Field(1000, ge=100, le=20000)
     # Holdouts per decision: this one plus the older rows of the latest earlier decisions against
     # the same champion by the same recipe (include/retraining/gate_evidence.py). 1: this one only.
-    pooled_windows: int = Field(1, ge=1, le=12)
+    pooled_windows: int = Field(4, ge=1, le=12)
     # metric -> margin: the challenger may be worse than the champion by at most this much.
     guardrails: dict[str, float] = Field(default_factory=dict)
     # `required`: a challenger that passed the gate waits for a person in the Airflow UI.
