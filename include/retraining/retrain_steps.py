@@ -25,10 +25,10 @@ from include.retraining.reference_profile import ARTIFACT_DIR, write_reference
 from include.retraining.registry import COMPARED_WITH_TAG, DECISION_TAG, Champion
 from include.retraining.retrain_contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
 from include.retraining.runs import StepContext
-from include.retraining.snapshots import read_snapshot, write_snapshot
+from include.retraining.snapshots import read_snapshot, write_snapshot, write_snapshot_batches
 from include.retraining.training import TrainingDataError, check_trainable, synthetic_example
 from include.retraining.training_record import training_record
-from include.retraining.windows import training_window
+from include.retraining.windows import Window, training_window
 
 
 def config_hash(config: ModelConfig) -> str:
@@ -38,8 +38,9 @@ def config_hash(config: ModelConfig) -> str:
 
 
 def extract(ctx: StepContext) -> Extracted:
-    """Read the training window and write it as a content-addressed snapshot."""
-    from include.retraining.warehouse import read_window
+    """Stream the training window into a content-addressed snapshot (never the whole window in
+    memory on PostgreSQL); a window with fewer than `training.min_rows` rows writes nothing."""
+    from include.retraining.warehouse import window_batches
     from include.retraining.warehouse_sample import read_window_sample
 
     config = ctx.config
@@ -49,17 +50,23 @@ def extract(ctx: StepContext) -> Extracted:
         columns.insert(0, config.source.id_column)
     if config.training.sample_rows:
         frame, rows = read_window_sample(ctx.warehouse_url, config, columns, window.start, window.end)
+        _check_min_rows(config, window, rows)
+        snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window)
     else:
-        frame = read_window(ctx.warehouse_url, config.source, columns, window.start, window.end, model=config.name)
-        rows = len(frame)
+        check = partial(_check_min_rows, config, window)
+        read = partial(window_batches, ctx.warehouse_url, config.source, columns, window.start, window.end)
+        with read(model=config.name) as batches:
+            snapshot = write_snapshot_batches(batches, ctx.settings.artifact_root, config.name, window, check)
+    return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, window)
+
+
+def _check_min_rows(config: ModelConfig, window: Window, rows: int) -> None:
     if rows < config.training.min_rows:
         raise TrainingDataError(
             f"model {config.name!r}: the window {window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} "
             f"has {rows} rows, fewer than training.min_rows={config.training.min_rows}; "
             "check that the upstream load ran, or widen training.window_days"
         )
-    snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window)
-    return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, window)
 
 
 def validate(ctx: StepContext, extracted: Extracted) -> dict[str, Any]:

@@ -1,21 +1,33 @@
 """Training snapshots: the exact rows a run used, as Parquet, named by model, window and content.
 
-The content hash covers values, column names and dtypes, not Parquet bytes, so it is stable
-across library versions; a rerun of the same window writes the same file under the same name.
+A snapshot is written as a stream of Arrow record batches (`write_snapshot_batches`): each batch
+is put in the snapshot's form (`snapshot_form`: strings dictionary-encoded), hashed and written
+as it comes, into a temp file renamed into place once complete, so no step holds the whole
+window. A pandas frame (SQLite's path, the hash sample) goes through the same writer and gives
+the same file and hash for the same rows. The content hash covers column names, types and
+values, not Parquet bytes, so it is stable across library versions and batch sizes; a rerun of
+the same window writes the same file under the same name.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from include.retraining.layout import snapshot_dir
+from include.retraining.snapshot_form import ContentDigest, digest_of, snapshot_batch, snapshot_schema
 from include.retraining.windows import Window
+
+# Batches a frame is cut into on its way to the writer: one row group each, bounded temporaries.
+FRAME_BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -28,45 +40,100 @@ class Snapshot:
         return {"path": str(self.path), "content_hash": self.content_hash, "rows": self.rows}
 
 
+def frame_batches(frame: pd.DataFrame) -> pa.RecordBatchReader:
+    return pa.Table.from_pandas(frame, preserve_index=False).to_reader(max_chunksize=FRAME_BATCH_ROWS)
+
+
 def content_hash(frame: pd.DataFrame) -> str:
-    digest = hashlib.sha256()
-    digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+    """The hash `write_snapshot` names the frame's snapshot by."""
+    reader = frame_batches(frame)
+    schema = snapshot_schema(reader.schema)
+    return digest_of((snapshot_batch(batch, schema) for batch in reader), schema).hexdigest()
+
+
+@contextmanager
+def _temp_file(folder: Path) -> Iterator[Path]:
+    """A temp file beside the final name, removed unless it was renamed into place."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
+        path = Path(tmp.name)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, path: Path) -> Path:
+    """fsync, then rename: a crash never leaves half a file under the final name."""
+    with tmp.open("rb") as written:
+        os.fsync(written.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
     """Temp file, then rename: a crash never leaves half a file under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        try:
-            frame.to_parquet(tmp.name, index=False)
-            os.fsync(tmp.fileno())
-            os.replace(tmp.name, path)
-        except BaseException:
-            Path(tmp.name).unlink(missing_ok=True)
-            raise
-    return path
+    with _temp_file(path.parent) as tmp:
+        frame.to_parquet(tmp, index=False)
+        return _publish(tmp, path)
 
 
 def _intact(path: Path, digest: str) -> bool:
-    """The file at path holds exactly the rows of this hash (a torn or altered file does not)."""
+    """The file at path holds exactly the rows of this hash (a torn or altered file does not),
+    read back batch by batch."""
     try:
-        return content_hash(read_snapshot(path)) == digest
+        file = pq.ParquetFile(path)
+        schema = snapshot_schema(file.schema_arrow)
+        batches = (snapshot_batch(batch, schema) for batch in file.iter_batches())
+        return digest_of(batches, schema).hexdigest() == digest
     except Exception:  # noqa: BLE001 - any unreadable file is simply not intact
         return False
 
 
-def write_snapshot(frame: pd.DataFrame, artifact_root: Path, model: str, window: Window) -> Snapshot:
-    """Content-addressed: a rerun of the same window finds the file it already wrote (and rewrites
-    it when the file there is torn or altered)."""
-    frame = frame.reset_index(drop=True)
-    digest = content_hash(frame)
-    path = snapshot_dir(artifact_root, model, window) / f"{digest[:16]}.parquet"
-    if not (path.exists() and _intact(path, digest)):
-        write_parquet_atomic(frame, path)
-    return Snapshot(path=path, content_hash=digest, rows=len(frame))
+def write_snapshot_batches(
+    batches: pa.RecordBatchReader,
+    artifact_root: Path,
+    model: str,
+    window: Window,
+    accept: Callable[[int], None] | None = None,
+) -> Snapshot:
+    """Stream the batches into a content-addressed snapshot: a rerun of the same window finds the
+    file it already wrote (and rewrites it when the file there is torn or altered).
+
+    `accept(rows)` sees the row count before the file is published; whatever it raises stops the
+    write and leaves nothing behind.
+    """
+    folder = snapshot_dir(artifact_root, model, window)
+    schema = snapshot_schema(batches.schema)
+    digest = ContentDigest(schema)
+    with _temp_file(folder) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for raw in batches:
+                batch = snapshot_batch(raw, schema)
+                digest.update(batch)
+                writer.write_batch(batch)
+        if accept is not None:
+            accept(digest.rows)
+        content = digest.hexdigest()
+        path = folder / f"{content[:16]}.parquet"
+        if not (path.exists() and _intact(path, content)):
+            _publish(tmp, path)
+    return Snapshot(path=path, content_hash=content, rows=digest.rows)
 
 
-def read_snapshot(path: Path | str) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def write_snapshot(
+    frame: pd.DataFrame, artifact_root: Path, model: str, window: Window, accept: Callable[[int], None] | None = None
+) -> Snapshot:
+    """A frame's snapshot: the same file and hash as the same rows streamed."""
+    return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, accept)
+
+
+def read_snapshot(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
+    """The snapshot as the steps read it: strings as plain `object` columns, as every backend's
+    window reads them (not pandas categoricals, whose unused categories would change counts)."""
+    table = pq.read_table(path, columns=columns)
+    plain = [
+        pa.field(field.name, field.type.value_type) if pa.types.is_dictionary(field.type) else field
+        for field in table.schema
+    ]
+    return table.cast(pa.schema(plain, metadata=table.schema.metadata)).to_pandas()

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
@@ -31,8 +32,9 @@ from include.retraining.warehouse_types import (
     WarehouseError,
     aware_utc,
     naive_utc,
-    plain_arrow,
+    plain_batch,
     plain_frame,
+    plain_schema,
     refusal,
     source_name,
     sqlite_state,
@@ -164,19 +166,28 @@ class WindowRead:
         return self._fetch_sqlalchemy(sql, params)
 
     def _fetch_adbc(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
+        with self.batches(sql, params) as reader:
+            return reader.read_all().to_pandas()
+
+    @contextmanager
+    def batches(self, sql: str, params: Sequence[datetime] = ()) -> Iterator[pa.RecordBatchReader]:
+        """One SELECT on PostgreSQL as plain Arrow record batches, streamed: the driver's batches
+        (about 16 MB each) are made plain one at a time, never the whole result at once."""
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as adbc
 
         with adbc.connect(libpq_uri(self.url, self.timeout_s)) as conn, conn.cursor() as cursor:
             try:
                 cursor.execute(sql, tuple(params) or None)
-                table = cursor.fetch_arrow_table()
-            except adbc_driver_manager.Error as exc:
+                driver = cursor.fetch_record_batch()
+                yield pa.RecordBatchReader.from_batches(
+                    plain_schema(driver.schema), (plain_batch(batch) for batch in driver)
+                )
+            except adbc_driver_manager.Error as exc:  # at execute, or mid-stream (a timeout)
                 error = refusal(exc, getattr(exc, "sqlstate", None), self.model, self.source)
                 if error is None:
                     raise
                 raise error from exc
-        return plain_arrow(table).to_pandas()
 
     def _fetch_sqlalchemy(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
         names = ("window_start", "window_end")[: len(params)]
@@ -211,6 +222,23 @@ class WindowRead:
             return {c["name"] for c in inspector.get_columns(table, schema=schema or None)}
 
 
+def _window_read(
+    url: str, source: SourceConfig, columns: Sequence[str], start: datetime, end: datetime, model: str
+) -> tuple[WindowRead, WindowQuery]:
+    """The read and its query, once every requested column is known to exist in the source."""
+    read = WindowRead(url, source, model)
+    present = read.columns()
+    missing = [c for c in dict.fromkeys(columns) if c not in present]
+    if missing:
+        raise WarehouseError(
+            f"{who(model)}{source_name(source)} has no column(s) {missing}; fix `features`, `target` or "
+            f"`source` in the model file, or the upstream load (present: {sorted(present)})"
+        )
+    if is_postgres(url):
+        return read, window_query(source, columns, start, end, postgresql.dialect(), paramstyle="numeric")
+    return read, window_query(source, columns, start, end, make_url(url).get_dialect()())
+
+
 def read_window(
     url: str,
     source: SourceConfig,
@@ -224,19 +252,23 @@ def read_window(
 
     Timestamps come back as naive UTC, numbers (Postgres `numeric` included) as floats.
     """
-    read = WindowRead(url, source, model)
-    present = read.columns()
-    missing = [c for c in dict.fromkeys(columns) if c not in present]
-    if missing:
-        raise WarehouseError(
-            f"{who(model)}{source_name(source)} has no column(s) {missing}; fix `features`, `target` or "
-            f"`source` in the model file, or the upstream load (present: {sorted(present)})"
-        )
-    if is_postgres(url):
-        query = window_query(source, columns, start, end, postgresql.dialect(), paramstyle="numeric")
-    else:
-        query = window_query(source, columns, start, end, make_url(url).get_dialect()())
+    read, query = _window_read(url, source, columns, start, end, model)
     return plain_frame(read.fetch(query.sql, list(query.params.values())), source.timestamp_column)
+
+
+@contextmanager
+def window_batches(
+    url: str, source: SourceConfig, columns: Sequence[str], start: datetime, end: datetime, *, model: str
+) -> Iterator[pa.RecordBatchReader]:
+    """`read_window`'s rows as Arrow record batches: streamed from PostgreSQL, so no whole window
+    is ever held; other backends read the frame (small, embedded) and hand out its batches."""
+    if not is_postgres(url):
+        frame = read_window(url, source, columns, start, end, model=model)
+        yield pa.Table.from_pandas(frame, preserve_index=False).to_reader()
+        return
+    read, query = _window_read(url, source, columns, start, end, model)
+    with read.batches(query.sql, list(query.params.values())) as reader:
+        yield reader
 
 
 def replace_rows(url: str, table: str, frame: pd.DataFrame, where: str, params: dict[str, Any]) -> None:

@@ -35,24 +35,44 @@ def aware_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _plain_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    kind = column.type
-    if isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", None) == "numeric":
-        storage = pa.chunked_array([chunk.storage for chunk in column.chunks], type=kind.storage_type)
-        return pc.cast(storage, pa.float64())
-    if pa.types.is_boolean(kind):
-        # As SQLite stores them: 1.0 / 0.0, missing as NaN, so a flag is a number on every backend.
-        return pc.cast(column, pa.float64())
+def _is_numeric(kind: pa.DataType) -> bool:
+    return isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", None) == "numeric"
+
+
+def plain_type(kind: pa.DataType) -> pa.DataType:
+    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
+    if _is_numeric(kind) or pa.types.is_boolean(kind):
+        # A flag as SQLite stores it: 1.0 / 0.0, missing as NaN, so it is a number on every backend.
+        return pa.float64()
     if pa.types.is_timestamp(kind) and kind.tz is not None:
-        return pc.cast(column, pa.timestamp(kind.unit))  # the instant in UTC, zone dropped
+        return pa.timestamp(kind.unit)  # the instant in UTC, zone dropped
     if pa.types.is_date(kind):
-        return pc.cast(column, pa.timestamp("us"))
-    return column
+        return pa.timestamp("us")
+    return kind
+
+
+def _plain_array(array: pa.Array) -> pa.Array:
+    target = plain_type(array.type)
+    if target == array.type:
+        return array
+    return pc.cast(array.storage if _is_numeric(array.type) else array, target)
+
+
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(field.name, plain_type(field.type)) for field in schema])
+
+
+def plain_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """One record batch of a streamed read made plain, as `plain_arrow` makes a whole table."""
+    return pa.RecordBatch.from_arrays([_plain_array(c) for c in batch.columns], schema=plain_schema(batch.schema))
 
 
 def plain_arrow(table: pa.Table) -> pa.Table:
     """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
-    columns = [_plain_column(column) for column in table.columns]
+    columns = [
+        pa.chunked_array([_plain_array(chunk) for chunk in column.chunks], type=plain_type(column.type))
+        for column in table.columns
+    ]
     return pa.table(columns, names=table.column_names)
 
 

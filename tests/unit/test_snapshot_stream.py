@@ -1,0 +1,125 @@
+"""The streaming snapshot writer: Arrow record batches to a content-addressed Parquet file whose
+name and hash do not depend on batch sizes, with strings dictionary-encoded and Postgres numeric
+strings as floats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from demo.churn_data import generate_snapshots
+from include.retraining.snapshots import content_hash, read_snapshot, write_snapshot, write_snapshot_batches
+from include.retraining.warehouse_types import plain_batch
+from include.retraining.windows import Window
+
+pytestmark = pytest.mark.unit
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+WINDOW = Window(START, START + timedelta(days=7))
+FRAME = generate_snapshots(700, WINDOW.start, WINDOW.end, seed=3)
+
+
+def _as_adbc_gives_it(frame: pd.DataFrame, batch_rows: int | None) -> pa.RecordBatchReader:
+    """The frame's rows typed as the Postgres driver streams them: microsecond timestamps."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.set_column(1, "snapshot_at", table["snapshot_at"].cast(pa.timestamp("us")))
+    return table.to_reader(max_chunksize=batch_rows)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 64, 333, None])
+def test_the_hash_and_file_name_do_not_depend_on_batch_sizes_or_the_path_taken(
+    tmp_path: Path, batch_rows: int | None
+) -> None:
+    streamed = write_snapshot_batches(_as_adbc_gives_it(FRAME, batch_rows), tmp_path / "a", "churn", WINDOW)
+    framed = write_snapshot(FRAME, tmp_path / "b", "churn", WINDOW)
+
+    assert streamed.content_hash == framed.content_hash == content_hash(FRAME)
+    assert streamed.path.name == framed.path.name and streamed.rows == len(FRAME)
+    assert pq.read_schema(streamed.path) == pq.read_schema(framed.path)
+    pd.testing.assert_frame_equal(read_snapshot(streamed.path), FRAME)
+
+
+def test_a_rerun_finds_the_file_it_wrote_and_keeps_it(tmp_path: Path) -> None:
+    first = write_snapshot_batches(_as_adbc_gives_it(FRAME, 100), tmp_path, "churn", WINDOW)
+    written = first.path.stat().st_mtime_ns
+
+    again = write_snapshot_batches(_as_adbc_gives_it(FRAME, 100), tmp_path, "churn", WINDOW)
+
+    assert again == first and again.path.stat().st_mtime_ns == written
+    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "other rows"])
+def test_a_torn_or_altered_snapshot_is_rewritten(tmp_path: Path, damage: str) -> None:
+    first = write_snapshot_batches(_as_adbc_gives_it(FRAME, 100), tmp_path, "churn", WINDOW)
+    whole = first.path.read_bytes()
+    if damage == "other rows":
+        FRAME.head(10).to_parquet(first.path, index=False)
+    else:
+        first.path.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"")
+
+    again = write_snapshot_batches(_as_adbc_gives_it(FRAME, 100), tmp_path, "churn", WINDOW)
+
+    assert again.path == first.path
+    pd.testing.assert_frame_equal(read_snapshot(again.path), FRAME)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f.assign(region=f["region"].where(f.index != 5, "east" if f["region"][5] != "east" else "west")),
+        lambda f: f.assign(payment_method=f["payment_method"].fillna("")),
+        lambda f: f.assign(monthly_charges=f["monthly_charges"].where(f.index != 0, None)),
+        lambda f: f.rename(columns={"region": "area"}),
+        lambda f: f.head(len(f) - 1),
+    ],
+    ids=["one string", "null vs empty string", "one number missing", "a column name", "one row fewer"],
+)
+def test_the_hash_sees_every_change_of_content(change) -> None:
+    assert FRAME["payment_method"].isna().any()  # so that filling them is a change
+    assert content_hash(change(FRAME.copy())) != content_hash(FRAME)
+
+
+def test_strings_are_written_dictionary_encoded_and_read_back_as_plain_strings(tmp_path: Path) -> None:
+    snapshot = write_snapshot_batches(_as_adbc_gives_it(FRAME, 250), tmp_path, "churn", WINDOW)
+
+    file = pq.ParquetFile(snapshot.path)
+    region = file.schema_arrow.field("region").type
+    assert pa.types.is_dictionary(region) and region.value_type == pa.string()
+    index = file.schema_arrow.get_field_index("region")
+    for group in range(file.metadata.num_row_groups):
+        assert "RLE_DICTIONARY" in file.metadata.row_group(group).column(index).encodings
+    frame = read_snapshot(snapshot.path)
+    assert frame["region"].dtype == object and frame["region"].tolist() == FRAME["region"].tolist()
+
+
+def test_postgres_numeric_strings_are_floats_in_the_snapshot(tmp_path: Path) -> None:
+    numeric = pa.opaque(pa.string(), "numeric", "PostgreSQL")
+    raw = pa.record_batch(
+        {
+            "at": pa.array([datetime(2026, 1, 2, 5, tzinfo=UTC)] * 3, type=pa.timestamp("us", tz="UTC")),
+            "money": pa.ExtensionArray.from_storage(numeric, pa.array(["21.00", None, "1e3"])),
+        }
+    )
+    reader = pa.RecordBatchReader.from_batches(plain_batch(raw).schema, [plain_batch(raw)])
+
+    snapshot = write_snapshot_batches(reader, tmp_path, "churn", WINDOW)
+
+    assert pq.read_schema(snapshot.path).field("money").type == pa.float64()
+    frame = read_snapshot(snapshot.path)
+    assert frame["money"].iloc[0] == 21.0 and pd.isna(frame["money"].iloc[1]) and frame["money"].iloc[2] == 1000.0
+    assert frame["at"].iloc[0] == pd.Timestamp("2026-01-02 05:00") and frame["at"].dt.tz is None
+
+
+def test_a_refused_row_count_publishes_nothing(tmp_path: Path) -> None:
+    def too_few(rows: int) -> None:
+        raise ValueError(f"{rows} rows")
+
+    with pytest.raises(ValueError, match="700 rows"):
+        write_snapshot_batches(_as_adbc_gives_it(FRAME, 100), tmp_path, "churn", WINDOW, accept=too_few)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
