@@ -48,15 +48,18 @@ def extract(ctx: StepContext) -> Extracted:
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
     if config.source.id_column:
         columns.insert(0, config.source.id_column)
+    # The id stays in the snapshot (validation checks (id, timestamp) unique, split_by_time orders
+    # by it) but is written without a dictionary: its values are unique.
+    ids = [config.source.id_column] if config.source.id_column else []
     if config.training.sample_rows:
         frame, rows = read_window_sample(ctx.warehouse_url, config, columns, window.start, window.end)
         _check_min_rows(config, window, rows)
-        snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window)
+        snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window, plain_strings=ids)
     else:
         check = partial(_check_min_rows, config, window)
         read = partial(window_batches, ctx.warehouse_url, config.source, columns, window.start, window.end)
         with read(model=config.name) as batches:
-            snapshot = write_snapshot_batches(batches, ctx.settings.artifact_root, config.name, window, check)
+            snapshot = write_snapshot_batches(batches, ctx.settings.artifact_root, config.name, window, check, ids)
     return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, window)
 
 

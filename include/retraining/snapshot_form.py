@@ -12,7 +12,7 @@ them apart, and a snapshot read back into pandas must hash as it was written).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -20,32 +20,46 @@ import pyarrow as pa
 STRINGS = pa.dictionary(pa.int32(), pa.string())
 
 
-def snapshot_type(kind: pa.DataType) -> pa.DataType:
+def _logical_type(kind: pa.DataType) -> pa.DataType:
+    """The type a column's values are hashed as: strings plain, timestamps in ns."""
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return STRINGS
+    if pa.types.is_large_string(kind):
+        return pa.string()
     if pa.types.is_timestamp(kind):
         return pa.timestamp("ns", kind.tz)  # as pandas holds them, so both paths write the same type
     return kind
 
 
-def snapshot_schema(schema: pa.Schema) -> pa.Schema:
-    """No metadata (pandas' index notes differ between paths): names and snapshot types only."""
-    return pa.schema([pa.field(field.name, snapshot_type(field.type)) for field in schema])
+def snapshot_schema(schema: pa.Schema, plain_strings: Collection[str] = ()) -> pa.Schema:
+    """Strings dictionary-encoded, except `plain_strings` (the id: a dictionary of unique values
+    only costs); no metadata (pandas' index notes differ between paths)."""
+    fields = []
+    for field in schema:
+        kind = _logical_type(field.type)
+        fields.append(
+            pa.field(field.name, STRINGS if kind == pa.string() and field.name not in plain_strings else kind)
+        )
+    return pa.schema(fields)
 
 
-def _snapshot_array(array: pa.Array, kind: pa.DataType) -> pa.Array:
-    if kind == STRINGS:
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        return array.cast(pa.string()).dictionary_encode()
-    return array if array.type == kind else array.cast(kind)
+def logical_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """One batch with the snapshot's types (`schema`), strings not yet encoded: what is hashed."""
+    arrays = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        kind = _logical_type(field.type)
+        arrays.append(column if column.type == kind else column.cast(kind))
+    return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 
 
-def snapshot_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """One batch in the snapshot's form (`schema` from `snapshot_schema` of the batch's schema)."""
-    arrays = [_snapshot_array(column, field.type) for column, field in zip(batch.columns, schema, strict=True)]
+def encoded_batch(logical: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A `logical_batch` as written: the dictionary columns of `schema` encoded."""
+    arrays = [
+        column.dictionary_encode() if field.type == STRINGS else column
+        for column, field in zip(logical.columns, schema, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -89,7 +103,8 @@ class ContentDigest:
     """The content hash of a snapshot, fed batch by batch; `rows` counts what it was fed."""
 
     def __init__(self, schema: pa.Schema) -> None:
-        self._header = repr([(field.name, str(field.type)) for field in schema]).encode()
+        # Names and logical types: how strings are encoded in the file does not change the content.
+        self._header = repr([(field.name, str(_logical_type(field.type))) for field in schema]).encode()
         # Per column: null flags, value lengths (strings), values.
         self._parts = [tuple(hashlib.sha256() for _ in range(3)) for _ in schema]
         self.rows = 0
@@ -111,8 +126,8 @@ class ContentDigest:
 
 
 def digest_of(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> ContentDigest:
-    """The digest of batches already in the snapshot's form (`schema`)."""
+    """The digest of batches (any encoding) of a snapshot of this schema."""
     digest = ContentDigest(schema)
     for batch in batches:
-        digest.update(batch)
+        digest.update(logical_batch(batch, schema))
     return digest

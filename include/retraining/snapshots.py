@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include.retraining.layout import snapshot_dir
-from include.retraining.snapshot_form import ContentDigest, digest_of, snapshot_batch, snapshot_schema
+from include.retraining.snapshot_form import ContentDigest, digest_of, encoded_batch, logical_batch, snapshot_schema
 from include.retraining.windows import Window
 
 # Batches a frame is cut into on its way to the writer: one row group each, bounded temporaries.
@@ -47,8 +47,7 @@ def frame_batches(frame: pd.DataFrame) -> pa.RecordBatchReader:
 def content_hash(frame: pd.DataFrame) -> str:
     """The hash `write_snapshot` names the frame's snapshot by."""
     reader = frame_batches(frame)
-    schema = snapshot_schema(reader.schema)
-    return digest_of((snapshot_batch(batch, schema) for batch in reader), schema).hexdigest()
+    return digest_of(reader, snapshot_schema(reader.schema)).hexdigest()
 
 
 @contextmanager
@@ -83,9 +82,7 @@ def _intact(path: Path, digest: str) -> bool:
     read back batch by batch."""
     try:
         file = pq.ParquetFile(path)
-        schema = snapshot_schema(file.schema_arrow)
-        batches = (snapshot_batch(batch, schema) for batch in file.iter_batches())
-        return digest_of(batches, schema).hexdigest() == digest
+        return digest_of(file.iter_batches(), file.schema_arrow).hexdigest() == digest
     except Exception:  # noqa: BLE001 - any unreadable file is simply not intact
         return False
 
@@ -96,22 +93,27 @@ def write_snapshot_batches(
     model: str,
     window: Window,
     accept: Callable[[int], None] | None = None,
+    plain_strings: Collection[str] = (),
 ) -> Snapshot:
     """Stream the batches into a content-addressed snapshot: a rerun of the same window finds the
     file it already wrote (and rewrites it when the file there is torn or altered).
 
     `accept(rows)` sees the row count before the file is published; whatever it raises stops the
-    write and leaves nothing behind.
+    write and leaves nothing behind. `plain_strings` (the id column) are written without a
+    dictionary; the hash does not depend on it.
     """
     folder = snapshot_dir(artifact_root, model, window)
-    schema = snapshot_schema(batches.schema)
+    schema = snapshot_schema(batches.schema, plain_strings)
     digest = ContentDigest(schema)
     with _temp_file(folder) as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        # Parquet dictionaries for the dictionary strings only: tried on unique floats and
+        # timestamps they fall back to plain after the first page, a fifth of the write time.
+        strings = [field.name for field in schema if pa.types.is_dictionary(field.type)]
+        with pq.ParquetWriter(tmp, schema, use_dictionary=strings) as writer:
             for raw in batches:
-                batch = snapshot_batch(raw, schema)
+                batch = logical_batch(raw, schema)
                 digest.update(batch)
-                writer.write_batch(batch)
+                writer.write_batch(encoded_batch(batch, schema))
         if accept is not None:
             accept(digest.rows)
         content = digest.hexdigest()
@@ -122,10 +124,15 @@ def write_snapshot_batches(
 
 
 def write_snapshot(
-    frame: pd.DataFrame, artifact_root: Path, model: str, window: Window, accept: Callable[[int], None] | None = None
+    frame: pd.DataFrame,
+    artifact_root: Path,
+    model: str,
+    window: Window,
+    accept: Callable[[int], None] | None = None,
+    plain_strings: Collection[str] = (),
 ) -> Snapshot:
     """A frame's snapshot: the same file and hash as the same rows streamed."""
-    return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, accept)
+    return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, accept, plain_strings)
 
 
 def read_snapshot(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:

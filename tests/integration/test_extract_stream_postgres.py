@@ -72,12 +72,12 @@ def test_the_streamed_snapshot_equals_the_pandas_paths_for_the_same_rows(
     embedded = _extract(warehouses["sqlite"], tmp_path / "sqlite", monkeypatch)
     columns = list(read_snapshot(streamed.path).columns)
     whole = read_window(warehouses["postgres"], CONFIG.source, columns, WINDOW.start, WINDOW.end, model="churn")
-    framed = write_snapshot(whole, tmp_path / "frame", CONFIG.name, WINDOW)
+    framed = write_snapshot(whole, tmp_path / "frame", CONFIG.name, WINDOW, plain_strings=["customer_id"])
 
     assert streamed.rows == embedded.rows == framed.rows == len(ROWS)
     assert streamed.content_hash == embedded.content_hash == framed.content_hash
     assert Path(streamed.path).name == Path(embedded.path).name == framed.path.name
-    assert pq.read_schema(streamed.path) == pq.read_schema(embedded.path)
+    assert pq.read_schema(streamed.path) == pq.read_schema(embedded.path) == pq.read_schema(framed.path)
     expected = ROWS[columns].sort_values(["snapshot_at", "customer_id"], kind="mergesort").reset_index(drop=True)
     pd.testing.assert_frame_equal(read_snapshot(streamed.path), expected)
     pd.testing.assert_frame_equal(read_snapshot(embedded.path), expected)

@@ -98,6 +98,16 @@ def test_strings_are_written_dictionary_encoded_and_read_back_as_plain_strings(t
     assert frame["region"].dtype == object and frame["region"].tolist() == FRAME["region"].tolist()
 
 
+def test_the_id_written_without_a_dictionary_is_the_same_content(tmp_path: Path) -> None:
+    encoded = write_snapshot(FRAME, tmp_path / "a", "churn", WINDOW)
+    plain = write_snapshot(FRAME, tmp_path / "b", "churn", WINDOW, plain_strings=["customer_id"])
+
+    assert pq.read_schema(plain.path).field("customer_id").type == pa.string()
+    assert pa.types.is_dictionary(pq.read_schema(encoded.path).field("customer_id").type)
+    assert plain.content_hash == encoded.content_hash == content_hash(FRAME)
+    pd.testing.assert_frame_equal(read_snapshot(plain.path), read_snapshot(encoded.path))
+
+
 def test_postgres_numeric_strings_are_floats_in_the_snapshot(tmp_path: Path) -> None:
     numeric = pa.opaque(pa.string(), "numeric", "PostgreSQL")
     raw = pa.record_batch(
