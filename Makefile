@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -99,6 +99,10 @@ bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, d
 
 bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, one process per task (~5-15 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows $(or $(ROWS),1000000)
+	$(MAKE) bench-extract
+
+bench-extract: venv ## Extract vs a plain ADBC read of the same window, peak RSS (~2-4 min; BEFORE=dir adds an older tree's extract): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/extract_bench.py --rows $(or $(ROWS),1000000) $(if $(BEFORE),--before $(BEFORE))
 
 bench-10m: venv ## The retrain at 10M rows per window, champion made from a 1M-row sample (not part of make bench; ~15 min on 2 idle cores, ~5 GB of PostgreSQL data): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows 10000000 --champion-sample 1000000

@@ -153,10 +153,10 @@ def _plain_read(state: dict[str, Any]) -> dict[str, Any]:
     window = training_window(end, config.training.window_days, config.training.label_delay_days)
     columns = [config.source.id_column, config.source.timestamp_column, config.target, *config.features.columns]
     query = window_query(
-        config.source, columns, window.start, window.end, sa.dialects.postgresql.dialect(), paramstyle="numeric"
+        config.source, columns, window.start, window.end, sa.dialects.postgresql.dialect(), paramstyle="inline"
     )
     with adbc.connect(state["libpq"]) as conn, conn.cursor() as cursor:
-        cursor.execute(query.sql, (query.params["window_start"], query.params["window_end"]))
+        cursor.execute(query.sql)  # bounds inline, as extract reads: ADBC streams it through COPY
         frame = cursor.fetch_arrow_table().to_pandas()
     return {"rows": len(frame)}
 

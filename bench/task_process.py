@@ -3,6 +3,7 @@ worker would, and the figures every results page states (peak RSS, the machine).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -50,3 +51,14 @@ def spawn_task(script: str, task: str, state: dict[str, Any], log: Path, env: di
         raise SystemExit(f"task {task} failed; its log ends:\n{log.read_text()[-3000:]}")
     report = json.loads(out.strip().splitlines()[-1])
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, **report}
+
+
+def bench_parser(doc: str, rows_help: str) -> argparse.ArgumentParser:
+    """The options every PostgreSQL bench takes, and the hidden ones of its task processes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help=rows_help)
+    parser.add_argument("--pg", help="user@host:port of a PostgreSQL server (default: RETRAINING_TEST_PG_URL's)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    return parser

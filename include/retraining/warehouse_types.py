@@ -35,6 +35,13 @@ def aware_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def timestamptz_literal(moment: datetime) -> str:
+    """A window bound written into SQL: only a datetime (never text) becomes a literal, in UTC."""
+    if not isinstance(moment, datetime):
+        raise TypeError(f"a window bound must be a datetime, not {type(moment).__name__}")
+    return f"'{aware_utc(moment).isoformat()}'::timestamptz"
+
+
 def _is_numeric(kind: pa.DataType) -> bool:
     return isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", None) == "numeric"
 

@@ -26,7 +26,7 @@ from include.retraining.warehouse import (
     url_password,
     window_query,
 )
-from include.retraining.warehouse_types import plain_arrow, plain_frame, refusal
+from include.retraining.warehouse_types import plain_arrow, plain_frame, refusal, timestamptz_literal
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +60,16 @@ def test_adbc_bounds_are_bound_as_aware_utc() -> None:
     query = window_query(source, ["ts"], end - WEEK, end, postgresql.dialect(), paramstyle="numeric")
     assert '"ts" > $1 AND "ts" <= $2' in query.sql
     assert query.params["window_end"] == end and query.params["window_end"].tzinfo == UTC
+
+
+def test_streamed_reads_write_the_bounds_as_utc_timestamptz_literals_and_only_datetimes() -> None:
+    source = SourceConfig(table="t", timestamp_column="ts")
+    end = datetime(2026, 3, 1, 22, 0, 0, 5, tzinfo=UTC).astimezone()  # any zone in, UTC out, microseconds kept
+    query = window_query(source, ["ts"], end - WEEK, end, postgresql.dialect(), paramstyle="inline")
+    assert query.params == {}
+    assert "\"ts\" <= '2026-03-01T22:00:00.000005+00:00'::timestamptz ORDER BY" in query.sql
+    with pytest.raises(TypeError, match="must be a datetime, not str"):
+        timestamptz_literal("2026-03-01'; drop table t; --")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["a; drop table x", "a b", "1abc", 'a"b', "a.b.c.d"])
