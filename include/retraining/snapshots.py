@@ -124,15 +124,10 @@ def write_snapshot_batches(
 
 
 def write_snapshot(
-    frame: pd.DataFrame,
-    artifact_root: Path,
-    model: str,
-    window: Window,
-    accept: Callable[[int], None] | None = None,
-    plain_strings: Collection[str] = (),
+    frame: pd.DataFrame, artifact_root: Path, model: str, window: Window, plain_strings: Collection[str] = ()
 ) -> Snapshot:
     """A frame's snapshot: the same file and hash as the same rows streamed."""
-    return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, accept, plain_strings)
+    return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, plain_strings=plain_strings)
 
 
 def read_snapshot(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
