@@ -6,6 +6,8 @@ Where each default comes from: docs/decisions.md, "The trigger policy" (measured
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from include.retraining.config_base import Strict
@@ -31,6 +33,11 @@ class TriggerConfig(Strict):
     new_drift_importance: float = Field(0.1, gt=0.0, le=1.0)
     # Rows of the reference scored per column to measure the champion's sensitivity to it.
     importance_rows: int = Field(2000, ge=100)
+    # A second reference beside the champion's training data: a column counts as drifted only
+    # when it drifted against both ("season_ago": the same window `season_days` earlier;
+    # "previous_window": the window just before this one; "none": the champion's data alone).
+    seasonal_reference: Literal["none", "season_ago", "previous_window"] = "season_ago"
+    season_days: int = Field(364, ge=7, le=3660)
 
     @model_validator(mode="after")
     def _consistent(self) -> TriggerConfig:

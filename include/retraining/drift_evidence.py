@@ -9,6 +9,10 @@ variation distance for categories). A column drifted when its Benjamini-Hochberg
 is at most `fdr` and its effect is at least `min_effect`: the p-value accounts for the window
 size (noise at 500 rows is not drift), the effect floor keeps a 50,000-row window from flagging a
 shift too small to matter.
+
+With a seasonal reference (`trigger.seasonal_reference`: the same window a season ago, or the
+previous window) a column counts as drifted only when it also drifted against that reference: a
+swing that recurs every season is not drift. Without its rows the verdicts stand as above.
 """
 
 from __future__ import annotations
@@ -33,6 +37,21 @@ class ColumnEvidence:
     effect: float
     importance: float
     drifted: bool
+    # Drifted against the champion's data but not against the seasonal reference: not counted.
+    seasonal_masked: bool = False
+
+
+@dataclass(frozen=True)
+class SeasonalEvidence:
+    """The seasonal reference a window was also compared with: which one, its rows (0: none
+    read, so the champion's data alone decided) and why not, when not."""
+
+    mode: str = "none"
+    rows: int = 0
+    note: str = ""
+
+
+NO_SEASONAL = SeasonalEvidence()
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,11 @@ class DriftEvidence:
     n_reference: int
     n_current: int
     columns: dict[str, ColumnEvidence]
+    seasonal: SeasonalEvidence = NO_SEASONAL
+
+    @property
+    def seasonal_masked(self) -> list[str]:
+        return sorted(c.column for c in self.columns.values() if c.seasonal_masked)
 
     @property
     def drifted(self) -> list[str]:
@@ -67,6 +91,7 @@ class DriftEvidence:
             n_reference=int(data["n_reference"]),
             n_current=int(data["n_current"]),
             columns={name: ColumnEvidence(**column) for name, column in data["columns"].items()},
+            seasonal=SeasonalEvidence(**data.get("seasonal", {})),
         )
 
 
@@ -132,18 +157,38 @@ def evidence(
     champion_version: str,
     n_reference: int,
     n_current: int,
+    seasonal_tests: Mapping[str, tuple[float, float]] | None = None,
+    seasonal: SeasonalEvidence = NO_SEASONAL,
 ) -> DriftEvidence:
-    """Per-column verdicts: BH-adjusted p-value <= `fdr` and effect >= `min_effect`."""
+    """Per-column verdicts: BH-adjusted p-value <= `fdr` and effect >= `min_effect`, against the
+    champion's data and, with `seasonal_tests` (the same columns against the seasonal reference),
+    against that reference too."""
+    verdicts = _verdicts(tests, config)
+    again = _verdicts(seasonal_tests, config) if seasonal_tests is not None else None
+    columns = {}
+    for name, (p, q, effect, drifted) in verdicts.items():
+        masked = bool(drifted and again is not None and name in again and not again[name][3])
+        columns[name] = ColumnEvidence(
+            name, p, q, effect, float(importance.get(name, 0.0)), drifted and not masked, masked
+        )
+    return DriftEvidence(champion_version, n_reference, n_current, columns, seasonal)
+
+
+def _verdicts(
+    tests: Mapping[str, tuple[float, float]], config: TriggerConfig
+) -> dict[str, tuple[float, float, float, bool]]:
+    """Column -> (p-value, BH q-value, effect, drifted)."""
     names = list(tests)
     q_values = benjamini_hochberg([tests[name][0] for name in names])
-    columns = {}
-    for name, q in zip(names, q_values, strict=True):
-        p, effect = tests[name]
-        drifted = bool(q <= config.fdr and effect >= config.min_effect)
-        columns[name] = ColumnEvidence(
-            name, float(p), float(q), float(effect), float(importance.get(name, 0.0)), drifted
+    return {
+        name: (
+            float(tests[name][0]),
+            float(q),
+            float(tests[name][1]),
+            bool(q <= config.fdr and tests[name][1] >= config.min_effect),
         )
-    return DriftEvidence(champion_version, n_reference, n_current, columns)
+        for name, q in zip(names, q_values, strict=True)
+    }
 
 
 def _finite(values: pd.Series) -> np.ndarray:

@@ -86,6 +86,17 @@ class WindowRows(TypedDict):
     sampled: bool
 
 
+class SeasonalWindow(TypedDict):
+    """The seasonal reference read for a window (`trigger.seasonal_reference`): the same window a
+    season ago, or the previous one. `path` is None when it is off or had too few rows (`note`)."""
+
+    mode: str
+    window: WindowDict | None
+    path: str | None
+    rows: int
+    note: str
+
+
 class ColumnDriftDict(TypedDict):
     column: str
     kind: str
@@ -116,6 +127,8 @@ class DriftResult(TypedDict):
     rows_window: NotRequired[int]
     rows_read: NotRequired[int]
     sampled: NotRequired[bool]
+    # PerformanceEstimate.to_dict(): the early warning before labels mature; never decides.
+    performance_estimate: NotRequired[dict]
 
 
 class ServedFigures(TypedDict):

@@ -10,7 +10,14 @@ import pandas as pd
 
 from include.retraining import monitoring_table
 from include.retraining.config import ModelConfig
-from include.retraining.drift_evidence import DriftEvidence, column_tests, evidence, score_sensitivity
+from include.retraining.drift_evidence import (
+    NO_SEASONAL,
+    DriftEvidence,
+    SeasonalEvidence,
+    column_tests,
+    evidence,
+    score_sensitivity,
+)
 from include.retraining.drift_stats import sample_rows
 from include.retraining.monitor_champion import ChampionScorer
 from include.retraining.monitor_contracts import DriftResult
@@ -21,10 +28,17 @@ HISTORY_ROWS = 400
 
 
 def drift_evidence_for(
-    config: ModelConfig, champion: ChampionScorer, version: str, reference: pd.DataFrame, current: pd.DataFrame
+    config: ModelConfig,
+    champion: ChampionScorer,
+    version: str,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    seasonal_frame: pd.DataFrame | None = None,
+    seasonal: SeasonalEvidence = NO_SEASONAL,
 ) -> DriftEvidence:
     """Per-column tests of the configured features the champion's training rows have, on the same
-    fixed-seed samples as the Evidently report, weighted by the champion's sensitivity to each."""
+    fixed-seed samples as the Evidently report, weighted by the champion's sensitivity to each;
+    with `seasonal_frame` (the seasonal reference's rows) the same tests against it too."""
     numeric = [c for c in config.features.numeric if c in reference.columns]
     categorical = [c for c in config.features.categorical if c in reference.columns]
     rows, seed = config.monitor.max_rows, config.training.seed
@@ -32,6 +46,7 @@ def drift_evidence_for(
     importance = score_sensitivity(
         champion.scores, ref, [*numeric, *categorical], rows=config.trigger.importance_rows, seed=seed
     )
+    again = column_tests(seasonal_frame, cur, numeric, categorical) if seasonal_frame is not None else None
     return evidence(
         column_tests(ref, cur, numeric, categorical),
         importance,
@@ -39,6 +54,8 @@ def drift_evidence_for(
         champion_version=version,
         n_reference=len(ref),
         n_current=len(cur),
+        seasonal_tests=again,
+        seasonal=seasonal,
     )
 
 

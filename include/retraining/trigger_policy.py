@@ -7,6 +7,9 @@ again. Pure functions; `drift_gate.decide` calls them, `bench/decisions.py` meas
   but retrains only when the importance-weighted drift is large. A declared critical feature
   drifting retrains regardless (it is the model owner's explicit choice). Many drifted columns
   that carry little importance (`monitor.drift_share`) are noted, not retrained on.
+- Seasonal reference (`seasonal_reference`): a column drifted against the champion's data but
+  not against the same window a season ago (or the previous window) is noted, not counted;
+  without those rows the decision notes say so and the champion's data alone decides.
 - Persistence: drift in `persistence_k` of the last `persistence_n` monitoring runs.
 - Loop guard: while the champion stays the same, the same drift (no newly drifted columns
   carrying `new_drift_importance`, no new performance drop) triggers again only after
@@ -65,7 +68,7 @@ def reasons(
     trigger: TriggerConfig,
 ) -> PolicyReasons:
     """Reasons to retrain from the evidence, performance first; notes say what was reported only."""
-    found, notes, signature = [], [], set(evidence.drifted)
+    found, notes, signature = [], seasonal_notes(evidence), set(evidence.drifted)
     drifted, weighted = evidence.drifted, evidence.weighted_drift
     if performance_drop is not None and performance_drop > monitor.performance_drop:
         found.append(
@@ -101,6 +104,22 @@ def reasons(
         )
         data = []
     return PolicyReasons(found + data, notes, frozenset(signature))
+
+
+def seasonal_notes(evidence: DriftEvidence) -> list[str]:
+    """What the seasonal reference did: why it was not used, or the columns it discounted."""
+    seasonal = evidence.seasonal
+    if seasonal.mode == "none":
+        return []
+    if seasonal.note:
+        return [seasonal.note]
+    masked = evidence.seasonal_masked
+    if not masked:
+        return []
+    return [
+        f"seasonal reference ({seasonal.mode}, {seasonal.rows} rows): {', '.join(masked)} drifted against "
+        "the champion's training data but not against it: a recurring swing, not counted as drift"
+    ]
 
 
 def blockers(
