@@ -25,6 +25,7 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
     ReportResult,
+    SeasonalWindow,
 )
 
 DOC = """
@@ -38,7 +39,8 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 |---|---|---|
 | reference | finds the `champion` alias, its training snapshot and the features it was trained on | no champion yet: skipped; champion cannot be loaded: alert, skipped (`champion_unusable`) |
 | current | reads the window (and its matured-label counterpart, {label_delay_days} days earlier) | fewer than {min_rows} rows: skipped; a missing column: alert and fail |
-| data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores (those it served in the window; re-scored where it served none) | |
+| seasonal_reference | with `trigger.seasonal_reference` ({seasonal} here): the same window a season ago (or the previous window), a second reference a column must drift against too | off: returns at once; too few rows there: noted, the champion's data alone decides |
+| data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores (those it served in the window; re-scored where it served none), and the `{metric}` estimate (labels not matured) from the champion's calibrated scores, reported only | |
 | performance | champion `{metric}` on matured labels vs its holdout value: on its own served predictions joined with the labels that arrived (needs {min_coverage:.0%} labelled), per version and beside a shadow challenger; re-scored where nothing was served | |
 | decide | the trigger policy: a `{metric}` drop > {performance_drop}, a critical feature ({critical}), importance-weighted drift >= {weighted_drift} (>= {weighted_drift_large} when matured labels say the champion holds) or prediction PSI; loop guard; cooldown {cooldown}h | |
 | report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
@@ -66,6 +68,7 @@ def _doc_md(config: ModelConfig) -> str:
         min_coverage=config.labels.min_coverage,
         auto_rollback="on" if monitor.auto_rollback else "off",
         rollback_confidence=monitor.auto_rollback_confidence,
+        seasonal=config.trigger.seasonal_reference,
     )
 
 
@@ -83,10 +86,10 @@ def build_monitor_dag(config: ModelConfig) -> DAG:
         params={"window_end": window_end_param("monitoring")},
     )
     def monitor_dag() -> None:
-        reference, current, data_drift, performance, decide, report, trigger = _tasks(config)
+        reference, current, seasonal_reference, data_drift, performance, decide, report, trigger = _tasks(config)
         ref = reference()
         cur = current(ref)
-        drift, perf = data_drift(ref, cur), performance(ref, cur)
+        drift, perf = data_drift(ref, cur, seasonal_reference(cur)), performance(ref, cur)
         decision = decide(drift, perf)
         report(ref, cur, drift, perf, decision) >> trigger(cur, drift, decision)
         perf >> _auto_rollback_task(config)(ref, cur)
@@ -94,7 +97,7 @@ def build_monitor_dag(config: ModelConfig) -> DAG:
     return monitor_dag()
 
 
-# The seven tasks; each imports its body at run time and hands on a typed dict.
+# The eight tasks; each imports its body at run time and hands on a typed dict.
 def _tasks(config: ModelConfig) -> tuple:
     @task(multiple_outputs=False, doc_md="The champion, its training snapshot and its own feature list.")
     def reference() -> ReferenceInfo:
@@ -108,11 +111,17 @@ def _tasks(config: ModelConfig) -> tuple:
 
         return monitor_tasks.current(config, ref)
 
-    @task(multiple_outputs=False, doc_md="Evidently data drift per feature and prediction drift (PSI).")
-    def data_drift(ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
+    @task(multiple_outputs=False, doc_md="The seasonal reference's rows (trigger.seasonal_reference), if on.")
+    def seasonal_reference(cur: CurrentWindow) -> SeasonalWindow:
         from include.orchestration import monitor_tasks
 
-        return monitor_tasks.data_drift(config, ref, cur)
+        return monitor_tasks.seasonal_reference(config, cur)
+
+    @task(multiple_outputs=False, doc_md="Evidently data drift per feature and prediction drift (PSI).")
+    def data_drift(ref: ReferenceInfo, cur: CurrentWindow, seasonal: SeasonalWindow) -> DriftResult:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.data_drift(config, ref, cur, seasonal)
 
     @task(multiple_outputs=False, doc_md="The champion's primary metric on matured labels vs its holdout value.")
     def performance(ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
@@ -144,7 +153,7 @@ def _tasks(config: ModelConfig) -> tuple:
 
         return monitor_tasks.trigger(config, cur, drift, decision)
 
-    return reference, current, data_drift, performance, decide, report, trigger
+    return reference, current, seasonal_reference, data_drift, performance, decide, report, trigger
 
 
 def _auto_rollback_task(config: ModelConfig):

@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.assets import drift_asset
 from include.orchestration.runtime import step_context
-from include.retraining import monitor_steps
+from include.retraining import monitor_seasonal, monitor_steps
 from include.retraining.alerts import drift_alert, extraction_stopped_alert, gate_key
 from include.retraining.config import ModelConfig
 from include.retraining.monitor_contracts import (
@@ -27,8 +27,10 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
     ReportResult,
+    SeasonalWindow,
 )
 from include.retraining.monitor_record import MonitoringResults
+from include.retraining.performance_estimate import PerformanceEstimate
 from include.retraining.runs import StepContext
 from include.retraining.warehouse import WarehouseError
 
@@ -73,10 +75,23 @@ def current(config: ModelConfig, ref: ReferenceInfo) -> CurrentWindow:
     return cur
 
 
-def data_drift(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
+def seasonal_reference(config: ModelConfig, cur: CurrentWindow) -> SeasonalWindow:
+    ctx = step_context(config, warehouse=config.trigger.seasonal_reference != "none")
+    seasonal = monitor_seasonal.seasonal_reference(ctx, cur)
+    log.info(
+        "seasonal reference %s: window %s, %d rows %s",
+        seasonal["mode"],
+        seasonal["window"],
+        seasonal["rows"],
+        seasonal["note"] or seasonal["path"] or "",
+    )
+    return seasonal
+
+
+def data_drift(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow, seasonal: SeasonalWindow) -> DriftResult:
     ctx = step_context(config)
     try:
-        drift = monitor_steps.data_drift(ctx, ref, cur)
+        drift = monitor_steps.data_drift(ctx, ref, cur, seasonal)
     except MonitoringSkipped as exc:
         raise _skip_on(exc, ctx) from None
     log.info(
@@ -88,6 +103,8 @@ def data_drift(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> D
         drift["prediction_psi"],
         drift["report_html"],
     )
+    if "performance_estimate" in drift:
+        log.info("%s", PerformanceEstimate.from_dict(drift["performance_estimate"]).describe())
     return drift
 
 

@@ -21,6 +21,7 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
 )
+from include.retraining.performance_estimate import PerformanceEstimate
 from include.retraining.runs import RunInfo, StepContext
 from include.retraining.settings import Settings
 from include.retraining.tracking import MAX_TAG_CHARS, RunRecord
@@ -81,7 +82,13 @@ def run_tags(settings: Settings, run: RunInfo, results: MonitoringResults) -> di
         "airflow.dag_id": run.dag_id,
         "airflow.run_id": run.run_id,
         "airflow.run_url": run.airflow_url(settings),
+        **({"monitoring.estimate": _estimate(results).describe()[:MAX_TAG_CHARS]} if _estimate(results) else {}),
     }
+
+
+def _estimate(results: MonitoringResults) -> PerformanceEstimate | None:
+    found = results.drift.get("performance_estimate")
+    return PerformanceEstimate.from_dict(found) if found else None
 
 
 def run_metrics(results: MonitoringResults) -> dict[str, float]:
@@ -103,6 +110,11 @@ def run_metrics(results: MonitoringResults) -> dict[str, float]:
         metrics[f"matured_{perf['metric']}"] = perf["current_value"]
     if perf["drop"] is not None:
         metrics["performance_drop"] = perf["drop"]
+    estimate = _estimate(results)
+    if estimate is not None and estimate.value is not None:
+        metrics[f"estimated_{estimate.metric}"] = estimate.value
+        if estimate.gap is not None:
+            metrics["estimated_drop"] = estimate.gap
     return {**metrics, **monitor_served.record_metrics(perf)}
 
 
@@ -125,7 +137,12 @@ def log_monitoring_run(ctx: StepContext, results: MonitoringResults) -> str:
     existing = tracker.find_finished_run(experiment_id, _identity(results))
     if existing:
         return existing
-    decision_json = json.dumps({"decision": results.decision, "performance": results.perf}, indent=2, default=str)
+    estimate = results.drift.get("performance_estimate")
+    decision_json = json.dumps(
+        {"decision": results.decision, "performance": results.perf, "performance_estimate": estimate},
+        indent=2,
+        default=str,
+    )
     record = RunRecord(
         tags=run_tags(ctx.settings, ctx.run, results),
         metrics=run_metrics(results),

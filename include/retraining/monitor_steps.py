@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from include.retraining import drift_gate, layout, monitor_served, monitoring_table, warehouse, warehouse_sample
+from include.retraining import (
+    drift_gate,
+    layout,
+    monitor_served,
+    monitoring_table,
+    performance_estimate,
+    warehouse,
+    warehouse_sample,
+)
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftSummary
 from include.retraining.monitor_champion import ChampionScorer, champion_features
@@ -30,9 +38,11 @@ from include.retraining.monitor_contracts import (
     PerformanceResult,
     ReferenceInfo,
     ReportResult,
+    SeasonalWindow,
     WindowRows,
 )
 from include.retraining.monitor_record import MonitoringResults, log_monitoring_run, monitoring_row
+from include.retraining.monitor_seasonal import seasonal_inputs
 from include.retraining.reference_store import champion_profile
 from include.retraining.runs import StepContext
 from include.retraining.snapshots import read_snapshot, write_parquet_atomic
@@ -102,9 +112,12 @@ def current(ctx: StepContext, ref: ReferenceInfo) -> CurrentWindow:
     }
 
 
-def data_drift(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> DriftResult:
+def data_drift(
+    ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow, seasonal: SeasonalWindow | None = None
+) -> DriftResult:
     """Evidently data drift over the configured features the champion was trained on, and PSI of
-    the champion's scores (on its own feature list) on both windows."""
+    the champion's scores (on its own feature list) on both windows; the trigger policy's evidence
+    (also against the seasonal reference, when read) and the performance estimate."""
     from include.retraining.drift_report import compute_data_drift
 
     config = ctx.config
@@ -136,7 +149,12 @@ def data_drift(ctx: StepContext, ref: ReferenceInfo, cur: CurrentWindow) -> Drif
         "notes": notes,
         "prediction_source": monitor_served.RESCORED if served is None else monitor_served.SERVED,
         "rows_served": 0 if served is None else len(served),
-        "evidence": drift_evidence_for(config, champion, ref["version"], reference_frame, current_frame).to_dict(),
+        "evidence": drift_evidence_for(
+            config, champion, ref["version"], reference_frame, current_frame, *seasonal_inputs(seasonal)
+        ).to_dict(),
+        "performance_estimate": performance_estimate.for_window(
+            config, champion.scores, reference_frame, current_frame, served, ref["holdout_metric"]
+        ).to_dict(),
     }
 
 
