@@ -321,16 +321,17 @@ def main() -> None:
     print("\n\n".join(parts))
     print(f"{elapsed:.0f} s")
     if args.out:
-        section = render("\n\n".join(parts), args, elapsed, trigger, monitor)
+        section = render(parts, args, elapsed, trigger, monitor)
         write_section(args.out, SECTION, section, "Decisions, measured")
 
 
 def render(
-    results: str, args: argparse.Namespace, elapsed: float, trigger: TriggerConfig, monitor: MonitorConfig
+    parts: list[str], args: argparse.Namespace, elapsed: float, trigger: TriggerConfig, monitor: MonitorConfig
 ) -> str:
+    decisions, passed, seasonal, estimates = parts
     return f"""{SECTION}
 
-Measured with `make bench-decisions` (`bench/decisions.py --reps {args.reps} --seed {args.seed}`,
+Measured with `make bench-decisions` (`bench/decisions.py --reps {args.reps} --seed {args.seed} --jobs {args.jobs}`,
 {datetime.now(UTC):%Y-%m-%d}, {elapsed:.0f} s on 2 shared cores with other sessions' test suites
 running, load average {os.getloadavg()[0]:.1f} at the end). Each scenario: {args.reps} simulated half-year(s) of {WINDOWS} weekly
 windows per window size, 20 numeric features (two carry ~57% of the champion's sensitivity, four
@@ -341,8 +342,11 @@ case for repeated triggers. Yearly seasonality: every feature's mean swings by
 {SEASON_AMPLITUDE} SD over the year, the champion trained on two full years; weekly seasonality:
 five features swing by {WEEKDAY_AMPLITUDE} SD over the days of each window. A 50,000-row window is
 simulated by the {monitor.max_rows:,} rows the monitor samples from it (`monitor.max_rows`).
+The table is the defaults' (`trigger.seasonal_reference: {trigger.seasonal_reference}`).
 
-{results}
+{decisions}
+
+{passed}
 
 "False triggers" are triggers in scenarios with nothing to detect, or before the change;
 "detection delay" is the first trigger's window minus the change's (0: the first changed window);
@@ -350,6 +354,19 @@ the last column is the largest value of each signal on windows with nothing to d
 defaults below must stay above. The gate's rates of promoting worse and rejecting better
 challengers are measured by `make bench-gate` ("The promotion gate" above): the harness takes
 every retrain as blocked instead of simulating it.
+
+{seasonal}
+
+The seasonal reference's rows: for `season_ago` a window of the same size drawn from the same week
+{SEASON_WEEKS} weeks earlier (before the half-year, so before any scripted change), for
+`previous_window` the rows of the window before; a column counts only when it drifted against the
+champion's data and against those rows.
+
+{estimates}
+
+The estimate is the champion's expected ROC AUC from its own scores on the window, mapped to
+probabilities by an isotonic fit on its holdout (`performance_estimate.py`); "true AUC" is the
+window's AUC on all its labels, which the monitor would only know once they matured.
 """
 
 
