@@ -167,7 +167,8 @@ def evidence(
     again = _verdicts(seasonal_tests, config) if seasonal_tests is not None else None
     columns = {}
     for name, (p, q, effect, drifted) in verdicts.items():
-        masked = bool(drifted and again is not None and name in again and not again[name][3])
+        # A column with no values a season ago (NaN p-value) is not explained by the season.
+        masked = bool(drifted and again and name in again and np.isfinite(again[name][0]) and not again[name][3])
         columns[name] = ColumnEvidence(
             name, p, q, effect, float(importance.get(name, 0.0)), drifted and not masked, masked
         )

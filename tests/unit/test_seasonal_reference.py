@@ -50,8 +50,14 @@ def test_a_column_counts_only_when_it_drifted_against_both_references():
         seasonal=SEASON_AGO,
     )
 
+    no_history = {**again, "b": (float("nan"), 0.0)}  # no "b" values a season ago: not explained by it
+    unknown = evidence(
+        tests, IMPORTANCE, trigger, champion_version="3", n_reference=20_000, n_current=5000, seasonal_tests=no_history
+    )
+
     assert alone.drifted == ["a", "b"]
     assert both.drifted == ["b"] and both.seasonal_masked == ["a"]
+    assert unknown.drifted == ["b"]
     assert DriftEvidence.from_dict(both.to_dict()) == both
 
 
