@@ -293,10 +293,7 @@ def drift_alert(model: str, decision: dict, drift: dict, links: dict[str, str], 
             f"{c} ({drift['columns'][c]['score']:.3f})" for c in top if drift["columns"][c]["score"] is not None
         )
         lines.append(f"Top drifted features: {scores or ', '.join(top)}")
-    if drift.get("performance_estimate"):  # an early warning beside the reasons, never one of them
-        from include.retraining.performance_estimate import PerformanceEstimate
-
-        lines.append(PerformanceEstimate.from_dict(drift["performance_estimate"]).describe())
+    lines += [drift["performance_estimate"]["text"]] if drift.get("performance_estimate") else []  # never a reason
     lines.append(f"retrain_{model} has been triggered through the drift asset.")
     figures = {key: drift[key] for key in ("drift_share", "drifted_columns", "prediction_psi")}
     return Alert("drift_detected", model, f"{model}: drift detected, retraining", lines, links, figures, dedup_key)

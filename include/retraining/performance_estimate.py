@@ -48,11 +48,12 @@ class PerformanceEstimate:
         return f"{self.metric} {LABEL}: {self.value:.4f}{holdout} on {self.rows} rows"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields and `text`, the labelled line the alert and the log show."""
+        return {**asdict(self), "text": self.describe()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PerformanceEstimate:
-        return cls(**data)
+        return cls(**{key: value for key, value in data.items() if key != "text"})
 
 
 def expected_roc_auc(scores: np.ndarray, p: np.ndarray) -> float:
