@@ -6,7 +6,9 @@ not drift. Too few rows there (not enough history) is said in the decision notes
 champion's data alone decides, as without the option.
 
 A step of its own (task `seasonal_reference`), separate from `monitor_steps.current`: a sample of
-at most `monitor.max_rows` rows of the monitored features, nothing else.
+at most `monitor.max_rows` rows of the monitored features, nothing else, drawn by the warehouse
+(`warehouse_sample.read_monitor_window`, the id-hash sample `current` uses) when the window is
+larger, so a 10M-row window a season ago is not read into the worker.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from include.retraining import layout, warehouse
+from include.retraining import layout, warehouse_sample
 from include.retraining.config import ModelConfig
 from include.retraining.drift_evidence import NO_SEASONAL, SeasonalEvidence
 from include.retraining.drift_stats import sample_rows
@@ -45,14 +47,15 @@ def seasonal_reference(ctx: StepContext, cur: CurrentWindow) -> SeasonalWindow:
     window = Window.from_dict(dict(cur["window"]))
     lagged = lagged_window(config, window)
     columns = [config.source.timestamp_column, *config.features.columns]
-    frame = warehouse.read_window(
-        ctx.warehouse_url, config.source, columns, lagged.start, lagged.end, model=config.name
+    read = warehouse_sample.read_monitor_window(
+        ctx.warehouse_url, config, columns, lagged.start, lagged.end, config.monitor.max_rows
     )
-    found: SeasonalWindow = {"mode": mode, "window": lagged.to_dict(), "path": None, "rows": len(frame), "note": ""}
-    if len(frame) < config.monitor.min_rows:
+    frame = read.frame
+    found: SeasonalWindow = {"mode": mode, "window": lagged.to_dict(), "path": None, "rows": read.rows, "note": ""}
+    if read.rows < config.monitor.min_rows:
         found["note"] = (
             f"seasonal reference ({mode}) not used: {_WHAT[mode]} ({lagged.start:%Y-%m-%d} .. "
-            f"{lagged.end:%Y-%m-%d}) has {len(frame)} rows (< monitor.min_rows={config.monitor.min_rows}), "
+            f"{lagged.end:%Y-%m-%d}) has {read.rows} rows (< monitor.min_rows={config.monitor.min_rows}), "
             "not enough history; decided against the champion's training data alone"
         )
         return found

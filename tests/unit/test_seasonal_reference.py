@@ -16,6 +16,7 @@ from include.retraining.config import load_model_config
 from include.retraining.config_trigger import TriggerConfig
 from include.retraining.drift_evidence import DriftEvidence, SeasonalEvidence, column_tests, evidence
 from include.retraining.settings import load_settings
+from include.retraining.warehouse_sample import SampledWindow
 from include.retraining.windows import Window
 from tests.unit.monitor_fakes import CHURN, END, context
 from tests.unit.test_trigger_policy import IMPORTANCE, _decide, _evidence
@@ -102,10 +103,12 @@ class _Warehouse:
     def __init__(self, rows: int):
         self.rows, self.asked = rows, []
 
-    def read_window(self, url, source, columns, start, end, model=None):
+    def read_monitor_window(self, url, config, columns, start, end, max_rows):
+        """Every row, as on a backend that cannot sample (the step samples what comes back)."""
         self.asked.append((start, end, list(columns)))
         stamps = pd.date_range(start, end, periods=self.rows + 1)[1:] if self.rows else []
-        return pd.DataFrame({c: np.arange(self.rows, dtype=float) for c in columns} | {columns[0]: stamps})
+        frame = pd.DataFrame({c: np.arange(self.rows, dtype=float) for c in columns} | {columns[0]: stamps})
+        return SampledWindow(frame, self.rows)
 
 
 @pytest.fixture
@@ -124,7 +127,7 @@ def _config(mode: str, max_rows: int = 20_000):
 @pytest.mark.parametrize(("mode", "days"), [("season_ago", 364), ("previous_window", 7)])
 def test_the_step_reads_the_lagged_window_and_keeps_a_sample(mode, days, window, tmp_path, monkeypatch):
     fake = _Warehouse(3000)
-    monkeypatch.setattr(monitor_seasonal, "warehouse", fake)
+    monkeypatch.setattr(monitor_seasonal, "warehouse_sample", fake)
     config = _config(mode, max_rows=1000)
     ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}))
 
@@ -139,7 +142,7 @@ def test_the_step_reads_the_lagged_window_and_keeps_a_sample(mode, days, window,
 
 
 def test_too_little_history_is_a_note_not_a_failure(window, tmp_path, monkeypatch):
-    monkeypatch.setattr(monitor_seasonal, "warehouse", _Warehouse(0))
+    monkeypatch.setattr(monitor_seasonal, "warehouse_sample", _Warehouse(0))
     ctx = context(_config("season_ago"), load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}))
 
     found = monitor_seasonal.seasonal_reference(ctx, window)
@@ -150,7 +153,7 @@ def test_too_little_history_is_a_note_not_a_failure(window, tmp_path, monkeypatc
 
 
 def test_off_reads_nothing(window, monkeypatch):
-    monkeypatch.setattr(monitor_seasonal, "warehouse", None)  # any read would fail
+    monkeypatch.setattr(monitor_seasonal, "warehouse_sample", None)  # any read would fail
 
     found = monitor_seasonal.seasonal_reference(context(_config("none")), window)
 
