@@ -7,7 +7,7 @@ at a time, an index on the timestamp): `--rows` rows in the monitoring window (t
 the run's window end) and as many in its matured-label window (the 7 days before that), plus
 `--history` rows in the weeks before, on which a real retrain (retrain_bench's tasks, each in its
 own process) makes the champion in a SQLite MLflow store, with its reference profile. Then the
-monitor's tasks (reference, current, data_drift, performance, decide, report) each run in a fresh
+monitor's tasks (reference, current, seasonal_reference, data_drift, performance, decide, report) each run in a fresh
 Python process with the previous tasks' XCom values, as an Airflow worker would; the parent
 records each one's wall and CPU time (`os.wait4`), the process its peak RSS (VmHWM) and the
 step's own time. Nothing was served in these windows, so the monitor scores them itself
@@ -40,7 +40,7 @@ from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
 from bench.task_process import machine as describe_machine  # noqa: E402
 from bench.task_process import peak_rss_mb, spawn_task  # noqa: E402
 
-TASKS = ("reference", "current", "data_drift", "performance", "decide", "report")
+TASKS = ("reference", "current", "seasonal_reference", "data_drift", "performance", "decide", "report")
 WINDOW_END = datetime(2026, 6, 1, 2, tzinfo=UTC)  # a fire of churn.yaml's monitor schedule "0 2 * * *"
 # The champion's retrain: its training window (end - 42 d, end - 7 d] lies in the history rows.
 CHAMPION_END = WINDOW_END - timedelta(days=14)
@@ -96,8 +96,12 @@ def _step(task: str, state: dict[str, Any]) -> dict[str, Any]:
         return dict(monitor_steps.reference(ctx))
     if task == "current":
         return dict(monitor_steps.current(ctx, x["reference"]))
+    if task == "seasonal_reference":
+        from include.retraining.monitor_seasonal import seasonal_reference
+
+        return dict(seasonal_reference(ctx, x["current"]))
     if task == "data_drift":
-        return dict(monitor_steps.data_drift(ctx, x["reference"], x["current"]))
+        return dict(monitor_steps.data_drift(ctx, x["reference"], x["current"], x["seasonal_reference"]))
     if task == "performance":
         return dict(monitor_steps.performance(ctx, x["reference"], x["current"]))
     if task == "decide":
