@@ -38,7 +38,7 @@ from bench import retrain_bench  # noqa: E402  (needs the repo root)
 from bench.docs_section import write_section  # noqa: E402
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
 from bench.task_process import machine as describe_machine  # noqa: E402
-from bench.task_process import peak_rss_mb, spawn_task  # noqa: E402
+from bench.task_process import peak_rss_mb, spawn_task, task_env  # noqa: E402
 
 TASKS = ("reference", "current", "seasonal_reference", "data_drift", "performance", "decide", "report")
 WINDOW_END = datetime(2026, 6, 1, 2, tzinfo=UTC)  # a fire of churn.yaml's monitor schedule "0 2 * * *"
@@ -193,16 +193,7 @@ def main() -> None:
             load_rows(args.pg, database, args.rows, args.history)
             load_s = time.perf_counter() - started
             print(f"loaded in {load_s:.0f} s", flush=True)
-            env = {
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "RETRAINING_DATA_DIR": str(workdir / "data"),
-                "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-                "RETRAINING_FIT_THREADS": "1",
-                "GX_ANALYTICS_ENABLED": "False",
-                "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),  # bytecode cached, as in the image
-            }
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env = task_env(ROOT, workdir)
             base = {
                 "warehouse_url": f"postgresql+psycopg2://{args.pg}/{database}",
                 "libpq": _libpq(args.pg, database),

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 from bench.task_process import machine as describe_machine  # noqa: E402
-from bench.task_process import peak_rss_mb, spawn_task  # noqa: E402
+from bench.task_process import peak_rss_mb, spawn_task, task_env  # noqa: E402
 
 SECTION = "## Retrain at scale (issue 12)"
 
@@ -274,18 +274,7 @@ def main() -> None:
             started = time.perf_counter()
             total = load_rows(args.pg, database, args.rows)
             load_s = time.perf_counter() - started
-            env = {
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "RETRAINING_DATA_DIR": str(workdir / "data"),
-                "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-                "RETRAINING_FIT_THREADS": "1",
-                "GX_ANALYTICS_ENABLED": "False",
-                # Bytecode cached, as in the image (pip compiles it at install): without it every
-                # task process compiles mlflow, sklearn and GX again, seconds per task.
-                "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),
-            }
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env = task_env(ROOT, workdir)
             base = {
                 "warehouse_url": f"postgresql+psycopg2://{args.pg}/{database}",
                 "libpq": _libpq(args.pg, database),

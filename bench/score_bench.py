@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
 from bench.task_process import machine as describe_machine  # noqa: E402
-from bench.task_process import peak_rss_mb, spawn_task  # noqa: E402
+from bench.task_process import peak_rss_mb, spawn_task, task_env  # noqa: E402
 
 SECTION = "## Batch scoring at scale (issue 13)"
 TASKS = ("plan", "score")
@@ -206,19 +206,6 @@ def render(rows: int, load_s: float, runs: dict[str, dict[str, dict]], machine: 
     return "\n".join(lines) + "\n"
 
 
-def _env(workdir: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "RETRAINING_DATA_DIR": str(workdir / "data"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-        "RETRAINING_FIT_THREADS": "1",
-        "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),
-    }
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="source rows in the scoring interval")
@@ -242,7 +229,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="score_bench_") as tmp:
             workdir = Path(tmp)
-            env = _env(workdir)
+            env = task_env(ROOT, workdir)
             os.environ.update({k: env[k] for k in ("RETRAINING_DATA_DIR", "MLFLOW_TRACKING_URI")})
             started = time.perf_counter()
             load_rows(args.pg, database, args.rows)
