@@ -25,7 +25,7 @@ SERVE_PORT ?= 8000
 .PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
 
 help: ## List the commands
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
 $(BIN)/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
