@@ -20,7 +20,6 @@ and auto_rollback tasks (they need the Airflow context; trigger only runs after 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -37,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from bench import retrain_bench  # noqa: E402  (needs the repo root)
 from bench.docs_section import write_section  # noqa: E402
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
+from bench.task_process import bench_parser, peak_rss_mb, spawn_task, task_env  # noqa: E402
 from bench.task_process import machine as describe_machine  # noqa: E402
-from bench.task_process import peak_rss_mb, spawn_task, task_env  # noqa: E402
 
 TASKS = ("reference", "current", "seasonal_reference", "data_drift", "performance", "decide", "report")
 WINDOW_END = datetime(2026, 6, 1, 2, tzinfo=UTC)  # a fire of churn.yaml's monitor schedule "0 2 * * *"
@@ -171,14 +170,10 @@ def render(rows: int, history: int, load_s: float, figures: dict[str, dict], mac
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000, help="rows in each of the two monitored windows")
+    parser = bench_parser(__doc__, "rows in each of the two monitored windows")
+    parser.set_defaults(rows=10_000_000)
     parser.add_argument("--history", type=int, default=120_000, help="rows before them (the champion's training)")
-    parser.add_argument("--pg", help="user@host:port of a PostgreSQL server (default: RETRAINING_TEST_PG_URL's)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.state)

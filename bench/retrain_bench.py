@@ -19,7 +19,6 @@ plus its imports), and Slack delivery of any alert.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -34,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
+from bench.task_process import bench_parser, peak_rss_mb, spawn_task, task_env  # noqa: E402
 from bench.task_process import machine as describe_machine  # noqa: E402
-from bench.task_process import peak_rss_mb, spawn_task, task_env  # noqa: E402
 
 SECTION = "## Retrain at scale (issue 12)"
 
@@ -248,18 +247,13 @@ def render(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in each training window")
-    parser.add_argument("--pg", help="user@host:port of a PostgreSQL server (default: RETRAINING_TEST_PG_URL's)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser = bench_parser(__doc__, "rows in each training window")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument(
         "--champion-sample",
         type=int,
         help="make the champion from a training.sample_rows hash sample of this many rows of its window",
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.state)

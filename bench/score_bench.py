@@ -17,7 +17,6 @@ Not included: Airflow's own per-task cost (task runner start, DAG file parse) an
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -35,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
+from bench.task_process import bench_parser, peak_rss_mb, spawn_task, task_env  # noqa: E402
 from bench.task_process import machine as describe_machine  # noqa: E402
-from bench.task_process import peak_rss_mb, spawn_task, task_env  # noqa: E402
 
 SECTION = "## Batch scoring at scale (issue 13)"
 TASKS = ("plan", "score")
@@ -207,15 +206,10 @@ def render(rows: int, load_s: float, runs: dict[str, dict[str, dict]], machine: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="source rows in the scoring interval")
-    parser.add_argument("--pg", help="user@host:port of a PostgreSQL server (default: RETRAINING_TEST_PG_URL's)")
+    parser = bench_parser(__doc__, "source rows in the scoring interval")
     parser.add_argument(
         "--no-shadow", dest="shadow", action="store_false", help="time the champion alone (no second run)"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.state)
