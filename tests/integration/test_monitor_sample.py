@@ -5,7 +5,6 @@ reads are those of the same ids; drift and performance run on the sample."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from include.retraining import monitor_steps
 from include.retraining.config import load_model_config
 from include.retraining.settings import load_settings
 from include.retraining.training import fit
-from include.retraining.warehouse_sample import HASH_SPACE, read_monitor_window, sample_threshold
+from include.retraining.warehouse_sample import HASH_SPACE, hash_below, read_monitor_window, sample_threshold
 from tests.support import PG_ADMIN_URL, postgres_databases, service_unavailable
 from tests.unit.monitor_fakes import CHURN, END, FakeTracker, context
 
@@ -80,9 +79,22 @@ def config():
     return base.model_copy(update={"monitor": monitor})
 
 
-def _hashed_ids(ids: pd.Series, threshold: int) -> set[str]:
-    """The ids below threshold, hashed here in Python: md5 of the id, first 32 bits."""
-    return {i for i in ids if int(hashlib.md5(i.encode()).hexdigest()[:8], 16) < threshold}
+def _fetch(url: str, sql: str, params: dict | None = None) -> list[tuple]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params or {})]
+    finally:
+        engine.dispose()
+
+
+def _hashed_ids(url: str, ids: pd.Series, threshold: int) -> set[str]:
+    """The ids below threshold by the hash PostgreSQL reports for each (`hashtextextended` of the id
+    as text, signed 64 bits), its low 32 bits taken here in Python, not by `hash_below`'s mask."""
+    rows = _fetch(url, "SELECT id, hashtextextended(id, 0) FROM unnest(CAST(:ids AS text[])) AS id", {"ids": list(ids)})
+    return {i for i, h in rows if h & (HASH_SPACE - 1) < threshold}
 
 
 def _source(url: str, config, window: tuple, bound: int):
@@ -98,8 +110,22 @@ def test_a_large_window_is_read_as_the_id_hash_sample_of_its_bound(warehouse, co
     assert sampled.sampled and sampled.rows == ROWS
     assert sampled.threshold == sample_threshold(ROWS, MAX_ROWS) < HASH_SPACE
     assert abs(len(sampled.frame) - MAX_ROWS) < 5 * MAX_ROWS**0.5  # binomial: about the bound
-    assert set(sampled.frame["customer_id"]) == _hashed_ids(whole.frame["customer_id"], sampled.threshold)
+    assert set(sampled.frame["customer_id"]) == _hashed_ids(warehouse, whole.frame["customer_id"], sampled.threshold)
     assert sampled.frame["snapshot_at"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(_source(warehouse, config, CURRENT, MAX_ROWS).frame, sampled.frame)
+
+
+def test_hash_below_keeps_the_integer_ids_whose_text_hashes_below_the_threshold(warehouse):
+    ids = "generate_series(1, 20000) AS i"
+    threshold = HASH_SPACE // 10
+
+    kept = _fetch(warehouse, f"SELECT i FROM {ids} WHERE {hash_below('i', threshold)} ORDER BY i")
+    reported = _fetch(warehouse, f"SELECT i, hashtextextended(CAST(i AS text), 0) FROM {ids}")
+
+    assert [i for (i,) in kept] == sorted(i for i, h in reported if h & (HASH_SPACE - 1) < threshold)
+    assert min(h for _, h in reported) < 0  # the raw hash is signed: without the mask these would all pass
+    assert abs(len(kept) - 2_000) < 5 * 2_000**0.5  # binomial: about a tenth
+    assert _fetch(warehouse, f"SELECT count(*) FROM {ids} WHERE {hash_below('i', HASH_SPACE)}") == [(20_000,)]
 
 
 def test_current_reads_samples_with_exact_counts_the_same_on_a_rerun(warehouse, config, tmp_path: Path):
