@@ -65,8 +65,10 @@ def hash_below(key: str, threshold: int) -> str:
     `threshold` (the low 32 bits of `hashtextextended` of the id as text, a bigint in
     [0, 2^32)). Source rows and served predictions filtered with the same threshold keep the same
     ids. It is the hash PostgreSQL's hash partitioning routes text keys with, about 10x cheaper
-    than md5 (docs/decisions.md, `training.sample_rows`)."""
-    return f"(hashtextextended(CAST({key} AS text), 0) & 4294967295) < {threshold:d}"
+    than md5 (docs/decisions.md, `training.sample_rows`). `COLLATE "C"`: a nondeterministic
+    collation on either table's id column would otherwise hash 'C123' and 'c123' alike, and the
+    served predictions would stop following the sampled ids."""
+    return f'(hashtextextended(CAST({key} AS text) COLLATE "C", 0) & 4294967295) < {threshold:d}'
 
 
 def _where(source: SourceConfig) -> tuple[str, str]:
