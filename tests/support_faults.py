@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tools.native_stack import MLFLOW_SERVER_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -302,9 +304,7 @@ def mlflow_server(root: Path, startup_s: float = 180) -> Iterator[MlflowServer]:
         "--allowed-hosts",
         "127.0.0.1:*,localhost:*",
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    # The job runner spawns a pool of huey consumers the pipeline never uses: seconds of CPU.
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | MLFLOW_SERVER_ENV
     with log.open("ab") as sink:
         process = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True

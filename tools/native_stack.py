@@ -35,6 +35,23 @@ import requests
 from tools.services import local_services
 
 REPO = Path(__file__).resolve().parents[1]
+# Tasks are forked from a worker that imported pandas, scikit-learn, MLflow, GX and Evidently once
+# (include/orchestration/worker_preload.py), instead of each task importing them for 5-15 s.
+# docker-compose.yaml sets the Celery one; tests/unit/test_compose.py keeps the two equal.
+WORKER_PRELOAD_ENV = {
+    "CeleryExecutor": {
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "include.orchestration.celery_config.CELERY_CONFIG",
+    },
+    "LocalExecutor": {
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "include.orchestration.worker_preload",
+    },
+}
+
+# MLflow 3's server starts a job runner with 7 huey consumers for GenAI jobs this pipeline never
+# runs: about 50 s of CPU at start and 2 GB of RSS. docker-compose.yaml sets the same.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
 ADMIN = "admin"
 # MLflow's auth app: an admin created on the first start of an empty user store, with this password.
 MLFLOW_AUTH_CONFIG = """[mlflow]
@@ -136,6 +153,7 @@ class NativeStack:
             # Models are loaded only in the project's skops format, never unpickled.
             "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         }
+        env.update(WORKER_PRELOAD_ENV.get(self.executor, {}))
         if self.executor == "CeleryExecutor":
             env["AIRFLOW__CELERY__BROKER_URL"] = self.broker_url or "redis://127.0.0.1:6379/0"
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.metadata_url.replace("+psycopg2", "")
@@ -161,6 +179,7 @@ class NativeStack:
         (folder / "users.db").unlink(missing_ok=True)
         _write_private(config, MLFLOW_AUTH_CONFIG.format(database=folder / "users.db", admin=ADMIN))
         return {
+            **MLFLOW_SERVER_ENV,
             "MLFLOW_AUTH_CONFIG_PATH": str(config),
             "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN,
             "MLFLOW_AUTH_ADMIN_PASSWORD": self.mlflow_password,

@@ -22,7 +22,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from include.retraining.settings import REPO_ROOT, Settings
-from include.retraining.skops_loader import UnsafeModelError, UnusableModelError, load_skops_model
+from include.retraining.skops_loader import UnsafeModelError, UnusableModelError, import_skops, load_skops_model
 from include.retraining.tracking_dataset import log_dataset
 
 if TYPE_CHECKING:
@@ -249,6 +249,7 @@ def _log_sklearn_model(model: ModelLog) -> Any:
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
+    import_skops()  # before MLflow imports it, so its import-time warnings are not logged
     sample = model.signature_sample
     return mlflow.sklearn.log_model(
         model.model,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import sys
@@ -22,6 +23,10 @@ from typing import Any
 import pandas as pd
 
 from include.retraining.config import ModelConfig
+
+# Great Expectations logs ~200 "Skipping registering function" lines at INFO when imported,
+# into every validate task's log; none of them is about the data.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 # Every pandas numeric dtype name, numpy's and the nullable extension types.
 NUMERIC_TYPES = [f"{kind}{bits}" for kind in ("int", "uint", "Int", "UInt") for bits in (8, 16, 32, 64)] + [

@@ -99,6 +99,10 @@ def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_work
     assert client.get_model_version_by_alias("churn", "champion").version == "1"
     worker_log = (stack.home / "logs" / "celery-worker.log").read_text()
     assert "retrain_churn" in worker_log  # executed by the Celery worker, not in-process
+    train_log = next(
+        (stack.home / "airflow" / "logs").glob(f"dag_id=retrain_churn/run_id={run_id}/task_id=train/*.log")
+    )
+    assert "libraries preloaded by the worker: yes" in train_log.read_text()
     _assert_the_new_champion_starts_scoring(stack, run_id, champion="1")
 
     _load(f"sqlite:///{stack.home / 'data' / 'warehouse.db'}", 10, 1, world=PRICING_CHANGE)

@@ -244,6 +244,15 @@ def test_mlflow_requires_a_login_with_credentials_from_env(services):
     assert "ENV MLFLOW_AUTH_CONFIG_PATH=/etc/mlflow/basic_auth.ini" in MLFLOW_DOCKERFILE.read_text()
 
 
+def test_mlflow_server_runs_as_the_native_stack_starts_it(services):
+    from tools.native_stack import MLFLOW_SERVER_ENV
+
+    env = _environment(services["mlflow"])
+
+    for variable, value in MLFLOW_SERVER_ENV.items():
+        assert env.get(variable) == value, variable
+
+
 def test_mlflow_users_live_on_their_own_volume(services):
     config = MLFLOW_AUTH_CONFIG.read_text()
 
@@ -354,6 +363,16 @@ def test_executor_is_celery_on_redis_with_postgres_results(services, name):
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
     assert "@postgres:5432/" in env["AIRFLOW__CELERY__RESULT_BACKEND"]
+
+
+@pytest.mark.parametrize("name", (*ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+def test_celery_workers_preload_the_libraries_as_the_native_stack_does(services, name):
+    from tools.native_stack import WORKER_PRELOAD_ENV
+
+    env = _environment(services[name])
+
+    for variable, value in WORKER_PRELOAD_ENV["CeleryExecutor"].items():
+        assert env.get(variable) == value, f"{name}: {variable}"
 
 
 def test_mlflow_serves_artifacts_from_its_volume_behind_postgres(services):

@@ -74,3 +74,25 @@ def test_no_function_in_include_is_over_the_limit() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     over[f"{path.relative_to(REPO)}:{node.lineno} {node.name}"] = lines
     assert over == {}, f"functions over {MAX_FUNCTION_LINES} lines: {over}"
+
+
+# Libraries a task may import for itself: standard library, or cheap enough not to be preloaded.
+NOT_PRELOADED = {"croniter", "pydantic", "threadpoolctl", "yaml"}
+
+
+def test_every_heavy_library_the_domain_imports_is_preloaded_by_the_workers() -> None:
+    """A library missing from worker_preload.LIBRARIES costs every task that imports it seconds
+    (include/orchestration/worker_preload.py). The module is read, not imported: importing it is
+    the expensive preload itself."""
+    import sys
+
+    tree = ast.parse((REPO / "include" / "orchestration" / "worker_preload.py").read_text())
+    libraries = next(
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "LIBRARIES" for t in node.targets)
+    )
+    preloaded = {name.split(".")[0] for name in libraries}
+    third_party = set().union(*(_imported(p) for p in _modules(DOMAIN))) - set(sys.stdlib_module_names) - {"include"}
+
+    assert third_party - preloaded - NOT_PRELOADED == set()
