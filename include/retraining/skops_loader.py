@@ -35,11 +35,10 @@ def import_skops() -> ModuleType:
     return skops.io
 
 
-def load_skops_model(folder: Path, label: str) -> Any:
-    """Load an MLflow sklearn model folder: skops only, trusting only the project's types."""
-    skops_io = import_skops()
-    from skops.io.exceptions import UntrustedTypesFoundException
-
+def model_file(folder: Path, label: str) -> str:
+    """The skops file an MLflow sklearn model folder's MLmodel names, relative to the folder;
+    refused unless the model is skops, trusts only the project's types and stays in its folder.
+    Needs only the MLmodel file: a loader fetches just the two files, not the folder."""
     from include.retraining.training import SKOPS_TRUSTED_TYPES
 
     conf = _sklearn_flavor(folder, label)
@@ -55,9 +54,20 @@ def load_skops_model(folder: Path, label: str) -> Any:
             f"{label} asks to trust {extra}, outside the project's list (training.SKOPS_TRUSTED_TYPES); "
             "refused: a model must not widen what a worker deserializes"
         )
-    path = (folder / str(conf.get("pickled_model", "model.skops"))).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise UnsafeModelError(f"{label}: model file {conf.get('pickled_model')!r} points outside the model folder")
+    name = str(conf.get("pickled_model", "model.skops"))
+    if not (folder / name).resolve().is_relative_to(folder.resolve()):
+        raise UnsafeModelError(f"{label}: model file {name!r} points outside the model folder")
+    return name
+
+
+def load_skops_model(folder: Path, label: str) -> Any:
+    """Load an MLflow sklearn model folder: skops only, trusting only the project's types."""
+    from include.retraining.training import SKOPS_TRUSTED_TYPES
+
+    path = folder / model_file(folder, label)
+    skops_io = import_skops()
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         return skops_io.load(path, trusted=list(SKOPS_TRUSTED_TYPES))
     except UntrustedTypesFoundException as exc:

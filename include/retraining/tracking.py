@@ -22,7 +22,13 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from include.retraining.settings import REPO_ROOT, Settings
-from include.retraining.skops_loader import UnsafeModelError, UnusableModelError, import_skops, load_skops_model
+from include.retraining.skops_loader import (
+    UnsafeModelError,
+    UnusableModelError,
+    import_skops,
+    load_skops_model,
+    model_file,
+)
 from include.retraining.tracking_dataset import log_dataset
 
 if TYPE_CHECKING:
@@ -232,17 +238,33 @@ class Tracker:
         Raises UnusableModelError when the artifact is missing, corrupt or not ours; any other
         MLflow error (the server unreachable) propagates, so the task is retried.
         """
+        # Two files, not the model folder: the folder also holds the ~90 files of the project's code
+        # (code_paths) and the environment specs, a request each through a tracking server.
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        uri = self.settings.tracking_uri
         with tempfile.TemporaryDirectory(prefix="model-") as scratch:  # else a remote store's copy stays in /tmp
+            folder = Path(scratch)
             try:
-                uri = self.settings.tracking_uri
-                local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=uri, dst_path=scratch)
+                repository = get_artifact_repository(model_uri, tracking_uri=uri, registry_uri=uri)
             except MlflowException as exc:
                 if does_not_exist(exc):
-                    raise UnusableModelError(f"{model_uri}: the model's files are not in the store ({exc})") from exc
+                    raise UnusableModelError(f"{model_uri}: no such model in the store ({exc})") from exc
                 raise
-            except FileNotFoundError as exc:
-                raise UnusableModelError(f"{model_uri}: the model's files are missing ({exc})") from exc
-            return load_skops_model(Path(local), model_uri)
+            _download_model_file(repository, model_uri, "MLmodel", folder)
+            _download_model_file(repository, model_uri, model_file(folder, model_uri), folder)
+            return load_skops_model(folder, model_uri)
+
+
+def _download_model_file(repository: Any, model_uri: str, name: str, folder: Path) -> None:
+    try:
+        repository.download_artifacts(name, dst_path=str(folder))
+    except MlflowException as exc:
+        if does_not_exist(exc):
+            raise UnusableModelError(f"{model_uri}: the model's {name} is not in the store ({exc})") from exc
+        raise
+    except FileNotFoundError as exc:
+        raise UnusableModelError(f"{model_uri}: the model's {name} is missing ({exc})") from exc
 
 
 def _log_sklearn_model(model: ModelLog) -> Any:
