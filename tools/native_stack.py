@@ -59,6 +59,7 @@ default_permission = READ
 database_uri = sqlite:///{database}
 admin_username = {admin}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = 60
 """
 
 

@@ -21,7 +21,7 @@ AIRFLOW_DOCKERFILE = ROOT / "Dockerfile"
 MLFLOW_DOCKERFILE = ROOT / "deploy" / "mlflow" / "Dockerfile"
 MLFLOW_REQUIREMENTS = ROOT / "deploy" / "mlflow" / "requirements.txt"
 MLFLOW_LOCK = ROOT / "deploy" / "mlflow" / "requirements.lock"
-MLFLOW_AUTH_CONFIG = ROOT / "deploy" / "mlflow" / "basic_auth.ini"
+MLFLOW_AUTH_CONFIG_FILE = ROOT / "deploy" / "mlflow" / "basic_auth.ini"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 POSTGRES_INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init" / "01-create-databases.sh"
@@ -253,8 +253,17 @@ def test_mlflow_server_runs_as_the_native_stack_starts_it(services):
         assert env.get(variable) == value, variable
 
 
+def test_mlflow_remembers_logins_as_the_native_stack_does():
+    from tools.native_stack import MLFLOW_AUTH_CONFIG
+
+    def ttl(text: str) -> str:
+        return re.search(r"^auth_cache_ttl_seconds = (\d+)$", text, re.MULTILINE).group(1)
+
+    assert ttl(MLFLOW_AUTH_CONFIG_FILE.read_text()) == ttl(MLFLOW_AUTH_CONFIG) == "60"
+
+
 def test_mlflow_users_live_on_their_own_volume(services):
-    config = MLFLOW_AUTH_CONFIG.read_text()
+    config = MLFLOW_AUTH_CONFIG_FILE.read_text()
 
     database = re.search(r"^database_uri\s*=\s*sqlite:///(\S+)$", config, flags=re.MULTILINE)
 
