@@ -76,7 +76,8 @@ lint: venv ## Ruff lint and format check
 	$(BIN)/ruff format --check .
 
 airflow: venv ## The Airflow UI on the embedded default: airflow standalone on http://localhost:8080
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__SCHEDULER__MP_START_METHOD=forkserver \
+	  AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD=include.orchestration.worker_preload $(BIN)/airflow standalone
 
 mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
