@@ -36,7 +36,15 @@ sys.path.insert(0, str(ROOT))
 from bench import retrain_bench  # noqa: E402  (needs the repo root)
 from bench.docs_section import write_section  # noqa: E402
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
-from bench.task_process import bench_parser, peak_rss_mb, spawn_task, task_env  # noqa: E402
+from bench.task_process import (  # noqa: E402
+    PROCESS_MODEL,
+    ForkingWorker,
+    bench_parser,
+    peak_rss_mb,
+    spawn_task,
+    start_worker,
+    task_env,
+)
 from bench.task_process import machine as describe_machine  # noqa: E402
 
 TASKS = ("reference", "current", "seasonal_reference", "data_drift", "performance", "decide", "report")
@@ -117,33 +125,36 @@ def child(task: str, state_file: Path) -> None:
     print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": peak_rss_mb()}))
 
 
-def run_monitor(base: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, dict]:
+def run_monitor(
+    base: dict[str, Any], workdir: Path, env: dict[str, str], worker: ForkingWorker | None
+) -> dict[str, dict]:
     state: dict[str, Any] = {**base, "xcom": {}}
     figures = {}
     for task in TASKS:
-        figures[task] = spawn_task(__file__, task, state, workdir / f"monitor-{task}.log", env)
+        figures[task] = spawn_task(__file__, task, state, workdir / f"monitor-{task}.log", env, worker)
         state["xcom"][task] = figures[task]["result"]
         done = figures[task]
         print(f"  {task}: {done['wall_s']:.1f} s, cpu {done['cpu_s']:.1f} s, {done['rss_mb']:.0f} MB", flush=True)
     return figures
 
 
-def render(rows: int, history: int, load_s: float, figures: dict[str, dict], machine: str) -> str:
+def render(rows: int, history: int, load_s: float, figures: dict[str, dict], machine: str, cold: bool) -> str:
     cur, drift, perf = figures["current"]["result"], figures["data_drift"]["result"], figures["performance"]["result"]
     total = sum(figures[t]["wall_s"] for t in TASKS)
     lines = [
         section_for(rows),
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make bench-monitor ROWS={rows}` "
-        f"(`bench/monitor_bench.py --rows {rows}`) on {machine}; Python {platform.python_version()}, "
+        f"(`bench/monitor_bench.py --rows {rows}{' --cold' if cold else ''}`) on {machine}; "
+        f"Python {platform.python_version()}, "
         "PostgreSQL on loopback, MLflow on SQLite, bytecode cached as in the image.",
         "",
         f"{cur['rows_current']:,} rows in the monitoring window and {cur['rows_matured']:,} in its matured-label "
         f"window ({history:,} history rows before them; all loaded by ADBC ingest in {load_s:.0f} s, index on the "
         f"timestamp). The monitor read {cur.get('rows_current_read', 0):,} and {cur.get('rows_matured_read', 0):,} "
         f"of them (sampled: {cur.get('sampled', False)}; bounds monitor.max_rows and monitor.max_matured_rows); "
-        "the counts come from SQL. Each task runs in its own process; *process* is its wall time including "
-        "Python start and imports, *step* the step's call, *CPU* the process's user + system time.",
+        f"the counts come from SQL. Each task runs in its own process, {PROCESS_MODEL[cold]}; "
+        "*process* is its wall time in that process, *step* the step's call, *CPU* the process's user + system time.",
         "",
         "| task | process | step | CPU | peak RSS |",
         "|---|---|---|---|---|",
@@ -194,15 +205,18 @@ def main() -> None:
                 "libpq": _libpq(args.pg, database),
             }
             print(f"champion: a retrain of the window ending {CHAMPION_END:%Y-%m-%d}", flush=True)
-            retrain_bench.run_window(CHAMPION_END, base, workdir, env)
+            worker = start_worker(env, args.cold)
+            retrain_bench.run_window(CHAMPION_END, base, workdir, env, worker)
             machine = describe_machine()
             print(f"monitor: window ending {WINDOW_END:%Y-%m-%d %H:%M}", flush=True)
-            figures = run_monitor(base, workdir, env)
+            figures = run_monitor(base, workdir, env, worker)
+            if worker is not None:
+                worker.close()
     finally:
         _admin(args.pg, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     if args.json:
         args.json.write_text(json.dumps({"rows": args.rows, "load_s": load_s, "figures": figures}, default=str))
-    section = render(args.rows, args.history, load_s, figures, machine)
+    section = render(args.rows, args.history, load_s, figures, machine, args.cold)
     write_section(args.out, section_for(args.rows), section, "Benchmarks")
     print(section)
 

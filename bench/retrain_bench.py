@@ -6,10 +6,12 @@ Loads the demo generator's churn rows into a new, uniquely named PostgreSQL data
 ingest, an index on the timestamp), so that each of two training windows a week apart holds
 `--rows` rows. A first retrain of the earlier window makes the champion (its figures are shown
 as "no champion"); the timed retrain of the later window then runs with that champion present.
-Each task (extract, validate, train, evaluate, promote) runs in its own Python process that
-calls the step with the previous tasks' XCom values, as an Airflow worker would; the parent
-records each process's wall and CPU time (`os.wait4`), and the process reports its peak RSS
-(VmHWM) and the step's own time without the start-up imports. A plain ADBC read of the same
+Each task (extract, validate, train, evaluate, promote) runs in its own process that calls the
+step with the previous tasks' XCom values, as an Airflow worker would: forked from a worker that
+imported the libraries once (`include/orchestration/worker_preload.py`, as the stack's workers
+are configured), or with `--cold` a fresh Python that imports them itself. Each process's wall
+and CPU time are recorded (`os.wait4`), and the process reports its peak RSS (VmHWM) and the
+step's own time. A plain ADBC read of the same
 window query runs in a process of its own too. The section "## Retrain at scale (issue 12)" of
 `--out` is rewritten; the database is dropped.
 
@@ -33,7 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
-from bench.task_process import bench_parser, peak_rss_mb, spawn_task, task_env  # noqa: E402
+from bench.task_process import (  # noqa: E402
+    PROCESS_MODEL,
+    ForkingWorker,
+    bench_parser,
+    peak_rss_mb,
+    spawn_task,
+    start_worker,
+    task_env,
+)
 from bench.task_process import machine as describe_machine  # noqa: E402
 
 SECTION = "## Retrain at scale (issue 12)"
@@ -168,27 +178,40 @@ def child(task: str, state_file: Path) -> None:
     print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": peak_rss_mb()}))
 
 
-def spawn(task: str, state: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Run one task in a fresh process; its wall time, peak RSS and the child's own report."""
-    return spawn_task(__file__, task, state, workdir / f"{task}-{state['window_end'][:10]}.log", env)
+def spawn(
+    task: str, state: dict[str, Any], workdir: Path, env: dict[str, str], worker: ForkingWorker | None
+) -> dict[str, Any]:
+    """Run one task in its own process; its wall time, peak RSS and the child's own report."""
+    return spawn_task(__file__, task, state, workdir / f"{task}-{state['window_end'][:10]}.log", env, worker)
 
 
 def run_window(
-    end: datetime, base: dict[str, Any], workdir: Path, env: dict[str, str], sample_rows: int | None = None
+    end: datetime,
+    base: dict[str, Any],
+    workdir: Path,
+    env: dict[str, str],
+    worker: ForkingWorker | None,
+    sample_rows: int | None = None,
 ) -> dict[str, dict]:
     state = {**base, "window_end": end.isoformat(), "xcom": {}, "sample_rows": sample_rows}
     figures = {}
     for task in TASKS:
-        figures[task] = spawn(task, state, workdir, env)
+        figures[task] = spawn(task, state, workdir, env, worker)
         state["xcom"][task] = figures[task]["result"]
         done = figures[task]
         print(f"  {task}: {done['wall_s']:.1f} s, cpu {done['cpu_s']:.1f} s, {done['rss_mb']:.0f} MB", flush=True)
-    figures["adbc_read"] = spawn("adbc_read", state, workdir, env)
+    figures["adbc_read"] = spawn("adbc_read", state, workdir, env, worker)
     return figures
 
 
 def render(
-    rows: int, total: int, load_s: float, runs: dict[str, dict[str, dict]], machine: str, champion_sample: int | None
+    rows: int,
+    total: int,
+    load_s: float,
+    runs: dict[str, dict[str, dict]],
+    machine: str,
+    champion_sample: int | None,
+    cold: bool,
 ) -> str:
     timed, first = runs["champion present"], runs["no champion"]
     # The champion's run on a hash sample of its window: a 10M-row run that only makes the
@@ -199,13 +222,14 @@ def render(
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make bench-retrain` "
         f"(`bench/retrain_bench.py --rows {rows}"
-        f"{f' --champion-sample {champion_sample}' if champion_sample else ''}`) on {machine}; Python {platform.python_version()}, "
+        f"{f' --champion-sample {champion_sample}' if champion_sample else ''}{' --cold' if cold else ''}`) "
+        f"on {machine}; Python {platform.python_version()}, "
         "PostgreSQL on loopback, MLflow on SQLite, RETRAINING_FIT_THREADS=1, bytecode cached as in the "
         "image (the no-champion run compiles and caches it, so its times include that).",
         "",
         f"{rows:,} rows in each training window ({total:,} loaded by ADBC ingest in {load_s:.0f} s, "
         "index on the timestamp). Each task runs in its own process with the previous tasks' XCom "
-        "values. *process* is the task's wall time including Python start and imports, *step* the "
+        f"values, {PROCESS_MODEL[cold]}. *process* is the task's wall time in that process, *step* the "
         "step's call (with the imports it makes itself), *CPU* the process's user + system time (what "
         "the wall time would be on an idle machine, one thread); peak RSS is the process's.",
         "",
@@ -274,15 +298,18 @@ def main() -> None:
                 "libpq": _libpq(args.pg, database),
             }
             runs = {}
+            worker = start_worker(env, args.cold)
             for label, end in (("no champion", WINDOW_END - timedelta(days=7)), ("champion present", WINDOW_END)):
                 print(f"{label}: window ending {end:%Y-%m-%d}", flush=True)
                 sample = args.champion_sample if label == "no champion" else None
-                runs[label] = run_window(end, base, workdir, env, sample)
+                runs[label] = run_window(end, base, workdir, env, worker, sample)
+            if worker is not None:
+                worker.close()
     finally:
         _admin(args.pg, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     if args.json:
         args.json.write_text(json.dumps({"rows": args.rows, "total": total, "load_s": load_s, "runs": runs}))
-    section = render(args.rows, total, load_s, runs, machine, args.champion_sample)
+    section = render(args.rows, total, load_s, runs, machine, args.champion_sample, args.cold)
     write_section(args.out, section_for(args.rows), section, "Benchmarks")
     print(section)
 

@@ -34,7 +34,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
-from bench.task_process import bench_parser, peak_rss_mb, spawn_task, task_env  # noqa: E402
+from bench.task_process import (  # noqa: E402
+    PROCESS_MODEL,
+    ForkingWorker,
+    bench_parser,
+    peak_rss_mb,
+    spawn_task,
+    start_worker,
+    task_env,
+)
 from bench.task_process import machine as describe_machine  # noqa: E402
 
 SECTION = "## Batch scoring at scale (issue 13)"
@@ -139,8 +147,10 @@ def child(task: str, state_file: Path) -> None:
     print(json.dumps(report, default=str))
 
 
-def spawn(task: str, state: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    return spawn_task(__file__, task, state, workdir / f"{task}-{state['label']}.log", env)
+def spawn(
+    task: str, state: dict[str, Any], workdir: Path, env: dict[str, str], worker: ForkingWorker | None
+) -> dict[str, Any]:
+    return spawn_task(__file__, task, state, workdir / f"{task}-{state['label']}.log", env, worker)
 
 
 WARM_UP = (
@@ -155,28 +165,30 @@ def warm_up(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", WARM_UP], env=env, check=True, capture_output=True)
 
 
-def run_once(label: str, base: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, dict]:
+def run_once(
+    label: str, base: dict[str, Any], workdir: Path, env: dict[str, str], worker: ForkingWorker | None
+) -> dict[str, dict]:
     state = {**base, "label": label, "xcom": {}}
     figures = {}
     for task in TASKS:
-        figures[task] = spawn(task, state, workdir, env)
+        figures[task] = spawn(task, state, workdir, env, worker)
         state["xcom"][task] = figures[task]["result"]
         done = figures[task]
         print(f"  {task}: {done['wall_s']:.1f} s, cpu {done['cpu_s']:.1f} s, {done['rss_mb']:.0f} MB", flush=True)
     return figures
 
 
-def render(rows: int, load_s: float, runs: dict[str, dict[str, dict]], machine: str, shadow: bool) -> str:
+def render(rows: int, load_s: float, runs: dict[str, dict[str, dict]], machine: str, shadow: bool, cold: bool) -> str:
     lines = [
         SECTION,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make bench-score` (`bench/score_bench.py "
-        f"--rows {rows}{'' if shadow else ' --no-shadow'}`) on {machine}; Python {platform.python_version()}, PostgreSQL on loopback, MLflow "
+        f"--rows {rows}{'' if shadow else ' --no-shadow'}{' --cold' if cold else ''}`) on {machine}; Python {platform.python_version()}, PostgreSQL on loopback, MLflow "
         "on SQLite, RETRAINING_FIT_THREADS=1, bytecode compiled before the timed runs as in the image.",
         "",
         f"{rows:,} source rows in one scoring interval (loaded by ADBC ingest in {load_s:.0f} s, index on "
-        "the timestamp). Each task runs in its own process; *process* is its wall time including Python "
-        "start and imports, *step* the step's call, *CPU* the process's user + system time; read, score "
+        f"the timestamp). Each task runs in its own process, {PROCESS_MODEL[cold]}; *process* is its wall "
+        "time in that process, *step* the step's call, *CPU* the process's user + system time; read, score "
         "and write are the step's parts (ADBC read into pandas; `score_with_report` per alias; the "
         "interval's replacement in one transaction: DELETE and ADBC bulk ingest).",
         "",
@@ -232,14 +244,17 @@ def main() -> None:
             base = {"warehouse_url": f"postgresql+psycopg2://{args.pg}/{database}"}
             warm_up(env)
             runs = {}
+            worker = start_worker(env, args.cold)
             kinds = (("champion alone", False), ("champion + shadow challenger", True))
             for label, shadow in kinds[: 2 if args.shadow else 1]:
                 _set_shadow(shadow)
                 print(f"{label}:", flush=True)
-                runs[label] = run_once(label, base, workdir, env)
+                runs[label] = run_once(label, base, workdir, env, worker)
+            if worker is not None:
+                worker.close()
     finally:
         _admin(args.pg, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    section = render(args.rows, load_s, runs, machine, args.shadow)
+    section = render(args.rows, load_s, runs, machine, args.shadow, args.cold)
     write_section(args.out, SECTION, section, "Benchmarks")
     print(section)
 
