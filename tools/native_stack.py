@@ -16,6 +16,7 @@ with the stack (tools/services.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -272,6 +273,11 @@ class NativeStack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        # A process its group leader started while stopping (a LocalExecutor worker forked from
+        # the forkserver during shutdown) missed the SIGTERM and would outlive the stack.
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
 
     def __enter__(self) -> NativeStack:

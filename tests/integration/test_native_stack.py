@@ -84,9 +84,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
         pids = [p.pid for p in stack.processes.values()]
         stack.stop()
         postgres_databases(airflow_db, mlflow_db, drop=True)
-        for pid in pids:  # the fixture leaves no process of its own behind
+        for pid in pids:  # the fixture leaves no process behind: no leader, nothing in its group
             with pytest.raises(ProcessLookupError):
-                os.kill(pid, 0)
+                os.killpg(pid, 0)
 
 
 def test_retrain_then_drift_starts_an_asset_triggered_retrain_on_the_celery_worker(stack: NativeStack) -> None:
