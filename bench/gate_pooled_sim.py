@@ -78,7 +78,9 @@ def simulate_sequence(rng: np.random.Generator, n: int, delta: float, kappa: flo
         own = np.sqrt(kappa) * recipe + np.sqrt(1 - kappa) * rng.normal(size=total)
         challenger = scores(BASE_AUC + delta, own)
         evidence.append(
-            HoldoutEvidence(f"week{look}", "1", "recipe", times[rows], y[rows], challenger[rows], champion[rows])
+            HoldoutEvidence(
+                f"week{look}", "1", "recipe", times[rows], y[rows], challenger[rows], champion[rows], started_at=end
+            )
         )
     return evidence
 
@@ -101,7 +103,7 @@ def run_sequence(evidence: list[HoldoutEvidence]) -> dict[tuple[int, float, bool
     for look, current in enumerate(evidence):
         own = _difference_and_se(current.y, current.challenger, current.champion)
         for k in WINDOWS:
-            pooled = pool_evidence(current, evidence[:look], k, baseline_cutoff=-HOLDOUT_DAYS)
+            pooled = pool_evidence(current, evidence[:look], k, baseline_cutoff=-HOLDOUT_DAYS, since=0.0)
             difference, se = _difference_and_se(pooled.y, pooled.challenger, pooled.champion)
             for c in CONFIDENCES:
                 for guard in (True, False):

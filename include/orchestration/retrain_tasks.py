@@ -68,7 +68,8 @@ def train(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-    ctx = step_context(config)
+    # Pooled evidence reads the promotion log (when the champion's tenure began) in the warehouse.
+    ctx = step_context(config, warehouse=config.gate.pooled_windows > 1)
     try:
         evaluated, alert = retrain_steps.evaluate(ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained))
     except TrainingDataError as exc:  # a one-class holdout: a retry sees the same rows

@@ -10,13 +10,15 @@ the same baseline version and recipe (config hash) that are older than every new
   (the validation suite checks that pair is unique). The same customer at an older snapshot is
   another row, as it is within one holdout: dropping it would pool nothing for a table of weekly
   snapshots of the same customers,
-- the baseline never trained on any of them: every pooled row is after its training cutoff.
+- the baseline never trained on any of them: every pooled row is after its training cutoff,
+- all of them were decided in the baseline's current tenure as champion (`in_tenure`): a rollback
+  to an old version starts a new tenure, and its decisions of months ago (another regime) stay out.
 The paired test on the union then estimates the recipe's average advantage over the baseline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,7 +28,8 @@ class HoldoutEvidence:
     """One decision's holdout: per row the label, both scores, the timestamp and (optional) id.
 
     `timestamps` are int64 nanoseconds (UTC) or any ordered numbers; `compared_with` is the
-    baseline version scored, `config_hash` the recipe that trained the challenger.
+    baseline version scored, `config_hash` the recipe that trained the challenger. `started_at`
+    is when the challenger's run started (same unit), never after its decision; None when unknown.
     """
 
     run_id: str
@@ -37,22 +40,20 @@ class HoldoutEvidence:
     challenger: np.ndarray
     champion: np.ndarray
     ids: np.ndarray | None = None
+    started_at: float | int | None = None
 
     @property
     def rows(self) -> int:
         return len(self.y)
 
     def subset(self, keep: np.ndarray) -> HoldoutEvidence:
-        ids = self.ids[keep] if self.ids is not None else None
-        return HoldoutEvidence(
-            self.run_id,
-            self.compared_with,
-            self.config_hash,
-            self.timestamps[keep],
-            self.y[keep],
-            self.challenger[keep],
-            self.champion[keep],
-            ids,
+        return replace(
+            self,
+            timestamps=self.timestamps[keep],
+            y=self.y[keep],
+            challenger=self.challenger[keep],
+            champion=self.champion[keep],
+            ids=self.ids[keep] if self.ids is not None else None,
         )
 
 
@@ -86,34 +87,52 @@ class PooledEvidence:
         }
 
 
+def in_tenure(earlier: list[HoldoutEvidence], since: float | int | None) -> list[HoldoutEvidence]:
+    """The decisions made during the baseline's current tenure as champion: those whose run
+    started at or after `since`, the moment alias `champion` last moved to the baseline.
+
+    A run's start is never after its decision, so a decision is never counted in a tenure it was
+    not made in (a run started just before the move and judged after it is left out: fewer rows,
+    never wrong ones). Without `since` or a run's start time: none (fail closed).
+    """
+    if since is None:
+        return []
+    return [e for e in earlier if e.started_at is not None and e.started_at >= since]
+
+
 def pool_evidence(
     current: HoldoutEvidence,
     earlier: list[HoldoutEvidence],
     windows: int,
     baseline_cutoff: float | int | None,
+    *,
+    since: float | int | None,
 ) -> PooledEvidence:
     """The current holdout plus rows of up to `windows - 1` earlier decisions' holdouts.
 
-    `earlier` may hold any decisions: only those against the same baseline version and recipe
-    are used, newest holdout first, each contributing its rows older than every newer holdout
-    already pooled and after `baseline_cutoff` (the last timestamp the baseline trained on).
-    Without a known cutoff nothing earlier is pooled (fail closed to the current holdout).
+    `earlier` may hold any decisions: only those against the same baseline version and recipe,
+    made in the baseline's current tenure as champion (since `since`, `in_tenure`) are used,
+    newest holdout first, each contributing its rows older than every newer holdout already
+    pooled and after `baseline_cutoff` (the last timestamp the baseline trained on). Without a
+    known cutoff or tenure start nothing earlier is pooled (fail closed to the current holdout).
     """
     parts, note = [current], ""
-    if windows > 1 and earlier and baseline_cutoff is None:
+    same = [e for e in earlier if _same_recipe(e, current)]
+    if windows > 1 and same and baseline_cutoff is None:
         note = "the baseline's training cutoff is unknown: only this holdout is used"
+    elif windows > 1 and same and since is None:
+        note = (
+            f"the promotion log does not show when version {current.compared_with}'s current tenure as "
+            "champion began: only this holdout is used"
+        )
     elif windows > 1:
-        boundary = current.timestamps.min() if current.rows else None
-        same = [e for e in earlier if _same_recipe(e, current)]
-        for older in sorted(same, key=lambda e: e.timestamps.max() if e.rows else 0, reverse=True):
-            if len(parts) == windows or boundary is None:
-                break
-            keep = (older.timestamps < boundary) & (older.timestamps > baseline_cutoff)
-            if not keep.any():
-                continue
-            part = older.subset(keep)
-            parts.append(part)
-            boundary = min(boundary, older.timestamps.min())
+        tenure = in_tenure(same, since)
+        if len(tenure) < len(same):
+            note = (
+                f"{len(same) - len(tenure)} earlier decision(s) against version {current.compared_with} were "
+                "made before its current tenure as champion: not pooled"
+            )
+        parts += _older_parts(current, tenure, windows, baseline_cutoff)
     return PooledEvidence(
         y=np.concatenate([p.y for p in parts]),
         challenger=np.concatenate([p.challenger for p in parts]).astype("float64"),
@@ -122,6 +141,23 @@ def pool_evidence(
         run_ids=tuple(p.run_id for p in parts),
         note=note,
     )
+
+
+def _older_parts(
+    current: HoldoutEvidence, earlier: list[HoldoutEvidence], windows: int, baseline_cutoff: float | int
+) -> list[HoldoutEvidence]:
+    """Newest holdout first, each one's rows older than every newer part and after the cutoff."""
+    parts: list[HoldoutEvidence] = []
+    boundary = current.timestamps.min() if current.rows else None
+    for older in sorted(earlier, key=lambda e: e.timestamps.max() if e.rows else 0, reverse=True):
+        if len(parts) == windows - 1 or boundary is None:
+            break
+        keep = (older.timestamps < boundary) & (older.timestamps > baseline_cutoff)
+        if not keep.any():
+            continue
+        parts.append(older.subset(keep))
+        boundary = min(boundary, older.timestamps.min())
+    return parts
 
 
 def _same_recipe(evidence: HoldoutEvidence, current: HoldoutEvidence) -> bool:

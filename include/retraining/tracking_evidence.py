@@ -43,7 +43,9 @@ def to_frame(evidence: HoldoutEvidence) -> pd.DataFrame:
     return frame
 
 
-def from_frame(frame: pd.DataFrame, run_id: str, compared_with: str, config_hash: str) -> HoldoutEvidence:
+def from_frame(
+    frame: pd.DataFrame, run_id: str, compared_with: str, config_hash: str, started_at: int | None = None
+) -> HoldoutEvidence:
     return HoldoutEvidence(
         run_id,
         compared_with,
@@ -53,6 +55,7 @@ def from_frame(frame: pd.DataFrame, run_id: str, compared_with: str, config_hash
         frame["challenger"].to_numpy("float64"),
         frame["champion"].to_numpy("float64"),
         frame["id"].to_numpy() if "id" in frame.columns else None,
+        started_at,
     )
 
 
@@ -86,7 +89,8 @@ class EvidenceStore:
         client.set_tag(evidence.run_id, EVIDENCE_BASELINE_TAG, evidence.compared_with)
 
     def earlier(self, experiment_id: str, compared_with: str, config_hash: str, limit: int) -> list[HoldoutEvidence]:
-        """The evidence of the latest `limit` runs compared with this baseline by this recipe.
+        """The evidence of the latest `limit` runs compared with this baseline by this recipe, each
+        with its run's start time (ns, UTC; MLflow keeps it, so older files need nothing new).
 
         A run whose file is missing (deleted by hand) is left out: pooling then uses fewer windows,
         never wrong ones. Any other error of the store propagates (fail closed).
@@ -109,7 +113,8 @@ class EvidenceStore:
                 if path is None or not path.exists():
                     continue
                 frame = pd.read_parquet(path)
-            found.append(from_frame(frame, run.info.run_id, compared_with, config_hash))
+            started_at = run.info.start_time * 1_000_000 if run.info.start_time is not None else None
+            found.append(from_frame(frame, run.info.run_id, compared_with, config_hash, started_at))
         return found
 
     def training_cutoff(self, run_id: str) -> int | None:

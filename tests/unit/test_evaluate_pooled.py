@@ -1,19 +1,25 @@
-"""The evaluate step with gate.pooled_windows > 1, against small fakes of the MLflow adapters:
-each decision stores its evidence, the next one pools it, a model that pools nothing never
-touches the evidence store, and no stored evidence means this holdout alone decides."""
+"""The evaluate step with gate.pooled_windows > 1, against small fakes of the MLflow adapters and
+a SQLite promotion log: each decision stores its evidence, the next one pools it while the same
+champion's tenure lasts, a model that pools nothing never touches the evidence store, and no
+stored evidence (or no logged start of the champion's tenure) means this holdout alone decides."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy
 
-from include.retraining import retrain_steps
+from include.retraining import promotion_log, retrain_steps
 from include.retraining.gate_evidence import HoldoutEvidence
+from include.retraining.promotion_log import PromotionAction, PromotionRecord
 from include.retraining.retrain_contracts import Extracted, Trained
+from include.retraining.runs import StepContext
 from include.retraining.snapshots import write_snapshot
 from include.retraining.tracking_evidence import as_nanoseconds
 from include.retraining.windows import Window
@@ -36,15 +42,19 @@ data, model, extracted = steps.data, steps.model, steps.extracted
 
 TRAINED_1 = Trained("run-1", "1", CHALLENGER_URI, reused=False)
 POOLING = CONFIG.model_copy(update={"gate": CONFIG.gate.model_copy(update={"pooled_windows": 2})})
+# Version 2 became champion; the decisions against it are made a day later.
+PROMOTED = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 @dataclass
 class FakeEvidence:
     logged: list[HoldoutEvidence] = field(default_factory=list)
     cutoff: int | None = as_nanoseconds(WINDOW.start)
+    now: datetime = PROMOTED + timedelta(days=1)
 
     def log(self, evidence: HoldoutEvidence) -> None:
-        self.logged.append(evidence)
+        """Stored with its run's start time, as the MLflow store hands it back."""
+        self.logged.append(replace(evidence, started_at=as_nanoseconds(self.now)))
 
     def earlier(self, experiment_id: str, compared_with: str, config_hash: str, limit: int) -> list:
         return [e for e in self.logged if (e.compared_with, e.config_hash) == (compared_with, config_hash)][:limit]
@@ -58,6 +68,11 @@ class PoolingTracker(FakeTracker):
     evidence: FakeEvidence = field(default_factory=FakeEvidence)
 
 
+def _moved(ctx: StepContext, to: str, at: datetime, action: PromotionAction = PromotionAction.PROMOTE) -> None:
+    """A move of `champion` in the promotion log, as promotion and rollback write it."""
+    promotion_log.append(ctx.warehouse_url, PromotionRecord(CONFIG.name, to, action, "test", at=at))
+
+
 def _snapshot(frame: pd.DataFrame, tmp_path: Path, end: pd.Timestamp) -> Extracted:
     window = Window(WINDOW.start, (end.tz_localize("UTC") if end.tz is None else end).to_pydatetime())
     snapshot = write_snapshot(frame[frame["snapshot_at"] <= end], tmp_path / "artifacts", CONFIG.name, window)
@@ -67,6 +82,7 @@ def _snapshot(frame: pd.DataFrame, tmp_path: Path, end: pd.Timestamp) -> Extract
 def test_the_second_decision_pools_the_first_ones_older_rows(tmp_path: Path, data, model: Any) -> None:
     tracker = PoolingTracker({CHALLENGER_URI: model, CHAMPION_URI: model})
     ctx = _ctx(tmp_path, tracker, FakeRegistry(_champion("2")), config=POOLING)
+    _moved(ctx, "2", PROMOTED)
     late = pd.Timestamp(data["snapshot_at"].max())
     week_before = _snapshot(data, tmp_path, late - pd.Timedelta(days=7))
 
@@ -103,3 +119,57 @@ def test_a_model_that_pools_nothing_never_reads_or_writes_evidence(tmp_path: Pat
     tracker = FakeTracker({CHALLENGER_URI: model, CHAMPION_URI: model})  # no evidence store at all
     evaluated, _ = retrain_steps.evaluate(_ctx(tmp_path, tracker, FakeRegistry(_champion("2"))), extracted, TRAINED_1)
     assert evaluated.pooled is None and evaluated.compared_with == "2"
+
+
+def _two_decisions(ctx: StepContext, tracker: PoolingTracker, data: pd.DataFrame, tmp_path: Path, between) -> Any:
+    """A decision a week before the latest snapshot, `between()`, then one on the latest."""
+    late = pd.Timestamp(data["snapshot_at"].max())
+    retrain_steps.evaluate(ctx, _snapshot(data, tmp_path, late - pd.Timedelta(days=7)), TRAINED_1)
+    between()
+    evaluated, _ = retrain_steps.evaluate(
+        ctx, _snapshot(data, tmp_path, late), Trained("run-2", "1", CHALLENGER_URI, False)
+    )
+    return evaluated
+
+
+def test_after_a_rollback_to_the_champion_its_decisions_from_before_are_not_pooled(
+    tmp_path: Path, data, model, caplog
+) -> None:
+    tracker = PoolingTracker({CHALLENGER_URI: model, CHAMPION_URI: model})
+    ctx = _ctx(tmp_path, tracker, FakeRegistry(_champion("2")), config=POOLING)
+    _moved(ctx, "2", PROMOTED)
+
+    def replaced_and_rolled_back() -> None:
+        _moved(ctx, "3", PROMOTED + timedelta(days=30))
+        _moved(ctx, "2", PROMOTED + timedelta(days=90), PromotionAction.ROLLBACK)
+        tracker.evidence.now = PROMOTED + timedelta(days=91)
+
+    second = _two_decisions(ctx, tracker, data, tmp_path, replaced_and_rolled_back)
+
+    assert [e.compared_with for e in tracker.evidence.logged] == ["2", "2"]
+    assert second.pooled is None and second.interval["rows"] == tracker.evidence.logged[-1].rows
+    assert "made before its current tenure as champion: not pooled" in caplog.text
+
+
+def test_a_champion_the_promotion_log_never_saw_become_champion_pools_nothing_earlier(
+    tmp_path: Path, data, model, caplog
+) -> None:
+    tracker = PoolingTracker({CHALLENGER_URI: model, CHAMPION_URI: model})
+    ctx = _ctx(tmp_path, tracker, FakeRegistry(_champion("2")), config=POOLING)  # no move logged
+
+    second = _two_decisions(ctx, tracker, data, tmp_path, lambda: None)
+
+    assert second.pooled is None and second.interval["rows"] == tracker.evidence.logged[-1].rows
+    assert "does not show when version 2's current tenure as champion began" in caplog.text
+
+
+def test_an_error_reading_the_promotion_log_fails_evaluate_instead_of_pooling(tmp_path: Path, extracted, model) -> None:
+    tracker = PoolingTracker({CHALLENGER_URI: model, CHAMPION_URI: model})
+    ctx = _ctx(tmp_path, tracker, FakeRegistry(_champion("2")), config=POOLING)
+    with sqlite3.connect(tmp_path / "warehouse.db") as conn:  # a table of that name, not the log's
+        conn.execute(f"CREATE TABLE {promotion_log.PROMOTIONS_TABLE} (other INTEGER)")
+
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="no such column"):
+        retrain_steps.evaluate(ctx, extracted, TRAINED_1)
+
+    assert tracker.evidence.logged == [], "no decision was made, so none was stored"

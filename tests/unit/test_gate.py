@@ -178,7 +178,8 @@ def test_pooled_windows_out_of_bounds_fails_at_parse_time(windows: int) -> None:
 
 
 def _evidence(run_id: str, y, challenger, champion, start: float) -> HoldoutEvidence:
-    return HoldoutEvidence(run_id, "1", "h", start + np.arange(len(y), dtype=float), y, challenger, champion)
+    times = start + np.arange(len(y), dtype=float)
+    return HoldoutEvidence(run_id, "1", "h", times, y, challenger, champion, started_at=start)
 
 
 def test_judge_measures_every_interval_on_the_pooled_rows_and_reports_them() -> None:
@@ -186,7 +187,7 @@ def test_judge_measures_every_interval_on_the_pooled_rows_and_reports_them() -> 
     y, challenger, champion = _holdout(seed=4, n=1000, challenger_signal=1.1)
     older = _evidence("old", *_holdout(seed=5, n=1000, challenger_signal=1.1), start=0.0)
     current = _evidence("new", y, challenger, champion, start=5000.0)
-    pooled = pool_evidence(current, [older], 2, baseline_cutoff=-1.0)
+    pooled = pool_evidence(current, [older], 2, baseline_cutoff=-1.0, since=0.0)
 
     decision = judge(
         config,
@@ -207,7 +208,7 @@ def test_judge_measures_every_interval_on_the_pooled_rows_and_reports_them() -> 
 def test_one_window_decides_exactly_as_without_pooling() -> None:
     config = _config(pooled_windows=2)
     y, challenger, champion = _holdout(seed=6, n=1000, challenger_signal=1.2)
-    alone = pool_evidence(_evidence("new", y, challenger, champion, 0.0), [], 2, baseline_cutoff=-1.0)
+    alone = pool_evidence(_evidence("new", y, challenger, champion, 0.0), [], 2, baseline_cutoff=-1.0, since=0.0)
     metrics = (compute_metrics("classification", y, challenger), compute_metrics("classification", y, champion))
 
     pooled = judge(config, y, challenger, champion, *metrics, alone)

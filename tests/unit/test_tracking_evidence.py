@@ -1,5 +1,6 @@
 """The evidence store on a real MLflow SQLite store: a decision's per-row evidence round-trips,
-is found by baseline and recipe, and a run whose file is gone is left out, not an error."""
+is found by baseline and recipe with its run's start time, and a run whose file is gone is left
+out, not an error."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def test_evidence_round_trips_and_is_found_by_baseline_and_recipe(tracker: Track
         np.testing.assert_allclose(got.challenger, want.challenger)
         np.testing.assert_allclose(got.champion, want.champion)
         assert (got.ids is None) == (want.ids is None)
+        assert got.started_at == tracker.client.get_run(run_id).info.start_time * 10**6  # ns, from MLflow
 
 
 def test_a_run_whose_evidence_file_is_gone_is_left_out(tracker: Tracker) -> None:
