@@ -11,6 +11,9 @@ from mlflow.tracking import MlflowClient
 from demo.churn_data import World
 from include.retraining import promotion_log
 from include.retraining.alerts import read_alerts
+from include.retraining.champion_moves import move_champion
+from include.retraining.promotion_log import PromotionAction, PromotionRecord
+from include.retraining.registry import Registry
 from include.retraining.settings import load_settings
 from tests.support import UTC, load_weeks, run_dag, warehouse_url
 
@@ -163,3 +166,30 @@ def test_pooled_evidence_joins_the_next_decision_against_the_same_champion(data_
     assert pooled["windows"] == 2 and pooled["rows"] == second_alert["figures"]["interval"]["rows"]
     assert pooled["rows_per_window"][1] > 0
     assert "holdout rows pooled from 2 retrains" in slack.messages[-1]["text"]
+
+
+def test_after_a_rollback_to_the_champion_its_earlier_decisions_are_not_pooled(data_dir, models_dir, slack) -> None:
+    """The same chain as above, but version 2 is put in place between the two decisions and rolled
+    back: version 1's tenure as champion starts again, and the decision of its former tenure
+    (another regime, in real life months ago) stays out of the next decision's evidence."""
+    load_weeks(START, weeks=12)
+    models_dir(gate={"pooled_windows": 2})
+    run_dag("retrain_churn", RUN_AT)
+    models_dir(training={"params": {"max_iter": 1, "max_leaf_nodes": 2}}, gate={"pooled_windows": 2, "threshold": 0.5})
+    first = run_dag("retrain_churn", RUN_AT + timedelta(weeks=1))
+    registry = Registry(_client(), "churn")
+    # Through the path every mover takes (log row, then alias), as promotion and rollback_churn do.
+    for to, action, was in [("2", PromotionAction.PROMOTE, "1"), ("1", PromotionAction.ROLLBACK, "2")]:
+        move_champion(warehouse_url(), registry, PromotionRecord("churn", to, action, "test", was), {})
+
+    second = run_dag("retrain_churn", RUN_AT + timedelta(weeks=2))
+
+    assert first == second == {**PASSED, "promote": "skipped"}
+    assert [(r.to_version, r.action.value) for r in promotion_log.history(warehouse_url(), "churn")][:2] == [
+        ("1", "rollback"),
+        ("2", "promote"),
+    ]
+    assert _aliases()["champion"] == "1"
+    assert [r.data.tags.get("retraining.evidence_baseline") for r in _training_runs()].count("1") == 2
+    blocked = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "gate_blocked"]
+    assert len(blocked) == 2 and "pooled" not in blocked[-1]["figures"], "version 1's former tenure is not pooled"
