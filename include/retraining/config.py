@@ -19,7 +19,7 @@ from include.retraining.config_base import (
     check_table,
 )
 from include.retraining.config_base import is_identifier as is_identifier
-from include.retraining.config_catalog import estimator_problems, stattest_problems
+from include.retraining.config_catalog import encoding_problems, estimator_problems, stattest_problems
 from include.retraining.config_gate import GateConfig
 from include.retraining.config_labels import LabelsConfig, label_problems
 from include.retraining.config_monitor import MonitorConfig
@@ -75,6 +75,9 @@ class SourceConfig(Strict):
 class FeaturesConfig(Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+    # one_hot: dense indicator columns, any estimator. native: one ordinal code per column, split on
+    # by histogram gradient boosting itself (far less memory on large windows).
+    categorical_encoding: Literal["one_hot", "native"] = "one_hot"
 
     @field_validator("numeric", "categorical")
     @classmethod
@@ -203,6 +206,7 @@ class ModelConfig(Strict):
                 raise ValueError(f"{key} names {unknown}, which are not listed under features")
         training, features = self.training, self.features
         problems = estimator_problems(training.estimator, self.task, training.params)
+        problems += encoding_problems(features.categorical_encoding, training.estimator, training.params)
         problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
         problems += label_problems(self.labels, self.source.id_column)
         if problems:

@@ -130,6 +130,28 @@ def estimator_problems(estimator: str, task: str, params: dict[str, Any]) -> lis
     return problems
 
 
+# Estimators that split on a category code themselves (features.categorical_encoding: native).
+NATIVE_CATEGORICAL_ESTIMATORS = frozenset({"hist_gradient_boosting"})
+
+
+def encoding_problems(encoding: str, estimator: str, params: dict[str, Any]) -> list[str]:
+    """Why `features.categorical_encoding` does not fit the estimator, each with its fix."""
+    if encoding != "native":
+        return []
+    if estimator not in NATIVE_CATEGORICAL_ESTIMATORS:
+        return [
+            f"features.categorical_encoding 'native' needs an estimator that splits on categories itself "
+            f"({sorted(NATIVE_CATEGORICAL_ESTIMATORS)}), not training.estimator {estimator!r}; "
+            "set features.categorical_encoding: one_hot or training.estimator: hist_gradient_boosting"
+        ]
+    if "categorical_features" in params:
+        return [
+            "training.params.categorical_features conflicts with features.categorical_encoding 'native', "
+            "which sets it from features.categorical; remove training.params.categorical_features"
+        ]
+    return []
+
+
 def stattest_problems(stattest: str | dict[str, str] | None, numeric: list[str], categorical: list[str]) -> list[str]:
     """Unknown or misapplied `monitor.stattest` names, each with the valid choices."""
     if stattest is None:

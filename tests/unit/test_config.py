@@ -89,3 +89,44 @@ def test_one_bad_file_does_not_hide_the_good_ones(tmp_path: Path, churn: dict) -
 
     assert [c.name for c in configs] == ["churn"]
     assert list(errors) == [tmp_path / "bad.yaml"] and "not valid YAML" in str(errors[tmp_path / "bad.yaml"])
+
+
+def test_categorical_encoding_defaults_to_one_hot_and_native_fits_gradient_boosting(
+    tmp_path: Path, churn: dict
+) -> None:
+    assert load_model_config(CHURN).features.categorical_encoding == "one_hot"
+    churn["features"]["categorical_encoding"] = "native"
+    assert load_model_config(_write(tmp_path, churn)).features.categorical_encoding == "native"
+    regression = {
+        "name": "spend",
+        "task": "regression",
+        "source": {"table": "t", "timestamp_column": "ts"},
+        "target": "y",
+        "features": {"numeric": ["a"], "categorical": ["b"], "categorical_encoding": "native"},
+    }
+    assert load_model_config(_write(tmp_path, regression, name="spend")).training.estimator == "hist_gradient_boosting"
+
+
+@pytest.mark.parametrize(
+    ("training", "says"),
+    [
+        ({"estimator": "random_forest", "params": {}}, r"features\.categorical_encoding 'native'.*'random_forest'"),
+        ({"estimator": "logistic_regression", "params": {}}, "categorical_encoding: one_hot"),
+        ({"params": {"categorical_features": [0]}}, r"conflicts.*remove training\.params\.categorical_features"),
+    ],
+)
+def test_native_categories_refuse_other_estimators_and_a_set_categorical_features(
+    tmp_path: Path, churn: dict, training: dict, says: str
+) -> None:
+    churn["features"]["categorical_encoding"] = "native"
+    churn["training"].update(training)
+    path = _write(tmp_path, churn)
+    with pytest.raises(ModelConfigError, match=says) as error:
+        load_model_config(path)
+    assert str(path) in str(error.value)
+
+
+def test_an_unknown_categorical_encoding_names_the_key(tmp_path: Path, churn: dict) -> None:
+    churn["features"]["categorical_encoding"] = "target"
+    with pytest.raises(ModelConfigError, match=r"features\.categorical_encoding.*one_hot"):
+        load_model_config(_write(tmp_path, churn))
