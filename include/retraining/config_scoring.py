@@ -27,7 +27,8 @@ class ScoringConfig(Strict):
     # impute: the pipeline's own imputation (numeric median plus a missing indicator, categorical
     # `__missing__`); fail: any null in a feature stops the run with an alert, nothing written.
     nulls: Literal["impute", "fail"] = "impute"
-    # score: an unseen category joins the encoder's infrequent bucket; fail: stop with an alert.
+    # score: an unseen category joins the encoder's infrequent bucket (native encoding: scored as
+    # a missing value); fail: stop with an alert.
     unseen_categories: Literal["score", "fail"] = "score"
 
     @field_validator("table", "output_table")

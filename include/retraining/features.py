@@ -3,11 +3,12 @@ serving runs exactly the code that training ran."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from include.retraining.config import FeaturesConfig
 
@@ -34,31 +35,57 @@ def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(pd.to_numeric, errors="coerce").astype("float64")
 
 
-def build_preprocessor(features: FeaturesConfig) -> ColumnTransformer:
-    """Impute (with missing-value indicators), scale numerics; one-hot categories.
-
-    Categories unseen in training or rarer than 1% of rows share one bucket, so a new
-    category at serving time is scored rather than rejected.
-    """
-    numeric = Pipeline(
+def _numeric() -> Pipeline:
+    return Pipeline(
         [
             ("to_float", FunctionTransformer(_as_float, feature_names_out="one-to-one")),
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
             ("scale", StandardScaler()),
         ]
     )
+
+
+def _one_hot() -> OneHotEncoder:
+    return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, sparse_output=False)
+
+
+def _ordinal(max_categories: int) -> OrdinalEncoder:
+    # An unseen category becomes NaN, which the estimator scores as a missing value.
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        min_frequency=0.01,
+        max_categories=max_categories,
+        dtype=np.float64,
+    )
+
+
+def build_preprocessor(features: FeaturesConfig, max_categories: int = 255) -> ColumnTransformer:
+    """Impute (with missing-value indicators), scale numerics; encode categories.
+
+    one_hot: categories unseen in training or rarer than 1% of rows share one bucket, so a new
+    category at serving time is scored rather than rejected. native: one ordinal code per column
+    (rare ones share a code, at most `max_categories` codes: the estimator's max_bins), an unseen
+    category is NaN; the categorical columns come first, at `native_categorical_positions`.
+    """
+    native = features.categorical_encoding == "native"
+    encoder = _ordinal(max_categories) if native else _one_hot()
     categorical = Pipeline(
-        [
-            ("to_text", FunctionTransformer(_as_text, feature_names_out="one-to-one")),
-            (
-                "encode",
-                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, sparse_output=False),
-            ),
-        ]
+        [("to_text", FunctionTransformer(_as_text, feature_names_out="one-to-one")), ("encode", encoder)]
     )
     transformers = []
     if features.numeric:
-        transformers.append(("numeric", numeric, list(features.numeric)))
+        transformers.append(("numeric", _numeric(), list(features.numeric)))
     if features.categorical:
-        transformers.append(("categorical", categorical, list(features.categorical)))
+        # Native: first, so their output positions are known before fit (the numeric part's width
+        # depends on which columns had nulls in training).
+        transformers.insert(
+            0 if native else len(transformers), ("categorical", categorical, list(features.categorical))
+        )
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+
+
+def native_categorical_positions(features: FeaturesConfig) -> list[int]:
+    """The output columns of `build_preprocessor` that hold category codes under native encoding."""
+    return list(range(len(features.categorical))) if features.categorical_encoding == "native" else []

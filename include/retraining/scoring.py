@@ -75,8 +75,8 @@ def score_with_report(
 
 
 def inspect_input(model: Any, inputs: pd.DataFrame, config: ModelConfig) -> InputReport:
-    """Nulls per feature and, for every one-hot encoded feature, the rows whose category the
-    encoder never saw in training (they share its infrequent bucket when scored)."""
+    """Nulls per feature and, for every encoded categorical feature, the rows whose category the
+    encoder never saw in training (scored in its infrequent bucket, or as missing under native)."""
     null_counts = inputs.isna().sum()
     nulls = {str(c): int(n) for c, n in null_counts.items() if n}
     unseen: dict[str, int] = {}
@@ -123,7 +123,7 @@ def _unseen_values(model: Any, inputs: pd.DataFrame) -> Iterator[tuple[str, list
 
 
 def _encoders(model: Any) -> Iterator[tuple[list[str], Any, Any]]:
-    """(columns, the steps before the encoder, the encoder) for each fitted one-hot encoder
+    """(columns, the steps before the encoder, the encoder) for each fitted category encoder
     inside the model's column transformer; nothing for a model built otherwise."""
     steps = getattr(model, "named_steps", None) or {}
     for step in steps.values():

@@ -18,13 +18,17 @@ if TYPE_CHECKING:
 
 # Types the skops format must be told to trust when loading our models: the feature
 # transformer's own functions and the estimators' tree structures. Listed, not discovered,
-# so a model carrying anything else fails loudly at logging time.
+# so a model carrying anything else fails loudly at logging time. Native categories: the
+# histogram booster keeps its own input check, functools.partial(check_array, ...); skops still
+# checks the function a partial wraps against this list, so trusting partial trusts no callable.
 SKOPS_TRUSTED_TYPES = [
+    "functools.partial",
     "include.retraining.features._as_float",
     "include.retraining.features._as_text",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    "sklearn.utils.validation.check_array",
 ]
 
 
@@ -67,6 +71,10 @@ def _estimator_class(estimator: str, task: str) -> type[BaseEstimator]:
 def build_estimator(config: ModelConfig) -> BaseEstimator:
     cls = _estimator_class(config.training.estimator, config.task)
     params: dict[str, Any] = dict(config.training.params)
+    if config.features.categorical_encoding == "native" and config.features.categorical:
+        from include.retraining.features import native_categorical_positions
+
+        params["categorical_features"] = native_categorical_positions(config.features)
     if "random_state" in cls().get_params():
         params.setdefault("random_state", config.training.seed)
     unknown = sorted(set(params) - set(cls().get_params()))
@@ -85,7 +93,10 @@ def build_pipeline(config: ModelConfig) -> Pipeline:
 
     from include.retraining.features import build_preprocessor
 
-    return Pipeline([("features", build_preprocessor(config.features)), ("model", build_estimator(config))])
+    # Native categories: at most as many codes per column as the estimator has bins.
+    max_categories = int(config.training.params.get("max_bins", 255))
+    preprocessor = build_preprocessor(config.features, max_categories=max_categories)
+    return Pipeline([("features", preprocessor), ("model", build_estimator(config))])
 
 
 def split_by_time(frame: pd.DataFrame, config: ModelConfig) -> Split:

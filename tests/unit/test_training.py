@@ -11,7 +11,13 @@ import pytest
 
 from demo.churn_data import generate_snapshots
 from include.retraining.config import load_model_config
-from include.retraining.training import TrainingDataError, check_split, split_by_time, synthetic_example
+from include.retraining.training import (
+    TrainingDataError,
+    build_pipeline,
+    check_split,
+    split_by_time,
+    synthetic_example,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -96,3 +102,15 @@ def test_ties_out_of_id_order_are_still_sorted(data: pd.DataFrame) -> None:
 
     assert holdout["customer_id"].iloc[-1] != "A-first"
     assert holdout["customer_id"].iloc[-2] == "A-first"
+
+
+def test_native_encoding_tells_the_booster_its_category_columns_and_caps_codes_at_its_bins() -> None:
+    features = CONFIG.features.model_copy(update={"categorical_encoding": "native"})
+    training = CONFIG.training.model_copy(update={"params": {**CONFIG.training.params, "max_bins": 16}})
+    native = CONFIG.model_copy(update={"features": features, "training": training})
+
+    pipeline, default = build_pipeline(native), build_pipeline(CONFIG)
+
+    assert pipeline["model"].categorical_features == [0, 1, 2]
+    assert pipeline["features"].transformers[0][1]["encode"].max_categories == 16
+    assert default["model"].categorical_features == "from_dtype"  # one_hot: scikit-learn's default
