@@ -34,17 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import retrain_bench  # noqa: E402  (needs the repo root)
+from bench import task_process as tasks  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
 from bench.retrain_bench import _admin, _libpq, _pg_default  # noqa: E402
-from bench.task_process import (  # noqa: E402
-    PROCESS_MODEL,
-    ForkingWorker,
-    bench_parser,
-    peak_rss_mb,
-    spawn_task,
-    start_worker,
-    task_env,
-)
 from bench.task_process import machine as describe_machine  # noqa: E402
 
 TASKS = ("reference", "current", "seasonal_reference", "data_drift", "performance", "decide", "report")
@@ -122,16 +114,16 @@ def child(task: str, state_file: Path) -> None:
     state = json.loads(state_file.read_text())
     started = time.perf_counter()
     result = _step(task, state)
-    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": peak_rss_mb()}))
+    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": tasks.peak_rss_mb()}))
 
 
 def run_monitor(
-    base: dict[str, Any], workdir: Path, env: dict[str, str], worker: ForkingWorker | None
+    base: dict[str, Any], workdir: Path, env: dict[str, str], worker: tasks.ForkingWorker | None
 ) -> dict[str, dict]:
     state: dict[str, Any] = {**base, "xcom": {}}
     figures = {}
     for task in TASKS:
-        figures[task] = spawn_task(__file__, task, state, workdir / f"monitor-{task}.log", env, worker)
+        figures[task] = tasks.spawn_task(__file__, task, state, workdir / f"monitor-{task}.log", env, worker)
         state["xcom"][task] = figures[task]["result"]
         done = figures[task]
         print(f"  {task}: {done['wall_s']:.1f} s, cpu {done['cpu_s']:.1f} s, {done['rss_mb']:.0f} MB", flush=True)
@@ -153,7 +145,7 @@ def render(rows: int, history: int, load_s: float, figures: dict[str, dict], mac
         f"window ({history:,} history rows before them; all loaded by ADBC ingest in {load_s:.0f} s, index on the "
         f"timestamp). The monitor read {cur.get('rows_current_read', 0):,} and {cur.get('rows_matured_read', 0):,} "
         f"of them (sampled: {cur.get('sampled', False)}; bounds monitor.max_rows and monitor.max_matured_rows); "
-        f"the counts come from SQL. Each task runs in its own process, {PROCESS_MODEL[cold]}; "
+        f"the counts come from SQL. Each task runs in its own process, {tasks.PROCESS_MODEL[cold]}; "
         "*process* is its wall time in that process, *step* the step's call, *CPU* the process's user + system time.",
         "",
         "| task | process | step | CPU | peak RSS |",
@@ -181,7 +173,7 @@ def render(rows: int, history: int, load_s: float, figures: dict[str, dict], mac
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, "rows in each of the two monitored windows")
+    parser = tasks.bench_parser(__doc__, "rows in each of the two monitored windows")
     parser.set_defaults(rows=10_000_000)
     parser.add_argument("--history", type=int, default=120_000, help="rows before them (the champion's training)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -199,13 +191,13 @@ def main() -> None:
             load_rows(args.pg, database, args.rows, args.history)
             load_s = time.perf_counter() - started
             print(f"loaded in {load_s:.0f} s", flush=True)
-            env = task_env(ROOT, workdir)
+            env = tasks.task_env(ROOT, workdir)
             base = {
                 "warehouse_url": f"postgresql+psycopg2://{args.pg}/{database}",
                 "libpq": _libpq(args.pg, database),
             }
             print(f"champion: a retrain of the window ending {CHAMPION_END:%Y-%m-%d}", flush=True)
-            worker = start_worker(env, args.cold)
+            worker = tasks.start_worker(env, args.cold)
             retrain_bench.run_window(CHAMPION_END, base, workdir, env, worker)
             machine = describe_machine()
             print(f"monitor: window ending {WINDOW_END:%Y-%m-%d %H:%M}", flush=True)

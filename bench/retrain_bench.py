@@ -34,16 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import task_process as tasks  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
-from bench.task_process import (  # noqa: E402
-    PROCESS_MODEL,
-    ForkingWorker,
-    bench_parser,
-    peak_rss_mb,
-    spawn_task,
-    start_worker,
-    task_env,
-)
 from bench.task_process import machine as describe_machine  # noqa: E402
 
 SECTION = "## Retrain at scale (issue 12)"
@@ -175,14 +167,14 @@ def child(task: str, state_file: Path) -> None:
     state = json.loads(state_file.read_text())
     started = time.perf_counter()
     result = _plain_read(state) if task == "adbc_read" else _step(task, state)
-    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": peak_rss_mb()}))
+    print(json.dumps({"result": result, "step_s": time.perf_counter() - started, "rss_mb": tasks.peak_rss_mb()}))
 
 
 def spawn(
-    task: str, state: dict[str, Any], workdir: Path, env: dict[str, str], worker: ForkingWorker | None
+    task: str, state: dict[str, Any], workdir: Path, env: dict[str, str], worker: tasks.ForkingWorker | None
 ) -> dict[str, Any]:
     """Run one task in its own process; its wall time, peak RSS and the child's own report."""
-    return spawn_task(__file__, task, state, workdir / f"{task}-{state['window_end'][:10]}.log", env, worker)
+    return tasks.spawn_task(__file__, task, state, workdir / f"{task}-{state['window_end'][:10]}.log", env, worker)
 
 
 def run_window(
@@ -190,7 +182,7 @@ def run_window(
     base: dict[str, Any],
     workdir: Path,
     env: dict[str, str],
-    worker: ForkingWorker | None,
+    worker: tasks.ForkingWorker | None,
     sample_rows: int | None = None,
 ) -> dict[str, dict]:
     state = {**base, "window_end": end.isoformat(), "xcom": {}, "sample_rows": sample_rows}
@@ -229,7 +221,7 @@ def render(
         "",
         f"{rows:,} rows in each training window ({total:,} loaded by ADBC ingest in {load_s:.0f} s, "
         "index on the timestamp). Each task runs in its own process with the previous tasks' XCom "
-        f"values, {PROCESS_MODEL[cold]}. *process* is the task's wall time in that process, *step* the "
+        f"values, {tasks.PROCESS_MODEL[cold]}. *process* is the task's wall time in that process, *step* the "
         "step's call (with the imports it makes itself), *CPU* the process's user + system time (what "
         "the wall time would be on an idle machine, one thread); peak RSS is the process's.",
         "",
@@ -271,7 +263,7 @@ def render(
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, "rows in each training window")
+    parser = tasks.bench_parser(__doc__, "rows in each training window")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument(
         "--champion-sample",
@@ -292,13 +284,13 @@ def main() -> None:
             started = time.perf_counter()
             total = load_rows(args.pg, database, args.rows)
             load_s = time.perf_counter() - started
-            env = task_env(ROOT, workdir)
+            env = tasks.task_env(ROOT, workdir)
             base = {
                 "warehouse_url": f"postgresql+psycopg2://{args.pg}/{database}",
                 "libpq": _libpq(args.pg, database),
             }
             runs = {}
-            worker = start_worker(env, args.cold)
+            worker = tasks.start_worker(env, args.cold)
             for label, end in (("no champion", WINDOW_END - timedelta(days=7)), ("champion present", WINDOW_END)):
                 print(f"{label}: window ending {end:%Y-%m-%d}", flush=True)
                 sample = args.champion_sample if label == "no champion" else None
