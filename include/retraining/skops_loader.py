@@ -62,9 +62,13 @@ def model_file(folder: Path, label: str) -> str:
 
 def load_skops_model(folder: Path, label: str) -> Any:
     """Load an MLflow sklearn model folder: skops only, trusting only the project's types."""
+    return load_model_file(folder / model_file(folder, label), label)
+
+
+def load_model_file(path: Path, label: str) -> Any:
+    """Load the skops file that `model_file` named and checked, trusting only the project's types."""
     from include.retraining.training import SKOPS_TRUSTED_TYPES
 
-    path = folder / model_file(folder, label)
     skops_io = import_skops()
     from skops.io.exceptions import UntrustedTypesFoundException
 

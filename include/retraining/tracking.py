@@ -26,6 +26,7 @@ from include.retraining.skops_loader import (
     UnsafeModelError,
     UnusableModelError,
     import_skops,
+    load_model_file,
     load_skops_model,
     model_file,
 )
@@ -252,8 +253,9 @@ class Tracker:
                     raise UnusableModelError(f"{model_uri}: no such model in the store ({exc})") from exc
                 raise
             _download_model_file(repository, model_uri, "MLmodel", folder)
-            _download_model_file(repository, model_uri, model_file(folder, model_uri), folder)
-            return load_skops_model(folder, model_uri)
+            name = model_file(folder, model_uri)  # checked before the model file is fetched
+            _download_model_file(repository, model_uri, name, folder)
+            return load_model_file(folder / name, model_uri)
 
 
 def _download_model_file(repository: Any, model_uri: str, name: str, folder: Path) -> None:
