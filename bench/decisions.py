@@ -45,19 +45,19 @@ sys.path.insert(0, str(ROOT))
 from bench.decisions_tables import acceptance, estimate_table, seasonal_table, table  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
 from include.retraining import drift_gate  # noqa: E402
-from include.retraining.config_monitor import MonitorConfig  # noqa: E402
-from include.retraining.config_trigger import TriggerConfig  # noqa: E402
-from include.retraining.drift_evidence import (  # noqa: E402
+from include.retraining.config.monitor import MonitorConfig  # noqa: E402
+from include.retraining.config.trigger import TriggerConfig  # noqa: E402
+from include.retraining.drift.evidence import (  # noqa: E402
     SeasonalEvidence,
     column_tests,
     evidence,
     score_sensitivity,
     sorted_reference,
 )
-from include.retraining.drift_stats import prediction_drift, sample_rows  # noqa: E402
-from include.retraining.evaluation import metric_value  # noqa: E402
-from include.retraining.performance_estimate import calibrator, expected_roc_auc  # noqa: E402
-from include.retraining.trigger_policy import WindowRecord  # noqa: E402
+from include.retraining.drift.policy import WindowRecord  # noqa: E402
+from include.retraining.drift.stats import prediction_drift, sample_rows  # noqa: E402
+from include.retraining.learning.evaluation import metric_value  # noqa: E402
+from include.retraining.monitor.estimate import calibrator, expected_roc_auc  # noqa: E402
 
 SECTION = "## The trigger policy"
 N_FEATURES, WINDOWS, REF_ROWS, HOLDOUT_ROWS = 20, 26, 20_000, 6_000

@@ -29,14 +29,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.retraining.config import MonitorConfig  # noqa: E402  (needs the repo root on sys.path)
-from include.retraining.drift import DriftSummary  # noqa: E402
-from include.retraining.drift_gate import decide  # noqa: E402
-from include.retraining.drift_report import (  # noqa: E402
+from include.retraining.config.model import MonitorConfig  # noqa: E402  (needs the repo root on sys.path)
+from include.retraining.drift.decision import decide  # noqa: E402
+from include.retraining.drift.report import (  # noqa: E402
     DEFAULT_MAX_ROWS,
     compute_data_drift,
     summarize_snapshot,
 )
+from include.retraining.drift.summary import DriftSummary  # noqa: E402
 
 SECTION = "## Drift monitoring (issue 3)"
 SEED = 42

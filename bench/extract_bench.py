@@ -54,8 +54,8 @@ def _query(state: dict[str, Any]) -> str:
     """The window query extract runs (bounds inline: ADBC streams it through COPY)."""
     import sqlalchemy as sa
 
-    from include.retraining.warehouse import window_query
-    from include.retraining.windows import training_window
+    from include.retraining.common.windows import training_window
+    from include.retraining.warehouse.reads import window_query
 
     config = _context(state).config
     window = training_window(WINDOW_END, config.training.window_days, config.training.label_delay_days)
@@ -89,7 +89,8 @@ def child(task: str, state_file: Path) -> None:
     import pyarrow.parquet  # noqa: F401
     import sqlalchemy  # noqa: F401
 
-    from include.retraining import retrain_steps, snapshots, warehouse  # noqa: F401
+    from include.retraining import warehouse  # noqa: F401
+    from include.retraining.retrain import steps as retrain_steps
 
     state = json.loads(state_file.read_text())
     baseline = _rss_now_mb()

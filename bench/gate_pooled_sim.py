@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402
 from bench.gate_sim import BASE_AUC, PREVALENCE, RHO, _machine  # noqa: E402
-from include.retraining.evaluation import ImprovementInterval, paired_comparison  # noqa: E402
-from include.retraining.gate import decide_promotion  # noqa: E402
-from include.retraining.gate_evidence import HoldoutEvidence, pool_evidence  # noqa: E402
+from include.retraining.learning.evaluation import ImprovementInterval, paired_comparison  # noqa: E402
+from include.retraining.promotion.evidence import HoldoutEvidence, pool_evidence  # noqa: E402
+from include.retraining.promotion.gate import decide_promotion  # noqa: E402
 
 SECTION = "## The promotion gate, pooled across retrains"
 WINDOW_DAYS, HOLDOUT_FRACTION, WEEK = 42, 0.3, 7.0

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402
-from include.retraining.evaluation import paired_comparison  # noqa: E402  (needs the repo root)
+from include.retraining.learning.evaluation import paired_comparison  # noqa: E402  (needs the repo root)
 
 BENCH_SECTION = "## Gate evaluation (issue 12)"
 DECISIONS_SECTION = "## The promotion gate"

@@ -83,10 +83,10 @@ def load_rows(pg: str, database: str, rows: int, history: int) -> None:
 
 
 def _step(task: str, state: dict[str, Any]) -> dict[str, Any]:
-    from include.retraining import monitor_steps
-    from include.retraining.monitor_record import MonitoringResults
-    from include.retraining.runs import RunInfo, StepContext
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.monitor import steps as monitor_steps
+    from include.retraining.monitor.record import MonitoringResults
+    from include.retraining.runs.context import RunInfo, StepContext
 
     run = RunInfo(dag_id="monitor_churn", run_id=f"bench__{WINDOW_END:%Y%m%d}", window_end=WINDOW_END)
     ctx = StepContext(retrain_bench._config(), load_settings(), run, warehouse_url=state["warehouse_url"])
@@ -96,7 +96,7 @@ def _step(task: str, state: dict[str, Any]) -> dict[str, Any]:
     if task == "current":
         return dict(monitor_steps.current(ctx, x["reference"]))
     if task == "seasonal_reference":
-        from include.retraining.monitor_seasonal import seasonal_reference
+        from include.retraining.monitor.seasonal import seasonal_reference
 
         return dict(seasonal_reference(ctx, x["current"]))
     if task == "data_drift":

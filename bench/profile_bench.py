@@ -37,11 +37,11 @@ def _cpu(call):
 
 def measure(rows: int) -> dict:
     from demo.churn_data import generate_snapshots
-    from include.retraining.config import load_model_config
-    from include.retraining.reference_profile import read_reference, write_reference
-    from include.retraining.snapshots import read_snapshot, write_snapshot
-    from include.retraining.validation import learned_profile, profile_reference
-    from include.retraining.windows import Window
+    from include.retraining.artifacts.snapshots import read_snapshot, write_snapshot
+    from include.retraining.common.windows import Window
+    from include.retraining.config.model import load_model_config
+    from include.retraining.learning.validation import learned_profile, profile_reference
+    from include.retraining.reference.profile import read_reference, write_reference
 
     config = load_model_config(ROOT / "include" / "models" / "churn.yaml")
     window = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 5, tzinfo=UTC))

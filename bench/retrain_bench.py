@@ -59,7 +59,7 @@ SEED = 12
 
 
 def _config(sample_rows: int | None = None) -> Any:
-    from include.retraining.config import load_model_config
+    from include.retraining.config.model import load_model_config
 
     config = load_model_config(CONFIG_FILE)
     if sample_rows:
@@ -111,8 +111,8 @@ def load_rows(pg: str, database: str, rows: int) -> int:
 
 
 def _context(state: dict[str, Any]) -> Any:
-    from include.retraining.runs import RunInfo, StepContext
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.runs.context import RunInfo, StepContext
 
     end = datetime.fromisoformat(state["window_end"])
     run = RunInfo(dag_id="retrain_churn", run_id=f"bench__{end:%Y%m%d}", window_end=end)
@@ -121,8 +121,8 @@ def _context(state: dict[str, Any]) -> Any:
 
 
 def _step(task: str, state: dict[str, Any]) -> dict[str, Any]:
-    from include.retraining import retrain_steps
-    from include.retraining.retrain_contracts import Evaluated, Extracted, Trained
+    from include.retraining.retrain import steps as retrain_steps
+    from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
 
     ctx = _context(state)
     xcom = state.get("xcom", {})
@@ -146,8 +146,8 @@ def _plain_read(state: dict[str, Any]) -> dict[str, Any]:
     import adbc_driver_postgresql.dbapi as adbc
     import sqlalchemy as sa
 
-    from include.retraining.warehouse import window_query
-    from include.retraining.windows import training_window
+    from include.retraining.common.windows import training_window
+    from include.retraining.warehouse.reads import window_query
 
     config = _config()
     end = datetime.fromisoformat(state["window_end"])

@@ -45,7 +45,7 @@ SEED = 13
 
 
 def _config() -> Any:
-    from include.retraining.config import load_model_config
+    from include.retraining.config.model import load_model_config
 
     return load_model_config(CONFIG_FILE)
 
@@ -72,9 +72,9 @@ def register_models() -> None:
     import mlflow.sklearn
 
     from demo.churn_data import generate_snapshots
-    from include.retraining.settings import load_settings
-    from include.retraining.tracking import Tracker
-    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit
+    from include.retraining.common.settings import load_settings
+    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, fit
+    from include.retraining.tracking.tracker import Tracker
 
     config = _config()
     frame = generate_snapshots(20_000, INTERVAL_END - timedelta(days=43), INTERVAL_END - timedelta(days=1), seed=SEED)
@@ -93,8 +93,8 @@ def register_models() -> None:
 
 
 def _set_shadow(on: bool) -> None:
-    from include.retraining.settings import load_settings
-    from include.retraining.tracking import configure
+    from include.retraining.common.settings import load_settings
+    from include.retraining.tracking.tracker import configure
 
     client = configure(load_settings())
     if on:
@@ -104,9 +104,9 @@ def _set_shadow(on: bool) -> None:
 
 
 def _step(task: str, state: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
-    from include.retraining import score_steps
-    from include.retraining.runs import RunInfo, StepContext
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.runs.context import RunInfo, StepContext
+    from include.retraining.score import steps as score_steps
 
     run = RunInfo(dag_id="score_churn", run_id=f"bench__{state['label']}", window_end=INTERVAL_END)
     ctx = StepContext(_config(), load_settings(), run, warehouse_url=state["warehouse_url"])
@@ -152,7 +152,7 @@ def spawn(
 
 WARM_UP = (
     "import adbc_driver_postgresql.dbapi, mlflow.sklearn, skops.io, sklearn.ensemble;"
-    "import include.retraining.score_steps, include.retraining.training, include.retraining.predictions_table"
+    "import include.retraining.score.steps, include.retraining.learning.training, include.retraining.tables.predictions"
 )
 
 

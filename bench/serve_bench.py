@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 from bench.docs_section import write_section  # noqa: E402
 
 if TYPE_CHECKING:
-    from include.retraining.config import ModelConfig
-    from include.retraining.registry import Registry
-    from include.retraining.settings import Settings
+    from include.retraining.common.settings import Settings
+    from include.retraining.config.model import ModelConfig
+    from include.retraining.tracking.registry import Registry
 
 HEADING = "## REST serving (bench/serve_bench.py)"
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -41,10 +41,10 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 def log_version(settings: Settings, config: ModelConfig, seed: int) -> str:
     """Fit churn on a week of demo rows, log it as the retrain's train step does, register it."""
     from demo.churn_data import generate_snapshots
-    from include.retraining import tracking
-    from include.retraining.registry import Registry
-    from include.retraining.snapshots import content_hash, write_parquet_atomic
-    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+    from include.retraining.artifacts.snapshots import content_hash, write_parquet_atomic
+    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+    from include.retraining.tracking import tracker as tracking
+    from include.retraining.tracking.registry import Registry
 
     start = START + timedelta(days=7 * seed)
     frame = generate_snapshots(1200, start, start + timedelta(days=7), seed=seed)
@@ -151,10 +151,10 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=4)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    from include.retraining.model_files import load_model_config
-    from include.retraining.registry import Registry
-    from include.retraining.settings import load_settings
-    from include.retraining.tracking import Tracker
+    from include.retraining.common.settings import load_settings
+    from include.retraining.config.files import load_model_config
+    from include.retraining.tracking.registry import Registry
+    from include.retraining.tracking.tracker import Tracker
 
     data = Path(tempfile.mkdtemp(prefix="serve-bench-")) / "data"
     settings = load_settings({"RETRAINING_DATA_DIR": str(data)})

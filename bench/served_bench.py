@@ -87,9 +87,11 @@ def main() -> None:
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from include.retraining import evaluation, monitor_served, served_predictions
-    from include.retraining.config import load_model_config
-    from include.retraining.snapshots import write_parquet_atomic
+    from include.retraining.artifacts.snapshots import write_parquet_atomic
+    from include.retraining.config.model import load_model_config
+    from include.retraining.learning import evaluation
+    from include.retraining.monitor import served as monitor_served
+    from include.retraining.tables import served as served_predictions
 
     assert evaluation.metric_value  # scikit-learn imported before the clock starts (a monitor task has it loaded)
     admin = os.environ.get("RETRAINING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")

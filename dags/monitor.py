@@ -16,8 +16,8 @@ from include.orchestration.dagfiles import (
     model_configs,
     window_end_param,
 )
-from include.retraining.config import ModelConfig
-from include.retraining.monitor_contracts import (
+from include.retraining.config.model import ModelConfig
+from include.retraining.monitor.contracts import (
     CurrentWindow,
     DecisionDict,
     DriftEventExtra,

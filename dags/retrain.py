@@ -20,7 +20,7 @@ from include.orchestration.dagfiles import (
     model_configs,
     window_end_param,
 )
-from include.retraining.config import ModelConfig
+from include.retraining.config.model import ModelConfig
 
 DOC = """
 ### Retrain `{name}`

@@ -16,9 +16,9 @@ from include.orchestration.dagfiles import (
     model_configs,
     window_end_param,
 )
-from include.retraining.config import ModelConfig
-from include.retraining.config_scoring import predictions_table
-from include.retraining.score_contracts import ScoringPlan, ScoringResult
+from include.retraining.config.model import ModelConfig
+from include.retraining.config.scoring import predictions_table
+from include.retraining.score.contracts import ScoringPlan, ScoringResult
 
 DOC = """
 ### Score `{name}`

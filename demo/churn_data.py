@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         frame.to_parquet(args.out, index=False)
     else:
-        from include.retraining.warehouse import replace_window
+        from include.retraining.warehouse.reads import replace_window
 
         replace_window(args.warehouse_url, args.table, frame, "snapshot_at", args.start, args.end)
     print(f"wrote {len(frame)} rows ({frame['churned'].mean():.1%} churned)")

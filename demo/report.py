@@ -19,8 +19,8 @@ MIN_ROWS = 100
 
 def _matured_week(at: Any) -> tuple[Any, Any]:
     """The latest simulated week whose labels have matured by `at`."""
-    from include.retraining.config import load_model_config
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.config.model import load_model_config
 
     config = load_model_config(load_settings().models_dir / "churn.yaml")
     delay = timedelta(days=config.training.label_delay_days)
@@ -31,9 +31,9 @@ def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
     """What score_churn served for the latest week whose labels have matured by `at`: per alias
     (`champion`, and `challenger` when one scored in shadow), the version(s) that wrote those
     predictions and their ROC AUC against the labels that arrived."""
-    from include.retraining.evaluation import metric_value
-    from include.retraining.served_predictions import read_served_with_labels
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.learning.evaluation import metric_value
+    from include.retraining.tables.served import read_served_with_labels
 
     config, (start, end) = _matured_week(at)
     frame = read_served_with_labels(load_settings().warehouse_default_url, config, start, end)
@@ -51,11 +51,11 @@ def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
 def rescored_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     """A model version's ROC AUC on the latest week whose labels have matured by `at`, scored here
     (the counterfactual: a model that served nothing)."""
-    from include.retraining.evaluation import metric_value
-    from include.retraining.settings import load_settings
-    from include.retraining.tracking import Tracker
-    from include.retraining.training import predict_scores
-    from include.retraining.warehouse import read_window
+    from include.retraining.common.settings import load_settings
+    from include.retraining.learning.evaluation import metric_value
+    from include.retraining.learning.training import predict_scores
+    from include.retraining.tracking.tracker import Tracker
+    from include.retraining.warehouse.reads import read_window
 
     settings = load_settings()
     config, (start, end) = _matured_week(at)
@@ -158,8 +158,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 def _figures(rows: list[dict[str, Any]]) -> None:
     """Each week's drift figures from `model_monitoring`, its served metrics (the champion's and
     a shadow challenger's) and the first model's, rescored."""
-    from include.retraining.monitoring_table import read_monitoring
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.tables.monitoring import read_monitoring
 
     monitoring = read_monitoring(load_settings().warehouse_default_url, "churn")
     by_end = {pd.Timestamp(r.window_end): r for r in monitoring.itertuples()} if len(monitoring) else {}
@@ -183,8 +183,8 @@ def _figures(rows: list[dict[str, Any]]) -> None:
 
 def _promotion_log() -> list[dict[str, Any]]:
     """The promotion log's rows for churn, oldest first."""
-    from include.retraining.promotion_log import history
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.tables.promotions import history
 
     records = reversed(history(load_settings().warehouse_default_url, "churn", limit=100))
     return [
@@ -208,8 +208,8 @@ def _print_log(log: list[dict[str, Any]], terminal: TextIO) -> None:
 
 
 def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
-    from include.retraining.alerts import read_alerts
-    from include.retraining.settings import load_settings
+    from include.retraining.alerts.outbox import read_alerts
+    from include.retraining.common.settings import load_settings
 
     settings = load_settings()
     _figures(rows)

@@ -190,8 +190,8 @@ class Airflow:
 
 def _load(week: timeline.Week) -> int:
     from demo.churn_data import TABLE, generate_snapshots
-    from include.retraining.settings import load_settings
-    from include.retraining.warehouse import replace_window
+    from include.retraining.common.settings import load_settings
+    from include.retraining.warehouse.reads import replace_window
 
     frame = generate_snapshots(timeline.ROWS_PER_WEEK, week.start, week.end, seed=timeline.SEED, world=week.world)
     replace_window(load_settings().warehouse_default_url, TABLE, frame, "snapshot_at", week.start, week.end)
@@ -211,8 +211,8 @@ def _outcome(states: dict[str, str]) -> str:
 
 
 def _champion_version() -> str | None:
-    from include.retraining import registry
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.tracking import registry
 
     champion = registry.get_champion(registry.configure(load_settings()), "churn")
     return champion.version if champion else None

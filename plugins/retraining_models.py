@@ -36,11 +36,11 @@ def _readable(user: Any, config: Any) -> bool:
 
 def _overviews(user: Any) -> tuple[list[Any], dict[str, bool]]:
     from include.orchestration.runtime import warehouse_url
-    from include.retraining.config import load_model_configs
-    from include.retraining.models_overview import ModelOverview, overview
-    from include.retraining.registry import Registry
-    from include.retraining.settings import load_settings
-    from include.retraining.tracking import Tracker
+    from include.retraining.common.settings import load_settings
+    from include.retraining.config.model import load_model_configs
+    from include.retraining.overview.models import ModelOverview, overview
+    from include.retraining.tracking.registry import Registry
+    from include.retraining.tracking.tracker import Tracker
 
     settings = load_settings()
     configs, _errors = load_model_configs(settings.models_dir)
@@ -64,7 +64,7 @@ def create_models_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def models_page(user: Annotated[Any, Depends(current_user)]) -> HTMLResponse:
-        from include.retraining.models_page import render
+        from include.retraining.overview.page import render
 
         rows, allowed = _overviews(user)
         return HTMLResponse(render(rows, allowed, user_name(user)), headers={"Cache-Control": "no-store"})

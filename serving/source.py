@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.retraining.registry import Registry
-from include.retraining.settings import Settings
-from include.retraining.tracking import Tracker
+from include.retraining.common.settings import Settings
+from include.retraining.tracking.registry import Registry
+from include.retraining.tracking.tracker import Tracker
 from serving.follower import AliasTarget
 
 

@@ -66,7 +66,7 @@ def postgres_databases(*names: str, drop: bool = False) -> None:
 
 
 def warehouse_url() -> str:
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     return os.environ.get("AIRFLOW_CONN_WAREHOUSE") or load_settings().warehouse_default_url
 
@@ -74,7 +74,7 @@ def warehouse_url() -> str:
 def load_weeks(start: datetime, weeks: int, rows_per_week: int = 900, seed: int = 11, world=None) -> None:
     """Write `weeks` weekly partitions of demo churn data into the test's warehouse."""
     from demo.churn_data import STABLE, TABLE, generate_snapshots
-    from include.retraining.warehouse import replace_window
+    from include.retraining.warehouse.reads import replace_window
 
     for week in range(weeks):
         begin = start + timedelta(days=7 * week)

@@ -34,8 +34,8 @@ def predictions_for(
 def write_predictions(url: str, frame: pd.DataFrame, table: str = "churn_predictions") -> None:
     """Replace each (model, interval_start, interval_end) of the frame, every alias at once, as a
     scoring run does."""
-    from include.retraining.predictions_table import replace_interval
-    from include.retraining.windows import Window
+    from include.retraining.common.windows import Window
+    from include.retraining.tables.predictions import replace_interval
 
     for (model, start, end), rows in frame.groupby(["model", "interval_start", "interval_end"]):
         interval = Window(start.to_pydatetime().replace(tzinfo=UTC), end.to_pydatetime().replace(tzinfo=UTC))

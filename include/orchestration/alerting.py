@@ -1,4 +1,4 @@
-"""Alert delivery through Airflow's Slack provider, behind the outbox of include.retraining.alerts.
+"""Alert delivery through Airflow's Slack provider, behind the outbox of include.retraining.alerts.outbox.
 
 `deliver_alert` records the alert in the outbox first, then posts it (and any alert an earlier
 task could not deliver) with `SlackWebhookHook`; it never raises for a Slack problem, so a Slack
@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
-from include.retraining.alerts import (
+from include.retraining.alerts.outbox import (
     DELIVERED,
     FAILED,
     UNCONFIRMED,
@@ -28,7 +28,7 @@ from include.retraining.alerts import (
     flush,
     gate_key,
 )
-from include.retraining.settings import Settings, load_settings
+from include.retraining.common.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

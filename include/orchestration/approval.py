@@ -19,8 +19,8 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 
-from include.retraining.approval import APPROVE, REJECT, TIMEOUT_DEFAULT, Approval, ApprovalDecision
-from include.retraining.config import ModelConfig
+from include.retraining.config.model import ModelConfig
+from include.retraining.promotion.approval import APPROVE, REJECT, TIMEOUT_DEFAULT, Approval, ApprovalDecision
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ChampionApproval(HITLOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from include.retraining.approval import from_response
+        from include.retraining.promotion.approval import from_response
 
         if event.get("error_type") == "timeout":  # no default recorded: the same as the default
             answer = Approval(ApprovalDecision.TIMED_OUT)

@@ -1,6 +1,6 @@
 """Task bodies of monitor_<model>: Airflow context in, one monitoring step, Airflow outcome out.
 
-Each task hands the next a typed dict (`include.retraining.monitor_contracts`), which crosses
+Each task hands the next a typed dict (`include.retraining.monitor.contracts`), which crosses
 XCom as the plain dict it is.
 """
 
@@ -14,10 +14,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.assets import drift_asset
 from include.orchestration.runtime import step_context
-from include.retraining import monitor_seasonal, monitor_steps
-from include.retraining.alerts import drift_alert, extraction_stopped_alert, gate_key
-from include.retraining.config import ModelConfig
-from include.retraining.monitor_contracts import (
+from include.retraining.alerts.outbox import drift_alert, extraction_stopped_alert, gate_key
+from include.retraining.config.model import ModelConfig
+from include.retraining.monitor import seasonal as monitor_seasonal
+from include.retraining.monitor import steps as monitor_steps
+from include.retraining.monitor.contracts import (
     ChampionUnusable,
     CurrentWindow,
     DecisionDict,
@@ -29,10 +30,10 @@ from include.retraining.monitor_contracts import (
     ReportResult,
     SeasonalWindow,
 )
-from include.retraining.monitor_record import MonitoringResults
-from include.retraining.performance_estimate import PerformanceEstimate
-from include.retraining.runs import StepContext
-from include.retraining.warehouse import WarehouseError
+from include.retraining.monitor.estimate import PerformanceEstimate
+from include.retraining.monitor.record import MonitoringResults
+from include.retraining.runs.context import StepContext
+from include.retraining.warehouse.reads import WarehouseError
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
-from include.retraining import retrain_steps
-from include.retraining.alerts import extraction_stopped_alert, validation_failed_alert
-from include.retraining.config import ModelConfig
-from include.retraining.retrain_contracts import Evaluated, Extracted, Trained
-from include.retraining.training import TrainingDataError
-from include.retraining.warehouse import WarehouseError
+from include.retraining.alerts.outbox import extraction_stopped_alert, validation_failed_alert
+from include.retraining.config.model import ModelConfig
+from include.retraining.learning.training import TrainingDataError
+from include.retraining.retrain import steps as retrain_steps
+from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
+from include.retraining.warehouse.reads import WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def extract(config: ModelConfig) -> dict[str, Any]:
 
 
 def validate(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
-    from include.retraining.validation import DataValidationError
+    from include.retraining.learning.validation import DataValidationError
 
     # A model trained on a sample is validated on its whole window, by the warehouse.
     ctx = step_context(config, warehouse=bool(config.training.sample_rows))
@@ -83,7 +83,7 @@ def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, 
 
 def approval_request(config: ModelConfig, context: Any) -> str | None:
     """The approver's summary, after telling the approvers; None when there is nothing to approve."""
-    from include.retraining import approval
+    from include.retraining.promotion import approval
 
     ctx = step_context(config, warehouse=True)
     ti = context["ti"]
@@ -105,7 +105,7 @@ def promote(
     evaluated: dict[str, Any],
     answer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from include.retraining import approval
+    from include.retraining.promotion import approval
 
     said = approval.Approval.from_xcom(answer) if answer else None
     original = Evaluated.from_xcom(evaluated)
@@ -126,7 +126,7 @@ def promote(
 
 def _prune_snapshots(ctx: Any, current: str) -> None:
     """Housekeeping after the decision: a failure here never undoes or fails the promotion."""
-    from include.retraining.retention import prune_snapshots
+    from include.retraining.artifacts.retention import prune_snapshots
 
     try:
         deleted = prune_snapshots(ctx, current)

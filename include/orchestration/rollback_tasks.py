@@ -12,10 +12,16 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
-from include.retraining.config import ModelConfig
-from include.retraining.monitor_contracts import CurrentWindow, ReferenceInfo
-from include.retraining.rollback import RollbackRefused, RollbackRequest, RolledBack, roll_back, rolled_back_alert
-from include.retraining.runs import StepContext
+from include.retraining.config.model import ModelConfig
+from include.retraining.monitor.contracts import CurrentWindow, ReferenceInfo
+from include.retraining.promotion.rollback import (
+    RollbackRefused,
+    RollbackRequest,
+    RolledBack,
+    roll_back,
+    rolled_back_alert,
+)
+from include.retraining.runs.context import StepContext
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +47,8 @@ def rollback(config: ModelConfig) -> dict[str, Any]:
 
 def auto_rollback(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> dict[str, Any]:
     """Roll back when the champion does significantly worse than previous_champion on matured labels."""
-    from include.retraining.auto_rollback import NoRollback
-    from include.retraining.auto_rollback import auto_rollback as check_and_roll_back
+    from include.retraining.promotion.auto_rollback import NoRollback
+    from include.retraining.promotion.auto_rollback import auto_rollback as check_and_roll_back
 
     if not config.monitor.auto_rollback:
         raise AirflowSkipException(f"model {config.name!r}: monitor.auto_rollback is off")

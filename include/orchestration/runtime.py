@@ -9,10 +9,10 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from include.retraining.config import ModelConfig
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import Settings
-from include.retraining.windows import as_utc
+from include.retraining.common.settings import Settings
+from include.retraining.common.windows import as_utc
+from include.retraining.config.model import ModelConfig
+from include.retraining.runs.context import RunInfo, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     connection from the UI or a secrets backend is turned into one; with no connection at all,
     the default id falls back to the embedded SQLite warehouse.
     """
-    from include.retraining.warehouse import render_url
+    from include.retraining.warehouse.reads import render_url
 
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if raw and not raw.lstrip().startswith("{"):
@@ -58,7 +58,7 @@ def _masked(url: str) -> str:
     connection machinery that would have done it, and any log line or error may quote it."""
     from airflow.sdk.log import mask_secret
 
-    from include.retraining.warehouse import url_password
+    from include.retraining.warehouse.reads import url_password
 
     if password := url_password(url):
         mask_secret(password)
@@ -134,7 +134,7 @@ def step_context(config: ModelConfig, *, warehouse: bool = False) -> StepContext
     that read it, the warehouse URL (an Airflow connection lookup)."""
     from airflow.sdk import get_current_context
 
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     # A task forked from a preloading worker starts 5-15 s sooner; say which this one was.
     preloaded = "include.orchestration.worker_preload" in sys.modules

@@ -17,16 +17,16 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import run_info, triggering_drift, warehouse_url
-from include.retraining import score_steps
-from include.retraining.alerts import gate_key
-from include.retraining.config import ModelConfig
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.score_contracts import NoChampion, ScoringPlan, ScoringResult, ShadowOutcome
-from include.retraining.scoring import ScoringInputError
-from include.retraining.settings import load_settings
-from include.retraining.skops_loader import UnusableModelError
-from include.retraining.warehouse_types import WarehouseError
-from include.retraining.windows import as_utc
+from include.retraining.alerts.outbox import gate_key
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import as_utc
+from include.retraining.config.model import ModelConfig
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.score import steps as score_steps
+from include.retraining.score.contracts import NoChampion, ScoringPlan, ScoringResult, ShadowOutcome
+from include.retraining.score.scoring import ScoringInputError
+from include.retraining.tracking.loading import UnusableModelError
+from include.retraining.warehouse.types import WarehouseError
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ def preload() -> tuple[str, ...]:
     """
     import matplotlib
 
-    matplotlib.use("Agg")  # a worker has no display; as include.retraining.plots sets it
+    matplotlib.use("Agg")  # a worker has no display; as include.retraining.learning.plots sets it
     # Import-time chatter, none of it about our code: skops looks up scipy's function names in
     # every loaded module and Airflow's deprecated-module shims warn on each (1,160 warnings), and
     # Great Expectations logs ~200 "Skipping registering function" lines at INFO.

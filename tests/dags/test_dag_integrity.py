@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.retraining.config import discover_model_files
+from include.retraining.config.model import discover_model_files
 
 pytestmark = pytest.mark.dags
 

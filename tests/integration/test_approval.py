@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from include.retraining import promotion_log
-from include.retraining.alerts import read_alerts
-from include.retraining.settings import load_settings
+from include.retraining.alerts.outbox import read_alerts
+from include.retraining.common.settings import load_settings
+from include.retraining.tables import promotions as promotion_log
 from tests.support import UTC, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration

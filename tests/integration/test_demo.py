@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo import timeline
-from include.retraining.alerts import read_alerts
+from include.retraining.alerts.outbox import read_alerts
 from tests.support import REPO, UTC
 
 pytestmark = pytest.mark.integration
@@ -115,8 +115,8 @@ def test_the_airflow_ui_shows_real_run_times_and_simulated_weeks_only_as_window_
 
 
 def test_one_rollback_by_hand_is_in_the_timeline_and_every_alias_move_in_the_promotion_log(demo) -> None:
-    from include.retraining.promotion_log import history
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.tables.promotions import history
 
     url = load_settings({"RETRAINING_DATA_DIR": str(demo.data)}).warehouse_default_url
     log = list(reversed(history(url, "churn")))

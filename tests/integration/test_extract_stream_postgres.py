@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from demo.churn_data import TABLE, generate_snapshots
-from include.retraining.config import load_model_config
-from include.retraining.retrain_contracts import Extracted
-from include.retraining.settings import load_settings
-from include.retraining.snapshots import read_snapshot, write_snapshot
-from include.retraining.training import TrainingDataError
-from include.retraining.windows import training_window
+from include.retraining.artifacts.snapshots import read_snapshot, write_snapshot
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import training_window
+from include.retraining.config.model import load_model_config
+from include.retraining.learning.training import TrainingDataError
+from include.retraining.retrain.contracts import Extracted
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ ROWS = generate_snapshots(4000, WINDOW.start, WINDOW.end, seed=5)
 @pytest.fixture(scope="module")
 def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The same rows in a PostgreSQL scratch database and in a SQLite file."""
-    from include.retraining.warehouse import replace_window
+    from include.retraining.warehouse.reads import replace_window
 
     name = f"wh_stream_{uuid.uuid4().hex[:8]}"
     try:
@@ -54,8 +54,8 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 def _extract(url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **training: object) -> Extracted:
-    from include.retraining.retrain_steps import extract
-    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.retrain.steps import extract
+    from include.retraining.runs.context import RunInfo, StepContext
 
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(root))
     config = CONFIG.model_copy(update={"training": CONFIG.training.model_copy(update=training)})
@@ -66,7 +66,7 @@ def _extract(url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **training: 
 def test_the_streamed_snapshot_equals_the_pandas_paths_for_the_same_rows(
     warehouses: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from include.retraining.warehouse import read_window
+    from include.retraining.warehouse.reads import read_window
 
     streamed = _extract(warehouses["postgres"], tmp_path / "pg", monkeypatch)
     embedded = _extract(warehouses["sqlite"], tmp_path / "sqlite", monkeypatch)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import PRICING_CHANGE, World
-from include.retraining.alerts import read_alerts
-from include.retraining.monitoring_table import read_monitoring
-from include.retraining.settings import load_settings
+from include.retraining.alerts.outbox import read_alerts
+from include.retraining.common.settings import load_settings
+from include.retraining.tables.monitoring import read_monitoring
 from tests.support import UTC, drift_events, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_steps
-from include.retraining.config import load_model_config
-from include.retraining.settings import load_settings
-from include.retraining.training import fit
-from include.retraining.warehouse_sample import HASH_SPACE, hash_below, read_monitor_window, sample_threshold
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.learning.training import fit
+from include.retraining.monitor import steps as monitor_steps
+from include.retraining.warehouse.sample import HASH_SPACE, hash_below, read_monitor_window, sample_threshold
 from tests.support import PG_ADMIN_URL, postgres_databases, service_unavailable
 from tests.unit.monitor_fakes import CHURN, END, FakeTracker, context
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from include.retraining.monitoring_table import read_monitoring
+from include.retraining.tables.monitoring import read_monitoring
 from tests.support import PG_ADMIN_URL, REPO, UTC, load_weeks, postgres_databases, run_dag, service_unavailable
 from tests.support_served import predictions_for, write_predictions
 
@@ -119,7 +119,7 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory):
 def _monitoring_metrics() -> list[dict]:
     from mlflow.tracking import MlflowClient
 
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     uri = load_settings().tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

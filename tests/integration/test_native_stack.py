@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
-from include.retraining.predictions_table import read_predictions
-from include.retraining.warehouse import replace_window
+from include.retraining.tables.predictions import read_predictions
+from include.retraining.warehouse.reads import replace_window
 from tests.support import PG_ADMIN_URL, REDIS_URL, postgres_databases, redis_url, service_unavailable
 from tools.native_stack import ADMIN, NativeStack, wait_until
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from include.retraining import promotion_log
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import World
-from include.retraining import promotion_log
-from include.retraining.alerts import read_alerts
-from include.retraining.champion_moves import move_champion
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
-from include.retraining.registry import Registry
-from include.retraining.settings import load_settings
+from include.retraining.alerts.outbox import read_alerts
+from include.retraining.common.settings import load_settings
+from include.retraining.promotion.moves import move_champion
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.tracking.registry import Registry
 from tests.support import UTC, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from include.retraining import promotion_log, retrain_steps
-from include.retraining.champion_moves import move_champion
-from include.retraining.config import load_model_config
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
-from include.retraining.registry import Registry
-from include.retraining.retrain_contracts import Extracted
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.windows import Window
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import Window
+from include.retraining.config.model import load_model_config
+from include.retraining.promotion.moves import move_champion
+from include.retraining.retrain import steps as retrain_steps
+from include.retraining.retrain.contracts import Extracted
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.tracking.registry import Registry
 from tests.support import UTC, load_weeks, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration

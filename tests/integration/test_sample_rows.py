@@ -46,12 +46,12 @@ import json, sys, gc
 from datetime import datetime
 from pathlib import Path
 import great_expectations, mlflow.sklearn, sklearn.ensemble, skops.io, pandas as pd  # the worker's libraries
-from include.retraining import retrain_steps
-from include.retraining.config import load_model_config
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.snapshots import read_snapshot
-from include.retraining.validation import DataValidationError
+from include.retraining.retrain import steps as retrain_steps
+from include.retraining.config.model import load_model_config
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.common.settings import load_settings
+from include.retraining.artifacts.snapshots import read_snapshot
+from include.retraining.learning.validation import DataValidationError
 
 def status_mb(key):
     return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) / 1024

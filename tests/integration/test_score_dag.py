@@ -18,11 +18,11 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from demo.churn_data import TABLE, generate_snapshots
-from include.retraining.alerts import read_alerts
-from include.retraining.config import load_model_config
-from include.retraining.predictions_table import COLUMNS, read_predictions
-from include.retraining.scoring import score_frame
-from include.retraining.settings import load_settings
+from include.retraining.alerts.outbox import read_alerts
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.score.scoring import score_frame
+from include.retraining.tables.predictions import COLUMNS, read_predictions
 from tests.support import PG_ADMIN_URL, REPO, UTC, postgres_databases, run_dag, service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ def _register(client, tracker, frame: pd.DataFrame, max_iter: int) -> object:
     import mlflow
     import mlflow.sklearn
 
-    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit
+    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, fit
 
     config = load_model_config(REPO / "include" / "models" / "churn.yaml")
     config = config.model_copy(
@@ -76,8 +76,8 @@ def _register(client, tracker, frame: pd.DataFrame, max_iter: int) -> object:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from include.retraining.tracking import Tracker
-    from include.retraining.warehouse import replace_window
+    from include.retraining.tracking.tracker import Tracker
+    from include.retraining.warehouse.reads import replace_window
 
     name = f"retraining_score_{uuid.uuid4().hex[:10]}"
     try:
@@ -107,7 +107,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _set_challenger(version: str | None) -> None:
-    from include.retraining.tracking import configure
+    from include.retraining.tracking.tracker import configure
 
     client = configure(load_settings())
     if version is None:

@@ -26,10 +26,10 @@ from tests.support import REPO
 from tests.support_faults import free_port, wait_until
 
 if TYPE_CHECKING:
-    from include.retraining.config import ModelConfig
-    from include.retraining.registry import Registry
-    from include.retraining.settings import Settings
-    from include.retraining.tracking import Tracker
+    from include.retraining.common.settings import Settings
+    from include.retraining.config.model import ModelConfig
+    from include.retraining.tracking.registry import Registry
+    from include.retraining.tracking.tracker import Tracker
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +44,12 @@ class Store:
     versions: list[str]
 
     def tracker(self) -> Tracker:
-        from include.retraining.tracking import Tracker
+        from include.retraining.tracking.tracker import Tracker
 
         return Tracker.connect(self.settings)
 
     def registry(self) -> Registry:
-        from include.retraining.registry import Registry
+        from include.retraining.tracking.registry import Registry
 
         return Registry(self.tracker().client, "churn")
 
@@ -57,10 +57,10 @@ class Store:
 def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> str:
     """Fit churn on a week of demo rows and log it as the retrain's train step does, then register it."""
     from demo.churn_data import generate_snapshots
-    from include.retraining import tracking
-    from include.retraining.registry import Registry
-    from include.retraining.snapshots import content_hash, write_parquet_atomic
-    from include.retraining.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+    from include.retraining.artifacts.snapshots import content_hash, write_parquet_atomic
+    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+    from include.retraining.tracking import tracker as tracking
+    from include.retraining.tracking.registry import Registry
 
     start = START + timedelta(days=7 * seed)
     frame = generate_snapshots(1200, start, start + timedelta(days=7), seed=seed)
@@ -89,8 +89,8 @@ def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> st
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    from include.retraining.model_files import load_model_config
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.config.files import load_model_config
 
     with pytest.MonkeyPatch.context() as patch:  # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -148,7 +148,7 @@ def _rows(seed: int = 7, n: int = 300) -> pd.DataFrame:
 
 def _batch_scores(store: Store, version: str, rows: pd.DataFrame) -> np.ndarray:
     """What the batch scorer (score_<model>'s score_frame) computes for these rows with this version."""
-    from include.retraining.scoring import score_frame
+    from include.retraining.score.scoring import score_frame
 
     model = store.tracker().load_model(f"models:/churn/{version}")
     return score_frame(model, rows, store.config)

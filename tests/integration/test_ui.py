@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import STABLE, TABLE, generate_snapshots
-from include.retraining.warehouse import replace_window
+from include.retraining.warehouse.reads import replace_window
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, service_unavailable
 from tools.native_stack import ADMIN, NativeStack
 
@@ -163,7 +163,7 @@ def test_operator_goes_from_the_dag_to_the_mlflow_run_and_the_gx_result(
 
 
 def _stack_settings(stack: NativeStack):
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     return load_settings({"RETRAINING_DATA_DIR": str(stack.home / "data"), "RETRAINING_MLFLOW_UI_URL": MLFLOW_UI})
 
@@ -171,10 +171,10 @@ def _stack_settings(stack: NativeStack):
 def _second_champion_and_monitoring(stack: NativeStack, monkeypatch: pytest.MonkeyPatch) -> tuple[str, MlflowClient]:
     """Version 2 (v1's model registered again) promoted through the log and the registry adapter,
     and three weeks of model_monitoring, as the retrain and monitor DAGs would leave them."""
-    from include.retraining import promotion_log
-    from include.retraining.monitoring_table import replace_monitoring_row
-    from include.retraining.promotion_log import PromotionAction, PromotionRecord
-    from include.retraining.registry import Registry
+    from include.retraining.tables import promotions as promotion_log
+    from include.retraining.tables.monitoring import replace_monitoring_row
+    from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+    from include.retraining.tracking.registry import Registry
 
     settings = _stack_settings(stack)
     # MLflow resolves a logged model's location through the global tracking URI.
@@ -220,7 +220,7 @@ def test_models_page_shows_registry_and_log_and_rolls_back_for_admins_only(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from include.retraining import promotion_log
+    from include.retraining.tables import promotions as promotion_log
 
     warehouse, client = _second_champion_and_monitoring(ui_stack, monkeypatch)
     since = promotion_log.latest(warehouse, "churn")

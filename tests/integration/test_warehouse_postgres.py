@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.config import ModelConfig
-from include.retraining.settings import load_settings
-from include.retraining.validation import validate_frame
-from include.retraining.warehouse import WarehouseError, read_window
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import ModelConfig
+from include.retraining.learning.validation import validate_frame
+from include.retraining.warehouse.reads import WarehouseError, read_window
 from tests.support import PG_ADMIN_URL, postgres_databases, postgres_engine, service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -120,10 +120,10 @@ def test_window_is_exact_in_utc_and_types_are_plain(typed_warehouse: str, kind: 
 def test_retrain_extract_and_monitor_window_read_the_typed_table(
     typed_warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from include.retraining.monitor_contracts import ReferenceInfo
-    from include.retraining.monitor_steps import current
-    from include.retraining.retrain_steps import extract
-    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.monitor.contracts import ReferenceInfo
+    from include.retraining.monitor.steps import current
+    from include.retraining.retrain.steps import extract
+    from include.retraining.runs.context import RunInfo, StepContext
 
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path))
     config, settings = _config("at_tz"), load_settings()

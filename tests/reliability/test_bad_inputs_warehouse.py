@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from demo.churn_data import generate_snapshots
-from include.retraining.config import ModelConfig
-from include.retraining.validation import DataValidationError, validate_or_raise
-from include.retraining.warehouse import WarehouseError, read_window, replace_window
+from include.retraining.config.model import ModelConfig
+from include.retraining.learning.validation import DataValidationError, validate_or_raise
+from include.retraining.warehouse.reads import WarehouseError, read_window, replace_window
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
 
 pytestmark = pytest.mark.reliability
@@ -195,7 +195,7 @@ def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_sn
     tmp_path: Path, warehouse_db: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same refusal through a real run: extract fails once (no retry on a named error) and alerts."""
-    from include.retraining.alerts import read_alerts
+    from include.retraining.alerts.outbox import read_alerts
 
     models, data = tmp_path / "models", tmp_path / "data"
     models.mkdir()

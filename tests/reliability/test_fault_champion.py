@@ -47,7 +47,7 @@ def test_unusable_champion_is_named_in_one_alert_and_the_retrain_still_decides(w
 def _decision_reason(version: str) -> str:
     from mlflow.tracking import MlflowClient
 
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     uri = load_settings().tracking_uri
     tags = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version("churn", version).tags

@@ -45,9 +45,9 @@ _EXTRACT_IN_CHILD = """
 import sys
 from datetime import datetime
 from include.orchestration.dagfiles import model_configs
-from include.retraining.retrain_steps import extract
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
+from include.retraining.retrain.steps import extract
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.common.settings import load_settings
 
 (config,), _ = model_configs()
 run = RunInfo(dag_id="retrain_churn", run_id="full-disk", window_end=datetime.fromisoformat(sys.argv[1]))
@@ -76,9 +76,9 @@ def test_full_artifact_root_leaves_no_partial_snapshot(world: World) -> None:
 def _extract_here(world: World):
     """The same step in this process, once the volume has room again."""
     from include.orchestration.dagfiles import model_configs
-    from include.retraining.retrain_steps import extract
-    from include.retraining.runs import RunInfo, StepContext
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
+    from include.retraining.retrain.steps import extract
+    from include.retraining.runs.context import RunInfo, StepContext
 
     (config,), _ = model_configs()
     run = RunInfo(dag_id="retrain_churn", run_id="disk-fixed", window_end=NEXT_RUN)

@@ -21,7 +21,7 @@ LATER_RUN = NEXT_RUN + timedelta(weeks=1)
 def _version_tags(version: str) -> dict[str, str]:
     from mlflow.tracking import MlflowClient
 
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     uri = load_settings().tracking_uri
     return dict(MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version("churn", version).tags)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from include.retraining import warehouse
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.warehouse_sample import SampledWindow
+from include.retraining.common.settings import load_settings
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.warehouse import reads as warehouse
+from include.retraining.warehouse.sample import SampledWindow
 
 CHURN = Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml"
 END = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)

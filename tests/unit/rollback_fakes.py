@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from include.retraining.config import load_model_config
-from include.retraining.registry import Champion
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.tracking import DAG_ID_TAG
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.tracking.registry import Champion
+from include.retraining.tracking.tracker import DAG_ID_TAG
 
 CONFIG = load_model_config(Path(__file__).resolve().parents[2] / "include" / "models" / "churn.yaml")
 WHEN = datetime(2026, 3, 30, 2, tzinfo=UTC)

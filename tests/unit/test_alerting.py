@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from include.orchestration import alerting
-from include.retraining.alerts import Alert, DeliveryUnknown, NotDelivered, read_alerts
-from include.retraining.settings import load_settings
+from include.retraining.alerts.outbox import Alert, DeliveryUnknown, NotDelivered, read_alerts
+from include.retraining.common.settings import load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +54,7 @@ def slack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Slack]:
     fake = Slack()
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_TEST", json.dumps({"conn_type": "slackwebhook", "password": fake.url}))
     monkeypatch.setenv("RETRAINING_ALERTS_FILE", str(tmp_path / "alerts.jsonl"))
-    monkeypatch.setattr("include.retraining.alerts.time.sleep", lambda s: None)
+    monkeypatch.setattr("include.retraining.alerts.outbox.time.sleep", lambda s: None)
     yield fake
     fake.server.shutdown()
 
@@ -143,7 +143,7 @@ def test_the_next_successful_task_posts_what_slack_refused(slack: Slack, monkeyp
     alerting.flush_alerts()
     assert len(slack.received) == 3, "not due again before its backoff"
     later = datetime.now(UTC) + timedelta(minutes=5)
-    monkeypatch.setattr("include.retraining.alerts.utcnow", lambda: later)
+    monkeypatch.setattr("include.retraining.alerts.outbox.utcnow", lambda: later)
 
     alerting.flush_alerts()
 

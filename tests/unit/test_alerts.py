@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.alerts import (
+from include.retraining.alerts.outbox import (
     MAX_ATTEMPTS,
     Alert,
     DeliveryUnknown,

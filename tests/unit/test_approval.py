@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.retraining import approval
-from include.retraining.approval import Approval, ApprovalDecision
-from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
-from include.retraining.retrain_contracts import Evaluated, Extracted, Trained
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.windows import Window
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import Window
+from include.retraining.config.model import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.promotion import approval
+from include.retraining.promotion.approval import Approval, ApprovalDecision
+from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
+from include.retraining.runs.context import RunInfo, StepContext
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining import promotion_log
-from include.retraining.auto_rollback import NoRollback, auto_rollback
-from include.retraining.promotion_log import PromotionAction
+from include.retraining.promotion.auto_rollback import NoRollback, auto_rollback
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction
 from tests.unit.rollback_fakes import CONFIG, MovingRegistry, VersionTracker, context
 
 pytestmark = pytest.mark.unit

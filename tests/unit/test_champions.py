@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.champions import model_features, promotion_lock, refusal
-from include.retraining.registry import Champion
-from include.retraining.tracking import WINDOW_END_TAG
+from include.retraining.promotion.baseline import model_features, promotion_lock, refusal
+from include.retraining.tracking.registry import Champion
+from include.retraining.tracking.tracker import WINDOW_END_TAG
 
 pytestmark = pytest.mark.unit
 

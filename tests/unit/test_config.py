@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.retraining.config import ModelConfigError, load_model_config, load_model_configs
+from include.retraining.config.model import ModelConfigError, load_model_config, load_model_configs
 
 pytestmark = pytest.mark.unit
 

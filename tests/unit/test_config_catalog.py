@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.retraining.config_catalog import (
+from include.retraining.config.catalog import (
     CATEGORICAL_STATTESTS,
     ESTIMATOR_PARAMS,
     NUMERIC_STATTESTS,
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize(("estimator", "task"), sorted(ESTIMATOR_PARAMS))
 def test_every_estimator_lists_exactly_its_scikit_learn_parameters(estimator: str, task: str) -> None:
-    from include.retraining.training import _estimator_class
+    from include.retraining.learning.training import _estimator_class
 
     cls = _estimator_class(estimator, task)
 

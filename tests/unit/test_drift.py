@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.drift: the drift result types and their input checks."""
+"""Unit tests for include.retraining.drift.summary: the drift result types and their input checks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining.drift import (
+from include.retraining.drift.summary import (
     ColumnDrift,
     DriftInputError,
     DriftSummary,

@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.drift_gate: the retrain decision of a monitoring run."""
+"""Unit tests for include.retraining.drift.decision: the retrain decision of a monitoring run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from include.retraining.config import MonitorConfig
-from include.retraining.drift import ColumnDrift, DriftInputError, DriftSummary
-from include.retraining.drift_gate import DriftDecision, MonitorOutcome, decide, decision_label
+from include.retraining.config.model import MonitorConfig
+from include.retraining.drift.decision import DriftDecision, MonitorOutcome, decide, decision_label
+from include.retraining.drift.summary import ColumnDrift, DriftInputError, DriftSummary
 
 pytestmark = pytest.mark.unit
 

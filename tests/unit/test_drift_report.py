@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.drift_report: the Evidently adapter and its snapshot parsing."""
+"""Unit tests for include.retraining.drift.report: the Evidently adapter and its snapshot parsing."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining.config import MonitorConfig
-from include.retraining.drift import ColumnDrift, DriftInputError, DriftSummary
-from include.retraining.drift_gate import decide
-from include.retraining.drift_report import compute_data_drift, summarize_snapshot
+from include.retraining.config.model import MonitorConfig
+from include.retraining.drift.decision import decide
+from include.retraining.drift.report import compute_data_drift, summarize_snapshot
+from include.retraining.drift.summary import ColumnDrift, DriftInputError, DriftSummary
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.drift_stats: prediction PSI and fixed-seed sampling."""
+"""Unit tests for include.retraining.drift.stats: prediction PSI and fixed-seed sampling."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining.drift import DriftInputError
-from include.retraining.drift_stats import prediction_drift, sample_rows
+from include.retraining.drift.stats import prediction_drift, sample_rows
+from include.retraining.drift.summary import DriftInputError
 
 pytestmark = pytest.mark.unit
 

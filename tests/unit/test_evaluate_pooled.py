@@ -15,14 +15,15 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from include.retraining import promotion_log, retrain_steps
-from include.retraining.gate_evidence import HoldoutEvidence
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
-from include.retraining.retrain_contracts import Extracted, Trained
-from include.retraining.runs import StepContext
-from include.retraining.snapshots import write_snapshot
-from include.retraining.tracking_evidence import as_nanoseconds
-from include.retraining.windows import Window
+from include.retraining.artifacts.snapshots import write_snapshot
+from include.retraining.common.windows import Window
+from include.retraining.promotion.evidence import HoldoutEvidence
+from include.retraining.retrain import steps as retrain_steps
+from include.retraining.retrain.contracts import Extracted, Trained
+from include.retraining.runs.context import StepContext
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.tracking.evidence import as_nanoseconds
 from tests.unit import test_retrain_steps as steps
 from tests.unit.test_retrain_steps import (
     CHALLENGER_URI,

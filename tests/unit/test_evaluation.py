@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from include.retraining.evaluation import (
+from include.retraining.learning.evaluation import (
     _SortedAP,
     check_holdout,
     compute_metrics,
@@ -12,7 +12,7 @@ from include.retraining.evaluation import (
     paired_comparison,
     wape,
 )
-from include.retraining.training import TrainingDataError
+from include.retraining.learning.training import TrainingDataError
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining.config import FeaturesConfig
-from include.retraining.features import MISSING_CATEGORY, _as_text, build_preprocessor, native_categorical_positions
+from include.retraining.config.model import FeaturesConfig
+from include.retraining.features.preprocessing import (
+    MISSING_CATEGORY,
+    _as_text,
+    build_preprocessor,
+    native_categorical_positions,
+)
 
 pytestmark = pytest.mark.unit
 

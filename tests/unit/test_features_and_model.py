@@ -10,12 +10,10 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining.config import ModelConfigError, load_model_config
-from include.retraining.drift_evidence import score_sensitivity
-from include.retraining.evaluation import metric_value
-from include.retraining.scoring import inspect_input
-from include.retraining.skops_loader import UnsafeModelError, load_skops_model
-from include.retraining.training import (
+from include.retraining.config.model import ModelConfigError, load_model_config
+from include.retraining.drift.evidence import score_sensitivity
+from include.retraining.learning.evaluation import metric_value
+from include.retraining.learning.training import (
     SKOPS_TRUSTED_TYPES,
     TrainingDataError,
     build_pipeline,
@@ -24,6 +22,8 @@ from include.retraining.training import (
     predict_scores,
     split_by_time,
 )
+from include.retraining.score.scoring import inspect_input
+from include.retraining.tracking.loading import UnsafeModelError, load_skops_model
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
-from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
-from include.retraining.evaluation import ImprovementInterval, compute_metrics
-from include.retraining.gate import GuardrailCheck, decide_promotion, judge
-from include.retraining.gate_evidence import HoldoutEvidence, pool_evidence
+from include.retraining.config.model import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.learning.evaluation import ImprovementInterval, compute_metrics
+from include.retraining.promotion.evidence import HoldoutEvidence, pool_evidence
+from include.retraining.promotion.gate import GuardrailCheck, decide_promotion, judge
 
 pytestmark = pytest.mark.unit
 

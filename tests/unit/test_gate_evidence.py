@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from include.retraining.gate_evidence import HoldoutEvidence, in_tenure, pool_evidence
+from include.retraining.promotion.evidence import HoldoutEvidence, in_tenure, pool_evidence
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from types import ModuleType, SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from include.retraining.windows import training_window
+from include.retraining.common.windows import training_window
 from tests.support import REPO
 
 pytestmark = pytest.mark.unit

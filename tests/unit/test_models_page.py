@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining import promotion_log
-from include.retraining.config import load_model_config
-from include.retraining.models_overview import overview
-from include.retraining.models_page import render
-from include.retraining.monitoring_table import replace_monitoring_row
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
-from include.retraining.registry import DECISION_TAG, REASON_TAG, Champion, RegistryError
-from include.retraining.settings import load_settings
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.overview.models import overview
+from include.retraining.overview.page import render
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.monitoring import replace_monitoring_row
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.tracking.registry import DECISION_TAG, REASON_TAG, Champion, RegistryError
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.monitor_champion: the champion's own feature list, and an
+"""Unit tests for include.retraining.monitor.champion: the champion's own feature list, and an
 unusable champion told apart from a service that does not answer."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_champion
-from include.retraining.config import load_model_config
-from include.retraining.monitor_contracts import ChampionUnusable
+from include.retraining.config.model import load_model_config
+from include.retraining.monitor import champion as monitor_champion
+from include.retraining.monitor.contracts import ChampionUnusable
 from tests.unit.monitor_fakes import CHURN, FakeModel, FakeTracker, context, frame, ref
 
 pytestmark = pytest.mark.unit

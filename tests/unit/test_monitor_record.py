@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.monitor_record: the model_monitoring row and the MLflow metrics."""
+"""Unit tests for include.retraining.monitor.record: the model_monitoring row and the MLflow metrics."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from include.retraining.config import load_model_config
-from include.retraining.monitor_record import MonitoringResults, monitoring_row, run_metrics
+from include.retraining.config.model import load_model_config
+from include.retraining.monitor.record import MonitoringResults, monitoring_row, run_metrics
 from tests.unit.monitor_fakes import CHURN, END, RUN, ref
 
 pytestmark = pytest.mark.unit

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_served, monitoring_table, served_predictions
-from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
-from include.retraining.warehouse import replace_window
-from include.retraining.warehouse_types import WarehouseError
+from include.retraining.config.model import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.monitor import served as monitor_served
+from include.retraining.tables import monitoring as monitoring_table
+from include.retraining.tables import served as served_predictions
+from include.retraining.warehouse.reads import replace_window
+from include.retraining.warehouse.types import WarehouseError
 from tests.support_served import predictions_for, write_predictions
 from tests.unit.monitor_fakes import CHURN, END, ref
 

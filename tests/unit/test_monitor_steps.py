@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.monitor_steps against small fakes of the warehouse adapter
+"""Unit tests for include.retraining.monitor.steps against small fakes of the warehouse adapter
 and of the champion, plus the `model_monitoring` ledger on a real SQLite warehouse."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_steps, monitoring_table
-from include.retraining.config import load_model_config
-from include.retraining.drift import ColumnDrift, DriftSummary
-from include.retraining.monitor_contracts import MonitoringSkipped
-from include.retraining.monitor_record import MonitoringResults
-from include.retraining.settings import load_settings
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.drift.summary import ColumnDrift, DriftSummary
+from include.retraining.monitor import steps as monitor_steps
+from include.retraining.monitor.contracts import MonitoringSkipped
+from include.retraining.monitor.record import MonitoringResults
+from include.retraining.tables import monitoring as monitoring_table
 from tests.unit.monitor_fakes import (
     CHURN,
     END,

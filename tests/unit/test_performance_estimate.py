@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from include.retraining import monitor_steps
-from include.retraining.config import load_model_config
-from include.retraining.evaluation import metric_value
-from include.retraining.performance_estimate import (
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.learning.evaluation import metric_value
+from include.retraining.monitor import steps as monitor_steps
+from include.retraining.monitor.estimate import (
     LABEL,
     PerformanceEstimate,
     calibration_error,
@@ -21,7 +22,6 @@ from include.retraining.performance_estimate import (
     expected_roc_auc,
     for_window,
 )
-from include.retraining.settings import load_settings
 from tests.unit.monitor_fakes import CHURN, FakeModel, FakeTracker, context
 from tests.unit.test_monitor_steps import _windows
 
@@ -129,8 +129,8 @@ def test_the_estimate_is_reported_and_never_changes_the_decision(tmp_path):
 def test_the_monitoring_record_and_the_alert_carry_the_labelled_estimate():
     from dataclasses import replace
 
-    from include.retraining.alerts import drift_alert
-    from include.retraining.monitor_record import run_metrics
+    from include.retraining.alerts.outbox import drift_alert
+    from include.retraining.monitor.record import run_metrics
     from tests.unit.test_monitor_steps import _results
 
     found = PerformanceEstimate("roc_auc", 0.7612, 0.8, 0.0388, 0.02, 900)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining.predictions_table import COLUMNS, read_predictions, replace_interval
-from include.retraining.scoring import Stamp, prediction_rows
-from include.retraining.windows import Window
+from include.retraining.common.windows import Window
+from include.retraining.score.scoring import Stamp, prediction_rows
+from include.retraining.tables.predictions import COLUMNS, read_predictions, replace_interval
 
 pytestmark = pytest.mark.unit
 

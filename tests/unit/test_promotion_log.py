@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from include.retraining import promotion_log
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
-from include.retraining.warehouse_types import WarehouseError
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.warehouse.types import WarehouseError
 
 pytestmark = pytest.mark.unit
 

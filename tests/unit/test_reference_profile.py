@@ -13,17 +13,18 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining import monitor_steps, retrain_steps
-from include.retraining.config import load_model_config
-from include.retraining.drift_stats import sample_rows
-from include.retraining.reference_profile import build_profile, read_reference, write_reference
-from include.retraining.reference_store import champion_profile
-from include.retraining.retrain_contracts import Extracted
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.snapshots import write_snapshot
-from include.retraining.validation import DataValidationError, learned_profile
-from include.retraining.windows import Window
+from include.retraining.artifacts.snapshots import write_snapshot
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import Window
+from include.retraining.config.model import load_model_config
+from include.retraining.drift.stats import sample_rows
+from include.retraining.learning.validation import DataValidationError, learned_profile
+from include.retraining.monitor import steps as monitor_steps
+from include.retraining.reference.profile import build_profile, read_reference, write_reference
+from include.retraining.reference.store import champion_profile
+from include.retraining.retrain import steps as retrain_steps
+from include.retraining.retrain.contracts import Extracted
+from include.retraining.runs.context import RunInfo, StepContext
 
 pytestmark = pytest.mark.unit
 
@@ -152,7 +153,7 @@ def test_validate_learns_the_champions_categories_from_its_profile(data: pd.Data
 
 
 def test_a_profile_logged_to_a_real_mlflow_store_is_read_back(data: pd.DataFrame, tmp_path: Path) -> None:
-    from include.retraining.tracking import Tracker
+    from include.retraining.tracking.tracker import Tracker
 
     settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
     tracker = Tracker.connect(settings)

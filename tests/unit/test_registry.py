@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from include.retraining.registry import (
+from include.retraining.tracking.registry import (
     CHAMPION,
     PREVIOUS_CHAMPION,
     REPLACED_BY_TAG,

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from include.retraining.config import load_model_config
-from include.retraining.registry import RegistryError
-from include.retraining.retention import prune_snapshots
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.tracking import SNAPSHOT_PATH_TAG
-from include.retraining.windows import training_window
+from include.retraining.artifacts.retention import prune_snapshots
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import training_window
+from include.retraining.config.model import load_model_config
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.tracking.registry import RegistryError
+from include.retraining.tracking.tracker import SNAPSHOT_PATH_TAG
 
 pytestmark = pytest.mark.unit
 

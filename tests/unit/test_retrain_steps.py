@@ -12,16 +12,17 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining import promotion_log, retrain_steps
-from include.retraining.config import load_model_config
-from include.retraining.registry import Champion, RegistryError
-from include.retraining.retrain_contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.settings import load_settings
-from include.retraining.snapshots import write_snapshot
-from include.retraining.tracking import WINDOW_END_TAG, UnusableModelError
-from include.retraining.training import fit, split_by_time
-from include.retraining.windows import Window
+from include.retraining.artifacts.snapshots import write_snapshot
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import Window
+from include.retraining.config.model import load_model_config
+from include.retraining.learning.training import fit, split_by_time
+from include.retraining.retrain import steps as retrain_steps
+from include.retraining.retrain.contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tracking.registry import Champion, RegistryError
+from include.retraining.tracking.tracker import WINDOW_END_TAG, UnusableModelError
 
 pytestmark = pytest.mark.unit
 

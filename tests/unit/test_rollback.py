@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining import promotion_log
-from include.retraining.champion_moves import Reconciled, move_champion, reconcile
-from include.retraining.promotion_log import PromotionAction, PromotionRecord
-from include.retraining.rollback import RollbackRefused, RollbackRequest, parse_version, roll_back
-from include.retraining.tracking import DAG_ID_TAG, UnusableModelError
+from include.retraining.promotion.moves import Reconciled, move_champion, reconcile
+from include.retraining.promotion.rollback import RollbackRefused, RollbackRequest, parse_version, roll_back
+from include.retraining.tables import promotions as promotion_log
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.tracking.tracker import DAG_ID_TAG, UnusableModelError
 from tests.unit.rollback_fakes import MovingRegistry, VersionTracker, context
 
 pytestmark = pytest.mark.unit
@@ -139,8 +139,8 @@ def test_a_lost_move_is_completed_only_onto_the_run_it_recorded(tmp_path: Path, 
 def test_a_retrain_completes_a_lost_move_first_then_is_refused_against_the_new_champion(
     tmp_path: Path, registry
 ) -> None:
-    from include.retraining.promotion_step import apply_decision
-    from include.retraining.retrain_contracts import Evaluated
+    from include.retraining.promotion.step import apply_decision
+    from include.retraining.retrain.contracts import Evaluated
 
     ctx = context(tmp_path, registry, run_id="scheduled__2", actor="scheduler")
     lost = PromotionRecord("churn", "1", PromotionAction.ROLLBACK, "bad", "3", {"to_run_id": "run-1"}, run_url="run/a")
@@ -157,8 +157,8 @@ def test_a_retrain_completes_a_lost_move_first_then_is_refused_against_the_new_c
 def test_a_promotion_is_logged_as_promote_or_as_approve_by_its_approver(tmp_path: Path, registry) -> None:
     from dataclasses import replace
 
-    from include.retraining.promotion_step import apply_decision
-    from include.retraining.retrain_contracts import Evaluated
+    from include.retraining.promotion.step import apply_decision
+    from include.retraining.retrain.contracts import Evaluated
 
     ctx = context(tmp_path, registry, run_id="scheduled__3", actor="scheduler")
     ctx = replace(ctx, run=replace(ctx.run, approved_by="bob"))

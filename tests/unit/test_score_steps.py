@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining import score_steps
-from include.retraining.config import load_model_config
-from include.retraining.config_scoring import ScoringConfig
-from include.retraining.registry import Champion
-from include.retraining.runs import RunInfo, StepContext
-from include.retraining.score_contracts import NoChampion, ShadowOutcome
-from include.retraining.scoring import ScoringInputError
-from include.retraining.settings import load_settings
-from include.retraining.skops_loader import UnusableModelError
+from include.retraining.common.settings import load_settings
+from include.retraining.config.model import load_model_config
+from include.retraining.config.scoring import ScoringConfig
+from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.score import steps as score_steps
+from include.retraining.score.contracts import NoChampion, ShadowOutcome
+from include.retraining.score.scoring import ScoringInputError
+from include.retraining.tracking.loading import UnusableModelError
+from include.retraining.tracking.registry import Champion
 
 pytestmark = pytest.mark.unit
 

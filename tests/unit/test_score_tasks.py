@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from include.orchestration.score_tasks import scoring_run
-from include.retraining.config import load_model_config
-from include.retraining.scoring import scoring_interval
+from include.retraining.config.model import load_model_config
+from include.retraining.score.scoring import scoring_interval
 
 pytestmark = pytest.mark.unit
 

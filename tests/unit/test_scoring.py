@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
-from include.retraining.config_scoring import ScoringConfig, predictions_table
-from include.retraining.scoring import (
+from include.retraining.config.model import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.config.scoring import ScoringConfig, predictions_table
+from include.retraining.learning.training import fit, predict_scores
+from include.retraining.score.scoring import (
     ScoringInputError,
     id_text,
     score_frame,
     score_with_report,
     scoring_interval,
 )
-from include.retraining.training import fit, predict_scores
 
 pytestmark = pytest.mark.unit
 

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining import monitor_seasonal
-from include.retraining.config import load_model_config
-from include.retraining.config_trigger import TriggerConfig
-from include.retraining.drift_evidence import DriftEvidence, SeasonalEvidence, column_tests, evidence
-from include.retraining.settings import load_settings
-from include.retraining.warehouse_sample import SampledWindow
-from include.retraining.windows import Window
+from include.retraining.common.settings import load_settings
+from include.retraining.common.windows import Window
+from include.retraining.config.model import load_model_config
+from include.retraining.config.trigger import TriggerConfig
+from include.retraining.drift.evidence import DriftEvidence, SeasonalEvidence, column_tests, evidence
+from include.retraining.monitor import seasonal as monitor_seasonal
+from include.retraining.warehouse.sample import SampledWindow
 from tests.unit.monitor_fakes import CHURN, END, context
 from tests.unit.test_trigger_policy import IMPORTANCE, _decide, _evidence
 

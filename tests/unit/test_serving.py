@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from include.retraining.training import predict_scores
+from include.retraining.learning.training import predict_scores
 from serving.__main__ import DEFAULT_POLL_SECONDS, batch_scorer, parse_args
 from serving.app import VERSION_HEADER, create_app
 from serving.follower import AliasFollower, AliasTarget, ServingInputError
@@ -287,8 +287,8 @@ def churn() -> tuple[Any, Any, pd.DataFrame]:
     from datetime import UTC, datetime
 
     from demo.churn_data import generate_snapshots
-    from include.retraining.model_files import load_model_config
-    from include.retraining.training import fit
+    from include.retraining.config.files import load_model_config
+    from include.retraining.learning.training import fit
 
     config = load_model_config(REPO / "include" / "models" / "churn.yaml")
     config = config.model_copy(update={"training": config.training.model_copy(update={"params": {"max_iter": 20}})})
@@ -297,8 +297,8 @@ def churn() -> tuple[Any, Any, pd.DataFrame]:
 
 
 def test_the_server_scores_with_the_batch_scorer_and_refuses_what_it_refuses(churn: tuple) -> None:
-    from include.retraining.config_scoring import scoring_of
-    from include.retraining.scoring import score_frame
+    from include.retraining.config.scoring import scoring_of
+    from include.retraining.score.scoring import score_frame
 
     config, model, frame = churn
     strict = config.model_copy(update={"scoring": scoring_of(config).model_copy(update={"nulls": "fail"})})

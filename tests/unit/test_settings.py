@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from include.retraining.settings import load_settings, mlflow_ui_base, without_userinfo
+from include.retraining.common.settings import load_settings, mlflow_ui_base, without_userinfo
 
 pytestmark = pytest.mark.unit
 

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining.snapshots import content_hash, read_snapshot, write_snapshot, write_snapshot_batches
-from include.retraining.warehouse_types import plain_batch
-from include.retraining.windows import Window
+from include.retraining.artifacts.snapshots import content_hash, read_snapshot, write_snapshot, write_snapshot_batches
+from include.retraining.common.windows import Window
+from include.retraining.warehouse.types import plain_batch
 
 pytestmark = pytest.mark.unit
 

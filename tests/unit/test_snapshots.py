@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.retraining.snapshots import read_snapshot, write_parquet_atomic, write_snapshot
-from include.retraining.windows import Window
+from include.retraining.artifacts.snapshots import read_snapshot, write_parquet_atomic, write_snapshot
+from include.retraining.common.windows import Window
 
 pytestmark = pytest.mark.unit
 

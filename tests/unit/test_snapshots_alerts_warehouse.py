@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from demo.churn_data import World, generate_snapshots
-from include.retraining.config import load_model_config
-from include.retraining.snapshots import content_hash, write_snapshot
-from include.retraining.windows import Window
+from include.retraining.artifacts.snapshots import content_hash, write_snapshot
+from include.retraining.common.windows import Window
+from include.retraining.config.model import load_model_config
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from include.retraining.settings import load_settings
-from include.retraining.tracking import Tracker, UnsafeModelError, UnusableModelError, load_skops_model
-from include.retraining.training import SKOPS_TRUSTED_TYPES
+from include.retraining.common.settings import load_settings
+from include.retraining.learning.training import SKOPS_TRUSTED_TYPES
+from include.retraining.tracking.tracker import Tracker, UnsafeModelError, UnusableModelError, load_skops_model
 
 pytestmark = pytest.mark.unit
 
@@ -112,8 +112,8 @@ def test_the_dataset_input_is_the_snapshots_hash_and_size_not_a_walk_over_its_ro
     import numpy as np
     import pandas as pd
 
-    from include.retraining.tracking import SNAPSHOT_HASH_TAG, TrainingRunLog
-    from include.retraining.tracking_dataset import DATASET_SCHEMA_ROWS, log_dataset
+    from include.retraining.tracking.dataset import DATASET_SCHEMA_ROWS, log_dataset
+    from include.retraining.tracking.tracker import SNAPSHOT_HASH_TAG, TrainingRunLog
 
     rows = DATASET_SCHEMA_ROWS * 3
     frame = pd.DataFrame({"x": np.arange(rows, dtype="float64"), "plan": ["a", "b", "c"] * DATASET_SCHEMA_ROWS})

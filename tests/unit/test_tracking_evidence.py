@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from include.retraining.gate_evidence import HoldoutEvidence
-from include.retraining.settings import load_settings
-from include.retraining.tracking import CONFIG_HASH_TAG, Tracker
-from include.retraining.tracking_evidence import TRAIN_UNTIL_TAG, as_nanoseconds
+from include.retraining.common.settings import load_settings
+from include.retraining.promotion.evidence import HoldoutEvidence
+from include.retraining.tracking.evidence import TRAIN_UNTIL_TAG, as_nanoseconds
+from include.retraining.tracking.tracker import CONFIG_HASH_TAG, Tracker
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import generate_snapshots
-from include.retraining.config import load_model_config
-from include.retraining.training import (
+from include.retraining.config.model import load_model_config
+from include.retraining.learning.training import (
     TrainingDataError,
     build_pipeline,
     check_split,
@@ -58,7 +58,7 @@ def test_the_thread_setting_reaches_the_estimators_fit(
     from sklearn.base import BaseEstimator, ClassifierMixin
     from threadpoolctl import threadpool_info
 
-    from include.retraining import training
+    from include.retraining.learning import training
 
     seen: list[set[int]] = []
 
@@ -73,7 +73,7 @@ def test_the_thread_setting_reaches_the_estimators_fit(
 
 
 def test_the_thread_setting_defaults_to_one_per_task() -> None:
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     assert load_settings({}).fit_threads == 1
     assert load_settings({"RETRAINING_FIT_THREADS": "4"}).fit_threads == 4

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from include.retraining.config_monitor import MonitorConfig
-from include.retraining.config_trigger import TriggerConfig
-from include.retraining.drift_evidence import (
+from include.retraining.config.monitor import MonitorConfig
+from include.retraining.config.trigger import TriggerConfig
+from include.retraining.drift.decision import DriftDecision, decide
+from include.retraining.drift.evidence import (
     ColumnEvidence,
     DriftEvidence,
     benjamini_hochberg,
@@ -20,8 +21,7 @@ from include.retraining.drift_evidence import (
     evidence,
     score_sensitivity,
 )
-from include.retraining.drift_gate import DriftDecision, decide
-from include.retraining.trigger_policy import WindowRecord, psi_threshold, records_from_rows
+from include.retraining.drift.policy import WindowRecord, psi_threshold, records_from_rows
 
 pytestmark = pytest.mark.unit
 
@@ -203,7 +203,7 @@ def test_trigger_config_rejects_inconsistent_values():
 def test_recent_rows_read_an_old_table_and_the_signature_column_is_added(tmp_path):
     import sqlalchemy as sa
 
-    from include.retraining import monitoring_table
+    from include.retraining.tables import monitoring as monitoring_table
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     old = pd.DataFrame(

@@ -8,9 +8,14 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import World, generate_snapshots
-from include.retraining import validation
-from include.retraining.config import load_model_config
-from include.retraining.validation import DataValidationError, profile_reference, validate_frame, validate_or_raise
+from include.retraining.config.model import load_model_config
+from include.retraining.learning import validation
+from include.retraining.learning.validation import (
+    DataValidationError,
+    profile_reference,
+    validate_frame,
+    validate_or_raise,
+)
 
 pytestmark = pytest.mark.unit
 

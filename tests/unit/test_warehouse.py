@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from demo.churn_data import generate_snapshots
-from include.retraining.config import SourceConfig, load_model_config
-from include.retraining.monitoring_table import last_trigger_at, read_monitoring, replace_monitoring_row
-from include.retraining.warehouse import (
+from include.retraining.config.model import SourceConfig, load_model_config
+from include.retraining.tables.monitoring import last_trigger_at, read_monitoring, replace_monitoring_row
+from include.retraining.warehouse.reads import (
     WarehouseError,
     libpq_uri,
     open_engine,
@@ -26,7 +26,7 @@ from include.retraining.warehouse import (
     url_password,
     window_query,
 )
-from include.retraining.warehouse_types import plain_arrow, plain_frame, refusal, timestamptz_literal
+from include.retraining.warehouse.types import plain_arrow, plain_frame, refusal, timestamptz_literal
 
 pytestmark = pytest.mark.unit
 
@@ -205,7 +205,7 @@ def test_the_password_is_masked_where_the_url_is_resolved(monkeypatch: pytest.Mo
     from airflow.sdk.log import _secrets_masker
 
     from include.orchestration.runtime import warehouse_url
-    from include.retraining.settings import load_settings
+    from include.retraining.common.settings import load_settings
 
     monkeypatch.setenv("AIRFLOW_CONN_WH_MASKED", "postgresql+psycopg2://u:pw-7f3a9c@db:5432/w")
 

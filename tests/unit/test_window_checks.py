@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.config import ModelConfigError, load_model_config
-from include.retraining.validation import ReferenceProfile
-from include.retraining.warehouse_sample import HASH_SPACE, WindowAggregates, sample_threshold
-from include.retraining.window_checks import window_failures
+from include.retraining.config.model import ModelConfigError, load_model_config
+from include.retraining.learning.validation import ReferenceProfile
+from include.retraining.learning.window_checks import window_failures
+from include.retraining.warehouse.sample import HASH_SPACE, WindowAggregates, sample_threshold
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pendulum
 import pytest
 
-from include.retraining.windows import Window, as_utc, matured_window, recent_window, training_window
+from include.retraining.common.windows import Window, as_utc, matured_window, recent_window, training_window
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,63 @@
+"""The artifact folder layout, defined once: `<root>/<model>/<kind>/<window label>/...`.
+
+Steps write here and the UI plugin reads from here, so both ask these functions instead of
+spelling out paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from include.retraining.common.windows import Window
+
+SNAPSHOTS = "snapshots"
+VALIDATION = "validation"
+MONITORING = "monitoring"
+REFERENCE = "reference"
+GX_RESULT_HTML = "gx_result.html"
+# Where the api-server serves files of the artifact root (plugins/retraining_links.py).
+ARTIFACTS_URL_PREFIX = "/retraining-artifacts"
+
+
+def model_dir(artifact_root: Path, model: str) -> Path:
+    return Path(artifact_root) / model
+
+
+def snapshot_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    """Training snapshots of one window, each file named by its content hash."""
+    return model_dir(artifact_root, model) / SNAPSHOTS / window.label
+
+
+def validation_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    """The Great Expectations result of one window's validation."""
+    return model_dir(artifact_root, model) / VALIDATION / window.label
+
+
+def validation_html(artifact_root: Path, model: str, window: Window) -> Path:
+    return validation_dir(artifact_root, model, window) / GX_RESULT_HTML
+
+
+def monitoring_dir(artifact_root: Path, model: str, window: Window) -> Path:
+    """One monitoring window: current and matured rows, the drift report."""
+    return model_dir(artifact_root, model) / MONITORING / window.label
+
+
+def promotion_lock(artifact_root: Path, model: str) -> Path:
+    """The lock file that serialises promotions of one model (compare-and-set of `champion`)."""
+    return model_dir(artifact_root, model) / ".promotion.lock"
+
+
+def reference_dir(artifact_root: Path, model: str, version: str) -> Path:
+    """The cached reference profile (profile.json, sample.parquet) of a champion version."""
+    return model_dir(artifact_root, model) / REFERENCE / f"v{version}"
+
+
+def artifact_href(artifact_root: Path, path: Path | str | None, base_url: str) -> str:
+    """The plugin URL of a file under the artifact root; "" for no file or one outside the root."""
+    if not path:
+        return ""
+    root, resolved = Path(artifact_root).resolve(), Path(path).resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        return ""
+    return f"{base_url.rstrip('/')}{ARTIFACTS_URL_PREFIX}/{quote(resolved.relative_to(root).as_posix())}"

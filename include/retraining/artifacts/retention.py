@@ -1,0 +1,92 @@
+"""Snapshot retention: keep the training snapshots of a model's newest `retention.snapshots`
+windows, and always the champion's and previous champion's (a rollback or an audit needs the
+rows a serving model was trained on), instead of a copy of every snapshot in MLflow. The row
+copies each monitoring run makes for its own tasks are kept for as many windows (their reports
+stay).
+
+Nothing is deleted without knowing what is protected: an error reading the registry or a run's
+tags propagates, and the caller skips pruning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from include.retraining.artifacts import layout
+from include.retraining.runs.context import StepContext
+
+# A snapshot this young may still be read by a run in progress (extract -> evaluate) or a retry.
+SNAPSHOT_MIN_AGE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    path: Path
+    window_label: str
+    modified: float
+
+    @property
+    def window_end(self) -> str:
+        """The label's end part (`%Y%m%dT%H%M%S`), which sorts like the time it names."""
+        return self.window_label.rsplit("_", 1)[-1]
+
+
+def _files(folder: Path) -> list[SnapshotFile]:
+    if not folder.is_dir():
+        return []
+    return [SnapshotFile(p, p.parent.name, p.stat().st_mtime) for p in folder.glob("*/*.parquet") if p.is_file()]
+
+
+def snapshot_files(artifact_root: Path, model: str) -> list[SnapshotFile]:
+    return _files(layout.model_dir(artifact_root, model) / layout.SNAPSHOTS)
+
+
+def monitoring_frames(artifact_root: Path, model: str) -> list[SnapshotFile]:
+    """The rows each monitoring run copies for its own tasks (current, matured, served); its
+    reports (HTML, JSON) stay."""
+    return _files(layout.model_dir(artifact_root, model) / layout.MONITORING)
+
+
+def to_delete(files: list[SnapshotFile], keep: int, protected: set[Path], now: float) -> list[Path]:
+    """The files of all but the `keep` newest windows, never a protected or young one."""
+    kept = set(sorted({f.window_end for f in files}, reverse=True)[:keep])
+    young = now - SNAPSHOT_MIN_AGE.total_seconds()
+    protected = {p.resolve() for p in protected}
+    newest_first = sorted(files, key=lambda f: (f.window_end, f.modified), reverse=True)
+    return [
+        f.path
+        for f in newest_first
+        if f.window_end not in kept and f.path.resolve() not in protected and f.modified < young
+    ]
+
+
+def protected_snapshots(ctx: StepContext, current: str) -> set[Path]:
+    """This run's snapshot and those of the champion and previous champion runs."""
+    from include.retraining.tracking.tracker import SNAPSHOT_PATH_TAG
+
+    protected = {Path(current)}
+    for alias in (ctx.registry.champion(), ctx.registry.previous_champion()):
+        path = ctx.tracker.run_tags(alias.run_id).get(SNAPSHOT_PATH_TAG) if alias is not None else None
+        if path:
+            protected.add(Path(path))
+    return protected
+
+
+def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) -> list[Path]:
+    """Delete the snapshots, and the monitoring runs' row copies, of all but the newest
+    `retention.snapshots` windows; the deleted paths (none on a dry run)."""
+    if ctx.run.dry_run:
+        return []
+    root, model, keep = ctx.settings.artifact_root, ctx.config.name, ctx.config.retention.snapshots
+    now = time.time() if now is None else now
+    snapshots = to_delete(snapshot_files(root, model), keep, protected_snapshots(ctx, current), now)
+    frames = to_delete(monitoring_frames(root, model), keep, set(), now)
+    for path in [*snapshots, *frames]:
+        path.unlink(missing_ok=True)
+    for path in snapshots:
+        if path.parent.is_dir() and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    return [*snapshots, *frames]

@@ -1,0 +1,147 @@
+"""Training snapshots: the exact rows a run used, as Parquet, named by model, window and content.
+
+A snapshot is written as a stream of Arrow record batches (`write_snapshot_batches`): each batch
+is put in the snapshot's form (`snapshot_form`: strings dictionary-encoded), hashed and written
+as it comes, into a temp file renamed into place once complete, so no step holds the whole
+window. A pandas frame (SQLite's path, the hash sample) goes through the same writer and gives
+the same file and hash for the same rows. The content hash covers column names, types and
+values, not Parquet bytes, so it is stable across library versions and batch sizes; a rerun of
+the same window writes the same file under the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from include.retraining.artifacts.layout import snapshot_dir
+from include.retraining.artifacts.snapshot_form import (
+    ContentDigest,
+    digest_of,
+    encoded_batch,
+    logical_batch,
+    snapshot_schema,
+)
+from include.retraining.common.windows import Window
+
+# Batches a frame is cut into on its way to the writer: one row group each, bounded temporaries.
+FRAME_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    content_hash: str
+    rows: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), "content_hash": self.content_hash, "rows": self.rows}
+
+
+def frame_batches(frame: pd.DataFrame) -> pa.RecordBatchReader:
+    return pa.Table.from_pandas(frame, preserve_index=False).to_reader(max_chunksize=FRAME_BATCH_ROWS)
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """The hash `write_snapshot` names the frame's snapshot by."""
+    reader = frame_batches(frame)
+    return digest_of(reader, snapshot_schema(reader.schema)).hexdigest()
+
+
+@contextmanager
+def _temp_file(folder: Path) -> Iterator[Path]:
+    """A temp file beside the final name, removed unless it was renamed into place."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
+        path = Path(tmp.name)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, path: Path) -> Path:
+    """fsync, then rename: a crash never leaves half a file under the final name."""
+    with tmp.open("rb") as written:
+        os.fsync(written.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Temp file, then rename: a crash never leaves half a file under the final name."""
+    with _temp_file(path.parent) as tmp:
+        frame.to_parquet(tmp, index=False)
+        return _publish(tmp, path)
+
+
+def _intact(path: Path, digest: str) -> bool:
+    """The file at path holds exactly the rows of this hash (a torn or altered file does not),
+    read back batch by batch."""
+    try:
+        file = pq.ParquetFile(path)
+        return digest_of(file.iter_batches(), file.schema_arrow).hexdigest() == digest
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not intact
+        return False
+
+
+def write_snapshot_batches(
+    batches: pa.RecordBatchReader,
+    artifact_root: Path,
+    model: str,
+    window: Window,
+    accept: Callable[[int], None] | None = None,
+    plain_strings: Collection[str] = (),
+) -> Snapshot:
+    """Stream the batches into a content-addressed snapshot: a rerun of the same window finds the
+    file it already wrote (and rewrites it when the file there is torn or altered).
+
+    `accept(rows)` sees the row count before the file is published; whatever it raises stops the
+    write and leaves nothing behind. `plain_strings` (the id column) are written without a
+    dictionary; the hash does not depend on it.
+    """
+    folder = snapshot_dir(artifact_root, model, window)
+    schema = snapshot_schema(batches.schema, plain_strings)
+    digest = ContentDigest(schema)
+    with _temp_file(folder) as tmp:
+        # Parquet dictionaries for the dictionary strings only: tried on unique floats and
+        # timestamps they fall back to plain after the first page, a fifth of the write time.
+        strings = [field.name for field in schema if pa.types.is_dictionary(field.type)]
+        with pq.ParquetWriter(tmp, schema, use_dictionary=strings) as writer:
+            for raw in batches:
+                batch = logical_batch(raw, schema)
+                digest.update(batch)
+                writer.write_batch(encoded_batch(batch, schema))
+        if accept is not None:
+            accept(digest.rows)
+        content = digest.hexdigest()
+        path = folder / f"{content[:16]}.parquet"
+        if not (path.exists() and _intact(path, content)):
+            _publish(tmp, path)
+    return Snapshot(path=path, content_hash=content, rows=digest.rows)
+
+
+def write_snapshot(
+    frame: pd.DataFrame, artifact_root: Path, model: str, window: Window, plain_strings: Collection[str] = ()
+) -> Snapshot:
+    """A frame's snapshot: the same file and hash as the same rows streamed."""
+    return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, plain_strings=plain_strings)
+
+
+def read_snapshot(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
+    """The snapshot as the steps read it: strings as plain `object` columns, as every backend's
+    window reads them (not pandas categoricals, whose unused categories would change counts)."""
+    table = pq.read_table(path, columns=columns)
+    plain = [
+        pa.field(field.name, field.type.value_type) if pa.types.is_dictionary(field.type) else field
+        for field in table.schema
+    ]
+    return table.cast(pa.schema(plain, metadata=table.schema.metadata)).to_pandas()

@@ -1,0 +1,238 @@
+"""The model file: one YAML per model, parsed into a pydantic model.
+
+Everything the pipeline does for a model is read from here. A bad file raises
+`ModelConfigError` naming the file, the key and the fix; it never breaks the other models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from include.retraining.config.base import (
+    MODEL_NAME_RE,
+    Strict,
+    check_cron,
+    check_identifier,
+    check_select,
+    check_table,
+)
+from include.retraining.config.base import is_identifier as is_identifier
+from include.retraining.config.catalog import encoding_problems, estimator_problems, stattest_problems
+
+# Reading the files lives in model_files; re-exported so callers have one place to look.
+from include.retraining.config.files import ModelConfigError as ModelConfigError
+from include.retraining.config.files import discover_model_files as discover_model_files
+from include.retraining.config.files import load_model_config as load_model_config
+from include.retraining.config.files import load_model_configs as load_model_configs
+from include.retraining.config.files import parse_model_config as parse_model_config
+from include.retraining.config.gate import GateConfig
+from include.retraining.config.labels import LabelsConfig, label_problems
+from include.retraining.config.monitor import MonitorConfig
+from include.retraining.config.retention import RetentionConfig
+from include.retraining.config.scoring import ScoringConfig
+from include.retraining.config.trigger import TriggerConfig
+
+CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
+# WAPE, not MAPE: MAPE divides by each target and explodes on zeros (3e15 on a count target).
+REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
+DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+
+
+class SourceConfig(Strict):
+    conn_id: str = "warehouse"
+    table: str | None = None
+    query: str | None = None
+    timestamp_column: str
+    id_column: str | None = None
+    # A hung or runaway warehouse read must not hold the model's only run slot forever.
+    statement_timeout_seconds: int = Field(900, gt=0, le=86_400)
+
+    @field_validator("table")
+    @classmethod
+    def _table_identifier(cls, value: str | None) -> str | None:
+        return value if value is None else check_table(value)
+
+    @field_validator("query")
+    @classmethod
+    def _single_select(cls, value: str | None) -> str | None:
+        return value if value is None else check_select(value)
+
+    @field_validator("timestamp_column", "id_column")
+    @classmethod
+    def _column_identifier(cls, value: str | None) -> str | None:
+        return value if value is None else check_identifier(value, "column")
+
+    @model_validator(mode="after")
+    def _table_xor_query(self) -> SourceConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of `table` or `query`")
+        return self
+
+
+class FeaturesConfig(Strict):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    # one_hot: dense indicator columns, any estimator. native: one ordinal code per column, split on
+    # by histogram gradient boosting itself (far less memory on large windows).
+    categorical_encoding: Literal["one_hot", "native"] = "one_hot"
+
+    @field_validator("numeric", "categorical")
+    @classmethod
+    def _identifiers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            check_identifier(value, "feature column")
+        return values
+
+    @model_validator(mode="after")
+    def _non_empty_and_distinct(self) -> FeaturesConfig:
+        columns = self.numeric + self.categorical
+        if not columns:
+            raise ValueError("list at least one column under `numeric` or `categorical`")
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"columns listed twice: {duplicates}; list each feature once")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class TrainingConfig(Strict):
+    window_days: int = Field(180, gt=0)
+    label_delay_days: int = Field(0, ge=0)
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    estimator: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"] = (
+        "hist_gradient_boosting"
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    min_rows: int = Field(200, ge=10, description="fewer rows in the window stop the run")
+    seed: int = 0
+    # Train on about this many rows, a hash-of-the-id sample drawn in the warehouse (PostgreSQL);
+    # validation judges the whole window there. None: the whole window.
+    sample_rows: int | None = Field(None, ge=1000)
+
+    @model_validator(mode="after")
+    def _labels_mature_inside_the_window(self) -> TrainingConfig:
+        if self.label_delay_days >= self.window_days:
+            raise ValueError(
+                f"training.label_delay_days ({self.label_delay_days}) must be smaller than training.window_days "
+                f"({self.window_days}), or no row of the window has a known label; raise window_days"
+            )
+        return self
+
+
+class ValidationConfig(Strict):
+    max_null_share: float = Field(0.5, ge=0.0, le=1.0, description="per feature column")
+    allowed_categories: dict[str, list[str]] = Field(default_factory=dict)
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    learn_from_champion: bool = True
+    # Learned bounds leave this much room, so ordinary variation is not a broken load.
+    null_share_margin: float = Field(0.1, ge=0.0, le=1.0)
+    new_category_share: float = Field(0.05, ge=0.0, le=1.0)
+    # Row values (customer data) stay out of alerts and XComs unless a model opts in.
+    include_values_in_alerts: bool = False
+
+
+class AlertsConfig(Strict):
+    slack_conn_id: str = "slack_alerts"
+
+
+class ModelConfig(Strict):
+    name: str
+    task: Literal["classification", "regression"]
+    source: SourceConfig
+    target: str
+    features: FeaturesConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    schedule: str = "0 3 * * 1"
+    gate: GateConfig = Field(default_factory=GateConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    scoring: ScoringConfig | None = None
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    trigger: TriggerConfig = Field(default_factory=TriggerConfig)
+    owner: str = "ml-platform"
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not MODEL_NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} must be lowercase letters, digits and underscores, starting with a "
+                "letter: it becomes the DAG ids retrain_<name>/monitor_<name> and the MLflow model"
+            )
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        return check_identifier(value, "target column")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return check_cron(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if self.gate.metric is not None and self.gate.metric not in allowed:
+            raise ValueError(
+                f"gate.metric {self.gate.metric!r} does not fit task {self.task!r}; use one of {list(allowed)}"
+            )
+        misfits = sorted(set(self.gate.guardrails) - set(allowed))
+        if misfits:
+            raise ValueError(f"gate.guardrails {misfits} do not fit task {self.task!r}; use names from {list(allowed)}")
+        if self.training.sample_rows and not self.source.id_column:
+            raise ValueError("training.sample_rows draws its sample by hashing the id: set source.id_column")
+        used = {self.target, self.source.timestamp_column, self.source.id_column}
+        clash = sorted(used.intersection(self.features.columns))
+        if clash:
+            raise ValueError(f"features {clash} are also the target, timestamp or id column")
+        for key, listed in (
+            ("monitor.critical_features", self.monitor.critical_features),
+            ("validation.allowed_categories", self.validation.allowed_categories),
+            ("validation.ranges", self.validation.ranges),
+        ):
+            unknown = sorted(set(listed) - set(self.features.columns))
+            if unknown:
+                raise ValueError(f"{key} names {unknown}, which are not listed under features")
+        training, features = self.training, self.features
+        problems = estimator_problems(training.estimator, self.task, training.params)
+        problems += encoding_problems(features.categorical_encoding, training.estimator, training.params)
+        problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
+        problems += label_problems(self.labels, self.source.id_column)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        return self.gate.metric or DEFAULT_METRIC[self.task]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.primary_metric not in LOWER_IS_BETTER
+
+    @property
+    def retrain_dag_id(self) -> str:
+        return f"retrain_{self.name}"
+
+    @property
+    def monitor_dag_id(self) -> str:
+        return f"monitor_{self.name}"
+
+    @property
+    def rollback_dag_id(self) -> str:
+        return f"rollback_{self.name}"
+
+    @property
+    def score_dag_id(self) -> str:
+        return f"score_{self.name}"

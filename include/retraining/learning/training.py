@@ -1,0 +1,198 @@
+"""Training: a named estimator behind the feature preprocessor, fit on a deterministic split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from include.retraining.config.model import ModelConfig, ModelConfigError
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+# Types the skops format must be told to trust when loading our models: the feature
+# transformer's own functions and the estimators' tree structures. Listed, not discovered,
+# so a model carrying anything else fails loudly at logging time. Native categories: the
+# histogram booster keeps its own input check, functools.partial(check_array, ...); skops still
+# checks the function a partial wraps against this list, so trusting partial trusts no callable.
+SKOPS_TRUSTED_TYPES = [
+    "functools.partial",
+    "include.retraining.features._as_float",
+    "include.retraining.features._as_text",
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils.validation.check_array",
+]
+
+
+class TrainingDataError(ValueError):
+    """The window cannot train a model (too few rows, one class only); the run stops cleanly."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+
+
+def _estimator_class(estimator: str, task: str) -> type[BaseEstimator]:
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    registry: dict[tuple[str, str], type[BaseEstimator]] = {
+        ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
+        ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
+        ("random_forest", "classification"): RandomForestClassifier,
+        ("random_forest", "regression"): RandomForestRegressor,
+        ("logistic_regression", "classification"): LogisticRegression,
+        ("ridge", "regression"): Ridge,
+    }
+    try:
+        return registry[(estimator, task)]
+    except KeyError:
+        fits = sorted(name for name, kind in registry if kind == task)
+        raise ModelConfigError(
+            f"training.estimator {estimator!r} is not available for {task}; use one of {fits}"
+        ) from None
+
+
+def build_estimator(config: ModelConfig) -> BaseEstimator:
+    cls = _estimator_class(config.training.estimator, config.task)
+    params: dict[str, Any] = dict(config.training.params)
+    if config.features.categorical_encoding == "native" and config.features.categorical:
+        from include.retraining.features.preprocessing import native_categorical_positions
+
+        params["categorical_features"] = native_categorical_positions(config.features)
+    if "random_state" in cls().get_params():
+        params.setdefault("random_state", config.training.seed)
+    unknown = sorted(set(params) - set(cls().get_params()))
+    if unknown:
+        raise ModelConfigError(
+            f"model {config.name!r}: training.params {unknown} are not parameters of "
+            f"{cls.__name__}; valid ones: {sorted(cls().get_params())}"
+        )
+    return cls(**params)
+
+
+def build_pipeline(config: ModelConfig) -> Pipeline:
+    # scikit-learn is imported here, not with the module: extract and promote import this module
+    # (for TrainingDataError) and never fit.
+    from sklearn.pipeline import Pipeline
+
+    from include.retraining.features.preprocessing import build_preprocessor
+
+    # Native categories: at most as many codes per column as the estimator has bins.
+    max_categories = int(config.training.params.get("max_bins", 255))
+    preprocessor = build_preprocessor(config.features, max_categories=max_categories)
+    return Pipeline([("features", preprocessor), ("model", build_estimator(config))])
+
+
+def split_by_time(frame: pd.DataFrame, config: ModelConfig) -> Split:
+    """The latest `holdout_fraction` of rows (by timestamp) is the holdout.
+
+    An out-of-time holdout measures what deployment will see, and since each weekly champion
+    trained only on rows before its own holdout, it never saw this run's holdout either: the
+    champion-vs-challenger comparison is fair.
+    """
+    ts = config.source.timestamp_column
+    order = [ts] + ([config.source.id_column] if config.source.id_column else [])
+    if frame.index.equals(pd.RangeIndex(len(frame))) and _in_order(frame, order):
+        ordered = frame  # a snapshot comes back ordered: skip a sort on string ids and two copies
+    else:
+        ordered = frame.sort_values(order, kind="mergesort").reset_index(drop=True)
+    n_holdout = math.ceil(len(ordered) * config.training.holdout_fraction)
+    return Split(train=ordered.iloc[:-n_holdout], holdout=ordered.iloc[-n_holdout:])
+
+
+def _in_order(frame: pd.DataFrame, order: list[str]) -> bool:
+    """Whether a stable sort by `order` would leave the rows where they are (a cheap scan)."""
+    first = frame[order[0]]
+    if not first.is_monotonic_increasing:
+        return False
+    if len(order) == 1:
+        return True
+    values = first.to_numpy()
+    tied = values[1:] == values[:-1]
+    ids = frame[order[1]].to_numpy()
+    try:
+        return bool(np.all(ids[1:][tied] >= ids[:-1][tied]))
+    except TypeError:  # a missing id among ties: let the sort decide
+        return False
+
+
+def check_trainable(frame: pd.DataFrame, config: ModelConfig) -> None:
+    if len(frame) < config.training.min_rows:
+        raise TrainingDataError(
+            f"model {config.name!r}: the window has {len(frame)} rows, fewer than "
+            f"training.min_rows={config.training.min_rows}; widen training.window_days or check "
+            "that the upstream load ran"
+        )
+    if config.task == "classification":
+        classes = frame[config.target].dropna().nunique()
+        if classes < 2:
+            raise TrainingDataError(
+                f"model {config.name!r}: target {config.target!r} has {classes} class(es) in "
+                "the window; a classifier needs both"
+            )
+
+
+def check_split(split: Split, config: ModelConfig) -> None:
+    """A classifier needs both classes in the training split and in the holdout split."""
+    if config.task != "classification":
+        return
+    for name, part in (("training", split.train), ("holdout", split.holdout)):
+        labels = part[config.target].dropna()
+        if labels.nunique() < 2:
+            raise TrainingDataError(
+                f"model {config.name!r}: the {name} split has {labels.nunique()} class(es) of target "
+                f"{config.target!r} among {len(labels)} labelled rows; a classifier needs both. Widen "
+                "training.window_days, change training.holdout_fraction, or check the labels"
+            )
+
+
+def synthetic_example(features: pd.DataFrame, config: ModelConfig) -> pd.DataFrame:
+    """One made-up input row for the logged model (medians and most frequent categories), so no
+    customer's row is stored inside every model."""
+    row: dict[str, object] = {}
+    for column in config.features.numeric:
+        median = pd.to_numeric(features[column], errors="coerce").median()
+        row[column] = float(median) if pd.notna(median) else 0.0
+    for column in config.features.categorical:
+        counts = features[column].dropna().astype(str).value_counts()
+        row[column] = str(counts.index[0]) if len(counts) else "unknown"
+    return pd.DataFrame([row], columns=list(config.features.columns)).astype(
+        {c: "float64" for c in config.features.numeric}
+    )
+
+
+def fit(config: ModelConfig, train: pd.DataFrame, threads: int = 1) -> Pipeline:
+    """The fitted pipeline, its OpenMP and BLAS pools capped at `threads` (Settings.fit_threads)."""
+    pipeline = build_pipeline(config)
+    labelled = train.dropna(subset=[config.target])
+    with threadpool_limits(limits=threads):
+        pipeline.fit(labelled[config.features.columns], labelled[config.target])
+    return pipeline
+
+
+def predict_scores(model: Any, frame: pd.DataFrame, task: str, threads: int = 1) -> np.ndarray:
+    """Positive-class probability for a classifier, the prediction for a regressor, on at most
+    `threads` OpenMP/BLAS threads.
+
+    Works on a fitted Pipeline and on an MLflow pyfunc whose sklearn flavour has predict_proba.
+    """
+    with threadpool_limits(limits=threads):
+        if task == "classification":
+            return np.asarray(model.predict_proba(frame))[:, 1]
+        return np.asarray(model.predict(frame), dtype="float64")

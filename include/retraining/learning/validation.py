@@ -1,0 +1,298 @@
+"""Data validation with Great Expectations 1.x: a suite derived from the model file, tightened
+by what the champion's training data looked like, run on a window before anything trains on it.
+
+Learned expectations cover what a broken load changes (types, null shares, category names),
+never numeric ranges: a shifted distribution is drift, which retraining should follow, not a
+reason to refuse the data.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from include.retraining.config.model import ModelConfig
+
+# Great Expectations logs ~200 "Skipping registering function" lines at INFO when imported,
+# into every validate task's log; none of them is about the data.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+
+# Every pandas numeric dtype name, numpy's and the nullable extension types.
+NUMERIC_TYPES = [f"{kind}{bits}" for kind in ("int", "uint", "Int", "UInt") for bits in (8, 16, 32, 64)] + [
+    "float16", "float32", "float64", "Float32", "Float64",
+]  # fmt: skip
+
+
+# What to do about each failed expectation, said once here so every alert carries it.
+FIXES = {
+    "expect_table_row_count_to_be_between": "too few rows: check that the upstream load ran, or widen training.window_days",
+    "expect_column_to_exist": "add the column to the source, or fix `features`/`target` in the model file",
+    "expect_column_values_to_not_be_null": "fix the upstream load, or raise validation.max_null_share if nulls are expected",
+    "expect_column_values_to_be_in_set": "fix the upstream load, or list the new values in validation.allowed_categories",
+    "expect_column_values_to_be_in_type_list": "the column must be numeric: cast it in the warehouse or in `source.query`",
+    "expect_column_values_to_be_between": "fix the upstream load, or widen validation.ranges in the model file",
+    "expect_column_values_to_be_finite": "inf/-inf are broken data (e.g. a division by zero): fix the load or store NULL",
+    "expect_compound_columns_to_be_unique": "the same id at the same time is loaded more than once: deduplicate the load",
+}
+
+
+class DataValidationError(ValueError):
+    """The window failed validation; nothing may train on it."""
+
+    def __init__(self, message: str, report: ValidationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@cache
+def _finite_expectation() -> type:
+    import great_expectations.expectations as gxe
+
+    class ExpectColumnValuesToBeFinite(gxe.ExpectColumnValuesToBeBetween):
+        """Every non-null value is a finite number: a range check lets inf through when unbounded."""
+
+        min_value: float = -sys.float_info.max
+        max_value: float = sys.float_info.max
+
+    return ExpectColumnValuesToBeFinite
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """What the champion's training data looked like, for expectations learned from it."""
+
+    null_share: dict[str, float]
+    categories: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str
+    column: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    success: bool
+    evaluated: int
+    failed: list[FailedExpectation] = field(default_factory=list)
+    json_path: str | None = None
+    html_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.success:
+            return f"all {self.evaluated} expectations met"
+        lines = [f"{len(self.failed)} of {self.evaluated} expectations failed:"]
+        lines += [
+            f"- {f.expectation} on {f.column or 'table'}: {f.detail}. Fix: {FIXES.get(f.expectation, 'see the full result')}"
+            for f in self.failed
+        ]
+        return "\n".join(lines)
+
+
+def profile_reference(frame: pd.DataFrame, config: ModelConfig) -> ReferenceProfile:
+    """What validation learns from a frame of training rows (as a stored profile would give)."""
+    from include.retraining.reference.profile import build_profile
+
+    return learned_profile(build_profile(frame, config)[0])
+
+
+def learned_profile(stored: Any) -> ReferenceProfile:
+    """What validation learns from a champion's stored `DataProfile`: null shares, and category
+    names of the columns whose categories were kept whole (a truncated list would flag the rest
+    as new)."""
+    return ReferenceProfile(
+        null_share=dict(stored.null_share),
+        categories={
+            name: sorted(column.categories)
+            for name, column in stored.columns.items()
+            if column.categories is not None and not column.categories_truncated
+        },
+    )
+
+
+def allowed_null_share(config: ModelConfig, profile: ReferenceProfile | None, column: str) -> float:
+    rules = config.validation
+    if profile and rules.learn_from_champion and column in profile.null_share:
+        return min(rules.max_null_share, profile.null_share[column] + rules.null_share_margin)
+    return rules.max_null_share
+
+
+def known_categories(config: ModelConfig, profile: ReferenceProfile | None, column: str) -> set[str]:
+    known = set(config.validation.allowed_categories.get(column, []))
+    if profile and config.validation.learn_from_champion:
+        known |= set(profile.categories.get(column, []))
+    return known
+
+
+def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    rules, source = config.validation, config.source
+    suite: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=config.training.min_rows)]
+    identity = [source.id_column] if source.id_column else []
+    for column in [*identity, source.timestamp_column, config.target, *config.features.columns]:
+        suite.append(gxe.ExpectColumnToExist(column=column))
+    if source.id_column:
+        # One row per entity and time: a load that ran twice would train on every row twice.
+        suite.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=[source.id_column, source.timestamp_column]))
+    suite.append(gxe.ExpectColumnValuesToNotBeNull(column=config.target))
+    numbers = list(config.features.numeric)
+    if config.task == "classification":
+        suite.append(gxe.ExpectColumnValuesToBeInSet(column=config.target, value_set=[0, 1]))
+    else:
+        numbers.append(config.target)
+    finite = _finite_expectation()
+    for column in numbers:
+        suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
+        suite.append(finite(column=column))
+    for column, (low, high) in rules.ranges.items():
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
+    for column in config.features.columns:
+        allowed_nulls = allowed_null_share(config, profile, column)
+        suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=round(1 - allowed_nulls, 6)))
+    for column in config.features.categorical:
+        known = known_categories(config, profile, column)
+        if known:
+            suite.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=column, value_set=sorted(known), mostly=round(1 - rules.new_category_share, 6)
+                )
+            )
+    return suite
+
+
+def _raised(info: dict[str, Any] | None, show_values: bool) -> str | None:
+    """Why an expectation could not be computed; GX 1.x nests this per metric."""
+    for entry in [info or {}, *(v for v in (info or {}).values() if isinstance(v, dict))]:
+        if entry.get("raised_exception"):
+            message = str(entry.get("exception_message") or "an error").strip().splitlines()[0]
+            if not show_values:  # a pandas or driver message can quote a row value
+                message = re.sub(r"'[^']*'", "'...'", message)
+            return f"could not be checked: {message}"
+    return None
+
+
+def _detail(result: Any, show_values: bool) -> str:
+    raised = _raised(result.exception_info, show_values)
+    if raised:
+        return raised
+    observed = result.result or {}
+    kwargs = result.expectation_config.kwargs
+    parts = []
+    if "observed_value" in observed:
+        parts.append(f"observed {observed['observed_value']!r}")
+    if "unexpected_percent" in observed and observed["unexpected_percent"] is not None:
+        parts.append(f"{observed['unexpected_percent']:.1f}% unexpected")
+    if show_values and observed.get("partial_unexpected_list"):
+        parts.append(f"e.g. {observed['partial_unexpected_list'][:5]!r}")
+    for key in ("value_set", "min_value", "max_value", "mostly"):
+        if kwargs.get(key) is not None:
+            parts.append(f"expected {key}={kwargs[key]!r}")
+    return "; ".join(parts) or "failed"
+
+
+def _render_html(config: ModelConfig, report: ValidationReport, results: list[Any]) -> str:
+    rows = "".join(
+        f"<tr class={'ok' if r.success else 'fail'}><td>{'pass' if r.success else 'FAIL'}</td>"
+        f"<td>{html.escape(r.expectation_config.type)}</td>"
+        f"<td>{html.escape(str(r.expectation_config.kwargs.get('column', '')))}</td>"
+        f"<td>{html.escape('' if r.success else _detail(r, show_values=True))}</td></tr>"
+        for r in results
+    )
+    verdict = "passed" if report.success else "FAILED"
+    return (
+        f"<html><head><meta charset='utf-8'><title>{config.name} validation</title><style>"
+        "body{font-family:sans-serif}td{padding:2px 8px}.fail{background:#fdd}.ok{background:#efe}"
+        f"</style></head><body><h1>{config.name}: validation {verdict}</h1>"
+        f"<p>{html.escape(report.summary())}</p><table><tr><th></th><th>expectation</th>"
+        f"<th>column</th><th>detail</th></tr>{rows}</table></body></html>"
+    )
+
+
+def _column(kwargs: dict[str, Any]) -> str | None:
+    return kwargs.get("column") or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write then rename, so the operator console never serves half a result."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def validate_frame(
+    frame: pd.DataFrame, config: ModelConfig, profile: ReferenceProfile | None, out_dir: Path
+) -> ValidationReport:
+    """Run the suite on the frame; write the GX result as JSON and a readable HTML page."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    batch_definition = (
+        context.data_sources.add_pandas("warehouse")
+        .add_dataframe_asset(config.name)
+        .add_batch_definition_whole_dataframe("window")
+    )
+    suite = gx.ExpectationSuite(name=f"{config.name}_window", expectations=_expectations(config, profile))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+    failed = [
+        FailedExpectation(
+            expectation=r.expectation_config.type,
+            column=_column(r.expectation_config.kwargs),
+            detail=_detail(r, show_values=config.validation.include_values_in_alerts),
+        )
+        for r in result.results
+        if not r.success
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out_dir / "gx_result.json", out_dir / "gx_result.html"
+    report = ValidationReport(
+        success=bool(result.success),
+        evaluated=len(result.results),
+        failed=failed,
+        json_path=str(json_path),
+        html_path=str(html_path),
+    )
+    _write_atomic(json_path, json.dumps(result.to_json_dict(), indent=2, default=str))
+    _write_atomic(html_path, _render_html(config, report, list(result.results)))
+    return report
+
+
+def validate_or_raise(
+    frame: pd.DataFrame,
+    config: ModelConfig,
+    profile: ReferenceProfile | None,
+    out_dir: Path,
+    window_check: Callable[[ValidationReport], ValidationReport] | None = None,
+) -> ValidationReport:
+    """The suite on the frame, plus `window_check` (checks of the whole window when the frame is
+    a sample of it); raises DataValidationError when anything failed."""
+    report = validate_frame(frame, config, profile, out_dir)
+    if window_check is not None:
+        report = window_check(report)
+    if not report.success:
+        raise DataValidationError(
+            f"model {config.name!r}: the window failed validation, nothing was trained. "
+            f"{report.summary()}\nFull result: {report.html_path}",
+            report,
+        )
+    return report

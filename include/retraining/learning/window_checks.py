@@ -1,0 +1,80 @@
+"""Validation of a whole window from the warehouse's aggregates, for a model that trains on a
+sample (`training.sample_rows`): the rules a broken load breaks (row count, null shares, new
+categories, ranges) are judged on every row, with the thresholds the Great Expectations suite
+uses on the sample; the rest (types, finiteness, the target, duplicates) on the sample.
+"""
+
+from __future__ import annotations
+
+from include.retraining.common.windows import Window
+from include.retraining.config.model import ModelConfig
+from include.retraining.learning.validation import (
+    FailedExpectation,
+    ReferenceProfile,
+    ValidationReport,
+    allowed_null_share,
+    known_categories,
+)
+from include.retraining.runs.context import StepContext
+from include.retraining.warehouse.sample import WindowAggregates, window_aggregates
+
+
+def whole_window(
+    ctx: StepContext, window: Window, profile: ReferenceProfile | None, report: ValidationReport
+) -> ValidationReport:
+    """The sample's report with the checks of every row of the window, aggregated by the warehouse."""
+    aggregates = window_aggregates(ctx.warehouse_url, ctx.config, window.start, window.end)
+    failed = window_failures(aggregates, ctx.config, profile)
+    return with_window_failures(report, failed, check_count(aggregates, ctx.config))
+
+
+def window_failures(
+    aggregates: WindowAggregates, config: ModelConfig, profile: ReferenceProfile | None
+) -> list[FailedExpectation]:
+    rows, failed = aggregates.rows, []
+    if rows < config.training.min_rows:
+        failed.append(
+            FailedExpectation(
+                "expect_table_row_count_to_be_between",
+                None,
+                f"whole window: observed {rows}; expected min_value={config.training.min_rows}",
+            )
+        )
+    for column, nulls in aggregates.nulls.items():
+        share, allowed = (nulls / rows if rows else 0.0), allowed_null_share(config, profile, column)
+        if share > allowed:
+            detail = f"whole window: {share:.1%} null; expected at most {allowed:.1%}"
+            failed.append(FailedExpectation("expect_column_values_to_not_be_null", column, detail))
+    for column, counts in aggregates.categories.items():
+        known = known_categories(config, profile, column)
+        present = sum(counts.values())
+        unexpected = sum(n for value, n in counts.items() if value not in known)
+        if known and present and unexpected / present > config.validation.new_category_share:
+            detail = f"whole window: {unexpected / present:.1%} unexpected (not in {sorted(known)})"
+            if config.validation.include_values_in_alerts:
+                detail += f"; e.g. {sorted(v for v in counts if v not in known)[:5]!r}"
+            failed.append(FailedExpectation("expect_column_values_to_be_in_set", column, detail))
+    for column, (low, high) in config.validation.ranges.items():
+        lowest, highest = aggregates.minimum.get(column), aggregates.maximum.get(column)
+        if (low is not None and lowest is not None and lowest < low) or (
+            high is not None and highest is not None and highest > high
+        ):
+            detail = f"whole window: values from {lowest} to {highest}; expected between {low} and {high}"
+            failed.append(FailedExpectation("expect_column_values_to_be_between", column, detail))
+    return failed
+
+
+def with_window_failures(report: ValidationReport, failed: list[FailedExpectation], checks: int) -> ValidationReport:
+    """The sample's report with the whole-window checks added."""
+    return ValidationReport(
+        success=report.success and not failed,
+        evaluated=report.evaluated + checks,
+        failed=[*report.failed, *failed],
+        json_path=report.json_path,
+        html_path=report.html_path,
+    )
+
+
+def check_count(aggregates: WindowAggregates, config: ModelConfig) -> int:
+    """How many whole-window checks `window_failures` makes."""
+    return 1 + len(aggregates.nulls) + len(aggregates.categories) + len(config.validation.ranges)

@@ -1,0 +1,195 @@
+"""Monitoring what was served: the predictions `score_<model>` wrote, and the labels that came after.
+
+`current` keeps two files of the predictions table beside the window: the champion's served
+scores of the current window (prediction drift is computed from them) and every alias's served
+rows of the matured window joined with the labels that have arrived (performance). Performance is
+per model version, on that version's own served rows only: a version that served nothing in the
+window gets no figure. A version's metric needs `labels.min_coverage` of its served rows labelled
+and `monitor.min_rows` labelled rows; the unlabelled rest is counted (coverage), never an error.
+A shadow challenger (alias `challenger`) is set beside the champion on the rows both scored.
+Where nothing was served, the monitor falls back to scoring the window itself ("rescored").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from include.retraining.artifacts.snapshots import read_snapshot, write_parquet_atomic
+from include.retraining.common.windows import Window
+from include.retraining.config.model import ModelConfig
+from include.retraining.monitor.contracts import (
+    CurrentWindow,
+    DriftResult,
+    PerformanceResult,
+    ReferenceInfo,
+    ServedFigures,
+    ShadowFigures,
+)
+from include.retraining.runs.context import StepContext
+from include.retraining.tables import served as served_predictions
+from include.retraining.warehouse.sample import HASH_SPACE
+
+SERVED, RESCORED = "served", "rescored"
+CHAMPION, CHALLENGER = "champion", "challenger"
+_KEYS = ["id", "event_time"]
+
+
+def served_windows(
+    ctx: StepContext, window: Window, matured: Window, folder: Path, below: tuple[int, int] = (HASH_SPACE, HASH_SPACE)
+) -> dict[str, Any]:
+    """The `served_current` / `served_matured` entries of `CurrentWindow`: parquet paths, or None
+    when nothing was served in that window. `below` holds the hash thresholds the two source
+    windows were read below, so a sampled window's served rows are those of the same ids."""
+    url, config = ctx.warehouse_url, ctx.config
+    current = served_predictions.read_served(url, config, window.start, window.end, alias=CHAMPION, below=below[0])
+    labelled = served_predictions.read_served_with_labels(url, config, matured.start, matured.end, below=below[1])
+    return {
+        "served_current": _keep(current, folder / "served_current.parquet"),
+        "served_matured": _keep(labelled, folder / "served_matured.parquet"),
+    }
+
+
+def _keep(frame: pd.DataFrame, path: Path) -> str | None:
+    return str(write_parquet_atomic(frame, path)) if len(frame) else None
+
+
+def served_scores(cur: CurrentWindow, ref: ReferenceInfo) -> np.ndarray | None:
+    """The scores the monitored champion version served in the current window; None when it
+    served nothing there (the caller then scores the window itself)."""
+    path = cur.get("served_current")
+    if not path:
+        return None
+    frame = read_snapshot(path)
+    scores = frame.loc[(frame["alias"] == CHAMPION) & (frame["model_version"] == ref["version"]), "score"]
+    return scores.to_numpy(dtype="float64") if len(scores) else None
+
+
+def served_performance(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult | None:
+    """The champion's metric on its own served predictions of the matured window, with every
+    version's figures and the shadow challenger beside it; None when nothing was served there."""
+    path = cur.get("served_matured")
+    if not path:
+        return None
+    frame = read_snapshot(path)
+    versions = [
+        _figures(config, rows, alias, version) for (alias, version), rows in frame.groupby(["alias", "model_version"])
+    ]
+    champion_rows = frame[frame["alias"] == CHAMPION]
+    own = next((f for f in versions if f["alias"] == CHAMPION and f["version"] == ref["version"]), None)
+    holdout, value = ref["holdout_metric"], own["value"] if own else None
+    drop = None
+    if value is not None and holdout is not None:
+        drop = holdout - value if config.higher_is_better else value - holdout
+    result: PerformanceResult = {
+        "metric": config.primary_metric,
+        "holdout_value": holdout,
+        "rows": own["labelled"] if own else 0,
+        "current_value": value,
+        "drop": drop,
+        "source": SERVED,
+        "coverage": _share(champion_rows["label"].notna().sum(), len(champion_rows)),
+        "rows_served": len(champion_rows),
+        "versions": versions,
+        "shadow": _shadows(config, frame),
+    }
+    note = _note(ref, own)
+    return {**result, "note": note} if note else result
+
+
+def _note(ref: ReferenceInfo, own: ServedFigures | None) -> str | None:
+    if own is None:
+        return f"champion version {ref['version']} served nothing in the matured window: no performance figure"
+    if own["value"] is None:
+        return own.get("note")
+    if ref["holdout_metric"] is None:
+        return "no holdout value to compare with"
+    return None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return float(part) / whole if whole else None
+
+
+def _figures(config: ModelConfig, rows: pd.DataFrame, alias: str, version: str) -> ServedFigures:
+    labelled = rows.dropna(subset=["label"])
+    coverage = _share(len(labelled), len(rows)) or 0.0
+    value, why = _metric(config, labelled, "score", coverage)
+    figures: ServedFigures = {
+        "alias": str(alias),
+        "version": str(version),
+        "rows": len(rows),
+        "labelled": len(labelled),
+        "coverage": coverage,
+        "value": value,
+    }
+    return {**figures, "note": why} if why else figures
+
+
+def _metric(config: ModelConfig, labelled: pd.DataFrame, column: str, coverage: float) -> tuple[float | None, str]:
+    """The primary metric on labelled rows, or None and why not (coverage, rows, one class)."""
+    from include.retraining.learning.evaluation import metric_value
+
+    labels, monitor = config.labels, config.monitor
+    if coverage < labels.min_coverage:
+        return None, f"label coverage {coverage:.2f} < labels.min_coverage={labels.min_coverage}"
+    if len(labelled) < monitor.min_rows:
+        return None, f"{len(labelled)} labelled rows < monitor.min_rows={monitor.min_rows}"
+    y = labelled["label"].to_numpy(dtype="float64")
+    if config.task == "classification" and len(np.unique(y)) < 2:
+        return None, "the labels that arrived hold one class only"
+    return metric_value(config.primary_metric, y, labelled[column].to_numpy(dtype="float64")), ""
+
+
+def _shadows(config: ModelConfig, frame: pd.DataFrame) -> list[ShadowFigures]:
+    """Each challenger version beside the champion on the labelled rows both of them scored."""
+    champion = frame[frame["alias"] == CHAMPION]
+    shadows: list[ShadowFigures] = []
+    for version, rows in frame[frame["alias"] == CHALLENGER].groupby("model_version"):
+        paired = rows.merge(champion, on=_KEYS, suffixes=("_challenger", "_champion"))
+        labelled = paired.dropna(subset=["label_challenger"]).rename(columns={"label_challenger": "label"})
+        coverage = _share(len(labelled), len(rows)) or 0.0
+        champion_value, why = _metric(config, labelled, "score_champion", coverage)
+        challenger_value, _ = _metric(config, labelled, "score_challenger", coverage)
+        shadow: ShadowFigures = {
+            "challenger_version": str(version),
+            "champion_versions": sorted(set(labelled["model_version_champion"].astype(str))),
+            "rows": len(labelled),
+            "champion_value": champion_value,
+            "challenger_value": challenger_value,
+        }
+        shadows.append({**shadow, "note": why} if why else shadow)
+    return shadows
+
+
+def record_columns(drift: DriftResult, perf: PerformanceResult) -> dict[str, Any]:
+    """The served-prediction columns of a `model_monitoring` row (NULL where they do not apply)."""
+    shadow = (perf.get("shadow") or [None])[-1]
+    return {
+        "prediction_source": drift.get("prediction_source", RESCORED),
+        "performance_source": perf.get("source", RESCORED),
+        "rows_served": perf.get("rows_served", 0),
+        "label_coverage": perf.get("coverage"),
+        "challenger_version": shadow["challenger_version"] if shadow else None,
+        "challenger_metric": shadow["challenger_value"] if shadow else None,
+        "champion_shadow_metric": shadow["champion_value"] if shadow else None,
+        "served_figures": json.dumps({"versions": perf.get("versions", []), "shadow": perf.get("shadow", [])}),
+    }
+
+
+def record_metrics(perf: PerformanceResult) -> dict[str, float]:
+    """MLflow metrics of the served figures: coverage, and each version's and shadow's metric."""
+    metric = perf["metric"]
+    metrics = {"label_coverage": perf["coverage"]} if perf.get("coverage") is not None else {}
+    for figures in perf.get("versions", []):
+        if figures["value"] is not None:
+            metrics[f"served.{figures['alias']}.v{figures['version']}.{metric}"] = figures["value"]
+    for shadow in perf.get("shadow", []):
+        for side in ("champion", "challenger"):
+            if shadow[f"{side}_value"] is not None:
+                metrics[f"shadow.v{shadow['challenger_version']}.{side}_{metric}"] = shadow[f"{side}_value"]
+    return metrics

@@ -1,0 +1,127 @@
+"""What the Models page shows for one model, gathered from where each fact lives: the registry
+(champion, previous champion, the newest version's gate decision), the promotion log (since when
+and by whom), the `model_monitoring` table (drift decisions, the live metric on matured labels)
+and the artifact root (the latest GX result).
+
+Fail closed: a source that cannot be read is reported on the row as an error, never shown as
+"nothing there".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from include.retraining.artifacts import layout
+from include.retraining.common.settings import Settings
+from include.retraining.common.windows import as_utc
+from include.retraining.config.model import ModelConfig
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+
+HISTORY_ROWS = 5
+REGISTRY_ERROR = "MLflow registry"
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    window_end: datetime
+    value: float
+    champion_version: str
+
+
+@dataclass
+class ModelOverview:
+    name: str
+    metric: str
+    rollback_dag_id: str
+    champion: str | None = None
+    previous_champion: str | None = None
+    since: PromotionRecord | None = None
+    gate_version: str | None = None
+    gate_decision: str | None = None
+    gate_reason: str | None = None
+    drift_window_end: datetime | None = None
+    drift_decision: str | None = None
+    drift_reasons: str | None = None
+    series: list[MetricPoint] = field(default_factory=list)
+    history: list[PromotionRecord] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rollback_target(self) -> str | None:
+        """What rollback_<model> uses when no version is given: the previous champion."""
+        return self.previous_champion
+
+
+def _attempt(overview: ModelOverview, what: str, read: Callable[[], None]) -> None:
+    try:
+        read()
+    except Exception as exc:  # noqa: BLE001 - shown on the page, never read as "nothing there"
+        overview.errors.append(f"{what}: {type(exc).__name__}: {exc}"[:400])
+
+
+def _registry_facts(overview: ModelOverview, registry: Any) -> None:
+    from include.retraining.tracking.registry import DECISION_TAG, REASON_TAG
+
+    champion, previous = registry.champion(), registry.previous_champion()
+    overview.champion = champion.version if champion else None
+    overview.previous_champion = previous.version if previous else None
+    newest = registry.latest_version()
+    if newest is not None:
+        overview.gate_version = newest.version
+        overview.gate_decision = newest.tags.get(DECISION_TAG)
+        overview.gate_reason = newest.tags.get(REASON_TAG)
+
+
+def _log_facts(overview: ModelOverview, url: str) -> None:
+    from include.retraining.tables import promotions as promotion_log
+
+    overview.history = promotion_log.history(url, overview.name, limit=50)
+    moves = [r for r in overview.history if r.action is not PromotionAction.REJECT]
+    overview.since = next((r for r in moves if r.to_version == overview.champion), None)
+    overview.history = overview.history[:HISTORY_ROWS]
+
+
+def _moment(value: Any) -> datetime:
+    """A timestamp as the warehouse hands it back (a datetime, or text on SQLite), tz-aware UTC."""
+    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+
+
+def _monitoring_facts(overview: ModelOverview, url: str, settings: Settings) -> None:
+    from include.retraining.tables.monitoring import read_monitoring
+
+    frame = read_monitoring(url, overview.name)
+    if frame.empty:
+        return
+    for row in frame.to_dict("records"):
+        value = row.get("metric_current")
+        if value is not None and value == value:  # NaN: no matured labels that week
+            overview.series.append(MetricPoint(_moment(row["window_end"]), float(value), str(row["champion_version"])))
+    last = frame.iloc[-1]
+    overview.drift_window_end = _moment(last["window_end"])
+    overview.drift_decision, overview.drift_reasons = str(last["decision"]), str(last["reasons"] or "")
+    overview.links["Evidently report"] = layout.artifact_href(
+        settings.artifact_root, last.get("report_path"), settings.airflow_base_url
+    )
+
+
+def latest_gx_result(artifact_root: Path, model: str) -> Path | None:
+    """The newest validation result of the model (by window label, which sorts by time)."""
+    results = sorted((layout.model_dir(artifact_root, model) / layout.VALIDATION).glob(f"*/{layout.GX_RESULT_HTML}"))
+    return results[-1] if results else None
+
+
+def overview(config: ModelConfig, settings: Settings, warehouse_url: str, registry: Any) -> ModelOverview:
+    """One model's row; `registry` is the model's registry adapter (a fake in tests)."""
+    row = ModelOverview(name=config.name, metric=config.primary_metric, rollback_dag_id=config.rollback_dag_id)
+    _attempt(row, REGISTRY_ERROR, lambda: _registry_facts(row, registry))
+    _attempt(row, "promotion log", lambda: _log_facts(row, warehouse_url))
+    _attempt(row, "model_monitoring", lambda: _monitoring_facts(row, warehouse_url, settings))
+    row.links["MLflow model"] = f"{settings.mlflow_ui_base}/#/models/{config.name}"
+    gx = latest_gx_result(settings.artifact_root, config.name)
+    row.links["GX result"] = layout.artifact_href(settings.artifact_root, gx, settings.airflow_base_url)
+    return row

@@ -1,0 +1,178 @@
+"""The approval step: with `gate.approval: required`, a challenger that passed the gate waits for a
+person in the Airflow UI before `champion` moves.
+
+The orchestration layer asks (Airflow's human-in-the-loop operator) and hands the answer here as
+an `Approval`; this module decides whether to ask, writes what the approver reads, and turns the
+answer into what `promote` does: an approval promotes with the approver as the actor, a rejection
+or a timeout leaves the version `challenger` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from include.retraining.alerts.outbox import Alert
+from include.retraining.config.model import ModelConfig
+from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
+from include.retraining.runs.context import StepContext
+
+APPROVE, REJECT = "Approve", "Reject"
+# What a timeout answers: the scheduler writes this default and resumes the task.
+TIMEOUT_DEFAULT = REJECT
+
+
+class ApprovalDecision(StrEnum):
+    NOT_NEEDED = "not_needed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person's answer (or its absence); `by` is the Airflow user name, `at` ISO 8601 UTC."""
+
+    decision: ApprovalDecision
+    by: str | None = None
+    at: str | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {"decision": self.decision.value, "by": self.by, "at": self.at}
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> Approval:
+        return cls(ApprovalDecision(data["decision"]), data.get("by"), data.get("at"))
+
+    @property
+    def declined(self) -> bool:
+        return self.decision in (ApprovalDecision.REJECTED, ApprovalDecision.TIMED_OUT)
+
+    def reason(self, config: ModelConfig) -> str:
+        if self.decision is ApprovalDecision.TIMED_OUT:
+            return f"approval timed out: nobody answered within {config.gate.approval_timeout:g} h"
+        if self.decision is ApprovalDecision.REJECTED:
+            return f"rejected by {self.by or 'unknown user'} in the Airflow UI"
+        return f"approved by {self.by or 'unknown user'} in the Airflow UI"
+
+
+def needs_approval(config: ModelConfig, evaluated: Evaluated, dry_run: bool) -> bool:
+    """Ask a person only when the champion would move: the gate passed, on a real run."""
+    return config.gate.approval == "required" and evaluated.promote and not evaluated.already_decided and not dry_run
+
+
+def from_response(
+    chosen_options: list[str], responded_by: dict[str, Any] | None, responded_at: Any, timed_out: bool
+) -> Approval:
+    """The operator's resume event as an Approval; a timeout counts as a rejection by nobody."""
+    at = responded_at.isoformat() if hasattr(responded_at, "isoformat") else responded_at
+    if timed_out or not responded_by:
+        return Approval(ApprovalDecision.TIMED_OUT, None, at)
+    name = str(responded_by.get("name") or responded_by.get("id") or "")
+    decision = ApprovalDecision.APPROVED if list(chosen_options) == [APPROVE] else ApprovalDecision.REJECTED
+    return Approval(decision, name, at)
+
+
+def apply(ctx: StepContext, evaluated: Evaluated, approval: Approval | None) -> tuple[StepContext, Evaluated]:
+    """What promote works with after the answer: the approver as the run's actor, or a blocked gate."""
+    if approval is None or approval.decision is ApprovalDecision.NOT_NEEDED:
+        return ctx, evaluated
+    if approval.declined:
+        return ctx, replace(evaluated, promote=False, reason=approval.reason(ctx.config))
+    return replace(ctx, run=replace(ctx.run, approved_by=approval.by)), evaluated
+
+
+def _value(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def summary(
+    config: ModelConfig, extracted: Extracted, trained: Trained, evaluated: Evaluated, links: dict[str, str]
+) -> str:
+    """The Markdown the approver reads: the decision, the figures, the interval and where to look."""
+    window = extracted.window
+    lines = [
+        f"The gate passed for **{config.name}**: {evaluated.reason}.",
+        "",
+        f"Training window ({window.start.isoformat()}, {window.end.isoformat()}], {extracted.rows} rows; "
+        f"compared with champion version {evaluated.champion_version or '(none)'}.",
+        "",
+        "| metric | challenger | champion |",
+        "|---|---|---|",
+    ]
+    challenger, champion = evaluated.challenger_metrics or {}, evaluated.champion_metrics or {}
+    for name in sorted(challenger) or [evaluated.metric]:
+        lines.append(f"| {name} | {_value(challenger.get(name))} | {_value(champion.get(name))} |")
+    if evaluated.interval:
+        iv = evaluated.interval
+        lines += [
+            "",
+            f"Paired difference in {evaluated.metric}: {iv.get('difference', 0):+.4f}, one-sided "
+            f"{iv.get('confidence', config.gate.confidence):.0%} lower bound {iv.get('lower', 0):+.4f}.",
+        ]
+    lines += ["", *[f"- [{label}]({url})" if url else f"- {label}: not available" for label, url in links.items()]]
+    lines += [
+        "",
+        f"**Approve** moves alias `champion` to this model. **Reject**, or no answer within "
+        f"{config.gate.approval_timeout:g} h, leaves it `challenger` and alerts.",
+    ]
+    return "\n".join(lines)
+
+
+def links(ctx: StepContext, extracted: Extracted, trained: Trained) -> dict[str, str]:
+    """Where the approver looks: the runs, the GX result of this window and the latest drift report."""
+    from include.retraining.artifacts import layout
+    from include.retraining.tables.monitoring import latest_monitoring_row
+    from include.retraining.tracking.tracker import run_link
+
+    settings, model = ctx.settings, ctx.config.name
+    gx = layout.validation_html(settings.artifact_root, model, extracted.window)
+    found = {
+        "Airflow run": ctx.run_url,
+        "MLflow run": run_link(settings, trained.experiment_id, trained.run_id),
+        "GX result": layout.artifact_href(
+            settings.artifact_root, gx if gx.is_file() else None, settings.airflow_base_url
+        ),
+    }
+    try:
+        row = latest_monitoring_row(ctx.warehouse_url, model) if ctx.warehouse_url else None
+    except Exception as exc:  # noqa: BLE001 - the approver is told, the approval still asked
+        found[f"Latest drift report (could not read model_monitoring: {type(exc).__name__})"] = ""
+    else:
+        report = (row or {}).get("report_path")
+        label = f"Latest drift report ({row['window_end']})" if row else "Latest drift report (no monitoring run yet)"
+        found[label] = layout.artifact_href(settings.artifact_root, report, settings.airflow_base_url)
+    return found
+
+
+def requested_alert(ctx: StepContext, approve_url: str) -> Alert:
+    """The message that tells the approvers a challenger is waiting."""
+    hours = f"{ctx.config.gate.approval_timeout:g}"
+    lines = [f"A challenger passed the gate and waits for approval; no answer within {hours} h rejects it."]
+    return Alert(
+        "approval_requested",
+        ctx.config.name,
+        f"{ctx.config.name}: approval needed",
+        lines,
+        {"Approve or reject": approve_url, "Airflow run": ctx.run_url},
+        {},
+        f"{ctx.run.dedup_prefix}/approval",
+    )
+
+
+def record_decline(ctx: StepContext, evaluated: Evaluated, version: str, approval: Approval) -> None:
+    """The rejection (or timeout) in the promotion log: who said no to which version, with the figures."""
+    from include.retraining.tables import promotions as promotion_log
+
+    record = promotion_log.PromotionRecord(
+        model=ctx.config.name,
+        to_version=version,
+        action=promotion_log.PromotionAction.REJECT,
+        reason=approval.reason(ctx.config),
+        from_version=evaluated.champion_version,
+        figures=evaluated.figures(),
+        actor=approval.by or promotion_log.SCHEDULER,
+        run_url=ctx.run_url,
+    )
+    promotion_log.append_once(ctx.warehouse_url, record)

@@ -1,0 +1,181 @@
+"""Rolling `champion` back to an earlier version of the same model, by a person (`rollback_<model>`)
+or by the monitor (`auto_rollback`), through the same move path as a promotion.
+
+Under the model's promotion lock: a lost move is completed first (`champion_moves.reconcile`),
+then the target is checked (a version of THIS model that exists, was not trained for another
+model, loads, and is not already the champion), then the log row is written and the alias moved.
+A refusal raises `RollbackRefused` with the reason and the fix; nothing moves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from include.retraining.alerts.outbox import Alert
+from include.retraining.promotion.baseline import promotion_lock
+from include.retraining.promotion.moves import latest_move, move_champion, reconcile
+from include.retraining.runs.context import StepContext
+from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.tracking.registry import Champion
+from include.retraining.tracking.tracker import DAG_ID_TAG, UnusableModelError
+
+_VERSION = re.compile(r"(?:models:/)?(?:(?P<name>[^/@:\s]+)[/:])?v?(?P<version>\d+)")
+
+
+class RollbackRefused(Exception):
+    """This rollback must not happen; the message names the model, the version and the fix."""
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """What to roll back to (None: `previous_champion`) and why; `expected_from` makes the move
+    compare-and-set (the monitor judged that champion, and only that one may be replaced). An
+    automatic rollback is the scheduler's, whoever triggered the monitoring run."""
+
+    to_version: str | None
+    reason: str
+    action: PromotionAction = PromotionAction.ROLLBACK
+    figures: dict[str, Any] = field(default_factory=dict)
+    expected_from: str | None = None
+    actor: str | None = None  # None: whoever runs it (the triggering user, or the scheduler)
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    model: str
+    from_version: str | None
+    to_version: str
+    action: str
+    reason: str
+    actor: str
+    log_id: int | None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_version(model: str, raw: str) -> str:
+    """'3', 'v3', 'models:/churn/3' or 'churn/3' -> '3'; a version named for another model is refused."""
+    match = _VERSION.fullmatch(raw.strip())
+    if match is None:
+        raise RollbackRefused(
+            f"model {model!r}: to_version {raw!r} is not a version number; give the registered version "
+            f"of {model!r} to roll back to (e.g. 3), or leave it empty for previous_champion"
+        )
+    name = match["name"]
+    if name is not None and name != model:
+        raise RollbackRefused(
+            f"model {model!r}: to_version {raw!r} names model {name!r}; rollback_{model} only moves the champion "
+            f"of {model!r} (use rollback_{name} for {name!r})"
+        )
+    return str(int(match["version"]))
+
+
+def _target(ctx: StepContext, request: RollbackRequest, current: Champion) -> Champion:
+    """The version to move `champion` to, checked: exists in this model, trained for it, not the champion."""
+    model, registry = ctx.config.name, ctx.registry
+    if request.to_version in (None, ""):
+        previous = registry.previous_champion()
+        if previous is None:
+            raise RollbackRefused(
+                f"model {model!r} has no previous_champion to roll back to; give param to_version "
+                "(a registered version of this model)"
+            )
+        version = previous.version
+    else:
+        version = parse_version(model, str(request.to_version))
+    target = registry.version(version)
+    if target is None:
+        raise RollbackRefused(
+            f"model {model!r} has no version {version} in the MLflow registry; check the version number "
+            f"under registered model {model!r} in MLflow"
+        )
+    trained_by = ctx.tracker.run_tags(target.run_id).get(DAG_ID_TAG) if target.run_id else None
+    if trained_by and trained_by != ctx.config.retrain_dag_id:
+        raise RollbackRefused(
+            f"model {model!r}: version {version} was trained by {trained_by}, not {ctx.config.retrain_dag_id}: "
+            f"it is another model's run registered under {model!r}; roll back to a version trained for {model!r}"
+        )
+    if target.version == current.version:
+        raise RollbackRefused(
+            f"model {model!r}: version {version} is already the champion; nothing to roll back. Give another "
+            "version as to_version (the previous champion is the default)"
+        )
+    return target
+
+
+def _check_loads(ctx: StepContext, target: Champion) -> None:
+    try:
+        ctx.tracker.load_model(target.model_uri)
+    except UnusableModelError as exc:
+        raise RollbackRefused(
+            f"model {ctx.config.name!r}: version {target.version} cannot be loaded ({exc}); `champion` stays "
+            "where it is. Roll back to a version whose artifact loads"
+        ) from exc
+
+
+def _done(row: PromotionRecord) -> RolledBack:
+    return RolledBack(row.model, row.from_version, row.to_version, row.action.value, row.reason, row.actor, row.id)
+
+
+def _completed_by_this_run(
+    ctx: StepContext, request: RollbackRequest, current: Champion | None, newest: PromotionRecord | None
+) -> bool:
+    """A retry of this run, whose row is written and whose move is complete."""
+    if newest is None or current is None:
+        return False
+    mine = newest.run_url == ctx.run_url and newest.action is request.action
+    return mine and current.version == newest.to_version
+
+
+def roll_back(ctx: StepContext, request: RollbackRequest) -> RolledBack:
+    """Move `champion` back to the requested version (log row first), or raise RollbackRefused."""
+    model, url, registry = ctx.config.name, ctx.warehouse_url, ctx.registry
+    if not request.reason.strip():
+        raise RollbackRefused(f"model {model!r}: param reason is required; say why the champion is rolled back")
+    with promotion_lock(ctx.settings.artifact_root, model):
+        reconcile(url, registry, model)
+        current = registry.champion()
+        newest = latest_move(url, model)
+        if _completed_by_this_run(ctx, request, current, newest):
+            return _done(newest)
+        if current is None:
+            raise RollbackRefused(f"model {model!r} has no champion; nothing to roll back")
+        if request.expected_from is not None and current.version != request.expected_from:
+            raise RollbackRefused(
+                f"model {model!r}: the champion changed from version {request.expected_from} to {current.version} "
+                "after it was judged; not rolled back"
+            )
+        target = _target(ctx, request, current)
+        _check_loads(ctx, target)
+        record = PromotionRecord(
+            model, target.version, request.action, request.reason.strip(), current.version,
+            request.figures, request.actor or ctx.run.actor, ctx.run_url,
+        )  # fmt: skip
+        move_champion(url, registry, record, {})
+        stored = latest_move(url, model)
+    return _done(stored if stored is not None else record)
+
+
+def rolled_back_alert(ctx: StepContext, done: RolledBack) -> Alert:
+    """The message every rollback sends: which versions, who or what, and why."""
+    automatic = done.action == PromotionAction.AUTO_ROLLBACK
+    title = f"{done.model}: champion {'automatically ' if automatic else ''}rolled back to version {done.to_version}"
+    lines = [
+        f"`champion` moved from version {done.from_version or 'none'} to version {done.to_version} "
+        f"({done.action}, by {done.actor}).",
+        f"Reason: {done.reason}",
+        "The history is in the warehouse table model_promotions; the replaced version is now previous_champion.",
+    ]
+    figures = {"from_version": done.from_version, "to_version": done.to_version, "log_id": done.log_id}
+    return Alert(
+        "champion_rolled_back",
+        done.model,
+        title,
+        lines,
+        {"Airflow run": ctx.run_url},
+        figures,
+        f"{ctx.run.dedup_prefix}/rollback",
+    )

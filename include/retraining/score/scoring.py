@@ -1,0 +1,175 @@
+"""Batch scoring, the pure part: which interval a run scores, what is wrong with a window's
+input, and the scores of a frame. `score_frame` is what `score_<model>` runs on every row and
+what the REST server must agree with, row for row.
+
+No I/O here: the step (`score_steps`) reads the window, calls these, and writes the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from croniter import croniter
+
+from include.retraining.common.windows import Window, as_utc
+from include.retraining.config.model import ModelConfig
+from include.retraining.config.scoring import scoring_of
+from include.retraining.promotion.baseline import model_features
+
+
+class ScoringInputError(ValueError):
+    """The window cannot be scored as the model file says (a missing feature, a null, an unseen
+    category under `fail`); the run stops with an alert and writes nothing."""
+
+
+@dataclass(frozen=True)
+class InputReport:
+    """What the window held that the model did not see in training: per feature column."""
+
+    rows: int
+    nulls: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)
+    unseen_examples: dict[str, list[str]] = field(default_factory=dict)
+
+
+def scoring_interval(cron: str, moment: datetime) -> Window:
+    """The interval of the cron's grid that ends at the latest fire at or before `moment`:
+    (previous fire, that fire]. Every run, scheduled, asset-triggered or manual, scores a whole
+    grid interval, so no two runs' intervals overlap and consecutive ones leave no gap."""
+    floor = as_utc(moment).replace(microsecond=0)
+    end = as_utc(croniter(cron, floor + timedelta(seconds=1)).get_prev(datetime))
+    start = as_utc(croniter(cron, end).get_prev(datetime))
+    return Window(start, end)
+
+
+def score_frame(model: Any, frame: pd.DataFrame, config: ModelConfig, threads: int = 1) -> np.ndarray:
+    """The scores of every row: positive-class probability (classification) or the prediction
+    (regression), on the model's own feature list; raises ScoringInputError per `scoring:`."""
+    return score_with_report(model, frame, config, threads)[0]
+
+
+def score_with_report(
+    model: Any, frame: pd.DataFrame, config: ModelConfig, threads: int = 1
+) -> tuple[np.ndarray, InputReport]:
+    """`score_frame`, plus what the window held that training did not (nulls, unseen categories)."""
+    from include.retraining.learning.training import predict_scores
+
+    features = model_features(model, config.features.columns)
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise ScoringInputError(
+            f"model {config.name!r}: the scoring window has no column(s) {missing}, which the model was "
+            f"trained on; fix `scoring.table`/`scoring.query` (or `source`) in the model file, or the upstream load"
+        )
+    inputs = frame[features]
+    report = inspect_input(model, inputs, config)
+    check_input(report, config)
+    if not len(inputs):
+        return np.empty(0, dtype="float64"), report
+    return predict_scores(model, inputs, config.task, threads).astype("float64"), report
+
+
+def inspect_input(model: Any, inputs: pd.DataFrame, config: ModelConfig) -> InputReport:
+    """Nulls per feature and, for every encoded categorical feature, the rows whose category the
+    encoder never saw in training (scored in its infrequent bucket, or as missing under native)."""
+    null_counts = inputs.isna().sum()
+    nulls = {str(c): int(n) for c, n in null_counts.items() if n}
+    unseen: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    for column, values in _unseen_values(model, inputs):
+        unseen[column] = int(inputs[column].isin(values).sum())
+        examples[column] = sorted(str(v) for v in values)[:5]
+    return InputReport(len(inputs), nulls, unseen, examples)
+
+
+def check_input(report: InputReport, config: ModelConfig) -> None:
+    """Raise ScoringInputError where `scoring.nulls` or `scoring.unseen_categories` says `fail`."""
+    scoring, name = scoring_of(config), config.name
+    if scoring.nulls == "fail" and report.nulls:
+        raise ScoringInputError(
+            f"model {name!r}: the scoring window has nulls in {report.nulls} (rows per column) and "
+            "`scoring.nulls: fail`; fix the upstream load, or set `scoring.nulls: impute` to score them "
+            "with the pipeline's imputation"
+        )
+    if scoring.unseen_categories == "fail" and report.unseen:
+        # Row values (customer data) stay out of alerts unless the model opts in.
+        examples = f" (e.g. {report.unseen_examples})" if config.validation.include_values_in_alerts else ""
+        raise ScoringInputError(
+            f"model {name!r}: the scoring window has categories the model never saw in training, rows per "
+            f"column {report.unseen}{examples} and `scoring.unseen_categories: fail`; "
+            "fix the upstream load, retrain on data that has them, or set `scoring.unseen_categories: score`"
+        )
+
+
+def _unseen_values(model: Any, inputs: pd.DataFrame) -> Iterator[tuple[str, list[Any]]]:
+    """(column, raw values the encoder never saw) for each categorical column of the model."""
+    for columns, prefix, encoder in _encoders(model):
+        present = [c for c in columns if c in inputs.columns]
+        if present != list(columns):
+            continue
+        distinct = inputs[present].drop_duplicates()
+        text = pd.DataFrame(np.asarray(prefix.transform(distinct) if prefix is not None else distinct, dtype=object))
+        for i, column in enumerate(present):
+            known = set(encoder.categories_[i].tolist())
+            raw = distinct[column].to_numpy()
+            new = dict.fromkeys(raw[j] for j in range(len(raw)) if pd.notna(raw[j]) and text.iat[j, i] not in known)
+            if new:
+                yield column, list(new)
+
+
+def _encoders(model: Any) -> Iterator[tuple[list[str], Any, Any]]:
+    """(columns, the steps before the encoder, the encoder) for each fitted category encoder
+    inside the model's column transformer; nothing for a model built otherwise."""
+    steps = getattr(model, "named_steps", None) or {}
+    for step in steps.values():
+        for _, transformer, columns in getattr(step, "transformers_", []):
+            inner = getattr(transformer, "steps", None)
+            if inner and hasattr(inner[-1][1], "categories_") and isinstance(columns, list):
+                yield [str(c) for c in columns], (transformer[:-1] if len(inner) > 1 else None), inner[-1][1]
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Source ids as text, as the predictions table keeps them: an integer id upcast to float by
+    a driver (7 -> 7.0) stays "7"."""
+    if pd.api.types.is_float_dtype(values) and values.dropna().apply(float.is_integer).all():
+        return values.astype("Int64").astype(str)
+    return values.astype(str)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What every prediction row of one alias in one run carries besides its id, time and score."""
+
+    model: str
+    version: str
+    alias: str
+    interval: Window
+    scored_at: datetime
+    run_id: str
+
+
+def prediction_rows(
+    rows: pd.DataFrame, scores: np.ndarray, id_column: str, time_column: str, stamp: Stamp
+) -> pd.DataFrame:
+    """The predictions table's rows (its contract's columns, in order) for one alias's scores."""
+    naive = [
+        pd.Timestamp(as_utc(t)).tz_localize(None) for t in (stamp.interval.start, stamp.interval.end, stamp.scored_at)
+    ]
+    frame = pd.DataFrame(
+        {
+            "id": id_text(rows[id_column]).to_numpy(dtype=object),
+            "event_time": pd.to_datetime(rows[time_column]).to_numpy(),
+            "score": np.asarray(scores, dtype="float64"),
+        }
+    )
+    frame.insert(0, "alias", stamp.alias)
+    frame.insert(0, "model_version", stamp.version)
+    frame.insert(0, "model", stamp.model)
+    frame["interval_start"], frame["interval_end"], frame["scored_at"] = naive
+    frame["run_id"] = stamp.run_id
+    return frame

@@ -1,0 +1,154 @@
+"""Steps of `score_<model>`: pin the versions and the interval, then read, score and write.
+
+`plan` resolves the aliases once, so both tasks of a run use the same versions even if an alias
+moves meanwhile. `score` reads the interval's rows, scores them with the champion (and the shadow
+challenger), and replaces the interval in the predictions table in one transaction: bad input
+raises before anything is written, so a failed run leaves the interval as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from include.retraining.alerts.outbox import Alert
+from include.retraining.common.windows import Window
+from include.retraining.config.model import SourceConfig
+from include.retraining.config.scoring import predictions_table, scoring_of
+from include.retraining.promotion.baseline import model_features
+from include.retraining.runs.context import StepContext
+from include.retraining.score.contracts import (
+    Alias,
+    AliasScored,
+    NoChampion,
+    ScoringPlan,
+    ScoringResult,
+    ShadowOutcome,
+)
+from include.retraining.score.scoring import (
+    ScoringInputError,
+    Stamp,
+    prediction_rows,
+    score_with_report,
+    scoring_interval,
+)
+from include.retraining.tables.predictions import replace_interval
+from include.retraining.tracking.loading import UnusableModelError
+from include.retraining.warehouse.reads import read_window
+from include.retraining.warehouse.types import WarehouseError
+
+
+def plan(ctx: StepContext) -> ScoringPlan:
+    """The grid interval that ends at or before the run's moment, and the versions behind
+    `champion` and (with `scoring.shadow`) `challenger` now."""
+    config = ctx.config
+    scoring = scoring_of(config)
+    interval = scoring_interval(scoring.schedule, ctx.run.window_end)
+    champion = ctx.registry.champion()
+    if champion is None:
+        raise NoChampion(f"model {config.name!r} has no alias `champion` yet: nothing to score until one is promoted")
+    challenger, shadow = None, ShadowOutcome.OFF
+    if scoring.shadow:
+        found = ctx.registry.alias(Alias.CHALLENGER.value)
+        if found is not None and found.version != champion.version:
+            challenger, shadow = found.version, ShadowOutcome.SCORED
+        else:
+            shadow = ShadowOutcome.NONE
+    return ScoringPlan(
+        interval=interval.to_dict(),
+        table=predictions_table(config),
+        champion=champion.version,
+        challenger=challenger,
+        shadow=shadow,
+    )
+
+
+def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> ScoringResult:
+    """Read (start, end], score with every planned version, replace the interval's rows."""
+    config = ctx.config
+    source = scoring_source(ctx)
+    window = Window.from_dict(planned["interval"])
+    models, shadow, shadow_error = _models(ctx, planned)
+    columns = [source.timestamp_column, source.id_column]
+    for _, _, model in models:
+        columns += model_features(model, config.features.columns)
+    rows = _read(ctx, source, list(dict.fromkeys(columns)), window)
+    nulls = int(rows[source.id_column].isna().sum())
+    if nulls:
+        raise ScoringInputError(
+            f"model {config.name!r}: {nulls} row(s) of the scoring window have no {source.id_column!r}; every "
+            "prediction needs the source id (the predictions table's `id`): fix the upstream load"
+        )
+    frames, scored = [], []
+    for alias, version, model in models:
+        scores, report = score_with_report(model, rows, config, ctx.settings.fit_threads)
+        stamp = Stamp(config.name, version, alias.value, window, scored_at, ctx.run.run_id)
+        frames.append(prediction_rows(rows, scores, source.id_column, source.timestamp_column, stamp))
+        scored.append(
+            AliasScored(alias=alias, version=version, rows=len(rows), nulls=report.nulls, unseen=report.unseen)
+        )
+    written = replace_interval(
+        ctx.warehouse_url, planned["table"], pd.concat(frames, ignore_index=True), config.name, window
+    )
+    return ScoringResult(
+        interval=window.to_dict(),
+        table=planned["table"],
+        rows=written,
+        scored=scored,
+        shadow=shadow,
+        shadow_error=shadow_error,
+    )
+
+
+def scoring_source(ctx: StepContext) -> SourceConfig:
+    """The rows to score: `scoring.table`/`scoring.query`, else the model's source; it needs an id."""
+    config = ctx.config
+    source = scoring_of(config).source_for(config.source)
+    if source.id_column is None:
+        raise ScoringInputError(
+            f"model {config.name!r}: scoring needs `source.id_column` (each prediction is stored with the id of "
+            "its source row); set it in the model file"
+        )
+    return source
+
+
+def _read(ctx: StepContext, source: SourceConfig, columns: list[str], window: Window) -> pd.DataFrame:
+    """The interval's rows; a refusal (a missing column, a bad query) names where the rows came from."""
+    try:
+        return read_window(ctx.warehouse_url, source, columns, window.start, window.end, model=ctx.config.name)
+    except WarehouseError as exc:
+        scoring = scoring_of(ctx.config)
+        where = "`scoring.table`" if scoring.table else "`scoring.query`" if scoring.query else "the model's `source`"
+        raise ScoringInputError(f"{exc} (score_{ctx.config.name} reads its rows from {where})") from exc
+
+
+def _models(ctx: StepContext, planned: ScoringPlan) -> tuple[list[tuple[Alias, str, Any]], ShadowOutcome, str]:
+    """The planned versions, loaded by version; a challenger that cannot be loaded is left out
+    (the champion's rows are still written), an unusable champion raises."""
+    name = ctx.config.name
+    models = [(Alias.CHAMPION, planned["champion"], ctx.tracker.load_model(f"models:/{name}/{planned['champion']}"))]
+    shadow, error = ShadowOutcome(planned["shadow"]), ""
+    if planned["challenger"] is not None:
+        try:
+            challenger = ctx.tracker.load_model(f"models:/{name}/{planned['challenger']}")
+            models.append((Alias.CHALLENGER, planned["challenger"], challenger))
+        except UnusableModelError as exc:
+            shadow, error = ShadowOutcome.UNUSABLE, f"challenger version {planned['challenger']}: {exc}"
+    return models, shadow, error
+
+
+def scoring_stopped_alert(ctx: StepContext, reason: str, dedup_key: str) -> Alert:
+    name = ctx.config.name
+    lines = [reason, "Nothing was written for this interval; fix the cause, then clear the run's `score` task."]
+    return Alert(
+        "scoring_stopped", name, f"{name}: scoring stopped", lines, {"Airflow run": ctx.run_url}, {}, dedup_key
+    )
+
+
+def shadow_unusable_alert(ctx: StepContext, reason: str, dedup_key: str) -> Alert:
+    name = ctx.config.name
+    lines = [reason, "The champion's predictions were written; the shadow challenger's are missing for this run."]
+    title = f"{name}: shadow challenger not scored"
+    return Alert("shadow_unusable", name, title, lines, {"Airflow run": ctx.run_url}, {}, dedup_key)

@@ -1,0 +1,144 @@
+"""What the warehouse hands back, made plain: the types and the refusals of the warehouse adapter.
+
+Through ADBC, Postgres `numeric(p,s)` arrives as strings ('21.00'), `boolean` as bools, `date`
+as dates and `timestamptz` as tz-aware UTC; SQLite gives integers and text. Every step wants
+one shape whatever the source: numbers as floats, timestamps as naive UTC (how the project
+stores and compares them). And SQL the warehouse refuses is a configuration problem: it becomes
+a `WarehouseError` that names the model, the table or column and the fix, instead of a driver
+trace retried twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from include.retraining.config.model import SourceConfig
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not serve a request; the message says which table or column and why."""
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Warehouse timestamps are stored as UTC without a zone; compare like with like."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware_utc(moment: datetime) -> datetime:
+    """A bound for a timestamptz parameter: naive input is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def timestamptz_literal(moment: datetime) -> str:
+    """A window bound written into SQL: only a datetime (never text) becomes a literal, in UTC."""
+    if not isinstance(moment, datetime):
+        raise TypeError(f"a window bound must be a datetime, not {type(moment).__name__}")
+    return f"'{aware_utc(moment).isoformat()}'::timestamptz"
+
+
+def _is_numeric(kind: pa.DataType) -> bool:
+    return isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", None) == "numeric"
+
+
+def plain_type(kind: pa.DataType) -> pa.DataType:
+    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
+    if _is_numeric(kind) or pa.types.is_boolean(kind):
+        # A flag as SQLite stores it: 1.0 / 0.0, missing as NaN, so it is a number on every backend.
+        return pa.float64()
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        return pa.timestamp(kind.unit)  # the instant in UTC, zone dropped
+    if pa.types.is_date(kind):
+        return pa.timestamp("us")
+    return kind
+
+
+def _plain_array(array: pa.Array) -> pa.Array:
+    target = plain_type(array.type)
+    if target == array.type:
+        return array
+    return pc.cast(array.storage if _is_numeric(array.type) else array, target)
+
+
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(field.name, plain_type(field.type)) for field in schema])
+
+
+def plain_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """One record batch of a streamed read made plain, as `plain_arrow` makes a whole table."""
+    return pa.RecordBatch.from_arrays([_plain_array(c) for c in batch.columns], schema=plain_schema(batch.schema))
+
+
+def plain_arrow(table: pa.Table) -> pa.Table:
+    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
+    columns = [
+        pa.chunked_array([_plain_array(chunk) for chunk in column.chunks], type=plain_type(column.type))
+        for column in table.columns
+    ]
+    return pa.table(columns, names=table.column_names)
+
+
+def plain_frame(frame: pd.DataFrame, timestamp_column: str) -> pd.DataFrame:
+    """Zoned timestamps to naive UTC; the timestamp column parsed when a driver gave text."""
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.DatetimeTZDtype):
+            frame[name] = frame[name].dt.tz_convert(UTC).dt.tz_localize(None)
+    ts = timestamp_column
+    if ts in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[ts]):
+        frame[ts] = pd.to_datetime(frame[ts], utc=True).dt.tz_localize(None)
+    return frame
+
+
+def who(model: str | None) -> str:
+    return f"model {model!r}: " if model else ""
+
+
+def source_name(source: SourceConfig) -> str:
+    return f"table {source.table!r}" if source.table else "the `source.query`"
+
+
+def _fix(sqlstate: str, source: SourceConfig) -> str | None:
+    where = "`source.table`" if source.table else "`source.query`"
+    if sqlstate == "57014":
+        return (
+            f"the read ran longer than source.statement_timeout_seconds={source.statement_timeout_seconds}; "
+            f"raise it in the model file, index {source.timestamp_column!r}, or make the query cheaper"
+        )
+    if sqlstate == "25006":
+        return "the source tried to write in a read-only session; `source.query` must only read (a plain SELECT)"
+    if sqlstate == "42703":
+        return f"a column is missing: fix `features`, `target` or {where} in the model file, or the upstream load"
+    if sqlstate == "42P01":
+        return f"a table is missing: check {where} in the model file, or load the data first"
+    if sqlstate.startswith(("42", "0A", "22", "21")):
+        return f"fix {where} in the model file (a single read-only SELECT of the columns the model needs)"
+    return None
+
+
+def refusal(exc: BaseException, sqlstate: str | None, model: str | None, source: SourceConfig) -> WarehouseError | None:
+    """A WarehouseError naming the fix when the warehouse refused the SQL itself; None for a
+    connection or server fault, which a retry may cure."""
+    fix = _fix(sqlstate or "", source)
+    if fix is None:
+        return None
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return WarehouseError(f"{who(model)}the warehouse refused the read of {source_name(source)} ({reason}); {fix}")
+
+
+def sqlite_state(message: str) -> str | None:
+    """The SQLSTATE Postgres would give for a SQLite refusal, so both read the same way."""
+    for text, state in (
+        ("no such column", "42703"),
+        ("no such table", "42P01"),
+        ("syntax error", "42601"),
+        ("readonly database", "25006"),
+        ("query_only", "25006"),
+    ):
+        if text in message:
+            return state
+    return None
