@@ -1,5 +1,5 @@
 # One image for every Airflow service in docker-compose.yaml.
-# The tag must equal the apache-airflow pin in requirements.txt (tests/unit/test_compose.py checks it).
+# The tag must equal the apache-airflow pin in requirements.txt (tests/unit/project/test_compose.py checks it).
 FROM apache/airflow:3.3.2-python3.11
 
 # The project's exact resolved runtime set is baked in at build time, never installed at container

@@ -59,7 +59,7 @@ demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
 test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
 	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests -n 2 --dist loadfile
 
-test-dags: venv ## DAG integrity, policy and parse time
+test-dags: venv ## DAG integrity, policy and the heavy-import check at parse time
 	$(BIN)/python -m pytest tests/dags
 
 test-unit: venv ## Pure functions, no services

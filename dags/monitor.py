@@ -16,17 +16,7 @@ from include.orchestration.dagfiles import (
     model_configs,
     window_end_param,
 )
-from include.retraining.config.model import ModelConfig
-from include.retraining.monitor.contracts import (
-    CurrentWindow,
-    DecisionDict,
-    DriftEventExtra,
-    DriftResult,
-    PerformanceResult,
-    ReferenceInfo,
-    ReportResult,
-    SeasonalWindow,
-)
+from include.retraining.config import ModelConfig
 
 DOC = """
 ### Monitor `{name}`
@@ -37,7 +27,7 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 
 | task | what it does | when it stops |
 |---|---|---|
-| reference | finds the `champion` alias, its training snapshot and the features it was trained on | no champion yet: skipped; champion cannot be loaded: alert, skipped (`champion_unusable`) |
+| reference | finds the `champion` alias, its reference profile (a sample of its training data) and the features it was trained on | no champion yet: skipped; champion cannot be loaded: alert, skipped (`champion_unusable`) |
 | current | reads the window (and its matured-label counterpart, {label_delay_days} days earlier) | fewer than {min_rows} rows: skipped; a missing column: alert and fail |
 | seasonal_reference | with `trigger.seasonal_reference` ({seasonal} here): the same window a season ago (or the previous window), a second reference a column must drift against too | off: returns at once; too few rows there: noted, the champion's data alone decides |
 | data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores (those it served in the window; re-scored where it served none), and the `{metric}` estimate (labels not matured) from the champion's calibrated scores, reported only | |
@@ -97,48 +87,46 @@ def build_monitor_dag(config: ModelConfig) -> DAG:
     return monitor_dag()
 
 
-# The eight tasks; each imports its body at run time and hands on a typed dict.
+# The eight tasks; each imports its body at run time and hands on a typed result as a dict.
 def _tasks(config: ModelConfig) -> tuple:
-    @task(multiple_outputs=False, doc_md="The champion, its training snapshot and its own feature list.")
-    def reference() -> ReferenceInfo:
+    @task(multiple_outputs=False, doc_md="The champion, its reference profile and its own feature list.")
+    def reference() -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.reference(config)
 
     @task(multiple_outputs=False, doc_md="The window from the warehouse: configured and champion features.")
-    def current(ref: ReferenceInfo) -> CurrentWindow:
+    def current(ref: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.current(config, ref)
 
     @task(multiple_outputs=False, doc_md="The seasonal reference's rows (trigger.seasonal_reference), if on.")
-    def seasonal_reference(cur: CurrentWindow) -> SeasonalWindow:
+    def seasonal_reference(cur: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.seasonal_reference(config, cur)
 
     @task(multiple_outputs=False, doc_md="Evidently data drift per feature and prediction drift (PSI).")
-    def data_drift(ref: ReferenceInfo, cur: CurrentWindow, seasonal: SeasonalWindow) -> DriftResult:
+    def data_drift(ref: dict, cur: dict, seasonal: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.data_drift(config, ref, cur, seasonal)
 
     @task(multiple_outputs=False, doc_md="The champion's primary metric on matured labels vs its holdout value.")
-    def performance(ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
+    def performance(ref: dict, cur: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.performance(config, ref, cur)
 
     @task(multiple_outputs=False, doc_md="Thresholds, cooldown, running retrains and later windows decide.")
-    def decide(drift: DriftResult, perf: PerformanceResult) -> DecisionDict:
+    def decide(drift: dict, perf: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.decide(config, drift, perf)
 
     @task(multiple_outputs=False, doc_md="HTML report, MLflow monitoring run, a model_monitoring row.")
-    def report(
-        ref: ReferenceInfo, cur: CurrentWindow, drift: DriftResult, perf: PerformanceResult, decision: DecisionDict
-    ) -> ReportResult:
+    def report(ref: dict, cur: dict, drift: dict, perf: dict, decision: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.report(config, ref, cur, drift, perf, decision)
@@ -148,7 +136,7 @@ def _tasks(config: ModelConfig) -> tuple:
         doc_md="Emit the drift event that starts the retrain.",
         outlets=[drift_asset(config.name)],
     )
-    def trigger(cur: CurrentWindow, drift: DriftResult, decision: DecisionDict) -> DriftEventExtra:
+    def trigger(cur: dict, drift: dict, decision: dict) -> dict:
         from include.orchestration import monitor_tasks
 
         return monitor_tasks.trigger(config, cur, drift, decision)
@@ -162,7 +150,7 @@ def _auto_rollback_task(config: ModelConfig):
         doc_md="With monitor.auto_rollback: back to previous_champion when the champion does significantly worse.",
         outlets=[champion_asset(config.name)],  # emitted only when it rolled back (otherwise skipped)
     )
-    def auto_rollback(ref: ReferenceInfo, cur: CurrentWindow) -> dict:
+    def auto_rollback(ref: dict, cur: dict) -> dict:
         from include.orchestration import rollback_tasks
 
         return rollback_tasks.auto_rollback(config, ref, cur)

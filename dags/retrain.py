@@ -20,7 +20,7 @@ from include.orchestration.dagfiles import (
     model_configs,
     window_end_param,
 )
-from include.retraining.config.model import ModelConfig
+from include.retraining.config import ModelConfig
 
 DOC = """
 ### Retrain `{name}`
@@ -56,7 +56,7 @@ def _doc(config: ModelConfig) -> str:
         label_delay_days=config.training.label_delay_days,
         conn_id=config.source.conn_id,
         metric=config.primary_metric,
-        approval=APPROVAL_DOC.format(hours=config.gate.approval_timeout) if config.gate.approval == "required" else "",
+        approval=APPROVAL_DOC.format(hours=config.gate.approval_timeout) if config.gate.requires_approval else "",
     )
 
 
@@ -69,7 +69,7 @@ def _schedule(config: ModelConfig) -> AssetOrTimeSchedule:
 
 def _run_timeout(config: ModelConfig) -> timedelta:
     """A run that waits for an approval may last that much longer."""
-    waits = config.gate.approval == "required"
+    waits = config.gate.requires_approval
     return dagrun_timeout() + (timedelta(hours=config.gate.approval_timeout) if waits else timedelta(0))
 
 
@@ -139,11 +139,10 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
         trained = train(extracted)
         validated >> trained
         evaluated = evaluate(extracted, trained)
-        if config.gate.approval == "required":
+        if config.gate.requires_approval:
             from include.orchestration.approval import approval_task
 
-            approve = approval_task(config)
-            evaluated >> approve
+            approve = approval_task(config, extracted, trained, evaluated)
             promote(extracted, trained, evaluated, approve.output)
         else:
             promote(extracted, trained, evaluated)

@@ -15,7 +15,7 @@ from include.orchestration.dagfiles import (
     default_args,
     model_configs,
 )
-from include.retraining.config.model import ModelConfig
+from include.retraining.config import ModelConfig
 
 DOC = """
 ### Roll back `{name}`

@@ -16,9 +16,7 @@ from include.orchestration.dagfiles import (
     model_configs,
     window_end_param,
 )
-from include.retraining.config.model import ModelConfig
-from include.retraining.config.scoring import predictions_table
-from include.retraining.score.contracts import ScoringPlan, ScoringResult
+from include.retraining.config import ModelConfig
 
 DOC = """
 ### Score `{name}`
@@ -45,7 +43,7 @@ def _doc(config: ModelConfig) -> str:
         timestamp=config.source.timestamp_column,
         shadow=" and, in shadow, `challenger`" if scoring.shadow else "",
         challenger=" and `challenger`" if scoring.shadow else "",
-        table=predictions_table(config),
+        table=config.predictions_table,
         conn_id=config.source.conn_id,
         nulls=scoring.nulls,
         unseen=scoring.unseen_categories,
@@ -69,13 +67,13 @@ def build_score_dag(config: ModelConfig) -> DAG:
     )
     def score_dag() -> None:
         @task(multiple_outputs=False, doc_md="The grid interval and the versions behind the aliases, pinned.")
-        def plan() -> ScoringPlan:
+        def plan() -> dict:
             from include.orchestration import score_tasks
 
             return score_tasks.plan(config)
 
         @task(multiple_outputs=False, doc_md="Read the interval, score it, replace its rows in one transaction.")
-        def score(planned: ScoringPlan) -> ScoringResult:
+        def score(planned: dict) -> dict:
             from include.orchestration import score_tasks
 
             return score_tasks.score(config, planned)

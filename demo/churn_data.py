@@ -110,6 +110,17 @@ def _parse_date(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+def load_window(url: str, table: str, frame: pd.DataFrame, start: datetime, end: datetime) -> int:
+    """Replace the table's rows of one time window (start, end] with `frame`, in one transaction,
+    as an upstream load would: a rerun of the same window never duplicates its rows."""
+    from include.retraining.warehouse import Database, naive_utc
+
+    db = Database(url)
+    ts = db.quote("snapshot_at")
+    db.replace_rows(table, frame, f"{ts} > :s AND {ts} <= :e", {"s": naive_utc(start), "e": naive_utc(end)})
+    return len(frame)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, required=True)
@@ -127,9 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         frame.to_parquet(args.out, index=False)
     else:
-        from include.retraining.warehouse.reads import replace_window
-
-        replace_window(args.warehouse_url, args.table, frame, "snapshot_at", args.start, args.end)
+        load_window(args.warehouse_url, args.table, frame, args.start, args.end)
     print(f"wrote {len(frame)} rows ({frame['churned'].mean():.1%} churned)")
 
 

@@ -19,8 +19,8 @@ MIN_ROWS = 100
 
 def _matured_week(at: Any) -> tuple[Any, Any]:
     """The latest simulated week whose labels have matured by `at`."""
-    from include.retraining.common.settings import load_settings
-    from include.retraining.config.model import load_model_config
+    from include.retraining.common import load_settings
+    from include.retraining.config import load_model_config
 
     config = load_model_config(load_settings().models_dir / "churn.yaml")
     delay = timedelta(days=config.training.label_delay_days)
@@ -31,12 +31,13 @@ def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
     """What score_churn served for the latest week whose labels have matured by `at`: per alias
     (`champion`, and `challenger` when one scored in shadow), the version(s) that wrote those
     predictions and their ROC AUC against the labels that arrived."""
-    from include.retraining.common.settings import load_settings
-    from include.retraining.learning.evaluation import metric_value
-    from include.retraining.tables.served import read_served_with_labels
+    from include.retraining.common import load_settings
+    from include.retraining.learning import metric_value
+    from include.retraining.tables import read_served_with_labels
+    from include.retraining.warehouse import Database
 
     config, (start, end) = _matured_week(at)
-    frame = read_served_with_labels(load_settings().warehouse_default_url, config, start, end)
+    frame = read_served_with_labels(Database(load_settings().warehouse_default_url), config, start, end)
     figures: dict[str, tuple[str, float]] = {}
     for alias, rows in frame.groupby("alias"):
         labelled = rows.dropna(subset=["label"])
@@ -51,21 +52,20 @@ def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
 def rescored_metric(version: str, at: Any, cache: dict[str, Any]) -> float | None:
     """A model version's ROC AUC on the latest week whose labels have matured by `at`, scored here
     (the counterfactual: a model that served nothing)."""
-    from include.retraining.common.settings import load_settings
-    from include.retraining.learning.evaluation import metric_value
-    from include.retraining.learning.training import predict_scores
-    from include.retraining.tracking.tracker import Tracker
-    from include.retraining.warehouse.reads import read_window
+    from include.retraining.common import load_settings
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES, metric_value, predict_scores
+    from include.retraining.tracking import Tracker
+    from include.retraining.warehouse import Warehouse
 
     settings = load_settings()
     config, (start, end) = _matured_week(at)
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
-    frame = read_window(settings.warehouse_default_url, config.source, columns, start, end, model=config.name)
+    frame = Warehouse(settings.warehouse_default_url).read_window(config.source, columns, start, end, model=config.name)
     if len(frame) < MIN_ROWS or frame[config.target].nunique() < 2:
         return None
     if version not in cache:
         # The project's own loader (skops, its trusted types only), as the pipeline loads models.
-        cache[version] = Tracker.connect(settings).load_model(f"models:/churn/{version}")
+        cache[version] = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES).load_model(f"models:/churn/{version}")
     scores = predict_scores(cache[version], frame[config.features.columns], "classification")
     return metric_value("roc_auc", frame[config.target].to_numpy(), scores)
 
@@ -158,10 +158,11 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 def _figures(rows: list[dict[str, Any]]) -> None:
     """Each week's drift figures from `model_monitoring`, its served metrics (the champion's and
     a shadow challenger's) and the first model's, rescored."""
-    from include.retraining.common.settings import load_settings
-    from include.retraining.tables.monitoring import read_monitoring
+    from include.retraining.common import load_settings
+    from include.retraining.tables import read_monitoring
+    from include.retraining.warehouse import Database
 
-    monitoring = read_monitoring(load_settings().warehouse_default_url, "churn")
+    monitoring = read_monitoring(Database(load_settings().warehouse_default_url), "churn")
     by_end = {pd.Timestamp(r.window_end): r for r in monitoring.itertuples()} if len(monitoring) else {}
     cache: dict[str, Any] = {}
     scored = any("score" in row["ran"] for row in rows)
@@ -183,10 +184,11 @@ def _figures(rows: list[dict[str, Any]]) -> None:
 
 def _promotion_log() -> list[dict[str, Any]]:
     """The promotion log's rows for churn, oldest first."""
-    from include.retraining.common.settings import load_settings
-    from include.retraining.tables.promotions import history
+    from include.retraining.common import load_settings
+    from include.retraining.tables import history
+    from include.retraining.warehouse import Database
 
-    records = reversed(history(load_settings().warehouse_default_url, "churn", limit=100))
+    records = reversed(history(Database(load_settings().warehouse_default_url), "churn", limit=100))
     return [
         {
             "action": str(r.action),
@@ -208,8 +210,8 @@ def _print_log(log: list[dict[str, Any]], terminal: TextIO) -> None:
 
 
 def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
-    from include.retraining.alerts.outbox import read_alerts
-    from include.retraining.common.settings import load_settings
+    from include.retraining.alerts import read_alerts
+    from include.retraining.common import load_settings
 
     settings = load_settings()
     _figures(rows)

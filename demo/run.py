@@ -189,13 +189,11 @@ class Airflow:
 
 
 def _load(week: timeline.Week) -> int:
-    from demo.churn_data import TABLE, generate_snapshots
-    from include.retraining.common.settings import load_settings
-    from include.retraining.warehouse.reads import replace_window
+    from demo.churn_data import TABLE, generate_snapshots, load_window
+    from include.retraining.common import load_settings
 
     frame = generate_snapshots(timeline.ROWS_PER_WEEK, week.start, week.end, seed=timeline.SEED, world=week.world)
-    replace_window(load_settings().warehouse_default_url, TABLE, frame, "snapshot_at", week.start, week.end)
-    return len(frame)
+    return load_window(load_settings().warehouse_default_url, TABLE, frame, week.start, week.end)
 
 
 def _outcome(states: dict[str, str]) -> str:
@@ -211,10 +209,10 @@ def _outcome(states: dict[str, str]) -> str:
 
 
 def _champion_version() -> str | None:
-    from include.retraining.common.settings import load_settings
-    from include.retraining.tracking import registry
+    from include.retraining.common import load_settings
+    from include.retraining.tracking import Registry, Tracker
 
-    champion = registry.get_champion(registry.configure(load_settings()), "churn")
+    champion = Registry(Tracker(load_settings(), trusted_types=()), "churn").champion()
     return champion.version if champion else None
 
 

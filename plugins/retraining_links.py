@@ -47,8 +47,8 @@ from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.responses import FileResponse
 
 from include.orchestration.ui_auth import current_user, may
-from include.retraining.artifacts.layout import ARTIFACTS_URL_PREFIX
-from include.retraining.common.settings import Settings, load_settings, mlflow_ui_base
+from include.retraining.artifacts import ARTIFACTS_URL_PREFIX
+from include.retraining.common import Settings, load_settings, mlflow_ui_base
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ def artifact_url(path: str | None, artifact_root: Path, base_url: str) -> str:
 
 def failed_validation_html(artifact_root: Path, model: str, window: dict[str, str]) -> Path:
     """Where validate writes its result for a window (the layout the retrain steps write to)."""
-    from include.retraining.artifacts.layout import validation_html
-    from include.retraining.common.windows import Window
+    from include.retraining.artifacts import validation_html
+    from include.retraining.common import Window
 
     return validation_html(artifact_root, model, Window.from_dict(window))
 

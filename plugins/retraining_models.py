@@ -35,25 +35,24 @@ def _readable(user: Any, config: Any) -> bool:
 
 
 def _overviews(user: Any) -> tuple[list[Any], dict[str, bool]]:
-    from include.orchestration.runtime import warehouse_url
-    from include.retraining.common.settings import load_settings
-    from include.retraining.config.model import load_model_configs
-    from include.retraining.overview.models import ModelOverview, overview
-    from include.retraining.tracking.registry import Registry
-    from include.retraining.tracking.tracker import Tracker
+    from include.orchestration.runtime import source_warehouse
+    from include.retraining.common import load_settings
+    from include.retraining.config import load_model_configs
+    from include.retraining.overview import ModelOverview, overview
+    from include.retraining.tracking import Registry, Tracker
 
     settings = load_settings()
     configs, _errors = load_model_configs(settings.models_dir)
     rows, allowed = [], {}
-    tracker = Tracker.connect(settings)
+    tracker = Tracker(settings, trusted_types=())  # the page loads no model
     for config in (c for c in configs if _readable(user, c)):
         try:
-            url = warehouse_url(config.source.conn_id, settings)
+            db = source_warehouse(config.source.conn_id, settings)
         except Exception as exc:  # noqa: BLE001 - shown on the row
             row = ModelOverview(config.name, config.primary_metric, config.rollback_dag_id)
             row.errors.append(f"warehouse connection {config.source.conn_id!r}: {exc}")
         else:
-            row = overview(config, settings, url, Registry(tracker.client, config.name))
+            row = overview(config, settings, db, Registry(tracker, config.name))
         rows.append(row)
         allowed[config.name] = may(user, config.rollback_dag_id, "POST", "RUN")
     return rows, allowed
@@ -64,7 +63,7 @@ def create_models_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def models_page(user: Annotated[Any, Depends(current_user)]) -> HTMLResponse:
-        from include.retraining.overview.page import render
+        from include.orchestration.models_page import render
 
         rows, allowed = _overviews(user)
         return HTMLResponse(render(rows, allowed, user_name(user)), headers={"Cache-Control": "no-store"})

@@ -14,15 +14,15 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from include.retraining.common.settings import Settings, load_settings
-from include.retraining.tracking.registry import CHAMPION
+from include.retraining.common import Settings, load_settings
+from include.retraining.tracking import CHAMPION
 from serving.follower import AliasFollower, Scorer, ServingInputError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from include.retraining.config.model import ModelConfig
+    from include.retraining.config import ModelConfig
 
 # How often the alias is read. A promotion reaches the server within one interval plus the load
 # (about a second for the churn model), well inside the 60 s the serving contract allows, at one
@@ -54,7 +54,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
 
 def build_follower(settings: Settings, model: str, alias: str, poll_seconds: float) -> AliasFollower:
     """The follower of `models:/<model>@<alias>`, scoring with the batch scorer's `score_frame`."""
-    from include.retraining.config.files import load_model_config
+    from include.retraining.config import load_model_config
     from serving.source import RegistrySource
 
     path = settings.models_dir / f"{model}.yaml"
@@ -72,8 +72,8 @@ def build_follower(settings: Settings, model: str, alias: str, poll_seconds: flo
 def batch_scorer(config: ModelConfig, threads: int) -> tuple[Scorer, Scorer]:
     """`score_frame` as the server's scorer (its input refusals become 400s), and the bare model
     scoring that probes a new version."""
-    from include.retraining.learning.training import predict_scores
-    from include.retraining.score.scoring import ScoringInputError, score_frame
+    from include.retraining.learning import predict_scores
+    from include.retraining.score import ScoringInputError, score_frame
 
     def scorer(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
         try:

@@ -192,7 +192,7 @@ class AliasFollower:
             stop.wait(self.poll_seconds)
 
     def _load(self, target: AliasTarget, now: datetime) -> Served:
-        from include.retraining.promotion.baseline import model_features
+        from include.retraining.learning import model_features
 
         model = self._source.load(target.version)
         features = tuple(model_features(model, self._fallback_features))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.retraining.common.settings import Settings
-from include.retraining.tracking.registry import Registry
-from include.retraining.tracking.tracker import Tracker
+from include.retraining.common import Settings
+from include.retraining.learning import SKOPS_TRUSTED_TYPES
+from include.retraining.tracking import Registry, Tracker
 from serving.follower import AliasTarget
 
 
@@ -16,8 +16,8 @@ class RegistrySource:
 
     def __init__(self, settings: Settings, model_name: str) -> None:
         self.model_name = model_name
-        self._tracker = Tracker.connect(settings)
-        self._registry = Registry(self._tracker.client, model_name)
+        self._tracker = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
+        self._registry = Registry(self._tracker, model_name)
 
     def alias_target(self, alias: str) -> AliasTarget | None:
         # Registry.alias raises RegistryError on anything but an explicit "does not exist".

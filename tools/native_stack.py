@@ -38,7 +38,7 @@ from tools.services import local_services
 REPO = Path(__file__).resolve().parents[1]
 # Tasks are forked from a worker that imported pandas, scikit-learn, MLflow, GX and Evidently once
 # (include/orchestration/worker_preload.py), instead of each task importing them for 5-15 s.
-# docker-compose.yaml sets the Celery one; tests/unit/test_compose.py keeps the two equal.
+# docker-compose.yaml sets the Celery one; tests/unit/project/test_compose.py keeps the two equal.
 WORKER_PRELOAD_ENV = {
     "CeleryExecutor": {
         "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "include.orchestration.celery_config.CELERY_CONFIG",

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
-from include.retraining.alerts.outbox import (
+from include.retraining.alerts import (
     DELIVERED,
     FAILED,
     UNCONFIRMED,
@@ -28,7 +28,7 @@ from include.retraining.alerts.outbox import (
     flush,
     gate_key,
 )
-from include.retraining.common.settings import Settings, load_settings
+from include.retraining.common import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

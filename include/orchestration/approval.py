@@ -19,8 +19,8 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 
-from include.retraining.config.model import ModelConfig
-from include.retraining.promotion.approval import APPROVE, REJECT, TIMEOUT_DEFAULT, Approval, ApprovalDecision
+from include.retraining.config import ModelConfig
+from include.retraining.promotion import APPROVE, REJECT, TIMEOUT_DEFAULT, Approval, ApprovalDecision
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,10 @@ TASK_ID = "approve"
 class ChampionApproval(HITLOperator):
     """Approve or reject a challenger that passed the gate; returns an `Approval` as a dict."""
 
-    def __init__(self, *, retraining_config: ModelConfig, **kwargs: Any) -> None:
+    # The extract, train and evaluate results, as task inputs (XComArgs resolved before execute).
+    template_fields = (*HITLOperator.template_fields, "gate_results")
+
+    def __init__(self, *, retraining_config: ModelConfig, gate_results: Any, **kwargs: Any) -> None:
         super().__init__(
             subject=f"Promote the new {retraining_config.name} model to champion?",
             options=[APPROVE, REJECT],
@@ -40,18 +43,19 @@ class ChampionApproval(HITLOperator):
             **kwargs,
         )
         self.retraining_config = retraining_config
+        self.gate_results = gate_results
 
     def execute(self, context: Any) -> Any:
         from include.orchestration import retrain_tasks
 
-        body = retrain_tasks.approval_request(self.retraining_config, context)
+        body = retrain_tasks.approval_request(self.retraining_config, *self.gate_results)
         if body is None:
             return Approval(ApprovalDecision.NOT_NEEDED).to_xcom()
         self.body = body
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from include.retraining.promotion.approval import from_response
+        from include.retraining.promotion import from_response
 
         if event.get("error_type") == "timeout":  # no default recorded: the same as the default
             answer = Approval(ApprovalDecision.TIMED_OUT)
@@ -67,10 +71,12 @@ class ChampionApproval(HITLOperator):
         return answer.to_xcom()
 
 
-def approval_task(config: ModelConfig) -> ChampionApproval:
+def approval_task(config: ModelConfig, extracted: Any, trained: Any, evaluated: Any) -> ChampionApproval:
+    """The `approve` task of a model whose gate requires approval, fed the gate's inputs and result."""
     return ChampionApproval(
         task_id=TASK_ID,
         retraining_config=config,
+        gate_results=[extracted, trained, evaluated],
         doc_md=(
             "Waits for a person to approve the challenger the gate passed (Required Actions). "
             "Approve promotes; Reject or no answer in time leaves it `challenger` and alerts."

@@ -14,8 +14,8 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from include.orchestration.alerting import FailureAlert, flush_alerts
-from include.retraining.common.settings import load_settings
-from include.retraining.config.model import ModelConfig, ModelConfigError, load_model_configs
+from include.retraining.common import load_settings
+from include.retraining.config import ModelConfig, ModelConfigError, load_model_configs
 
 
 def model_configs() -> tuple[list[ModelConfig], dict[Path, ModelConfigError]]:

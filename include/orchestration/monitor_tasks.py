@@ -1,12 +1,13 @@
 """Task bodies of monitor_<model>: Airflow context in, one monitoring step, Airflow outcome out.
 
-Each task hands the next a typed dict (`include.retraining.monitor.contracts`), which crosses
-XCom as the plain dict it is.
+Each task hands the next a typed result (`include.retraining.monitor`'s contracts), which
+crosses XCom as a plain dict (`to_xcom`) and is parsed back once (`from_xcom`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -14,26 +15,22 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.assets import drift_asset
 from include.orchestration.runtime import step_context
-from include.retraining.alerts.outbox import drift_alert, extraction_stopped_alert, gate_key
-from include.retraining.config.model import ModelConfig
-from include.retraining.monitor import seasonal as monitor_seasonal
-from include.retraining.monitor import steps as monitor_steps
-from include.retraining.monitor.contracts import (
+from include.retraining import monitor as steps
+from include.retraining.alerts import drift_alert, extraction_stopped_alert, gate_key
+from include.retraining.config import ModelConfig
+from include.retraining.drift import DriftDecision
+from include.retraining.monitor import (
     ChampionUnusable,
     CurrentWindow,
-    DecisionDict,
-    DriftEventExtra,
     DriftResult,
+    MonitoringResults,
     MonitoringSkipped,
-    PerformanceResult,
-    ReferenceInfo,
-    ReportResult,
+    Performance,
+    Reference,
     SeasonalWindow,
 )
-from include.retraining.monitor.estimate import PerformanceEstimate
-from include.retraining.monitor.record import MonitoringResults
-from include.retraining.runs.context import StepContext
-from include.retraining.warehouse.reads import WarehouseError
+from include.retraining.runs import StepContext
+from include.retraining.warehouse import WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +44,20 @@ def _skip_on(exc: MonitoringSkipped, ctx: StepContext) -> AirflowSkipException:
     return AirflowSkipException(str(exc))
 
 
-def reference(config: ModelConfig) -> ReferenceInfo:
+def reference(config: ModelConfig) -> dict[str, Any]:
     ctx = step_context(config)
     try:
-        ref = monitor_steps.reference(ctx)
+        ref = steps.reference(ctx)
     except MonitoringSkipped as exc:
         raise _skip_on(exc, ctx) from None
-    log.info(
-        "reference: champion v%s, reference sample %s, features %s", ref["version"], ref["snapshot"], ref["features"]
-    )
-    return ref
+    log.info("reference: champion v%s, reference sample %s, features %s", ref.version, ref.snapshot, ref.features)
+    return ref.to_xcom()
 
 
-def current(config: ModelConfig, ref: ReferenceInfo) -> CurrentWindow:
+def current(config: ModelConfig, ref: dict[str, Any]) -> dict[str, Any]:
     ctx = step_context(config, warehouse=True)
     try:
-        cur = monitor_steps.current(ctx, ref)
+        cur = steps.current(ctx, Reference.from_xcom(ref))
     except MonitoringSkipped as exc:
         raise _skip_on(exc, ctx) from None
     except WarehouseError as exc:
@@ -71,104 +66,112 @@ def current(config: ModelConfig, ref: ReferenceInfo) -> CurrentWindow:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
     log.info(
-        "current window %s: %d rows, %d with matured labels", cur["window"], cur["rows_current"], cur["rows_matured"]
+        "current window %s: %d rows, %d with matured labels", cur.window.to_dict(), cur.rows_current, cur.rows_matured
     )
-    return cur
+    return cur.to_xcom()
 
 
-def seasonal_reference(config: ModelConfig, cur: CurrentWindow) -> SeasonalWindow:
+def seasonal_reference(config: ModelConfig, cur: dict[str, Any]) -> dict[str, Any]:
     ctx = step_context(config, warehouse=config.trigger.seasonal_reference != "none")
-    seasonal = monitor_seasonal.seasonal_reference(ctx, cur)
+    seasonal = steps.seasonal_reference(ctx, CurrentWindow.from_xcom(cur))
     log.info(
         "seasonal reference %s: window %s, %d rows %s",
-        seasonal["mode"],
-        seasonal["window"],
-        seasonal["rows"],
-        seasonal["note"] or seasonal["path"] or "",
+        seasonal.mode,
+        seasonal.window.to_dict() if seasonal.window else None,
+        seasonal.rows,
+        seasonal.note or seasonal.path or "",
     )
-    return seasonal
+    return seasonal.to_xcom()
 
 
-def data_drift(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow, seasonal: SeasonalWindow) -> DriftResult:
+def data_drift(
+    config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any], seasonal: dict[str, Any]
+) -> dict[str, Any]:
     ctx = step_context(config)
     try:
-        drift = monitor_steps.data_drift(ctx, ref, cur, seasonal)
+        drift = steps.data_drift(
+            ctx, Reference.from_xcom(ref), CurrentWindow.from_xcom(cur), SeasonalWindow.from_xcom(seasonal)
+        )
     except MonitoringSkipped as exc:
         raise _skip_on(exc, ctx) from None
+    summary = drift.summary
     log.info(
         "data drift: %d of %d features drifted (share %.2f): %s; prediction PSI %.3f; report %s",
-        len(drift["drifted_columns"]),
-        len(drift["columns"]),
-        drift["drift_share"],
-        drift["drifted_columns"],
-        drift["prediction_psi"],
-        drift["report_html"],
+        len(summary.drifted_columns),
+        len(summary.columns),
+        summary.drift_share,
+        summary.drifted_columns,
+        drift.prediction_psi,
+        drift.report_html,
     )
-    if "performance_estimate" in drift:
-        log.info("%s", PerformanceEstimate.from_dict(drift["performance_estimate"]).describe())
-    return drift
+    log.info("trigger policy counts: %s", drift.evidence.drifted or "none")
+    if drift.estimate is not None:
+        log.info("%s", drift.estimate.describe())
+    return drift.to_xcom()
 
 
-def performance(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult:
+def performance(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     ctx = step_context(config)
     try:
-        perf = monitor_steps.performance(ctx, ref, cur)
+        perf = steps.performance(ctx, Reference.from_xcom(ref), CurrentWindow.from_xcom(cur))
     except MonitoringSkipped as exc:
         raise _skip_on(exc, ctx) from None
-    log.info("performance on matured labels: %s", perf)
-    return perf
+    log.info("performance on matured labels: %s", perf.to_xcom())
+    return perf.to_xcom()
 
 
-def decide(config: ModelConfig, drift: DriftResult, perf: PerformanceResult) -> DecisionDict:
+def decide(config: ModelConfig, drift: dict[str, Any], perf: dict[str, Any]) -> dict[str, Any]:
     ctx = step_context(config, warehouse=True)
     ti = get_current_context()["ti"]
     running = ti.get_dr_count(dag_id=config.retrain_dag_id, states=["queued", "running"]) > 0
-    decision = monitor_steps.decide(ctx, drift, perf, running)
-    log.info("decision: %s", decision)
-    return decision
+    decision = steps.decide(ctx, DriftResult.from_xcom(drift), Performance.from_xcom(perf), running)
+    log.info("decision: %s", decision.to_dict())
+    return decision.to_dict()
 
 
 def report(
     config: ModelConfig,
-    ref: ReferenceInfo,
-    cur: CurrentWindow,
-    drift: DriftResult,
-    perf: PerformanceResult,
-    decision: DecisionDict,
-) -> ReportResult:
+    ref: dict[str, Any],
+    cur: dict[str, Any],
+    drift: dict[str, Any],
+    perf: dict[str, Any],
+    decision: dict[str, Any],
+) -> dict[str, Any]:
     ctx = step_context(config, warehouse=True)
-    result = monitor_steps.report(ctx, MonitoringResults(ref=ref, cur=cur, drift=drift, perf=perf, decision=decision))
-    log.info(
-        "decision %s; report %s; MLflow run %s", result["decision"], result["report_html"], result["mlflow_run_id"]
+    results = MonitoringResults(
+        ref=Reference.from_xcom(ref),
+        cur=CurrentWindow.from_xcom(cur),
+        drift=DriftResult.from_xcom(drift),
+        perf=Performance.from_xcom(perf),
+        decision=DriftDecision.from_dict(decision),
     )
-    return result
+    reported = steps.report(ctx, results)
+    log.info(
+        "decision %s; report %s; MLflow run %s", reported.decision.value, reported.report_html, reported.mlflow_run_id
+    )
+    return reported.to_xcom()
 
 
-def trigger(config: ModelConfig, cur: CurrentWindow, drift: DriftResult, decision: DecisionDict) -> DriftEventExtra:
+def trigger(
+    config: ModelConfig, cur: dict[str, Any], drift: dict[str, Any], decision: dict[str, Any]
+) -> dict[str, Any]:
     """Emit the drift event (which schedules retrain_<model>) only when the decision says so.
 
     The `model_monitoring` row is marked emitted last: if anything before fails, the task fails,
     no event goes out and the cooldown does not count this retrain.
     """
-    if not decision["retrain"]:
-        why = decision["blocked_by"] or "no threshold crossed"
-        raise AirflowSkipException(f"no drift event: {why}")
+    said = DriftDecision.from_dict(decision)
+    if not said.retrain:
+        raise AirflowSkipException(f"no drift event: {said.blocked_by or 'no threshold crossed'}")
     ctx = step_context(config, warehouse=True)
-    extra: DriftEventExtra = {
-        "reason": "; ".join(decision["reasons"]),
-        "window_end": cur["window"]["end"],
-        "drift_share": drift["drift_share"],
-        "drifted_columns": drift["drifted_columns"],
-        "prediction_psi": drift["prediction_psi"],
-        "monitor_run_id": ctx.run.run_id,
-        "report": drift["report_html"],
-    }
-    get_current_context()["outlet_events"][drift_asset(config.name)].extra = dict(extra)
-    links = {"Evidently report": drift["report_html"], "Airflow run": ctx.run_url}
+    window, found = CurrentWindow.from_xcom(cur), DriftResult.from_xcom(drift)
+    event = steps.drift_event(ctx, window, found, said)
+    get_current_context()["outlet_events"][drift_asset(config.name)].extra = event.to_extra()
+    links = {"Evidently report": found.report_html, "Airflow run": ctx.run_url}
     key = gate_key(ctx.run.dag_id, ctx.run.run_id, "drift")
     deliver_alert(
-        drift_alert(config.name, dict(decision), dict(drift), links, key), config.alerts.slack_conn_id, ctx.settings
+        drift_alert(config.name, said.to_dict(), drift, links, key), config.alerts.slack_conn_id, ctx.settings
     )
-    monitor_steps.mark_triggered(ctx, cur)
-    log.info("drift event emitted on %s: %s", drift_asset(config.name).name, extra["reason"])
-    return extra
+    steps.mark_triggered(ctx, window)
+    log.info("drift event emitted on %s: %s", drift_asset(config.name).name, event.reason)
+    return event.to_extra()

@@ -2,8 +2,8 @@
 its typed errors into the Airflow outcome an operator expects (fail without retry, skip), with
 an alert where a gate stopped the run.
 
-Step results are typed (`retrain_contracts`); they become plain dicts only here, at the XCom
-boundary, so the UI plugin reads the same keys."""
+Step results are typed (`retrain` and `promotion` contracts); they become plain dicts only here,
+at the XCom boundary, so the UI plugin reads the same keys."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
-from include.retraining.alerts.outbox import extraction_stopped_alert, validation_failed_alert
-from include.retraining.config.model import ModelConfig
-from include.retraining.learning.training import TrainingDataError
-from include.retraining.retrain import steps as retrain_steps
-from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
-from include.retraining.warehouse.reads import WarehouseError
+from include.retraining import retrain as steps
+from include.retraining.alerts import extraction_stopped_alert, validation_failed_alert
+from include.retraining.config import ModelConfig
+from include.retraining.learning import TrainingDataError
+from include.retraining.promotion import Approval, Evaluated
+from include.retraining.retrain import Extracted, Trained
+from include.retraining.runs import StepContext
+from include.retraining.warehouse import WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ def extract(config: ModelConfig) -> dict[str, Any]:
     ctx = step_context(config, warehouse=True)
     log.info("model %s, window end %s, trigger %s", config.name, ctx.run.window_end.isoformat(), ctx.run.trigger)
     try:
-        extracted = retrain_steps.extract(ctx)
+        extracted = steps.extract(ctx)
     except (TrainingDataError, WarehouseError) as exc:
         # Not transient: an empty window or a missing table/column does not fix itself on retry.
         alert = extraction_stopped_alert(
@@ -37,29 +39,29 @@ def extract(config: ModelConfig) -> dict[str, Any]:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
     log.info("snapshot %s: %d rows, hash %s", extracted.path, extracted.rows, extracted.content_hash)
-    return dict(extracted.to_xcom())
+    return extracted.to_xcom()
 
 
 def validate(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
-    from include.retraining.learning.validation import DataValidationError
+    from include.retraining.learning import DataValidationError
 
     # A model trained on a sample is validated on its whole window, by the warehouse.
     ctx = step_context(config, warehouse=bool(config.training.sample_rows))
     try:
-        report = retrain_steps.validate(ctx, Extracted.from_xcom(extracted))
+        validated = steps.validate(ctx, Extracted.from_xcom(extracted))
     except DataValidationError as exc:
         links = {"Airflow run": ctx.run_url, "GX result": exc.report.html_path or ""}
         alert = validation_failed_alert(config.name, exc.report.summary(), links, f"{ctx.run.dedup_prefix}/validate")
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
-    log.info("validation passed: %d expectations; result %s", report["evaluated"], report["html_path"])
-    return report
+    log.info("validation passed: %d expectations; result %s", validated.evaluated, validated.html_path)
+    return validated.to_xcom()
 
 
 def train(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
     ctx = step_context(config)
     try:
-        trained = retrain_steps.train(ctx, Extracted.from_xcom(extracted))
+        trained = steps.train(ctx, Extracted.from_xcom(extracted))
     except TrainingDataError as exc:
         raise AirflowFailException(str(exc)) from None
     verb = "reused finished run" if trained.reused else "logged run"
@@ -71,7 +73,7 @@ def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, 
     # Pooled evidence reads the promotion log (when the champion's tenure began) in the warehouse.
     ctx = step_context(config, warehouse=config.gate.pooled_windows > 1)
     try:
-        evaluated, alert = retrain_steps.evaluate(ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained))
+        evaluated, alert = steps.evaluate(ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained))
     except TrainingDataError as exc:  # a one-class holdout: a retry sees the same rows
         raise AirflowFailException(str(exc)) from None
     if alert is not None:
@@ -81,21 +83,22 @@ def evaluate(config: ModelConfig, extracted: dict[str, Any], trained: dict[str, 
     return evaluated.to_xcom()
 
 
-def approval_request(config: ModelConfig, context: Any) -> str | None:
+def approval_request(
+    config: ModelConfig, extracted: dict[str, Any], trained: dict[str, Any], evaluated: dict[str, Any]
+) -> str | None:
     """The approver's summary, after telling the approvers; None when there is nothing to approve."""
-    from include.retraining.promotion import approval
+    from include.retraining import promotion
 
     ctx = step_context(config, warehouse=True)
-    ti = context["ti"]
-    evaluated = Evaluated.from_xcom(ti.xcom_pull(task_ids="evaluate"))
-    if not approval.needs_approval(config, evaluated, ctx.run.dry_run):
-        log.info("nothing to approve (dry run %s): %s", ctx.run.dry_run, evaluated.reason)
+    gate = Evaluated.from_xcom(evaluated)
+    if not promotion.needs_approval(config, gate, ctx.run.dry_run):
+        log.info("nothing to approve (dry run %s): %s", ctx.run.dry_run, gate.reason)
         return None
-    extracted = Extracted.from_xcom(ti.xcom_pull(task_ids="extract"))
-    trained = Trained.from_xcom(ti.xcom_pull(task_ids="train"))
-    approve_url = f"{ctx.run_url}/tasks/{ti.task_id}/required_actions"
-    deliver_alert(approval.requested_alert(ctx, approve_url), config.alerts.slack_conn_id, ctx.settings)
-    return approval.summary(config, extracted, trained, evaluated, approval.links(ctx, extracted, trained))
+    window, run = Extracted.from_xcom(extracted), Trained.from_xcom(trained)
+    approve_url = f"{ctx.run_url}/tasks/approve/required_actions"
+    deliver_alert(promotion.requested_alert(ctx, approve_url), config.alerts.slack_conn_id, ctx.settings)
+    links = promotion.links(ctx, window.window, run.experiment_id, run.run_id)
+    return promotion.summary(config, window.window, window.rows, gate, links)
 
 
 def promote(
@@ -105,16 +108,11 @@ def promote(
     evaluated: dict[str, Any],
     answer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from include.retraining.promotion import approval
-
-    said = approval.Approval.from_xcom(answer) if answer else None
-    original = Evaluated.from_xcom(evaluated)
-    ctx, gate = approval.apply(step_context(config, warehouse=True), original, said)
-    promotion, alert = retrain_steps.promote_or_block(
-        ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained), gate
+    ctx = step_context(config, warehouse=True)
+    approval = Approval.from_xcom(answer) if answer else None
+    promotion, alert = steps.promote(
+        ctx, Extracted.from_xcom(extracted), Trained.from_xcom(trained), Evaluated.from_xcom(evaluated), approval
     )
-    if said is not None and said.declined and promotion.version is not None:
-        approval.record_decline(ctx, original, promotion.version, said)
     log.info("%s: version %s - %s", promotion.action.value, promotion.version, promotion.reason)
     if alert is not None:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
@@ -124,12 +122,10 @@ def promote(
     return promotion.to_xcom()
 
 
-def _prune_snapshots(ctx: Any, current: str) -> None:
+def _prune_snapshots(ctx: StepContext, current: str) -> None:
     """Housekeeping after the decision: a failure here never undoes or fails the promotion."""
-    from include.retraining.artifacts.retention import prune_snapshots
-
     try:
-        deleted = prune_snapshots(ctx, current)
+        deleted = steps.prune_snapshots(ctx, current)
     except Exception as exc:  # noqa: BLE001 - without the protected set, nothing is deleted
         log.warning("snapshot retention skipped, nothing deleted: %r", exc)
         return

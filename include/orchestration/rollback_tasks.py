@@ -12,16 +12,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
-from include.retraining.config.model import ModelConfig
-from include.retraining.monitor.contracts import CurrentWindow, ReferenceInfo
-from include.retraining.promotion.rollback import (
-    RollbackRefused,
-    RollbackRequest,
-    RolledBack,
-    roll_back,
-    rolled_back_alert,
-)
-from include.retraining.runs.context import StepContext
+from include.retraining.config import ModelConfig
+from include.retraining.monitor import CurrentWindow, Reference
+from include.retraining.promotion import RollbackRefused, RollbackRequest, RolledBack, roll_back, rolled_back_alert
+from include.retraining.runs import StepContext
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +39,16 @@ def rollback(config: ModelConfig) -> dict[str, Any]:
     return _announce(ctx, done)
 
 
-def auto_rollback(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> dict[str, Any]:
+def auto_rollback(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     """Roll back when the champion does significantly worse than previous_champion on matured labels."""
-    from include.retraining.promotion.auto_rollback import NoRollback
-    from include.retraining.promotion.auto_rollback import auto_rollback as check_and_roll_back
+    from include.retraining.monitor import auto_rollback as check_and_roll_back
+    from include.retraining.promotion import NoRollback
 
     if not config.monitor.auto_rollback:
         raise AirflowSkipException(f"model {config.name!r}: monitor.auto_rollback is off")
     ctx = step_context(config, warehouse=True)
     try:
-        done = check_and_roll_back(ctx, ref, cur)
+        done = check_and_roll_back(ctx, Reference.from_xcom(ref), CurrentWindow.from_xcom(cur))
     except (NoRollback, RollbackRefused) as exc:
         raise AirflowSkipException(str(exc)) from None
     return _announce(ctx, done)

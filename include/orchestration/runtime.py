@@ -1,5 +1,5 @@
-"""What a task needs from Airflow at run time: the warehouse URL, who is running (the step
-context)."""
+"""What a task needs from Airflow at run time: the warehouse its model reads (from an Airflow
+connection), who is running, and the one builder of every task's step context."""
 
 from __future__ import annotations
 
@@ -7,16 +7,30 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from include.retraining.common.settings import Settings
-from include.retraining.common.windows import as_utc
-from include.retraining.config.model import ModelConfig
-from include.retraining.runs.context import RunInfo, StepContext
+from include.retraining.common import Settings, as_utc
+from include.retraining.config import ModelConfig
+from include.retraining.runs import RunInfo, StepContext
+
+if TYPE_CHECKING:
+    from include.retraining.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE_CONN_ID = "warehouse"
+
+
+def source_warehouse(conn_id: str, settings: Settings) -> Warehouse:
+    """The warehouse behind an Airflow connection, its password registered with the log masker."""
+    from include.retraining.warehouse import Warehouse
+
+    found = Warehouse(warehouse_url(conn_id, settings))
+    if found.password:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(found.password)
+    return found
 
 
 def warehouse_url(conn_id: str, settings: Settings) -> str:
@@ -26,11 +40,9 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     connection from the UI or a secrets backend is turned into one; with no connection at all,
     the default id falls back to the embedded SQLite warehouse.
     """
-    from include.retraining.warehouse.reads import render_url
-
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if raw and not raw.lstrip().startswith("{"):
-        return _masked(render_url(raw))
+        return raw.strip()
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -42,7 +54,7 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
         raise
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):
-        return _masked(str(extra["sqlalchemy_url"]))
+        return str(extra["sqlalchemy_url"])
     if conn.conn_type in ("postgres", "postgresql"):
         auth = f"{conn.login or ''}{':' + conn.password if conn.password else ''}@" if conn.login else ""
         return f"postgresql+psycopg2://{auth}{conn.host or 'localhost'}:{conn.port or 5432}/{conn.schema or ''}"
@@ -51,18 +63,6 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     raise ValueError(
         f"connection {conn_id!r} of type {conn.conn_type!r}: set extra sqlalchemy_url to its SQLAlchemy URL"
     )
-
-
-def _masked(url: str) -> str:
-    """Register the URL's password with Airflow's secrets masker: this URL bypassed the
-    connection machinery that would have done it, and any log line or error may quote it."""
-    from airflow.sdk.log import mask_secret
-
-    from include.retraining.warehouse.reads import url_password
-
-    if password := url_password(url):
-        mask_secret(password)
-    return url
 
 
 def _param_datetime(value: Any) -> datetime | None:
@@ -129,17 +129,18 @@ def _actor(dag_run: Any) -> str:
     return str(user) if manual and user else "scheduler"
 
 
-def step_context(config: ModelConfig, *, warehouse: bool = False) -> StepContext:
-    """The context of the running task, built once: settings, run identity and, for the steps
-    that read it, the warehouse URL (an Airflow connection lookup)."""
+def step_context(config: ModelConfig, *, warehouse: bool = False, run: RunInfo | None = None) -> StepContext:
+    """The context of the running task, the one builder for every DAG kind: settings, the run's
+    identity (`run_info`, unless the caller decided it) and, for the steps that read it, the
+    warehouse (an Airflow connection lookup), whose database also holds the pipeline's tables."""
     from airflow.sdk import get_current_context
 
-    from include.retraining.common.settings import load_settings
+    from include.retraining.common import load_settings
 
     # A task forked from a preloading worker starts 5-15 s sooner; say which this one was.
     preloaded = "include.orchestration.worker_preload" in sys.modules
     log.info("libraries preloaded by the worker: %s", "yes" if preloaded else "no (see worker_preload.py)")
     settings = load_settings()
-    run = run_info(get_current_context(), config)
-    url = warehouse_url(config.source.conn_id, settings) if warehouse else ""
-    return StepContext(config=config, settings=settings, run=run, warehouse_url=url)
+    run = run or run_info(get_current_context(), config)
+    source = source_warehouse(config.source.conn_id, settings) if warehouse else None
+    return StepContext.create(config, settings, run, source)

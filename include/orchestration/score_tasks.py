@@ -16,17 +16,27 @@ from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.orchestration.alerting import deliver_alert
-from include.orchestration.runtime import run_info, triggering_drift, warehouse_url
-from include.retraining.alerts.outbox import gate_key
-from include.retraining.common.settings import load_settings
-from include.retraining.common.windows import as_utc
-from include.retraining.config.model import ModelConfig
-from include.retraining.runs.context import RunInfo, StepContext
-from include.retraining.score import steps as score_steps
-from include.retraining.score.contracts import NoChampion, ScoringPlan, ScoringResult, ShadowOutcome
-from include.retraining.score.scoring import ScoringInputError
-from include.retraining.tracking.loading import UnusableModelError
-from include.retraining.warehouse.types import WarehouseError
+from include.orchestration.runtime import run_info, step_context, triggering_drift
+from include.retraining.alerts import gate_key
+from include.retraining.common import as_utc
+from include.retraining.config import ModelConfig
+from include.retraining.runs import RunInfo
+from include.retraining.score import (
+    NoChampion,
+    ScoringInputError,
+    ScoringPlan,
+    ShadowOutcome,
+    scoring_stopped_alert,
+    shadow_unusable_alert,
+)
+from include.retraining.score import (
+    plan as plan_step,
+)
+from include.retraining.score import (
+    score as score_step,
+)
+from include.retraining.tracking import UnusableModelError
+from include.retraining.warehouse import WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -40,55 +50,46 @@ def scoring_run(config: ModelConfig, context: Any) -> RunInfo:
     return run
 
 
-def _context(config: ModelConfig, warehouse: bool = False) -> StepContext:
-    settings = load_settings()
-    url = warehouse_url(config.source.conn_id, settings) if warehouse else ""
-    return StepContext(
-        config=config, settings=settings, run=scoring_run(config, get_current_context()), warehouse_url=url
-    )
-
-
-def plan(config: ModelConfig) -> ScoringPlan:
-    ctx = _context(config)
+def plan(config: ModelConfig) -> dict[str, Any]:
+    ctx = step_context(config, run=scoring_run(config, get_current_context()))
     try:
-        planned = score_steps.plan(ctx)
+        planned = plan_step(ctx)
     except NoChampion as exc:
         raise AirflowSkipException(str(exc)) from None
     log.info(
         "scoring %s (trigger: %s): interval %s, champion v%s, challenger %s (shadow %s)",
         config.name,
         ctx.run.trigger,
-        planned["interval"],
-        planned["champion"],
-        planned["challenger"] or "-",
-        planned["shadow"],
+        planned.interval.to_dict(),
+        planned.champion,
+        planned.challenger or "-",
+        planned.shadow.value,
     )
-    return planned
+    return planned.to_xcom()
 
 
-def score(config: ModelConfig, planned: ScoringPlan) -> ScoringResult:
+def score(config: ModelConfig, planned: dict[str, Any]) -> dict[str, Any]:
     """Read, score and replace the interval; bad input or an unusable champion alerts once and
     fails without retry (a rerun would meet the same input), with nothing written."""
-    ctx = _context(config, warehouse=True)
+    ctx = step_context(config, warehouse=True, run=scoring_run(config, get_current_context()))
     try:
-        result = score_steps.score(ctx, planned, scored_at=datetime.now(UTC))
+        result = score_step(ctx, ScoringPlan.from_xcom(planned), scored_at=datetime.now(UTC))
     except (ScoringInputError, WarehouseError, UnusableModelError) as exc:
         key = gate_key(ctx.run.dag_id, ctx.run.run_id, "score")
-        deliver_alert(score_steps.scoring_stopped_alert(ctx, str(exc), key), config.alerts.slack_conn_id, ctx.settings)
+        deliver_alert(scoring_stopped_alert(ctx, str(exc), key), config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
-    if result["shadow"] == ShadowOutcome.UNUSABLE:
+    if result.shadow is ShadowOutcome.UNUSABLE:
         key = gate_key(ctx.run.dag_id, ctx.run.run_id, "shadow")
-        alert = score_steps.shadow_unusable_alert(ctx, result["shadow_error"], key)
-        deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
-    for part in result["scored"]:
+        deliver_alert(shadow_unusable_alert(ctx, result.shadow_error, key), config.alerts.slack_conn_id, ctx.settings)
+    for part in result.scored:
         log.info(
             "%s v%s: %d rows; nulls per feature %s (scoring.nulls: %s); unseen categories %s",
-            part["alias"],
-            part["version"],
-            part["rows"],
-            part["nulls"] or "none",
-            config.scoring.nulls if config.scoring else "impute",
-            part["unseen"] or "none",
+            part.alias.value,
+            part.version,
+            part.rows,
+            part.nulls or "none",
+            config.scoring_or_defaults.nulls,
+            part.unseen or "none",
         )
-    log.info("wrote %d rows to %s for interval %s", result["rows"], result["table"], result["interval"])
-    return result
+    log.info("wrote %d rows to %s for interval %s", result.rows, result.table, result.interval.to_dict())
+    return result.to_xcom()

@@ -1,6 +1,5 @@
-"""Alerts: what to say when a gate stops a run, and the outbox that never loses one.
-
-Record first, deliver after. Every alert is appended once (per dedup key: dag/run/gate) to an
+"""The alert outbox, which never loses an alert: record first, deliver after. Every alert is
+appended once (per dedup key: dag/run/gate) to an
 append-only JSON-lines outbox (`RETRAINING_ALERTS_FILE`) and fsynced before anyone tries to
 deliver it. Each delivery attempt is appended before the post and its result after, so the
 file is the alert's whole history: `pending` -> `delivered`, or `failed` after MAX_ATTEMPTS,
@@ -26,10 +25,12 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+
+from include.retraining.alerts.message import Alert
 
 log = logging.getLogger(__name__)
 
@@ -42,36 +43,6 @@ PENDING, DELIVERED, FAILED, UNCONFIRMED = "pending", "delivered", "failed", "unc
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def escape_mrkdwn(text: object) -> str:
-    """Slack's three control characters, so text from data can neither link nor ping (`<!channel>`)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-@dataclass(frozen=True)
-class Alert:
-    kind: str  # validation_failed | gate_blocked | extraction_stopped | drift_detected | task_failed
-    model: str
-    title: str
-    lines: list[str]
-    links: dict[str, str] = field(default_factory=dict)
-    figures: dict[str, object] = field(default_factory=dict)
-    dedup_key: str = ""
-
-    def text(self) -> str:
-        """Slack mrkdwn, every part escaped; also readable as plain text in a task log."""
-        body = [f"*{escape_mrkdwn(self.title)}*", *(escape_mrkdwn(line) for line in self.lines)]
-        body += [f"{escape_mrkdwn(label)}: {escape_mrkdwn(url)}" for label, url in self.links.items() if url]
-        return "\n".join(body)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Alert:
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 class NotDelivered(Exception):
@@ -245,55 +216,3 @@ def deliver(outbox: Outbox, alert: Alert, conn_id: str, send: Send, sleep: Calla
 def read_alerts(path: Path) -> list[dict[str, object]]:
     """Every alert in the outbox, oldest first, with its delivery state."""
     return [entry.to_dict() for entry in Outbox(path).entries().values()]
-
-
-def gate_key(dag_id: str, run_id: str, gate: str) -> str:
-    """The dedup key: one alert per DAG run and gate (a task retry finds it and does not re-alert)."""
-    return f"{dag_id}/{run_id}/{gate}"
-
-
-def gate_blocked_alert(
-    model: str, reason: str, figures: dict[str, object], links: dict[str, str], dedup_key: str
-) -> Alert:
-    interval = figures.get("interval") or {}
-    lines = [f"Reason: {reason}"]
-    if figures.get("champion_value") is not None:
-        lines.append(
-            f"{figures['metric']}: challenger {figures['challenger_value']:.4f}, champion "
-            f"{figures['champion_value']:.4f}, difference {interval.get('difference', 0):+.4f} "
-            f"({interval.get('confidence', 0.95):.0%} interval {interval.get('lower', 0):+.4f} .. "
-            f"{interval.get('upper', 0):+.4f})"
-        )
-    else:
-        lines.append(f"{figures['metric']}: challenger {figures['challenger_value']:.4f}")
-    pooled = figures.get("pooled")
-    if pooled:
-        lines.append(
-            f"Evidence: {pooled['rows']:,} holdout rows pooled from {pooled['windows']} retrains against this "
-            f"champion (rows per retrain, newest first: {', '.join(f'{r:,}' for r in pooled['rows_per_window'])})"
-        )
-    lines.append("The champion is unchanged; the new version has alias `challenger`.")
-    return Alert("gate_blocked", model, f"{model}: challenger not promoted", lines, links, figures, dedup_key)
-
-
-def validation_failed_alert(model: str, summary: str, links: dict[str, str], dedup_key: str) -> Alert:
-    lines = [summary, "Nothing was trained; fix the upstream load, then clear the run's `validate` task."]
-    return Alert("validation_failed", model, f"{model}: data validation failed", lines, links, {}, dedup_key)
-
-
-def extraction_stopped_alert(model: str, reason: str, links: dict[str, str], dedup_key: str) -> Alert:
-    return Alert("extraction_stopped", model, f"{model}: retraining stopped", [reason], links, {}, dedup_key)
-
-
-def drift_alert(model: str, decision: dict, drift: dict, links: dict[str, str], dedup_key: str) -> Alert:
-    top = drift["drifted_columns"][:5]
-    lines = [*decision["reasons"]]
-    if top:
-        scores = ", ".join(
-            f"{c} ({drift['columns'][c]['score']:.3f})" for c in top if drift["columns"][c]["score"] is not None
-        )
-        lines.append(f"Top drifted features: {scores or ', '.join(top)}")
-    lines += [drift["performance_estimate"]["text"]] if drift.get("performance_estimate") else []  # never a reason
-    lines.append(f"retrain_{model} has been triggered through the drift asset.")
-    figures = {key: drift[key] for key in ("drift_share", "drifted_columns", "prediction_psi")}
-    return Alert("drift_detected", model, f"{model}: drift detected, retraining", lines, links, figures, dedup_key)

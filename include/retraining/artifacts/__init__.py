@@ -1,0 +1,33 @@
+"""Files under the artifact root: its layout, the content-addressed training snapshots, atomic
+Parquet writes, and the retention that prunes old snapshots."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from include.retraining import face
+
+if TYPE_CHECKING:
+    from include.retraining.artifacts.layout import (
+        ARTIFACTS_URL_PREFIX,
+        artifact_href,
+        model_dir,
+        monitoring_dir,
+        promotion_lock,
+        reference_dir,
+        snapshot_dir,
+        validation_dir,
+        validation_html,
+        validation_results,
+    )
+    from include.retraining.artifacts.retention import SNAPSHOT_MIN_AGE, prune_snapshots
+    from include.retraining.artifacts.snapshots import (
+        Snapshot,
+        content_hash,
+        read_snapshot,
+        write_parquet_atomic,
+        write_snapshot,
+        write_snapshot_batches,
+    )
+
+__all__, __getattr__, __dir__ = face(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from include.retraining.common.windows import Window
+from include.retraining.common import Window
 
 SNAPSHOTS = "snapshots"
 VALIDATION = "validation"
@@ -36,6 +36,11 @@ def validation_dir(artifact_root: Path, model: str, window: Window) -> Path:
 
 def validation_html(artifact_root: Path, model: str, window: Window) -> Path:
     return validation_dir(artifact_root, model, window) / GX_RESULT_HTML
+
+
+def validation_results(artifact_root: Path, model: str) -> list[Path]:
+    """Every window's validation result page of a model, oldest window first (labels sort by time)."""
+    return sorted((model_dir(artifact_root, model) / VALIDATION).glob(f"*/{GX_RESULT_HTML}"))
 
 
 def monitoring_dir(artifact_root: Path, model: str, window: Window) -> Path:

@@ -4,19 +4,17 @@ rows a serving model was trained on), instead of a copy of every snapshot in MLf
 copies each monitoring run makes for its own tasks are kept for as many windows (their reports
 stay).
 
-Nothing is deleted without knowing what is protected: an error reading the registry or a run's
-tags propagates, and the caller skips pruning.
+Nothing is deleted without knowing what is protected: the caller (the retrain's promote step)
+reads the champions' snapshots from the registry, and skips pruning when it cannot.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from include.retraining.artifacts import layout
-from include.retraining.runs.context import StepContext
+from include.retraining.artifacts.layout import MONITORING, SNAPSHOTS, model_dir
 
 # A snapshot this young may still be read by a run in progress (extract -> evaluate) or a retry.
 SNAPSHOT_MIN_AGE = timedelta(days=2)
@@ -41,13 +39,13 @@ def _files(folder: Path) -> list[SnapshotFile]:
 
 
 def snapshot_files(artifact_root: Path, model: str) -> list[SnapshotFile]:
-    return _files(layout.model_dir(artifact_root, model) / layout.SNAPSHOTS)
+    return _files(model_dir(artifact_root, model) / SNAPSHOTS)
 
 
 def monitoring_frames(artifact_root: Path, model: str) -> list[SnapshotFile]:
     """The rows each monitoring run copies for its own tasks (current, matured, served); its
     reports (HTML, JSON) stay."""
-    return _files(layout.model_dir(artifact_root, model) / layout.MONITORING)
+    return _files(model_dir(artifact_root, model) / MONITORING)
 
 
 def to_delete(files: list[SnapshotFile], keep: int, protected: set[Path], now: float) -> list[Path]:
@@ -63,27 +61,11 @@ def to_delete(files: list[SnapshotFile], keep: int, protected: set[Path], now: f
     ]
 
 
-def protected_snapshots(ctx: StepContext, current: str) -> set[Path]:
-    """This run's snapshot and those of the champion and previous champion runs."""
-    from include.retraining.tracking.tracker import SNAPSHOT_PATH_TAG
-
-    protected = {Path(current)}
-    for alias in (ctx.registry.champion(), ctx.registry.previous_champion()):
-        path = ctx.tracker.run_tags(alias.run_id).get(SNAPSHOT_PATH_TAG) if alias is not None else None
-        if path:
-            protected.add(Path(path))
-    return protected
-
-
-def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) -> list[Path]:
-    """Delete the snapshots, and the monitoring runs' row copies, of all but the newest
-    `retention.snapshots` windows; the deleted paths (none on a dry run)."""
-    if ctx.run.dry_run:
-        return []
-    root, model, keep = ctx.settings.artifact_root, ctx.config.name, ctx.config.retention.snapshots
-    now = time.time() if now is None else now
-    snapshots = to_delete(snapshot_files(root, model), keep, protected_snapshots(ctx, current), now)
-    frames = to_delete(monitoring_frames(root, model), keep, set(), now)
+def prune_snapshots(artifact_root: Path, model: str, keep: int, protected: set[Path], now: float) -> list[Path]:
+    """Delete the snapshots, and the monitoring runs' row copies, of all but the newest `keep`
+    windows, never a `protected` or young one; the deleted paths."""
+    snapshots = to_delete(snapshot_files(artifact_root, model), keep, protected, now)
+    frames = to_delete(monitoring_frames(artifact_root, model), keep, set(), now)
     for path in [*snapshots, *frames]:
         path.unlink(missing_ok=True)
     for path in snapshots:

@@ -30,7 +30,7 @@ from include.retraining.artifacts.snapshot_form import (
     logical_batch,
     snapshot_schema,
 )
-from include.retraining.common.windows import Window
+from include.retraining.common import Window
 
 # Batches a frame is cut into on its way to the writer: one row group each, bounded temporaries.
 FRAME_BATCH_ROWS = 65_536

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,15 @@ def recent_window(end: datetime, window_days: int) -> Window:
     return Window(end - timedelta(days=window_days), end)
 
 
-def matured_window(window: Window, label_delay_days: int) -> Window | None:
-    """The part of a window whose labels have arrived by window.end, or None if there is none."""
-    matured_end = window.end - timedelta(days=label_delay_days)
-    if matured_end <= window.start:
-        return None
-    return Window(window.start, matured_end)
+def utc_timestamp(moment: Any) -> Any:
+    """A moment (datetime, pandas Timestamp or ISO text) as a UTC pandas Timestamp, nanoseconds
+    kept; a naive one is taken as UTC (the warehouse's convention)."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def as_nanoseconds(moment: Any) -> int:
+    """A moment as int64 nanoseconds since the epoch (UTC): the time unit of the gate's evidence."""
+    return int(utc_timestamp(moment).value)

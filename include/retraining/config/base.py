@@ -24,6 +24,11 @@ def check_identifier(value: str, what: str) -> str:
     return value
 
 
+def repeated(names: list[str]) -> list[str]:
+    """The names listed more than once, sorted: a column is one feature, listed once."""
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

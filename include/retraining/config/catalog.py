@@ -2,7 +2,7 @@
 statistical tests per column kind.
 
 Static on purpose: the DAG files parse every model file, and importing scikit-learn or
-Evidently there would cost seconds per parse. tests/unit/test_config_catalog.py checks these
+Evidently there would cost seconds per parse. tests/unit/config/test_catalog.py checks these
 tables against the installed libraries, so a version bump that changes them fails a test.
 """
 

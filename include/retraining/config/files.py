@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-if TYPE_CHECKING:
-    from include.retraining.config.model import ModelConfig
+from include.retraining.config.model import ModelConfig
 
 log = logging.getLogger(__name__)
 SUFFIXES = (".yaml", ".yml")
@@ -114,8 +113,6 @@ def discover(models_dir: Path) -> tuple[list[Path], dict[Path, ModelConfigError]
 
 
 def parse_model_config(data: Any, path: Path) -> ModelConfig:
-    from include.retraining.config.model import ModelConfig
-
     if not isinstance(data, dict):
         raise ModelConfigError(f"{path}: expected a YAML mapping of keys (name, task, source, ...)")
     try:

@@ -19,7 +19,7 @@ class GateConfig(Strict):
     # Only pr_auc is resampled; every other metric has a closed-form interval.
     bootstrap_samples: int = Field(1000, ge=100, le=20000)
     # Holdouts per decision: this one plus the older rows of the latest earlier decisions against
-    # the same champion by the same recipe (include/retraining/gate_evidence.py). 1: this one only.
+    # the same champion by the same recipe (include/retraining/promotion/evidence.py). 1: this one only.
     pooled_windows: int = Field(4, ge=1, le=12)
     # metric -> margin: the challenger may be worse than the champion by at most this much.
     guardrails: dict[str, float] = Field(default_factory=dict)
@@ -27,6 +27,11 @@ class GateConfig(Strict):
     approval: Literal["none", "required"] = "none"
     # Hours the approval waits; no answer by then counts as a rejection.
     approval_timeout: float = Field(72.0, gt=0, le=24 * 7)
+
+    @property
+    def requires_approval(self) -> bool:
+        """A challenger that passed the gate waits for a person before `champion` moves."""
+        return self.approval == "required"
 
     @field_validator("metric")
     @classmethod

@@ -1,7 +1,8 @@
 """The model file: one YAML per model, parsed into a pydantic model.
 
-Everything the pipeline does for a model is read from here. A bad file raises
-`ModelConfigError` naming the file, the key and the fix; it never breaks the other models.
+Everything the pipeline does for a model is read from here. Reading a file from disk
+is `files.py`; a bad file raises `ModelConfigError` naming the file, the key and the fix, and never
+breaks the other models.
 """
 
 from __future__ import annotations
@@ -10,28 +11,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.retraining.config.base import (
-    MODEL_NAME_RE,
-    Strict,
-    check_cron,
-    check_identifier,
-    check_select,
-    check_table,
-)
-from include.retraining.config.base import is_identifier as is_identifier
+from include.retraining.config.base import MODEL_NAME_RE, Strict, check_cron, check_identifier, repeated
 from include.retraining.config.catalog import encoding_problems, estimator_problems, stattest_problems
-
-# Reading the files lives in model_files; re-exported so callers have one place to look.
-from include.retraining.config.files import ModelConfigError as ModelConfigError
-from include.retraining.config.files import discover_model_files as discover_model_files
-from include.retraining.config.files import load_model_config as load_model_config
-from include.retraining.config.files import load_model_configs as load_model_configs
-from include.retraining.config.files import parse_model_config as parse_model_config
 from include.retraining.config.gate import GateConfig
 from include.retraining.config.labels import LabelsConfig, label_problems
 from include.retraining.config.monitor import MonitorConfig
-from include.retraining.config.retention import RetentionConfig
 from include.retraining.config.scoring import ScoringConfig
+from include.retraining.config.source import SourceConfig
 from include.retraining.config.trigger import TriggerConfig
 
 CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
@@ -39,37 +25,6 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
-
-
-class SourceConfig(Strict):
-    conn_id: str = "warehouse"
-    table: str | None = None
-    query: str | None = None
-    timestamp_column: str
-    id_column: str | None = None
-    # A hung or runaway warehouse read must not hold the model's only run slot forever.
-    statement_timeout_seconds: int = Field(900, gt=0, le=86_400)
-
-    @field_validator("table")
-    @classmethod
-    def _table_identifier(cls, value: str | None) -> str | None:
-        return value if value is None else check_table(value)
-
-    @field_validator("query")
-    @classmethod
-    def _single_select(cls, value: str | None) -> str | None:
-        return value if value is None else check_select(value)
-
-    @field_validator("timestamp_column", "id_column")
-    @classmethod
-    def _column_identifier(cls, value: str | None) -> str | None:
-        return value if value is None else check_identifier(value, "column")
-
-    @model_validator(mode="after")
-    def _table_xor_query(self) -> SourceConfig:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("set exactly one of `table` or `query`")
-        return self
 
 
 class FeaturesConfig(Strict):
@@ -91,7 +46,7 @@ class FeaturesConfig(Strict):
         columns = self.numeric + self.categorical
         if not columns:
             raise ValueError("list at least one column under `numeric` or `categorical`")
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        duplicates = repeated(columns)
         if duplicates:
             raise ValueError(f"columns listed twice: {duplicates}; list each feature once")
         return self
@@ -139,6 +94,14 @@ class ValidationConfig(Strict):
 
 class AlertsConfig(Strict):
     slack_conn_id: str = "slack_alerts"
+
+
+class RetentionConfig(Strict):
+    """How much of a model's history stays on the artifact root."""
+
+    # Besides these, the champion's and previous champion's snapshots are always kept, and any
+    # snapshot younger than artifacts.SNAPSHOT_MIN_AGE (a run in progress still reads it).
+    snapshots: int = Field(8, ge=1, description="training snapshots kept per model, newest windows first")
 
 
 class ModelConfig(Strict):
@@ -236,3 +199,14 @@ class ModelConfig(Strict):
     @property
     def score_dag_id(self) -> str:
         return f"score_{self.name}"
+
+    @property
+    def scoring_or_defaults(self) -> ScoringConfig:
+        """The `scoring:` section, or its defaults when the file has none (for ad-hoc scoring)."""
+        return self.scoring if self.scoring is not None else ScoringConfig()
+
+    @property
+    def predictions_table(self) -> str:
+        """`scoring.output_table`, else `<model>_predictions` (also without a `scoring:` section, so
+        the predictions served before it was removed still count)."""
+        return self.scoring_or_defaults.output_table or f"{self.name}_predictions"

@@ -3,14 +3,12 @@ challenger) and where the predictions go. A model file without it gets no scorin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import field_validator, model_validator
 
 from include.retraining.config.base import Strict, check_cron, check_select, check_table
-
-if TYPE_CHECKING:
-    from include.retraining.config.model import ModelConfig, SourceConfig
+from include.retraining.config.source import SourceConfig
 
 
 class ScoringConfig(Strict):
@@ -57,14 +55,3 @@ class ScoringConfig(Strict):
         if self.table is None and self.query is None:
             return source
         return source.model_copy(update={"table": self.table, "query": self.query})
-
-
-def scoring_of(config: ModelConfig) -> ScoringConfig:
-    """The model's scoring section, or the defaults when it has none (for ad-hoc scoring)."""
-    return config.scoring if config.scoring is not None else ScoringConfig()
-
-
-def predictions_table(config: ModelConfig) -> str:
-    """The predictions table of a model: `scoring.output_table`, else `<model>_predictions`."""
-    scoring = scoring_of(config)
-    return scoring.output_table or f"{config.name}_predictions"

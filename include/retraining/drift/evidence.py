@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.retraining.config.trigger import TriggerConfig
+from include.retraining.config import TriggerConfig
 
 _NULL = "<null>"
 
@@ -149,7 +149,7 @@ def score_sensitivity(
     return {column: value / total for column, value in change.items()}
 
 
-def evidence(
+def drift_evidence(
     tests: Mapping[str, tuple[float, float]],
     importance: Mapping[str, float],
     config: TriggerConfig,

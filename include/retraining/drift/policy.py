@@ -1,5 +1,5 @@
 """The trigger policy: which drift evidence retrains, and when the same evidence may not retrain
-again. Pure functions; `drift_gate.decide` calls them, `bench/decisions.py` measures them.
+again. Pure functions; `decision.decide` calls them, `bench/decisions.py` measures them.
 
 - Performance first: a primary-metric drop on matured labels retrains. Data drift (importance-
   weighted drift, prediction PSI against out-of-sample scores) retrains when labels are not
@@ -23,14 +23,27 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from include.retraining.config.monitor import MonitorConfig
-from include.retraining.config.trigger import TriggerConfig
+from include.retraining.config import MonitorConfig, TriggerConfig
 from include.retraining.drift.evidence import DriftEvidence
 
 PERFORMANCE = "performance"
 PREDICTION = "prediction"
 _PSI_BINS = 10
+
+
+class MonitorOutcome(StrEnum):
+    """What a monitoring run decided, as recorded in `model_monitoring.decision`.
+
+    A retrain decision is recorded as `retrain_pending` by `report` and becomes `retrain` only
+    once `trigger` emitted the drift event, so the cooldown counts only emitted triggers.
+    """
+
+    RETRAIN = "retrain"
+    RETRAIN_PENDING = "retrain_pending"
+    BLOCKED = "blocked"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -194,7 +207,7 @@ def _describe(evidence: DriftEvidence, column: str) -> str:
     return f"{column} (effect {c.effect:.3f}, q {c.q_value:.2g}, importance {c.importance:.2f})"
 
 
-def records_from_rows(rows: Sequence[dict]) -> list[WindowRecord]:
+def records_from_rows(rows: Sequence[dict]) -> tuple[WindowRecord, ...]:
     """`model_monitoring` rows (as dicts) as records; a row without a signature has none."""
     records = []
     for row in rows:
@@ -204,9 +217,9 @@ def records_from_rows(rows: Sequence[dict]) -> list[WindowRecord]:
             WindowRecord(
                 window_end=row["window_end"],
                 champion_version=str(row["champion_version"]),
-                triggered=row["decision"] == "retrain",
+                triggered=row["decision"] == MonitorOutcome.RETRAIN,
                 drift_detected=bool(row["drift_detected"]),
                 signature=signature,
             )
         )
-    return records
+    return tuple(records)

@@ -2,7 +2,8 @@
 
 The only module that imports Evidently. `compute_data_drift` samples and prepares the frames,
 maps the model file's `stattest` onto `DataDriftPreset`'s options, runs the report and parses its
-snapshot into a `DriftSummary` (`drift.py`); it can also write the HTML report and a JSON copy.
+snapshot into a `DriftSummary` (`summary.py`); it can also write the HTML report and a JSON copy,
+each with the trigger policy's own verdict per column on top (`verdict.py`): the policy decides.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.retraining.drift.stats import sample_rows
+from include.retraining.common import sample_rows
+from include.retraining.config import TriggerConfig
+from include.retraining.drift.evidence import DriftEvidence
 from include.retraining.drift.summary import (
     CATEGORICAL,
     METHODS,
@@ -31,9 +34,10 @@ from include.retraining.drift.summary import (
     crossed,
     json_safe,
 )
+from include.retraining.drift.verdict import column_verdicts, verdict_html, verdict_json
 
 # Rows sampled per window: past a few thousand rows a distance estimate only gets more precise
-# while the cost grows linearly (the measurements are in docs/benchmarks.md, "Drift sampling").
+# while the cost grows linearly (`make bench` times the sampled report against the full one).
 DEFAULT_MAX_ROWS = 20_000
 # At or below 1000 reference rows Evidently switches to p-value tests, so a cap that low would
 # change the test (not just its precision) compared with the full-data run.
@@ -53,6 +57,8 @@ def compute_data_drift(
     json_path: Path | None = None,
     drift_share: float = 0.5,
     window: Mapping[str, Any] | None = None,
+    evidence: DriftEvidence | None = None,
+    trigger: TriggerConfig | None = None,
 ) -> DriftSummary:
     """Per-column drift of the feature columns between two windows.
 
@@ -63,15 +69,10 @@ def compute_data_drift(
     type. A column with no values in the current window counts as drifted (stattest "all_null",
     score = its null share); one with no values in the reference raises `DriftInputError`.
     `drift_share` only sets the line in the HTML report; `window` (row counts) goes into the JSON.
+    With `evidence` (the trigger policy's, judged with `trigger`), both files open with the
+    policy's verdict per column beside Evidently's, and say where they differ.
     """
-    features = check_features(numeric, categorical)
-    check_frame(reference, "reference", features)
-    check_frame(current, "current", features)
-    if max_rows is not None and max_rows < _MIN_MAX_ROWS:
-        raise ValueError(
-            f"max_rows={max_rows} is too small: Evidently switches to p-value tests at <= 1000 "
-            f"rows; use at least {_MIN_MAX_ROWS} or None for no sampling"
-        )
+    features = _checked_features(reference, current, numeric, categorical, max_rows)
     options = _preset_options(stattest, numeric, categorical)
     ref = sample_rows(reference, max_rows, seed).loc[:, features]
     cur = sample_rows(current, max_rows, seed + 1).loc[:, features]
@@ -81,12 +82,41 @@ def compute_data_drift(
     summary = summarize_snapshot(
         snapshot_dict, numeric, categorical, n_reference=len(ref), n_current=len(cur), precomputed=all_null
     )
+    verdicts = column_verdicts(summary, evidence, trigger or TriggerConfig()) if evidence is not None else None
     if html_path is not None:
-        _write_html(Path(html_path), snapshot, summary)
+        _write_html(Path(html_path), snapshot, summary, verdict_html(verdicts, evidence) if verdicts else "")
     if json_path is not None:
-        payload = {"summary": summary.to_dict(), "window": dict(window or {}), "evidently": snapshot_dict}
-        _write_atomic(Path(json_path), json.dumps(json_safe(payload), indent=2, allow_nan=False))
+        _write_json(
+            Path(json_path), summary, window, snapshot_dict, verdict_json(verdicts, evidence) if verdicts else None
+        )
     return summary
+
+
+def _write_json(
+    path: Path,
+    summary: DriftSummary,
+    window: Mapping[str, Any] | None,
+    snapshot_dict: Mapping[str, Any],
+    policy: dict[str, Any] | None,
+) -> None:
+    payload = {"summary": summary.to_dict(), "window": dict(window or {}), "evidently": snapshot_dict}
+    if policy is not None:
+        payload["policy"] = policy
+    _write_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False))
+
+
+def _checked_features(
+    reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], max_rows: int | None
+) -> list[str]:
+    features = check_features(numeric, categorical)
+    check_frame(reference, "reference", features)
+    check_frame(current, "current", features)
+    if max_rows is not None and max_rows < _MIN_MAX_ROWS:
+        raise ValueError(
+            f"max_rows={max_rows} is too small: Evidently switches to p-value tests at <= 1000 "
+            f"rows; use at least {_MIN_MAX_ROWS} or None for no sampling"
+        )
+    return features
 
 
 def summarize_snapshot(
@@ -274,10 +304,11 @@ def _as_float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _write_html(path: Path, snapshot: Any, summary: DriftSummary) -> None:
+def _write_html(path: Path, snapshot: Any, summary: DriftSummary, verdict: str) -> None:
+    """Evidently's report with `verdict` (the policy's section, "" for none) at the top of its body."""
     if snapshot is None:
         text = (
-            "<html><body><h1>Data drift</h1><p>No feature column has values in the current window: "
+            f"<html><body>{verdict}<h1>Data drift</h1><p>No feature column has values in the current window: "
             + ", ".join(summary.drifted_columns)
             + "</p></body></html>"
         )
@@ -286,6 +317,11 @@ def _write_html(path: Path, snapshot: Any, summary: DriftSummary) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     snapshot.save_html(str(tmp))
+    if verdict:
+        html = tmp.read_text(encoding="utf-8")
+        body = html.find("<body>")
+        html = html[: body + len("<body>")] + verdict + html[body + len("<body>") :] if body >= 0 else verdict + html
+        tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -1,9 +1,8 @@
-"""Drift statistics that need no Evidently: the prediction PSI and fixed-seed row sampling."""
+"""The prediction drift statistic: the Population Stability Index of a model's scores."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from include.retraining.drift.summary import DriftInputError
 
@@ -26,16 +25,6 @@ def prediction_drift(reference_scores: np.ndarray, current_scores: np.ndarray) -
     ref_share = _bin_shares(ref, inner_edges)
     cur_share = _bin_shares(cur, inner_edges)
     return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
-
-
-def sample_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
-    """`frame` itself when it has at most `max_rows` rows, else a uniform sample of `max_rows`
-    rows in their original order; the same frame and seed always give the same rows."""
-    if max_rows is None or len(frame) <= max_rows:
-        return frame
-    rng = np.random.default_rng(seed)
-    positions = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
-    return frame.iloc[positions].reset_index(drop=True)
 
 
 def _finite(scores: np.ndarray, which: str) -> np.ndarray:

@@ -1,7 +1,7 @@
 """What a data-drift check reports: per-column verdicts and the input checks they rest on.
 
 `ColumnDrift` and `DriftSummary` are the contract between the Evidently adapter
-(`drift_report.py`, which produces them), the retrain decision (`drift_gate.py`) and the monitor
+(`report.py`, which produces them), the report's verdict section (`verdict.py`) and the monitor
 steps; `from_dict` reads them back from a task's XCom. Nothing here imports Evidently.
 """
 
@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from include.retraining.config import repeated
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -137,9 +139,9 @@ def check_features(numeric: Sequence[str], categorical: Sequence[str]) -> list[s
     features = [*numeric, *categorical]
     if not features:
         raise DriftInputError("no feature columns given: pass numeric and/or categorical")
-    repeated = sorted({c for c in features if features.count(c) > 1})
-    if repeated:
-        raise DriftInputError(f"columns listed more than once across numeric/categorical: {repeated}")
+    twice = repeated(features)
+    if twice:
+        raise DriftInputError(f"columns listed more than once across numeric/categorical: {twice}")
     return features
 
 

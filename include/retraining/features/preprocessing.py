@@ -10,7 +10,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from include.retraining.config.model import FeaturesConfig
+from include.retraining.config import FeaturesConfig
 
 MISSING_CATEGORY = "__missing__"
 # The module the converters below are serialized under: a skops file names a function by its

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from include.retraining.config.model import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
+from include.retraining.config import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
 from include.retraining.learning.training import TrainingDataError
 
 _RANKED = frozenset({"roc_auc", "pr_auc"})

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from include.retraining.config.model import ModelConfig, ModelConfigError
+from include.retraining.config import ModelConfig, ModelConfigError
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -72,7 +72,7 @@ def build_estimator(config: ModelConfig) -> BaseEstimator:
     cls = _estimator_class(config.training.estimator, config.task)
     params: dict[str, Any] = dict(config.training.params)
     if config.features.categorical_encoding == "native" and config.features.categorical:
-        from include.retraining.features.preprocessing import native_categorical_positions
+        from include.retraining.features import native_categorical_positions
 
         params["categorical_features"] = native_categorical_positions(config.features)
     if "random_state" in cls().get_params():
@@ -91,7 +91,7 @@ def build_pipeline(config: ModelConfig) -> Pipeline:
     # (for TrainingDataError) and never fit.
     from sklearn.pipeline import Pipeline
 
-    from include.retraining.features.preprocessing import build_preprocessor
+    from include.retraining.features import build_preprocessor
 
     # Native categories: at most as many codes per column as the estimator has bins.
     max_categories = int(config.training.params.get("max_bins", 255))
@@ -114,6 +114,15 @@ def split_by_time(frame: pd.DataFrame, config: ModelConfig) -> Split:
         ordered = frame.sort_values(order, kind="mergesort").reset_index(drop=True)
     n_holdout = math.ceil(len(ordered) * config.training.holdout_fraction)
     return Split(train=ordered.iloc[:-n_holdout], holdout=ordered.iloc[-n_holdout:])
+
+
+def holdout_rows(frame: pd.DataFrame, config: ModelConfig) -> pd.DataFrame:
+    """The out-of-time holdout of a champion's training rows (or a sample of them): the latest
+    `holdout_fraction` of rows by timestamp, as `split_by_time` cut it; rows without the id column
+    (a reference sample) are ordered by time alone."""
+    if config.source.id_column and config.source.id_column not in frame.columns:
+        config = config.model_copy(update={"source": config.source.model_copy(update={"id_column": None})})
+    return split_by_time(frame, config).holdout
 
 
 def _in_order(frame: pd.DataFrame, order: list[str]) -> bool:
@@ -175,6 +184,12 @@ def synthetic_example(features: pd.DataFrame, config: ModelConfig) -> pd.DataFra
     return pd.DataFrame([row], columns=list(config.features.columns)).astype(
         {c: "float64" for c in config.features.numeric}
     )
+
+
+def model_features(model: Any, fallback: list[str]) -> list[str]:
+    """The columns a fitted model was trained on (its own list, not today's YAML)."""
+    names = getattr(model, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else list(fallback)
 
 
 def fit(config: ModelConfig, train: pd.DataFrame, threads: int = 1) -> Pipeline:

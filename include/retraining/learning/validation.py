@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.retraining.config.model import ModelConfig
+from include.retraining.config import ModelConfig
 
 # Great Expectations logs ~200 "Skipping registering function" lines at INFO when imported,
 # into every validate task's log; none of them is about the data.
@@ -103,13 +103,6 @@ class ValidationReport:
             for f in self.failed
         ]
         return "\n".join(lines)
-
-
-def profile_reference(frame: pd.DataFrame, config: ModelConfig) -> ReferenceProfile:
-    """What validation learns from a frame of training rows (as a stored profile would give)."""
-    from include.retraining.reference.profile import build_profile
-
-    return learned_profile(build_profile(frame, config)[0])
 
 
 def learned_profile(stored: Any) -> ReferenceProfile:

@@ -6,8 +6,7 @@ uses on the sample; the rest (types, finiteness, the target, duplicates) on the 
 
 from __future__ import annotations
 
-from include.retraining.common.windows import Window
-from include.retraining.config.model import ModelConfig
+from include.retraining.config import ModelConfig
 from include.retraining.learning.validation import (
     FailedExpectation,
     ReferenceProfile,
@@ -15,17 +14,7 @@ from include.retraining.learning.validation import (
     allowed_null_share,
     known_categories,
 )
-from include.retraining.runs.context import StepContext
-from include.retraining.warehouse.sample import WindowAggregates, window_aggregates
-
-
-def whole_window(
-    ctx: StepContext, window: Window, profile: ReferenceProfile | None, report: ValidationReport
-) -> ValidationReport:
-    """The sample's report with the checks of every row of the window, aggregated by the warehouse."""
-    aggregates = window_aggregates(ctx.warehouse_url, ctx.config, window.start, window.end)
-    failed = window_failures(aggregates, ctx.config, profile)
-    return with_window_failures(report, failed, check_count(aggregates, ctx.config))
+from include.retraining.warehouse import WindowAggregates
 
 
 def window_failures(
@@ -62,6 +51,13 @@ def window_failures(
             detail = f"whole window: values from {lowest} to {highest}; expected between {low} and {high}"
             failed.append(FailedExpectation("expect_column_values_to_be_between", column, detail))
     return failed
+
+
+def with_window_checks(
+    report: ValidationReport, aggregates: WindowAggregates, config: ModelConfig, profile: ReferenceProfile | None
+) -> ValidationReport:
+    """The sample's report with the checks of every row of the window (its warehouse aggregates)."""
+    return with_window_failures(report, window_failures(aggregates, config, profile), check_count(aggregates, config))
 
 
 def with_window_failures(report: ValidationReport, failed: list[FailedExpectation], checks: int) -> ValidationReport:

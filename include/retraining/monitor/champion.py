@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from include.retraining.config.model import ModelConfig
-from include.retraining.monitor.contracts import ChampionUnusable, ReferenceInfo
-from include.retraining.runs.context import StepContext
+from include.retraining.config import ModelConfig
+from include.retraining.monitor.contracts import ChampionUnusable, Reference
+from include.retraining.runs import StepContext
 
 T = TypeVar("T")
 _SERVICE_ERROR_MODULES = ("requests", "urllib3", "mlflow", "botocore", "sqlalchemy")
@@ -44,26 +44,19 @@ def load_champion(ctx: StepContext, version: str) -> Any:
 class ChampionScorer:
     """The champion of `ref`, loaded on first use and scored on its own feature list."""
 
-    def __init__(self, ctx: StepContext, ref: ReferenceInfo) -> None:
+    def __init__(self, ctx: StepContext, ref: Reference) -> None:
         self.ctx, self.config, self.ref = ctx, ctx.config, ref
 
     @cached_property
     def model(self) -> Any:
-        return _usable(
-            self.config, self.ref["version"], "loading", lambda: load_champion(self.ctx, self.ref["version"])
-        )
+        return _usable(self.config, self.ref.version, "loading", lambda: load_champion(self.ctx, self.ref.version))
 
     def scores(self, frame: pd.DataFrame) -> np.ndarray:
-        from include.retraining.learning.training import predict_scores
+        from include.retraining.learning import predict_scores
 
-        model, features, task, threads = (
-            self.model,
-            self.ref["features"],
-            self.config.task,
-            self.ctx.settings.fit_threads,
-        )
+        model, features, task, threads = self.model, self.ref.features, self.config.task, self.ctx.settings.fit_threads
         return _usable(
-            self.config, self.ref["version"], "scoring", lambda: predict_scores(model, frame[features], task, threads)
+            self.config, self.ref.version, "scoring", lambda: predict_scores(model, frame[features], task, threads)
         )
 
 

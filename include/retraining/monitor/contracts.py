@@ -1,17 +1,16 @@
-"""What the `monitor_<model>` tasks hand each other: plain JSON-able dicts with a declared shape.
-
-Each is a `TypedDict`, so it crosses XCom as the dict it is (the UI plugin reads `report_html`
-and `mlflow_run_id` from it) while the steps and their tests know every key and type. Windows
-travel as `Window.to_dict()` and are read back with `Window.from_dict`; the drift summary and the
-decision have dataclasses of their own (`DriftSummary.from_dict`, `DriftDecision.from_dict`).
-The two exceptions are the other contract: how a step says the run ends early, and why.
-"""
+"""What the `monitor_<model>` tasks hand each other, typed: one dataclass per task result, turned
+into a plain dict only at the XCom boundary (`to_xcom`, the keys the UI plugin and older runs
+know) and parsed back once (`from_xcom`), and how a step says the run ends early, and why."""
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from include.retraining.alerts.outbox import Alert
+from include.retraining.alerts import Alert
+from include.retraining.common import Window
+from include.retraining.drift import DriftEvidence, DriftSummary, MonitorOutcome
+from include.retraining.monitor.estimate import PerformanceEstimate
 
 
 class MonitoringSkipped(Exception):
@@ -41,14 +40,10 @@ class ChampionUnusable(MonitoringSkipped):
         return Alert(self.reason, self.model, title, lines, links, {"version": self.version}, dedup_key)
 
 
-class WindowDict(TypedDict):
-    start: str
-    end: str
-
-
-class ReferenceInfo(TypedDict):
+@dataclass(frozen=True)
+class Reference:
     """The champion being monitored: its version, the fixed-seed sample of its training rows
-    (`snapshot`, the cached `reference_profile` sample) and its own feature list."""
+    (`snapshot`, the cached reference profile's sample) and its own feature list."""
 
     version: str
     run_id: str
@@ -56,82 +51,144 @@ class ReferenceInfo(TypedDict):
     holdout_metric: float | None
     features: list[str]
 
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)
 
-class CurrentWindow(TypedDict):
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> Reference:
+        return cls(
+            str(data["version"]),
+            str(data["run_id"]),
+            str(data["snapshot"]),
+            data["holdout_metric"],
+            list(data["features"]),
+        )
+
+
+@dataclass(frozen=True)
+class CurrentWindow:
     """The two windows as read: `rows_*` is how many rows each holds (counted by the warehouse),
     `rows_*_read` how many were read into `current` / `matured`; `sampled` when either was read as
     the warehouse's hash sample of ids (a window larger than `monitor.max_rows` /
-    `monitor.max_matured_rows`, on PostgreSQL)."""
+    `monitor.max_matured_rows`, on PostgreSQL). `served_*`: what score_<model> served in each
+    (Parquet paths), None when nothing was."""
 
-    window: WindowDict
-    matured_window: WindowDict
+    window: Window
+    matured_window: Window
     current: str
     matured: str
     rows_current: int
     rows_matured: int
-    # NotRequired: an XCom from before sampling (every row was read).
-    rows_current_read: NotRequired[int]
-    rows_matured_read: NotRequired[int]
-    sampled: NotRequired[bool]
-    # What score_<model> served (include.retraining.monitor.served): parquet paths, None when nothing was.
-    served_current: NotRequired[str | None]
-    served_matured: NotRequired[str | None]
+    rows_current_read: int
+    rows_matured_read: int
+    sampled: bool = False
+    served_current: str | None = None
+    served_matured: str | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {**asdict(self), "window": self.window.to_dict(), "matured_window": self.matured_window.to_dict()}
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> CurrentWindow:
+        # An XCom from before sampling has no `*_read` counts: every row was read.
+        return cls(
+            window=Window.from_dict(data["window"]),
+            matured_window=Window.from_dict(data["matured_window"]),
+            current=str(data["current"]),
+            matured=str(data["matured"]),
+            rows_current=int(data["rows_current"]),
+            rows_matured=int(data["rows_matured"]),
+            rows_current_read=int(data.get("rows_current_read", data["rows_current"])),
+            rows_matured_read=int(data.get("rows_matured_read", data["rows_matured"])),
+            sampled=bool(data.get("sampled", False)),
+            served_current=data.get("served_current"),
+            served_matured=data.get("served_matured"),
+        )
 
 
-class WindowRows(TypedDict):
-    """The current window's size as the drift result shows it: rows it holds, rows read."""
-
-    rows_window: int
-    rows_read: int
-    sampled: bool
-
-
-class SeasonalWindow(TypedDict):
+@dataclass(frozen=True)
+class SeasonalWindow:
     """The seasonal reference read for a window (`trigger.seasonal_reference`): the same window a
     season ago, or the previous one. `path` is None when it is off or had too few rows (`note`)."""
 
     mode: str
-    window: WindowDict | None
-    path: str | None
-    rows: int
-    note: str
+    window: Window | None = None
+    path: str | None = None
+    rows: int = 0
+    note: str = ""
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {**asdict(self), "window": self.window.to_dict() if self.window else None}
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> SeasonalWindow:
+        window = Window.from_dict(data["window"]) if data.get("window") else None
+        return cls(str(data["mode"]), window, data.get("path"), int(data.get("rows", 0)), str(data.get("note", "")))
 
 
-class ColumnDriftDict(TypedDict):
-    column: str
-    kind: str
-    stattest: str
-    score: float | None
-    threshold: float
-    drifted: bool
+@dataclass(frozen=True)
+class DriftResult:
+    """The data-drift task's result: Evidently's per-column summary (what the report shows), the
+    trigger policy's evidence (what decides), the prediction PSI and where its scores came from
+    ("served": what the champion served; "rescored": the monitor scored the window), the window's
+    size, the report files, notes on columns left out, and the performance estimate (reported,
+    never decides)."""
 
-
-class DriftResult(TypedDict):
-    """`DriftSummary.to_dict()` plus the prediction PSI, the report files and notes on columns
-    left out (features the champion was not trained on)."""
-
-    n_reference: int
-    n_current: int
-    drift_share: float
-    drifted_columns: list[str]
-    columns: dict[str, ColumnDriftDict]
+    summary: DriftSummary
+    evidence: DriftEvidence
     prediction_psi: float
     report_html: str
     report_json: str
-    notes: NotRequired[list[str]]
-    # "served": the champion's scores from the predictions table; "rescored": the monitor scored the window.
-    prediction_source: NotRequired[str]
-    rows_served: NotRequired[int]
-    evidence: NotRequired[dict]  # DriftEvidence.to_dict(): what the trigger policy decides on
-    # WindowRows: the compared window's size and whether it was read as a sample.
-    rows_window: NotRequired[int]
-    rows_read: NotRequired[int]
-    sampled: NotRequired[bool]
-    # PerformanceEstimate.to_dict(): the early warning before labels mature; never decides.
-    performance_estimate: NotRequired[dict]
+    rows_window: int
+    rows_read: int
+    sampled: bool = False
+    notes: list[str] = field(default_factory=list)
+    prediction_source: str = "rescored"
+    rows_served: int = 0
+    estimate: PerformanceEstimate | None = None
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return self.summary.drifted_columns
+
+    def to_xcom(self) -> dict[str, Any]:
+        """`DriftSummary.to_dict()` plus the rest, flat, as the UI plugin reads `report_html`."""
+        data = {
+            **self.summary.to_dict(),
+            "prediction_psi": self.prediction_psi,
+            "report_html": self.report_html,
+            "report_json": self.report_json,
+            "rows_window": self.rows_window,
+            "rows_read": self.rows_read,
+            "sampled": self.sampled,
+            "notes": list(self.notes),
+            "prediction_source": self.prediction_source,
+            "rows_served": self.rows_served,
+            "evidence": self.evidence.to_dict(),
+        }
+        return {**data, "performance_estimate": self.estimate.to_dict()} if self.estimate else data
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> DriftResult:
+        estimate = data.get("performance_estimate")
+        return cls(
+            summary=DriftSummary.from_dict(data),
+            evidence=DriftEvidence.from_dict(data["evidence"]),
+            prediction_psi=float(data["prediction_psi"]),
+            report_html=str(data["report_html"]),
+            report_json=str(data["report_json"]),
+            rows_window=int(data.get("rows_window", data["n_current"])),
+            rows_read=int(data.get("rows_read", data["n_current"])),
+            sampled=bool(data.get("sampled", False)),
+            notes=list(data.get("notes", [])),
+            prediction_source=str(data.get("prediction_source", "rescored")),
+            rows_served=int(data.get("rows_served", 0)),
+            estimate=PerformanceEstimate.from_dict(estimate) if estimate else None,
+        )
 
 
-class ServedFigures(TypedDict):
+@dataclass(frozen=True)
+class ServedFigures:
     """One model version's served predictions of the matured window: how many, how many labelled,
     and its metric where coverage and rows suffice (else None and the note says why)."""
 
@@ -141,10 +198,14 @@ class ServedFigures(TypedDict):
     labelled: int
     coverage: float
     value: float | None
-    note: NotRequired[str]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_empty_note(asdict(self))
 
 
-class ShadowFigures(TypedDict):
+@dataclass(frozen=True)
+class ShadowFigures:
     """A shadow challenger beside the champion on the same labelled rows both scored."""
 
     challenger_version: str
@@ -152,43 +213,79 @@ class ShadowFigures(TypedDict):
     rows: int
     champion_value: float | None
     challenger_value: float | None
-    note: NotRequired[str]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_empty_note(asdict(self))
 
 
-class PerformanceResult(TypedDict):
+@dataclass(frozen=True)
+class Performance:
+    """The champion's primary metric on matured labels against its holdout value: on its served
+    predictions ("served", with per-version figures and the shadow beside it) or scored by the
+    monitor ("rescored", nothing was served). `drop` is positive when worse."""
+
     metric: str
     holdout_value: float | None
     rows: int
     current_value: float | None
     drop: float | None
-    note: NotRequired[str]
-    # "served": on the champion's served predictions and the labels that arrived; "rescored": the
-    # monitor scored the matured rows itself (nothing was served in that window).
-    source: NotRequired[str]
-    coverage: NotRequired[float | None]
-    rows_served: NotRequired[int]
-    versions: NotRequired[list[ServedFigures]]
-    shadow: NotRequired[list[ShadowFigures]]
+    source: str = "rescored"
+    note: str = ""
+    coverage: float | None = None
+    rows_served: int = 0
+    versions: list[ServedFigures] = field(default_factory=list)
+    shadow: list[ShadowFigures] = field(default_factory=list)
+
+    def to_xcom(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "metric": self.metric,
+            "holdout_value": self.holdout_value,
+            "rows": self.rows,
+            "current_value": self.current_value,
+            "drop": self.drop,
+            "source": self.source,
+        }
+        if self.source == "served":
+            data |= {
+                "coverage": self.coverage,
+                "rows_served": self.rows_served,
+                "versions": [v.to_dict() for v in self.versions],
+                "shadow": [s.to_dict() for s in self.shadow],
+            }
+        return {**data, "note": self.note} if self.note else data
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> Performance:
+        return cls(
+            metric=str(data["metric"]),
+            holdout_value=data["holdout_value"],
+            rows=int(data["rows"]),
+            current_value=data["current_value"],
+            drop=data["drop"],
+            source=str(data.get("source", "rescored")),
+            note=str(data.get("note", "")),
+            coverage=data.get("coverage"),
+            rows_served=int(data.get("rows_served", 0)),
+            versions=[ServedFigures(**v) for v in data.get("versions", [])],
+            shadow=[ShadowFigures(**s) for s in data.get("shadow", [])],
+        )
 
 
-class DecisionDict(TypedDict):
-    """`DriftDecision.to_dict()`."""
+@dataclass(frozen=True)
+class Reported:
+    """The report task's result: the monitoring run in MLflow, the Evidently report, the decision."""
 
-    retrain: bool
-    drift_detected: bool
-    reasons: list[str]
-    blocked_by: str | None
-    notes: list[str]
-    signature: NotRequired[list[str]]
-
-
-class ReportResult(TypedDict):
     mlflow_run_id: str
     report_html: str
-    decision: str
+    decision: MonitorOutcome
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {"mlflow_run_id": self.mlflow_run_id, "report_html": self.report_html, "decision": self.decision.value}
 
 
-class DriftEventExtra(TypedDict):
+@dataclass(frozen=True)
+class DriftEvent:
     """The extra of the drift asset event; `retrain_<model>` reads `window_end` from it."""
 
     reason: str
@@ -198,3 +295,10 @@ class DriftEventExtra(TypedDict):
     prediction_psi: float
     monitor_run_id: str
     report: str
+
+    def to_extra(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _without_empty_note(data: dict[str, Any]) -> dict[str, Any]:
+    return data if data.get("note") else {k: v for k, v in data.items() if k != "note"}

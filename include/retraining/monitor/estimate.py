@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.retraining.config.model import ModelConfig
-from include.retraining.drift.stats import sample_rows
+from include.retraining.common import sample_rows
+from include.retraining.config import ModelConfig
 
 LABEL = "estimate (labels not matured)"
 _EPS = 1e-15
@@ -142,7 +142,7 @@ def for_window(
     """The estimate of the monitor's window: calibrated on the champion's out-of-time holdout (the
     latest rows of its training snapshot, sampled as for the prediction PSI), applied to the
     window's scores (those it served, else re-scored)."""
-    from include.retraining.monitor.trigger_inputs import holdout_rows
+    from include.retraining.learning import holdout_rows
 
     metric, max_rows, seed = config.primary_metric, config.monitor.max_rows, config.training.seed
     rows = len(served) if served is not None else min(len(current_frame), max_rows or len(current_frame))
@@ -152,7 +152,7 @@ def for_window(
     if config.target not in reference_frame.columns:
         note = f"the reference sample has no target column {config.target!r}"
         return PerformanceEstimate(metric, None, holdout_value, None, None, rows, note)
-    holdout = sample_rows(holdout_rows(config, reference_frame), max_rows, seed).dropna(subset=[config.target])
+    holdout = sample_rows(holdout_rows(reference_frame, config), max_rows, seed).dropna(subset=[config.target])
     current_scores = served if served is not None else score(sample_rows(current_frame, max_rows, seed + 1))
     return estimate(
         metric,

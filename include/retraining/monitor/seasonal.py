@@ -1,13 +1,13 @@
 """The monitor's seasonal reference (`trigger.seasonal_reference`): the rows of the same window a
 season ago (`season_days` earlier), or of the window just before this one, read from the
 warehouse beside the champion's training data. The trigger policy counts a column as drifted only
-when it drifted against both (`drift_evidence.evidence`), so a swing that recurs every season is
+when it drifted against both (`drift.evidence`), so a swing that recurs every season is
 not drift. Too few rows there (not enough history) is said in the decision notes, and the
 champion's data alone decides, as without the option.
 
-A step of its own (task `seasonal_reference`), separate from `monitor_steps.current`: a sample of
+A step of its own (task `seasonal_reference`), separate from `steps.current`: a sample of
 at most `monitor.max_rows` rows of the monitored features, nothing else, drawn by the warehouse
-(`warehouse_sample.read_monitor_window`, the id-hash sample `current` uses) when the window is
+(`Warehouse.read_monitor_window`, the id-hash sample `current` uses) when the window is
 larger, so a 10M-row window a season ago is not read into the worker.
 """
 
@@ -17,17 +17,14 @@ from datetime import timedelta
 
 import pandas as pd
 
-from include.retraining.artifacts import layout
-from include.retraining.artifacts.snapshots import read_snapshot, write_parquet_atomic
-from include.retraining.common.windows import Window
-from include.retraining.config.model import ModelConfig
-from include.retraining.drift.evidence import NO_SEASONAL, SeasonalEvidence
-from include.retraining.drift.stats import sample_rows
+from include.retraining.artifacts import monitoring_dir, read_snapshot, write_parquet_atomic
+from include.retraining.common import Window, sample_rows
+from include.retraining.config import ModelConfig
+from include.retraining.drift import NO_SEASONAL, SeasonalEvidence
 from include.retraining.monitor.contracts import CurrentWindow, SeasonalWindow
-from include.retraining.runs.context import StepContext
-from include.retraining.warehouse import sample as warehouse_sample
+from include.retraining.runs import StepContext
 
-OFF: SeasonalWindow = {"mode": "none", "window": None, "path": None, "rows": 0, "note": ""}
+OFF = SeasonalWindow("none")
 _WHAT = {"season_ago": "the same window a season ago", "previous_window": "the previous window"}
 
 
@@ -45,30 +42,25 @@ def seasonal_reference(ctx: StepContext, cur: CurrentWindow) -> SeasonalWindow:
     mode = config.trigger.seasonal_reference
     if mode == "none":
         return OFF
-    window = Window.from_dict(dict(cur["window"]))
-    lagged = lagged_window(config, window)
+    lagged = lagged_window(config, cur.window)
     columns = [config.source.timestamp_column, *config.features.columns]
-    read = warehouse_sample.read_monitor_window(
-        ctx.warehouse_url, config, columns, lagged.start, lagged.end, config.monitor.max_rows
-    )
-    frame = read.frame
-    found: SeasonalWindow = {"mode": mode, "window": lagged.to_dict(), "path": None, "rows": read.rows, "note": ""}
+    read = ctx.warehouse.read_monitor_window(config, columns, lagged.start, lagged.end, config.monitor.max_rows)
     if read.rows < config.monitor.min_rows:
-        found["note"] = (
+        note = (
             f"seasonal reference ({mode}) not used: {_WHAT[mode]} ({lagged.start:%Y-%m-%d} .. "
             f"{lagged.end:%Y-%m-%d}) has {read.rows} rows (< monitor.min_rows={config.monitor.min_rows}), "
             "not enough history; decided against the champion's training data alone"
         )
-        return found
-    sample = sample_rows(frame, config.monitor.max_rows, config.training.seed + 2)
-    folder = layout.monitoring_dir(ctx.settings.artifact_root, config.name, window)
-    found["path"] = str(write_parquet_atomic(sample, folder / "seasonal_reference.parquet"))
-    return found
+        return SeasonalWindow(mode, lagged, None, read.rows, note)
+    sample = sample_rows(read.frame, config.monitor.max_rows, config.training.seed + 2)
+    folder = monitoring_dir(ctx.settings.artifact_root, config.name, cur.window)
+    path = write_parquet_atomic(sample, folder / "seasonal_reference.parquet")
+    return SeasonalWindow(mode, lagged, str(path), read.rows)
 
 
 def seasonal_inputs(seasonal: SeasonalWindow | None) -> tuple[pd.DataFrame | None, SeasonalEvidence]:
     """The seasonal reference's rows (None: not used) and what the evidence records of it."""
-    if seasonal is None or seasonal["mode"] == "none":
+    if seasonal is None or seasonal.mode == "none":
         return None, NO_SEASONAL
-    frame = read_snapshot(seasonal["path"]) if seasonal["path"] else None
-    return frame, SeasonalEvidence(seasonal["mode"], seasonal["rows"] if frame is not None else 0, seasonal["note"])
+    frame = read_snapshot(seasonal.path) if seasonal.path else None
+    return frame, SeasonalEvidence(seasonal.mode, seasonal.rows if frame is not None else 0, seasonal.note)

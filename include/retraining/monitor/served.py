@@ -19,20 +19,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.retraining.artifacts.snapshots import read_snapshot, write_parquet_atomic
-from include.retraining.common.windows import Window
-from include.retraining.config.model import ModelConfig
+from include.retraining.artifacts import read_snapshot, write_parquet_atomic
+from include.retraining.common import Window
+from include.retraining.config import ModelConfig
 from include.retraining.monitor.contracts import (
     CurrentWindow,
     DriftResult,
-    PerformanceResult,
-    ReferenceInfo,
+    Performance,
+    Reference,
     ServedFigures,
     ShadowFigures,
 )
-from include.retraining.runs.context import StepContext
-from include.retraining.tables import served as served_predictions
-from include.retraining.warehouse.sample import HASH_SPACE
+from include.retraining.runs import StepContext
+from include.retraining.tables import read_served, read_served_with_labels
+from include.retraining.warehouse import HASH_SPACE
 
 SERVED, RESCORED = "served", "rescored"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -42,12 +42,13 @@ _KEYS = ["id", "event_time"]
 def served_windows(
     ctx: StepContext, window: Window, matured: Window, folder: Path, below: tuple[int, int] = (HASH_SPACE, HASH_SPACE)
 ) -> dict[str, Any]:
-    """The `served_current` / `served_matured` entries of `CurrentWindow`: parquet paths, or None
-    when nothing was served in that window. `below` holds the hash thresholds the two source
-    windows were read below, so a sampled window's served rows are those of the same ids."""
-    url, config = ctx.warehouse_url, ctx.config
-    current = served_predictions.read_served(url, config, window.start, window.end, alias=CHAMPION, below=below[0])
-    labelled = served_predictions.read_served_with_labels(url, config, matured.start, matured.end, below=below[1])
+    """The `served_current` / `served_matured` of `CurrentWindow`: Parquet paths, or None when
+    nothing was served in that window. `below` holds the hash thresholds the two source windows
+    were read below, so a sampled window's served rows are those of the same ids. The labels are
+    the source's (the warehouse's)."""
+    db, config = ctx.warehouse, ctx.config
+    current = read_served(db, config, window.start, window.end, alias=CHAMPION, below=below[0])
+    labelled = read_served_with_labels(db, config, matured.start, matured.end, below=below[1])
     return {
         "served_current": _keep(current, folder / "served_current.parquet"),
         "served_matured": _keep(labelled, folder / "served_matured.parquet"),
@@ -58,57 +59,54 @@ def _keep(frame: pd.DataFrame, path: Path) -> str | None:
     return str(write_parquet_atomic(frame, path)) if len(frame) else None
 
 
-def served_scores(cur: CurrentWindow, ref: ReferenceInfo) -> np.ndarray | None:
+def served_scores(cur: CurrentWindow, ref: Reference) -> np.ndarray | None:
     """The scores the monitored champion version served in the current window; None when it
     served nothing there (the caller then scores the window itself)."""
-    path = cur.get("served_current")
-    if not path:
+    if not cur.served_current:
         return None
-    frame = read_snapshot(path)
-    scores = frame.loc[(frame["alias"] == CHAMPION) & (frame["model_version"] == ref["version"]), "score"]
+    frame = read_snapshot(cur.served_current)
+    scores = frame.loc[(frame["alias"] == CHAMPION) & (frame["model_version"] == ref.version), "score"]
     return scores.to_numpy(dtype="float64") if len(scores) else None
 
 
-def served_performance(config: ModelConfig, ref: ReferenceInfo, cur: CurrentWindow) -> PerformanceResult | None:
+def served_performance(config: ModelConfig, ref: Reference, cur: CurrentWindow) -> Performance | None:
     """The champion's metric on its own served predictions of the matured window, with every
     version's figures and the shadow challenger beside it; None when nothing was served there."""
-    path = cur.get("served_matured")
-    if not path:
+    if not cur.served_matured:
         return None
-    frame = read_snapshot(path)
+    frame = read_snapshot(cur.served_matured)
     versions = [
         _figures(config, rows, alias, version) for (alias, version), rows in frame.groupby(["alias", "model_version"])
     ]
     champion_rows = frame[frame["alias"] == CHAMPION]
-    own = next((f for f in versions if f["alias"] == CHAMPION and f["version"] == ref["version"]), None)
-    holdout, value = ref["holdout_metric"], own["value"] if own else None
+    own = next((f for f in versions if f.alias == CHAMPION and f.version == ref.version), None)
+    holdout, value = ref.holdout_metric, own.value if own else None
     drop = None
     if value is not None and holdout is not None:
         drop = holdout - value if config.higher_is_better else value - holdout
-    result: PerformanceResult = {
-        "metric": config.primary_metric,
-        "holdout_value": holdout,
-        "rows": own["labelled"] if own else 0,
-        "current_value": value,
-        "drop": drop,
-        "source": SERVED,
-        "coverage": _share(champion_rows["label"].notna().sum(), len(champion_rows)),
-        "rows_served": len(champion_rows),
-        "versions": versions,
-        "shadow": _shadows(config, frame),
-    }
-    note = _note(ref, own)
-    return {**result, "note": note} if note else result
+    return Performance(
+        metric=config.primary_metric,
+        holdout_value=holdout,
+        rows=own.labelled if own else 0,
+        current_value=value,
+        drop=drop,
+        source=SERVED,
+        note=_note(ref, own),
+        coverage=_share(champion_rows["label"].notna().sum(), len(champion_rows)),
+        rows_served=len(champion_rows),
+        versions=versions,
+        shadow=_shadows(config, frame),
+    )
 
 
-def _note(ref: ReferenceInfo, own: ServedFigures | None) -> str | None:
+def _note(ref: Reference, own: ServedFigures | None) -> str:
     if own is None:
-        return f"champion version {ref['version']} served nothing in the matured window: no performance figure"
-    if own["value"] is None:
-        return own.get("note")
-    if ref["holdout_metric"] is None:
+        return f"champion version {ref.version} served nothing in the matured window: no performance figure"
+    if own.value is None:
+        return own.note
+    if ref.holdout_metric is None:
         return "no holdout value to compare with"
-    return None
+    return ""
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -119,20 +117,12 @@ def _figures(config: ModelConfig, rows: pd.DataFrame, alias: str, version: str) 
     labelled = rows.dropna(subset=["label"])
     coverage = _share(len(labelled), len(rows)) or 0.0
     value, why = _metric(config, labelled, "score", coverage)
-    figures: ServedFigures = {
-        "alias": str(alias),
-        "version": str(version),
-        "rows": len(rows),
-        "labelled": len(labelled),
-        "coverage": coverage,
-        "value": value,
-    }
-    return {**figures, "note": why} if why else figures
+    return ServedFigures(str(alias), str(version), len(rows), len(labelled), coverage, value, why)
 
 
 def _metric(config: ModelConfig, labelled: pd.DataFrame, column: str, coverage: float) -> tuple[float | None, str]:
     """The primary metric on labelled rows, or None and why not (coverage, rows, one class)."""
-    from include.retraining.learning.evaluation import metric_value
+    from include.retraining.learning import metric_value
 
     labels, monitor = config.labels, config.monitor
     if coverage < labels.min_coverage:
@@ -155,41 +145,37 @@ def _shadows(config: ModelConfig, frame: pd.DataFrame) -> list[ShadowFigures]:
         coverage = _share(len(labelled), len(rows)) or 0.0
         champion_value, why = _metric(config, labelled, "score_champion", coverage)
         challenger_value, _ = _metric(config, labelled, "score_challenger", coverage)
-        shadow: ShadowFigures = {
-            "challenger_version": str(version),
-            "champion_versions": sorted(set(labelled["model_version_champion"].astype(str))),
-            "rows": len(labelled),
-            "champion_value": champion_value,
-            "challenger_value": challenger_value,
-        }
-        shadows.append({**shadow, "note": why} if why else shadow)
+        champions = sorted(set(labelled["model_version_champion"].astype(str)))
+        shadows.append(ShadowFigures(str(version), champions, len(labelled), champion_value, challenger_value, why))
     return shadows
 
 
-def record_columns(drift: DriftResult, perf: PerformanceResult) -> dict[str, Any]:
+def record_columns(drift: DriftResult, perf: Performance) -> dict[str, Any]:
     """The served-prediction columns of a `model_monitoring` row (NULL where they do not apply)."""
-    shadow = (perf.get("shadow") or [None])[-1]
+    shadow = perf.shadow[-1] if perf.shadow else None
     return {
-        "prediction_source": drift.get("prediction_source", RESCORED),
-        "performance_source": perf.get("source", RESCORED),
-        "rows_served": perf.get("rows_served", 0),
-        "label_coverage": perf.get("coverage"),
-        "challenger_version": shadow["challenger_version"] if shadow else None,
-        "challenger_metric": shadow["challenger_value"] if shadow else None,
-        "champion_shadow_metric": shadow["champion_value"] if shadow else None,
-        "served_figures": json.dumps({"versions": perf.get("versions", []), "shadow": perf.get("shadow", [])}),
+        "prediction_source": drift.prediction_source,
+        "performance_source": perf.source,
+        "rows_served": perf.rows_served,
+        "label_coverage": perf.coverage,
+        "challenger_version": shadow.challenger_version if shadow else None,
+        "challenger_metric": shadow.challenger_value if shadow else None,
+        "champion_shadow_metric": shadow.champion_value if shadow else None,
+        "served_figures": json.dumps(
+            {"versions": [v.to_dict() for v in perf.versions], "shadow": [s.to_dict() for s in perf.shadow]}
+        ),
     }
 
 
-def record_metrics(perf: PerformanceResult) -> dict[str, float]:
+def record_metrics(perf: Performance) -> dict[str, float]:
     """MLflow metrics of the served figures: coverage, and each version's and shadow's metric."""
-    metric = perf["metric"]
-    metrics = {"label_coverage": perf["coverage"]} if perf.get("coverage") is not None else {}
-    for figures in perf.get("versions", []):
-        if figures["value"] is not None:
-            metrics[f"served.{figures['alias']}.v{figures['version']}.{metric}"] = figures["value"]
-    for shadow in perf.get("shadow", []):
-        for side in ("champion", "challenger"):
-            if shadow[f"{side}_value"] is not None:
-                metrics[f"shadow.v{shadow['challenger_version']}.{side}_{metric}"] = shadow[f"{side}_value"]
+    metric = perf.metric
+    metrics = {"label_coverage": perf.coverage} if perf.coverage is not None else {}
+    for figures in perf.versions:
+        if figures.value is not None:
+            metrics[f"served.{figures.alias}.v{figures.version}.{metric}"] = figures.value
+    for shadow in perf.shadow:
+        for side, value in (("champion", shadow.champion_value), ("challenger", shadow.challenger_value)):
+            if value is not None:
+                metrics[f"shadow.v{shadow.challenger_version}.{side}_{metric}"] = value
     return metrics

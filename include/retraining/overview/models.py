@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from include.retraining.artifacts import layout
-from include.retraining.common.settings import Settings
-from include.retraining.common.windows import as_utc
-from include.retraining.config.model import ModelConfig
-from include.retraining.tables.promotions import PromotionAction, PromotionRecord
+from include.retraining.artifacts import artifact_href, validation_results
+from include.retraining.common import Settings, as_utc
+from include.retraining.config import ModelConfig
+from include.retraining.tables import PromotionAction, PromotionRecord, history, read_monitoring
+from include.retraining.tracking import DECISION_TAG, REASON_TAG
+from include.retraining.warehouse import Database
 
 HISTORY_ROWS = 5
 REGISTRY_ERROR = "MLflow registry"
@@ -65,8 +65,6 @@ def _attempt(overview: ModelOverview, what: str, read: Callable[[], None]) -> No
 
 
 def _registry_facts(overview: ModelOverview, registry: Any) -> None:
-    from include.retraining.tracking.registry import DECISION_TAG, REASON_TAG
-
     champion, previous = registry.champion(), registry.previous_champion()
     overview.champion = champion.version if champion else None
     overview.previous_champion = previous.version if previous else None
@@ -77,10 +75,8 @@ def _registry_facts(overview: ModelOverview, registry: Any) -> None:
         overview.gate_reason = newest.tags.get(REASON_TAG)
 
 
-def _log_facts(overview: ModelOverview, url: str) -> None:
-    from include.retraining.tables import promotions as promotion_log
-
-    overview.history = promotion_log.history(url, overview.name, limit=50)
+def _log_facts(overview: ModelOverview, db: Database) -> None:
+    overview.history = history(db, overview.name, limit=50)
     moves = [r for r in overview.history if r.action is not PromotionAction.REJECT]
     overview.since = next((r for r in moves if r.to_version == overview.champion), None)
     overview.history = overview.history[:HISTORY_ROWS]
@@ -91,10 +87,8 @@ def _moment(value: Any) -> datetime:
     return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
-def _monitoring_facts(overview: ModelOverview, url: str, settings: Settings) -> None:
-    from include.retraining.tables.monitoring import read_monitoring
-
-    frame = read_monitoring(url, overview.name)
+def _monitoring_facts(overview: ModelOverview, db: Database, settings: Settings) -> None:
+    frame = read_monitoring(db, overview.name)
     if frame.empty:
         return
     for row in frame.to_dict("records"):
@@ -104,24 +98,20 @@ def _monitoring_facts(overview: ModelOverview, url: str, settings: Settings) -> 
     last = frame.iloc[-1]
     overview.drift_window_end = _moment(last["window_end"])
     overview.drift_decision, overview.drift_reasons = str(last["decision"]), str(last["reasons"] or "")
-    overview.links["Evidently report"] = layout.artifact_href(
+    overview.links["Evidently report"] = artifact_href(
         settings.artifact_root, last.get("report_path"), settings.airflow_base_url
     )
 
 
-def latest_gx_result(artifact_root: Path, model: str) -> Path | None:
-    """The newest validation result of the model (by window label, which sorts by time)."""
-    results = sorted((layout.model_dir(artifact_root, model) / layout.VALIDATION).glob(f"*/{layout.GX_RESULT_HTML}"))
-    return results[-1] if results else None
-
-
-def overview(config: ModelConfig, settings: Settings, warehouse_url: str, registry: Any) -> ModelOverview:
-    """One model's row; `registry` is the model's registry adapter (a fake in tests)."""
+def overview(config: ModelConfig, settings: Settings, db: Database, registry: Any) -> ModelOverview:
+    """One model's row, from the registry adapter and the pipeline's tables in `db`."""
     row = ModelOverview(name=config.name, metric=config.primary_metric, rollback_dag_id=config.rollback_dag_id)
     _attempt(row, REGISTRY_ERROR, lambda: _registry_facts(row, registry))
-    _attempt(row, "promotion log", lambda: _log_facts(row, warehouse_url))
-    _attempt(row, "model_monitoring", lambda: _monitoring_facts(row, warehouse_url, settings))
+    _attempt(row, "promotion log", lambda: _log_facts(row, db))
+    _attempt(row, "model_monitoring", lambda: _monitoring_facts(row, db, settings))
     row.links["MLflow model"] = f"{settings.mlflow_ui_base}/#/models/{config.name}"
-    gx = latest_gx_result(settings.artifact_root, config.name)
-    row.links["GX result"] = layout.artifact_href(settings.artifact_root, gx, settings.airflow_base_url)
+    results = validation_results(settings.artifact_root, config.name)
+    row.links["GX result"] = artifact_href(
+        settings.artifact_root, results[-1] if results else None, settings.airflow_base_url
+    )
     return row

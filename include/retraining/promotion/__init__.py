@@ -1,0 +1,57 @@
+"""When a challenger may replace the champion, and the one room where alias `champion` moves.
+
+The gate (a paired one-sided interval of challenger minus champion on the same holdout, pooled
+across retrains against the same champion), what the challenger is compared with, approval by a
+person, and every move of `champion`: promotion, approval, rollback, automatic rollback and the
+reconciliation of a move that was recorded but not made, each log row first, under one lock."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from include.retraining import face
+
+if TYPE_CHECKING:
+    from include.retraining.promotion.approval import (
+        APPROVE,
+        REJECT,
+        TIMEOUT_DEFAULT,
+        Approval,
+        ApprovalDecision,
+        approver,
+        from_response,
+        gate_after,
+        links,
+        needs_approval,
+        record_decline,
+        requested_alert,
+        summary,
+    )
+    from include.retraining.promotion.auto_rollback import NoRollback, eligible, judge_rollback, roll_back_if_worse
+    from include.retraining.promotion.baseline import Baseline, baseline_for, champion_unusable_alert, score_version
+    from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
+    from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, in_tenure, pool_evidence
+    from include.retraining.promotion.gate import GateDecision, GuardrailCheck, decide_promotion, judge
+    from include.retraining.promotion.moves import (
+        Applied,
+        Reconciled,
+        Reconciliation,
+        apply_decision,
+        decision_tags,
+        latest_move,
+        move_champion,
+        promotion_lock,
+        reconcile,
+        refusal,
+    )
+    from include.retraining.promotion.pooling import current_evidence, pooled_for, store_evidence, tenure_start
+    from include.retraining.promotion.rollback import (
+        RollbackRefused,
+        RollbackRequest,
+        RolledBack,
+        parse_version,
+        roll_back,
+        rolled_back_alert,
+    )
+
+__all__, __getattr__, __dir__ = face(__name__)

@@ -4,7 +4,8 @@ person in the Airflow UI before `champion` moves.
 The orchestration layer asks (Airflow's human-in-the-loop operator) and hands the answer here as
 an `Approval`; this module decides whether to ask, writes what the approver reads, and turns the
 answer into what `promote` does: an approval promotes with the approver as the actor, a rejection
-or a timeout leaves the version `challenger` with the reason.
+or a timeout leaves the version `challenger` with the reason. A model that needs approval imports
+this module when its DAG is parsed: nothing heavy at the top.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from include.retraining.alerts.outbox import Alert
-from include.retraining.config.model import ModelConfig
-from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
-from include.retraining.runs.context import StepContext
+from include.retraining.alerts import Alert
+from include.retraining.artifacts import artifact_href, validation_html
+from include.retraining.common import Window
+from include.retraining.config import ModelConfig
+from include.retraining.promotion.contracts import Evaluated
+from include.retraining.runs import StepContext
 
 APPROVE, REJECT = "Approve", "Reject"
 # What a timeout answers: the scheduler writes this default and resumes the task.
@@ -59,7 +62,7 @@ class Approval:
 
 def needs_approval(config: ModelConfig, evaluated: Evaluated, dry_run: bool) -> bool:
     """Ask a person only when the champion would move: the gate passed, on a real run."""
-    return config.gate.approval == "required" and evaluated.promote and not evaluated.already_decided and not dry_run
+    return config.gate.requires_approval and evaluated.promote and not evaluated.already_decided and not dry_run
 
 
 def from_response(
@@ -74,28 +77,28 @@ def from_response(
     return Approval(decision, name, at)
 
 
-def apply(ctx: StepContext, evaluated: Evaluated, approval: Approval | None) -> tuple[StepContext, Evaluated]:
-    """What promote works with after the answer: the approver as the run's actor, or a blocked gate."""
-    if approval is None or approval.decision is ApprovalDecision.NOT_NEEDED:
-        return ctx, evaluated
-    if approval.declined:
-        return ctx, replace(evaluated, promote=False, reason=approval.reason(ctx.config))
-    return replace(ctx, run=replace(ctx.run, approved_by=approval.by)), evaluated
+def gate_after(config: ModelConfig, evaluated: Evaluated, approval: Approval | None) -> Evaluated:
+    """The decision promote applies after the answer: the gate's, or blocked by a rejection or a timeout."""
+    if approval is None or not approval.declined:
+        return evaluated
+    return replace(evaluated, promote=False, reason=approval.reason(config))
+
+
+def approver(approval: Approval | None) -> str | None:
+    """The Airflow user who approved the promotion, the actor of its log row; None otherwise."""
+    return approval.by if approval is not None and approval.decision is ApprovalDecision.APPROVED else None
 
 
 def _value(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def summary(
-    config: ModelConfig, extracted: Extracted, trained: Trained, evaluated: Evaluated, links: dict[str, str]
-) -> str:
+def summary(config: ModelConfig, window: Window, rows: int, evaluated: Evaluated, links: dict[str, str]) -> str:
     """The Markdown the approver reads: the decision, the figures, the interval and where to look."""
-    window = extracted.window
     lines = [
         f"The gate passed for **{config.name}**: {evaluated.reason}.",
         "",
-        f"Training window ({window.start.isoformat()}, {window.end.isoformat()}], {extracted.rows} rows; "
+        f"Training window ({window.start.isoformat()}, {window.end.isoformat()}], {rows} rows; "
         f"compared with champion version {evaluated.champion_version or '(none)'}.",
         "",
         "| metric | challenger | champion |",
@@ -120,29 +123,26 @@ def summary(
     return "\n".join(lines)
 
 
-def links(ctx: StepContext, extracted: Extracted, trained: Trained) -> dict[str, str]:
+def links(ctx: StepContext, window: Window, experiment_id: str, run_id: str) -> dict[str, str]:
     """Where the approver looks: the runs, the GX result of this window and the latest drift report."""
-    from include.retraining.artifacts import layout
-    from include.retraining.tables.monitoring import latest_monitoring_row
-    from include.retraining.tracking.tracker import run_link
+    from include.retraining.tables import latest_monitoring_row
+    from include.retraining.tracking import run_link
 
     settings, model = ctx.settings, ctx.config.name
-    gx = layout.validation_html(settings.artifact_root, model, extracted.window)
+    gx = validation_html(settings.artifact_root, model, window)
     found = {
         "Airflow run": ctx.run_url,
-        "MLflow run": run_link(settings, trained.experiment_id, trained.run_id),
-        "GX result": layout.artifact_href(
-            settings.artifact_root, gx if gx.is_file() else None, settings.airflow_base_url
-        ),
+        "MLflow run": run_link(settings, experiment_id, run_id),
+        "GX result": artifact_href(settings.artifact_root, gx if gx.is_file() else None, settings.airflow_base_url),
     }
     try:
-        row = latest_monitoring_row(ctx.warehouse_url, model) if ctx.warehouse_url else None
+        row = latest_monitoring_row(ctx.pipeline_db, model) if ctx.pipeline_db else None
     except Exception as exc:  # noqa: BLE001 - the approver is told, the approval still asked
         found[f"Latest drift report (could not read model_monitoring: {type(exc).__name__})"] = ""
     else:
         report = (row or {}).get("report_path")
         label = f"Latest drift report ({row['window_end']})" if row else "Latest drift report (no monitoring run yet)"
-        found[label] = layout.artifact_href(settings.artifact_root, report, settings.airflow_base_url)
+        found[label] = artifact_href(settings.artifact_root, report, settings.airflow_base_url)
     return found
 
 
@@ -163,16 +163,16 @@ def requested_alert(ctx: StepContext, approve_url: str) -> Alert:
 
 def record_decline(ctx: StepContext, evaluated: Evaluated, version: str, approval: Approval) -> None:
     """The rejection (or timeout) in the promotion log: who said no to which version, with the figures."""
-    from include.retraining.tables import promotions as promotion_log
+    from include.retraining.tables import SCHEDULER, PromotionAction, PromotionRecord, append_once
 
-    record = promotion_log.PromotionRecord(
+    record = PromotionRecord(
         model=ctx.config.name,
         to_version=version,
-        action=promotion_log.PromotionAction.REJECT,
+        action=PromotionAction.REJECT,
         reason=approval.reason(ctx.config),
         from_version=evaluated.champion_version,
         figures=evaluated.figures(),
-        actor=approval.by or promotion_log.SCHEDULER,
+        actor=approval.by or SCHEDULER,
         run_url=ctx.run_url,
     )
-    promotion_log.append_once(ctx.warehouse_url, record)
+    append_once(ctx.pipeline_db, record)

@@ -1,28 +1,22 @@
-"""What the challenger is compared with, and when the champion may be replaced.
+"""What the challenger is compared with.
 
 The baseline is the champion scored with its own feature list; when the champion cannot be
 loaded or scored, `previous_champion`, and when that fails too, nothing (the gate threshold
-decides, reason `champion_unusable`). Promotion is compare-and-set under a per-model lock.
+decides, reason `champion_unusable`).
 """
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from include.retraining.alerts.outbox import Alert
-from include.retraining.artifacts import layout
-from include.retraining.runs.context import StepContext
-from include.retraining.tracking.registry import Champion
-from include.retraining.tracking.tracker import WINDOW_END_TAG, UnusableModelError
+from include.retraining.alerts import Alert
+from include.retraining.learning import model_features, predict_scores
+from include.retraining.runs import StepContext
+from include.retraining.tracking import Champion, UnusableModelError
 
 
 @dataclass(frozen=True)
@@ -42,16 +36,8 @@ class Baseline:
         return f"champion_unusable ({self.unusable}), judged on the threshold alone: "
 
 
-def model_features(model: Any, fallback: list[str]) -> list[str]:
-    """The columns a fitted model was trained on (its own list, not today's YAML)."""
-    names = getattr(model, "feature_names_in_", None)
-    return [str(n) for n in names] if names is not None else list(fallback)
-
-
 def score_version(ctx: StepContext, model_uri: str, holdout: pd.DataFrame) -> np.ndarray:
     """Load a registered model and score the holdout with its own features, or raise UnusableModelError."""
-    from include.retraining.learning.training import predict_scores
-
     model = ctx.tracker.load_model(model_uri)
     columns = model_features(model, ctx.config.features.columns)
     missing = [c for c in columns if c not in holdout.columns]
@@ -97,35 +83,3 @@ def champion_unusable_alert(ctx: StepContext, evaluated: Any) -> Alert:
         figures,
         f"{ctx.run.dedup_prefix}/champion_unusable",
     )
-
-
-def refusal(current: Champion | None, evaluated_version: str | None, version: str, window_end: datetime) -> str | None:
-    """Why `champion` must not move to `version` now, or None when it may (compare-and-set)."""
-    if current is not None and current.version == version:
-        return None  # a retry completing its own move
-    current_version = current.version if current is not None else None
-    if current_version != evaluated_version:
-        return (
-            f"the champion changed from version {evaluated_version or 'none'} to {current_version or 'none'} "
-            f"after this run evaluated against it; rerun the retrain to compare with the new champion"
-        )
-    champion_end = current.tags.get(WINDOW_END_TAG) if current is not None else None
-    if champion_end and datetime.fromisoformat(champion_end) > window_end:
-        return (
-            f"version {version} was trained on a window ending {window_end.isoformat()}, older than the "
-            f"champion version {current_version}'s ({champion_end}); an older window never replaces a newer one"
-        )
-    return None
-
-
-@contextmanager
-def promotion_lock(artifact_root: Path, model: str) -> Iterator[None]:
-    """One promotion of a model at a time on this artifact root (backfills run concurrently)."""
-    path = layout.promotion_lock(artifact_root, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,38 @@ class HoldoutEvidence:
             champion=self.champion[keep],
             ids=self.ids[keep] if self.ids is not None else None,
         )
+
+
+def to_frame(evidence: HoldoutEvidence) -> pd.DataFrame:
+    """The evidence as the tracker stores it: one row per holdout row (timestamp in ns, label,
+    both scores, the id when there is one)."""
+    frame = pd.DataFrame(
+        {
+            "timestamp": evidence.timestamps.astype("int64"),
+            "y": evidence.y,
+            "challenger": evidence.challenger.astype("float64"),
+            "champion": evidence.champion.astype("float64"),
+        }
+    )
+    if evidence.ids is not None:
+        frame["id"] = evidence.ids
+    return frame
+
+
+def from_frame(
+    frame: pd.DataFrame, run_id: str, compared_with: str, config_hash: str, started_at: int | None = None
+) -> HoldoutEvidence:
+    return HoldoutEvidence(
+        run_id,
+        compared_with,
+        config_hash,
+        frame["timestamp"].to_numpy("int64"),
+        frame["y"].to_numpy(),
+        frame["challenger"].to_numpy("float64"),
+        frame["champion"].to_numpy("float64"),
+        frame["id"].to_numpy() if "id" in frame.columns else None,
+        started_at,
+    )
 
 
 @dataclass(frozen=True)

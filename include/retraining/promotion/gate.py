@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from include.retraining.config.model import LOWER_IS_BETTER, ModelConfig
-from include.retraining.learning.evaluation import ImprovementInterval, paired_comparison
+from include.retraining.config import LOWER_IS_BETTER, ModelConfig
+from include.retraining.learning import ImprovementInterval, paired_comparison
 from include.retraining.promotion.evidence import PooledEvidence
 
 

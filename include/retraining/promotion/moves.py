@@ -1,23 +1,40 @@
-"""The one code path that moves alias `champion`: promotion, approval, rollback, auto-rollback.
+"""The one room where alias `champion` moves: promotion, approval, rollback, auto-rollback, and the
+reconciliation of a move that was recorded but not made.
 
 Record first, move after: the promotion log row is written before the alias moves, so an alias
 never moves without its row. A crash between the two leaves a row whose `to_version` is not the
-champion; `reconcile`, which every mover runs under the model's promotion lock before it reads
-the champion, finds that row and completes its move (the decision was made and recorded; only
-the registry call was lost). A champion moved outside the pipeline (by hand in MLflow) is
-reported, never undone. The rule is in docs/reliability.md ("The promotion log").
+champion; `reconcile`, which every mover runs under the model's promotion lock before it reads the
+champion, finds that row and completes its move (the decision was made and recorded; only the
+registry call was lost). A champion moved outside the pipeline (by hand in MLflow) is reported,
+never undone. The rule is in docs/reliability.md ("The promotion log").
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
-from include.retraining.tables import promotions as promotion_log
-from include.retraining.tables.promotions import PromotionAction, PromotionRecord
-from include.retraining.tracking.registry import DECIDED_BY_TAG, DECISION_TAG, REASON_TAG, Registry
-from include.retraining.tracking.tracker import MAX_TAG_CHARS
+from include.retraining.artifacts import promotion_lock as lock_path
+from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
+from include.retraining.runs import StepContext
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
+from include.retraining.tracking import (
+    COMPARED_WITH_TAG,
+    DECIDED_BY_TAG,
+    DECISION_TAG,
+    MAX_TAG_CHARS,
+    REASON_TAG,
+    WINDOW_END_TAG,
+    Champion,
+    Registry,
+)
+from include.retraining.warehouse import Database
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +62,22 @@ class Reconciliation:
     record: PromotionRecord | None = None
 
 
-def latest_move(url: str, model: str) -> PromotionRecord | None:
+@contextmanager
+def promotion_lock(artifact_root: Path, model: str) -> Iterator[None]:
+    """One promotion of a model at a time on this artifact root (backfills run concurrently)."""
+    path = lock_path(artifact_root, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def latest_move(db: Database, model: str) -> PromotionRecord | None:
     """The model's newest row that moved `champion` (reject rows skipped)."""
-    return next((row for row in promotion_log.history(url, model, _LOOKBACK) if row.action in MOVES), None)
+    return next((row for row in history(db, model, _LOOKBACK) if row.action in MOVES), None)
 
 
 def move_tags(record: PromotionRecord) -> dict[str, str]:
@@ -59,21 +89,21 @@ def move_tags(record: PromotionRecord) -> dict[str, str]:
     }
 
 
-def move_champion(url: str, registry: Registry, record: PromotionRecord, tags: dict[str, str]) -> str | None:
+def move_champion(db: Database, registry: Registry, record: PromotionRecord, tags: dict[str, str]) -> str | None:
     """Write the log row (once per run and move), then move `champion` to `record.to_version`;
     the replaced version (now `previous_champion`). The caller holds the promotion lock."""
     target = registry.version(record.to_version)
     if target is None:
         raise ValueError(f"model {record.model!r} has no version {record.to_version} in the registry: nothing moved")
     record = replace(record, figures={**record.figures, TO_RUN_ID: target.run_id})
-    promotion_log.append_once(url, record)
+    append_once(db, record)
     return registry.promote(record.to_version, {**move_tags(record), **tags})
 
 
-def reconcile(url: str, registry: Registry, model: str) -> Reconciliation:
+def reconcile(db: Database, registry: Registry, model: str) -> Reconciliation:
     """Compare the log's newest move with the registry's champion and complete a lost move.
     Run under the promotion lock, before the champion is read for a decision."""
-    row = latest_move(url, model)
+    row = latest_move(db, model)
     if row is None:
         return Reconciliation(Reconciled.NO_LOG)
     champion = registry.champion()
@@ -107,3 +137,84 @@ def reconcile(url: str, registry: Registry, model: str) -> Reconciliation:
     )
     log.warning(message)
     return Reconciliation(Reconciled.OUT_OF_BAND, message, row)
+
+
+def refusal(current: Champion | None, evaluated_version: str | None, version: str, window_end: datetime) -> str | None:
+    """Why `champion` must not move to `version` now, or None when it may (compare-and-set)."""
+    if current is not None and current.version == version:
+        return None  # a retry completing its own move
+    current_version = current.version if current is not None else None
+    if current_version != evaluated_version:
+        return (
+            f"the champion changed from version {evaluated_version or 'none'} to {current_version or 'none'} "
+            f"after this run evaluated against it; rerun the retrain to compare with the new champion"
+        )
+    champion_end = current.tags.get(WINDOW_END_TAG) if current is not None else None
+    if champion_end and datetime.fromisoformat(champion_end) > window_end:
+        return (
+            f"version {version} was trained on a window ending {window_end.isoformat()}, older than the "
+            f"champion version {current_version}'s ({champion_end}); an older window never replaces a newer one"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the locked promote step did: the promotion (None when it did not promote), why a
+    passing gate was refused, and what reconcile found before the decision was applied."""
+
+    promotion: Promotion | None
+    refused: str | None
+    reconciled: Reconciliation
+
+    @property
+    def repaired(self) -> bool:
+        return self.reconciled.outcome is Reconciled.COMPLETED
+
+
+def decision_tags(ctx: StepContext, evaluated: Evaluated, action: str, reason: str) -> dict[str, str]:
+    """The version tags of the gate's decision (the promotion log holds the same, for every move)."""
+    return {
+        DECISION_TAG: action,
+        REASON_TAG: reason[:MAX_TAG_CHARS],
+        DECIDED_BY_TAG: ctx.run_url,
+        COMPARED_WITH_TAG: evaluated.champion_version or "",
+    }
+
+
+def promotion_record(ctx: StepContext, evaluated: Evaluated, version: str, approved_by: str | None) -> PromotionRecord:
+    """The row of a gate's promotion: `approve` by the approver when the run waited for one
+    (`gate.approval: required`), else `promote` by whoever started the run."""
+    return PromotionRecord(
+        model=ctx.config.name,
+        to_version=version,
+        action=PromotionAction.APPROVE if approved_by else PromotionAction.PROMOTE,
+        reason=evaluated.reason,
+        from_version=evaluated.champion_version,
+        figures=evaluated.figures(),
+        actor=approved_by or ctx.run.actor,
+        run_url=ctx.run_url,
+    )
+
+
+def apply_decision(
+    ctx: StepContext,
+    evaluated: Evaluated,
+    version: str,
+    window_end: datetime,
+    tags: dict[str, str],
+    approved_by: str | None = None,
+) -> Applied:
+    """Under the model's promotion lock: reconcile, then move `champion` to `version` if the gate
+    passed and compare-and-set allows."""
+    registry, db = ctx.registry, ctx.pipeline_db
+    with promotion_lock(ctx.settings.artifact_root, ctx.config.name):
+        reconciled = reconcile(db, registry, ctx.config.name)
+        if not evaluated.promote:
+            return Applied(None, None, reconciled)
+        refused = refusal(registry.champion(), evaluated.champion_version, version, window_end)
+        if refused is not None:
+            return Applied(None, refused, reconciled)
+        record = promotion_record(ctx, evaluated, version, approved_by)
+        previous = move_champion(db, registry, record, tags)
+    return Applied(Promotion(PromotionOutcome.PROMOTED, version, evaluated.reason, previous), None, reconciled)

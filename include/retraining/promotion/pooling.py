@@ -1,7 +1,7 @@
 """The evaluate step's pooled evidence (`gate.pooled_windows`): this decision's holdout evidence,
 the earlier decisions' evidence it pools with, and storing this one for the decisions after it.
 
-Which rows may be pooled is decided in `gate_evidence.pool_evidence`; this module only fetches
+Which rows may be pooled is decided in `evidence.pool_evidence`; this module only fetches
 and stores, through the tracking adapter's evidence store (`ctx.tracker.evidence`), and reads
 when the baseline's tenure as champion began from the promotion log (MLflow keeps no alias history).
 """
@@ -13,9 +13,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, pool_evidence
-from include.retraining.runs.context import StepContext
-from include.retraining.tracking.evidence import as_nanoseconds
+from include.retraining.common import as_nanoseconds
+from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, from_frame, pool_evidence, to_frame
+from include.retraining.promotion.moves import latest_move
+from include.retraining.runs import StepContext
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def pooled_for(ctx: StepContext, current: HoldoutEvidence, experiment_id: str) -
     if windows == 1:
         return None
     store = ctx.tracker.evidence
-    earlier = store.earlier(experiment_id, current.compared_with, current.config_hash, windows - 1 + EXTRA_RUNS)
+    stored = store.earlier(experiment_id, current.compared_with, current.config_hash, windows - 1 + EXTRA_RUNS)
+    earlier = [from_frame(s.frame, s.run_id, current.compared_with, current.config_hash, s.started_at) for s in stored]
     baseline_run = ctx.registry.version(current.compared_with).run_id
     since = tenure_start(ctx, current.compared_with)
     pooled = pool_evidence(current, earlier, windows, store.training_cutoff(baseline_run), since=since)
@@ -69,15 +71,13 @@ def tenure_start(ctx: StepContext, version: str) -> int | None:
     newest move (promotion, approval or rollback, the first promotion included) if it went to
     `version`. None when it did not: no move logged (a champion from before the log), a champion
     moved outside the pipeline, or `previous_champion` standing in for an unusable champion."""
-    from include.retraining.promotion.moves import latest_move
-
-    move = latest_move(ctx.warehouse_url, ctx.config.name)
+    move = latest_move(ctx.pipeline_db, ctx.config.name)
     if move is None or move.to_version != version or move.at is None:
         return None
     return as_nanoseconds(move.at)
 
 
-def record(ctx: StepContext, current: HoldoutEvidence) -> None:
+def store_evidence(ctx: StepContext, current: HoldoutEvidence) -> None:
     """Store this decision's evidence on its run, for the decisions after it (pooling models only)."""
     if ctx.config.gate.pooled_windows > 1:
-        ctx.tracker.evidence.log(current)
+        ctx.tracker.evidence.log(current.run_id, current.compared_with, to_frame(current))

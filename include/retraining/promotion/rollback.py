@@ -1,7 +1,7 @@
 """Rolling `champion` back to an earlier version of the same model, by a person (`rollback_<model>`)
 or by the monitor (`auto_rollback`), through the same move path as a promotion.
 
-Under the model's promotion lock: a lost move is completed first (`champion_moves.reconcile`),
+Under the model's promotion lock: a lost move is completed first (`moves.reconcile`),
 then the target is checked (a version of THIS model that exists, was not trained for another
 model, loads, and is not already the champion), then the log row is written and the alias moved.
 A refusal raises `RollbackRefused` with the reason and the fix; nothing moves.
@@ -13,13 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from include.retraining.alerts.outbox import Alert
-from include.retraining.promotion.baseline import promotion_lock
-from include.retraining.promotion.moves import latest_move, move_champion, reconcile
-from include.retraining.runs.context import StepContext
-from include.retraining.tables.promotions import PromotionAction, PromotionRecord
-from include.retraining.tracking.registry import Champion
-from include.retraining.tracking.tracker import DAG_ID_TAG, UnusableModelError
+from include.retraining.alerts import Alert
+from include.retraining.promotion.moves import latest_move, move_champion, promotion_lock, reconcile
+from include.retraining.runs import StepContext
+from include.retraining.tables import PromotionAction, PromotionRecord
+from include.retraining.tracking import DAG_ID_TAG, Champion, UnusableModelError
 
 _VERSION = re.compile(r"(?:models:/)?(?:(?P<name>[^/@:\s]+)[/:])?v?(?P<version>\d+)")
 
@@ -132,13 +130,13 @@ def _completed_by_this_run(
 
 def roll_back(ctx: StepContext, request: RollbackRequest) -> RolledBack:
     """Move `champion` back to the requested version (log row first), or raise RollbackRefused."""
-    model, url, registry = ctx.config.name, ctx.warehouse_url, ctx.registry
+    model, db, registry = ctx.config.name, ctx.pipeline_db, ctx.registry
     if not request.reason.strip():
         raise RollbackRefused(f"model {model!r}: param reason is required; say why the champion is rolled back")
     with promotion_lock(ctx.settings.artifact_root, model):
-        reconcile(url, registry, model)
+        reconcile(db, registry, model)
         current = registry.champion()
-        newest = latest_move(url, model)
+        newest = latest_move(db, model)
         if _completed_by_this_run(ctx, request, current, newest):
             return _done(newest)
         if current is None:
@@ -154,8 +152,8 @@ def roll_back(ctx: StepContext, request: RollbackRequest) -> RolledBack:
             model, target.version, request.action, request.reason.strip(), current.version,
             request.figures, request.actor or ctx.run.actor, ctx.run_url,
         )  # fmt: skip
-        move_champion(url, registry, record, {})
-        stored = latest_move(url, model)
+        move_champion(db, registry, record, {})
+        stored = latest_move(db, model)
     return _done(stored if stored is not None else record)
 
 

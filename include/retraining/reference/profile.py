@@ -5,7 +5,7 @@ Two files in one folder: `profile.json` (row count; per column its type, null sh
 with counts, quantiles and a histogram, all over every training row) and `sample.parquet` (a
 fixed-seed sample of at most `monitor.max_rows` rows, without the id column, for Evidently and the
 prediction PSI). The sample is drawn exactly as the monitor samples a reference
-(`drift_stats.sample_rows` with the training seed), so drift figures are the same as when the
+(`common.sample_rows` with the training seed), so drift figures are the same as when the
 monitor read the whole snapshot.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.retraining.artifacts.snapshots import write_parquet_atomic
-from include.retraining.config.model import ModelConfig
-from include.retraining.drift.stats import sample_rows
+from include.retraining.artifacts import write_parquet_atomic
+from include.retraining.common import sample_rows
+from include.retraining.config import ModelConfig
 
 PROFILE_FILE = "profile.json"
 SAMPLE_FILE = "sample.parquet"

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from include.retraining.artifacts import layout
+from include.retraining.artifacts import reference_dir
 from include.retraining.reference.profile import (
     ARTIFACT_DIR,
     PROFILE_FILE,
@@ -24,13 +24,13 @@ from include.retraining.reference.profile import (
     read_reference,
     write_reference,
 )
-from include.retraining.runs.context import StepContext
+from include.retraining.runs import StepContext
 
 
 def champion_profile(ctx: StepContext, version: str, run_id: str) -> DataProfile | None:
     """The profile of a champion version's training data, or None when the run stored neither a
     profile nor a training snapshot."""
-    folder = layout.reference_dir(ctx.settings.artifact_root, ctx.config.name, version)
+    folder = reference_dir(ctx.settings.artifact_root, ctx.config.name, version)
     cached = read_reference(folder)
     if cached is not None:
         return cached

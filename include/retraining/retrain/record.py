@@ -7,11 +7,10 @@ import subprocess
 
 import pandas as pd
 
-from include.retraining.common.settings import REPO_ROOT
+from include.retraining import tracking
+from include.retraining.common import REPO_ROOT, utc_timestamp
 from include.retraining.retrain.contracts import Extracted
-from include.retraining.runs.context import StepContext
-from include.retraining.tracking import tracker as tracking
-from include.retraining.tracking.evidence import TRAIN_UNTIL_TAG, utc_timestamp
+from include.retraining.runs import StepContext
 
 
 def _git_commit() -> str | None:
@@ -47,7 +46,7 @@ def training_record(
         tracking.RUN_URL_TAG: ctx.run_url,
         **({tracking.GIT_COMMIT_TAG: commit} if commit else {}),
         **(
-            {TRAIN_UNTIL_TAG: utc_timestamp(train_until).isoformat()}
+            {tracking.TRAIN_UNTIL_TAG: utc_timestamp(train_until).isoformat()}
             if train_until is not None and pd.notna(train_until)
             else {}
         ),

@@ -1,5 +1,5 @@
 """The retraining steps, one function per `retrain_<model>` task, each taking the task's step
-context and the typed results of earlier tasks (`retrain_contracts`).
+context and the typed results of earlier tasks (`contracts.py`).
 
 A step reads what the previous one wrote (a snapshot path, an MLflow run id), so a retry or a
 rerun of the same window repeats the same work and finds what it already did instead of
@@ -11,24 +11,37 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from include.retraining.alerts.outbox import Alert, gate_blocked_alert
-from include.retraining.artifacts.layout import validation_dir
-from include.retraining.artifacts.snapshots import read_snapshot, write_snapshot, write_snapshot_batches
-from include.retraining.common.windows import Window, training_window
-from include.retraining.config.model import ModelConfig
-from include.retraining.learning.training import TrainingDataError, check_trainable, synthetic_example
-from include.retraining.promotion.baseline import Baseline, baseline_for, champion_unusable_alert
-from include.retraining.reference.profile import ARTIFACT_DIR, write_reference
-from include.retraining.retrain.contracts import Evaluated, Extracted, Promotion, PromotionOutcome, Trained
+from include.retraining import tracking
+from include.retraining.alerts import Alert, gate_blocked_alert
+from include.retraining.artifacts import (
+    read_snapshot,
+    validation_dir,
+    write_snapshot,
+    write_snapshot_batches,
+)
+from include.retraining.common import Window, training_window
+from include.retraining.config import ModelConfig
+from include.retraining.learning import TrainingDataError, check_trainable, synthetic_example
+from include.retraining.promotion import (
+    Approval,
+    Baseline,
+    Evaluated,
+    Promotion,
+    PromotionOutcome,
+    baseline_for,
+    champion_unusable_alert,
+)
+from include.retraining.reference import ARTIFACT_DIR, write_reference
+from include.retraining.retrain.contracts import Extracted, Trained, Validated
 from include.retraining.retrain.record import training_record
-from include.retraining.runs.context import StepContext
-from include.retraining.tracking import tracker as tracking
-from include.retraining.tracking.registry import COMPARED_WITH_TAG, DECISION_TAG, Champion
+from include.retraining.runs import StepContext
+from include.retraining.tracking import COMPARED_WITH_TAG, DECISION_TAG, Champion
 
 
 def config_hash(config: ModelConfig) -> str:
@@ -40,10 +53,7 @@ def config_hash(config: ModelConfig) -> str:
 def extract(ctx: StepContext) -> Extracted:
     """Stream the training window into a content-addressed snapshot (never the whole window in
     memory on PostgreSQL); a window with fewer than `training.min_rows` rows writes nothing."""
-    from include.retraining.warehouse.reads import window_batches
-    from include.retraining.warehouse.sample import read_window_sample
-
-    config = ctx.config
+    config, warehouse = ctx.config, ctx.warehouse
     window = training_window(ctx.run.window_end, config.training.window_days, config.training.label_delay_days)
     columns = [config.source.timestamp_column, config.target, *config.features.columns]
     if config.source.id_column:
@@ -52,12 +62,12 @@ def extract(ctx: StepContext) -> Extracted:
     # by it) but is written without a dictionary: its values are unique.
     ids = [config.source.id_column] if config.source.id_column else []
     if config.training.sample_rows:
-        frame, rows = read_window_sample(ctx.warehouse_url, config, columns, window.start, window.end)
+        frame, rows = warehouse.read_window_sample(config, columns, window.start, window.end)
         _check_min_rows(config, window, rows)
         snapshot = write_snapshot(frame, ctx.settings.artifact_root, config.name, window, plain_strings=ids)
     else:
         check = partial(_check_min_rows, config, window)
-        read = partial(window_batches, ctx.warehouse_url, config.source, columns, window.start, window.end)
+        read = partial(warehouse.window_batches, config.source, columns, window.start, window.end)
         with read(model=config.name) as batches:
             snapshot = write_snapshot_batches(batches, ctx.settings.artifact_root, config.name, window, check, ids)
     return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, window)
@@ -72,25 +82,36 @@ def _check_min_rows(config: ModelConfig, window: Window, rows: int) -> None:
         )
 
 
-def validate(ctx: StepContext, extracted: Extracted) -> dict[str, Any]:
-    """Raises DataValidationError (with the report) when the window fails the suite."""
-    from include.retraining.learning.validation import learned_profile, validate_or_raise
-    from include.retraining.learning.window_checks import whole_window
-    from include.retraining.reference.store import champion_profile
+def validate(ctx: StepContext, extracted: Extracted) -> Validated:
+    """Raises DataValidationError (with the report) when the window fails the suite. A model that
+    trains on a sample (`training.sample_rows`) is also judged on every row of its window, by the
+    warehouse's aggregates."""
+    from include.retraining.learning import learned_profile, validate_or_raise, with_window_checks
+    from include.retraining.reference import champion_profile
 
-    config = ctx.config
+    config, window = ctx.config, extracted.window
     champion = ctx.registry.champion()
     stored = champion_profile(ctx, str(champion.version), champion.run_id) if champion else None
     profile = learned_profile(stored) if stored is not None else None
-    out_dir = validation_dir(ctx.settings.artifact_root, config.name, extracted.window)
-    check = partial(whole_window, ctx, extracted.window, profile) if config.training.sample_rows else None
+    out_dir = validation_dir(ctx.settings.artifact_root, config.name, window)
+    check = None
+    if config.training.sample_rows:
+        aggregates = partial(ctx.warehouse.window_aggregates, config, window.start, window.end)
+        check = lambda report: with_window_checks(report, aggregates(), config, profile)  # noqa: E731
     report = validate_or_raise(read_snapshot(extracted.path), config, profile, out_dir, check)
-    return {**report.to_dict(), "learned_from_champion": champion.version if profile else None}
+    return Validated(
+        success=report.success,
+        evaluated=report.evaluated,
+        failed=[asdict(f) for f in report.failed],
+        json_path=report.json_path,
+        html_path=report.html_path,
+        learned_from_champion=champion.version if profile else None,
+    )
 
 
 def train(ctx: StepContext, extracted: Extracted) -> Trained:
     """Fit on the snapshot's training split and log everything to MLflow; reuse an identical run."""
-    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, check_split, fit, split_by_time
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES, check_split, fit, split_by_time
 
     config, tracker = ctx.config, ctx.tracker
     experiment_id = tracker.ensure_experiment(config.name)
@@ -126,10 +147,8 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     compared with `previous_champion` if that one is usable, else judged on the gate threshold
     alone (reason `champion_unusable`), and an alert names the champion and why.
     """
-    from include.retraining.learning.evaluation import check_holdout, compute_metrics
-    from include.retraining.learning.training import predict_scores, split_by_time
-    from include.retraining.promotion.gate import judge
-    from include.retraining.promotion.pooling import current_evidence, pooled_for, record
+    from include.retraining.learning import check_holdout, compute_metrics, predict_scores, split_by_time
+    from include.retraining.promotion import current_evidence, judge, pooled_for, store_evidence
 
     config = ctx.config
     champion = ctx.registry.champion()
@@ -155,7 +174,7 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     evaluated = _evaluated(champion, baseline, decision, challenger_metrics, baseline_metrics)
     _log_evaluation(ctx, trained.run_id, (y, challenger_scores), evaluated)
     if current is not None:
-        record(ctx, current)
+        store_evidence(ctx, current)
     alert = champion_unusable_alert(ctx, evaluated) if baseline.unusable else None
     return evaluated, alert
 
@@ -211,7 +230,7 @@ def _already_decided(ctx: StepContext, trained: Trained, champion: Champion | No
 
 
 def _log_evaluation(ctx: StepContext, run_id: str, holdout: tuple[Any, Any], evaluated: Evaluated) -> None:
-    from include.retraining.learning.plots import evaluation_figure
+    from include.retraining.learning import evaluation_figure
 
     metrics = {f"holdout_{k}": v for k, v in (evaluated.challenger_metrics or {}).items()}
     metrics.update({f"champion_holdout_{k}": v for k, v in (evaluated.champion_metrics or {}).items()})
@@ -234,8 +253,23 @@ def _log_evaluation(ctx: StepContext, run_id: str, holdout: tuple[Any, Any], eva
     ctx.tracker.log_evaluation(run_id, metrics, tags, evaluation_figure(ctx.config.task, *holdout))
 
 
+def promote(
+    ctx: StepContext, extracted: Extracted, trained: Trained, evaluated: Evaluated, approval: Approval | None = None
+) -> tuple[Promotion, Alert | None]:
+    """The promote task: the gate's decision after a person's answer (`gate.approval: required`),
+    applied by `promote_or_block`. A rejection or a timeout blocks and is logged as `reject`; an
+    approval promotes with the approver as the actor of the log row."""
+    from include.retraining.promotion import approver, gate_after, record_decline
+
+    gate = gate_after(ctx.config, evaluated, approval)
+    promotion, alert = promote_or_block(ctx, extracted, trained, gate, approved_by=approver(approval))
+    if approval is not None and approval.declined and promotion.version is not None:
+        record_decline(ctx, evaluated, promotion.version, approval)
+    return promotion, alert
+
+
 def promote_or_block(
-    ctx: StepContext, extracted: Extracted, trained: Trained, evaluated: Evaluated
+    ctx: StepContext, extracted: Extracted, trained: Trained, evaluated: Evaluated, approved_by: str | None = None
 ) -> tuple[Promotion, Alert | None]:
     """Apply the gate's decision to the registry; the alert to send when it blocked.
 
@@ -249,12 +283,12 @@ def promote_or_block(
     if ctx.run.dry_run:
         outcome = PromotionOutcome.DRY_RUN_PROMOTE if evaluated.promote else PromotionOutcome.DRY_RUN_BLOCK
         return Promotion(outcome, None, evaluated.reason), None
-    from include.retraining.promotion.step import apply_decision, decision_tags
+    from include.retraining.promotion import apply_decision, decision_tags
 
     registry = ctx.registry
     version = registry.register_version(trained.model_uri, trained.run_id, _version_tags(ctx, extracted))
     tags = decision_tags(ctx, evaluated, "promote", evaluated.reason)
-    applied = apply_decision(ctx, evaluated, version, extracted.window.end, tags)
+    applied = apply_decision(ctx, evaluated, version, extracted.window.end, tags, approved_by)
     if applied.promotion is not None:
         return applied.promotion, None
     reason = evaluated.reason if applied.refused is None else f"promotion refused: {applied.refused}"
@@ -282,3 +316,21 @@ def _blocked_alert(ctx: StepContext, trained: Trained, evaluated: Evaluated, rea
     return gate_blocked_alert(
         ctx.config.name, reason, evaluated.figures(), links, dedup_key=f"{ctx.run.dedup_prefix}/gate"
     )
+
+
+def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) -> list[Path]:
+    """Housekeeping after the decision: delete the snapshots, and the monitoring runs' row copies,
+    of all but the newest `retention.snapshots` windows, never this run's snapshot or the
+    champion's and previous champion's; the deleted paths (none on a dry run). An error reading
+    what is protected propagates, and nothing is deleted."""
+    from include.retraining.artifacts import prune_snapshots as prune
+
+    if ctx.run.dry_run:
+        return []
+    protected = {Path(current)}
+    for alias in (ctx.registry.champion(), ctx.registry.previous_champion()):
+        path = ctx.tracker.run_tags(alias.run_id).get(tracking.SNAPSHOT_PATH_TAG) if alias is not None else None
+        if path:
+            protected.add(Path(path))
+    keep = ctx.config.retention.snapshots
+    return prune(ctx.settings.artifact_root, ctx.config.name, keep, protected, time.time() if now is None else now)

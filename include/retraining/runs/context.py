@@ -1,23 +1,21 @@
 """Who is running and what a step needs: the run identity and the per-task step context.
 
-Both are plain frozen dataclasses built once per task by the orchestration layer, so a step
-takes one argument instead of a `config, settings, run, warehouse_url` tuple, and a unit test
-builds them by hand.
+Both are plain frozen dataclasses built once per task by the orchestration layer, so a step takes
+one argument, and a unit test builds them by hand with a fake tracker, registry or warehouse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from include.retraining.common.settings import Settings
-from include.retraining.config.model import ModelConfig
+from include.retraining.common import Settings
+from include.retraining.config import ModelConfig
 
 if TYPE_CHECKING:
-    from include.retraining.tracking.registry import Registry
-    from include.retraining.tracking.tracker import Tracker
+    from include.retraining.tracking import Registry, Tracker
+    from include.retraining.warehouse import Database, Warehouse
 
 
 @dataclass(frozen=True)
@@ -29,8 +27,6 @@ class RunInfo:
     window_end: datetime
     trigger: str = "schedule"
     dry_run: bool = False
-    # The Airflow user who approved this run's promotion (gate.approval: required), else None.
-    approved_by: str | None = None
     # Who started the run, for the promotion log: the Airflow user of a manual trigger, else the scheduler.
     actor: str = "scheduler"
 
@@ -45,35 +41,30 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class StepContext:
-    """Everything a step reads besides its inputs: the model, where things live, who runs it,
-    the warehouse it reads ("" for steps that never touch the warehouse) and the MLflow adapters.
-
-    The adapters connect on first use (importing mlflow only then); a unit test passes fakes.
-    """
+    """Everything a step reads besides its inputs: the model, where things live, who runs it, the
+    MLflow adapters (connected on first use), the warehouse the model's rows are read from and the
+    database of the pipeline's own tables (None for steps that never touch them)."""
 
     config: ModelConfig
     settings: Settings
     run: RunInfo
-    warehouse_url: str = ""
-    fake_tracker: Any = None
-    fake_registry: Any = None
+    tracker: Tracker
+    registry: Registry
+    warehouse: Warehouse | None = None
+    pipeline_db: Database | None = None
+
+    @classmethod
+    def create(
+        cls, config: ModelConfig, settings: Settings, run: RunInfo, warehouse: Warehouse | None = None
+    ) -> StepContext:
+        """The production context: MLflow from the settings, trusting the project's model types;
+        the pipeline's tables in the warehouse's own database."""
+        from include.retraining.learning import SKOPS_TRUSTED_TYPES
+        from include.retraining.tracking import Registry, Tracker
+
+        tracker = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
+        return cls(config, settings, run, tracker, Registry(tracker, config.name), warehouse, warehouse)
 
     @property
     def run_url(self) -> str:
         return self.run.airflow_url(self.settings)
-
-    @cached_property
-    def tracker(self) -> Tracker:
-        if self.fake_tracker is not None:
-            return self.fake_tracker
-        from include.retraining.tracking.tracker import Tracker
-
-        return Tracker.connect(self.settings)
-
-    @cached_property
-    def registry(self) -> Registry:
-        if self.fake_registry is not None:
-            return self.fake_registry
-        from include.retraining.tracking.registry import Registry
-
-        return Registry(self.tracker.client, self.config.name)

@@ -1,15 +1,13 @@
-"""What the `score_<model>` tasks hand each other, and how a step says the run stops.
-
-Plain JSON-able `TypedDict`s, so they cross XCom as the dicts they are; the interval travels as
-`Window.to_dict()` and is read back with `Window.from_dict`. Outcomes are enums, not strings.
-"""
+"""What the `score_<model>` tasks hand each other, typed (dataclasses turned into plain dicts only
+at the XCom boundary), and how a step says the run stops. Outcomes are enums, not strings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypedDict
+from typing import Any
 
-from include.retraining.monitor.contracts import WindowDict
+from include.retraining.common import Window
 
 
 class Alias(StrEnum):
@@ -32,30 +30,71 @@ class NoChampion(Exception):
     """The model has no alias `champion` yet: nothing to score, the run skips with this reason."""
 
 
-class ScoringPlan(TypedDict):
+@dataclass(frozen=True)
+class ScoringPlan:
     """The interval a run scores and the versions that score it, pinned when the run starts."""
 
-    interval: WindowDict
+    interval: Window
     table: str
     champion: str
     challenger: str | None
     shadow: ShadowOutcome
 
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "interval": self.interval.to_dict(),
+            "table": self.table,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "shadow": self.shadow.value,
+        }
 
-class AliasScored(TypedDict):
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> ScoringPlan:
+        return cls(
+            Window.from_dict(data["interval"]),
+            str(data["table"]),
+            str(data["champion"]),
+            data.get("challenger"),
+            ShadowOutcome(data["shadow"]),
+        )
+
+
+@dataclass(frozen=True)
+class AliasScored:
     """One alias's part of a run: its version, rows, and what the input held that training did not."""
 
     alias: Alias
     version: str
     rows: int
-    nulls: dict[str, int]
-    unseen: dict[str, int]
+    nulls: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias.value,
+            "version": self.version,
+            "rows": self.rows,
+            "nulls": dict(self.nulls),
+            "unseen": dict(self.unseen),
+        }
 
 
-class ScoringResult(TypedDict):
-    interval: WindowDict
+@dataclass(frozen=True)
+class ScoringResult:
+    interval: Window
     table: str
     rows: int
     scored: list[AliasScored]
     shadow: ShadowOutcome
-    shadow_error: str
+    shadow_error: str = ""
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "interval": self.interval.to_dict(),
+            "table": self.table,
+            "rows": self.rows,
+            "scored": [s.to_xcom() for s in self.scored],
+            "shadow": self.shadow.value,
+            "shadow_error": self.shadow_error,
+        }

@@ -2,7 +2,7 @@
 input, and the scores of a frame. `score_frame` is what `score_<model>` runs on every row and
 what the REST server must agree with, row for row.
 
-No I/O here: the step (`score_steps`) reads the window, calls these, and writes the table.
+No I/O here: the step (`steps.py`) reads the window, calls these, and writes the table.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 from croniter import croniter
 
-from include.retraining.common.windows import Window, as_utc
-from include.retraining.config.model import ModelConfig
-from include.retraining.config.scoring import scoring_of
-from include.retraining.promotion.baseline import model_features
+from include.retraining.common import Window, as_utc
+from include.retraining.config import ModelConfig
+from include.retraining.learning import model_features
 
 
 class ScoringInputError(ValueError):
@@ -57,7 +56,7 @@ def score_with_report(
     model: Any, frame: pd.DataFrame, config: ModelConfig, threads: int = 1
 ) -> tuple[np.ndarray, InputReport]:
     """`score_frame`, plus what the window held that training did not (nulls, unseen categories)."""
-    from include.retraining.learning.training import predict_scores
+    from include.retraining.learning import predict_scores
 
     features = model_features(model, config.features.columns)
     missing = [c for c in features if c not in frame.columns]
@@ -89,7 +88,7 @@ def inspect_input(model: Any, inputs: pd.DataFrame, config: ModelConfig) -> Inpu
 
 def check_input(report: InputReport, config: ModelConfig) -> None:
     """Raise ScoringInputError where `scoring.nulls` or `scoring.unseen_categories` says `fail`."""
-    scoring, name = scoring_of(config), config.name
+    scoring, name = config.scoring_or_defaults, config.name
     if scoring.nulls == "fail" and report.nulls:
         raise ScoringInputError(
             f"model {name!r}: the scoring window has nulls in {report.nulls} (rows per column) and "

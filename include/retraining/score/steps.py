@@ -13,12 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from include.retraining.alerts.outbox import Alert
-from include.retraining.common.windows import Window
-from include.retraining.config.model import SourceConfig
-from include.retraining.config.scoring import predictions_table, scoring_of
-from include.retraining.promotion.baseline import model_features
-from include.retraining.runs.context import StepContext
+from include.retraining.alerts import Alert
+from include.retraining.common import Window
+from include.retraining.config import SourceConfig
+from include.retraining.learning import model_features
+from include.retraining.runs import StepContext
 from include.retraining.score.contracts import (
     Alias,
     AliasScored,
@@ -34,17 +33,16 @@ from include.retraining.score.scoring import (
     score_with_report,
     scoring_interval,
 )
-from include.retraining.tables.predictions import replace_interval
-from include.retraining.tracking.loading import UnusableModelError
-from include.retraining.warehouse.reads import read_window
-from include.retraining.warehouse.types import WarehouseError
+from include.retraining.tables import replace_interval
+from include.retraining.tracking import UnusableModelError
+from include.retraining.warehouse import WarehouseError
 
 
 def plan(ctx: StepContext) -> ScoringPlan:
     """The grid interval that ends at or before the run's moment, and the versions behind
     `champion` and (with `scoring.shadow`) `challenger` now."""
     config = ctx.config
-    scoring = scoring_of(config)
+    scoring = config.scoring_or_defaults
     interval = scoring_interval(scoring.schedule, ctx.run.window_end)
     champion = ctx.registry.champion()
     if champion is None:
@@ -57,8 +55,8 @@ def plan(ctx: StepContext) -> ScoringPlan:
         else:
             shadow = ShadowOutcome.NONE
     return ScoringPlan(
-        interval=interval.to_dict(),
-        table=predictions_table(config),
+        interval=interval,
+        table=config.predictions_table,
         champion=champion.version,
         challenger=challenger,
         shadow=shadow,
@@ -69,7 +67,7 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
     """Read (start, end], score with every planned version, replace the interval's rows."""
     config = ctx.config
     source = scoring_source(ctx)
-    window = Window.from_dict(planned["interval"])
+    window = planned.interval
     models, shadow, shadow_error = _models(ctx, planned)
     columns = [source.timestamp_column, source.id_column]
     for _, _, model in models:
@@ -90,11 +88,11 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
             AliasScored(alias=alias, version=version, rows=len(rows), nulls=report.nulls, unseen=report.unseen)
         )
     written = replace_interval(
-        ctx.warehouse_url, planned["table"], pd.concat(frames, ignore_index=True), config.name, window
+        ctx.pipeline_db, planned.table, pd.concat(frames, ignore_index=True), config.name, window
     )
     return ScoringResult(
-        interval=window.to_dict(),
-        table=planned["table"],
+        interval=window,
+        table=planned.table,
         rows=written,
         scored=scored,
         shadow=shadow,
@@ -105,7 +103,7 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
 def scoring_source(ctx: StepContext) -> SourceConfig:
     """The rows to score: `scoring.table`/`scoring.query`, else the model's source; it needs an id."""
     config = ctx.config
-    source = scoring_of(config).source_for(config.source)
+    source = config.scoring_or_defaults.source_for(config.source)
     if source.id_column is None:
         raise ScoringInputError(
             f"model {config.name!r}: scoring needs `source.id_column` (each prediction is stored with the id of "
@@ -117,9 +115,9 @@ def scoring_source(ctx: StepContext) -> SourceConfig:
 def _read(ctx: StepContext, source: SourceConfig, columns: list[str], window: Window) -> pd.DataFrame:
     """The interval's rows; a refusal (a missing column, a bad query) names where the rows came from."""
     try:
-        return read_window(ctx.warehouse_url, source, columns, window.start, window.end, model=ctx.config.name)
+        return ctx.warehouse.read_window(source, columns, window.start, window.end, model=ctx.config.name)
     except WarehouseError as exc:
-        scoring = scoring_of(ctx.config)
+        scoring = ctx.config.scoring_or_defaults
         where = "`scoring.table`" if scoring.table else "`scoring.query`" if scoring.query else "the model's `source`"
         raise ScoringInputError(f"{exc} (score_{ctx.config.name} reads its rows from {where})") from exc
 
@@ -128,14 +126,14 @@ def _models(ctx: StepContext, planned: ScoringPlan) -> tuple[list[tuple[Alias, s
     """The planned versions, loaded by version; a challenger that cannot be loaded is left out
     (the champion's rows are still written), an unusable champion raises."""
     name = ctx.config.name
-    models = [(Alias.CHAMPION, planned["champion"], ctx.tracker.load_model(f"models:/{name}/{planned['champion']}"))]
-    shadow, error = ShadowOutcome(planned["shadow"]), ""
-    if planned["challenger"] is not None:
+    models = [(Alias.CHAMPION, planned.champion, ctx.tracker.load_model(f"models:/{name}/{planned.champion}"))]
+    shadow, error = planned.shadow, ""
+    if planned.challenger is not None:
         try:
-            challenger = ctx.tracker.load_model(f"models:/{name}/{planned['challenger']}")
-            models.append((Alias.CHALLENGER, planned["challenger"], challenger))
+            challenger = ctx.tracker.load_model(f"models:/{name}/{planned.challenger}")
+            models.append((Alias.CHALLENGER, planned.challenger, challenger))
         except UnusableModelError as exc:
-            shadow, error = ShadowOutcome.UNUSABLE, f"challenger version {planned['challenger']}: {exc}"
+            shadow, error = ShadowOutcome.UNUSABLE, f"challenger version {planned.challenger}: {exc}"
     return models, shadow, error
 
 

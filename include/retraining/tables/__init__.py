@@ -1,0 +1,34 @@
+"""The pipeline's own tables: `model_monitoring` (the monitor's history and trigger ledger),
+`model_promotions` (every move of alias `champion`: MLflow keeps no alias history), and the
+predictions table (what `score_<model>` served, read back with the labels that arrived)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from include.retraining import face
+
+if TYPE_CHECKING:
+    from include.retraining.tables.monitoring import (
+        MONITORING_TABLE,
+        MonitoringHistory,
+        latest_monitoring_row,
+        mark_trigger_emitted,
+        read_history,
+        read_monitoring,
+        replace_monitoring_row,
+    )
+    from include.retraining.tables.predictions import COLUMNS as PREDICTION_COLUMNS
+    from include.retraining.tables.predictions import replace_interval
+    from include.retraining.tables.promotions import (
+        PROMOTIONS_TABLE,
+        SCHEDULER,
+        PromotionAction,
+        PromotionRecord,
+        append_once,
+        history,
+        latest,
+    )
+    from include.retraining.tables.served import LABEL, SERVED_COLUMNS, read_served, read_served_with_labels
+
+__all__, __getattr__, __dir__ = face(__name__)

@@ -1,60 +1,34 @@
 """The warehouse table `model_monitoring`: one row per model and monitoring interval.
 
-Part of the warehouse adapter (same engine lifetime and transactions as `warehouse.py`), kept in
-a module of its own. The rows are the monitor's history and its trigger ledger: a retrain decision
+The rows are the monitor's history and its trigger ledger: a retrain decision
 is written as `retrain_pending` and becomes `retrain` only once its drift event was emitted, so
 the cooldown (`last_trigger_at`) counts emitted triggers only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from include.retraining.common.windows import as_utc
-from include.retraining.warehouse.reads import open_engine, quote_name, replace_rows
-from include.retraining.warehouse.types import naive_utc
+from include.retraining.common import as_utc
+from include.retraining.drift import MonitorOutcome
+from include.retraining.warehouse import Database, naive_utc
 
 MONITORING_TABLE = "model_monitoring"
+# The decisions a row records (drift.MonitorOutcome): a trigger is `retrain` once its event was emitted.
+RETRAIN, PENDING = MonitorOutcome.RETRAIN.value, MonitorOutcome.RETRAIN_PENDING.value
 _FLOAT_COLUMNS = ("metric_current", "performance_drop", "metric_holdout")
 # Added with served-prediction monitoring; NULL when nothing was served (include.retraining.monitor.served).
 _SERVED_FLOATS = ("label_coverage", "challenger_metric", "champion_shadow_metric")
 
 
-def last_trigger_at(url: str, model: str, before: datetime) -> datetime | None:
-    """The interval end of the latest drift-triggered retrain of the model before `before`."""
-    with open_engine(url) as engine:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return None
-        with engine.connect() as conn:
-            value = conn.execute(
-                sa.text(
-                    f"SELECT max(window_end) FROM {MONITORING_TABLE} "
-                    "WHERE model = :model AND decision = 'retrain' AND window_end < :before"
-                ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
-                {"model": model, "before": naive_utc(before)},
-            ).scalar()
-    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
-
-
-def latest_monitoring_end(url: str, model: str) -> datetime | None:
-    """The interval end of the model's newest `model_monitoring` row, whatever it decided."""
-    with open_engine(url) as engine:
-        if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return None
-        with engine.connect() as conn:
-            value = conn.execute(
-                sa.text(f"SELECT max(window_end) FROM {MONITORING_TABLE} WHERE model = :model"), {"model": model}
-            ).scalar()
-    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
-
-
-def latest_monitoring_row(url: str, model: str) -> dict[str, Any] | None:
+def latest_monitoring_row(db: Database, model: str) -> dict[str, Any] | None:
     """The model's latest `model_monitoring` row as a dict; None when nothing was recorded yet."""
-    with open_engine(url, read_only=True) as engine:
+    with db.engine(read_only=True) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return None
         with engine.connect() as conn:
@@ -65,44 +39,44 @@ def latest_monitoring_row(url: str, model: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-def mark_trigger_emitted(url: str, model: str, window_end: datetime) -> int:
+def mark_trigger_emitted(db: Database, model: str, window_end: datetime) -> int:
     """Turn the interval's `retrain_pending` row into `retrain` once its drift event is emitted;
     the number of rows matched (a second call matches the row it already marked; 0: no retrain
     decision recorded for that interval)."""
-    with open_engine(url) as engine, engine.begin() as conn:
+    with db.engine() as engine, engine.begin() as conn:
         result = conn.execute(
             sa.text(
-                f"UPDATE {MONITORING_TABLE} SET decision = 'retrain' "
-                "WHERE model = :model AND window_end = :end AND decision IN ('retrain_pending', 'retrain')"
+                f"UPDATE {MONITORING_TABLE} SET decision = :retrain "
+                "WHERE model = :model AND window_end = :end AND decision IN (:pending, :retrain)"
             ).bindparams(sa.bindparam("end", type_=sa.DateTime())),
-            {"model": model, "end": naive_utc(window_end)},
+            {"model": model, "end": naive_utc(window_end), "retrain": RETRAIN, "pending": PENDING},
         )
         return int(result.rowcount or 0)
 
 
-def replace_monitoring_row(url: str, row: dict[str, Any]) -> None:
+def replace_monitoring_row(db: Database, row: dict[str, Any]) -> None:
     """Write one `model_monitoring` row, replacing the row of the same model and interval end.
 
     An emitted trigger stays recorded: a rerun of its interval replaces the figures, but a row
     that says `retrain` keeps saying so (the cooldown counts it), with the rerun's reasons added.
     """
-    if row["decision"] != "retrain" and _decision(url, row["model"], row["window_end"]) == "retrain":
+    if row["decision"] != RETRAIN and _decision(db, row["model"], row["window_end"]) == RETRAIN:
         row = {
             **row,
-            "decision": "retrain",
+            "decision": RETRAIN,
             "reasons": f"drift event emitted by an earlier run; rerun: {row['reasons']}",
         }
     floats = [c for c in (*_FLOAT_COLUMNS, *_SERVED_FLOATS) if c in row]
     frame = pd.DataFrame([row]).astype(dict.fromkeys(floats, "float64"))
-    add_missing_columns(url, MONITORING_TABLE, frame)
+    add_missing_columns(db, MONITORING_TABLE, frame)
     params = {"model": row["model"], "end": row["window_end"]}
-    replace_rows(url, MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
+    db.replace_rows(MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
 
 
-def add_missing_columns(url: str, table: str, frame: pd.DataFrame) -> list[str]:
+def add_missing_columns(db: Database, table: str, frame: pd.DataFrame) -> list[str]:
     """Add the frame's columns a table created by an older release lacks (nullable, so its old
     rows read NULL there); the names added. A table not created yet is left to the first write."""
-    with open_engine(url) as engine, engine.begin() as conn:
+    with db.engine() as engine, engine.begin() as conn:
         inspector = sa.inspect(conn)
         if not inspector.has_table(table):
             return []
@@ -110,7 +84,7 @@ def add_missing_columns(url: str, table: str, frame: pd.DataFrame) -> list[str]:
         added = [c for c in frame.columns if c not in present]
         for name in added:
             kind = _sql_type(frame[name].dtype).compile(dialect=engine.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {quote_name(engine.dialect, name)} {kind}"))
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {db.quote(name)} {kind}"))
     return added
 
 
@@ -126,12 +100,25 @@ def _sql_type(dtype: Any) -> sa.types.TypeEngine:
     return sa.Text()
 
 
-def recent_rows(url: str, model: str, before: datetime, limit: int) -> list[dict[str, Any]]:
-    """The model's latest `limit` rows before `before`, oldest first, as the trigger policy reads
-    them (window_end as UTC-aware; drift_signature None for rows from before it was recorded)."""
-    with open_engine(url) as engine:
+@dataclass(frozen=True)
+class MonitoringHistory:
+    """What a monitoring decision reads of the model's history, in one read: the latest rows
+    before this window (oldest first, as the trigger policy reads them: window_end UTC-aware,
+    drift_signature None for rows from before it was recorded), the latest emitted trigger before
+    it (the cooldown) and the newest window monitored at all (a later one makes this one stale)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    last_trigger_at: datetime | None = None
+    latest_end: datetime | None = None
+
+
+def read_history(db: Database, model: str, before: datetime, limit: int) -> MonitoringHistory:
+    """The model's `MonitoringHistory` before `before` (empty when nothing was recorded yet)."""
+    bounded = sa.bindparam("before", type_=sa.DateTime())
+    params = {"model": model, "before": naive_utc(before), "limit": limit, "retrain": RETRAIN}
+    with db.engine() as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
-            return []
+            return MonitoringHistory()
         names = {c["name"] for c in sa.inspect(engine).get_columns(MONITORING_TABLE)}
         signature = "drift_signature" if "drift_signature" in names else "NULL AS drift_signature"
         with engine.connect() as conn:
@@ -140,16 +127,27 @@ def recent_rows(url: str, model: str, before: datetime, limit: int) -> list[dict
                     f"SELECT window_end, champion_version, decision, drift_detected, {signature} "
                     f"FROM {MONITORING_TABLE} WHERE model = :model AND window_end < :before "
                     "ORDER BY window_end DESC LIMIT :limit"
-                ).bindparams(sa.bindparam("before", type_=sa.DateTime())),
-                {"model": model, "before": naive_utc(before), "limit": limit},
+                ).bindparams(bounded),
+                params,
             ).mappings()
-            found = [{**row, "window_end": as_utc(pd.Timestamp(row["window_end"]).to_pydatetime())} for row in rows]
-    return found[::-1]
+            found = [{**row, "window_end": _moment(row["window_end"])} for row in rows]
+            last, latest = conn.execute(
+                sa.text(
+                    "SELECT max(CASE WHEN decision = :retrain AND window_end < :before THEN window_end END), "
+                    f"max(window_end) FROM {MONITORING_TABLE} WHERE model = :model"
+                ).bindparams(bounded),
+                params,
+            ).one()
+    return MonitoringHistory(found[::-1], _moment(last), _moment(latest))
 
 
-def read_monitoring(url: str, model: str) -> pd.DataFrame:
+def _moment(value: Any) -> datetime | None:
+    return as_utc(pd.Timestamp(value).to_pydatetime()) if value is not None else None
+
+
+def read_monitoring(db: Database, model: str) -> pd.DataFrame:
     """The model's `model_monitoring` rows by interval end; empty when nothing was recorded yet."""
-    with open_engine(url, read_only=True) as engine:
+    with db.engine(read_only=True) as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return pd.DataFrame()
         with engine.connect() as conn:
@@ -160,8 +158,8 @@ def read_monitoring(url: str, model: str) -> pd.DataFrame:
             )
 
 
-def _decision(url: str, model: str, window_end: datetime) -> str | None:
-    with open_engine(url) as engine:
+def _decision(db: Database, model: str, window_end: datetime) -> str | None:
+    with db.engine() as engine:
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return None
         with engine.connect() as conn:

@@ -1,6 +1,5 @@
 """The predictions table (`<model>_predictions`, or `scoring.output_table`): what `score_<model>`
-wrote, one row per scored source row per alias. Part of the warehouse adapter (same engine
-lifetime and session settings as `warehouse.py`), in a module of its own.
+wrote, one row per scored source row per alias.
 
 The columns are a contract between areas (the monitor reads them with the late labels); change
 them only with the lead. A scoring interval is replaced whole, in one transaction: the rows of
@@ -17,11 +16,9 @@ from datetime import datetime
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from include.retraining.common.windows import Window
-from include.retraining.warehouse.reads import WRITE_TIMEOUT_S, is_postgres, libpq_uri, open_engine, quote_name
-from include.retraining.warehouse.types import naive_utc
+from include.retraining.common import Window
+from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, naive_utc
 
 TEXT_COLUMNS = ("model", "model_version", "alias", "id")
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
@@ -44,24 +41,24 @@ def _table(name: str) -> sa.Table:
     return sa.Table(table, sa.MetaData(schema=schema or None), *columns, index)
 
 
-def ensure_table(url: str, name: str) -> None:
+def ensure_table(db: Database, name: str) -> None:
     """Create the table and its indexes when missing (idempotent)."""
-    with open_engine(url) as engine:
+    with db.engine() as engine:
         _table(name).metadata.create_all(engine, checkfirst=True)
 
 
-def replace_interval(url: str, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
+def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
     """Replace the model's rows of one scoring interval with `frame` (contract columns), in one
     transaction; the number of rows written."""
     unknown = set(frame.columns) ^ set(COLUMNS)
     if unknown:
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
-    ensure_table(url, name)
+    ensure_table(db, name)
     bounds = (naive_utc(interval.start), naive_utc(interval.end))
-    if is_postgres(url):
-        _replace_postgres(url, name, _arrow(frame), model, bounds)
+    if db.is_postgres:
+        _replace_postgres(db, name, _arrow(frame), model, bounds)
     else:
-        _replace_sqlalchemy(url, name, frame, model, bounds)
+        _replace_sqlalchemy(db, name, frame, model, bounds)
     return len(frame)
 
 
@@ -69,12 +66,10 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame[list(COLUMNS)], schema=ARROW_SCHEMA, preserve_index=False)
 
 
-def _replace_postgres(url: str, name: str, rows: pa.Table, model: str, bounds: tuple[datetime, datetime]) -> None:
-    import adbc_driver_postgresql.dbapi as adbc
-
+def _replace_postgres(db: Database, name: str, rows: pa.Table, model: str, bounds: tuple[datetime, datetime]) -> None:
     schema, _, table = name.rpartition(".")
-    quoted = quote_name(make_url(url).get_dialect()(), name)
-    with adbc.connect(libpq_uri(url, WRITE_TIMEOUT_S, read_only=False)) as conn:
+    quoted = db.quote(name)
+    with db.adbc(WRITE_TIMEOUT_S, read_only=False) as conn:
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (f"{name}/{model}",))
             cursor.execute(
@@ -86,11 +81,11 @@ def _replace_postgres(url: str, name: str, rows: pa.Table, model: str, bounds: t
         conn.commit()
 
 
-def _replace_sqlalchemy(url: str, name: str, frame: pd.DataFrame, model: str, bounds: tuple[datetime, ...]) -> None:
+def _replace_sqlalchemy(db: Database, name: str, frame: pd.DataFrame, model: str, bounds: tuple[datetime, ...]) -> None:
     table = _table(name)
     condition = (table.c.model == model) & (table.c.interval_start == bounds[0]) & (table.c.interval_end == bounds[1])
     records = _records(frame)
-    with open_engine(url) as engine, engine.begin() as conn:
+    with db.engine() as engine, engine.begin() as conn:
         conn.execute(table.delete().where(condition))
         for start in range(0, len(records), 10_000):
             conn.execute(table.insert(), records[start : start + 10_000])
@@ -101,23 +96,3 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
     return plain.to_dict("records")
-
-
-def read_predictions(
-    url: str, name: str, model: str, start: datetime | None = None, end: datetime | None = None
-) -> pd.DataFrame:
-    """The model's rows with interval_end in (start, end] (all when no bounds), by interval,
-    alias, event time and id; an empty frame with the contract's columns when there are none."""
-    table = _table(name)
-    query = sa.select(table).where(table.c.model == model)
-    if start is not None:
-        query = query.where(table.c.interval_end > naive_utc(start))
-    if end is not None:
-        query = query.where(table.c.interval_end <= naive_utc(end))
-    query = query.order_by(table.c.interval_end, table.c.alias, table.c.event_time, table.c.id)
-    with open_engine(url, read_only=True) as engine:
-        schema, _, bare = name.rpartition(".")
-        if not sa.inspect(engine).has_table(bare, schema=schema or None):
-            return pd.DataFrame(columns=list(COLUMNS))
-        with engine.connect() as conn:
-            return pd.read_sql(query, conn)

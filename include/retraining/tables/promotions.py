@@ -1,8 +1,8 @@
 """The promotion log: an append-only warehouse table with one row per move of alias `champion`.
 
 MLflow keeps no alias history (mlflow/mlflow#2169), so this table answers which version served
-when, and who or what put it there. Part of the warehouse adapter (its engine lifetime); the
-table (default `model_promotions`) is created on first write, on PostgreSQL and SQLite alike.
+when, and who or what put it there. The table (default `model_promotions`) is created on first
+write, on PostgreSQL and SQLite alike.
 
 Rows are never updated or deleted. Times are stored as naive UTC, as every warehouse timestamp
 of the project, and handed back tz-aware. `figures` holds the gate's figures as JSON.
@@ -20,8 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from include.retraining.warehouse.reads import open_engine, quote_name
-from include.retraining.warehouse.types import WarehouseError, naive_utc
+from include.retraining.warehouse import Database, WarehouseError, naive_utc, quote_name
 
 PROMOTIONS_TABLE = "model_promotions"
 SCHEDULER = "scheduler"
@@ -92,7 +91,7 @@ def _checked(table: str) -> sa.Table:
     return _table(table)
 
 
-def append(url: str, record: PromotionRecord, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord:
+def append(db: Database, record: PromotionRecord, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord:
     """Write one row (the table is created when missing); the row as stored, with id and time."""
     stored = replace(
         record, action=PromotionAction(record.action), figures=_plain(record.figures), at=record.at or datetime.now(UTC)
@@ -109,24 +108,24 @@ def append(url: str, record: PromotionRecord, *, table: str = PROMOTIONS_TABLE) 
         "run_url": stored.run_url,
         "at": naive_utc(stored.at),
     }
-    with open_engine(url) as engine, engine.begin() as conn:
+    with db.engine() as engine, engine.begin() as conn:
         target.create(conn, checkfirst=True)
         row_id = conn.execute(sa.insert(target).values(**values).returning(target.c.id)).scalar_one()
     return replace(stored, id=int(row_id))
 
 
-def append_once(url: str, record: PromotionRecord, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord:
+def append_once(db: Database, record: PromotionRecord, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord:
     """Append unless the model's newest row is this same move by this same run (a retry)."""
-    newest = latest(url, record.model, table=table)
+    newest = latest(db, record.model, table=table)
     if newest is not None and newest.same_move(record):
         return newest
-    return append(url, record, table=table)
+    return append(db, record, table=table)
 
 
-def history(url: str, model: str, limit: int = 100, *, table: str = PROMOTIONS_TABLE) -> list[PromotionRecord]:
+def history(db: Database, model: str, limit: int = 100, *, table: str = PROMOTIONS_TABLE) -> list[PromotionRecord]:
     """The model's rows, newest first; empty when the table does not exist yet."""
     target = _checked(table)
-    with open_engine(url, read_only=True) as engine:
+    with db.engine(read_only=True) as engine:
         if not sa.inspect(engine).has_table(target.name, schema=target.schema):
             return []
         query = sa.select(target).where(target.c.model == model).order_by(target.c.id.desc()).limit(limit)
@@ -134,9 +133,9 @@ def history(url: str, model: str, limit: int = 100, *, table: str = PROMOTIONS_T
             return [_record(row) for row in conn.execute(query).mappings()]
 
 
-def latest(url: str, model: str, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord | None:
+def latest(db: Database, model: str, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord | None:
     """The model's newest row, or None when it has none (an error reading raises)."""
-    rows = history(url, model, limit=1, table=table)
+    rows = history(db, model, limit=1, table=table)
     return rows[0] if rows else None
 
 

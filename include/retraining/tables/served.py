@@ -1,12 +1,11 @@
-"""The predictions `score_<model>` served, as the monitor reads them: an adapter of the warehouse.
+"""The predictions `score_<model>` served, as the monitor reads them.
 
-The table (default `<model>_predictions`, set under `scoring:`) holds one row per scored source
-row per alias: `model, model_version, alias, id, event_time, score, interval_start, interval_end,
-scored_at, run_id`. The monitor reads a window of it by `event_time` (the source timestamp), and
-for matured windows joins the labels that have arrived (`labels:` in the model file): a label
-not there yet is NULL, never an error. A table that does not exist means nothing was served; any
-other warehouse fault propagates (fail closed). Same engine lifetime and bulk reads (ADBC on
-Postgres) as `warehouse.py`.
+The table (`ModelConfig.predictions_table`) holds one row per scored source row per alias:
+`model, model_version, alias, id, event_time, score, interval_start, interval_end, scored_at,
+run_id`. The monitor reads a window of it by `event_time` (the source timestamp), and for matured
+windows joins the labels that have arrived (`labels:` in the model file): a label not there yet is
+NULL, never an error. A table that does not exist means nothing was served; any other warehouse
+fault propagates (fail closed). Bulk reads go through ADBC on PostgreSQL, as the source's do.
 """
 
 from __future__ import annotations
@@ -16,22 +15,18 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
 
-from include.retraining.config.model import ModelConfig
-
-# The table's name is defined once, with the `scoring:` section (also without one: `<model>_predictions`,
-# so predictions served before the section was removed still count).
-from include.retraining.config.scoring import predictions_table as predictions_table
-from include.retraining.warehouse.reads import is_postgres, libpq_uri, open_engine, quote_name
-from include.retraining.warehouse.sample import HASH_SPACE, hash_below
-from include.retraining.warehouse.types import (
+from include.retraining.config import ModelConfig
+from include.retraining.warehouse import (
+    HASH_SPACE,
+    Database,
     WarehouseError,
     aware_utc,
+    hash_below,
     naive_utc,
     plain_arrow,
     plain_frame,
+    quote_name,
     sqlite_state,
 )
 
@@ -39,15 +34,13 @@ SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score"]
 LABEL = "label"
 
 
-def has_predictions(url: str, config: ModelConfig) -> bool:
+def has_predictions(db: Database, config: ModelConfig) -> bool:
     """Whether the predictions table exists: its absence is the explicit "nothing served"."""
-    schema, _, name = predictions_table(config).rpartition(".")
-    with open_engine(url) as engine:
-        return sa.inspect(engine).has_table(name, schema=schema or None)
+    return db.has_table(config.predictions_table)
 
 
 def read_served(
-    url: str,
+    db: Database,
     config: ModelConfig,
     start: datetime,
     end: datetime,
@@ -56,15 +49,15 @@ def read_served(
     below: int = HASH_SPACE,
 ) -> pd.DataFrame:
     """Served rows with start < event_time <= end (every alias unless one is given), without labels;
-    only those whose id hashes below `below` (`warehouse_sample.hash_below`) when it is set."""
-    if not has_predictions(url, config):
+    only those whose id hashes below `below` (`warehouse.hash_below`) when it is set."""
+    if not has_predictions(db, config):
         return pd.DataFrame(columns=SERVED_COLUMNS)
-    sql = _served_sql(url, config, with_labels=False, alias=alias, below=below)
-    return _fetch(url, config, sql, start, end, alias)
+    sql = _served_sql(db, config, with_labels=False, alias=alias, below=below)
+    return _fetch(db, config, sql, start, end, alias)
 
 
 def read_served_with_labels(
-    url: str, config: ModelConfig, start: datetime, end: datetime, *, below: int = HASH_SPACE
+    db: Database, config: ModelConfig, start: datetime, end: datetime, *, below: int = HASH_SPACE
 ) -> pd.DataFrame:
     """Served rows of the window, every alias, with the label that has arrived for each (or NaN);
     only the ids hashing below `below` when it is set, as in `read_served`.
@@ -72,10 +65,10 @@ def read_served_with_labels(
     A label relation with several rows for one prediction keeps one labelled row, so a duplicate
     label never counts a prediction twice.
     """
-    if not has_predictions(url, config):
+    if not has_predictions(db, config):
         return pd.DataFrame(columns=[*SERVED_COLUMNS, LABEL])
-    _check_label_table(url, config)
-    frame = _fetch(url, config, _served_sql(url, config, with_labels=True, below=below), start, end)
+    _check_label_table(db, config)
+    frame = _fetch(db, config, _served_sql(db, config, with_labels=True, below=below), start, end)
     keys = ["alias", "model_version", "id", "event_time"]
     if not frame.duplicated(keys).any():  # the usual case; the sort below costs seconds at 1M rows
         return frame
@@ -98,15 +91,15 @@ def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tu
 
 
 def _served_sql(
-    url: str, config: ModelConfig, *, with_labels: bool, alias: str | None = None, below: int = HASH_SPACE
+    db: Database, config: ModelConfig, *, with_labels: bool, alias: str | None = None, below: int = HASH_SPACE
 ) -> str:
-    named = not is_postgres(url)
-    dialect = make_url(url).get_dialect()() if named else postgresql.dialect()
+    named = not db.is_postgres
+    dialect = db.dialect
     q = dialect.identifier_preparer.quote_identifier
     model, low, high = (":model", ":window_start", ":window_end") if named else ("$1", "$2", "$3")
     selected = ", ".join(f"p.{q(c)}" for c in SERVED_COLUMNS)
     sql = f"SELECT {selected}"
-    relation = f"{quote_name(dialect, predictions_table(config))} AS p"
+    relation = f"{quote_name(dialect, config.predictions_table)} AS p"
     if with_labels:
         labels, id_column, ts_column, label = _label_relation(config, dialect, named)
         if id_column is None:
@@ -130,15 +123,15 @@ def _served_sql(
 
 
 def _fetch(
-    url: str, config: ModelConfig, sql: str, start: datetime, end: datetime, alias: str | None = None
+    db: Database, config: ModelConfig, sql: str, start: datetime, end: datetime, alias: str | None = None
 ) -> pd.DataFrame:
     try:
-        if is_postgres(url):
+        if db.is_postgres:
             params = (config.name, aware_utc(start), aware_utc(end), *([alias] if alias else []))
-            frame = _fetch_adbc(url, config, sql, params)
+            frame = _fetch_adbc(db, config, sql, params)
         else:
             frame = _fetch_sqlalchemy(
-                url, config, sql, {"model": config.name, "start": start, "end": end, "alias": alias}
+                db, config, sql, {"model": config.name, "start": start, "end": end, "alias": alias}
             )
     except sa.exc.DBAPIError as exc:
         # Refused SQL (a missing table or column) is the model file's fault; a lost connection is not.
@@ -150,12 +143,10 @@ def _fetch(
     return frame
 
 
-def _fetch_adbc(url: str, config: ModelConfig, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
+def _fetch_adbc(db: Database, config: ModelConfig, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
     import adbc_driver_manager
-    import adbc_driver_postgresql.dbapi as adbc
 
-    timeout = config.source.statement_timeout_seconds
-    with adbc.connect(libpq_uri(url, timeout)) as conn, conn.cursor() as cursor:
+    with db.adbc(config.source.statement_timeout_seconds) as conn, conn.cursor() as cursor:
         try:
             cursor.execute(sql, params)
             table = cursor.fetch_arrow_table()
@@ -166,7 +157,7 @@ def _fetch_adbc(url: str, config: ModelConfig, sql: str, params: tuple[Any, ...]
     return plain_arrow(table).to_pandas()
 
 
-def _fetch_sqlalchemy(url: str, config: ModelConfig, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+def _fetch_sqlalchemy(db: Database, config: ModelConfig, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     statement = sa.text(sql).bindparams(
         sa.bindparam("window_start", type_=sa.DateTime()), sa.bindparam("window_end", type_=sa.DateTime())
     )
@@ -176,28 +167,26 @@ def _fetch_sqlalchemy(url: str, config: ModelConfig, sql: str, params: dict[str,
         "window_start": naive_utc(params["start"]),
         "window_end": naive_utc(params["end"]),
     }
-    with open_engine(url, config.source.statement_timeout_seconds, read_only=True) as engine, engine.connect() as conn:
+    with db.engine(config.source.statement_timeout_seconds, read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(statement, conn, params=values)
 
 
-def _check_label_table(url: str, config: ModelConfig) -> None:
+def _check_label_table(db: Database, config: ModelConfig) -> None:
     table = config.labels.table
     if table is None:
         return
-    schema, _, name = table.rpartition(".")
-    with open_engine(url) as engine:
-        if not sa.inspect(engine).has_table(name, schema=schema or None):
-            raise WarehouseError(
-                f"model {config.name!r}: labels.table {table!r} does not exist in the warehouse; fix `labels.table` "
-                "in the model file or create the table the labels land in (it may stay empty until they arrive)"
-            )
+    if not db.has_table(table):
+        raise WarehouseError(
+            f"model {config.name!r}: labels.table {table!r} does not exist in the warehouse; fix `labels.table` "
+            "in the model file or create the table the labels land in (it may stay empty until they arrive)"
+        )
 
 
 def _refused(config: ModelConfig, exc: BaseException) -> WarehouseError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return WarehouseError(
         f"model {config.name!r}: the warehouse refused the read of served predictions "
-        f"{predictions_table(config)!r} joined with their labels ({reason}); check `labels:` (table, id_column, "
+        f"{config.predictions_table!r} joined with their labels ({reason}); check `labels:` (table, id_column, "
         "timestamp_column, column) and `source.id_column` in the model file, and that the predictions table has "
         "the columns score_<model> writes"
     )

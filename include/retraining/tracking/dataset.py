@@ -1,15 +1,14 @@
 """The tracking adapter's dataset entity: a training run's input, identified by the snapshot's
-content hash and size, with the schema of its first rows (part of the MLflow adapter, `tracking.py`)."""
+content hash and size, with the schema of its first rows (part of the MLflow adapter)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
 from mlflow.data.pandas_dataset import PandasDataset
 
-if TYPE_CHECKING:
-    from include.retraining.tracking.tracker import TrainingRunLog
+from include.retraining.tracking.records import TrainingRunLog
 
 # The dataset entity's schema comes from this many leading rows; its digest and row count from
 # the whole snapshot. MLflow's own digest and schema inference box every value in Python (~35 us

@@ -1,13 +1,14 @@
 """The project's own loader for a downloaded MLflow sklearn model folder.
 
-Skops format only, trusting only the project's types (training.SKOPS_TRUSTED_TYPES), whatever
-the model's MLmodel file asks for: a crafted registry entry must not run code in a worker, and
+Skops format only, trusting only the types it is given (the project's, `learning.SKOPS_TRUSTED_TYPES`),
+whatever the model's MLmodel file asks for: a crafted registry entry must not run code in a worker, and
 MLflow's own loader would take the format and the trusted list from the model itself.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,12 +36,10 @@ def import_skops() -> ModuleType:
     return skops.io
 
 
-def model_file(folder: Path, label: str) -> str:
+def model_file(folder: Path, label: str, trusted: Sequence[str]) -> str:
     """The skops file an MLflow sklearn model folder's MLmodel names, relative to the folder;
     refused unless the model is skops, trusts only the project's types and stays in its folder.
     Needs only the MLmodel file: a loader fetches just the two files, not the folder."""
-    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES
-
     conf = _sklearn_flavor(folder, label)
     serialization = conf.get("serialization_format", "pickle")
     if serialization != "skops":
@@ -48,10 +47,10 @@ def model_file(folder: Path, label: str) -> str:
             f"{label} is serialized as {serialization!r}; this project loads only 'skops' models, "
             "never pickle: retrain it with this pipeline (which logs skops) or remove the alias"
         )
-    extra = sorted(set(conf.get("skops_trusted_types") or []) - set(SKOPS_TRUSTED_TYPES))
+    extra = sorted(set(conf.get("skops_trusted_types") or []) - set(trusted))
     if extra:
         raise UnsafeModelError(
-            f"{label} asks to trust {extra}, outside the project's list (training.SKOPS_TRUSTED_TYPES); "
+            f"{label} asks to trust {extra}, outside the project's list (learning.SKOPS_TRUSTED_TYPES); "
             "refused: a model must not widen what a worker deserializes"
         )
     name = str(conf.get("pickled_model", "model.skops"))
@@ -60,20 +59,18 @@ def model_file(folder: Path, label: str) -> str:
     return name
 
 
-def load_skops_model(folder: Path, label: str) -> Any:
-    """Load an MLflow sklearn model folder: skops only, trusting only the project's types."""
-    return load_model_file(folder / model_file(folder, label), label)
+def load_skops_model(folder: Path, label: str, trusted: Sequence[str]) -> Any:
+    """Load an MLflow sklearn model folder: skops only, trusting only `trusted`."""
+    return load_model_file(folder / model_file(folder, label, trusted), label, trusted)
 
 
-def load_model_file(path: Path, label: str) -> Any:
-    """Load the skops file that `model_file` named and checked, trusting only the project's types."""
-    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES
-
+def load_model_file(path: Path, label: str, trusted: Sequence[str]) -> Any:
+    """Load the skops file that `model_file` named and checked, trusting only `trusted`."""
     skops_io = import_skops()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        return skops_io.load(path, trusted=list(SKOPS_TRUSTED_TYPES))
+        return skops_io.load(path, trusted=list(trusted))
     except UntrustedTypesFoundException as exc:
         raise UnsafeModelError(f"{label} holds types outside the project's list: {exc}") from exc
     except Exception as exc:

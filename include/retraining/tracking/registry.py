@@ -10,37 +10,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
-from mlflow.tracking import MlflowClient
 
-from include.retraining.tracking.tracker import configure, does_not_exist
-
-__all__ = [
-    "CHALLENGER",
-    "CHAMPION",
-    "PREVIOUS_CHAMPION",
-    "Champion",
-    "Registry",
-    "RegistryError",
-    "configure",
-    "get_champion",
-]
+from include.retraining.tracking.tags import REPLACED_BY_TAG, REPLACES_TAG
+from include.retraining.tracking.tracker import Tracker, does_not_exist
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
-
-DECISION_TAG = "retraining.decision"
-REASON_TAG = "retraining.reason"
-DECIDED_BY_TAG = "retraining.decided_by_run"
-COMPARED_WITH_TAG = "retraining.compared_with_version"
-REPLACED_BY_TAG = "retraining.replaced_by_version"
-REPLACES_TAG = "retraining.replaces_version"
-
 
 INVALID_PARAMETER = ErrorCode.Name(INVALID_PARAMETER_VALUE)
 
@@ -59,16 +41,17 @@ class Champion:
     tags: dict[str, str]
 
 
-def get_champion(client: MlflowClient, name: str) -> Champion | None:
-    return Registry(client, name).champion()
-
-
 class Registry:
-    """The registered model of one model config: its versions and aliases."""
+    """The registered model of one model config: its versions and aliases, through the tracker's
+    store (connected on first use)."""
 
-    def __init__(self, client: MlflowClient, name: str) -> None:
-        self.client = client
+    def __init__(self, tracker: Tracker, name: str) -> None:
+        self.tracker = tracker
         self.name = name
+
+    @property
+    def client(self) -> Any:
+        return self.tracker.client
 
     def champion(self) -> Champion | None:
         return self.alias(CHAMPION)

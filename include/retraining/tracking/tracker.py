@@ -1,10 +1,7 @@
-"""The MLflow tracking adapter: runs, their tags, metrics, datasets and artifacts, and loading
-the models they logged (through `skops_loader`, the project's own skops-only loader). With
-`registry.py` (versions and aliases) and its parts by concern, `tracking_dataset.py` (a run's
-dataset entity) and `tracking_evidence.py` (the gate's per-row evidence), it is the only place
-that reaches mlflow; steps call these methods, so a unit test swaps in a small fake.
-
-The tag names every run and version carries are defined here, once.
+"""The MLflow tracking adapter: experiments and runs, their tags, metrics, datasets and
+artifacts, and the models they logged, loaded through the project's own skops-only loader
+(`loading.py`). With `registry.py` (versions and aliases) it is the only place that reaches
+MLflow; steps call these methods, so a unit test hands a step a small fake instead.
 """
 
 from __future__ import annotations
@@ -12,99 +9,27 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from include.retraining.common.settings import REPO_ROOT, Settings
+from include.retraining.common import REPO_ROOT, Settings
 from include.retraining.tracking.dataset import log_dataset
-from include.retraining.tracking.loading import (
-    UnsafeModelError,
-    UnusableModelError,
-    import_skops,
-    load_model_file,
-    load_skops_model,
-    model_file,
-)
-
-if TYPE_CHECKING:
-    from include.retraining.tracking.evidence import EvidenceStore
-
-__all__ = ["Tracker", "UnsafeModelError", "UnusableModelError", "configure", "does_not_exist", "load_skops_model"]
-
-SNAPSHOT_PATH_TAG = "retraining.snapshot_path"
-SNAPSHOT_HASH_TAG = "retraining.snapshot_hash"
-CONFIG_HASH_TAG = "retraining.config_hash"
-MODEL_URI_TAG = "retraining.model_uri"
-WINDOW_START_TAG = "retraining.window_start"
-WINDOW_END_TAG = "retraining.window_end"
-TRIGGER_TAG = "retraining.trigger"
-GATE_TAG = "retraining.gate"
-GATE_REASON_TAG = "retraining.gate_reason"
-DAG_ID_TAG = "airflow.dag_id"
-RUN_ID_TAG = "airflow.run_id"
-RUN_URL_TAG = "airflow.run_url"
-GIT_COMMIT_TAG = "mlflow.source.git.commit"
-# MLflow caps a tag value at 5,000 characters (8,000 on newer stores); reasons are cut to fit.
-MAX_TAG_CHARS = 5000
+from include.retraining.tracking.evidence import EvidenceStore
+from include.retraining.tracking.loading import UnusableModelError, import_skops, load_model_file, model_file
+from include.retraining.tracking.records import LoggedRun, ModelLog, RunRecord, TrainingRunLog
+from include.retraining.tracking.tags import MAX_TAG_CHARS, MODEL_URI_TAG, SNAPSHOT_PATH_TAG
 
 
 def does_not_exist(exc: MlflowException) -> bool:
     """MLflow's explicit "no such model/run/alias" answer, the only error that means absent."""
     return exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
-
-
-@dataclass(frozen=True)
-class TrainingRunLog:
-    """What a training run records besides the model: tags, params, the config and the dataset."""
-
-    run_name: str
-    tags: dict[str, str]
-    params: dict[str, Any]
-    config_json: dict[str, Any]
-    frame: Any
-    snapshot_path: str
-    dataset_name: str
-    target: str
-    extra_tags: dict[str, str] = field(default_factory=dict)
-    artifacts: dict[str, str] = field(default_factory=dict)  # artifact folder -> local folder
-
-    @property
-    def digest(self) -> str:
-        """The snapshot's content hash, from the identity tag every training run carries."""
-        return self.tags[SNAPSHOT_HASH_TAG]
-
-
-@dataclass(frozen=True)
-class ModelLog:
-    """The fitted model with its signature sample and the skops types it needs trusted."""
-
-    model: Any
-    signature_sample: Any
-    input_example: Any
-    trusted_types: list[str]
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run with tags, metrics, files (artifact folder -> local paths) and texts (artifact file -> text)."""
-
-    tags: dict[str, str]
-    metrics: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, list[str]] = field(default_factory=dict)
-    texts: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LoggedRun:
-    run_id: str
-    experiment_id: str
-    model_uri: str
 
 
 def configure(settings: Settings) -> MlflowClient:
@@ -115,15 +40,18 @@ def configure(settings: Settings) -> MlflowClient:
 
 
 class Tracker:
-    """Experiments and runs of one tracking store."""
+    """Experiments, runs and models of one tracking store. It connects on first use, and loads a
+    model trusting only `trusted_types` (the project's, `learning.SKOPS_TRUSTED_TYPES`)."""
 
-    def __init__(self, client: MlflowClient, settings: Settings) -> None:
-        self.client = client
+    def __init__(self, settings: Settings, *, trusted_types: Sequence[str], client: MlflowClient | None = None) -> None:
         self.settings = settings
+        self.trusted_types = tuple(trusted_types)
+        if client is not None:
+            self.__dict__["client"] = client
 
-    @classmethod
-    def connect(cls, settings: Settings) -> Tracker:
-        return cls(configure(settings), settings)
+    @cached_property
+    def client(self) -> MlflowClient:
+        return configure(self.settings)
 
     def ensure_experiment(self, name: str) -> str:
         """The experiment's id; a local store keeps its artifacts under the data folder, not the cwd."""
@@ -159,13 +87,12 @@ class Tracker:
 
     @property
     def evidence(self) -> EvidenceStore:
-        """The gate decisions' per-row holdout evidence (`tracking_evidence`)."""
-        from include.retraining.tracking.evidence import EvidenceStore
-
-        return EvidenceStore(self)
+        """The gate decisions' per-row holdout evidence, stored on the challengers' runs."""
+        return EvidenceStore(self.client, self.download_artifacts)
 
     def log_training_run(self, experiment_id: str, record: TrainingRunLog, model: ModelLog) -> LoggedRun:
-        """One finished run holding the tags, params, config, dataset, snapshot and the model."""
+        """One finished run holding the tags, params, config, dataset (the snapshot by its hash), the
+        reference profile and the model."""
         with mlflow.start_run(experiment_id=experiment_id, run_name=record.run_name) as active:
             mlflow.set_tags(record.tags)
             mlflow.log_params(record.params)
@@ -223,7 +150,7 @@ class Tracker:
     def training_frame(self, run_id: str) -> Any:
         """The run's rows: its local snapshot, else the copy runs logged before profiles existed
         (downloaded to a folder deleted once read); None when neither is stored."""
-        from include.retraining.artifacts.snapshots import read_snapshot
+        from include.retraining.artifacts import read_snapshot
 
         local = self.run_tags(run_id).get(SNAPSHOT_PATH_TAG)
         if local and Path(local).exists():
@@ -253,9 +180,9 @@ class Tracker:
                     raise UnusableModelError(f"{model_uri}: no such model in the store ({exc})") from exc
                 raise
             _download_model_file(repository, model_uri, "MLmodel", folder)
-            name = model_file(folder, model_uri)  # checked before the model file is fetched
+            name = model_file(folder, model_uri, self.trusted_types)  # checked before the model file is fetched
             _download_model_file(repository, model_uri, name, folder)
-            return load_model_file(folder / name, model_uri)
+            return load_model_file(folder / name, model_uri, self.trusted_types)
 
 
 def _download_model_file(repository: Any, model_uri: str, name: str, folder: Path) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.retraining.config.model import SourceConfig
+from include.retraining.config import SourceConfig
 
 
 class WarehouseError(RuntimeError):

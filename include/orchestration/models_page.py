@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
-from include.retraining.overview.models import REGISTRY_ERROR, MetricPoint, ModelOverview
+from include.retraining.overview import REGISTRY_ERROR, MetricPoint, ModelOverview
 
 WIDTH, HEIGHT, PAD = 260, 70, 6
 

@@ -1,0 +1,131 @@
+"""A SQL database behind a SQLAlchemy URL, as the pipeline connects to it: the one place an engine
+(or, on PostgreSQL, an ADBC connection) is opened.
+
+Each call of `engine()` or `adbc()` opens its own and closes it after, so no caller holds a
+connection pool between calls. PostgreSQL sessions run in UTC with connect and statement
+timeouts, read-only unless a write asks otherwise; SQLite read-only sessions set `query_only`.
+The URL, password included, never leaves the object: messages and logs get `display`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import URL, Engine, make_url
+
+from include.retraining.warehouse.sql import quote_name
+
+CONNECT_TIMEOUT_S = 15
+# Writes (a window reload, one monitoring row) are small; reads use the model's own limit.
+WRITE_TIMEOUT_S = 300
+
+
+def _pg_options(timeout_s: int, read_only: bool) -> str:
+    options = f"-c statement_timeout={int(timeout_s * 1000)} -c TimeZone=UTC"
+    return options + (" -c default_transaction_read_only=on" if read_only else "")
+
+
+class Database:
+    """One database: its dialect and quoting, and its connections, opened per call."""
+
+    def __init__(self, url: str | URL) -> None:
+        self._url = make_url(url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display})"
+
+    @property
+    def display(self) -> str:
+        """The URL with its password hidden, for messages."""
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def password(self) -> str | None:
+        """The password, so whoever resolved the URL can register it with a log masker."""
+        return self._url.password
+
+    @property
+    def backend(self) -> str:
+        return self._url.get_backend_name()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgresql"
+
+    @property
+    def dialect(self) -> sa.Dialect:
+        """The dialect SQL is written for; PostgreSQL's whatever the driver (ADBC reads it too)."""
+        return postgresql.dialect() if self.is_postgres else self._url.get_dialect()()
+
+    def quote(self, name: str) -> str:
+        """`table` or `schema.table` (or a column), quoted for this dialect."""
+        return quote_name(self.dialect, name)
+
+    @contextmanager
+    def engine(self, timeout_s: int = WRITE_TIMEOUT_S, read_only: bool = False) -> Iterator[Engine]:
+        """An engine for one call, disposed after."""
+        engine = self._create_engine(timeout_s, read_only)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+    def _create_engine(self, timeout_s: int, read_only: bool) -> Engine:
+        url = self._url
+        if self.backend == "sqlite":
+            if url.database not in (None, "", ":memory:"):
+                # The embedded warehouse lives in the data folder, which a fresh clone does not have yet.
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, pool_pre_ping=True)
+            if read_only:
+                sa.event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
+            return engine
+        connect_args: dict[str, Any] = {}
+        if self.is_postgres and url.get_driver_name() in ("psycopg2", "psycopg"):
+            connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "options": _pg_options(timeout_s, read_only)}
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    def libpq_uri(self, timeout_s: int, read_only: bool = True) -> str:
+        """ADBC wants a plain libpq URI: no +driver suffix; a UTC session with timeouts, read-only
+        unless a bulk write (the predictions table) asks otherwise."""
+        parsed = self._url.set(drivername="postgresql")
+        query = {**parsed.query, "connect_timeout": str(CONNECT_TIMEOUT_S)}
+        query["options"] = " ".join(filter(None, [query.get("options"), _pg_options(timeout_s, read_only)]))
+        # libpq decodes %20, not the '+' SQLAlchemy writes for a space.
+        base = parsed.set(query={}).render_as_string(hide_password=False)
+        return f"{base}?{urlencode(query, quote_via=quote)}"
+
+    @contextmanager
+    def adbc(self, timeout_s: int, read_only: bool = True) -> Iterator[Any]:
+        """An ADBC connection to PostgreSQL for one call (Arrow in bulk, COPY for streamed reads)."""
+        import adbc_driver_postgresql.dbapi as adbc
+
+        with adbc.connect(self.libpq_uri(timeout_s, read_only)) as connection:
+            yield connection
+
+    def has_table(self, name: str) -> bool:
+        """Whether `table` or `schema.table` exists (an error reaching the database raises)."""
+        schema, _, table = name.rpartition(".")
+        with self.engine(read_only=True) as engine:
+            return sa.inspect(engine).has_table(table, schema=schema or None)
+
+    def replace_rows(self, table: str, frame: pd.DataFrame, where: str, params: dict[str, Any]) -> None:
+        """Delete the rows `where` selects and append the frame, in one transaction."""
+        schema, _, name = table.rpartition(".")
+        dated = [sa.bindparam(key, type_=sa.DateTime()) for key, value in params.items() if isinstance(value, datetime)]
+        with self.engine() as engine, engine.begin() as conn:
+            if sa.inspect(conn).has_table(name, schema=schema or None):
+                delete = f"DELETE FROM {self.quote(table)} WHERE {where}"
+                conn.execute(sa.text(delete).bindparams(*dated), params)
+            method = None if self.is_postgres else "multi"
+            frame.to_sql(
+                name, conn, schema=schema or None, if_exists="append", index=False, method=method, chunksize=5000
+            )

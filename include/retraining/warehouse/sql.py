@@ -1,0 +1,85 @@
+"""The SQL the warehouse reads are made of, as text: quoted names, a model's source as a relation,
+a window's SELECT, and the id-hash sample's condition. Pure: no connection here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+
+from include.retraining.config import SourceConfig, is_identifier
+from include.retraining.warehouse.types import WarehouseError, aware_utc, naive_utc, timestamptz_literal
+
+# The id hash's range: a sample keeps the ids hashing below a threshold in [0, HASH_SPACE].
+HASH_SPACE = 2**32
+
+
+@dataclass(frozen=True)
+class WindowQuery:
+    sql: str
+    params: dict[str, datetime]
+
+
+def quote_name(dialect: sa.Dialect, name: str) -> str:
+    parts = name.split(".")
+    if len(parts) > 2 or not all(is_identifier(part) for part in parts):
+        raise WarehouseError(f"{name!r} is not a valid SQL identifier")
+    return ".".join(dialect.identifier_preparer.quote_identifier(part) for part in parts)
+
+
+def source_relation(source: SourceConfig, dialect: sa.Dialect, escape_colons: bool) -> str:
+    if source.table:
+        return quote_name(dialect, source.table)
+    # Newlines, so a trailing `-- comment` in the query cannot swallow the closing parenthesis;
+    # escaped colons, so SQLAlchemy's text() leaves ':x' in the user's literals alone.
+    query = source.query.replace(":", "\\:") if escape_colons else source.query
+    return f"(\n{query}\n) AS source_rows"
+
+
+def window_query(
+    source: SourceConfig,
+    columns: Sequence[str],
+    start: datetime,
+    end: datetime,
+    dialect: sa.Dialect,
+    paramstyle: Literal["named", "numeric", "inline"] = "named",
+) -> WindowQuery:
+    """SELECT the given columns for rows with start < timestamp <= end, in a stable order.
+
+    `named` is for SQLAlchemy's text() (bounds naive UTC, as stored); `numeric` ($1, $2) is for
+    ADBC, which binds the bounds as timestamptz in UTC, exact against any column type; `inline`
+    writes those timestamptz bounds into the SQL, so ADBC streams the rows through COPY.
+    """
+    ts = quote_name(dialect, source.timestamp_column)
+    relation = source_relation(source, dialect, escape_colons=paramstyle == "named")
+    selected = ", ".join(quote_name(dialect, c) for c in dict.fromkeys(columns))
+    order = [ts] + ([quote_name(dialect, source.id_column)] if source.id_column else [])
+    low, high = {"named": (":window_start", ":window_end"), "numeric": ("$1", "$2")}.get(
+        paramstyle, (timestamptz_literal(start), timestamptz_literal(end))
+    )
+    sql = f"SELECT {selected} FROM {relation} WHERE {ts} > {low} AND {ts} <= {high} ORDER BY {', '.join(order)}"
+    if paramstyle == "inline":
+        return WindowQuery(sql, {})
+    bound = naive_utc if paramstyle == "named" else aware_utc
+    return WindowQuery(sql, {"window_start": bound(start), "window_end": bound(end)})
+
+
+def hash_below(key: str, threshold: int) -> str:
+    """The sample's one definition, in SQL: true for rows whose quoted id column `key` hashes below
+    `threshold` (the low 32 bits of `hashtextextended` of the id as text, a bigint in
+    [0, 2^32)). Source rows and served predictions filtered with the same threshold keep the same
+    ids. It is the hash PostgreSQL's hash partitioning routes text keys with, about 10x cheaper
+    than md5 (docs/decisions.md, `training.sample_rows`). `COLLATE "C"`: a nondeterministic
+    collation on either table's id column would otherwise hash 'C123' and 'c123' alike, and the
+    served predictions would stop following the sampled ids."""
+    return f'(hashtextextended(CAST({key} AS text) COLLATE "C", 0) & 4294967295) < {threshold:d}'
+
+
+def sample_threshold(rows: int, sample_rows: int) -> int:
+    """Hash values below this are kept: about `sample_rows` of `rows` (all when rows <= sample_rows)."""
+    if rows <= sample_rows:
+        return HASH_SPACE
+    return int(HASH_SPACE * sample_rows / rows)
