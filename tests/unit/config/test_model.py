@@ -1,0 +1,125 @@
+"""The model file's schema (`ModelConfig` and its sections): defaults, cross-field rules and the
+names derived from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from include.retraining.config import GateConfig, ModelConfigError, ScoringConfig, load_model_config
+
+pytestmark = pytest.mark.unit
+
+CHURN = Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml"
+CONFIG = load_model_config(CHURN)
+
+
+def _write(tmp_path: Path, data: dict, name: str = "churn") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def churn() -> dict:
+    return yaml.safe_load(CHURN.read_text())
+
+
+def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "name": "churn",
+            "task": "regression",
+            "source": {"table": "t", "timestamp_column": "ts"},
+            "target": "y",
+            "features": {"numeric": ["a"]},
+        },
+    )
+    config = load_model_config(path)
+    assert config.primary_metric == "rmse" and not config.higher_is_better
+    assert config.monitor.drift_share == 0.3 and config.training.window_days == 180
+
+
+def test_query_must_be_a_single_select(tmp_path: Path, churn: dict) -> None:
+    del churn["source"]["table"]
+    churn["source"]["query"] = "select * from a; delete from a"
+    with pytest.raises(ModelConfigError, match="single SELECT"):
+        load_model_config(_write(tmp_path, churn))
+
+
+def test_sample_rows_needs_an_id_to_hash(tmp_path: Path) -> None:
+    text = CHURN.read_text().replace("  id_column: customer_id\n", "")
+    text = text.replace("training:\n", "training:\n  sample_rows: 100000\n")
+    path = tmp_path / "churn.yaml"
+    path.write_text(text)
+
+    with pytest.raises(ModelConfigError, match="sample_rows.*source.id_column"):
+        load_model_config(path)
+
+
+def test_categorical_encoding_defaults_to_one_hot_and_native_fits_gradient_boosting(
+    tmp_path: Path, churn: dict
+) -> None:
+    assert load_model_config(CHURN).features.categorical_encoding == "one_hot"
+    churn["features"]["categorical_encoding"] = "native"
+    assert load_model_config(_write(tmp_path, churn)).features.categorical_encoding == "native"
+    regression = {
+        "name": "spend",
+        "task": "regression",
+        "source": {"table": "t", "timestamp_column": "ts"},
+        "target": "y",
+        "features": {"numeric": ["a"], "categorical": ["b"], "categorical_encoding": "native"},
+    }
+    assert load_model_config(_write(tmp_path, regression, name="spend")).training.estimator == "hist_gradient_boosting"
+
+
+@pytest.mark.parametrize(
+    ("training", "says"),
+    [
+        ({"estimator": "random_forest", "params": {}}, r"features\.categorical_encoding 'native'.*'random_forest'"),
+        ({"estimator": "logistic_regression", "params": {}}, "categorical_encoding: one_hot"),
+        ({"params": {"categorical_features": [0]}}, r"conflicts.*remove training\.params\.categorical_features"),
+    ],
+)
+def test_native_categories_refuse_other_estimators_and_a_set_categorical_features(
+    tmp_path: Path, churn: dict, training: dict, says: str
+) -> None:
+    churn["features"]["categorical_encoding"] = "native"
+    churn["training"].update(training)
+    path = _write(tmp_path, churn)
+    with pytest.raises(ModelConfigError, match=says) as error:
+        load_model_config(path)
+    assert str(path) in str(error.value)
+
+
+def test_an_unknown_categorical_encoding_names_the_key(tmp_path: Path, churn: dict) -> None:
+    churn["features"]["categorical_encoding"] = "target"
+    with pytest.raises(ModelConfigError, match=r"features\.categorical_encoding.*one_hot"):
+        load_model_config(_write(tmp_path, churn))
+
+
+def test_predictions_go_to_the_output_table_else_to_the_models_own() -> None:
+    bare = CONFIG.model_copy(update={"scoring": None})
+    named = CONFIG.model_copy(update={"scoring": ScoringConfig(output_table="analytics.churn_scores")})
+
+    assert bare.predictions_table == "churn_predictions"
+    assert CONFIG.model_copy(update={"scoring": ScoringConfig()}).predictions_table == "churn_predictions"
+    assert named.predictions_table == "analytics.churn_scores"
+
+
+def test_a_model_without_a_scoring_section_scores_with_the_defaults() -> None:
+    shadowed = ScoringConfig(shadow=True, schedule="0 4 * * *")
+
+    assert CONFIG.model_copy(update={"scoring": None}).scoring_or_defaults == ScoringConfig()
+    assert CONFIG.model_copy(update={"scoring": shadowed}).scoring_or_defaults is shadowed
+
+
+def test_only_approval_required_waits_for_a_person(tmp_path: Path, churn: dict) -> None:
+    churn["gate"]["approval"] = "required"
+
+    assert not GateConfig().requires_approval and not CONFIG.gate.requires_approval
+    assert GateConfig(approval="required").requires_approval
+    assert load_model_config(_write(tmp_path, churn)).gate.requires_approval

@@ -1,0 +1,210 @@
+"""Monitoring what was served: the performance figures per version and beside a shadow challenger
+(against served rows made here), the labels section of the model file, and the join of served
+predictions with late labels on a real SQLite warehouse."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from demo.churn_data import load_window
+from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.monitor import CurrentWindow
+from include.retraining.monitor import served as monitor_served
+from include.retraining.tables import read_monitoring, read_served, read_served_with_labels
+from include.retraining.tables.monitoring import MONITORING_TABLE, add_missing_columns
+from include.retraining.warehouse import Database, WarehouseError
+from tests.support_served import predictions_for, write_predictions
+from tests.unit.monitor.fakes import CHURN, END, current_window, drift_result, ref, sqlite_url
+
+pytestmark = pytest.mark.unit
+
+RNG = np.random.default_rng(5)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_model_config(CHURN)
+
+
+def _served(alias: str, version: str, n: int, labelled: float, skill: float, start: int = 0) -> pd.DataFrame:
+    """n served rows whose scores separate the labels by `skill`; a share `labelled` has its label."""
+    label = RNG.integers(0, 2, n).astype(float)
+    score = np.clip(0.5 + skill * (label - 0.5) + RNG.normal(0, 0.25, n), 0, 1)
+    label[int(n * labelled) :] = np.nan
+    times = pd.date_range("2026-03-16", periods=n, freq="min")
+    ids = [f"C{i}" for i in range(start, start + n)]
+    frame = {"model_version": version, "alias": alias, "id": ids, "event_time": times, "score": score, "label": label}
+    return pd.DataFrame(frame)
+
+
+def _cur(tmp_path: Path, frame: pd.DataFrame) -> CurrentWindow:
+    path = tmp_path / "served_matured.parquet"
+    frame.to_parquet(path, index=False)
+    return current_window(served_matured=str(path))
+
+
+def test_nothing_served_falls_back_to_rescoring(config):
+    nothing = current_window(served_current=None, served_matured=None)
+
+    assert monitor_served.served_performance(config, ref(["x"]), nothing) is None
+    assert monitor_served.served_scores(nothing, ref(["x"])) is None
+
+
+def test_performance_only_where_label_coverage_suffices(config, tmp_path):
+    few = _cur(tmp_path, _served("champion", "3", 2000, labelled=0.3, skill=0.6))
+
+    perf = monitor_served.served_performance(config, ref(["x"]), few)
+
+    assert perf.source == "served" and perf.coverage == pytest.approx(0.3)
+    assert perf.current_value is None and perf.drop is None
+    assert "coverage 0.30 < labels.min_coverage=0.5" in perf.note
+
+    enough = _cur(tmp_path, _served("champion", "3", 2000, labelled=0.8, skill=0.6))
+    perf = monitor_served.served_performance(config, ref(["x"]), enough)
+
+    assert perf.coverage == pytest.approx(0.8) and perf.rows == 1600
+    assert perf.current_value > 0.8 and perf.drop == pytest.approx(0.8 - perf.current_value)
+
+
+def test_a_version_that_served_nothing_is_never_credited(config, tmp_path):
+    # The window was served by version 2; the champion is now version 3.
+    cur = _cur(tmp_path, _served("champion", "2", 2000, labelled=1.0, skill=0.6))
+
+    perf = monitor_served.served_performance(config, ref(["x"]), cur)
+
+    assert perf.current_value is None and perf.rows == 0
+    assert "version 3 served nothing" in perf.note
+    ((version),) = perf.versions
+    assert version.version == "2" and version.value > 0.8 and version.rows == 2000
+
+
+def test_each_version_is_measured_on_its_own_rows_only(config, tmp_path):
+    old = _served("champion", "2", 1000, labelled=1.0, skill=0.1)
+    new = _served("champion", "3", 1000, labelled=1.0, skill=0.7, start=1000)
+
+    perf = monitor_served.served_performance(config, ref(["x"]), _cur(tmp_path, pd.concat([old, new])))
+
+    figures = {f.version: f for f in perf.versions}
+    assert figures["2"].rows == figures["3"].rows == 1000 and perf.rows == 1000
+    assert perf.current_value == figures["3"].value > figures["2"].value
+    assert perf.rows_served == 2000
+
+
+def test_a_shadow_challenger_is_set_beside_the_champion_on_the_same_rows(config, tmp_path):
+    champion = _served("champion", "3", 1500, labelled=0.9, skill=0.6)
+    challenger = champion.assign(alias="challenger", model_version="4", score=RNG.uniform(0, 1, 1500))
+
+    perf = monitor_served.served_performance(config, ref(["x"]), _cur(tmp_path, pd.concat([champion, challenger])))
+
+    (shadow,) = perf.shadow
+    assert shadow.challenger_version == "4" and shadow.champion_versions == ["3"] and shadow.rows == 1350
+    assert shadow.champion_value > 0.8 > 0.6 > shadow.challenger_value
+    assert perf.coverage == pytest.approx(0.9)  # the champion's rows only
+    columns = monitor_served.record_columns(drift_result([]), perf)
+    assert columns["challenger_version"] == "4" and columns["challenger_metric"] == shadow.challenger_value
+    metrics = monitor_served.record_metrics(perf)
+    assert {"label_coverage", "served.champion.v3.roc_auc", "shadow.v4.challenger_roc_auc"} <= set(metrics)
+
+
+def test_served_scores_are_the_monitored_versions_only(tmp_path):
+    served = pd.concat([_served("champion", "2", 10, 1, 0.5), _served("champion", "3", 5, 1, 0.5)])
+    served.to_parquet(tmp_path / "served.parquet")
+
+    cur = current_window(served_current=str(tmp_path / "served.parquet"))
+
+    scores = monitor_served.served_scores(cur, ref(["x"]))
+
+    np.testing.assert_array_equal(scores, served["score"].to_numpy()[10:])
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"id_column": "customer_id"}, "need labels.table"),
+        ({"table": "labels", "column": "y", "min_coverage": 0}, "min_coverage"),
+    ],
+)
+def test_a_bad_labels_section_names_the_key(labels, message):
+    import yaml
+
+    raw = yaml.safe_load(CHURN.read_text())
+    with pytest.raises(ModelConfigError, match=message):
+        parse_model_config({**raw, "labels": labels}, "churn.yaml")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Database:
+    return Database(sqlite_url(tmp_path))
+
+
+def _load(db: Database, table: str, frame: pd.DataFrame) -> None:
+    """A table as an upstream load leaves it (the labels relation)."""
+    with db.engine() as engine:
+        frame.to_sql(table, engine, index=False)
+
+
+def _source(n: int) -> pd.DataFrame:
+    times = pd.date_range(END.replace(tzinfo=None) - timedelta(days=6), periods=n, freq="h")
+    return pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "snapshot_at": times, "churned": 1.0})
+
+
+def test_late_labels_from_a_label_table_join_by_id(config, warehouse, tmp_path):
+    source, start = _source(10), END - timedelta(days=7)
+    config = config.model_copy(update={"labels": config.labels.model_copy(update={"table": "churn_labels"})})
+    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "champion", np.full(10, 0.4), start, END))
+    labels = source.iloc[:4][["customer_id", "churned"]]
+
+    with pytest.raises(WarehouseError, match="labels.table 'churn_labels' does not exist"):
+        read_served_with_labels(warehouse, config, start, END)
+    _load(warehouse, "churn_labels", pd.concat([labels, labels.iloc[:1]]))
+
+    frame = read_served_with_labels(warehouse, config, start, END)
+
+    assert len(frame) == 10 and frame["label"].notna().sum() == 4  # the duplicate label counted once
+    assert set(frame["model_version"]) == {"3"} and frame["event_time"].dtype.kind == "M"
+
+
+def test_labels_in_the_source_table_join_by_id_and_timestamp(config, warehouse, tmp_path):
+    source, start = _source(6), END - timedelta(days=7)
+    assert read_served(warehouse, config, start, END).empty  # no table: nothing served
+    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "challenger", np.full(6, 0.4), start, END))
+    late = source.assign(churned=[1.0, 0.0, None, None, None, None])
+    load_window(sqlite_url(tmp_path), config.source.table, late, start, END)
+
+    frame = read_served_with_labels(warehouse, config, start, END)
+
+    assert frame["label"].tolist()[:2] == [1.0, 0.0] and frame["label"].isna().sum() == 4
+    assert read_served(warehouse, config, start, END, alias="champion").empty
+
+
+def test_an_older_monitoring_table_gains_the_new_columns(warehouse):
+    old = pd.DataFrame({"model": ["churn"], "window_end": [pd.Timestamp("2026-03-01")], "drift_share": [0.1]})
+    _load(warehouse, MONITORING_TABLE, old)
+    new = old.assign(label_coverage=[0.7], served_figures=["{}"], rows_served=[3])
+
+    added = add_missing_columns(warehouse, MONITORING_TABLE, new)
+
+    assert added == ["label_coverage", "served_figures", "rows_served"]
+    with warehouse.engine() as engine:
+        new.to_sql(MONITORING_TABLE, engine, index=False, if_exists="append")
+    rows = read_monitoring(warehouse, "churn")
+    assert rows["label_coverage"].isna().tolist() == [True, False]
+
+
+def test_an_integer_label_id_matches_the_text_id_scoring_stored(config, warehouse, tmp_path):
+    source, start = _source(3).assign(customer_id=[7, 8, 9]), END - timedelta(days=7)
+    labels = config.labels.model_copy(update={"table": "labels", "id_column": "account"})
+    config = config.model_copy(update={"labels": labels})
+    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "champion", np.full(3, 0.4), start, END))
+    arrived = pd.DataFrame({"account": [7, 9], "churned": [1, 0]})
+    _load(warehouse, "labels", arrived)
+
+    frame = read_served_with_labels(warehouse, config, start, END)
+
+    labelled = frame.set_index("id")["label"]
+    assert labelled.dropna().to_dict() == {"7": 1.0, "9": 0.0} and pd.isna(labelled["8"])

@@ -1,0 +1,138 @@
+"""What a task takes from Airflow at run time, without a DAG run: the warehouse behind a
+connection (its password registered with Airflow's log masker), the run's identity and window
+end, and the step context built from them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from include.orchestration.runtime import run_info, source_warehouse, step_context, warehouse_url
+from include.retraining.common import load_settings
+from include.retraining.config import load_model_config
+from include.retraining.runs import RunInfo
+from tests.support import REPO
+
+pytestmark = pytest.mark.unit
+
+CONFIG = load_model_config(REPO / "include" / "models" / "churn.yaml")
+END = datetime(2026, 3, 16, 3, tzinfo=UTC)
+
+
+def _redacted(line: str) -> str:
+    from airflow.sdk.log import _secrets_masker
+
+    return str(_secrets_masker().redact(line))
+
+
+def _password() -> str:
+    """A password no other test registered with the process-wide masker."""
+    return f"pw-{uuid.uuid4().hex[:12]}"
+
+
+def test_a_url_connection_password_is_redacted_from_log_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    password = _password()
+    url = f"postgresql+psycopg2://etl:{password}@db:5432/mart"
+    monkeypatch.setenv("AIRFLOW_CONN_WH_URL", url)
+    assert password in _redacted(url), "the masker knew the password before the lookup"
+
+    warehouse = source_warehouse("wh_url", load_settings())
+
+    assert warehouse.password == password and warehouse.display == "postgresql+psycopg2://etl:***@db:5432/mart"
+    assert password not in _redacted(f"could not connect to {url}")
+
+
+def test_a_ui_connection_becomes_a_postgres_warehouse_with_its_password_masked(monkeypatch) -> None:
+    password = _password()
+    fields = {"conn_type": "postgres", "login": "etl", "password": password, "host": "db", "schema": "mart"}
+    monkeypatch.setenv("AIRFLOW_CONN_WH_UI", json.dumps(fields))
+
+    warehouse = source_warehouse("wh_ui", load_settings())
+
+    assert warehouse.display == "postgresql+psycopg2://etl:***@db:5432/mart" and warehouse.password == password
+    assert password not in _redacted(f"could not connect to {warehouse_url('wh_ui', load_settings())}")
+
+
+def test_an_sqlalchemy_url_in_the_extra_is_used_verbatim_and_an_unknown_type_is_refused(monkeypatch) -> None:
+    extra = {"sqlalchemy_url": "snowflake://etl@acct/db/schema?warehouse=wh"}
+    monkeypatch.setenv("AIRFLOW_CONN_WH_EXTRA", json.dumps({"conn_type": "generic", "extra": extra}))
+    monkeypatch.setenv("AIRFLOW_CONN_WH_ODD", json.dumps({"conn_type": "mysql", "host": "db"}))
+
+    assert warehouse_url("wh_extra", load_settings()) == extra["sqlalchemy_url"]
+    with pytest.raises(ValueError, match="set extra sqlalchemy_url"):
+        source_warehouse("wh_odd", load_settings())
+
+
+def test_only_the_default_connection_falls_back_to_the_embedded_warehouse() -> None:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    settings = load_settings()
+
+    assert warehouse_url("warehouse", settings) == settings.warehouse_default_url
+    with pytest.raises(AirflowNotFoundException):
+        source_warehouse("no_such_warehouse", settings)
+
+
+def test_the_step_context_reads_the_models_connection_only_when_asked(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONFIG.source.conn_id.upper()}", f"sqlite:///{tmp_path / 'wh.db'}")
+    run = RunInfo("retrain_churn", "manual__1", END)
+
+    without, with_warehouse = step_context(CONFIG, run=run), step_context(CONFIG, warehouse=True, run=run)
+
+    assert without.warehouse is None and without.pipeline_db is None and without.run is run
+    assert with_warehouse.warehouse.display == f"sqlite:///{tmp_path / 'wh.db'}"
+    assert with_warehouse.pipeline_db is with_warehouse.warehouse and with_warehouse.config is CONFIG
+
+
+def _context(params=None, drift=None, interval_end=None, run_type="scheduled", user=None) -> dict:
+    run = SimpleNamespace(
+        dag_id="retrain_churn",
+        run_id="r1",
+        run_after=END + timedelta(hours=1),
+        run_type=run_type,
+        triggering_user_name=user,
+    )
+    events = {"churn_drift": [SimpleNamespace(timestamp=END, extra=drift)]} if drift else {}
+    return {
+        "params": params or {},
+        "dag_run": run,
+        "triggering_asset_events": events,
+        "data_interval_end": interval_end,
+    }
+
+
+@pytest.mark.parametrize(
+    ("context", "window_end"),
+    [
+        (_context({"window_end": "2026-03-01T00:00:00Z"}, {"window_end": "2026-03-09T03:00:00+00:00"}, END), "03-01"),
+        (_context(drift={"window_end": "2026-03-09T03:00:00+00:00", "reason": "psi"}, interval_end=END), "03-09"),
+        (_context(interval_end=END - timedelta(days=2)), "03-14"),
+        (_context(), "03-16"),
+    ],
+    ids=["param", "drift event", "data interval", "run after"],
+)
+def test_the_window_end_is_the_param_then_the_drift_event_then_the_interval_then_the_trigger(
+    context: dict, window_end: str
+) -> None:
+    run = run_info(context, CONFIG)
+
+    assert run.window_end.strftime("%m-%d") == window_end and run.window_end.tzinfo is not None
+
+
+def test_a_drift_triggered_manual_run_names_the_drift_and_its_user() -> None:
+    run = run_info(_context(drift={"reason": "psi 0.3"}, run_type="manual", user="ana"), CONFIG)
+
+    assert run.trigger == "drift: psi 0.3" and run.actor == "ana"
+    assert run_info(_context(user="ana"), CONFIG).actor == "scheduler"  # only a manual run has a person
+
+
+def test_a_window_end_after_the_trigger_is_refused() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="no matured labels"):
+        run_info(_context({"window_end": (END + timedelta(days=1)).isoformat()}), CONFIG)

@@ -1,0 +1,137 @@
+"""What the Models page shows for a model, gathered from a registry fake, a real SQLite database
+holding the promotion log and model_monitoring, and the artifact root; a source that fails is an
+error on the row, never "nothing there"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from include.retraining.common import Settings, load_settings
+from include.retraining.config import load_model_config
+from include.retraining.overview import REGISTRY_ERROR, overview
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once, replace_monitoring_row
+from include.retraining.tracking import DECISION_TAG, REASON_TAG, Champion, RegistryError
+from include.retraining.warehouse import Database
+
+pytestmark = pytest.mark.unit
+
+CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
+T0 = datetime(2026, 3, 2, 3, tzinfo=UTC)
+
+
+@dataclass
+class FakeRegistry:
+    aliases: dict[str, str] = field(default_factory=dict)
+    newest: Champion | None = None
+    error: Exception | None = None
+
+    def _alias(self, alias: str) -> Champion | None:
+        if self.error:
+            raise self.error
+        version = self.aliases.get(alias)
+        return Champion(version, "run", f"models:/churn@{alias}", {}) if version else None
+
+    def champion(self) -> Champion | None:
+        return self._alias("champion")
+
+    def previous_champion(self) -> Champion | None:
+        return self._alias("previous_champion")
+
+    def latest_version(self) -> Champion | None:
+        return self.newest
+
+
+def _monitoring_row(week: int, value: float | None, decision: str = "no_drift") -> dict:
+    end = (T0 + timedelta(weeks=week)).replace(tzinfo=None)
+    return {
+        "model": "churn",
+        "window_start": end - timedelta(days=7),
+        "window_end": end,
+        "airflow_run_id": f"r{week}",
+        "champion_version": "1",
+        "rows_current": 100,
+        "rows_matured": 100,
+        "drift_share": 0.0,
+        "drifted_columns": "",
+        "prediction_psi": 0.01,
+        "metric": "roc_auc",
+        "metric_holdout": 0.8,
+        "metric_current": value,
+        "performance_drop": 0.0,
+        "drift_detected": False,
+        "decision": decision,
+        "reasons": "no drift" if decision == "no_drift" else "<b>drift</b> in monthly_charges",
+        "report_path": "",
+    }
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"RETRAINING_DATA_DIR": str(tmp_path), "RETRAINING_MLFLOW_UI_URL": "http://mlflow.test"})
+
+
+@pytest.fixture
+def db(settings: Settings) -> Database:
+    db = Database(settings.warehouse_default_url)
+    for move in (
+        PromotionRecord("churn", "1", PromotionAction.PROMOTE, "first", at=T0),
+        PromotionRecord(
+            "churn", "2", PromotionAction.APPROVE, "better", "1", actor="alice", at=T0 + timedelta(weeks=1)
+        ),
+        PromotionRecord(
+            "churn", "3", PromotionAction.REJECT, "rejected by bob", "2", actor="bob", at=T0 + timedelta(weeks=2)
+        ),
+    ):
+        append_once(db, move)
+    for week, value in enumerate([0.81, None, 0.80, 0.78]):  # week 1: no matured labels yet
+        replace_monitoring_row(db, _monitoring_row(week, value, "retrain" if week == 3 else "no_drift"))
+    return db
+
+
+def test_the_row_says_who_put_the_champion_there_and_the_latest_decisions(settings: Settings, db: Database) -> None:
+    registry = FakeRegistry(
+        {"champion": "2", "previous_champion": "1"},
+        Champion("3", "run3", "models:/churn/3", {DECISION_TAG: "block", REASON_TAG: "rejected by bob"}),
+    )
+
+    row = overview(CONFIG, settings, db, registry)
+
+    assert row.errors == []
+    assert (row.champion, row.previous_champion, row.rollback_target) == ("2", "1", "1")
+    assert row.since.action is PromotionAction.APPROVE and row.since.actor == "alice"
+    assert row.since.at == T0 + timedelta(weeks=1)
+    assert (row.gate_version, row.gate_decision, row.gate_reason) == ("3", "block", "rejected by bob")
+    assert row.drift_decision == "retrain" and row.drift_window_end == T0 + timedelta(weeks=3)
+    assert [p.value for p in row.series] == [0.81, 0.80, 0.78]  # the week without matured labels has no point
+    assert [r.action.value for r in row.history] == ["reject", "approve", "promote"]
+    assert row.links["MLflow model"] == "http://mlflow.test/#/models/churn"
+
+
+def test_a_registry_that_does_not_answer_is_an_error_not_no_champion(settings: Settings, db: Database) -> None:
+    row = overview(CONFIG, settings, db, FakeRegistry(error=RegistryError("tracking server down")))
+
+    assert row.champion is None and row.since is None
+    assert row.errors == [f"{REGISTRY_ERROR}: RegistryError: tracking server down"]
+    assert row.drift_decision == "retrain" and len(row.history) == 3  # the other sources still answer
+
+
+def test_a_database_that_does_not_answer_is_an_error_not_no_history(settings: Settings) -> None:
+    unreachable = Database("postgresql+psycopg2://reader:pw-5e1d@127.0.0.1:9/warehouse")  # nothing on port 9
+
+    row = overview(CONFIG, settings, unreachable, FakeRegistry({"champion": "2"}))
+
+    assert [error.split(":", 1)[0] for error in row.errors] == ["promotion log", "model_monitoring"]
+    assert all("pw-5e1d" not in error for error in row.errors)
+    assert row.champion == "2" and row.history == [] and row.drift_decision is None
+
+
+def test_a_new_model_has_nothing_yet_and_no_error(settings: Settings) -> None:
+    row = overview(CONFIG, settings, Database(settings.warehouse_default_url), FakeRegistry())
+
+    assert row.errors == [] and row.champion is None and row.since is None and row.gate_version is None
+    assert row.series == [] and row.history == [] and row.drift_window_end is None
+    assert row.links["GX result"] == ""

@@ -1,0 +1,103 @@
+"""The CI workflow (.github/workflows/ci.yml) is valid for GitHub Actions and runs what `.ci/run`
+runs: the same commands (`make lint`, then `make test`) with CI=true, beside PostgreSQL and Redis
+service containers.
+
+The schema check uses check-jsonschema's vendored copy of the GitHub workflow schema, so it needs
+no network."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.unit
+
+WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
+CI_RUN = REPO / ".ci" / "run"
+# Shell bookkeeping in .ci/run, not a command CI has to run too.
+_PREAMBLE = ("set ", "cd ")
+
+
+def _check_jsonschema() -> str:
+    found = Path(sys.executable).with_name("check-jsonschema")
+    assert found.exists() or shutil.which("check-jsonschema"), "check-jsonschema missing: run `make venv`"
+    return str(found) if found.exists() else str(shutil.which("check-jsonschema"))
+
+
+def _ci_run() -> tuple[list[str], dict[str, str]]:
+    """The commands `.ci/run` runs, in order, and the variables it exports."""
+    commands, exported = [], {}
+    for line in (raw.strip() for raw in CI_RUN.read_text().splitlines()):
+        if not line or line.startswith("#") or line.startswith(_PREAMBLE):
+            continue
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            exported[name.strip()] = value.strip().strip("\"'")
+        else:
+            commands.append(line)
+    return commands, exported
+
+
+def _lint(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_the_workflow_passes_the_github_workflow_schema():
+    result = _lint(WORKFLOW)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path):
+    broken = tmp_path / "ci.yml"
+    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
+
+    result = _lint(broken)
+
+    assert result.returncode != 0 and "runs-on" in result.stdout + result.stderr
+
+
+def test_ci_run_lints_then_tests_under_ci_true():
+    commands, exported = _ci_run()
+
+    assert [command for command in commands if command in ("make lint", "make test")] == ["make lint", "make test"]
+    assert exported.get("CI", "").lower() == "true"
+
+
+def test_the_job_runs_the_commands_of_ci_run_under_ci_true(workflow: dict):
+    (job,) = workflow["jobs"].values()
+    commands, exported = _ci_run()
+
+    run_steps = [step["run"].strip() for step in job["steps"] if "run" in step]
+
+    assert run_steps == commands
+    assert {name: str(job.get("env", {}).get(name, "")).lower() for name in exported} == {
+        name: value.lower() for name, value in exported.items()
+    }
+
+
+def test_postgres_and_redis_are_service_containers_the_tests_are_pointed_at(workflow: dict):
+    (job,) = workflow["jobs"].values()
+    services, env = job["services"], job["env"]
+
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["redis"]["image"].startswith("redis:")
+    assert "@postgres:5432/" in env["RETRAINING_TEST_PG_URL"]
+    assert env["RETRAINING_TEST_REDIS_URL"].startswith("redis://redis:6379/")

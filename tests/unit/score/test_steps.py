@@ -1,0 +1,160 @@
+"""score_<model>'s steps against fakes of the registry and tracker and a real SQLite warehouse:
+which versions a run pins, what is written, and what happens to a shadow challenger that cannot
+be loaded or to rows that cannot be scored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from include.retraining.common import Window, load_settings
+from include.retraining.config import ScoringConfig, load_model_config
+from include.retraining.runs import RunInfo, StepContext
+from include.retraining.score import NoChampion, ScoringInputError, ShadowOutcome
+from include.retraining.score import steps as score_steps
+from include.retraining.tracking import Champion, UnusableModelError
+from include.retraining.warehouse import Warehouse
+
+pytestmark = pytest.mark.unit
+
+CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
+RUN = RunInfo(dag_id="score_churn", run_id="r1", window_end=datetime(2026, 3, 2, 5, 30, tzinfo=UTC))
+INTERVAL = Window(datetime(2026, 3, 1, 4, tzinfo=UTC), datetime(2026, 3, 2, 4, tzinfo=UTC))
+SCORED_AT = datetime(2026, 3, 2, 6, tzinfo=UTC)
+
+
+class Registry:
+    def __init__(self, **aliases: str) -> None:
+        self.aliases = aliases
+
+    def alias(self, name: str):
+        version = self.aliases.get(name)
+        return Champion(version, f"run-{version}", f"models:/churn@{name}", {}) if version else None
+
+    def champion(self):
+        return self.alias("champion")
+
+
+class Model:
+    feature_names_in_ = np.array(CONFIG.features.columns, dtype=object)
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.tile([1 - self.value, self.value], (len(frame), 1))
+
+
+class Tracker:
+    def __init__(self, broken: tuple[str, ...] = ()) -> None:
+        self.broken = broken
+
+    def load_model(self, uri: str):
+        version = uri.rsplit("/", 1)[1]
+        if version in self.broken:
+            raise UnusableModelError(f"{uri}: corrupt")
+        return Model(float(version) / 10)
+
+
+def _warehouse(tmp_path: Path, ids: list[str | None]) -> Warehouse:
+    """The source table with one row per id inside the interval, and one after it."""
+    times = pd.date_range("2026-03-01 05:00", periods=len(ids), freq="h")
+    rows = pd.DataFrame({"customer_id": [*ids, "later"], "snapshot_at": [*times, pd.Timestamp("2026-03-02 05:00")]})
+    rows = rows.assign(**{c: 1.0 for c in CONFIG.features.columns})
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'wh.db'}")
+    warehouse.replace_rows(CONFIG.source.table, rows, "1 = 1", {})
+    return warehouse
+
+
+def _ctx(
+    registry: Registry, tracker: Tracker | None = None, warehouse: Warehouse | None = None, **scoring: object
+) -> StepContext:
+    config = CONFIG.model_copy(update={"scoring": ScoringConfig(**{"schedule": "0 4 * * *", **scoring})})
+    settings = load_settings({"RETRAINING_DATA_DIR": "/nonexistent"})
+    return StepContext(config, settings, RUN, tracker or Tracker(), registry, warehouse, warehouse)
+
+
+def _written(warehouse: Warehouse) -> pd.DataFrame:
+    with warehouse.engine(read_only=True) as engine, engine.connect() as conn:
+        return pd.read_sql(sa.text("SELECT * FROM churn_predictions ORDER BY alias, id"), conn)
+
+
+def test_plan_pins_the_grid_interval_and_both_versions() -> None:
+    planned = score_steps.plan(_ctx(Registry(champion="3", challenger="4"), shadow=True))
+
+    assert planned.interval == INTERVAL
+    assert (planned.champion, planned.challenger, planned.shadow) == ("3", "4", ShadowOutcome.SCORED)
+    assert planned.table == "churn_predictions"
+
+
+def test_plan_writes_to_the_configured_output_table() -> None:
+    planned = score_steps.plan(_ctx(Registry(champion="3"), output_table="analytics.churn_scores"))
+
+    assert planned.table == "analytics.churn_scores"
+
+
+@pytest.mark.parametrize(
+    ("aliases", "shadow", "expected"),
+    [
+        ({"champion": "3", "challenger": "4"}, False, ShadowOutcome.OFF),
+        ({"champion": "3"}, True, ShadowOutcome.NONE),
+        ({"champion": "3", "challenger": "3"}, True, ShadowOutcome.NONE),  # promoted: no shadow of itself
+    ],
+)
+def test_no_shadow_without_the_setting_or_another_challenger(aliases, shadow, expected) -> None:
+    planned = score_steps.plan(_ctx(Registry(**aliases), shadow=shadow))
+
+    assert planned.challenger is None and planned.shadow == expected
+
+
+def test_no_champion_stops_the_run_with_the_reason() -> None:
+    with pytest.raises(NoChampion, match="no alias `champion`"):
+        score_steps.plan(_ctx(Registry(challenger="4"), shadow=True))
+
+
+def test_both_aliases_score_the_intervals_rows_into_the_table(tmp_path: Path) -> None:
+    warehouse = _warehouse(tmp_path, ["a", "b"])
+    ctx = _ctx(Registry(champion="3", challenger="4"), warehouse=warehouse, shadow=True)
+
+    result = score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+
+    written = _written(warehouse)
+    assert result.rows == 4 and result.shadow == ShadowOutcome.SCORED and result.interval == INTERVAL
+    assert [(s.alias.value, s.version, s.rows) for s in result.scored] == [("champion", "3", 2), ("challenger", "4", 2)]
+    assert written["alias"].tolist() == ["challenger", "challenger", "champion", "champion"]
+    assert written["score"].tolist() == pytest.approx([0.4, 0.4, 0.3, 0.3]) and "later" not in set(written["id"])
+
+
+def test_an_unusable_challenger_leaves_the_champion_scoring_alone(tmp_path: Path) -> None:
+    warehouse = _warehouse(tmp_path, ["a", "b"])
+    ctx = _ctx(Registry(champion="3", challenger="4"), Tracker(broken=("4",)), warehouse, shadow=True)
+
+    result = score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+
+    written = _written(warehouse)
+    assert result.shadow == ShadowOutcome.UNUSABLE and "challenger version 4" in result.shadow_error
+    assert result.rows == 2 and set(written["alias"]) == {"champion"}
+    assert written["score"].tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_a_null_id_stops_the_run_before_anything_is_written(tmp_path: Path) -> None:
+    warehouse = _warehouse(tmp_path, ["a", None])
+    ctx = _ctx(Registry(champion="3"), warehouse=warehouse)
+
+    with pytest.raises(ScoringInputError, match="1 row.*no 'customer_id'"):
+        score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+
+    assert not warehouse.has_table("churn_predictions")
+
+
+def test_a_refused_scoring_query_names_where_the_rows_came_from(tmp_path: Path) -> None:
+    warehouse = _warehouse(tmp_path, ["a"])
+    ctx = _ctx(Registry(champion="3"), warehouse=warehouse, query="SELECT * FROM no_such_table")
+
+    with pytest.raises(ScoringInputError, match=r"no such table.*score_churn reads its rows from `scoring.query`"):
+        score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)

@@ -1,0 +1,130 @@
+"""The project's own model loader: skops only, trusting only the project's types, whatever the
+model's MLmodel file asks for; what is not ours is refused by name, what is broken is unusable.
+An installation upgraded in place keeps serving the models it logged before: a skops file written
+by the pipeline at c459b4f (before the capability packages) loads through today's loader and
+trusted list and scores its rows exactly as it did then."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from include.retraining.learning import SKOPS_TRUSTED_TYPES
+from include.retraining.tracking import UnsafeModelError, UnusableModelError, load_model_file
+from include.retraining.tracking.loading import load_skops_model, model_file
+from tests.support import REPO
+
+pytestmark = pytest.mark.unit
+
+LEGACY = REPO / "tests" / "data" / "legacy"
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fitted pipeline saved as MLflow does for this project: skops, our trusted types."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    frame = pd.DataFrame({"x": np.arange(20.0)})
+    model = Pipeline([("model", LogisticRegression())]).fit(frame, np.arange(20) % 2)
+    folder = tmp_path_factory.mktemp("model") / "model"
+    mlflow.sklearn.save_model(model, folder, serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+    return folder
+
+
+def _copy_with(saved: Path, tmp_path: Path, **flavor: object) -> Path:
+    folder = tmp_path / "copy"
+    shutil.copytree(saved, folder)
+    spec = yaml.safe_load((folder / "MLmodel").read_text())
+    spec["flavors"]["sklearn"].update(flavor)
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    return folder
+
+
+def test_our_skops_model_loads(saved_model: Path) -> None:
+    model = load_skops_model(saved_model, "v1", SKOPS_TRUSTED_TYPES)
+    assert list(model.feature_names_in_) == ["x"]
+
+
+def test_the_model_file_is_named_and_checked_from_the_mlmodel_file_alone(saved_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "only-mlmodel"
+    folder.mkdir()
+    shutil.copy(saved_model / "MLmodel", folder / "MLmodel")
+
+    name = model_file(folder, "v1", SKOPS_TRUSTED_TYPES)
+
+    assert name == "model.skops" and not (folder / name).exists()
+    model = load_model_file(saved_model / name, "v1", SKOPS_TRUSTED_TYPES)
+    assert list(model.feature_names_in_) == ["x"]
+
+
+def test_a_pickle_model_is_refused_by_name(saved_model: Path, tmp_path: Path) -> None:
+    folder = _copy_with(saved_model, tmp_path, serialization_format="cloudpickle")
+    with pytest.raises(UnsafeModelError, match="'cloudpickle'.*only 'skops'"):
+        load_skops_model(folder, "models:/churn@champion", SKOPS_TRUSTED_TYPES)
+
+
+def test_a_model_that_widens_the_trusted_types_is_refused(saved_model: Path, tmp_path: Path) -> None:
+    folder = _copy_with(saved_model, tmp_path, skops_trusted_types=[*SKOPS_TRUSTED_TYPES, "builtins.eval"])
+    with pytest.raises(UnsafeModelError, match="builtins.eval"):
+        load_skops_model(folder, "v9", SKOPS_TRUSTED_TYPES)
+
+
+def test_a_model_file_outside_its_folder_is_refused(saved_model: Path, tmp_path: Path) -> None:
+    folder = _copy_with(saved_model, tmp_path, pickled_model="../elsewhere.skops")
+    with pytest.raises(UnsafeModelError, match="points outside the model folder"):
+        model_file(folder, "v3", SKOPS_TRUSTED_TYPES)
+
+
+def test_a_model_holding_types_outside_the_list_is_refused() -> None:
+    # A real churn model (it holds the project's converters): trusting fewer types than it needs refuses it.
+    narrower = [t for t in SKOPS_TRUSTED_TYPES if not t.startswith("include.")]
+    with pytest.raises(UnsafeModelError, match=r"holds types outside the project's list.*features._as_float"):
+        load_model_file(LEGACY / "churn_model_c459b4f.skops", "v4", narrower)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_a_corrupt_or_missing_model_file_is_unusable(saved_model: Path, tmp_path: Path, damage: str) -> None:
+    folder = _copy_with(saved_model, tmp_path)
+    target = folder / "model.skops"
+    if damage == "corrupt":
+        target.write_bytes(b"not a zip file")
+    else:
+        target.unlink()
+    with pytest.raises(UnusableModelError, match="cannot load model.skops"):
+        load_skops_model(folder, "v2", SKOPS_TRUSTED_TYPES)
+
+
+@pytest.mark.parametrize("mlmodel", ["missing", "not sklearn"])
+def test_a_folder_without_a_sklearn_mlmodel_is_unusable(saved_model: Path, tmp_path: Path, mlmodel: str) -> None:
+    folder = _copy_with(saved_model, tmp_path)
+    if mlmodel == "missing":
+        (folder / "MLmodel").unlink()
+    else:
+        spec = yaml.safe_load((folder / "MLmodel").read_text())
+        del spec["flavors"]["sklearn"]
+        (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    with pytest.raises(UnusableModelError, match="no readable MLmodel file|not a scikit-learn model"):
+        model_file(folder, "v5", SKOPS_TRUSTED_TYPES)
+
+
+def test_a_model_logged_before_the_packages_loads_and_scores_as_it_did() -> None:
+    model = load_model_file(LEGACY / "churn_model_c459b4f.skops", "churn v1 (c459b4f)", SKOPS_TRUSTED_TYPES)
+    rows = pd.read_csv(LEGACY / "churn_rows.csv")
+
+    scores = model.predict_proba(rows)[:, 1]
+
+    assert np.allclose(scores, np.loadtxt(LEGACY / "churn_scores_c459b4f.txt"), rtol=0, atol=1e-12)
+
+
+def test_models_logged_now_name_the_converters_as_the_old_ones_did() -> None:
+    from include.retraining.features import preprocessing
+
+    assert preprocessing._as_float.__module__ == "include.retraining.features"
+    assert preprocessing._as_text.__module__ == "include.retraining.features"

@@ -1,0 +1,125 @@
+"""`Warehouse`: a model's source read on a real SQLite database, as the embedded setup reads it:
+half-open windows, missing columns and refused SQL named with the fix, connection faults left
+retryable. PostgreSQL's ADBC reads, samples and aggregates: tests/integration/test_warehouse_postgres.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from demo.churn_data import TABLE, generate_snapshots, load_window
+from include.retraining.config import SourceConfig, load_model_config
+from include.retraining.warehouse import HASH_SPACE, Warehouse, WarehouseError
+
+pytestmark = pytest.mark.unit
+
+CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
+COLUMNS = ["customer_id", "snapshot_at", "churned", *CONFIG.features.columns]
+START = datetime(2026, 1, 1, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    url = f"sqlite:///{tmp_path / 'wh.db'}"
+    load_window(url, TABLE, generate_snapshots(200, START, START + WEEK, seed=1), START, START + WEEK)
+    return Warehouse(url)
+
+
+def test_a_window_is_half_open_and_ordered_by_time(warehouse: Warehouse) -> None:
+    frame = warehouse.read_window(CONFIG.source, COLUMNS, START, START + WEEK, model="churn")
+    later = warehouse.read_window(CONFIG.source, COLUMNS, START + WEEK, START + 2 * WEEK, model="churn")
+    last = frame["snapshot_at"].iloc[-1].to_pydatetime().replace(tzinfo=UTC)
+
+    just_before = warehouse.read_window(CONFIG.source, COLUMNS, START, last - timedelta(microseconds=1), model="churn")
+    from_last = warehouse.read_window(CONFIG.source, COLUMNS, last, START + WEEK, model="churn")
+
+    assert len(frame) == 200 and len(later) == 0 and list(frame.columns) == COLUMNS
+    assert frame["snapshot_at"].is_monotonic_increasing and frame["snapshot_at"].dt.tz is None
+    assert len(just_before) == len(frame) - 1 and len(from_last) == 0  # (start, end]: the end row is in
+
+
+def test_the_window_batches_hold_the_rows_read_window_returns(warehouse: Warehouse) -> None:
+    frame = warehouse.read_window(CONFIG.source, COLUMNS, START, START + WEEK, model="churn")
+
+    with warehouse.window_batches(CONFIG.source, COLUMNS, START, START + WEEK, model="churn") as reader:
+        streamed = reader.read_all().to_pandas()
+
+    pd.testing.assert_frame_equal(streamed, frame)
+
+
+def test_a_monitor_window_on_sqlite_reads_every_row_unsampled(warehouse: Warehouse) -> None:
+    window = warehouse.read_monitor_window(CONFIG, COLUMNS, START, START + WEEK, max_rows=50)
+
+    assert window.rows == len(window.frame) == 200
+    assert window.threshold == HASH_SPACE and not window.sampled
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda w: w.read_window_sample(CONFIG, COLUMNS, START, START + WEEK),
+        lambda w: w.window_aggregates(CONFIG, START, START + WEEK),
+    ],
+    ids=["sample", "aggregates"],
+)
+def test_warehouse_side_sampling_is_refused_off_postgres_with_the_fix(warehouse: Warehouse, read) -> None:
+    with pytest.raises(WarehouseError, match=r"model 'churn': training.sample_rows .* needs PostgreSQL; remove"):
+        read(warehouse)
+
+
+def test_the_source_columns_are_the_tables(warehouse: Warehouse) -> None:
+    assert set(COLUMNS) <= warehouse.source_columns(CONFIG.source, model="churn")
+
+
+def test_missing_column_is_named_with_the_model_and_the_fix(warehouse: Warehouse) -> None:
+    with pytest.raises(
+        WarehouseError, match=r"model 'churn': table 'customer_snapshots' has no column\(s\) \['nope'\]"
+    ):
+        warehouse.read_window(CONFIG.source, ["snapshot_at", "nope"], START, START + WEEK, model="churn")
+
+
+def test_a_missing_table_is_named_without_the_password(tmp_path: Path) -> None:
+    empty = Warehouse(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(WarehouseError, match=r"table 'customer_snapshots' does not exist in the warehouse .*empty\.db"):
+        empty.read_window(CONFIG.source, ["snapshot_at"], START, START + WEEK, model="churn")
+
+
+def test_query_source_with_a_comment_and_colon_literals_reads_the_window(warehouse: Warehouse) -> None:
+    source = SourceConfig(
+        query="select *, ':x' as tag from customer_snapshots where region <> ':north' -- all regions",
+        timestamp_column="snapshot_at",
+    )
+    frame = warehouse.read_window(source, ["snapshot_at", "tag", "region"], START, START + WEEK, model="churn")
+    assert len(frame) == 200 and set(frame["tag"]) == {":x"}
+
+
+def test_query_source_missing_column_names_model_column_and_fix(warehouse: Warehouse) -> None:
+    source = SourceConfig(query="select snapshot_at, churned from customer_snapshots", timestamp_column="snapshot_at")
+    with pytest.raises(WarehouseError) as raised:
+        warehouse.read_window(source, ["snapshot_at", "churned", "tenure_months"], START, START + WEEK, model="churn")
+    message = str(raised.value)
+    assert "model 'churn'" in message and "['tenure_months']" in message and "source.query" in message
+    assert "fix `features`, `target` or `source`" in message
+
+
+def test_query_the_warehouse_refuses_is_a_named_error(warehouse: Warehouse) -> None:
+    source = SourceConfig(query="select * from no_such_table", timestamp_column="snapshot_at")
+    with pytest.raises(
+        WarehouseError, match=r"model 'churn': .*no such table.*a table is missing: check `source.query`"
+    ):
+        warehouse.read_window(source, ["snapshot_at"], START, START + WEEK, model="churn")
+
+
+@pytest.mark.parametrize("source", [CONFIG.source, SourceConfig(query="select 1 as ts", timestamp_column="ts")])
+def test_an_unreachable_warehouse_stays_a_retryable_error_without_the_password(source: SourceConfig) -> None:
+    unreachable = Warehouse("postgresql+psycopg2://reader:pw-41c9e0@127.0.0.1:9/warehouse")  # nothing on port 9
+
+    with pytest.raises(Exception) as raised:  # any type but WarehouseError
+        unreachable.read_window(source, ["ts"], START, START + WEEK, model="churn")
+
+    assert not isinstance(raised.value, WarehouseError), "a connection fault must be retried, not alerted as config"
+    assert "pw-41c9e0" not in str(raised.value)
