@@ -26,11 +26,14 @@ __all__ = [
     "UTC",
     "drift_events",
     "load_weeks",
+    "pipeline_db",
     "postgres_databases",
     "postgres_engine",
     "redis_url",
+    "registry",
     "run_dag",
     "service_unavailable",
+    "tracker",
     "warehouse_url",
 ]
 
@@ -66,20 +69,44 @@ def postgres_databases(*names: str, drop: bool = False) -> None:
 
 
 def warehouse_url() -> str:
-    from include.retraining.common.settings import load_settings
+    from include.retraining.common import load_settings
 
     return os.environ.get("AIRFLOW_CONN_WAREHOUSE") or load_settings().warehouse_default_url
 
 
+def pipeline_db():
+    """The database of the pipeline's own tables (promotion log, monitoring, predictions) in the
+    test's environment: the warehouse's, as in production."""
+    from include.retraining.warehouse import Database
+
+    return Database(warehouse_url())
+
+
+def tracker(settings=None):
+    """The MLflow adapter as the pipeline builds it (the project's trusted types), on `settings`
+    or the test's environment."""
+    from include.retraining.common import load_settings
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES
+    from include.retraining.tracking import Tracker
+
+    return Tracker(settings or load_settings(), trusted_types=SKOPS_TRUSTED_TYPES)
+
+
+def registry(name: str = "churn", settings=None):
+    """The registry adapter of one registered model, as the pipeline builds it."""
+    from include.retraining.tracking import Registry
+
+    return Registry(tracker(settings), name)
+
+
 def load_weeks(start: datetime, weeks: int, rows_per_week: int = 900, seed: int = 11, world=None) -> None:
     """Write `weeks` weekly partitions of demo churn data into the test's warehouse."""
-    from demo.churn_data import STABLE, TABLE, generate_snapshots
-    from include.retraining.warehouse.reads import replace_window
+    from demo.churn_data import STABLE, TABLE, generate_snapshots, load_window
 
     for week in range(weeks):
         begin = start + timedelta(days=7 * week)
         frame = generate_snapshots(rows_per_week, begin, begin + timedelta(days=7), seed=seed, world=world or STABLE)
-        replace_window(warehouse_url(), TABLE, frame, "snapshot_at", begin, begin + timedelta(days=7))
+        load_window(warehouse_url(), TABLE, frame, begin, begin + timedelta(days=7))
 
 
 def drift_events(model: str = "churn") -> list[dict]:

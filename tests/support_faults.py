@@ -549,7 +549,7 @@ def model_aliases(name: str = "churn") -> dict[str, str]:
     """The registered model's aliases, from the tracking URI the pipeline uses."""
     from mlflow.tracking import MlflowClient
 
-    from include.retraining.common.settings import load_settings
+    from include.retraining.common import load_settings
 
     uri = os.environ.get("MLFLOW_TRACKING_URI") or load_settings().tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -558,8 +558,8 @@ def model_aliases(name: str = "churn") -> dict[str, str]:
 
 def recorded_alerts(kind: str | None = None) -> list[dict]:
     """The alerts in the pipeline's outbox, oldest first, optionally of one kind."""
-    from include.retraining.alerts.outbox import read_alerts
-    from include.retraining.common.settings import load_settings
+    from include.retraining.alerts import read_alerts
+    from include.retraining.common import load_settings
 
     alerts = read_alerts(load_settings().alerts_file)
     return [a for a in alerts if kind is None or a.get("kind") == kind]

@@ -1,5 +1,5 @@
 """Served predictions for tests, in the predictions table's contract, written by `score_<model>`'s
-own writer (`predictions_table.replace_interval`), so the monitor reads exactly what scoring writes."""
+own writer (`tables.replace_interval`), so the monitor reads exactly what scoring writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-__all__ = ["predictions_for", "write_predictions"]
+__all__ = ["predictions_for", "read_predictions", "write_predictions"]
 
 
 def predictions_for(
@@ -34,9 +34,30 @@ def predictions_for(
 def write_predictions(url: str, frame: pd.DataFrame, table: str = "churn_predictions") -> None:
     """Replace each (model, interval_start, interval_end) of the frame, every alias at once, as a
     scoring run does."""
-    from include.retraining.common.windows import Window
-    from include.retraining.tables.predictions import replace_interval
+    from include.retraining.common import Window
+    from include.retraining.tables import replace_interval
+    from include.retraining.warehouse import Database
+
+    db = Database(url)
 
     for (model, start, end), rows in frame.groupby(["model", "interval_start", "interval_end"]):
         interval = Window(start.to_pydatetime().replace(tzinfo=UTC), end.to_pydatetime().replace(tzinfo=UTC))
-        replace_interval(url, table, rows.reset_index(drop=True), model, interval)
+        replace_interval(db, table, rows.reset_index(drop=True), model, interval)
+
+
+def read_predictions(url: str, table: str = "churn_predictions", model: str = "churn") -> pd.DataFrame:
+    """The model's rows of the predictions table, by interval, alias, event time and id, read with
+    plain SQL (the pipeline itself only reads it joined to labels); empty when there is no table."""
+    import sqlalchemy as sa
+
+    from include.retraining.tables import PREDICTION_COLUMNS
+    from include.retraining.warehouse import Database
+
+    db = Database(url)
+    if not db.has_table(table):
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    query = sa.text(
+        f"SELECT * FROM {db.quote(table)} WHERE model = :model ORDER BY interval_end, alias, event_time, id"
+    )
+    with db.engine(read_only=True) as engine, engine.connect() as conn:
+        return pd.read_sql(query, conn, params={"model": model})

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from include.retraining.alerts.outbox import read_alerts
-from include.retraining.common.settings import load_settings
-from include.retraining.tables import promotions as promotion_log
-from tests.support import UTC, load_weeks, run_dag, warehouse_url
+from include.retraining.alerts import read_alerts
+from include.retraining.common import load_settings
+from include.retraining.tables import history
+from tests.support import UTC, load_weeks, pipeline_db, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeou
 
     assert timed_out["approve"] == "success" and timed_out["promote"] == "skipped"
     assert _aliases() == {"champion": "1", "challenger": "3"}
-    rows = promotion_log.history(warehouse_url(), "churn")
+    rows = history(pipeline_db(), "churn")
     assert [(r.action.value, r.from_version, r.to_version, r.actor) for r in rows] == [
         ("reject", "1", "3", "scheduler"),
         ("reject", "1", "2", "bob"),

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo import timeline
-from include.retraining.alerts.outbox import read_alerts
+from include.retraining.alerts import read_alerts
 from tests.support import REPO, UTC
 
 pytestmark = pytest.mark.integration
@@ -115,11 +115,12 @@ def test_the_airflow_ui_shows_real_run_times_and_simulated_weeks_only_as_window_
 
 
 def test_one_rollback_by_hand_is_in_the_timeline_and_every_alias_move_in_the_promotion_log(demo) -> None:
-    from include.retraining.common.settings import load_settings
-    from include.retraining.tables.promotions import history
+    from include.retraining.common import load_settings
+    from include.retraining.tables import history
+    from include.retraining.warehouse import Database
 
     url = load_settings({"RETRAINING_DATA_DIR": str(demo.data)}).warehouse_default_url
-    log = list(reversed(history(url, "churn")))
+    log = list(reversed(history(Database(url), "churn")))
     weeks = demo.summary["weeks"]
     rollbacks = [entry for entry in log if entry.action == "rollback"]
     assert len(rollbacks) == 1, [(e.action, e.to_version) for e in log]

@@ -14,13 +14,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from demo.churn_data import TABLE, generate_snapshots
-from include.retraining.artifacts.snapshots import read_snapshot, write_snapshot
-from include.retraining.common.settings import load_settings
-from include.retraining.common.windows import training_window
-from include.retraining.config.model import load_model_config
-from include.retraining.learning.training import TrainingDataError
-from include.retraining.retrain.contracts import Extracted
+from demo.churn_data import TABLE, generate_snapshots, load_window
+from include.retraining.artifacts import read_snapshot, write_snapshot
+from include.retraining.common import load_settings, training_window
+from include.retraining.config import load_model_config
+from include.retraining.learning import TrainingDataError
+from include.retraining.retrain import Extracted
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -34,8 +33,6 @@ ROWS = generate_snapshots(4000, WINDOW.start, WINDOW.end, seed=5)
 @pytest.fixture(scope="module")
 def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The same rows in a PostgreSQL scratch database and in a SQLite file."""
-    from include.retraining.warehouse.reads import replace_window
-
     name = f"wh_stream_{uuid.uuid4().hex[:8]}"
     try:
         postgres_databases(name)
@@ -47,31 +44,34 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     }
     try:
         for url in urls.values():
-            replace_window(url, TABLE, ROWS, "snapshot_at", WINDOW.start, WINDOW.end)
+            load_window(url, TABLE, ROWS, WINDOW.start, WINDOW.end)
         yield urls
     finally:
         postgres_databases(name, drop=True)
 
 
 def _extract(url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **training: object) -> Extracted:
-    from include.retraining.retrain.steps import extract
-    from include.retraining.runs.context import RunInfo, StepContext
+    from include.retraining.retrain import extract
+    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.warehouse import Warehouse
 
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(root))
     config = CONFIG.model_copy(update={"training": CONFIG.training.model_copy(update=training)})
     run = RunInfo(dag_id="retrain_churn", run_id="manual__1", window_end=WINDOW_END)
-    return extract(StepContext(config=config, settings=load_settings(), run=run, warehouse_url=url))
+    return extract(StepContext.create(config, load_settings(), run, Warehouse(url)))
 
 
 def test_the_streamed_snapshot_equals_the_pandas_paths_for_the_same_rows(
     warehouses: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from include.retraining.warehouse.reads import read_window
+    from include.retraining.warehouse import Warehouse
 
     streamed = _extract(warehouses["postgres"], tmp_path / "pg", monkeypatch)
     embedded = _extract(warehouses["sqlite"], tmp_path / "sqlite", monkeypatch)
     columns = list(read_snapshot(streamed.path).columns)
-    whole = read_window(warehouses["postgres"], CONFIG.source, columns, WINDOW.start, WINDOW.end, model="churn")
+    whole = Warehouse(warehouses["postgres"]).read_window(
+        CONFIG.source, columns, WINDOW.start, WINDOW.end, model="churn"
+    )
     framed = write_snapshot(whole, tmp_path / "frame", CONFIG.name, WINDOW, plain_strings=["customer_id"])
 
     assert streamed.rows == embedded.rows == framed.rows == len(ROWS)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -10,10 +11,10 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import PRICING_CHANGE, World
-from include.retraining.alerts.outbox import read_alerts
-from include.retraining.common.settings import load_settings
-from include.retraining.tables.monitoring import read_monitoring
-from tests.support import UTC, drift_events, load_weeks, run_dag, warehouse_url
+from include.retraining.alerts import read_alerts
+from include.retraining.common import load_settings
+from include.retraining.tables import read_monitoring
+from tests.support import UTC, drift_events, load_weeks, pipeline_db, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +23,8 @@ TRAINED_AT = START + timedelta(weeks=10)
 NEXT_WEEK = TRAINED_AT + timedelta(weeks=1)
 # Features as before, but long contracts now churn: only the label relationship moved.
 CONCEPT_SHIFT = World(contract_effect={"month_to_month": -0.6, "one_year": 1.2, "two_year": 0.6})
+# The task bodies log why a run skipped (and hand Airflow the same text as the skip's reason).
+MONITOR_TASKS_LOG = "include.orchestration.monitor_tasks"
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def champion(warehouse_backend: str) -> str:
 
 
 def _rows() -> list[dict]:
-    return read_monitoring(warehouse_url(), "churn").to_dict("records")
+    return read_monitoring(pipeline_db(), "churn").to_dict("records")
 
 
 def test_stable_window_no_drift_then_shift_triggers_once_within_cooldown(champion: str, slack) -> None:
@@ -103,22 +106,32 @@ def test_label_relationship_change_is_caught_as_performance_drift(data_dir, mode
     assert "performance" in drift_events()[0]["reason"]
 
 
-def test_empty_current_window_skips_with_a_reason(data_dir, models_dir) -> None:
+def _skip_reasons(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == MONITOR_TASKS_LOG and "skipped: " in r.getMessage()]
+
+
+def test_empty_current_window_skips_with_a_reason(data_dir, models_dir, caplog: pytest.LogCaptureFixture) -> None:
     load_weeks(START, weeks=10)
-    run_dag("retrain_churn", TRAINED_AT)
+    assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
 
-    states = run_dag("monitor_churn", TRAINED_AT + timedelta(weeks=5))
+    with caplog.at_level(logging.WARNING, logger=MONITOR_TASKS_LOG):
+        states = run_dag("monitor_churn", TRAINED_AT + timedelta(weeks=5))
 
-    assert states["current"] == "skipped" and states["trigger"] == "skipped"
+    assert states["reference"] == "success" and states["current"] == "skipped" and states["trigger"] == "skipped"
     assert _rows() == [] and drift_events() == []
+    (reason,) = _skip_reasons(caplog)
+    assert "the window 2026-04-13 .. 2026-04-20 has 0 rows, fewer than monitor.min_rows=200" in reason, reason
 
 
-def test_no_champion_skips_with_a_reason(data_dir, models_dir) -> None:
+def test_no_champion_skips_with_a_reason(data_dir, models_dir, caplog: pytest.LogCaptureFixture) -> None:
     load_weeks(START, weeks=11)
 
-    states = run_dag("monitor_churn", NEXT_WEEK)
+    with caplog.at_level(logging.WARNING, logger=MONITOR_TASKS_LOG):
+        states = run_dag("monitor_churn", NEXT_WEEK)
 
     assert states["reference"] == "skipped" and states["trigger"] == "skipped"
+    (reason,) = _skip_reasons(caplog)
+    assert "model 'churn' has no champion yet" in reason and "until retrain_churn promotes one" in reason, reason
 
 
 def test_feature_missing_from_the_warehouse_fails_with_an_alert(data_dir, models_dir) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.retraining.common.settings import load_settings
-from include.retraining.config.model import load_model_config
-from include.retraining.learning.training import fit
-from include.retraining.monitor import steps as monitor_steps
-from include.retraining.warehouse.sample import HASH_SPACE, hash_below, read_monitor_window, sample_threshold
+from include.retraining.common import load_settings
+from include.retraining.config import load_model_config
+from include.retraining.learning import fit
+from include.retraining.monitor import Reference, current, data_drift, performance
+from include.retraining.warehouse import HASH_SPACE, Warehouse, hash_below, sample_threshold
 from tests.support import PG_ADMIN_URL, postgres_databases, service_unavailable
-from tests.unit.monitor_fakes import CHURN, END, FakeTracker, context
+from tests.unit.monitor.fakes import CHURN, END, FakeTracker, context
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,7 @@ def _hashed_ids(url: str, ids: pd.Series, threshold: int) -> set[str]:
 
 def _source(url: str, config, window: tuple, bound: int):
     columns = [config.source.id_column, config.source.timestamp_column]
-    return read_monitor_window(url, config, columns, *window, bound)
+    return Warehouse(url).read_monitor_window(config, columns, *window, bound)
 
 
 def test_a_large_window_is_read_as_the_id_hash_sample_of_its_bound(warehouse, config):
@@ -128,32 +128,34 @@ def test_hash_below_keeps_the_integer_ids_whose_text_hashes_below_the_threshold(
     assert _fetch(warehouse, f"SELECT count(*) FROM {ids} WHERE {hash_below('i', HASH_SPACE)}") == [(20_000,)]
 
 
+def _reference(config, snapshot: str = "") -> Reference:
+    return Reference("1", "x", snapshot, 0.8, config.features.columns)
+
+
 def test_current_reads_samples_with_exact_counts_the_same_on_a_rerun(warehouse, config, tmp_path: Path):
-    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), url=warehouse)
-    ref = {"version": "1", "run_id": "x", "snapshot": "", "holdout_metric": 0.8, "features": config.features.columns}
+    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), warehouse=warehouse)
 
-    first = monitor_steps.current(ctx, ref)
-    first_rows = pd.read_parquet(first["current"]), pd.read_parquet(first["matured"])
-    again = monitor_steps.current(ctx, ref)
+    first = current(ctx, _reference(config))
+    first_rows = pd.read_parquet(first.current), pd.read_parquet(first.matured)
+    again = current(ctx, _reference(config))
 
-    assert first["rows_current"] == first["rows_matured"] == ROWS
-    assert first["sampled"] is True
-    assert (first["rows_current_read"], first["rows_matured_read"]) == tuple(len(f) for f in first_rows)
-    assert abs(first["rows_current_read"] - MAX_ROWS) < 5 * MAX_ROWS**0.5
-    assert abs(first["rows_matured_read"] - MAX_MATURED) < 5 * MAX_MATURED**0.5
-    pd.testing.assert_frame_equal(pd.read_parquet(again["current"]), first_rows[0])
-    pd.testing.assert_frame_equal(pd.read_parquet(again["matured"]), first_rows[1])
+    assert first.rows_current == first.rows_matured == ROWS
+    assert first.sampled is True
+    assert (first.rows_current_read, first.rows_matured_read) == tuple(len(f) for f in first_rows)
+    assert abs(first.rows_current_read - MAX_ROWS) < 5 * MAX_ROWS**0.5
+    assert abs(first.rows_matured_read - MAX_MATURED) < 5 * MAX_MATURED**0.5
+    pd.testing.assert_frame_equal(pd.read_parquet(again.current), first_rows[0])
+    pd.testing.assert_frame_equal(pd.read_parquet(again.matured), first_rows[1])
 
 
 def test_served_rows_follow_the_sampled_ids(warehouse, config, tmp_path: Path):
-    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), url=warehouse)
-    ref = {"version": "1", "run_id": "x", "snapshot": "", "holdout_metric": 0.8, "features": config.features.columns}
+    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), warehouse=warehouse)
 
-    cur = monitor_steps.current(ctx, ref)
+    cur = current(ctx, _reference(config))
 
-    for window, bound, key in ((CURRENT, MAX_ROWS, "served_current"), (MATURED, MAX_MATURED, "served_matured")):
+    for window, bound, path in ((CURRENT, MAX_ROWS, cur.served_current), (MATURED, MAX_MATURED, cur.served_matured)):
         source = _source(warehouse, config, window, bound)
-        served = pd.read_parquet(cur[key])
+        served = pd.read_parquet(path)
         assert set(served["id"]) == set(source.frame["customer_id"]) and len(served) == len(source.frame)
 
 
@@ -164,22 +166,16 @@ def test_drift_and_performance_run_on_the_sample(warehouse, config, tmp_path: Pa
     reference_path = tmp_path / "reference.parquet"
     reference.to_parquet(reference_path, index=False)
     tracker = FakeTracker(model=fit(config, reference))
-    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), url=warehouse, tracker=tracker)
-    ref = {
-        "version": "1",
-        "run_id": "x",
-        "snapshot": str(reference_path),
-        "holdout_metric": 0.8,
-        "features": config.features.columns,
-    }
-    cur = monitor_steps.current(ctx, ref)
+    ctx = context(config, load_settings({"RETRAINING_DATA_DIR": str(tmp_path)}), warehouse=warehouse, tracker=tracker)
+    ref = _reference(config, str(reference_path))
+    cur = current(ctx, ref)
 
-    drift = monitor_steps.data_drift(ctx, ref, cur)
-    perf = monitor_steps.performance(ctx, ref, cur)
+    drift = data_drift(ctx, ref, cur)
+    perf = performance(ctx, ref, cur)
 
-    assert (drift["rows_window"], drift["rows_read"], drift["sampled"]) == (ROWS, cur["rows_current_read"], True)
-    assert drift["n_current"] == min(cur["rows_current_read"], MAX_ROWS)
-    assert drift["prediction_source"] == "served" and drift["rows_served"] == cur["rows_current_read"]
-    assert json.loads(Path(drift["report_json"]).read_text())["window"]["rows_window"] == ROWS
-    assert perf["source"] == "served" and perf["rows"] == perf["rows_served"] == cur["rows_matured_read"]
-    assert perf["coverage"] == 1.0 and perf["current_value"] is not None
+    assert (drift.rows_window, drift.rows_read, drift.sampled) == (ROWS, cur.rows_current_read, True)
+    assert drift.summary.n_current == min(cur.rows_current_read, MAX_ROWS)
+    assert drift.prediction_source == "served" and drift.rows_served == cur.rows_current_read
+    assert json.loads(Path(drift.report_json).read_text())["window"]["rows_window"] == ROWS
+    assert perf.source == "served" and perf.rows == perf.rows_served == cur.rows_matured_read
+    assert perf.coverage == 1.0 and perf.current_value is not None

@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from include.retraining.tables.monitoring import read_monitoring
+from include.retraining.tables import read_monitoring
+from include.retraining.warehouse import Database
 from tests.support import PG_ADMIN_URL, REPO, UTC, load_weeks, postgres_databases, run_dag, service_unavailable
 from tests.support_served import predictions_for, write_predictions
 
@@ -110,7 +111,7 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory):
                 url, rows[rows["snapshot_at"] <= SECOND.replace(tzinfo=None)].iloc[int(len(matured) * 0.3) :]
             )
             second = run_dag("monitor_churn", SECOND)
-            records = read_monitoring(url, "churn").to_dict("records")
+            records = read_monitoring(Database(url), "churn").to_dict("records")
             yield {"states": (first, second), "rows": records, "all": rows, "mlflow": _monitoring_metrics()}
         finally:
             postgres_databases(name, drop=True)
@@ -119,7 +120,7 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory):
 def _monitoring_metrics() -> list[dict]:
     from mlflow.tracking import MlflowClient
 
-    from include.retraining.common.settings import load_settings
+    from include.retraining.common import load_settings
 
     uri = load_settings().tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -17,10 +17,9 @@ import requests
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
-from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots
-from include.retraining.tables.predictions import read_predictions
-from include.retraining.warehouse.reads import replace_window
+from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots, load_window
 from tests.support import PG_ADMIN_URL, REDIS_URL, postgres_databases, redis_url, service_unavailable
+from tests.support_served import read_predictions
 from tools.native_stack import ADMIN, NativeStack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -43,7 +42,7 @@ def _load(warehouse: str, first_week: int, weeks: int, world=STABLE) -> None:
     for week in range(first_week, first_week + weeks):
         begin = START + timedelta(weeks=week)
         frame = generate_snapshots(900, begin, begin + timedelta(weeks=1), seed=11, world=world)
-        replace_window(warehouse, TABLE, frame, "snapshot_at", begin, begin + timedelta(weeks=1))
+        load_window(warehouse, TABLE, frame, begin, begin + timedelta(weeks=1))
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     # complete interval of its cron grid on the real clock.
     now = datetime.now(UTC).replace(microsecond=0)
     recent = generate_snapshots(300, now - timedelta(days=3), now, seed=12)
-    replace_window(warehouse, TABLE, recent, "snapshot_at", now - timedelta(days=3), now)
+    load_window(warehouse, TABLE, recent, now - timedelta(days=3), now)
     try:
         stack.start()
         stack.wait_for_dags(["retrain_churn", "monitor_churn", "score_churn"])

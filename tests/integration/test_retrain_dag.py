@@ -9,13 +9,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import World
-from include.retraining.alerts.outbox import read_alerts
-from include.retraining.common.settings import load_settings
-from include.retraining.promotion.moves import move_champion
-from include.retraining.tables import promotions as promotion_log
-from include.retraining.tables.promotions import PromotionAction, PromotionRecord
-from include.retraining.tracking.registry import Registry
-from tests.support import UTC, load_weeks, run_dag, warehouse_url
+from include.retraining.alerts import read_alerts
+from include.retraining.common import load_settings
+from include.retraining.promotion import move_champion
+from include.retraining.tables import PromotionAction, PromotionRecord, history
+from include.retraining.tracking import SNAPSHOT_HASH_TAG
+from tests.support import UTC, load_weeks, pipeline_db, registry, run_dag, tracker
 
 pytestmark = pytest.mark.integration
 
@@ -50,11 +49,11 @@ def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(war
 
     assert first == {**PASSED, "promote": "success"}
     assert _aliases() == {"champion": "1"}
-    (row,) = promotion_log.history(warehouse_url(), "churn")
+    (row,) = history(pipeline_db(), "churn")
     assert (row.from_version, row.to_version, row.action.value) == (None, "1", "promote")
     (run,) = _training_runs()
     snapshots = list((load_settings().artifact_root / "churn" / "snapshots").rglob("*.parquet"))
-    assert len(snapshots) == 1 and snapshots[0].name[:16] == run.data.tags["retraining.snapshot_hash"][:16]
+    assert len(snapshots) == 1 and snapshots[0].name[:16] == run.data.tags[SNAPSHOT_HASH_TAG][:16]
 
     again = run_dag("retrain_churn", RUN_AT)
 
@@ -63,32 +62,40 @@ def test_first_run_promotes_and_a_rerun_of_the_same_interval_changes_nothing(war
     assert len(_training_runs()) == 1
     assert list((load_settings().artifact_root / "churn" / "snapshots").rglob("*.parquet")) == snapshots
     assert len(_client().search_model_versions("name = 'churn'")) == 1
-    assert len(promotion_log.history(warehouse_url(), "churn")) == 1
+    assert len(history(pipeline_db(), "churn")) == 1
 
 
 def test_champion_serves_through_pyfunc_with_missing_values(data_dir, models_dir) -> None:
     """Serving loads the registered model by alias, with its preprocessing inside: nulls and
-    unseen categories are scored, and the signature accepts them."""
+    unseen categories are scored, the signature accepts them, and the answers are the model's."""
     import mlflow.pyfunc
     import pandas as pd
 
     load_weeks(START, weeks=10)
-    run_dag("retrain_churn", RUN_AT)
+    states = run_dag("retrain_churn", RUN_AT)
+    assert states == {**PASSED, "promote": "success"}
     mlflow.set_registry_uri(load_settings().tracking_uri)
 
     model = mlflow.pyfunc.load_model("models:/churn@champion")
     rows = pd.DataFrame(
         {
-            "tenure_months": [None, 30.0],
-            "monthly_charges": [80.0, None],
-            "support_tickets_90d": [1.0, None],
-            "contract": ["one_year", "quarterly"],
-            "payment_method": [None, "credit_card"],
-            "region": ["north", "south"],
+            "tenure_months": [None, 30.0, 1.0, 60.0],
+            "monthly_charges": [80.0, None, 130.0, None],
+            "support_tickets_90d": [1.0, None, 6.0, None],
+            "contract": ["one_year", "quarterly", "month_to_month", "two_year"],
+            "payment_method": [None, "credit_card", None, "credit_card"],
+            "region": ["north", "south", "south", "atlantis"],
         }
     )
 
-    assert list(model.predict(rows)) in ([0, 0], [0, 1], [1, 0], [1, 1])
+    served = [int(label) for label in model.predict(rows)]
+
+    # The same version loaded by the pipeline's own (skops) loader gives the same answers.
+    native = tracker().load_model("models:/churn@champion")
+    assert served == [int(label) for label in native.predict(rows)]
+    # The demo's churn odds: a new month-to-month customer with high charges and six tickets
+    # churns (p ~ 0.97), a five-year two-year customer stays (p < 0.01), nulls and all.
+    assert served[2:] == [1, 0], served
 
 
 def test_worse_challenger_is_blocked_and_slack_gets_the_metrics(data_dir, models_dir, slack) -> None:
@@ -177,15 +184,14 @@ def test_after_a_rollback_to_the_champion_its_earlier_decisions_are_not_pooled(d
     run_dag("retrain_churn", RUN_AT)
     models_dir(training={"params": {"max_iter": 1, "max_leaf_nodes": 2}}, gate={"pooled_windows": 2, "threshold": 0.5})
     first = run_dag("retrain_churn", RUN_AT + timedelta(weeks=1))
-    registry = Registry(_client(), "churn")
     # Through the path every mover takes (log row, then alias), as promotion and rollback_churn do.
     for to, action, was in [("2", PromotionAction.PROMOTE, "1"), ("1", PromotionAction.ROLLBACK, "2")]:
-        move_champion(warehouse_url(), registry, PromotionRecord("churn", to, action, "test", was), {})
+        move_champion(pipeline_db(), registry("churn"), PromotionRecord("churn", to, action, "test", was), {})
 
     second = run_dag("retrain_churn", RUN_AT + timedelta(weeks=2))
 
     assert first == second == {**PASSED, "promote": "skipped"}
-    assert [(r.to_version, r.action.value) for r in promotion_log.history(warehouse_url(), "churn")][:2] == [
+    assert [(r.to_version, r.action.value) for r in history(pipeline_db(), "churn")][:2] == [
         ("1", "rollback"),
         ("2", "promote"),
     ]

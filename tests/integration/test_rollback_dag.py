@@ -12,17 +12,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from include.retraining.common.settings import load_settings
-from include.retraining.common.windows import Window
-from include.retraining.config.model import load_model_config
-from include.retraining.promotion.moves import move_champion
-from include.retraining.retrain import steps as retrain_steps
-from include.retraining.retrain.contracts import Extracted
-from include.retraining.runs.context import RunInfo, StepContext
-from include.retraining.tables import promotions as promotion_log
-from include.retraining.tables.promotions import PromotionAction, PromotionRecord
-from include.retraining.tracking.registry import Registry
-from tests.support import UTC, load_weeks, run_dag, warehouse_url
+from include.retraining.common import Window, load_settings
+from include.retraining.config import load_model_config
+from include.retraining.promotion import move_champion
+from include.retraining.retrain import Extracted, train
+from include.retraining.runs import RunInfo, StepContext
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
+from include.retraining.warehouse import Warehouse
+from tests.support import UTC, load_weeks, pipeline_db, registry, run_dag, warehouse_url
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +48,7 @@ def _champion_events() -> int:
 
 
 def _moves() -> list[tuple[str | None, str, str, str]]:
-    rows = reversed(promotion_log.history(warehouse_url(), "churn"))
+    rows = reversed(history(pipeline_db(), "churn"))
     return [(r.from_version, r.to_version, r.action.value, r.actor) for r in rows]
 
 
@@ -72,7 +69,7 @@ def _put_in_place(config, resample_seed: int | None) -> None:
 
     settings = load_settings()
     run = RunInfo("retrain_churn", f"manual__{resample_seed}", TRAINED_AT, trigger="manual", actor="careless")
-    ctx = StepContext(config, settings, run, warehouse_url())
+    ctx = StepContext.create(config, settings, run, Warehouse(warehouse_url()))
     (snapshot,) = (settings.artifact_root / "churn" / "snapshots").rglob("*.parquet")
     if resample_seed is not None:
         rows = pd.read_parquet(snapshot)
@@ -80,11 +77,10 @@ def _put_in_place(config, resample_seed: int | None) -> None:
         snapshot = settings.artifact_root / f"resample{resample_seed}.parquet"
         resampled.reset_index(drop=True).to_parquet(snapshot)
     window = Window(TRAINED_AT - timedelta(days=42), TRAINED_AT - timedelta(days=7))
-    trained = retrain_steps.train(ctx, Extracted(str(snapshot), snapshot.stem, 0, window))
-    registry = Registry(ctx.tracker.client, "churn")
-    version = registry.register_version(trained.model_uri, trained.run_id, {})
+    trained = train(ctx, Extracted(str(snapshot), snapshot.stem, 0, window))
+    version = ctx.registry.register_version(trained.model_uri, trained.run_id, {})
     record = PromotionRecord("churn", version, PromotionAction.PROMOTE, "by hand", "1", actor="careless")
-    move_champion(ctx.warehouse_url, registry, record, {})
+    move_champion(ctx.pipeline_db, ctx.registry, record, {})
 
 
 def test_an_equally_good_champion_is_not_rolled_back_on_noise(postgres_warehouse, data_dir, models_dir, slack) -> None:
@@ -126,12 +122,11 @@ def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse
     assert any("names model 'fraud'" in m["text"] for m in slack.messages)
 
     # A rollback to version 2 that died after writing its row: the row is there, the alias is not.
-    uri = load_settings().tracking_uri
-    run_of_2 = Registry(MlflowClient(tracking_uri=uri, registry_uri=uri), "churn").version("2").run_id
+    run_of_2 = registry("churn").version("2").run_id
     lost = PromotionRecord(
         "churn", "2", PromotionAction.ROLLBACK, "died before its move", "1", {"to_run_id": run_of_2}, run_url="run/lost"
     )
-    promotion_log.append(warehouse_url(), lost)
+    append_once(pipeline_db(), lost)
     assert _aliases()["champion"] == "1"
 
     rolled = run_dag("rollback_churn", MONITORED_AT, {"reason": "version 2 still mis-scores"})
@@ -140,7 +135,7 @@ def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse
     # previous champion, version 1, with its own row.
     assert rolled == {"rollback": "success"}
     assert _aliases() == {"champion": "1", "previous_champion": "2"}
-    (last, repaired) = promotion_log.history(warehouse_url(), "churn", limit=2)
+    (last, repaired) = history(pipeline_db(), "churn", limit=2)
     assert (repaired.to_version, repaired.run_url) == ("2", "run/lost")
     assert (last.from_version, last.to_version, last.action.value) == ("2", "1", "rollback")
     assert (

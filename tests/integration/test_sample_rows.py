@@ -46,12 +46,13 @@ import json, sys, gc
 from datetime import datetime
 from pathlib import Path
 import great_expectations, mlflow.sklearn, sklearn.ensemble, skops.io, pandas as pd  # the worker's libraries
-from include.retraining.retrain import steps as retrain_steps
-from include.retraining.config.model import load_model_config
-from include.retraining.runs.context import RunInfo, StepContext
-from include.retraining.common.settings import load_settings
-from include.retraining.artifacts.snapshots import read_snapshot
-from include.retraining.learning.validation import DataValidationError
+from include.retraining import retrain as retrain_steps
+from include.retraining.artifacts import read_snapshot
+from include.retraining.common import load_settings
+from include.retraining.config import load_model_config
+from include.retraining.learning import DataValidationError
+from include.retraining.runs import RunInfo, StepContext
+from include.retraining.warehouse import Warehouse
 
 def status_mb(key):
     return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) / 1024
@@ -73,14 +74,14 @@ strict = strict.model_copy(update={"training": strict.training.model_copy(update
 # The run that trains tolerates the new region name; the strict one (churn.yaml's 5%) refuses it.
 tolerant = strict.model_copy(update={"validation": strict.validation.model_copy(update={"new_category_share": 0.2})})
 run = RunInfo("retrain_churn", "test", datetime.fromisoformat("WINDOW_END"))
-ctx = StepContext(tolerant, load_settings(), run, warehouse_url=url)
+ctx = StepContext.create(tolerant, load_settings(), run, Warehouse(url))
 out = {"peak_mb": {}}
 extracted = step("extract", lambda: retrain_steps.extract(ctx))
 out.update(rows=extracted.rows, sample_bytes=int(read_snapshot(extracted.path).memory_usage(deep=True).sum()))
-out["validation"] = step("validate", lambda: retrain_steps.validate(ctx, extracted))["evaluated"]
+out["validation"] = step("validate", lambda: retrain_steps.validate(ctx, extracted)).evaluated
 out["trained"] = step("train", lambda: retrain_steps.train(ctx, extracted)).run_id
 try:
-    retrain_steps.validate(StepContext(strict, ctx.settings, run, warehouse_url=url), extracted)
+    retrain_steps.validate(StepContext.create(strict, ctx.settings, run, Warehouse(url)), extracted)
 except DataValidationError as exc:
     out["failed"] = [[f.expectation, f.column, f.detail] for f in exc.report.failed]
 print(json.dumps(out))

@@ -1,6 +1,7 @@
 """score_churn on real parts: a PostgreSQL warehouse, a real MLflow store with two registered
-versions, real DAG runs (`dag.test`), the alert outbox. One warehouse and one registry are shared
-by the module (the tests build on each other in order: reruns, shadow, bad input)."""
+versions, real DAG runs (`dag.test`), the alert outbox. One warehouse and one registry are built
+once for the module; each test starts from them as built (`fresh`: the source window reloaded, no
+predictions, champion version 1, no challenger), so each passes alone and in any order."""
 
 from __future__ import annotations
 
@@ -17,18 +18,23 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
 
-from demo.churn_data import TABLE, generate_snapshots
-from include.retraining.alerts.outbox import read_alerts
-from include.retraining.common.settings import load_settings
-from include.retraining.config.model import load_model_config
-from include.retraining.score.scoring import score_frame
-from include.retraining.tables.predictions import COLUMNS, read_predictions
-from tests.support import PG_ADMIN_URL, REPO, UTC, postgres_databases, run_dag, service_unavailable
+from demo.churn_data import TABLE, generate_snapshots, load_window
+from include.retraining.alerts import read_alerts
+from include.retraining.common import load_settings
+from include.retraining.config import load_model_config
+from include.retraining.score import score_frame
+from include.retraining.tables import PREDICTION_COLUMNS as COLUMNS
+from include.retraining.tables import PROMOTIONS_TABLE
+from include.retraining.warehouse import Database
+from tests.support import PG_ADMIN_URL, REPO, UTC, postgres_databases, run_dag, service_unavailable, tracker
+from tests.support_served import read_predictions
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 1, 4, tzinfo=UTC)  # a fire of the shipped cron, "0 4 * * *"
 DAY1, DAY2 = START + timedelta(days=1), START + timedelta(days=2)
+# The source rows: a day before START to three days after, so every interval scored here is whole.
+SOURCE_START, SOURCE_END = START - timedelta(days=1), START + timedelta(days=3)
 TABLE_OUT = "churn_predictions"
 SAME = [c for c in COLUMNS if c not in ("scored_at", "run_id")]  # what a rerun must reproduce
 
@@ -54,12 +60,12 @@ class Stack:
         return self.source[(times > naive[0]) & (times <= naive[1])]
 
 
-def _register(client, tracker, frame: pd.DataFrame, max_iter: int) -> object:
+def _register(tracker, frame: pd.DataFrame, max_iter: int) -> object:
     """Fit the shipped pipeline and register it as the retrain would (skops, trusted types only)."""
     import mlflow
     import mlflow.sklearn
 
-    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, fit
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES, fit
 
     config = load_model_config(REPO / "include" / "models" / "churn.yaml")
     config = config.model_copy(
@@ -76,9 +82,6 @@ def _register(client, tracker, frame: pd.DataFrame, max_iter: int) -> object:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from include.retraining.tracking.tracker import Tracker
-    from include.retraining.warehouse.reads import replace_window
-
     name = f"retraining_score_{uuid.uuid4().hex[:10]}"
     try:
         postgres_databases(name)
@@ -92,44 +95,52 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         patch.setenv("AIRFLOW_CONN_WAREHOUSE", url)
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         (root / "models").mkdir()
-        source = generate_snapshots(1200, START - timedelta(days=1), START + timedelta(days=3), seed=4)
-        replace_window(url, TABLE, source, "snapshot_at", START - timedelta(days=1), START + timedelta(days=3))
-        tracker = Tracker.connect(load_settings())
-        models = {
-            "1": _register(tracker.client, tracker, source, 20),
-            "2": _register(tracker.client, tracker, source, 5),
-        }
-        tracker.client.set_registered_model_alias("churn", "champion", "1")
-        stack = Stack(url, root / "models", source, models)
-        stack.write_config()
-        yield stack
+        source = generate_snapshots(1200, SOURCE_START, SOURCE_END, seed=4)
+        mlflow_tracker = tracker()
+        models = {"1": _register(mlflow_tracker, source, 20), "2": _register(mlflow_tracker, source, 5)}
+        yield Stack(url, root / "models", source, models)
     postgres_databases(name, drop=True)
 
 
+@pytest.fixture
+def fresh(stack: Stack) -> Stack:
+    """The module's stack as built: the source window (re)loaded whole, no predictions, no
+    promotion log and no alerts, champion version 1 and no challenger, the shipped model file."""
+    db = Database(stack.url)
+    with db.engine() as engine, engine.begin() as conn:
+        for table in (TABLE_OUT, PROMOTIONS_TABLE):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {db.quote(table)}"))
+    load_window(stack.url, TABLE, stack.source, SOURCE_START, SOURCE_END)
+    load_settings().alerts_file.unlink(missing_ok=True)
+    client = tracker().client
+    client.set_registered_model_alias("churn", "champion", "1")
+    _set_challenger(None)
+    stack.write_config()
+    return stack
+
+
 def _set_challenger(version: str | None) -> None:
-    from include.retraining.tracking.tracker import configure
-
-    client = configure(load_settings())
-    if version is None:
-        client.delete_registered_model_alias("churn", "challenger")
-    else:
+    client = tracker().client
+    if version is not None:
         client.set_registered_model_alias("churn", "challenger", version)
+    elif "challenger" in client.get_registered_model("churn").aliases:
+        client.delete_registered_model_alias("churn", "challenger")
 
 
-def test_a_run_scores_its_interval_row_for_row_and_rerun_clear_and_backfill_give_the_same_rows(stack: Stack) -> None:
+def test_a_run_scores_its_interval_row_for_row_and_rerun_clear_and_backfill_give_the_same_rows(fresh: Stack) -> None:
     states = run_dag("score_churn", DAY1)
 
     assert states == {"plan": "success", "score": "success"}
-    first = stack.predictions()
-    expected = stack.rows_of(START, DAY1)
+    first = fresh.predictions()
+    expected = fresh.rows_of(START, DAY1)
     assert len(first) == len(expected) and first["id"].is_unique
     assert set(first["alias"]) == {"champion"} and set(first["model_version"]) == {"1"}
     assert (first["interval_start"] == pd.Timestamp("2026-03-01 04:00")).all()
     assert (first["interval_end"] == pd.Timestamp("2026-03-02 04:00")).all()
-    config = load_model_config(stack.models_dir / "churn.yaml")
+    config = load_model_config(fresh.models_dir / "churn.yaml")
     by_id = first.set_index("id").loc[expected["customer_id"]]
     pd.testing.assert_series_equal(
-        pd.Series(score_frame(stack.models["1"], expected, config)),
+        pd.Series(score_frame(fresh.models["1"], expected, config)),
         by_id["score"].reset_index(drop=True),
         check_names=False,
     )
@@ -138,38 +149,40 @@ def test_a_run_scores_its_interval_row_for_row_and_rerun_clear_and_backfill_give
     backfill = run_dag("score_churn", DAY2 + timedelta(hours=3), {"window_end": DAY1.isoformat()})
 
     assert backfill["score"] == "success"
-    again = stack.predictions()
+    again = fresh.predictions()
     pd.testing.assert_frame_equal(first[SAME], again[SAME])
     assert again["run_id"].nunique() == 1 and again["run_id"].iloc[0] != first["run_id"].iloc[0]
 
 
-def test_shadow_rows_appear_only_while_a_challenger_exists(stack: Stack) -> None:
+def test_shadow_rows_appear_only_while_a_challenger_exists(fresh: Stack) -> None:
+    assert run_dag("score_churn", DAY1)["score"] == "success"  # the day before, with no challenger yet
     _set_challenger("2")
 
     run_dag("score_churn", DAY2)
 
-    rows = stack.predictions()
+    rows = fresh.predictions()
     day2 = rows[rows["interval_end"] == pd.Timestamp(DAY2).tz_localize(None)]
     assert day2.groupby("alias")["model_version"].unique().map(list).to_dict() == {
         "challenger": ["2"],
         "champion": ["1"],
     }
     assert (
-        (day2["alias"] == "champion").sum() == (day2["alias"] == "challenger").sum() == len(stack.rows_of(DAY1, DAY2))
+        (day2["alias"] == "champion").sum() == (day2["alias"] == "challenger").sum() == len(fresh.rows_of(DAY1, DAY2))
     )
     assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY1).tz_localize(None), "alias"]) == {"champion"}
 
     _set_challenger(None)
     run_dag("score_churn", DAY2)
 
-    assert set(stack.predictions()["alias"]) == {"champion"}
-    assert len(stack.predictions()) == len(stack.rows_of(START, DAY2))
+    assert set(fresh.predictions()["alias"]) == {"champion"}
+    assert len(fresh.predictions()) == len(fresh.rows_of(START, DAY2))
 
 
-def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(stack: Stack) -> None:
-    before = stack.predictions()
-    engine = sa.create_engine(stack.url)
-    with engine.begin() as conn:
+def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(fresh: Stack) -> None:
+    assert run_dag("score_churn", DAY1)["score"] == "success"
+    before = fresh.predictions()
+    assert len(before) == len(fresh.rows_of(START, DAY1)), "the interval was scored before the bad input"
+    with Database(fresh.url).engine() as engine, engine.begin() as conn:
         conn.execute(
             sa.text(f"UPDATE {TABLE} SET region = 'atlantis' WHERE snapshot_at > :s AND snapshot_at <= :e"),
             {
@@ -177,22 +190,21 @@ def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(stack: Stack) 
                 "e": START.replace(tzinfo=None) + timedelta(hours=7),
             },
         )
-    engine.dispose()
-    stack.write_config(unseen_categories="fail")
+    fresh.write_config(unseen_categories="fail")
 
     unseen = run_dag("score_churn", DAY1)
 
-    stack.write_config(query=f"SELECT customer_id, snapshot_at, tenure_months FROM {TABLE}")
+    fresh.write_config(query=f"SELECT customer_id, snapshot_at, tenure_months FROM {TABLE}")
     missing = run_dag("score_churn", DAY1)
 
-    stack.write_config()
+    fresh.write_config()
     assert unseen["score"] == missing["score"] == "failed"
     alerts = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "scoring_stopped"]
     assert len(alerts) == 2, json.dumps(alerts, indent=1)
     assert "never saw" in alerts[0]["lines"][0] and "'region'" in alerts[0]["lines"][0]
     assert "atlantis" not in alerts[0]["lines"][0]  # row values stay out of alerts by default
     assert "monthly_charges" in alerts[1]["lines"][0] and "`scoring.query`" in alerts[1]["lines"][0]
-    pd.testing.assert_frame_equal(before, stack.predictions())
+    pd.testing.assert_frame_equal(before, fresh.predictions())
 
 
 def _set_paused(dag_id: str, paused: bool) -> None:
@@ -203,12 +215,14 @@ def _set_paused(dag_id: str, paused: bool) -> None:
         session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": paused})
 
 
-def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(stack: Stack) -> None:
+def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(fresh: Stack) -> None:
     """Proof without a scheduler: the rollback's event on `churn_champion` is recorded and Airflow
     queues score_churn for it (the AssetDagRunQueue row the scheduler turns into a run)."""
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
+    # score_churn has served before (which also puts it in the metadata DB, as a deployment has it).
+    assert run_dag("score_churn", DAY1)["score"] == "success"
     _set_paused("score_churn", False)  # Airflow queues asset-triggered runs of unpaused DAGs only
     try:
         rolled = run_dag("rollback_churn", DAY2, {"to_version": "2", "reason": "scoring test"})
@@ -222,5 +236,6 @@ def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(stack: 
         queued = session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)
         assert {row.target_dag_id for row in queued} == {"score_churn"}
     run_dag("score_churn", DAY2)  # what that queued run does: the new champion scores
-    rows = stack.predictions()
+    rows = fresh.predictions()
+    assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY1).tz_localize(None), "model_version"]) == {"1"}
     assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY2).tz_localize(None), "model_version"]) == {"2"}

@@ -22,14 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, registry, tracker
 from tests.support_faults import free_port, wait_until
 
 if TYPE_CHECKING:
-    from include.retraining.common.settings import Settings
-    from include.retraining.config.model import ModelConfig
-    from include.retraining.tracking.registry import Registry
-    from include.retraining.tracking.tracker import Tracker
+    from include.retraining.common import Settings
+    from include.retraining.config import ModelConfig
+    from include.retraining.tracking import Registry, Tracker
 
 pytestmark = pytest.mark.integration
 
@@ -44,23 +43,18 @@ class Store:
     versions: list[str]
 
     def tracker(self) -> Tracker:
-        from include.retraining.tracking.tracker import Tracker
-
-        return Tracker.connect(self.settings)
+        return tracker(self.settings)
 
     def registry(self) -> Registry:
-        from include.retraining.tracking.registry import Registry
-
-        return Registry(self.tracker().client, "churn")
+        return registry("churn", self.settings)
 
 
 def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> str:
     """Fit churn on a week of demo rows and log it as the retrain's train step does, then register it."""
     from demo.churn_data import generate_snapshots
-    from include.retraining.artifacts.snapshots import content_hash, write_parquet_atomic
-    from include.retraining.learning.training import SKOPS_TRUSTED_TYPES, fit, synthetic_example
-    from include.retraining.tracking import tracker as tracking
-    from include.retraining.tracking.registry import Registry
+    from include.retraining.artifacts import content_hash, write_parquet_atomic
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+    from include.retraining.tracking import SNAPSHOT_HASH_TAG, ModelLog, Registry, TrainingRunLog
 
     start = START + timedelta(days=7 * seed)
     frame = generate_snapshots(1200, start, start + timedelta(days=7), seed=seed)
@@ -68,10 +62,10 @@ def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> st
     digest = content_hash(frame)
     path = write_parquet_atomic(frame, store_settings.artifact_root / f"{digest[:16]}.parquet")
     features = frame[config.features.columns].astype({c: "float64" for c in config.features.numeric})
-    tracker = tracking.Tracker.connect(store_settings)
-    record = tracking.TrainingRunLog(
+    store_tracker = tracker(store_settings)
+    record = TrainingRunLog(
         run_name=f"serving test {seed}",
-        tags={tracking.SNAPSHOT_HASH_TAG: digest},
+        tags={SNAPSHOT_HASH_TAG: digest},
         params={"seed": seed},
         config_json=config.model_dump(mode="json"),
         frame=frame,
@@ -79,18 +73,18 @@ def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> st
         dataset_name=f"churn-{seed}",
         target=config.target,
     )
-    logged = tracker.log_training_run(
-        tracker.ensure_experiment("churn"),
+    logged = store_tracker.log_training_run(
+        store_tracker.ensure_experiment("churn"),
         record,
-        tracking.ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
+        ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
     )
-    return Registry(tracker.client, "churn").register_version(logged.model_uri, logged.run_id, {})
+    return Registry(store_tracker, "churn").register_version(logged.model_uri, logged.run_id, {})
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    from include.retraining.common.settings import load_settings
-    from include.retraining.config.files import load_model_config
+    from include.retraining.common import load_settings
+    from include.retraining.config import load_model_config
 
     with pytest.MonkeyPatch.context() as patch:  # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -148,7 +142,7 @@ def _rows(seed: int = 7, n: int = 300) -> pd.DataFrame:
 
 def _batch_scores(store: Store, version: str, rows: pd.DataFrame) -> np.ndarray:
     """What the batch scorer (score_<model>'s score_frame) computes for these rows with this version."""
-    from include.retraining.score.scoring import score_frame
+    from include.retraining.score import score_frame
 
     model = store.tracker().load_model(f"models:/churn/{version}")
     return score_frame(model, rows, store.config)

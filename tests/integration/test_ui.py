@@ -20,9 +20,9 @@ import requests
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
-from demo.churn_data import STABLE, TABLE, generate_snapshots
-from include.retraining.warehouse.reads import replace_window
-from tests.support import PG_ADMIN_URL, REPO, postgres_databases, service_unavailable
+from demo.churn_data import STABLE, TABLE, generate_snapshots, load_window
+from include.retraining.warehouse import Database
+from tests.support import PG_ADMIN_URL, REPO, postgres_databases, registry, service_unavailable
 from tools.native_stack import ADMIN, NativeStack
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def ui_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for week in range(10):
         begin = START + timedelta(weeks=week)
         frame = generate_snapshots(900, begin, begin + timedelta(weeks=1), seed=11, world=STABLE)
-        replace_window(warehouse, TABLE, frame, "snapshot_at", begin, begin + timedelta(weeks=1))
+        load_window(warehouse, TABLE, frame, begin, begin + timedelta(weeks=1))
     stack = NativeStack(
         home=home,
         metadata_url=sa.engine.make_url(PG_ADMIN_URL).set(database=airflow_db).render_as_string(hide_password=False),
@@ -163,32 +163,32 @@ def test_operator_goes_from_the_dag_to_the_mlflow_run_and_the_gx_result(
 
 
 def _stack_settings(stack: NativeStack):
-    from include.retraining.common.settings import load_settings
+    from include.retraining.common import load_settings
 
     return load_settings({"RETRAINING_DATA_DIR": str(stack.home / "data"), "RETRAINING_MLFLOW_UI_URL": MLFLOW_UI})
 
 
-def _second_champion_and_monitoring(stack: NativeStack, monkeypatch: pytest.MonkeyPatch) -> tuple[str, MlflowClient]:
+def _second_champion_and_monitoring(
+    stack: NativeStack, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Database, MlflowClient]:
     """Version 2 (v1's model registered again) promoted through the log and the registry adapter,
     and three weeks of model_monitoring, as the retrain and monitor DAGs would leave them."""
-    from include.retraining.tables import promotions as promotion_log
-    from include.retraining.tables.monitoring import replace_monitoring_row
-    from include.retraining.tables.promotions import PromotionAction, PromotionRecord
-    from include.retraining.tracking.registry import Registry
+    from include.retraining.tables import PromotionAction, PromotionRecord, append_once, replace_monitoring_row
 
     settings = _stack_settings(stack)
+    db = Database(settings.warehouse_default_url)
     # MLflow resolves a logged model's location through the global tracking URI.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     first = client.get_model_version("churn", "1")
     second = client.create_model_version("churn", first.source, first.run_id)
     record = PromotionRecord("churn", str(second.version), PromotionAction.PROMOTE, "ui test: a second champion", "1")
-    promotion_log.append(settings.warehouse_default_url, record)
-    Registry(client, "churn").promote(str(second.version), {"retraining.decision": "promote"})
+    append_once(db, record)
+    registry("churn", settings).promote(str(second.version), {"retraining.decision": "promote"})
     for week, value in enumerate(METRIC_WEEKS):
         end = (TRAINED_AT + timedelta(weeks=week)).replace(tzinfo=None)
-        replace_monitoring_row(settings.warehouse_default_url, _monitoring_row(end, value, week))
-    return settings.warehouse_default_url, client
+        replace_monitoring_row(db, _monitoring_row(end, value, week))
+    return db, client
 
 
 METRIC_WEEKS = [0.812, 0.806, 0.771]
@@ -220,10 +220,10 @@ def test_models_page_shows_registry_and_log_and_rolls_back_for_admins_only(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from include.retraining.tables import promotions as promotion_log
+    from include.retraining.tables import latest
 
     warehouse, client = _second_champion_and_monitoring(ui_stack, monkeypatch)
-    since = promotion_log.latest(warehouse, "churn")
+    since = latest(warehouse, "churn")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)
         try:
@@ -276,7 +276,7 @@ def test_models_page_shows_registry_and_log_and_rolls_back_for_admins_only(
 
     assert run["conf"] == {"reason": "ui test: v2 misbehaves"}
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
-    rolled = promotion_log.latest(warehouse, "churn")
+    rolled = latest(warehouse, "churn")
     assert (rolled.action.value, rolled.from_version, rolled.to_version, rolled.actor) == ("rollback", "2", "1", ADMIN)
     refused = requests.post(
         f"{ui_stack.api_url}/api/v2/dags/rollback_churn/dagRuns",

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.common.settings import load_settings
-from include.retraining.config.model import ModelConfig
-from include.retraining.learning.validation import validate_frame
-from include.retraining.warehouse.reads import WarehouseError, read_window
+from include.retraining.common import load_settings
+from include.retraining.config import ModelConfig
+from include.retraining.learning import validate_frame
+from include.retraining.warehouse import Warehouse, WarehouseError
 from tests.support import PG_ADMIN_URL, postgres_databases, postgres_engine, service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ def test_window_is_exact_in_utc_and_types_are_plain(typed_warehouse: str, kind: 
     config = _config(KINDS[kind])
     columns = ["customer_id", config.source.timestamp_column, config.target, *config.features.columns]
 
-    frame = read_window(typed_warehouse, config.source, columns, END - timedelta(days=1), END, model="typed")
+    frame = Warehouse(typed_warehouse).read_window(config.source, columns, END - timedelta(days=1), END, model="typed")
 
     assert sorted(frame["customer_id"]) == _expected_ids(kind)
     ts = frame[config.source.timestamp_column]
@@ -120,23 +120,20 @@ def test_window_is_exact_in_utc_and_types_are_plain(typed_warehouse: str, kind: 
 def test_retrain_extract_and_monitor_window_read_the_typed_table(
     typed_warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from include.retraining.monitor.contracts import ReferenceInfo
-    from include.retraining.monitor.steps import current
-    from include.retraining.retrain.steps import extract
-    from include.retraining.runs.context import RunInfo, StepContext
+    from include.retraining.monitor import Reference, current
+    from include.retraining.retrain import extract
+    from include.retraining.runs import RunInfo, StepContext
 
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path))
     config, settings = _config("at_tz"), load_settings()
     run = RunInfo(dag_id="retrain_typed", run_id="manual__1", window_end=END)
 
-    ctx = StepContext(config=config, settings=settings, run=run, warehouse_url=typed_warehouse)
+    ctx = StepContext.create(config, settings, run, Warehouse(typed_warehouse))
     extracted = extract(ctx)
-    champion = ReferenceInfo(
-        version="1", run_id="r", snapshot="", holdout_metric=None, features=list(config.features.columns)
-    )
+    champion = Reference(version="1", run_id="r", snapshot="", holdout_metric=None, features=config.features.columns)
     window = current(ctx, champion)
 
-    assert extracted.rows == len(_expected_ids("timestamptz")) == window["rows_current"]
+    assert extracted.rows == len(_expected_ids("timestamptz")) == window.rows_current
 
 
 def test_a_slow_read_stops_at_the_statement_timeout_with_the_fix(typed_warehouse: str) -> None:
@@ -145,7 +142,9 @@ def test_a_slow_read_stops_at_the_statement_timeout_with_the_fix(typed_warehouse
     )
 
     with pytest.raises(WarehouseError, match=r"model 'typed'.*statement_timeout_seconds=1; raise it"):
-        read_window(typed_warehouse, config.source, ["at_tz", "slow"], FIRST - timedelta(days=1), END, model="typed")
+        Warehouse(typed_warehouse).read_window(
+            config.source, ["at_tz", "slow"], FIRST - timedelta(days=1), END, model="typed"
+        )
 
 
 def test_reads_run_read_only(typed_warehouse: str) -> None:
@@ -158,4 +157,4 @@ def test_reads_run_read_only(typed_warehouse: str) -> None:
     config = _config("at_tz", table=None, query="select *, nextval('tick') as n from typed_rows")
 
     with pytest.raises(WarehouseError, match=r"read-only session; `source.query` must only read"):
-        read_window(typed_warehouse, config.source, ["at_tz", "n"], FIRST, END, model="typed")
+        Warehouse(typed_warehouse).read_window(config.source, ["at_tz", "n"], FIRST, END, model="typed")

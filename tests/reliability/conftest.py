@@ -12,59 +12,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.support import PG_ADMIN_URL, REPO, load_weeks, postgres_databases, run_dag, service_unavailable
+from tests.reliability.world import CHAMPION_AT, START, World
+from tests.support import PG_ADMIN_URL, load_weeks, postgres_databases, run_dag, service_unavailable
 from tests.support_faults import Pristine, SlackStub, TcpProxy, mlflow_server, slack_stub
-
-# The champion is trained on the window ending CHAMPION_AT; fault tests retrain at NEXT_RUN.
-START = datetime(2026, 1, 5, tzinfo=UTC)
-CHAMPION_AT = START + timedelta(weeks=8)
-NEXT_RUN = CHAMPION_AT + timedelta(weeks=1)
-# Lean settings: the same code paths as the shipped model, a fraction of the CPU.
-LEAN = {
-    "training": {"params": {"max_iter": 40, "learning_rate": 0.15, "max_leaf_nodes": 15}},
-    "gate": {"bootstrap_samples": 200},
-}
-
-
-@dataclass
-class World:
-    """The folders and URLs one fault test works in; see the `world` fixture."""
-
-    data_dir: Path
-    models_dir: Path
-    warehouse_url: str
-
-    @property
-    def alerts_file(self) -> Path:
-        return self.data_dir / "alerts.jsonl"
-
-    @property
-    def artifact_root(self) -> Path:
-        return self.data_dir / "artifacts"
-
-    def write_model(self, **overrides: dict) -> dict:
-        """Rewrite churn.yaml: the shipped file, the lean settings, then `overrides` per section."""
-        config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
-        for changes in (LEAN, overrides):
-            for section, values in changes.items():
-                config[section].update(values)
-        (self.models_dir / "churn.yaml").write_text(yaml.safe_dump(config))
-        return config
-
-
-def _env(world: World) -> dict[str, str]:
-    return {
-        "RETRAINING_DATA_DIR": str(world.data_dir),
-        "RETRAINING_MODELS_DIR": str(world.models_dir),
-        "AIRFLOW_CONN_WAREHOUSE": world.warehouse_url,
-    }
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +63,8 @@ def pristine_world(tmp_path_factory: pytest.TempPathFactory, warehouse_db: str, 
     world = World(root / "data", root / "models", warehouse_db)
     world.models_dir.mkdir(parents=True)
     world.write_model()
-    saved = {key: os.environ.get(key) for key in (*_env(world), "MLFLOW_TRACKING_URI")}
-    os.environ.update(_env(world))
+    saved = {key: os.environ.get(key) for key in (*world.env, "MLFLOW_TRACKING_URI")}
+    os.environ.update(world.env)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
         states = run_dag("retrain_churn", CHAMPION_AT)
@@ -158,7 +112,7 @@ def world(pristine_world: Pristine, warehouse_db: str, monkeypatch: pytest.Monke
     pristine_world.restore()
     _restore_warehouse(warehouse_db, pristine_world.promotions_upto)
     world = World(pristine_world.live / "data", pristine_world.live / "models", warehouse_db)
-    for key, value in _env(world).items():
+    for key, value in world.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_SLACK_ALERTS", raising=False)

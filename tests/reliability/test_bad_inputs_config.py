@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.retraining.config.model import load_model_configs
+from include.retraining.config import load_model_configs
 from tests.support import REPO, run_dag
 
 pytestmark = pytest.mark.reliability
@@ -190,7 +190,7 @@ def test_all_file_faults_at_once_are_one_import_error_per_dag_file_and_churn_sti
 
 def test_a_manual_run_for_a_past_logical_date_runs_its_tasks_and_says_why_it_stopped(alerts_file: Path) -> None:
     """Before the fixed start_date, such a run created no task and reported success."""
-    from include.retraining.alerts.outbox import read_alerts
+    from include.retraining.alerts import read_alerts
 
     states = run_dag("retrain_churn", datetime(2025, 6, 2, 3, tzinfo=UTC))
 
@@ -200,7 +200,7 @@ def test_a_manual_run_for_a_past_logical_date_runs_its_tasks_and_says_why_it_sto
 
 
 def test_a_window_end_in_the_future_is_refused_with_a_clear_message(alerts_file: Path) -> None:
-    from include.retraining.alerts.outbox import read_alerts
+    from include.retraining.alerts import read_alerts
 
     states = run_dag("retrain_churn", datetime.now(UTC), conf={"window_end": "2099-01-05T00:00:00+00:00"})
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from demo.churn_data import generate_snapshots
-from include.retraining.config.model import ModelConfig
-from include.retraining.learning.validation import DataValidationError, validate_or_raise
-from include.retraining.warehouse.reads import WarehouseError, read_window, replace_window
+from demo.churn_data import generate_snapshots, load_window
+from include.retraining.config import ModelConfig
+from include.retraining.learning import DataValidationError, validate_or_raise
+from include.retraining.warehouse import Warehouse, WarehouseError
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
 
 pytestmark = pytest.mark.reliability
@@ -61,7 +61,7 @@ def warehouse() -> Iterator[str]:
     with postgres_engine().connect() as conn:
         conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET timezone = 'America/New_York'"))
     url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    replace_window(url, "good", generate_snapshots(ROWS, START, END, seed=3), "snapshot_at", START, END)
+    load_window(url, "good", generate_snapshots(ROWS, START, END, seed=3), START, END)
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         for case, change in BROKEN_TABLES.items():
@@ -84,7 +84,7 @@ def _config(**source: object) -> ModelConfig:
 def _extract_and_validate(config: ModelConfig, url: str, out: Path) -> int:
     """What retrain's extract and validate do with the window: read it, then validate it."""
     columns = [config.source.id_column, config.source.timestamp_column, config.target, *config.features.columns]
-    frame = read_window(url, config.source, columns, START, END, model=config.name)
+    frame = Warehouse(url).read_window(config.source, columns, START, END, model=config.name)
     validate_or_raise(frame, config, None, out)
     return len(frame)
 
@@ -161,7 +161,7 @@ def test_empty_window(warehouse: str, tmp_path: Path) -> None:
     config = _config(table="good")
     with pytest.raises(DataValidationError) as raised:
         columns = [config.source.timestamp_column, config.target, *config.features.columns]
-        frame = read_window(warehouse, config.source, columns, END, END + timedelta(days=7), model="churn")
+        frame = Warehouse(warehouse).read_window(config.source, columns, END, END + timedelta(days=7), model="churn")
         validate_or_raise(frame, config, None, tmp_path / "out")
     _names(str(raised.value), "expect_table_row_count_to_be_between on table", "check that the upstream load ran")
 
@@ -195,7 +195,7 @@ def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_sn
     tmp_path: Path, warehouse_db: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same refusal through a real run: extract fails once (no retry on a named error) and alerts."""
-    from include.retraining.alerts.outbox import read_alerts
+    from include.retraining.alerts import read_alerts
 
     models, data = tmp_path / "models", tmp_path / "data"
     models.mkdir()

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.reliability.conftest import NEXT_RUN, World
+from tests.reliability.world import NEXT_RUN, World
 from tests.support import run_dag
 from tests.support_faults import DISK_FULL_ERRNOS, limit_file_size, model_aliases, read_only_tree, recorded_alerts
 
@@ -45,14 +45,15 @@ _EXTRACT_IN_CHILD = """
 import sys
 from datetime import datetime
 from include.orchestration.dagfiles import model_configs
-from include.retraining.retrain.steps import extract
-from include.retraining.runs.context import RunInfo, StepContext
-from include.retraining.common.settings import load_settings
+from include.retraining.common import load_settings
+from include.retraining.retrain import extract
+from include.retraining.runs import RunInfo, StepContext
+from include.retraining.warehouse import Warehouse
 
 (config,), _ = model_configs()
 run = RunInfo(dag_id="retrain_churn", run_id="full-disk", window_end=datetime.fromisoformat(sys.argv[1]))
 try:
-    extract(StepContext(config, load_settings(), run, warehouse_url=sys.argv[2]))
+    extract(StepContext.create(config, load_settings(), run, Warehouse(sys.argv[2])))
 except OSError as exc:
     print(exc)
     sys.exit(exc.errno)
@@ -76,10 +77,11 @@ def test_full_artifact_root_leaves_no_partial_snapshot(world: World) -> None:
 def _extract_here(world: World):
     """The same step in this process, once the volume has room again."""
     from include.orchestration.dagfiles import model_configs
-    from include.retraining.common.settings import load_settings
-    from include.retraining.retrain.steps import extract
-    from include.retraining.runs.context import RunInfo, StepContext
+    from include.retraining.common import load_settings
+    from include.retraining.retrain import extract
+    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.warehouse import Warehouse
 
     (config,), _ = model_configs()
     run = RunInfo(dag_id="retrain_churn", run_id="disk-fixed", window_end=NEXT_RUN)
-    return extract(StepContext(config, load_settings(), run, warehouse_url=world.warehouse_url))
+    return extract(StepContext.create(config, load_settings(), run, Warehouse(world.warehouse_url)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.conftest import NEXT_RUN, World
+from tests.reliability.world import NEXT_RUN, World
 from tests.support import run_dag
 from tests.support_faults import (
     SlackStub,

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.reliability.conftest import NEXT_RUN, World
+from include.retraining.tracking import COMPARED_WITH_TAG
+from tests.reliability.world import NEXT_RUN, World
 from tests.support import run_dag
 from tests.support_faults import model_aliases, recorded_alerts, run_dag_marked, run_task_again
 
@@ -21,7 +22,7 @@ LATER_RUN = NEXT_RUN + timedelta(weeks=1)
 def _version_tags(version: str) -> dict[str, str]:
     from mlflow.tracking import MlflowClient
 
-    from include.retraining.common.settings import load_settings
+    from include.retraining.common import load_settings
 
     uri = load_settings().tracking_uri
     return dict(MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version("churn", version).tags)
@@ -35,7 +36,7 @@ def test_a_promotion_evaluated_against_a_replaced_champion_is_blocked(world: Wor
     states_b = run_dag("retrain_churn", LATER_RUN)
     assert states_b["promote"] == "success", states_b
     champion_b = model_aliases()["champion"]
-    assert champion_b != "1" and _version_tags(champion_b)["retraining.compared_with_version"] == "1"
+    assert champion_b != "1" and _version_tags(champion_b)[COMPARED_WITH_TAG] == "1"
 
     promote_a = run_task_again("retrain_churn", "promote", run_a)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.reliability.conftest import NEXT_RUN, World
+from tests.reliability.world import NEXT_RUN, World
 from tests.support import run_dag
 from tests.support_faults import model_aliases, recorded_alerts
 
