@@ -2,17 +2,16 @@
 
     .venv/bin/python bench/decisions.py [--reps 3] [--seed 20261125] [--out docs/decisions.md] [--jobs 1]
 
-(153 s at --reps 3 on the 2-core machine at load ~4 before the seasonal modes and the estimate;
-the time of the last run is in the section it writes.)
+(The time, machine and load of the last run are in the section it writes.)
 
 Each scenario is 26 weekly windows ("a half-year") of 20 numeric features, replayed at 500,
 5,000 and 50,000 rows per window. The champion is a HistGradientBoosting classifier fitted on a
 20,000-row reference (14,000 train, 6,000 holdout); its holdout scores are the reference for
 prediction drift. Every window goes through the production decision code, as the monitor's
-`data_drift` and `decide` steps run it: `drift_stats.sample_rows` (reference) and `prediction_drift`,
-`drift_evidence.column_tests` / `score_sensitivity` / `evidence` (the fast path: scipy's KS,
+`data_drift` and `decide` steps run it: `common.sample_rows` (reference) and `prediction_drift`,
+`drift.column_tests` / `score_sensitivity` / `drift_evidence` (the fast path: scipy's KS,
 chi-square and Wasserstein per column instead of an Evidently report per window, which would take
-~1.5-30 s a window), `evaluation.metric_value` on matured labels and `drift_gate.decide` with the
+~1.5-30 s a window), `learning.metric_value` on matured labels and `drift.decide` with the
 trigger policy, its history kept as `model_monitoring` would keep it. The champion is never
 replaced (every retrain is taken as blocked by the gate): the worst case for repeated triggers.
 The default `trigger.seasonal_reference` replays every scenario; the other modes replay the same
@@ -27,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,27 +37,29 @@ import numpy as np
 import pandas as pd
 
 # One OpenMP thread: HistGradientBoosting's default threads on a busy 2-core machine run many
-# times slower (FACTS.md), and the workers are given one thread each in production too.
+# times slower than one, and the workers are given one thread each in production too.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.decisions_tables import acceptance, estimate_table, seasonal_table, table  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
-from include.retraining import drift_gate  # noqa: E402
-from include.retraining.config.monitor import MonitorConfig  # noqa: E402
-from include.retraining.config.trigger import TriggerConfig  # noqa: E402
-from include.retraining.drift.evidence import (  # noqa: E402
+from include.retraining.common import sample_rows  # noqa: E402
+from include.retraining.config import MonitorConfig, TriggerConfig  # noqa: E402
+from include.retraining.drift import (  # noqa: E402
+    DriftDecision,
+    History,
     SeasonalEvidence,
+    WindowRecord,
     column_tests,
-    evidence,
+    decide,
+    drift_evidence,
+    prediction_drift,
     score_sensitivity,
     sorted_reference,
 )
-from include.retraining.drift.policy import WindowRecord  # noqa: E402
-from include.retraining.drift.stats import prediction_drift, sample_rows  # noqa: E402
-from include.retraining.learning.evaluation import metric_value  # noqa: E402
-from include.retraining.monitor.estimate import calibrator, expected_roc_auc  # noqa: E402
+from include.retraining.learning import metric_value  # noqa: E402
+from include.retraining.monitor import calibrator, expected_roc_auc  # noqa: E402
 
 SECTION = "## The trigger policy"
 N_FEATURES, WINDOWS, REF_ROWS, HOLDOUT_ROWS = 20, 26, 20_000, 6_000
@@ -153,7 +155,7 @@ class Champion:
 
 @dataclass(frozen=True)
 class Window:
-    decision: drift_gate.DriftDecision
+    decision: DriftDecision
     weighted: float
     psi: float
     drop: float
@@ -211,7 +213,7 @@ def run_half_year(
         estimated = expected_roc_auc(scores[t], champion.probability(scores[t]))
         for mode, replay in replays.items():
             again = column_tests(season[mode][t], cur, FEATURES, []) if mode in season else None
-            found = evidence(
+            found = drift_evidence(
                 tests,
                 champion.importance,
                 replay.trigger,
@@ -221,16 +223,14 @@ def run_half_year(
                 seasonal_tests=again,
                 seasonal=SeasonalEvidence(mode, len(season[mode][t]) if mode in season else 0),
             )
-            decision = drift_gate.decide(
-                None,
+            decision = decide(
+                found,
                 prediction_psi=psi,
                 performance_drop=drop,
-                config=monitor,
-                last_trigger_at=replay.last_trigger,
-                now=now,
-                evidence=found,
-                history=replay.history,
+                monitor=monitor,
                 trigger=replay.trigger,
+                history=History(tuple(replay.history), replay.last_trigger),
+                now=now,
             )
             record = WindowRecord(now, "1", decision.retrain, decision.drift_detected, frozenset(decision.signature))
             replay.history.append(record)
@@ -312,7 +312,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "decisions.md")
     parser.add_argument("--jobs", type=int, default=1, help="processes (the scenarios' repetitions in parallel)")
     args = parser.parse_args()
-    started = time.perf_counter()
+    started, start_load = time.perf_counter(), os.getloadavg()[0]
     trigger, monitor = TriggerConfig(), MonitorConfig()
     results = measure(args.reps, args.seed, monitor, MODES, args.jobs)
     cells = results[trigger.seasonal_reference]
@@ -321,24 +321,29 @@ def main() -> None:
     print("\n\n".join(parts))
     print(f"{elapsed:.0f} s")
     if args.out:
-        section = render(parts, args, elapsed, trigger, monitor)
+        section = render(parts, args, elapsed, (start_load, os.getloadavg()[0]), trigger, monitor)
         write_section(args.out, SECTION, section, "Decisions, measured")
 
 
 def render(
-    parts: list[str], args: argparse.Namespace, elapsed: float, trigger: TriggerConfig, monitor: MonitorConfig
+    parts: list[str],
+    args: argparse.Namespace,
+    elapsed: float,
+    load: tuple[float, float],
+    trigger: TriggerConfig,
+    monitor: MonitorConfig,
 ) -> str:
     decisions, passed, seasonal, estimates = parts
     return f"""{SECTION}
 
 Measured with `make bench-decisions` (`bench/decisions.py --reps {args.reps} --seed {args.seed} --jobs {args.jobs}`,
-{datetime.now(UTC):%Y-%m-%d}, {elapsed:.0f} s on 2 shared cores with other sessions' test suites
-running, load average {os.getloadavg()[0]:.1f} at the end). Each scenario: {args.reps} simulated half-year(s) of {WINDOWS} weekly
-windows per window size, 20 numeric features (two carry ~57% of the champion's sensitivity, four
-~25%, fourteen ~1% each), labels maturing one window late unless said otherwise, a scripted change
-from window {CHANGE_AT}. The champion (HistGradientBoosting on a 20,000-row reference, 6,000 of them
-its holdout) is never replaced: every triggered retrain counts as blocked by the gate, the worst
-case for repeated triggers. Yearly seasonality: every feature's mean swings by
+{datetime.now(UTC):%Y-%m-%d}, {elapsed:.0f} s on {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()};
+load average {load[0]:.1f} at the start, {load[1]:.1f} at the end). Each scenario: {args.reps} simulated
+half-year(s) of {WINDOWS} weekly windows per window size, {N_FEATURES} numeric features (two carry most of
+the champion's sensitivity, four some, the other {N_FEATURES - 6} almost none), labels maturing one window late
+unless said otherwise, a scripted change from window {CHANGE_AT}. The champion (HistGradientBoosting on a
+{REF_ROWS:,}-row reference, {HOLDOUT_ROWS:,} of them its holdout) is never replaced: every triggered retrain
+counts as blocked by the gate, the worst case for repeated triggers. Yearly seasonality: every feature's mean swings by
 {SEASON_AMPLITUDE} SD over the year, the champion trained on two full years; weekly seasonality:
 five features swing by {WEEKDAY_AMPLITUDE} SD over the days of each window. A 50,000-row window is
 simulated by the {monitor.max_rows:,} rows the monitor samples from it (`monitor.max_rows`).
@@ -365,7 +370,7 @@ champion's data and against those rows.
 {estimates}
 
 The estimate is the champion's expected ROC AUC from its own scores on the window, mapped to
-probabilities by an isotonic fit on its holdout (`performance_estimate.py`); "true AUC" is the
+probabilities by an isotonic fit on its holdout (`include/retraining/monitor/estimate.py`); "true AUC" is the
 window's AUC on all its labels, which the monitor would only know once they matured.
 """
 

@@ -40,7 +40,7 @@ def table(cells: Cells) -> str:
 
 
 def acceptance(cells: Cells) -> str:
-    """Issue 11's acceptance lines, read off the cells."""
+    """The trigger policy's targets, read off the cells."""
     quiet = ("stationary", "weekly seasonality", "yearly seasonality")
     worst = max(max(c.false) for (name, _), c in cells.items() if name in quiet)
     abrupt = cells[("abrupt 0.5-SD shift, 2 important features", 5_000)].delays
@@ -52,7 +52,7 @@ def acceptance(cells: Cells) -> str:
 
     return "\n".join(
         [
-            "Issue 11's acceptance, from the table:",
+            "The trigger policy's targets, from the table:",
             f"- at most 1 false trigger per half-year on stationary and seasonal data at every size: worst "
             f"{worst} ({verdict(worst <= 1)});",
             f"- abrupt 0.5-SD shift in 2 important features at 5,000 rows triggers within 1 window: delays "

@@ -5,7 +5,7 @@
 Builds a fixed-seed fixture (reference and current windows of `--rows` rows x 20 features, a
 shift in three of them), runs each path in its own process so peak RSS is its own, checks both
 flag the same columns and reach the same decision, and writes the section
-"## Drift monitoring (issue 3)" of `--out`, leaving the rest of the file as it is.
+"## Drift monitoring" of `--out`, leaving the rest of the file as it is.
 """
 
 from __future__ import annotations
@@ -29,16 +29,22 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.retraining.config.model import MonitorConfig  # noqa: E402  (needs the repo root on sys.path)
-from include.retraining.drift.decision import decide  # noqa: E402
-from include.retraining.drift.report import (  # noqa: E402
+from bench.docs_section import write_section  # noqa: E402  (needs the repo root on sys.path)
+from include.retraining.common import sample_rows  # noqa: E402
+from include.retraining.config import MonitorConfig, TriggerConfig  # noqa: E402
+from include.retraining.drift import (  # noqa: E402
     DEFAULT_MAX_ROWS,
+    DriftEvidence,
+    DriftSummary,
+    History,
+    column_tests,
     compute_data_drift,
+    decide,
+    drift_evidence,
     summarize_snapshot,
 )
-from include.retraining.drift.summary import DriftSummary  # noqa: E402
 
-SECTION = "## Drift monitoring (issue 3)"
+SECTION = "## Drift monitoring"
 SEED = 42
 NUMERIC = [
     "tenure_months",
@@ -154,12 +160,14 @@ def worker(variant: str, rows: int) -> dict:
     summary = run(reference, current)
     seconds = time.perf_counter() - started
     peak_mb = _peak_rss_mb()
+    evidence = policy_evidence(reference, current, variant)
     decision = decide(
-        summary,
+        evidence,
         prediction_psi=None,
         performance_drop=None,
-        config=MonitorConfig(critical_features=list(CRITICAL)),
-        last_trigger_at=None,
+        monitor=MonitorConfig(critical_features=list(CRITICAL)),
+        trigger=TriggerConfig(),
+        history=History(),
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     return {
@@ -175,6 +183,21 @@ def worker(variant: str, rows: int) -> dict:
     }
 
 
+def policy_evidence(reference: pd.DataFrame, current: pd.DataFrame, variant: str) -> DriftEvidence:
+    """The trigger policy's evidence, the production decision's input: its tests on every row
+    ("full") or on the rows the monitor samples ("sampled": max_rows, the report's seeds). No
+    champion here, so every column carries the same importance."""
+    if variant == "sampled":
+        reference = sample_rows(reference, DEFAULT_MAX_ROWS, 0)
+        current = sample_rows(current, DEFAULT_MAX_ROWS, 1)
+    tests = column_tests(reference, current, NUMERIC, CATEGORICAL)
+    columns = [*NUMERIC, *CATEGORICAL]
+    importance = dict.fromkeys(columns, 1 / len(columns))
+    return drift_evidence(
+        tests, importance, TriggerConfig(), champion_version="1", n_reference=len(reference), n_current=len(current)
+    )
+
+
 def _spawn(variant: str, rows: int) -> dict:
     completed = subprocess.run(
         [sys.executable, __file__, "--worker", variant, "--rows", str(rows)],
@@ -186,18 +209,18 @@ def _spawn(variant: str, rows: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> str:
+def _machine(load: tuple[float, float]) -> str:
     import evidently
 
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     return (
         f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {mem_kb / 1024**2:.1f} GB RAM, "
         f"Python {platform.python_version()}, evidently {evidently.__version__}, pandas {pd.__version__}, "
-        f"numpy {np.__version__}"
+        f"numpy {np.__version__}; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end"
     )
 
 
-def render(rows: int, full: dict, sampled: dict) -> str:
+def render(rows: int, full: dict, sampled: dict, load: tuple[float, float]) -> str:
     ratio = sampled["seconds"] / full["seconds"]
     full_cols, sampled_cols = full["summary"]["columns"], sampled["summary"]["columns"]
     same_set = sorted(full["summary"]["drifted_columns"]) == sorted(sampled["summary"]["drifted_columns"])
@@ -211,7 +234,7 @@ def render(rows: int, full: dict, sampled: dict) -> str:
         SECTION,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} with `.venv/bin/python bench/drift_bench.py "
-        f"--rows {rows}` on {_machine()}.",
+        f"--rows {rows}` on {_machine(load)}.",
         "",
         f"Fixture: reference and current windows of {rows:,} rows x {len(NUMERIC) + len(CATEGORICAL)} "
         f"features ({len(NUMERIC)} numeric, {len(CATEGORICAL)} categorical, seed {SEED}); the current "
@@ -236,7 +259,8 @@ def render(rows: int, full: dict, sampled: dict) -> str:
         f"- Drifted columns, full: {', '.join(full['summary']['drifted_columns']) or 'none'}; "
         f"sampled: {', '.join(sampled['summary']['drifted_columns']) or 'none'} "
         f"({'same set' if same_set else 'DIFFERENT sets'}).",
-        f"- Decision (drift share >= 0.3 or a drifted critical feature of {', '.join(CRITICAL)}): "
+        f"- Decision (the trigger policy's tests on the same rows, every column equally important; critical "
+        f"features {', '.join(CRITICAL)}): "
         f"retrain={full['decision']['retrain']} full, {sampled['decision']['retrain']} sampled; "
         f"Evidently's own dataset flag (share >= 0.5): {full['evidently_dataset_drift']} full, "
         f"{sampled['evidently_dataset_drift']} sampled ({'match' if same_decision else 'MISMATCH'}).",
@@ -245,21 +269,6 @@ def render(rows: int, full: dict, sampled: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    text = (
-        path.read_text(encoding="utf-8")
-        if path.exists()
-        else ("# Benchmarks\n\nMeasured numbers; each section is written by the script it names.\n")
-    )
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -271,12 +280,12 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.rows)))
         return
-    results = {}
+    results, start_load = {}, os.getloadavg()[0]
     for variant in ("sampled", "full"):
         results[variant] = _spawn(variant, args.rows)
         print(f"{variant}: {results[variant]['seconds']:.1f} s, peak RSS {results[variant]['peak_rss_mb']:,.0f} MB")
-    section = render(args.rows, results["full"], results["sampled"])
-    write_section(args.out, section)
+    section = render(args.rows, results["full"], results["sampled"], (start_load, os.getloadavg()[0]))
+    write_section(args.out, SECTION, section, "Benchmarks")
     print(section)
 
 

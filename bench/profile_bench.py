@@ -1,13 +1,13 @@
 """Benchmark: the reference profile against the champion snapshot it replaces, at N rows.
 
-    .venv/bin/python bench/profile_bench.py [--rows 1000000]   # or make bench-profile
+    .venv/bin/python bench/profile_bench.py [--rows 1000000]
 
 Builds a churn window of `--rows` rows (demo generator, seed 1), writes its snapshot, then times
 in CPU seconds (the machine is shared; CPU time is what an idle core would take): building and
 writing the profile at training; what validate learned from the champion before (read the whole
 snapshot, then profile it) and now (read profile.json); what the monitor's reference reads before
 (the whole snapshot) and now (the sample). Asserts validation learns the same either way. The
-section "## Reference profile (issue 12)" of `--out` is rewritten.
+section "## Reference profile" of `--out` is rewritten.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 
-SECTION = "## Reference profile (issue 12)"
+SECTION = "## Reference profile"
 
 
 def _cpu(call):
@@ -37,11 +37,11 @@ def _cpu(call):
 
 def measure(rows: int) -> dict:
     from demo.churn_data import generate_snapshots
-    from include.retraining.artifacts.snapshots import read_snapshot, write_snapshot
-    from include.retraining.common.windows import Window
-    from include.retraining.config.model import load_model_config
-    from include.retraining.learning.validation import learned_profile, profile_reference
-    from include.retraining.reference.profile import read_reference, write_reference
+    from include.retraining.artifacts import read_snapshot, write_snapshot
+    from include.retraining.common import Window
+    from include.retraining.config import load_model_config
+    from include.retraining.learning import learned_profile
+    from include.retraining.reference import build_profile, read_reference, write_reference
 
     config = load_model_config(ROOT / "include" / "models" / "churn.yaml")
     window = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 5, tzinfo=UTC))
@@ -52,7 +52,7 @@ def measure(rows: int) -> dict:
     write_reference(frame, config, folder / "reference")
     build = time.process_time() - start
     del frame  # the reads below start from disk, as validate and the monitor do
-    old, old_s = _cpu(lambda: profile_reference(read_snapshot(snapshot.path), config))
+    old, old_s = _cpu(lambda: learned_profile(build_profile(read_snapshot(snapshot.path), config)[0]))
     new, new_s = _cpu(lambda: learned_profile(read_reference(folder / "reference")))
     assert old == new, "validation must learn the same from the profile as from the snapshot"
     sample, sample_s = _cpu(lambda: read_snapshot(read_reference(folder / "reference").sample_path))
@@ -80,7 +80,7 @@ def render(f: dict, load: tuple[float, float]) -> str:
             "",
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `bench/profile_bench.py --rows {f['rows']}` on "
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
-            f"{load[0]:.1f} at the start, {load[1]:.1f} at the end (shared machine: CPU seconds, not wall time).",
+            f"{load[0]:.1f} at the start, {load[1]:.1f} at the end (CPU seconds, not wall time: what an idle core takes).",
             "",
             "| what | before (the champion's snapshot) | now (its reference profile) |",
             "|---|---|---|",

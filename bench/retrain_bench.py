@@ -12,7 +12,7 @@ imported the libraries once (`include/orchestration/worker_preload.py`, as the s
 are configured), or with `--cold` a fresh Python that imports them itself. Each process's wall
 and CPU time are recorded (`os.wait4`), and the process reports its peak RSS (VmHWM) and the
 step's own time. A plain ADBC read of the same
-window query runs in a process of its own too. The section "## Retrain at scale (issue 12)" of
+window query runs in a process of its own too. The section "## Retrain at scale" of
 `--out` is rewritten; the database is dropped.
 
 Not included: Airflow's own per-task cost (task runner start, DAG file parse: about 0.2-0.4 s,
@@ -38,16 +38,16 @@ from bench import task_process as tasks  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 from bench.task_process import machine as describe_machine  # noqa: E402
 
-SECTION = "## Retrain at scale (issue 12)"
+SECTION = "## Retrain at scale"
 
 
 def section_for(rows: int) -> str:
     """The 1M-row run keeps its section; another size (make bench-10m) gets one of its own."""
-    return SECTION if rows == 1_000_000 else f"## Retrain at scale, {rows:,} rows per window (issue 12)"
+    return SECTION if rows == 1_000_000 else f"## Retrain at scale, {rows:,} rows per window"
 
 
 def limits_for(rows: int) -> tuple[float, float]:
-    """Issue 12's acceptance: (seconds summed over the five tasks, MB of peak RSS per task)."""
+    """The targets: (seconds summed over the five tasks, MB of peak RSS per task)."""
     return (600.0, 8192.0) if rows >= 10_000_000 else (60.0, 2048.0)
 
 
@@ -59,7 +59,7 @@ SEED = 12
 
 
 def _config(sample_rows: int | None = None) -> Any:
-    from include.retraining.config.model import load_model_config
+    from include.retraining.config import load_model_config
 
     config = load_model_config(CONFIG_FILE)
     if sample_rows:
@@ -111,33 +111,37 @@ def load_rows(pg: str, database: str, rows: int) -> int:
 
 
 def _context(state: dict[str, Any]) -> Any:
-    from include.retraining.common.settings import load_settings
-    from include.retraining.runs.context import RunInfo, StepContext
+    """The production step context (MLflow connected on first use) with the bench's warehouse."""
+    from include.retraining.common import load_settings
+    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.warehouse import Warehouse
 
     end = datetime.fromisoformat(state["window_end"])
     run = RunInfo(dag_id="retrain_churn", run_id=f"bench__{end:%Y%m%d}", window_end=end)
     config = _config(state.get("sample_rows"))
-    return StepContext(config, load_settings(), run, warehouse_url=state["warehouse_url"])
+    return StepContext.create(config, load_settings(), run, Warehouse(state["warehouse_url"]))
 
 
 def _step(task: str, state: dict[str, Any]) -> dict[str, Any]:
-    from include.retraining.retrain import steps as retrain_steps
-    from include.retraining.retrain.contracts import Evaluated, Extracted, Trained
+    """One retrain task's step on the earlier tasks' XCom values, its result as the XCom it returns."""
+    from include.retraining import retrain
+    from include.retraining.promotion import Evaluated
+    from include.retraining.retrain import Extracted, Trained
 
     ctx = _context(state)
     xcom = state.get("xcom", {})
     if task == "extract":
-        return dict(retrain_steps.extract(ctx).to_xcom())
+        return retrain.extract(ctx).to_xcom()
     extracted = Extracted.from_xcom(xcom["extract"])
     if task == "validate":
-        retrain_steps.validate(ctx, extracted)
-        return {}
+        return retrain.validate(ctx, extracted).to_xcom()
     if task == "train":
-        return retrain_steps.train(ctx, extracted).to_xcom()
+        return retrain.train(ctx, extracted).to_xcom()
     trained = Trained.from_xcom(xcom["train"])
     if task == "evaluate":
-        return retrain_steps.evaluate(ctx, extracted, trained)[0].to_xcom()
-    promotion, _ = retrain_steps.promote_or_block(ctx, extracted, trained, Evaluated.from_xcom(xcom["evaluate"]))
+        return retrain.evaluate(ctx, extracted, trained)[0].to_xcom()
+    # The promote task's step (no approval asked: churn.yaml's gate promotes on its own).
+    promotion, _ = retrain.promote(ctx, extracted, trained, Evaluated.from_xcom(xcom["evaluate"]))
     return promotion.to_xcom()
 
 
@@ -146,8 +150,8 @@ def _plain_read(state: dict[str, Any]) -> dict[str, Any]:
     import adbc_driver_postgresql.dbapi as adbc
     import sqlalchemy as sa
 
-    from include.retraining.common.windows import training_window
-    from include.retraining.warehouse.reads import window_query
+    from include.retraining.common import training_window
+    from include.retraining.warehouse import window_query
 
     config = _config()
     end = datetime.fromisoformat(state["window_end"])
@@ -207,7 +211,7 @@ def render(
 ) -> str:
     timed, first = runs["champion present"], runs["no champion"]
     # The champion's run on a hash sample of its window: a 10M-row run that only makes the
-    # champion would double the bench's time and is not what the acceptance measures.
+    # champion would double the bench's time and is not what the target measures.
     first_label = f"champion's run on a {champion_sample:,}-row sample" if champion_sample else "no champion"
     lines = [
         section_for(rows),
@@ -251,10 +255,10 @@ def render(
         "",
         f"- Plain ADBC read of the same window query into pandas: {read['step_s']:.1f} s "
         f"({read['wall_s']:.1f} s with its process), {read['rss_mb']:,.0f} MB. Extract's step takes "
-        f"{ratio:.1f}x that (acceptance: <= 2x): {'met' if ratio <= 2 else 'NOT met'}.",
-        f"- Sum of the five tasks with a champion: {total_a:.1f} s wall, {cpu_a:.1f} s CPU (acceptance: "
+        f"{ratio:.1f}x that (target: <= 2x): {'met' if ratio <= 2 else 'NOT met'}.",
+        f"- Sum of the five tasks with a champion: {total_a:.1f} s wall, {cpu_a:.1f} s CPU (target: "
         f"<= {max_s:.0f} s): {'met' if total_a <= max_s else 'NOT met'}. Largest peak RSS {peak:,.0f} MB "
-        f"(acceptance: <= {max_mb / 1024:.0f} GB): {'met' if peak <= max_mb else 'NOT met'}.",
+        f"(target: <= {max_mb / 1024:.0f} GB): {'met' if peak <= max_mb else 'NOT met'}.",
         f"- The timed run compared with champion version {evaluated.get('champion_version')} "
         f"({evaluated.get('compared_with')}); gate: {evaluated.get('reason')}.",
         "- Not included: Airflow's own per-task cost (task runner, DAG file parse) and alert delivery.",

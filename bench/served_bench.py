@@ -7,8 +7,9 @@ table's contract, with score_<model>'s indexes) over one week, and a label table
 for 90% of them, into a new, uniquely named database (ADBC bulk ingest). Then times, in this
 process, what a monitor run adds: the champion's served scores of a window (`read_served`), every
 alias's served rows of a window joined with the labels (`read_served_with_labels`), and the
-per-version and shadow figures computed from them (`served_performance`). The section
-"## Served-prediction monitoring (issue 13)" of `--out` is rewritten; the database is dropped.
+per-version and shadow figures computed from them (the monitor's `performance` step, which runs
+`served_performance`). The section "## Served-prediction monitoring" of `--out` is
+rewritten; the database is dropped.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs_section import write_section  # noqa: E402  (needs the repo root)
 
-SECTION = "## Served-prediction monitoring (issue 13)"
+SECTION = "## Served-prediction monitoring"
 START = datetime(2026, 6, 1, tzinfo=UTC)
 END = START + timedelta(days=7)
 
@@ -87,13 +88,17 @@ def main() -> None:
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from include.retraining.artifacts.snapshots import write_parquet_atomic
-    from include.retraining.config.model import load_model_config
-    from include.retraining.learning import evaluation
-    from include.retraining.monitor import served as monitor_served
-    from include.retraining.tables import served as served_predictions
+    from include.retraining import monitor
+    from include.retraining.artifacts import write_parquet_atomic
+    from include.retraining.common import Window, load_settings
+    from include.retraining.config import load_model_config
+    from include.retraining.learning import metric_value
+    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.tables import read_served, read_served_with_labels
+    from include.retraining.warehouse import Database
 
-    assert evaluation.metric_value  # scikit-learn imported before the clock starts (a monitor task has it loaded)
+    assert metric_value  # scikit-learn imported before the clock starts (a monitor task has it loaded)
+    assert monitor.performance  # and the monitor's steps (the face loads a module on first use)
     admin = os.environ.get("RETRAINING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     name = f"served_bench_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -104,11 +109,28 @@ def main() -> None:
         _, load_s = _timed(lambda: _load(url, args.rows))
         base = load_model_config(ROOT / "include" / "models" / "churn.yaml")
         config = base.model_copy(update={"labels": base.labels.model_copy(update={"table": "churn_labels"})})
-        served, served_s = _timed(lambda: served_predictions.read_served(url, config, START, END, alias="champion"))
-        joined, joined_s = _timed(lambda: served_predictions.read_served_with_labels(url, config, START, END))
+        db = Database(url)
+        served, served_s = _timed(lambda: read_served(db, config, START, END, alias="champion"))
+        joined, joined_s = _timed(lambda: read_served_with_labels(db, config, START, END))
         path = write_parquet_atomic(joined, Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}.parquet")
-        ref = {"version": "1", "run_id": "", "snapshot": "", "holdout_metric": 0.8, "features": []}
-        perf, perf_s = _timed(lambda: monitor_served.served_performance(config, ref, {"served_matured": str(path)}))
+        # The monitor's performance step on what was served in the matured window (it never scores or
+        # touches MLflow then): a champion reference and the window's served rows as current read them.
+        ref = monitor.Reference(version="1", run_id="", snapshot="", holdout_metric=0.8, features=[])
+        window, rows = Window(START, END), len(served)
+        cur = monitor.CurrentWindow(
+            window=window,
+            matured_window=window,
+            current="",
+            matured="",
+            rows_current=rows,
+            rows_matured=rows,
+            rows_current_read=rows,
+            rows_matured_read=rows,
+            served_matured=str(path),
+        )
+        run = RunInfo(dag_id="monitor_churn", run_id="served_bench", window_end=END)
+        ctx = StepContext.create(config, load_settings(), run)
+        perf, perf_s = _timed(lambda: monitor.performance(ctx, ref, cur).to_xcom())
         path.unlink()
     finally:
         with engine.connect() as conn:
@@ -120,8 +142,7 @@ def main() -> None:
         SECTION,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} with `bench/served_bench.py --rows {args.rows}` on {os.cpu_count()} "
-        f"CPUs, Python {platform.python_version()}; load average at the end {os.getloadavg()[0]:.1f} (the machine "
-        "was shared with other sessions' tests).",
+        f"CPUs, Python {platform.python_version()}; load average at the end {os.getloadavg()[0]:.1f}.",
         "",
         f"Fixture: {args.rows:,} champion and {args.rows:,} shadow-challenger predictions over one week, a label "
         f"table with labels for 90% of them (loaded in {load_s[0]:.1f} s, ADBC bulk ingest).",
@@ -130,7 +151,7 @@ def main() -> None:
         "|---|---|---|---|",
         f"| `read_served`, the champion's scores of the window | {len(served):,} | {served_s[0]:.2f} s | {served_s[1]:.2f} s |",
         f"| `read_served_with_labels`, every alias joined with the labels | {len(joined):,} | {joined_s[0]:.2f} s | {joined_s[1]:.2f} s |",
-        f"| `served_performance`, per version and shadow figures | {len(joined):,} | {perf_s[0]:.2f} s | {perf_s[1]:.2f} s |",
+        f"| the monitor's `performance` step (`served_performance`), per version and shadow figures | {len(joined):,} | {perf_s[0]:.2f} s | {perf_s[1]:.2f} s |",
         "",
         f"- Coverage {perf['coverage']:.2f}; champion roc_auc {perf['current_value']:.3f}; shadow challenger "
         f"{shadow['challenger_value']:.3f} beside the champion's {shadow['champion_value']:.3f} on {shadow['rows']:,} rows.",
