@@ -53,6 +53,12 @@ class Tracker:
     def client(self) -> MlflowClient:
         return configure(self.settings)
 
+    def _connect(self) -> None:
+        """Make the client, which points the mlflow module at this store (`configure`): module-level
+        calls (start_run, and the downloads that resolve a logged model's location) read the
+        module's URIs, not the client's, and would otherwise open MLflow's default store."""
+        _ = self.client
+
     def ensure_experiment(self, name: str) -> str:
         """The experiment's id; a local store keeps its artifacts under the data folder, not the cwd."""
         experiment = self.client.get_experiment_by_name(name)
@@ -93,6 +99,7 @@ class Tracker:
     def log_training_run(self, experiment_id: str, record: TrainingRunLog, model: ModelLog) -> LoggedRun:
         """One finished run holding the tags, params, config, dataset (the snapshot by its hash), the
         reference profile and the model."""
+        self._connect()
         with mlflow.start_run(experiment_id=experiment_id, run_name=record.run_name) as active:
             mlflow.set_tags(record.tags)
             mlflow.log_params(record.params)
@@ -106,6 +113,7 @@ class Tracker:
 
     def log_run(self, experiment_id: str, run_name: str, record: RunRecord) -> str:
         """One finished run holding the record; its id."""
+        self._connect()
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
             mlflow.set_tags(record.tags)
             mlflow.log_metrics(record.metrics)
@@ -135,6 +143,7 @@ class Tracker:
     def download_artifacts(self, run_id: str, artifact_path: str, dst_path: str | None = None) -> Path | None:
         """A run's artifact folder on local disk, under dst_path (default: a new temporary folder);
         None only when the run stored nothing there."""
+        self._connect()
         try:
             folder = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=artifact_path, dst_path=dst_path, tracking_uri=self.settings.tracking_uri
@@ -170,6 +179,7 @@ class Tracker:
         # (code_paths) and the environment specs, a request each through a tracking server.
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+        self._connect()
         uri = self.settings.tracking_uri
         with tempfile.TemporaryDirectory(prefix="model-") as scratch:  # else a remote store's copy stays in /tmp
             folder = Path(scratch)

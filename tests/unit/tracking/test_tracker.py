@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -56,3 +57,44 @@ def test_it_connects_on_first_use_or_uses_the_client_it_is_given(tmp_path: Path)
 
     given = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'other.db'}")
     assert Tracker(settings, trusted_types=[], client=given).client is given
+
+
+def _logged_churn_model(settings) -> None:
+    """A registered model `churn` v1 in the settings' store, logged skops-only as the pipeline does."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.sklearn import log_model
+    from sklearn.linear_model import LogisticRegression
+
+    writer = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
+    rows = pd.DataFrame({"x": np.arange(40, dtype="float64")})
+    fitted = LogisticRegression().fit(rows, (rows["x"] > 20).astype(int))
+    experiment = writer.ensure_experiment("churn")
+    with mlflow.start_run(experiment_id=experiment):
+        info = log_model(fitted, name="model", serialization_format="skops", skops_trusted_types=[])
+    writer.client.create_registered_model("churn")
+    writer.client.create_model_version("churn", info.model_uri, info.run_id)
+
+
+def test_a_fresh_tracker_loads_from_its_store_never_from_mlflows_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's first MLflow call may be a model load (score_<model>'s score task): the module-level
+    URIs MLflow resolves a logged model with must be this store's, not the default `./mlflow.db`."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
+    _logged_churn_model(settings)
+    # A new task process: nothing has configured the mlflow module yet.
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    model = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES).load_model("models:/churn/1")
+
+    assert model.predict(pd.DataFrame({"x": [1.0, 39.0]})).tolist() == [0, 1]
+    assert not (tmp_path / "mlflow.db").exists(), "MLflow's default store was opened in the working directory"
