@@ -80,6 +80,8 @@ airflow: venv ## The Airflow UI on the embedded default: airflow standalone on h
 	  AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD=include.orchestration.worker_preload $(BIN)/airflow standalone
 
 mlflow: venv ## The MLflow UI on the embedded store: http://localhost:5000
+	@# Created under the pipeline's lock first: tasks starting meanwhile must not race the UI to it.
+	$(BIN)/python -c "from include.retraining.tracking import create_sqlite_store; create_sqlite_store('sqlite:///$(DATA)/mlflow.db')"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(DATA)/mlflow.db --port 5000
 
 serve: venv ## Serve models:/<MODEL>@champion over HTTP (MLflow's scoring protocol), following the alias: MODEL=churn SERVE_PORT=8000

@@ -41,6 +41,6 @@ if TYPE_CHECKING:
         WINDOW_END_TAG,
         WINDOW_START_TAG,
     )
-    from include.retraining.tracking.tracker import Tracker, configure, run_link
+    from include.retraining.tracking.tracker import Tracker, configure, create_sqlite_store, run_link
 
 __all__, __getattr__, __dir__ = face(__name__)

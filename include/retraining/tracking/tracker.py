@@ -6,6 +6,7 @@ MLflow; steps call these methods, so a unit test hands a step a small fake inste
 
 from __future__ import annotations
 
+import fcntl
 import json
 import tempfile
 import time
@@ -33,10 +34,37 @@ def does_not_exist(exc: MlflowException) -> bool:
 
 
 def configure(settings: Settings) -> MlflowClient:
-    """Point the mlflow module and a client at the configured store (tracking and registry)."""
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    """Point the mlflow module and a client at the configured store (tracking and registry); an
+    embedded SQLite store is created first, once (`create_sqlite_store`)."""
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:"):
+        create_sqlite_store(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def create_sqlite_store(uri: str) -> None:
+    """Create an embedded SQLite store's tables under a lock beside its file.
+
+    MLflow creates the tables of an empty store on first open, through alembic migrations that
+    two processes cannot run at once ("table _alembic_tmp_tags already exists"): the first two
+    tasks of a fresh `make airflow` or test stack start together. The second waits here and finds
+    the tables made; an existing store costs a lock and one query.
+    """
+    database = uri.partition(":///")[2].partition("?")[0]  # sqlite:///rel.db, sqlite:////abs.db
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(f"{path.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class Tracker:

@@ -98,3 +98,33 @@ def test_a_fresh_tracker_loads_from_its_store_never_from_mlflows_default(
 
     assert model.predict(pd.DataFrame({"x": [1.0, 39.0]})).tolist() == [0, 1]
     assert not (tmp_path / "mlflow.db").exists(), "MLflow's default store was opened in the working directory"
+
+
+def _first_touch(uri: str, barrier, answers) -> None:
+    from include.retraining.tracking import configure
+
+    barrier.wait()  # every process opens the empty store at the same moment
+    try:
+        client = configure(load_settings({"MLFLOW_TRACKING_URI": uri}))
+        client.search_experiments(max_results=1)
+        answers.put("ok")
+    except Exception as exc:  # noqa: BLE001 - the answer is what the test reads
+        answers.put(f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_processes_opening_an_empty_embedded_store_at_once_all_succeed(tmp_path: Path, attempt: int) -> None:
+    """The first tasks of a fresh stack start together; MLflow's first-open migrations raced
+    ("table _alembic_tmp_tags already exists") until configure created the store under a lock."""
+    import multiprocessing
+
+    forked = multiprocessing.get_context("fork")
+    uri = f"sqlite:///{tmp_path / 'data' / 'mlflow.db'}"
+    barrier, answers = forked.Barrier(4), forked.Queue()
+    processes = [forked.Process(target=_first_touch, args=(uri, barrier, answers)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+
+    assert [answers.get(timeout=5) for _ in processes] == ["ok"] * 4
