@@ -35,7 +35,31 @@ __all__ = [
     "service_unavailable",
     "tracker",
     "warehouse_url",
+    "odd_churn_rows",
+    "with_native_categories",
 ]
+
+
+def with_native_categories(config):
+    """The model config with `features.categorical_encoding: native`."""
+    return config.model_copy(update={"features": config.features.model_copy(update={"categorical_encoding": "native"})})
+
+
+def odd_churn_rows():
+    """Two rows of the churn features a model never saw in training: nulls in every column and
+    categories outside the demo's (`quarterly`, `crypto`, `mars`)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "tenure_months": [3, None],
+            "monthly_charges": [None, 80.0],
+            "support_tickets_90d": [None, 1.0],
+            "contract": ["quarterly", None],
+            "payment_method": [None, "crypto"],
+            "region": ["mars", "north"],
+        }
+    )
 
 
 def service_unavailable(reason: str) -> None:

@@ -29,22 +29,14 @@ from include.retraining.learning import (
     split_by_time,
     synthetic_example,
 )
+from tests.support import odd_churn_rows, with_native_categories
 
 pytestmark = pytest.mark.unit
 
 CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
-NATIVE = CONFIG.model_copy(update={"features": CONFIG.features.model_copy(update={"categorical_encoding": "native"})})
+NATIVE = with_native_categories(CONFIG)
 START, END = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
-ODD = pd.DataFrame(
-    {
-        "tenure_months": [3, None],
-        "monthly_charges": [None, 80.0],
-        "support_tickets_90d": [None, 1.0],
-        "contract": ["quarterly", None],
-        "payment_method": [None, "crypto"],
-        "region": ["mars", "north"],
-    }
-)
+ODD = odd_churn_rows()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from sklearn.preprocessing import FunctionTransformer
@@ -20,21 +19,13 @@ from include.retraining.config import load_model_config
 from include.retraining.learning import SKOPS_TRUSTED_TYPES, fit, predict_scores, split_by_time
 from include.retraining.tracking import UnsafeModelError
 from include.retraining.tracking.loading import import_skops, load_skops_model
+from tests.support import odd_churn_rows, with_native_categories
 
 pytestmark = pytest.mark.unit
 
 CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
-NATIVE = CONFIG.model_copy(update={"features": CONFIG.features.model_copy(update={"categorical_encoding": "native"})})
-ODD = pd.DataFrame(
-    {
-        "tenure_months": [3, None],
-        "monthly_charges": [None, 80.0],
-        "support_tickets_90d": [None, 1.0],
-        "contract": ["quarterly", None],
-        "payment_method": [None, "crypto"],
-        "region": ["mars", "north"],
-    }
-)
+NATIVE = with_native_categories(CONFIG)
+ODD = odd_churn_rows()
 
 
 @pytest.fixture(scope="module")
