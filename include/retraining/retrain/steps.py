@@ -86,7 +86,7 @@ def validate(ctx: StepContext, extracted: Extracted) -> Validated:
     """Raises DataValidationError (with the report) when the window fails the suite. A model that
     trains on a sample (`training.sample_rows`) is also judged on every row of its window, by the
     warehouse's aggregates."""
-    from include.retraining.learning import learned_profile, validate_or_raise, with_window_checks
+    from include.retraining.learning import learned_profile, validate_or_raise
     from include.retraining.reference import champion_profile
 
     config, window = ctx.config, extracted.window
@@ -94,10 +94,7 @@ def validate(ctx: StepContext, extracted: Extracted) -> Validated:
     stored = champion_profile(ctx, str(champion.version), champion.run_id) if champion else None
     profile = learned_profile(stored) if stored is not None else None
     out_dir = validation_dir(ctx.settings.artifact_root, config.name, window)
-    check = None
-    if config.training.sample_rows:
-        aggregates = partial(ctx.warehouse.window_aggregates, config, window.start, window.end)
-        check = lambda report: with_window_checks(report, aggregates(), config, profile)  # noqa: E731
+    check = partial(_whole_window, ctx, window, profile) if config.training.sample_rows else None
     report = validate_or_raise(read_snapshot(extracted.path), config, profile, out_dir, check)
     return Validated(
         success=report.success,
@@ -107,6 +104,15 @@ def validate(ctx: StepContext, extracted: Extracted) -> Validated:
         html_path=report.html_path,
         learned_from_champion=champion.version if profile else None,
     )
+
+
+def _whole_window(ctx: StepContext, window: Window, profile: Any, report: Any) -> Any:
+    """The sample's validation report with the checks of every row of its window, aggregated by
+    the warehouse (a model that trains on `training.sample_rows`)."""
+    from include.retraining.learning import with_window_checks
+
+    aggregates = ctx.warehouse.window_aggregates(ctx.config, window.start, window.end)
+    return with_window_checks(report, aggregates, ctx.config, profile)
 
 
 def train(ctx: StepContext, extracted: Extracted) -> Trained:
