@@ -1,4 +1,4 @@
-"""Alert delivery through Airflow's Slack provider, behind the outbox of include.retraining.alerts.outbox.
+"""Alert delivery through Airflow's Slack provider, behind the outbox of `include.retraining.alerts`.
 
 `deliver_alert` records the alert in the outbox first, then posts it (and any alert an earlier
 task could not deliver) with `SlackWebhookHook`; it never raises for a Slack problem, so a Slack
