@@ -16,7 +16,7 @@ import yaml
 
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
 from include.retraining.tracking import UnsafeModelError, UnusableModelError, load_model_file
-from include.retraining.tracking.loading import load_skops_model, model_file
+from include.retraining.tracking.loading import import_skops, load_skops_model, model_file
 from tests.support import REPO
 
 pytestmark = pytest.mark.unit
@@ -128,3 +128,22 @@ def test_models_logged_now_name_the_converters_as_the_old_ones_did() -> None:
 
     assert preprocessing._as_float.__module__ == "include.retraining.features"
     assert preprocessing._as_text.__module__ == "include.retraining.features"
+
+
+def test_a_crafted_model_file_under_a_clean_mlmodel_is_refused(saved_model: Path, tmp_path: Path) -> None:
+    # The attack path: the MLmodel file asks for nothing unusual, the skops file holds a type of its own.
+    from sklearn.pipeline import Pipeline
+
+    folder = _copy_with(saved_model, tmp_path)
+    crafted = Pipeline([("model", _NotOurs())])
+    import_skops().dump(crafted, folder / "model.skops")
+
+    with pytest.raises(UnsafeModelError, match=r"holds types outside the project's list.*_NotOurs"):
+        load_skops_model(folder, "v6", SKOPS_TRUSTED_TYPES)
+
+
+class _NotOurs:
+    """A type no worker should deserialize from a model file."""
+
+    def fit(self, frame: pd.DataFrame, target: np.ndarray) -> _NotOurs:
+        return self
