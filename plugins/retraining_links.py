@@ -24,8 +24,9 @@ with `app.mount()`, which inherits none of the core API's authentication, so Air
 authenticate them. This app does it itself with Airflow's `get_user` (the UI's session cookie or a
 bearer token) and serves a file only to a user who may read the task instances of
 `retrain_<model>` or `monitor_<model>`, the model being the first part of the path. It serves
-only .html, .json and .png files that resolve (symlinks followed) to under the artifact root;
-anything else is a 404. Evidently reports hold aggregate statistics, but GX results can hold a
+only .html, .json and .png files that resolve (symlinks followed) to under the model's own folder
+of the artifact root; anything else is a 404, and a path under a model the user may not read is a
+403 whether or not the file exists. Evidently reports hold aggregate statistics, but GX results can hold a
 few example values from rows. HTML is sent in a CSP sandbox, so a report's scripts run in an
 opaque origin, away from the Airflow session. `RETRAINING_SERVE_ARTIFACTS=false` leaves the app
 unmounted and the file links out.
@@ -49,6 +50,7 @@ from fastapi.responses import FileResponse
 from include.orchestration.ui_auth import current_user, may
 from include.retraining.artifacts import ARTIFACTS_URL_PREFIX
 from include.retraining.common import Settings, load_settings, mlflow_ui_base
+from include.retraining.config import is_model_name
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,16 @@ def model_access(user: Annotated[Any, Depends(current_user)]) -> Callable[[str],
     return may_read
 
 
+def _requested_model(relative_path: str) -> str | None:
+    """The model a request names (its first path segment), or None for a path that names none
+    plainly: not a model name (compose keeps `.data/` under the root), absolute, climbing (`..`),
+    or holding a NUL byte (which `Path.resolve` cannot take)."""
+    parts = relative_path.split("/")
+    if "\x00" in relative_path or ".." in parts or not is_model_name(parts[0]):
+        return None
+    return parts[0]
+
+
 def _artifact_root() -> Path:
     return _settings().artifact_root
 
@@ -213,12 +225,15 @@ def create_artifact_app(artifact_root: Callable[[], Path] = _artifact_root) -> F
 
     @app.api_route("/{relative_path:path}", methods=["GET", "HEAD"])
     def artifact(relative_path: str, may_read: Annotated[Callable[[str], bool], Depends(model_access)]) -> FileResponse:
-        root = artifact_root().resolve()
-        path = servable_path(root, relative_path) if not Path(relative_path).is_absolute() else None
-        if path is None or not path.is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such artifact")
-        if not may_read(path.relative_to(root).parts[0]):
+        # Access first, from the path as asked: a 404 before the 403 would tell a user who may not
+        # read a model which of its files exist. The resolved file must then belong to the same model.
+        model = _requested_model(relative_path)
+        if model is not None and not may_read(model):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "no access to this model's runs")
+        root = artifact_root().resolve()
+        path = servable_path(root, relative_path) if model is not None else None
+        if path is None or not path.is_file() or path.relative_to(root).parts[0] != model:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such artifact")
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
         if path.suffix.lower() == ".html":
             headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups allow-downloads"

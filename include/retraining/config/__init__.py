@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from include.retraining import face
 
 if TYPE_CHECKING:
-    from include.retraining.config.base import is_identifier, repeated
+    from include.retraining.config.base import is_identifier, is_model_name, repeated
     from include.retraining.config.files import (
         ModelConfigError,
         discover_model_files,

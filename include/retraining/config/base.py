@@ -15,6 +15,10 @@ def is_identifier(name: str) -> bool:
     return bool(IDENTIFIER_RE.match(name))
 
 
+def is_model_name(name: str) -> bool:
+    return bool(MODEL_NAME_RE.fullmatch(name))
+
+
 def check_identifier(value: str, what: str) -> str:
     if not is_identifier(value):
         raise ValueError(

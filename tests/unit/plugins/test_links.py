@@ -279,8 +279,38 @@ def test_endpoint_refuses_traversal_other_suffixes_and_missing_files(client: Tes
     assert "outside" not in response.text
 
 
-def test_endpoint_refuses_a_model_the_user_may_not_read(client: TestClient) -> None:
-    assert client.get("/other/report.html").status_code == 403
+@pytest.mark.parametrize("path", ["/other/report.html", "/other/missing.html", "/other/snapshot.parquet"])
+def test_endpoint_refuses_a_model_the_user_may_not_read_whether_or_not_the_file_exists(
+    client: TestClient, path: str
+) -> None:
+    # The same answer for a file that exists and one that does not: no existence oracle.
+    assert client.get(path).status_code == 403
+
+
+def test_endpoint_serves_nothing_outside_a_models_folder_even_to_an_admin(root: Path) -> None:
+    # compose keeps the pipeline's data folder under the artifact root
+    (root / ".data").mkdir()
+    (root / ".data" / "state.json").write_text('{"secret": 1}')
+    app = links.create_artifact_app(lambda: root)
+    app.dependency_overrides[links.model_access] = lambda: lambda model: True
+
+    response = TestClient(app).get("/.data/state.json")
+
+    assert response.status_code == 404
+    assert "secret" not in response.text
+
+
+def test_endpoint_answers_a_nul_byte_with_a_404(client: TestClient) -> None:
+    assert client.get("/churn/report%00.html").status_code == 404
+
+
+def test_endpoint_refuses_a_symlink_into_another_models_folder(client: TestClient, root: Path) -> None:
+    (root / "churn" / "peek.html").symlink_to(root / "other" / "report.html")
+
+    response = client.get("/churn/peek.html")
+
+    assert response.status_code == 404
+    assert "other" not in response.text
 
 
 def test_endpoint_requires_an_airflow_login(root: Path) -> None:
