@@ -28,6 +28,13 @@ from include.orchestration.ui_auth import current_user, may, user_name
 log = logging.getLogger(__name__)
 
 MODELS_PREFIX = "/retraining-models"
+# The page holds a Roll back button: only the Airflow UI's own origin may frame it (clickjacking),
+# whatever the deployment's cookie SameSite setting.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Frame-Options": "SAMEORIGIN",
+}
 
 
 def _readable(user: Any, config: Any) -> bool:
@@ -66,7 +73,7 @@ def create_models_app() -> FastAPI:
         from include.orchestration.models_page import render
 
         rows, allowed = _overviews(user)
-        return HTMLResponse(render(rows, allowed, user_name(user)), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(render(rows, allowed, user_name(user)), headers=PAGE_HEADERS)
 
     return app
 
