@@ -88,6 +88,9 @@ class ValidationConfig(Strict):
     # Learned bounds leave this much room, so ordinary variation is not a broken load.
     null_share_margin: float = Field(0.1, ge=0.0, le=1.0)
     new_category_share: float = Field(0.05, ge=0.0, le=1.0)
+    # Distinct values a categorical feature may have in a window: more is an id, not a category
+    # (encoded, nearly all of it shares the encoder's "rare" bucket). None: no limit.
+    max_categories: int | None = Field(1000, ge=2)
     # Row values (customer data) stay out of alerts and XComs unless a model opts in.
     include_values_in_alerts: bool = False
 
