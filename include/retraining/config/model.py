@@ -156,6 +156,11 @@ class ModelConfig(Strict):
         misfits = sorted(set(self.gate.guardrails) - set(allowed))
         if misfits:
             raise ValueError(f"gate.guardrails {misfits} do not fit task {self.task!r}; use names from {list(allowed)}")
+        misfits = sorted(set(self.gate.leakage.limits(self.task)) - set(allowed))
+        if misfits:
+            raise ValueError(
+                f"gate.leakage.too_good {misfits} do not fit task {self.task!r}; use names from {list(allowed)}"
+            )
         if self.training.sample_rows and not self.source.id_column:
             raise ValueError("training.sample_rows draws its sample by hashing the id: set source.id_column")
         used = {self.target, self.source.timestamp_column, self.source.id_column}
