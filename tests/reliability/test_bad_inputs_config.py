@@ -135,6 +135,18 @@ KEY_FAULTS: dict[str, tuple[dict, list[str]]] = {
         ["training.params.max_iter", "'abc'", "needs int"],
     ),
     "unknown_stattest": ({"monitor": {"stattest": "nope"}}, ["monitor.stattest 'nope'", "use one of"]),
+    "window_days_zero": (
+        {"training": {"window_days": 0}},
+        ["key 'training.window_days'", "greater than 0", "set it above 0, or remove the key to use the default (180)"],
+    ),
+    "window_days_negative": (
+        {"training": {"window_days": -7}},
+        ["key 'training.window_days'", "greater than 0", "set it above 0, or remove the key to use the default (180)"],
+    ),
+    "monitor_window_days_zero": (
+        {"monitor": {"window_days": 0}},
+        ["key 'monitor.window_days'", "greater than 0", "set it above 0, or remove the key to use the default (7)"],
+    ),
     "stattest_for_the_wrong_column_kind": (
         {"monitor": {"stattest": {"contract": "ks"}}},
         ["monitor.stattest.contract 'ks'", "use one of ['TVD'"],

@@ -4,7 +4,8 @@ Each case is one table or query a model might meet, read and validated as the re
 and validate steps do. A bad one must stop with a message naming the model, the table or column
 and the fix, and leave nothing half-written: no files after a refused read, and after a failed
 validation only the two whole GX result files. A harmless one (a zoned timestamp, a trailing
-comment) must simply read the exact window.
+comment) must simply read the exact window. A feature leaked from the target passes validation
+(nothing is wrong with its values) and is stopped by the gate, in a real retrain run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from demo.churn_data import generate_snapshots, load_window
 from include.retraining.config import ModelConfig
 from include.retraining.learning import DataValidationError, validate_or_raise
 from include.retraining.warehouse import Warehouse, WarehouseError
+from tests.reliability.world import NEXT_RUN, World
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
+from tests.support_faults import model_aliases, recorded_alerts
 
 pytestmark = pytest.mark.reliability
 
@@ -37,6 +40,11 @@ BROKEN_TABLES = {
     "all_null": "UPDATE {t} SET monthly_charges = NULL",
     "infinite": "UPDATE {t} SET support_tickets_90d = 'Infinity' WHERE customer_id IN "
     "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 3)",
+    # finite, so the finite check passes it; the scaler's variance overflows on it
+    "huge_value": "UPDATE {t} SET support_tickets_90d = 1e308 WHERE customer_id IN "
+    "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 3)",
+    # an id declared categorical: one level per row
+    "id_as_category": "UPDATE {t} SET payment_method = 'account-' || customer_id",
     "duplicated": "INSERT INTO {t} SELECT * FROM {t} ORDER BY customer_id LIMIT 30",
     "unknown_category": "UPDATE {t} SET contract = 'lifetime <!channel>' WHERE customer_id IN "
     "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 90)",
@@ -143,6 +151,12 @@ def test_missing_column_in_a_query(warehouse: str, tmp_path: Path) -> None:
         ),
         ("all_null", "expect_column_values_to_not_be_null", "monthly_charges", "fix the upstream load"),
         ("infinite", "expect_column_values_to_be_finite", "support_tickets_90d", "inf/-inf are broken data"),
+        (
+            "huge_value",
+            "expect_column_values_to_have_plausible_magnitude",
+            "support_tickets_90d",
+            "give it bounds in validation.ranges",
+        ),
         ("duplicated", "expect_compound_columns_to_be_unique", "customer_id, snapshot_at", "deduplicate the load"),
         ("unknown_category", "expect_column_values_to_be_in_set", "contract", "validation.allowed_categories"),
         ("negative", "expect_column_values_to_be_between", "tenure_months", "widen validation.ranges"),
@@ -155,6 +169,48 @@ def test_bad_values_fail_validation_by_column_with_the_fix(
     message = _failed_validation(_config(table=case), warehouse, tmp_path / "out")
     _names(message, f"{expectation} on {column}", "Fix: ", fix)
     assert "<!channel>" not in message, "row values stay out of the alert by default"
+
+
+def test_an_id_declared_categorical_fails_validation_naming_the_count_and_the_fix(
+    warehouse: str, tmp_path: Path
+) -> None:
+    """300 rows, so the limit is lowered to 100 here: the default 1000 judges the same way."""
+    config = _config(table="id_as_category")
+    config = config.model_copy(update={"validation": config.validation.model_copy(update={"max_categories": 100})})
+
+    message = _failed_validation(config, warehouse, tmp_path / "out")
+
+    _names(
+        message,
+        f"expect_column_unique_value_count_to_be_between on payment_method: observed {ROWS}",
+        "expected max_value=100",
+        "move the column to `features.numeric`",
+        "raise validation.max_categories",
+    )
+
+
+def test_a_feature_leaked_from_the_target_is_blocked_by_the_gate_with_an_alert_naming_it(world: World) -> None:
+    """A refund column only churners have, brought in by the source query: holdout AUC ~1.0, which
+    the comparison with the champion alone promotes."""
+    config = world.write_model()
+    config["source"].pop("table")
+    config["source"]["query"] = "select *, churned * 40.0 as refund_amount from customer_snapshots"
+    config["features"]["numeric"].append("refund_amount")
+    (world.models_dir / "churn.yaml").write_text(yaml.safe_dump(config))
+
+    states = run_dag("retrain_churn", NEXT_RUN)
+
+    assert "failed" not in states.values() and states["promote"] == "skipped", states
+    assert model_aliases() == {"champion": "1", "challenger": "2"}
+    (alert,) = recorded_alerts("gate_blocked")
+    assert alert["model"] == "churn"
+    _names(
+        "model 'churn': " + "\n".join(alert["lines"]),
+        "label leakage suspected: feature 'refund_amount' alone nearly decides",
+        "gate.leakage.single_feature 0.99",
+        "Fix: drop 'refund_amount' from `features`",
+        "fix the upstream join",
+    )
 
 
 def test_empty_window(warehouse: str, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     )
     from include.retraining.config.gate import GateConfig
     from include.retraining.config.labels import LabelsConfig
+    from include.retraining.config.leakage import LeakageConfig
     from include.retraining.config.model import (
         CLASSIFICATION_METRICS,
         DEFAULT_METRIC,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from include.retraining.config.model import ModelConfig
 
@@ -73,12 +73,46 @@ def read_model_file(path: Path) -> Any:
         raise ModelConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
+# pydantic's bound errors: the context key of the bound, and how the fix says it.
+_BOUNDS = {
+    "greater_than": ("gt", "above"),
+    "greater_than_equal": ("ge", "at or above"),
+    "less_than": ("lt", "below"),
+    "less_than_equal": ("le", "at or below"),
+}
+_NO_DEFAULT = object()
+
+
+def _default_at(loc: tuple[Any, ...]) -> Any:
+    """The default of the key at `loc` in ModelConfig, or _NO_DEFAULT (a required key, or a
+    location inside a mapping or a list)."""
+    model: Any = ModelConfig
+    for index, part in enumerate(loc):
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return _NO_DEFAULT
+        if index == len(loc) - 1:
+            return _NO_DEFAULT if field.is_required() else field.get_default(call_default_factory=True)
+        sections = [t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)]
+        model = next((t for t in sections if issubclass(t, BaseModel)), None)
+        if model is None:
+            return _NO_DEFAULT
+    return _NO_DEFAULT
+
+
 def _fix_for(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "remove the key or correct its spelling"
     if kind == "missing":
         return "add this key"
+    if kind in _BOUNDS and _BOUNDS[kind][0] in error.get("ctx", {}):
+        bound, words = _BOUNDS[kind]
+        fix = f"set it {words} {error['ctx'][bound]}"
+        default = _default_at(tuple(error["loc"]))
+        if default is not _NO_DEFAULT:
+            fix += f", or remove the key to use the default ({'null' if default is None else default})"
+        return fix
     return "correct the value"
 
 

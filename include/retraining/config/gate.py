@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from include.retraining.config.base import Strict
+from include.retraining.config.leakage import LeakageConfig
 
 
 class GateConfig(Strict):
@@ -27,6 +28,8 @@ class GateConfig(Strict):
     approval: Literal["none", "required"] = "none"
     # Hours the approval waits; no answer by then counts as a rejection.
     approval_timeout: float = Field(72.0, gt=0, le=24 * 7)
+    # Too good to be true blocks (label leakage): include/retraining/config/leakage.py.
+    leakage: LeakageConfig = Field(default_factory=LeakageConfig)
 
     @property
     def requires_approval(self) -> bool:

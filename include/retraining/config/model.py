@@ -88,6 +88,9 @@ class ValidationConfig(Strict):
     # Learned bounds leave this much room, so ordinary variation is not a broken load.
     null_share_margin: float = Field(0.1, ge=0.0, le=1.0)
     new_category_share: float = Field(0.05, ge=0.0, le=1.0)
+    # Distinct values a categorical feature may have in a window: more is an id, not a category
+    # (encoded, nearly all of it shares the encoder's "rare" bucket). None: no limit.
+    max_categories: int | None = Field(1000, ge=2)
     # Row values (customer data) stay out of alerts and XComs unless a model opts in.
     include_values_in_alerts: bool = False
 
@@ -153,6 +156,11 @@ class ModelConfig(Strict):
         misfits = sorted(set(self.gate.guardrails) - set(allowed))
         if misfits:
             raise ValueError(f"gate.guardrails {misfits} do not fit task {self.task!r}; use names from {list(allowed)}")
+        misfits = sorted(set(self.gate.leakage.limits(self.task)) - set(allowed))
+        if misfits:
+            raise ValueError(
+                f"gate.leakage.too_good {misfits} do not fit task {self.task!r}; use names from {list(allowed)}"
+            )
         if self.training.sample_rows and not self.source.id_column:
             raise ValueError("training.sample_rows draws its sample by hashing the id: set source.id_column")
         used = {self.target, self.source.timestamp_column, self.source.id_column}

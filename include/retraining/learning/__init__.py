@@ -1,6 +1,7 @@
 """Learning a model from a window and judging it: the estimator behind the feature preprocessor,
 the out-of-time split, fitting and scoring, holdout metrics with the paired challenger-minus-
-champion interval, the Great Expectations suite a window must pass, and the evaluation plots."""
+champion interval, the leakage guard (a challenger too good to be true), the Great Expectations
+suite a window must pass, and the evaluation plots."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
         metric_value,
         paired_comparison,
         wape,
+    )
+    from include.retraining.learning.leakage import (
+        LeakageSign,
+        LeakageSuspect,
+        feature_scores,
+        leakage_reason,
+        leakage_suspects,
     )
     from include.retraining.learning.plots import evaluation_figure
     from include.retraining.learning.training import (

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -44,7 +44,17 @@ FIXES = {
     "expect_column_values_to_be_between": "fix the upstream load, or widen validation.ranges in the model file",
     "expect_column_values_to_be_finite": "inf/-inf are broken data (e.g. a division by zero): fix the load or store NULL",
     "expect_compound_columns_to_be_unique": "the same id at the same time is loaded more than once: deduplicate the load",
+    "expect_column_values_to_have_plausible_magnitude": "a number beyond +-2^53 (e.g. a 1e308 sentinel) is no "
+    "measurement and overflows the scaler: fix the load or store NULL; if the column really holds such numbers, "
+    "give it bounds in validation.ranges",
+    "expect_column_unique_value_count_to_be_between": "this many distinct values is an id, not a category: move the "
+    "column to `features.numeric` if it is a number, drop it from `features`, or raise validation.max_categories",
 }
+
+# Beyond 2^53 a float64 no longer holds every integer; every numeric feature becomes a float64 in
+# the model. Without a configured range such a value is a sentinel or a broken load, and squaring
+# values near 1e308 (the scaler's variance) overflows: the column is then scaled to garbage silently.
+MAX_MAGNITUDE = float(2**53)
 
 
 class DataValidationError(ValueError):
@@ -66,6 +76,23 @@ def _finite_expectation() -> type:
         max_value: float = sys.float_info.max
 
     return ExpectColumnValuesToBeFinite
+
+
+@cache
+def _magnitude_expectation() -> type:
+    import great_expectations.expectations as gxe
+
+    class ExpectColumnValuesToHavePlausibleMagnitude(gxe.ExpectColumnValuesToBeBetween):
+        """Every non-null value within +-2^53 on each side that validation.ranges leaves open."""
+
+    return ExpectColumnValuesToHavePlausibleMagnitude
+
+
+def magnitude_bounds(config: ModelConfig, column: str) -> tuple[float | None, float | None]:
+    """The magnitude check's bounds of a numeric column: +-MAX_MAGNITUDE on each side without a
+    bound in validation.ranges (a configured bound is the user's own, and is checked as such)."""
+    low, high = config.validation.ranges.get(column, (None, None))
+    return (-MAX_MAGNITUDE if low is None else None, MAX_MAGNITUDE if high is None else None)
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,18 @@ class ValidationReport:
             for f in self.failed
         ]
         return "\n".join(lines)
+
+
+def one_cause_each(failed: Iterable[FailedExpectation]) -> list[FailedExpectation]:
+    """The failures, without a column's magnitude failure when it also failed the finite check: an
+    inf is beyond any magnitude, and the finite check's fix is the one that applies."""
+    failed = list(failed)
+    infinite = {f.column for f in failed if f.expectation == "expect_column_values_to_be_finite"}
+    return [
+        f
+        for f in failed
+        if not (f.expectation == "expect_column_values_to_have_plausible_magnitude" and f.column in infinite)
+    ]
 
 
 def learned_profile(stored: Any) -> ReferenceProfile:
@@ -150,16 +189,21 @@ def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list
         suite.append(gxe.ExpectColumnValuesToBeInSet(column=config.target, value_set=[0, 1]))
     else:
         numbers.append(config.target)
-    finite = _finite_expectation()
+    finite, magnitude = _finite_expectation(), _magnitude_expectation()
     for column in numbers:
         suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
         suite.append(finite(column=column))
+        low, high = magnitude_bounds(config, column)
+        if low is not None or high is not None:
+            suite.append(magnitude(column=column, min_value=low, max_value=high))
     for column, (low, high) in rules.ranges.items():
         suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     for column in config.features.columns:
         allowed_nulls = allowed_null_share(config, profile, column)
         suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=round(1 - allowed_nulls, 6)))
     for column in config.features.categorical:
+        if rules.max_categories is not None:
+            suite.append(gxe.ExpectColumnUniqueValueCountToBeBetween(column=column, max_value=rules.max_categories))
         known = known_categories(config, profile, column)
         if known:
             suite.append(
@@ -247,7 +291,7 @@ def validate_frame(
     )
     suite = gx.ExpectationSuite(name=f"{config.name}_window", expectations=_expectations(config, profile))
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
-    failed = [
+    failed = one_cause_each(
         FailedExpectation(
             expectation=r.expectation_config.type,
             column=_column(r.expectation_config.kwargs),
@@ -255,7 +299,7 @@ def validate_frame(
         )
         for r in result.results
         if not r.success
-    ]
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out_dir / "gx_result.json", out_dir / "gx_result.html"
     report = ValidationReport(

@@ -1,6 +1,6 @@
 """Validation of a whole window from the warehouse's aggregates, for a model that trains on a
 sample (`training.sample_rows`): the rules a broken load breaks (row count, null shares, new
-categories, ranges) are judged on every row, with the thresholds the Great Expectations suite
+categories, too many categories, ranges, implausible magnitudes) are judged on every row, with the thresholds the Great Expectations suite
 uses on the sample; the rest (types, finiteness, the target, duplicates) on the sample.
 """
 
@@ -13,6 +13,8 @@ from include.retraining.learning.validation import (
     ValidationReport,
     allowed_null_share,
     known_categories,
+    magnitude_bounds,
+    one_cause_each,
 )
 from include.retraining.warehouse import WindowAggregates
 
@@ -34,7 +36,11 @@ def window_failures(
         if share > allowed:
             detail = f"whole window: {share:.1%} null; expected at most {allowed:.1%}"
             failed.append(FailedExpectation("expect_column_values_to_not_be_null", column, detail))
+    limit = config.validation.max_categories
     for column, counts in aggregates.categories.items():
+        if limit is not None and len(counts) > limit:
+            detail = f"whole window: observed {len(counts)}; expected max_value={limit}"
+            failed.append(FailedExpectation("expect_column_unique_value_count_to_be_between", column, detail))
         known = known_categories(config, profile, column)
         present = sum(counts.values())
         unexpected = sum(n for value, n in counts.items() if value not in known)
@@ -45,12 +51,29 @@ def window_failures(
             failed.append(FailedExpectation("expect_column_values_to_be_in_set", column, detail))
     for column, (low, high) in config.validation.ranges.items():
         lowest, highest = aggregates.minimum.get(column), aggregates.maximum.get(column)
-        if (low is not None and lowest is not None and lowest < low) or (
-            high is not None and highest is not None and highest > high
-        ):
+        if _outside(lowest, highest, low, high):
             detail = f"whole window: values from {lowest} to {highest}; expected between {low} and {high}"
             failed.append(FailedExpectation("expect_column_values_to_be_between", column, detail))
+    failed += _magnitude_failures(aggregates, config)
     return failed
+
+
+def _magnitude_failures(aggregates: WindowAggregates, config: ModelConfig) -> list[FailedExpectation]:
+    failed = []
+    for column in aggregates.minimum:
+        low, high = magnitude_bounds(config, column)
+        lowest, highest = aggregates.minimum.get(column), aggregates.maximum.get(column)
+        if _outside(lowest, highest, low, high):
+            detail = f"whole window: values from {lowest} to {highest}; expected between {low} and {high}"
+            failed.append(FailedExpectation("expect_column_values_to_have_plausible_magnitude", column, detail))
+    return failed
+
+
+def _outside(lowest: float | None, highest: float | None, low: float | None, high: float | None) -> bool:
+    """Whether the window's extremes pass a bound; None (no bound, or no value) passes."""
+    return (low is not None and lowest is not None and lowest < low) or (
+        high is not None and highest is not None and highest > high
+    )
 
 
 def with_window_checks(
@@ -65,7 +88,7 @@ def with_window_failures(report: ValidationReport, failed: list[FailedExpectatio
     return ValidationReport(
         success=report.success and not failed,
         evaluated=report.evaluated + checks,
-        failed=[*report.failed, *failed],
+        failed=one_cause_each([*report.failed, *failed]),
         json_path=report.json_path,
         html_path=report.html_path,
     )
@@ -73,4 +96,6 @@ def with_window_failures(report: ValidationReport, failed: list[FailedExpectatio
 
 def check_count(aggregates: WindowAggregates, config: ModelConfig) -> int:
     """How many whole-window checks `window_failures` makes."""
-    return 1 + len(aggregates.nulls) + len(aggregates.categories) + len(config.validation.ranges)
+    categories = len(aggregates.categories) * (2 if config.validation.max_categories is not None else 1)
+    magnitudes = sum(1 for column in aggregates.minimum if magnitude_bounds(config, column) != (None, None))
+    return 1 + len(aggregates.nulls) + categories + len(config.validation.ranges) + magnitudes

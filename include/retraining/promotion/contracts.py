@@ -37,6 +37,8 @@ class Evaluated:
     champion_unusable: str | None = None
     # With gate.pooled_windows > 1: the rows and windows the interval was measured on.
     pooled: dict[str, Any] | None = None
+    # What the leakage guard found (gate.leakage), each a LeakageSuspect as a dict; any one blocks.
+    leakage: list[dict[str, Any]] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from include.retraining.config import LOWER_IS_BETTER, ModelConfig
-from include.retraining.learning import ImprovementInterval, paired_comparison
+from include.retraining.learning import ImprovementInterval, LeakageSuspect, leakage_reason, paired_comparison
 from include.retraining.promotion.evidence import PooledEvidence
 
 
@@ -45,12 +45,15 @@ class GateDecision:
     own_interval: ImprovementInterval | None = None
     # With pooled evidence: how many rows of which windows (PooledEvidence.summary()).
     pooled: dict[str, object] | None = None
+    # What looked leaked (gate.leakage): any suspect blocks, whatever the comparison said.
+    leakage: tuple[LeakageSuspect, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["interval"] = self.interval.to_dict() if self.interval else None
         data["own_interval"] = self.own_interval.to_dict() if self.own_interval else None
         data["guardrails"] = [check.to_dict() for check in self.guardrails]
+        data["leakage"] = [suspect.to_dict() for suspect in self.leakage]
         return data
 
 
@@ -139,11 +142,14 @@ def judge(
     challenger_metrics: dict[str, float],
     champion_metrics: dict[str, float] | None,
     pooled: PooledEvidence | None = None,
+    leakage: tuple[tuple[LeakageSuspect, ...], dict[str, float]] = ((), {}),
 ) -> GateDecision:
     """The gate for one model on one holdout: the intervals it needs, then the decision.
 
     With `pooled` evidence of more than one window (`gate.pooled_windows`), every interval is
     measured on the pooled rows and the current holdout's own estimate must not be below zero.
+    `leakage` is what the leakage guard found (its suspects, and every feature's own score): any
+    suspect blocks with the reason naming it and the fix, the figures kept for the alert.
     """
     gate, metric = config.gate, config.primary_metric
     interval, checks, own = None, (), None
@@ -167,7 +173,11 @@ def judge(
         guardrails=checks,
         own_interval=own,
     )
-    return replace(decision, pooled=pooled.summary() if own is not None else None)
+    decision = replace(decision, pooled=pooled.summary() if own is not None else None)
+    suspects, scores = leakage
+    if suspects:
+        return replace(decision, promote=False, reason=leakage_reason(suspects, scores), leakage=suspects)
+    return decision
 
 
 def _compare(

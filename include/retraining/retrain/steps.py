@@ -151,7 +151,9 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
 
     An unusable champion (cannot be loaded or scored) does not wedge the model: the challenger is
     compared with `previous_champion` if that one is usable, else judged on the gate threshold
-    alone (reason `champion_unusable`), and an alert names the champion and why.
+    alone (reason `champion_unusable`), and an alert names the champion and why. A challenger too
+    good to be true (`gate.leakage`: one feature alone nearly decides the holdout, or a holdout
+    figure beyond its ceiling) is blocked with a reason naming the feature and the fix.
     """
     from include.retraining.learning import check_holdout, compute_metrics, predict_scores, split_by_time
     from include.retraining.promotion import current_evidence, judge, pooled_for, store_evidence
@@ -161,7 +163,8 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     decided = _already_decided(ctx, trained, champion)
     if decided is not None:
         return decided, None
-    holdout = split_by_time(read_snapshot(extracted.path), config).holdout.dropna(subset=[config.target])
+    split = split_by_time(read_snapshot(extracted.path), config)
+    holdout = split.holdout.dropna(subset=[config.target])
     y = holdout[config.target].to_numpy()
     check_holdout(config.name, config.task, y)
     challenger = ctx.tracker.load_model(trained.model_uri)
@@ -169,6 +172,7 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
         challenger, holdout[config.features.columns], config.task, ctx.settings.fit_threads
     )
     challenger_metrics = compute_metrics(config.task, y, challenger_scores)
+    leakage = _leakage(config, split, holdout, challenger_metrics)
     baseline = baseline_for(ctx, champion, holdout)
     baseline_metrics = compute_metrics(config.task, y, baseline.scores) if baseline.scores is not None else None
     current, pooled = None, None
@@ -176,13 +180,23 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
         recipe = (str(baseline.version), config_hash(config))
         current = current_evidence(ctx, trained.run_id, recipe, holdout, (y, challenger_scores, baseline.scores))
         pooled = pooled_for(ctx, current, trained.experiment_id)
-    decision = judge(config, y, challenger_scores, baseline.scores, challenger_metrics, baseline_metrics, pooled)
+    decision = judge(
+        config, y, challenger_scores, baseline.scores, challenger_metrics, baseline_metrics, pooled, leakage
+    )
     evaluated = _evaluated(champion, baseline, decision, challenger_metrics, baseline_metrics)
     _log_evaluation(ctx, trained.run_id, (y, challenger_scores), evaluated)
     if current is not None:
         store_evidence(ctx, current)
     alert = champion_unusable_alert(ctx, evaluated) if baseline.unusable else None
     return evaluated, alert
+
+
+def _leakage(config: ModelConfig, split: Any, holdout: Any, metrics: dict[str, float]) -> tuple[Any, dict[str, float]]:
+    """What the leakage guard found (`gate.leakage`), and every feature's own holdout score."""
+    from include.retraining.learning import feature_scores, leakage_suspects
+
+    scores = feature_scores(config, split.train, holdout)
+    return leakage_suspects(config, scores, metrics), scores
 
 
 def _evaluated(
@@ -207,6 +221,7 @@ def _evaluated(
         compared_with=baseline.version,
         champion_unusable=baseline.unusable,
         pooled=gate.get("pooled"),
+        leakage=gate.get("leakage") or None,
     )
 
 

@@ -51,6 +51,9 @@ def test_shipped_model_file_is_valid() -> None:
         (lambda d: d["training"].update(holdout_fraction=1.5), "training.holdout_fraction", "0.9"),
         (lambda d: d["monitor"].update(critical_features=["nope"]), "critical_features", "nope"),
         (lambda d: d["source"].update(query="select 1"), "source", "exactly one of"),
+        (lambda d: d["training"].update(window_days=0), "training.window_days", "set it above 0, or remove the key"),
+        (lambda d: d["monitor"].update(window_days=-7), "monitor.window_days", "the default (7)"),
+        (lambda d: d["training"].update(sample_rows=10), "training.sample_rows", "at or above 1000"),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_the_fix(tmp_path: Path, churn: dict, change, key: str, fix: str) -> None:

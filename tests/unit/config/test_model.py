@@ -123,3 +123,28 @@ def test_only_approval_required_waits_for_a_person(tmp_path: Path, churn: dict) 
     assert not GateConfig().requires_approval and not CONFIG.gate.requires_approval
     assert GateConfig(approval="required").requires_approval
     assert load_model_config(_write(tmp_path, churn)).gate.requires_approval
+
+
+def test_the_leakage_ceiling_defaults_by_task_and_refuses_a_metric_of_another_task(tmp_path: Path, churn: dict) -> None:
+    assert CONFIG.gate.leakage.limits("classification") == {"roc_auc": 0.995}
+    assert CONFIG.gate.leakage.limits("regression") == {"r2": 0.999}
+    assert CONFIG.gate.leakage.single_feature == 0.99 and CONFIG.validation.max_categories == 1000
+    churn["gate"]["leakage"] = {"too_good": {"rmse": 0.1}}
+    with pytest.raises(ModelConfigError, match=r"gate.leakage.too_good \['rmse'\] do not fit task 'classification'"):
+        load_model_config(_write(tmp_path, churn))
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "key"),
+    [
+        ("gate", {"leakage": {"too_good": {"roc_auc": float("nan")}}}, "must be finite"),
+        ("gate", {"leakage": {"single_feature": 1.5}}, "gate.leakage.single_feature"),
+        ("validation", {"max_categories": 1}, "validation.max_categories"),
+    ],
+)
+def test_bad_leakage_and_category_limits_are_refused_naming_the_key(
+    tmp_path: Path, churn: dict, section: str, values: dict, key: str
+) -> None:
+    churn[section].update(values)
+    with pytest.raises(ModelConfigError, match=key):
+        load_model_config(_write(tmp_path, churn))

@@ -84,11 +84,60 @@ def test_missing_target_values_fail(tmp_path: Path) -> None:
 def test_infinite_values_fail_by_column_name(tmp_path: Path) -> None:
     frame = generate_snapshots(500, START, END, seed=1)
     frame.loc[3, "support_tickets_90d"] = float("inf")  # its range [0, null] has no upper bound
+    # (an inf is also beyond the magnitude limit: reported once, with the finite check's fix)
 
     report = validate_frame(frame, CONFIG, None, tmp_path)
 
     assert _failed(report) == {("expect_column_values_to_be_finite", "support_tickets_90d")}
     assert "Fix: inf/-inf are broken data" in report.summary()
+
+
+@pytest.mark.parametrize("value", [1e308, -1e300, 2.0**53 + 2])
+def test_a_huge_finite_value_without_a_range_fails_by_column_with_the_fix(tmp_path: Path, value: float) -> None:
+    """Finite, so the finite check passes it; the scaler's variance then overflows and scales the
+    column to garbage without an error."""
+    frame = generate_snapshots(500, START, END, seed=1)
+    frame.loc[3, "support_tickets_90d"] = abs(value)  # [0, null]: the upper end is open
+    frame.loc[4, "monthly_charges"] = value  # [0, 1000]: the configured range judges it
+
+    report = validate_frame(frame, CONFIG, None, tmp_path)
+
+    assert ("expect_column_values_to_have_plausible_magnitude", "support_tickets_90d") in _failed(report)
+    assert ("expect_column_values_to_be_between", "monthly_charges") in _failed(report)
+    assert ("expect_column_values_to_have_plausible_magnitude", "monthly_charges") not in _failed(report)
+    assert "give it bounds in validation.ranges" in report.summary()
+
+
+def test_a_range_wider_than_the_magnitude_limit_is_the_users_own(tmp_path: Path) -> None:
+    ranges = {**CONFIG.validation.ranges, "support_tickets_90d": (0.0, 1e20)}
+    config = CONFIG.model_copy(update={"validation": CONFIG.validation.model_copy(update={"ranges": ranges})})
+    frame = generate_snapshots(500, START, END, seed=1)
+    frame.loc[3, "support_tickets_90d"] = 1e18
+
+    assert validate_frame(frame, config, None, tmp_path).success
+
+
+def test_a_categorical_with_more_distinct_values_than_the_limit_fails_with_the_fix(tmp_path: Path) -> None:
+    frame = generate_snapshots(1500, START, END, seed=1)
+    frame["payment_method"] = [f"account-{i}" for i in range(len(frame))]  # an id declared categorical
+
+    with pytest.raises(DataValidationError) as error:
+        validate_or_raise(frame, CONFIG, None, tmp_path)
+
+    message = str(error.value)
+    assert "model 'churn'" in message
+    assert "expect_column_unique_value_count_to_be_between on payment_method: observed 1500" in message
+    assert "expected max_value=1000" in message
+    assert "move the column to `features.numeric`" in message and "raise validation.max_categories" in message
+
+
+def test_the_category_limit_can_be_raised_or_turned_off(tmp_path: Path) -> None:
+    frame = generate_snapshots(1500, START, END, seed=1)
+    frame["payment_method"] = [f"account-{i}" for i in range(len(frame))]
+    for limit in (2000, None):
+        rules = CONFIG.validation.model_copy(update={"max_categories": limit})
+        config = CONFIG.model_copy(update={"validation": rules})
+        assert validate_frame(frame, config, None, tmp_path).success
 
 
 def test_an_infinite_regression_target_fails(tmp_path: Path) -> None:

@@ -54,6 +54,24 @@ def test_each_rule_is_judged_on_every_row() -> None:
     }
 
 
+def test_too_many_categories_and_a_huge_value_are_judged_on_every_row() -> None:
+    window = WindowAggregates(
+        rows=CLEAN.rows,
+        nulls=CLEAN.nulls,
+        minimum=CLEAN.minimum,
+        maximum={**CLEAN.maximum, "support_tickets_90d": 1e308},  # [0, null]: no upper bound
+        categories={**CLEAN.categories, "payment_method": {f"account-{i}": 1 for i in range(1001)}},
+    )
+
+    failed = window_failures(window, CONFIG, None)
+
+    assert {(f.expectation, f.column) for f in failed} == {
+        ("expect_column_unique_value_count_to_be_between", "payment_method"),
+        ("expect_column_values_to_have_plausible_magnitude", "support_tickets_90d"),
+    }
+    assert "whole window: observed 1001; expected max_value=1000" in {f.detail for f in failed}
+
+
 def test_learned_null_shares_and_categories_apply_as_in_the_suite() -> None:
     learned = ReferenceProfile(null_share={"tenure_months": 0.0}, categories={"payment_method": ["card"]})
     window = WindowAggregates(
@@ -69,7 +87,9 @@ def test_learned_null_shares_and_categories_apply_as_in_the_suite() -> None:
 
 
 def test_a_clean_window_adds_its_checks_to_the_samples_report() -> None:
-    checks = 1 + len(CLEAN.nulls) + len(CLEAN.categories) + len(CONFIG.validation.ranges)
+    # Per category column: new categories and too many; one magnitude check per open range end
+    # (churn: support_tickets_90d [0, null]).
+    checks = 1 + len(CLEAN.nulls) + 2 * len(CLEAN.categories) + len(CONFIG.validation.ranges) + 1
 
     report = with_window_checks(SAMPLE, CLEAN, CONFIG, None)
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
-from include.retraining.learning import ImprovementInterval, compute_metrics
+from include.retraining.learning import ImprovementInterval, LeakageSign, LeakageSuspect, compute_metrics
 from include.retraining.promotion import GuardrailCheck, HoldoutEvidence, decide_promotion, judge, pool_evidence
 
 pytestmark = pytest.mark.unit
@@ -216,3 +216,16 @@ def test_one_window_decides_exactly_as_without_pooling() -> None:
     pooled = judge(config, y, challenger, champion, *metrics, alone)
 
     assert pooled == judge(_config(), y, challenger, champion, *metrics)
+
+
+def test_a_leakage_suspect_blocks_a_challenger_the_comparison_would_promote() -> None:
+    y, better, champion = _holdout(seed=1, n=3000, challenger_signal=1.4)
+    suspect = LeakageSuspect(LeakageSign.FEATURE, "refund", 1.0, 0.99, "gate.leakage.single_feature", "2|AUC - 0.5|")
+    metrics = (compute_metrics("classification", y, better), compute_metrics("classification", y, champion))
+
+    decision = judge(_config(), y, better, champion, *metrics, None, ((suspect,), {"refund": 1.0}))
+
+    assert _judge(_config(), y, better, champion).promote  # the same challenger without the suspect
+    assert not decision.promote and decision.reason.startswith("label leakage suspected: feature 'refund'")
+    assert decision.interval is not None and decision.interval.lower > 0  # the figures stay for the alert
+    assert decision.to_dict()["leakage"] == [suspect.to_dict()] and suspect.to_dict()["sign"] == "feature"

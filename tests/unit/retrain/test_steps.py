@@ -232,3 +232,35 @@ def test_a_declined_approval_records_a_reject_and_leaves_the_champion(
     [row] = history(log_db(tmp_path), "churn")
     assert (row.action, row.actor, row.from_version, row.to_version) == (PromotionAction.REJECT, actor, "2", "3")
     assert row.reason == reason and row.figures["challenger_value"] == 0.8
+
+
+def test_a_leaked_feature_blocks_the_challenger_with_a_reason_naming_it_and_an_alert(tmp_path: Path) -> None:
+    """A refund column filled only for churners: holdout AUC ~1.0 promotes today; the guard blocks."""
+    rows = snapshot_rows().copy()
+    rows["support_tickets_90d"] = rows["churned"] * 40.0
+    leaked_model = fit(CONFIG, split_by_time(rows, CONFIG).train)
+    ctx = step_context(tmp_path, FakeTracker({CHALLENGER_URI: leaked_model}), FakeRegistry(champion("2")))
+    ctx.tracker.models[CHAMPION_URI] = fitted_model()
+    extracted = extracted_snapshot(rows, tmp_path / "artifacts")
+
+    evaluated, _ = retrain.evaluate(ctx, extracted, TRAINED)
+    promotion, alert = retrain.promote(ctx, extracted, TRAINED, evaluated)
+
+    assert not evaluated.promote and evaluated.challenger_value > 0.995
+    assert [(s["sign"], s["name"]) for s in evaluated.leakage] == [
+        ("feature", "support_tickets_90d"),
+        ("metric", "roc_auc"),
+    ]
+    assert "label leakage suspected: feature 'support_tickets_90d'" in evaluated.reason
+    assert "Fix: drop 'support_tickets_90d' from `features`" in evaluated.reason
+    assert promotion.action is PromotionOutcome.BLOCKED and ctx.registry.promoted == []
+    assert alert is not None and alert.kind == "gate_blocked" and alert.model == "churn"
+    assert "support_tickets_90d" in alert.lines[0] and "upstream join" in alert.lines[0]
+    assert Evaluated.from_xcom(evaluated.to_xcom()) == evaluated
+
+
+def test_the_demo_challenger_is_not_a_leakage_suspect(tmp_path: Path, extracted, model) -> None:
+    tracker = FakeTracker({CHALLENGER_URI: model, CHAMPION_URI: model})
+    evaluated, _ = retrain.evaluate(step_context(tmp_path, tracker, FakeRegistry(champion("2"))), extracted, TRAINED)
+
+    assert evaluated.leakage is None and "leakage" not in evaluated.reason
