@@ -10,6 +10,7 @@ trace retried twice.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -128,6 +129,23 @@ def refusal(exc: BaseException, sqlstate: str | None, model: str | None, source:
         return None
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return WarehouseError(f"{who(model)}the warehouse refused the read of {source_name(source)} ({reason}); {fix}")
+
+
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
+
+def not_utf8(exc: BaseException, model: str | None, source: SourceConfig) -> WarehouseError | None:
+    """A WarehouseError naming the column when SQLite holds text that is not UTF-8 (Python's
+    sqlite3 cannot decode it); the undecodable value itself stays out of the message."""
+    found = _NOT_UTF8.search(str(exc))
+    if found is None:
+        return None
+    column = found.group(1)
+    return WarehouseError(
+        f"{who(model)}column {column!r} of {source_name(source)} holds text that is not UTF-8 (bytes of another "
+        f"encoding, such as latin-1), which cannot be read; re-encode {column!r} as UTF-8 in the upstream load "
+        "(SQLite stores text as it was given: decode the bytes with their real encoding before writing them)"
+    )
 
 
 def sqlite_state(message: str) -> str | None:
