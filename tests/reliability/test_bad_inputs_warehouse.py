@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from demo.churn_data import generate_snapshots, load_window
-from include.retraining.config import ModelConfig
+from include.retraining.config import ModelConfig, ModelConfigError, parse_model_config
 from include.retraining.learning import DataValidationError, validate_or_raise
 from include.retraining.warehouse import Warehouse, WarehouseError
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
@@ -45,7 +45,12 @@ BROKEN_TABLES = {
     "text_target": "ALTER TABLE {t} ALTER COLUMN churned TYPE text USING CASE WHEN churned = 1 THEN 'yes' ELSE 'no' END",
     "missing_column": "ALTER TABLE {t} DROP COLUMN region",
     "zoned_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE timestamptz USING snapshot_at AT TIME ZONE 'UTC'",
+    "null_timestamp": "UPDATE {t} SET snapshot_at = NULL WHERE customer_id IN "
+    "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 9)",
+    "text_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE text USING snapshot_at::text",
+    "varchar_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE varchar(40) USING snapshot_at::text",
 }
+FEATURES = "customer_id, churned, tenure_months, monthly_charges, support_tickets_90d, contract, payment_method, region"
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +79,18 @@ def warehouse() -> Iterator[str]:
 
 
 def _config(**source: object) -> ModelConfig:
-    """The shipped churn model, reading `source` over one week with small-data limits."""
+    """The shipped churn model, reading `source` over one week with small-data limits, parsed as
+    its model file is (`churn.yaml`)."""
     data = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     data["source"] = {"timestamp_column": "snapshot_at", "id_column": "customer_id", **source}
     data["training"].update({"window_days": 7, "label_delay_days": 0, "min_rows": 100})
-    return ModelConfig(**data)
+    return parse_model_config(data, Path("churn.yaml"))
 
 
 def _extract_and_validate(config: ModelConfig, url: str, out: Path) -> int:
     """What retrain's extract and validate do with the window: read it, then validate it."""
     columns = [config.source.id_column, config.source.timestamp_column, config.target, *config.features.columns]
+    Warehouse(url).check_timestamps(config)  # as extract does first
     frame = Warehouse(url).read_window(config.source, columns, START, END, model=config.name)
     validate_or_raise(frame, config, None, out)
     return len(frame)
@@ -105,7 +112,7 @@ def _failed_validation(config: ModelConfig, url: str, out: Path) -> str:
 
 
 def _names(message: str, *parts: str) -> None:
-    assert "'churn'" in message, message
+    assert "'churn'" in message or "churn.yaml" in message, message
     for part in parts:
         assert part in message, f"{part!r} missing from: {message}"
 
@@ -218,3 +225,78 @@ def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_sn
     text = "\n".join(alert["lines"])
     _names(text, "`source.query`", "'tenure_months'", "fix `features`, `target` or `source`")
     assert not (data / "artifacts" / "churn" / "snapshots").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "parts"),
+    [
+        (
+            {"table": "null_timestamp"},
+            [
+                "9 of 300 rows (3.0%) of table 'null_timestamp'",
+                "NULL or unreadable source.timestamp_column 'snapshot_at'",
+                "source.max_null_timestamp_share=0.01",
+                "Fix the upstream load so every row has its time",
+            ],
+        ),
+        (
+            {"table": "text_timestamp"},
+            ["'snapshot_at' of table 'text_timestamp' is of type text", "CAST(snapshot_at AS timestamptz)"],
+        ),
+        (
+            {"table": "varchar_timestamp"},
+            ["'snapshot_at' of table 'varchar_timestamp' is of type character varying", "a view with CAST("],
+        ),
+        (
+            {"query": "select * from text_timestamp where region <> 'nowhere'"},
+            ["of the `source.query` is of type text", "a `source.query` that selects CAST(snapshot_at AS timestamptz)"],
+        ),
+    ],
+    ids=["null", "text", "varchar", "text-in-a-query"],
+)
+def test_a_timestamp_no_window_can_use_is_refused_by_column_with_the_fix(
+    warehouse: str, tmp_path: Path, source: dict, parts: list[str]
+) -> None:
+    message = _refused_read(_config(**source), warehouse, tmp_path / "out")
+    _names(message, *parts)
+
+
+def test_a_few_null_timestamps_are_counted_and_the_window_reads_the_dated_rows(warehouse: str, tmp_path: Path) -> None:
+    config = _config(table="null_timestamp", max_null_timestamp_share=0.05)
+
+    counted = Warehouse(warehouse).check_timestamps(config)
+
+    assert (counted.rows, counted.undated) == (ROWS, 9)
+    assert _extract_and_validate(config, warehouse, tmp_path / "out") == ROWS - 9
+
+
+def test_a_text_timestamp_cast_in_the_query_as_the_message_says_reads_the_exact_window(
+    warehouse: str, tmp_path: Path
+) -> None:
+    query = f"select {FEATURES}, CAST(snapshot_at AS timestamptz) AS snapshot_at from text_timestamp"
+    assert _extract_and_validate(_config(query=query), warehouse, tmp_path / "out") == ROWS
+
+
+@pytest.mark.parametrize(
+    ("query", "shaping"),
+    [
+        ("select * from good order by snapshot_at desc limit 100", "LIMIT"),
+        ("select distinct on (customer_id) * from good order by customer_id, snapshot_at desc", "DISTINCT"),
+        (f"select {FEATURES}, max(snapshot_at) as snapshot_at from good group by {FEATURES}", "GROUP BY"),
+        ("select *, row_number() over (partition by region order by snapshot_at) as k from good", "OVER"),
+        ("select * from good union select * from good", "UNION"),
+        ("with recent as (select * from good limit 50) select * from recent", "LIMIT"),
+    ],
+    ids=["limit", "distinct", "group-by", "window-function", "union", "limit-in-a-cte"],
+)
+def test_a_query_that_reshapes_rows_before_the_window_filter_is_refused_at_load_with_the_fix(
+    warehouse: str, tmp_path: Path, query: str, shaping: str
+) -> None:
+    """Refused before any read: the window filter is applied outside the query, so these would
+    silently read the wrong rows (a LIMIT over all time, not over the window)."""
+    with pytest.raises(ModelConfigError) as raised:
+        _extract_and_validate(_config(query=query), warehouse, tmp_path / "out")
+
+    message = str(raised.value)
+    _names(message, "key 'source.query'", shaping, "remove it and let the pipeline filter the window", "view")
+    assert not (tmp_path / "out").exists()

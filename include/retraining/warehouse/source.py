@@ -155,6 +155,16 @@ class _Read:
         probe = f"SELECT * FROM {source_relation(self.source, self.db.dialect, not self.db.is_postgres)} LIMIT 0"
         return set(self.fetch(probe).columns)
 
+    def require(self, columns: Sequence[str]) -> None:
+        """Name the model file's fix when the source lacks a column the read needs."""
+        present = self.columns()
+        missing = [c for c in dict.fromkeys(columns) if c not in present]
+        if missing:
+            raise WarehouseError(
+                f"{who(self.model)}{source_name(self.source)} has no column(s) {missing}; fix `features`, `target` "
+                f"or `source` in the model file, or the upstream load (present: {sorted(present)})"
+            )
+
     def check_timestamp_type(self) -> None:
         """Refuse a timestamp column the window filter cannot compare with its timestamptz bounds
         (text, varchar, an epoch number) on PostgreSQL, with the fix; SQLite keeps times as text."""
@@ -208,6 +218,7 @@ class Warehouse(Database):
         column's type; more than `source.max_null_timestamp_share` of them stops the read, with
         the model, the column, the count and the fix."""
         read, source = self._read(config), config.source
+        read.require([source.timestamp_column])
         read.check_timestamp_type()
         counted = read.timestamps()
         log.log(
@@ -261,13 +272,7 @@ class Warehouse(Database):
     ) -> tuple[_Read, WindowQuery]:
         """The read and its query, once every requested column is known to exist in the source."""
         read = _Read(self, source, model)
-        present = read.columns()
-        missing = [c for c in dict.fromkeys(columns) if c not in present]
-        if missing:
-            raise WarehouseError(
-                f"{who(model)}{source_name(source)} has no column(s) {missing}; fix `features`, `target` or "
-                f"`source` in the model file, or the upstream load (present: {sorted(present)})"
-            )
+        read.require(columns)
         read.check_timestamp_type()
         paramstyle = "inline" if self.is_postgres else "named"
         return read, window_query(source, columns, start, end, self.dialect, paramstyle=paramstyle)
