@@ -300,3 +300,50 @@ def test_a_query_that_reshapes_rows_before_the_window_filter_is_refused_at_load_
     message = str(raised.value)
     _names(message, "key 'source.query'", shaping, "remove it and let the pipeline filter the window", "view")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def latin1_warehouse(warehouse: str) -> Iterator[str]:
+    """The good week in a SQL_ASCII database (PostgreSQL stores its text bytes unchecked), one
+    region spelled in latin-1: what a load from a latin-1 file leaves behind."""
+    import sqlalchemy as sa
+
+    name = f"retraining_ascii_{uuid.uuid4().hex[:8]}"
+    with postgres_engine().connect() as conn:
+        conn.execute(
+            sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+        )
+    url = sa.engine.make_url(warehouse).set(database=name).render_as_string(hide_password=False)
+    load_window(url, "good", generate_snapshots(ROWS, START, END, seed=3), START, END)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE good SET region = 'Mal' || convert_from('\\xe9'::bytea, 'SQL_ASCII') WHERE customer_id IN "
+                "(SELECT customer_id FROM good ORDER BY customer_id LIMIT 4)"
+            )
+        )
+    engine.dispose()
+    yield url
+    postgres_databases(name, drop=True)
+
+
+@pytest.mark.parametrize("read", ["read_window", "window_batches"])
+def test_text_that_is_not_utf8_is_refused_naming_the_column_not_the_value(
+    latin1_warehouse: str, tmp_path: Path, read: str
+) -> None:
+    """Both reads the pipeline makes of a window: whole (validation, scoring) and streamed (extract)."""
+    config = _config(table="good")
+    columns = [config.source.timestamp_column, *config.features.columns]
+    warehouse = Warehouse(latin1_warehouse)
+
+    with pytest.raises(WarehouseError) as raised:
+        if read == "read_window":
+            warehouse.read_window(config.source, columns, START, END, model="churn")
+        else:
+            with warehouse.window_batches(config.source, columns, START, END, model="churn") as batches:
+                batches.read_all()
+
+    message = str(raised.value)
+    _names(message, "column 'region' of table 'good' holds text that is not UTF-8", "re-encode 'region' as UTF-8")
+    assert "Mal" not in message

@@ -38,6 +38,7 @@ from include.retraining.warehouse.sql import (
     window_query,
 )
 from include.retraining.warehouse.types import (
+    NotUtf8Text,
     WarehouseError,
     aware_utc,
     not_utf8,
@@ -134,6 +135,8 @@ class _Read:
                 if error is None:
                     raise
                 raise error from exc
+            except NotUtf8Text as exc:  # a batch made plain, wherever the reader is consumed
+                raise not_utf8(exc, self.model, self.source) from None
 
     def _fetch_sqlalchemy(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
         names = ("window_start", "window_end")[: len(params)]

@@ -71,15 +71,19 @@ def plain_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def plain_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """One record batch of a streamed read made plain, as `plain_arrow` makes a whole table."""
-    return pa.RecordBatch.from_arrays([_plain_array(c) for c in batch.columns], schema=plain_schema(batch.schema))
+    """One record batch of a streamed read made plain, as `plain_arrow` makes a whole table; text
+    that is not UTF-8 raises `NotUtf8Text` naming its column."""
+    columns = [_utf8_checked(name, _plain_array(c)) for name, c in zip(batch.schema.names, batch.columns, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, schema=plain_schema(batch.schema))
 
 
 def plain_arrow(table: pa.Table) -> pa.Table:
     """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
     columns = [
-        pa.chunked_array([_plain_array(chunk) for chunk in column.chunks], type=plain_type(column.type))
-        for column in table.columns
+        pa.chunked_array(
+            [_utf8_checked(name, _plain_array(chunk)) for chunk in column.chunks], type=plain_type(column.type)
+        )
+        for name, column in zip(table.column_names, table.columns, strict=True)
     ]
     return pa.table(columns, names=table.column_names)
 
@@ -134,17 +138,38 @@ def refusal(exc: BaseException, sqlstate: str | None, model: str | None, source:
 _NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
 
+class NotUtf8Text(ValueError):
+    """A text column whose bytes are not UTF-8 (a SQL_ASCII PostgreSQL database hands them over as
+    stored); only the column's name is kept, never the value."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"column {column!r} holds text that is not UTF-8")
+        self.column = column
+
+
+def _utf8_checked(name: str, array: pa.Array) -> pa.Array:
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        try:
+            array.validate(full=True)  # checks each value's UTF-8, vectorised
+        except pa.ArrowInvalid:
+            raise NotUtf8Text(name) from None
+    return array
+
+
 def not_utf8(exc: BaseException, model: str | None, source: SourceConfig) -> WarehouseError | None:
-    """A WarehouseError naming the column when SQLite holds text that is not UTF-8 (Python's
-    sqlite3 cannot decode it); the undecodable value itself stays out of the message."""
-    found = _NOT_UTF8.search(str(exc))
-    if found is None:
+    """A WarehouseError naming the column when the warehouse holds text that is not UTF-8 (a
+    SQLite file, a SQL_ASCII PostgreSQL database); the undecodable value stays out of the message."""
+    if isinstance(exc, NotUtf8Text):
+        column = exc.column
+    elif found := _NOT_UTF8.search(str(exc)):
+        column = found.group(1)
+    else:
         return None
-    column = found.group(1)
     return WarehouseError(
         f"{who(model)}column {column!r} of {source_name(source)} holds text that is not UTF-8 (bytes of another "
         f"encoding, such as latin-1), which cannot be read; re-encode {column!r} as UTF-8 in the upstream load "
-        "(SQLite stores text as it was given: decode the bytes with their real encoding before writing them)"
+        "(decode the bytes with their real encoding before writing them), or for PostgreSQL keep the data in a "
+        "UTF8 database rather than SQL_ASCII"
     )
 
 
