@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -23,6 +24,7 @@ from include.retraining.config import ModelConfig, ModelConfigError, parse_model
 from include.retraining.learning import DataValidationError, validate_or_raise
 from include.retraining.warehouse import Warehouse, WarehouseError
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
+from tests.support_served import write_predictions
 
 pytestmark = pytest.mark.reliability
 
@@ -347,3 +349,46 @@ def test_text_that_is_not_utf8_is_refused_naming_the_column_not_the_value(
     message = str(raised.value)
     _names(message, "column 'region' of table 'good' holds text that is not UTF-8", "re-encode 'region' as UTF-8")
     assert "Mal" not in message
+
+
+@pytest.mark.parametrize(
+    ("id_type", "ids"),
+    [
+        ("numeric(12,2)", ["1001.50", "1002.00", "1003.25", "1004.10", "1005.00", "1006.75"]),
+        ("uuid", [str(uuid.UUID(int=7919 * i + 1)) for i in range(6)]),
+        ("bigint", ["9007199254740993", "2", "3", "4", "5", "6"]),
+    ],
+    ids=["numeric", "uuid", "bigint"],
+)
+def test_late_labels_join_an_id_of_its_own_type_as_scoring_stored_it(
+    warehouse: str, id_type: str, ids: list[str]
+) -> None:
+    """The source read as scoring reads it, its predictions written by scoring's own rows, and the
+    labels that arrived later (4 of 6) joined back: each matched by its id's value, whatever its type."""
+    import sqlalchemy as sa
+
+    from include.retraining.common import Window
+    from include.retraining.score.scoring import Stamp, prediction_rows
+    from include.retraining.tables import read_served_with_labels
+
+    table = f"typed_ids_{id_type.split('(')[0]}"
+    times = [(START + timedelta(hours=i + 1)).replace(tzinfo=None) for i in range(len(ids))]  # naive UTC, as loaded
+    labels = [1, 0, 1, 0, None, None]  # the last two have not arrived
+    engine = sa.create_engine(warehouse)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (customer_id {id_type}, snapshot_at timestamp, churned bigint)"))
+        for row in zip(ids, times, labels, strict=True):
+            conn.execute(
+                sa.text(f"INSERT INTO {table} VALUES (CAST(:i AS {id_type}), :t, :y)"),
+                dict(zip("ity", row, strict=True)),
+            )
+    engine.dispose()
+    config = _config(table=table)
+    served = Warehouse(warehouse).read_window(config.source, ["customer_id", "snapshot_at"], START, END, model="churn")
+    stamp = Stamp("churn", "3", "champion", Window(START, END), END, "scheduled__test")
+    write_predictions(warehouse, prediction_rows(served, np.full(len(ids), 0.4), "customer_id", "snapshot_at", stamp))
+
+    frame = read_served_with_labels(Warehouse(warehouse), config, START, END)
+
+    assert len(frame) == len(ids)
+    assert frame["label"].tolist()[:4] == [1.0, 0.0, 1.0, 0.0] and frame["label"].isna().sum() == 2

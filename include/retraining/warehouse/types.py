@@ -47,8 +47,26 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", None) == "numeric"
 
 
+def _uuid_text(array: pa.Array) -> pa.Array:
+    """uuid values (16 bytes each) as their canonical text, '8-4-4-4-12' lowercase hex, as
+    PostgreSQL writes them: an id the predictions table keeps, and labels join by, as text."""
+    import numpy as np
+
+    storage = array.storage
+    n = len(storage)
+    raw = np.frombuffer(storage.buffers()[1], dtype=np.uint8)[storage.offset * 16 : (storage.offset + n) * 16]
+    hexed = np.frombuffer(raw.tobytes().hex().encode(), dtype=np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for (low, high), at in zip(((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)), (0, 9, 14, 19, 24), strict=True):
+        text[:, at : at + high - low] = hexed[:, low:high]
+    binary = pa.array(text.view("S36").ravel(), type=pa.binary(), mask=storage.is_null().to_numpy(zero_copy_only=False))
+    return pc.cast(binary, pa.string())
+
+
 def plain_type(kind: pa.DataType) -> pa.DataType:
-    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
+    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp, uuid -> text."""
+    if isinstance(kind, pa.UuidType):
+        return pa.string()
     if _is_numeric(kind) or pa.types.is_boolean(kind):
         # A flag as SQLite stores it: 1.0 / 0.0, missing as NaN, so it is a number on every backend.
         return pa.float64()
@@ -63,6 +81,8 @@ def _plain_array(array: pa.Array) -> pa.Array:
     target = plain_type(array.type)
     if target == array.type:
         return array
+    if isinstance(array.type, pa.UuidType):
+        return _uuid_text(array)
     return pc.cast(array.storage if _is_numeric(array.type) else array, target)
 
 
