@@ -152,9 +152,14 @@ def refusal(exc: BaseException, sqlstate: str | None, model: str | None, source:
     if fix is None:
         return None
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if (sqlstate or "").startswith("22"):
+        # A data exception quotes the value it choked on ('invalid input syntax ...: "twelve"'):
+        # this message reaches alerts, and row values stay out of them.
+        reason = _QUOTED.sub("<value>", reason)
     return WarehouseError(f"{who(model)}the warehouse refused the read of {source_name(source)} ({reason}); {fix}")
 
 
+_QUOTED = re.compile("'[^']*'|\"[^\"]*\"")
 _NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
 
