@@ -25,6 +25,7 @@ from include.retraining.alerts import (
     NotDelivered,
     Outbox,
     deliver,
+    error_summary,
     flush,
     gate_key,
 )
@@ -109,15 +110,14 @@ def _in_outbox(outbox: Outbox, key: str) -> bool:
 def task_failed_alert(model: str, context: Any, settings: Settings) -> Alert:
     ti = context["ti"]
     dag_id, run_id, task_id = ti.dag_id, ti.run_id, ti.task_id
-    error = context.get("exception")
-    message = f"{type(error).__name__}: {error}" if error is not None else "no exception recorded (killed or timed out)"
+    error = context.get("exception")  # the task log has its traceback whole; the alert a summary
     log_url = (
         f"{settings.airflow_base_url}/dags/{quote(dag_id)}/runs/{quote(run_id)}/tasks/{quote(task_id)}"
         f"?try_number={getattr(ti, 'try_number', 1)}"
     )
     lines = [
         f"Task `{task_id}` of `{dag_id}` failed (run {run_id}, try {getattr(ti, 'try_number', '?')}).",
-        f"Error: {message[:1500]}",
+        f"Error: {error_summary(error)}",
         "Read the log, fix the cause, then clear the task.",
     ]
     key = f"{gate_key(dag_id, run_id, task_id)}/failed/{getattr(ti, 'try_number', 1)}"

@@ -74,15 +74,43 @@ def _param_datetime(value: Any) -> datetime | None:
 def _window_end_param(params: dict[str, Any], dag_run: Any, config: ModelConfig) -> datetime | None:
     """The `window_end` param; one after the run was triggered is refused (its labels do not exist yet)."""
     value = _param_datetime(params.get("window_end"))
+    _refuse_future(
+        value,
+        dag_run,
+        f"model {config.name!r}: param window_end",
+        "Leave window_end empty (the run's data interval) or give a time in the past.",
+    )
+    return value
+
+
+def _drift_window_end(drift: dict[str, Any], dag_run: Any, config: ModelConfig) -> datetime | None:
+    """The `window_end` of the drift event that triggered the run, checked as the param is: an
+    event can be posted by anyone with the REST API, not only by monitor_<model>. An old window is
+    not refused: it is a retrain of a past window, as the param allows, and a window without rows
+    stops at extract (training.min_rows)."""
+    what = f"model {config.name!r}: the drift event's window_end"
+    fix = (
+        f"A drift event names a window that has ended, as monitor_{config.name} posts it; post the event again "
+        "with a past window_end in its extra (ISO 8601), or trigger the retrain with the window_end param."
+    )
+    try:
+        value = _param_datetime(drift.get("window_end"))
+    except ValueError:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{what} is not a time (ISO 8601 expected). {fix}") from None
+    _refuse_future(value, dag_run, what, fix)
+    return value
+
+
+def _refuse_future(value: datetime | None, dag_run: Any, what: str, fix: str) -> None:
     if value is not None and dag_run.run_after is not None and value > as_utc(dag_run.run_after):
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(
-            f"model {config.name!r}: param window_end {value.isoformat()} is after this run was triggered "
-            f"({as_utc(dag_run.run_after).isoformat()}); a window that has not ended has no matured labels. "
-            "Leave window_end empty (the run's data interval) or give a time in the past."
+            f"{what} {value.isoformat()} is after this run was triggered "
+            f"({as_utc(dag_run.run_after).isoformat()}); a window that has not ended has no matured labels. {fix}"
         )
-    return value
 
 
 def triggering_drift(context: Any) -> dict[str, Any] | None:
@@ -104,7 +132,7 @@ def run_info(context: Any, config: ModelConfig) -> RunInfo:
     drift = triggering_drift(context)
     window_end = (
         _window_end_param(params, dag_run, config)
-        or (_param_datetime(drift.get("window_end")) if drift else None)
+        or (_drift_window_end(drift, dag_run, config) if drift else None)
         or context.get("data_interval_end")
         or dag_run.run_after
     )

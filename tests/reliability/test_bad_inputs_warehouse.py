@@ -16,16 +16,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from demo.churn_data import generate_snapshots, load_window
-from include.retraining.config import ModelConfig
+from include.retraining.config import ModelConfig, ModelConfigError, parse_model_config
 from include.retraining.learning import DataValidationError, validate_or_raise
 from include.retraining.warehouse import Warehouse, WarehouseError
 from tests.reliability.world import NEXT_RUN, World
 from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, run_dag, service_unavailable
 from tests.support_faults import model_aliases, recorded_alerts
+from tests.support_served import write_predictions
 
 pytestmark = pytest.mark.reliability
 
@@ -53,7 +55,12 @@ BROKEN_TABLES = {
     "text_target": "ALTER TABLE {t} ALTER COLUMN churned TYPE text USING CASE WHEN churned = 1 THEN 'yes' ELSE 'no' END",
     "missing_column": "ALTER TABLE {t} DROP COLUMN region",
     "zoned_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE timestamptz USING snapshot_at AT TIME ZONE 'UTC'",
+    "null_timestamp": "UPDATE {t} SET snapshot_at = NULL WHERE customer_id IN "
+    "(SELECT customer_id FROM {t} ORDER BY customer_id LIMIT 9)",
+    "text_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE text USING snapshot_at::text",
+    "varchar_timestamp": "ALTER TABLE {t} ALTER COLUMN snapshot_at TYPE varchar(40) USING snapshot_at::text",
 }
+FEATURES = "customer_id, churned, tenure_months, monthly_charges, support_tickets_90d, contract, payment_method, region"
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +89,18 @@ def warehouse() -> Iterator[str]:
 
 
 def _config(**source: object) -> ModelConfig:
-    """The shipped churn model, reading `source` over one week with small-data limits."""
+    """The shipped churn model, reading `source` over one week with small-data limits, parsed as
+    its model file is (`churn.yaml`)."""
     data = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     data["source"] = {"timestamp_column": "snapshot_at", "id_column": "customer_id", **source}
     data["training"].update({"window_days": 7, "label_delay_days": 0, "min_rows": 100})
-    return ModelConfig(**data)
+    return parse_model_config(data, Path("churn.yaml"))
 
 
 def _extract_and_validate(config: ModelConfig, url: str, out: Path) -> int:
     """What retrain's extract and validate do with the window: read it, then validate it."""
     columns = [config.source.id_column, config.source.timestamp_column, config.target, *config.features.columns]
+    Warehouse(url).check_timestamps(config)  # as extract does first
     frame = Warehouse(url).read_window(config.source, columns, START, END, model=config.name)
     validate_or_raise(frame, config, None, out)
     return len(frame)
@@ -113,7 +122,7 @@ def _failed_validation(config: ModelConfig, url: str, out: Path) -> str:
 
 
 def _names(message: str, *parts: str) -> None:
-    assert "'churn'" in message, message
+    assert "'churn'" in message or "churn.yaml" in message, message
     for part in parts:
         assert part in message, f"{part!r} missing from: {message}"
 
@@ -274,3 +283,168 @@ def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_sn
     text = "\n".join(alert["lines"])
     _names(text, "`source.query`", "'tenure_months'", "fix `features`, `target` or `source`")
     assert not (data / "artifacts" / "churn" / "snapshots").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "parts"),
+    [
+        (
+            {"table": "null_timestamp"},
+            [
+                "9 of 300 rows (3.0%) of table 'null_timestamp'",
+                "NULL or unreadable source.timestamp_column 'snapshot_at'",
+                "source.max_null_timestamp_share=0.01",
+                "Fix the upstream load so every row has its time",
+            ],
+        ),
+        (
+            {"table": "text_timestamp"},
+            ["'snapshot_at' of table 'text_timestamp' is of type text", "CAST(snapshot_at AS timestamptz)"],
+        ),
+        (
+            {"table": "varchar_timestamp"},
+            ["'snapshot_at' of table 'varchar_timestamp' is of type character varying", "a view with CAST("],
+        ),
+        (
+            {"query": "select * from text_timestamp where region <> 'nowhere'"},
+            ["of the `source.query` is of type text", "a `source.query` that selects CAST(snapshot_at AS timestamptz)"],
+        ),
+    ],
+    ids=["null", "text", "varchar", "text-in-a-query"],
+)
+def test_a_timestamp_no_window_can_use_is_refused_by_column_with_the_fix(
+    warehouse: str, tmp_path: Path, source: dict, parts: list[str]
+) -> None:
+    message = _refused_read(_config(**source), warehouse, tmp_path / "out")
+    _names(message, *parts)
+
+
+def test_a_few_null_timestamps_are_counted_and_the_window_reads_the_dated_rows(warehouse: str, tmp_path: Path) -> None:
+    config = _config(table="null_timestamp", max_null_timestamp_share=0.05)
+
+    counted = Warehouse(warehouse).check_timestamps(config)
+
+    assert (counted.rows, counted.undated) == (ROWS, 9)
+    assert _extract_and_validate(config, warehouse, tmp_path / "out") == ROWS - 9
+
+
+def test_a_text_timestamp_cast_in_the_query_as_the_message_says_reads_the_exact_window(
+    warehouse: str, tmp_path: Path
+) -> None:
+    query = f"select {FEATURES}, CAST(snapshot_at AS timestamptz) AS snapshot_at from text_timestamp"
+    assert _extract_and_validate(_config(query=query), warehouse, tmp_path / "out") == ROWS
+
+
+@pytest.mark.parametrize(
+    ("query", "shaping"),
+    [
+        ("select * from good order by snapshot_at desc limit 100", "LIMIT"),
+        ("select distinct on (customer_id) * from good order by customer_id, snapshot_at desc", "DISTINCT"),
+        (f"select {FEATURES}, max(snapshot_at) as snapshot_at from good group by {FEATURES}", "GROUP BY"),
+        ("select *, row_number() over (partition by region order by snapshot_at) as k from good", "OVER"),
+        ("select * from good union select * from good", "UNION"),
+        ("with recent as (select * from good limit 50) select * from recent", "LIMIT"),
+    ],
+    ids=["limit", "distinct", "group-by", "window-function", "union", "limit-in-a-cte"],
+)
+def test_a_query_that_reshapes_rows_before_the_window_filter_is_refused_at_load_with_the_fix(
+    warehouse: str, tmp_path: Path, query: str, shaping: str
+) -> None:
+    """Refused before any read: the window filter is applied outside the query, so these would
+    silently read the wrong rows (a LIMIT over all time, not over the window)."""
+    with pytest.raises(ModelConfigError) as raised:
+        _extract_and_validate(_config(query=query), warehouse, tmp_path / "out")
+
+    message = str(raised.value)
+    _names(message, "key 'source.query'", shaping, "remove it and let the pipeline filter the window", "view")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def latin1_warehouse(warehouse: str) -> Iterator[str]:
+    """The good week in a SQL_ASCII database (PostgreSQL stores its text bytes unchecked), one
+    region spelled in latin-1: what a load from a latin-1 file leaves behind."""
+    import sqlalchemy as sa
+
+    name = f"retraining_ascii_{uuid.uuid4().hex[:8]}"
+    with postgres_engine().connect() as conn:
+        conn.execute(
+            sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+        )
+    url = sa.engine.make_url(warehouse).set(database=name).render_as_string(hide_password=False)
+    load_window(url, "good", generate_snapshots(ROWS, START, END, seed=3), START, END)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE good SET region = 'Mal' || convert_from('\\xe9'::bytea, 'SQL_ASCII') WHERE customer_id IN "
+                "(SELECT customer_id FROM good ORDER BY customer_id LIMIT 4)"
+            )
+        )
+    engine.dispose()
+    yield url
+    postgres_databases(name, drop=True)
+
+
+@pytest.mark.parametrize("read", ["read_window", "window_batches"])
+def test_text_that_is_not_utf8_is_refused_naming_the_column_not_the_value(
+    latin1_warehouse: str, tmp_path: Path, read: str
+) -> None:
+    """Both reads the pipeline makes of a window: whole (validation, scoring) and streamed (extract)."""
+    config = _config(table="good")
+    columns = [config.source.timestamp_column, *config.features.columns]
+    warehouse = Warehouse(latin1_warehouse)
+
+    with pytest.raises(WarehouseError) as raised:
+        if read == "read_window":
+            warehouse.read_window(config.source, columns, START, END, model="churn")
+        else:
+            with warehouse.window_batches(config.source, columns, START, END, model="churn") as batches:
+                batches.read_all()
+
+    message = str(raised.value)
+    _names(message, "column 'region' of table 'good' holds text that is not UTF-8", "re-encode 'region' as UTF-8")
+    assert "Mal" not in message
+
+
+@pytest.mark.parametrize(
+    ("id_type", "ids"),
+    [
+        ("numeric(12,2)", ["1001.50", "1002.00", "1003.25", "1004.10", "1005.00", "1006.75"]),
+        ("uuid", [str(uuid.UUID(int=7919 * i + 1)) for i in range(6)]),
+        ("bigint", ["9007199254740993", "2", "3", "4", "5", "6"]),
+    ],
+    ids=["numeric", "uuid", "bigint"],
+)
+def test_late_labels_join_an_id_of_its_own_type_as_scoring_stored_it(
+    warehouse: str, id_type: str, ids: list[str]
+) -> None:
+    """The source read as scoring reads it, its predictions written by scoring's own rows, and the
+    labels that arrived later (4 of 6) joined back: each matched by its id's value, whatever its type."""
+    import sqlalchemy as sa
+
+    from include.retraining.common import Window
+    from include.retraining.score.scoring import Stamp, prediction_rows
+    from include.retraining.tables import read_served_with_labels
+
+    table = f"typed_ids_{id_type.split('(')[0]}"
+    times = [(START + timedelta(hours=i + 1)).replace(tzinfo=None) for i in range(len(ids))]  # naive UTC, as loaded
+    labels = [1, 0, 1, 0, None, None]  # the last two have not arrived
+    engine = sa.create_engine(warehouse)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (customer_id {id_type}, snapshot_at timestamp, churned bigint)"))
+        for row in zip(ids, times, labels, strict=True):
+            conn.execute(
+                sa.text(f"INSERT INTO {table} VALUES (CAST(:i AS {id_type}), :t, :y)"),
+                dict(zip("ity", row, strict=True)),
+            )
+    engine.dispose()
+    config = _config(table=table)
+    served = Warehouse(warehouse).read_window(config.source, ["customer_id", "snapshot_at"], START, END, model="churn")
+    stamp = Stamp("churn", "3", "champion", Window(START, END), END, "scheduled__test")
+    write_predictions(warehouse, prediction_rows(served, np.full(len(ids), 0.4), "customer_id", "snapshot_at", stamp))
+
+    frame = read_served_with_labels(Warehouse(warehouse), config, START, END)
+
+    assert len(frame) == len(ids)
+    assert frame["label"].tolist()[:4] == [1.0, 0.0, 1.0, 0.0] and frame["label"].isna().sum() == 2

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from include.retraining.alerts.message import (
         Alert,
         drift_alert,
+        error_summary,
         escape_mrkdwn,
         extraction_stopped_alert,
         gate_blocked_alert,

@@ -3,8 +3,33 @@ Slack, and the messages of the gates that stop a run."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# An alert quotes an exception this long at most (the task log keeps it whole).
+ERROR_CHARS = 1500
+# Exceptions whose messages this project (or Airflow) writes: they name models, keys and columns,
+# and leave row values out (the opt-in rule for values in alerts). Any other library's message may
+# quote a cell value (pandas: "unable to parse: <value>"; a driver: 'invalid input: "<value>"').
+_OWN_MODULES = ("include.", "airflow.")
+_QUOTED = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`""")
+
+
+def error_summary(error: BaseException | None) -> str:
+    """An exception as a `task_failed` alert may quote it: the project's own messages whole (up to
+    ERROR_CHARS), any other library's reduced to its type and first line, with quoted text and
+    whatever follows its first colon withheld, since those are where values from the data appear."""
+    if error is None:
+        return "no exception recorded (killed or timed out)"
+    kind = type(error).__name__
+    text = str(error).strip()
+    if type(error).__module__.startswith(_OWN_MODULES):
+        return f"{kind}: {text}"[:ERROR_CHARS]
+    line = _QUOTED.sub("<value>", text.splitlines()[0] if text else "")
+    head, colon, _ = line.partition(": ")
+    line = f"{head}: <withheld>" if colon else line
+    return f"{kind}: {line[:300]} (values withheld from the alert; the task log has the full error)"
 
 
 def escape_mrkdwn(text: object) -> str:

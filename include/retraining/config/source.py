@@ -16,6 +16,9 @@ class SourceConfig(Strict):
     id_column: str | None = None
     # A hung or runaway warehouse read must not hold the model's only run slot forever.
     statement_timeout_seconds: int = Field(900, gt=0, le=86_400)
+    # Rows whose timestamp is NULL (or, as text, not a time) belong to no window: up to this share
+    # of the source they are counted and logged, above it a read stops (a load that lost its times).
+    max_null_timestamp_share: float = Field(0.01, ge=0.0, le=1.0)
 
     @field_validator("table")
     @classmethod

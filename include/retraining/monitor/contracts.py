@@ -199,9 +199,14 @@ class ServedFigures:
     coverage: float
     value: float | None
     note: str = ""
+    # Predictions whose label relation held different labels (0 and 1): left unlabelled, counted.
+    conflicting_labels: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return _without_empty_note(asdict(self))
+        data = _without_empty_note(asdict(self))
+        if not self.conflicting_labels:
+            del data["conflicting_labels"]
+        return data
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from include.retraining.monitor.contracts import (
     ShadowFigures,
 )
 from include.retraining.runs import StepContext
-from include.retraining.tables import read_served, read_served_with_labels
+from include.retraining.tables import LABEL_CONFLICT, read_served, read_served_with_labels
 from include.retraining.warehouse import HASH_SPACE
 
 SERVED, RESCORED = "served", "rescored"
@@ -114,10 +114,12 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _figures(config: ModelConfig, rows: pd.DataFrame, alias: str, version: str) -> ServedFigures:
+    """A version's figures; predictions with conflicting labels count as unlabelled, and are counted."""
     labelled = rows.dropna(subset=["label"])
     coverage = _share(len(labelled), len(rows)) or 0.0
     value, why = _metric(config, labelled, "score", coverage)
-    return ServedFigures(str(alias), str(version), len(rows), len(labelled), coverage, value, why)
+    conflicts = int(rows[LABEL_CONFLICT].sum()) if LABEL_CONFLICT in rows else 0
+    return ServedFigures(str(alias), str(version), len(rows), len(labelled), coverage, value, why, conflicts)
 
 
 def _metric(config: ModelConfig, labelled: pd.DataFrame, column: str, coverage: float) -> tuple[float | None, str]:

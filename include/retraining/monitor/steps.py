@@ -81,6 +81,7 @@ def current(ctx: StepContext, ref: Reference) -> CurrentWindow:
     matured = Window(window.start - delay, window.end - delay)
     features = list(dict.fromkeys([*config.features.columns, *ref.features]))
     columns = [config.source.timestamp_column, config.target, *features]
+    warehouse.check_timestamps(config)  # refuses a text column, or too many rows without a time
     now = warehouse.read_monitor_window(config, columns, window.start, window.end, monitor.max_rows)
     if now.rows < monitor.min_rows:
         raise MonitoringSkipped(

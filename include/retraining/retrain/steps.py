@@ -61,6 +61,7 @@ def extract(ctx: StepContext) -> Extracted:
     # The id stays in the snapshot (validation checks (id, timestamp) unique, split_by_time orders
     # by it) but is written without a dictionary: its values are unique.
     ids = [config.source.id_column] if config.source.id_column else []
+    warehouse.check_timestamps(config)  # refuses a text column, or too many rows without a time
     if config.training.sample_rows:
         frame, rows = warehouse.read_window_sample(config, columns, window.start, window.end)
         _check_min_rows(config, window, rows)

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
         history,
         latest,
     )
-    from include.retraining.tables.served import LABEL, SERVED_COLUMNS, read_served, read_served_with_labels
+    from include.retraining.tables.served import (
+        LABEL,
+        LABEL_CONFLICT,
+        SERVED_COLUMNS,
+        read_served,
+        read_served_with_labels,
+    )
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -10,6 +10,7 @@ fault propagates (fail closed). Bulk reads go through ADBC on PostgreSQL, as the
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,10 @@ from include.retraining.warehouse import (
 
 SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score"]
 LABEL = "label"
+# True where the label relation held different labels for one prediction (left unlabelled).
+LABEL_CONFLICT = "label_conflict"
+
+log = logging.getLogger(__name__)
 
 
 def has_predictions(db: Database, config: ModelConfig) -> bool:
@@ -63,17 +68,62 @@ def read_served_with_labels(
     only the ids hashing below `below` when it is set, as in `read_served`.
 
     A label relation with several rows for one prediction keeps one labelled row, so a duplicate
-    label never counts a prediction twice.
+    label never counts a prediction twice. Duplicates that disagree (0 and 1 for one prediction)
+    leave it unlabelled, flagged in `LABEL_CONFLICT`: nothing tells which arrived last, and
+    keeping either would bias the metric silently.
     """
     if not has_predictions(db, config):
-        return pd.DataFrame(columns=[*SERVED_COLUMNS, LABEL])
+        return pd.DataFrame(columns=[*SERVED_COLUMNS, LABEL, LABEL_CONFLICT])
     _check_label_table(db, config)
-    frame = _fetch(db, config, _served_sql(db, config, with_labels=True, below=below), start, end)
+    id_type = _label_id_type(db, config)
+    frame = _fetch(db, config, _served_sql(db, config, with_labels=True, below=below, id_type=id_type), start, end)
+    frame[LABEL_CONFLICT] = False
     keys = ["alias", "model_version", "id", "event_time"]
     if not frame.duplicated(keys).any():  # the usual case; the sort below costs seconds at 1M rows
         return frame
+    conflicting = frame.groupby(keys, sort=False)[LABEL].transform("nunique") > 1
+    frame.loc[conflicting, LABEL] = float("nan")
+    frame.loc[conflicting, LABEL_CONFLICT] = True
     frame = frame.sort_values([*keys, LABEL], na_position="last", kind="stable")
-    return frame.drop_duplicates(keys, keep="first").reset_index(drop=True)
+    frame = frame.drop_duplicates(keys, keep="first").reset_index(drop=True)
+    log.warning(
+        "model %s: %d served prediction(s) have conflicting labels in %s; left unlabelled",
+        config.name,
+        int(frame[LABEL_CONFLICT].sum()),
+        config.labels.table or "the source",
+    )
+    return frame
+
+
+# The label id types a served id (text, as `score.id_text` writes it) is cast to, so the join is
+# by the id's own value and the label relation's index on it serves: '21.5' = 21.50 as numeric.
+# Each with the text it casts from: a served id of any other shape matches nothing, never fails the read.
+_TYPED_IDS = {
+    "numeric": r"^-?[0-9]+(\.[0-9]+)?$",
+    "smallint": r"^-?[0-9]{1,4}$",
+    "integer": r"^-?[0-9]{1,9}$",
+    "bigint": r"^-?[0-9]{1,18}$",
+    "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+}
+
+
+def _label_id_type(db: Database, config: ModelConfig) -> str | None:
+    """The PostgreSQL type of the label relation's id column when a served id is cast to it; None
+    (join as text) for text ids, other types and other backends."""
+    if not db.is_postgres:
+        return None
+    relation, id_column, _, _ = _label_relation(config, db.dialect, named=False)
+    if id_column is None:
+        return None
+    q = db.dialect.identifier_preparer.quote_identifier
+    alias = " AS src" if relation.startswith("(") else ""
+    # A LEFT JOIN to an empty read: pg_typeof names the column's type even when no label arrived yet.
+    sql = (
+        f"SELECT pg_typeof(l.{q(id_column)})::text AS t FROM (SELECT 1) AS one "
+        f"LEFT JOIN (SELECT * FROM {relation}{alias} LIMIT 0) AS l ON true"
+    )
+    kind = str(_fetch_adbc(db, config, sql, ())["t"].iloc[0])
+    return kind if kind in _TYPED_IDS else None
 
 
 def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tuple[str, str, str | None, str]:
@@ -91,7 +141,13 @@ def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tu
 
 
 def _served_sql(
-    db: Database, config: ModelConfig, *, with_labels: bool, alias: str | None = None, below: int = HASH_SPACE
+    db: Database,
+    config: ModelConfig,
+    *,
+    with_labels: bool,
+    alias: str | None = None,
+    below: int = HASH_SPACE,
+    id_type: str | None = None,
 ) -> str:
     named = not db.is_postgres
     dialect = db.dialect
@@ -106,7 +162,9 @@ def _served_sql(
             # Without an id a served row cannot be matched to its label: every label is missing.
             sql += f", CAST(NULL AS {'REAL' if named else 'DOUBLE PRECISION'}) AS {LABEL}"
         else:
-            on = f"CAST(l.{q(id_column)} AS TEXT) = p.{q('id')}"
+            served = f"p.{q('id')}"
+            typed = f"l.{q(id_column)} = CASE WHEN {served} ~ '{_TYPED_IDS.get(id_type, '')}' THEN CAST({served} AS {id_type}) END"
+            on = typed if id_type else f"CAST(l.{q(id_column)} AS TEXT) = p.{q('id')}"
             on += f" AND l.{q(ts_column)} = p.{q('event_time')}" if ts_column else ""
             sql += f", l.{q(label)} AS {LABEL}"
             relation += f" LEFT JOIN {labels} AS l ON {on}"

@@ -11,7 +11,7 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.warehouse.database import WRITE_TIMEOUT_S, Database
-    from include.retraining.warehouse.source import SampledWindow, Warehouse, WindowAggregates
+    from include.retraining.warehouse.source import SampledWindow, SourceTimestamps, Warehouse, WindowAggregates
     from include.retraining.warehouse.sql import HASH_SPACE, hash_below, quote_name, sample_threshold, window_query
     from include.retraining.warehouse.types import (
         WarehouseError,

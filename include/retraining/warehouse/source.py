@@ -16,6 +16,7 @@ refused with the fix, and the monitor reads whole windows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,8 +38,10 @@ from include.retraining.warehouse.sql import (
     window_query,
 )
 from include.retraining.warehouse.types import (
+    NotUtf8Text,
     WarehouseError,
     aware_utc,
+    not_utf8,
     plain_batch,
     plain_frame,
     plain_schema,
@@ -47,6 +50,8 @@ from include.retraining.warehouse.types import (
     sqlite_state,
     who,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,23 @@ class SampledWindow:
     @property
     def sampled(self) -> bool:
         return self.threshold < HASH_SPACE
+
+
+@dataclass(frozen=True)
+class SourceTimestamps:
+    """How many rows the whole source holds and how many of them have no usable time (a NULL
+    timestamp, or text that is not one): those belong to no window, so no read ever sees them."""
+
+    rows: int
+    undated: int
+
+    @property
+    def share(self) -> float:
+        return self.undated / self.rows if self.rows else 0.0
+
+
+# What the window filter can compare with its timestamptz bounds (pg_typeof's names).
+_TIME_TYPES = ("timestamp without time zone", "timestamp with time zone", "date")
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,8 @@ class _Read:
                 if error is None:
                     raise
                 raise error from exc
+            except NotUtf8Text as exc:  # a batch made plain, wherever the reader is consumed
+                raise not_utf8(exc, self.model, self.source) from None
 
     def _fetch_sqlalchemy(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
         names = ("window_start", "window_end")[: len(params)]
@@ -122,7 +146,7 @@ class _Read:
                 return pd.read_sql(statement, conn, params=dict(zip(names, params, strict=True)))
             except sa.exc.DBAPIError as exc:
                 state = getattr(exc.orig, "pgcode", None) or sqlite_state(str(exc.orig))
-                error = refusal(exc.orig, state, self.model, self.source)
+                error = not_utf8(exc.orig, self.model, self.source) or refusal(exc.orig, state, self.model, self.source)
                 if error is None:
                     raise
                 raise error from exc
@@ -133,6 +157,46 @@ class _Read:
             return self._table_columns()
         probe = f"SELECT * FROM {source_relation(self.source, self.db.dialect, not self.db.is_postgres)} LIMIT 0"
         return set(self.fetch(probe).columns)
+
+    def require(self, columns: Sequence[str]) -> None:
+        """Name the model file's fix when the source lacks a column the read needs."""
+        present = self.columns()
+        missing = [c for c in dict.fromkeys(columns) if c not in present]
+        if missing:
+            raise WarehouseError(
+                f"{who(self.model)}{source_name(self.source)} has no column(s) {missing}; fix `features`, `target` "
+                f"or `source` in the model file, or the upstream load (present: {sorted(present)})"
+            )
+
+    def check_timestamp_type(self) -> None:
+        """Refuse a timestamp column the window filter cannot compare with its timestamptz bounds
+        (text, varchar, an epoch number) on PostgreSQL, with the fix; SQLite keeps times as text."""
+        if not self.db.is_postgres:
+            return
+        ts = quote_name(self.db.dialect, self.source.timestamp_column)
+        relation = source_relation(self.source, self.db.dialect, escape_colons=False)
+        # A LEFT JOIN to an empty read: pg_typeof answers with the column's type even when the source has no rows.
+        sql = f"SELECT pg_typeof(s.{ts})::text AS t FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM {relation} LIMIT 0) AS s ON true"
+        kind = str(self.fetch(sql)["t"].iloc[0])
+        if kind in _TIME_TYPES:
+            return
+        column = self.source.timestamp_column
+        raise WarehouseError(
+            f"{who(self.model)}source.timestamp_column {column!r} of {source_name(self.source)} is of type {kind}, "
+            "not a timestamp, so the window filter cannot compare it with the window's bounds; cast it where the "
+            f"model reads it: a view with CAST({column} AS timestamptz) AS {column} named in `source.table`, or a "
+            f"`source.query` that selects CAST({column} AS timestamptz) AS {column}"
+        )
+
+    def timestamps(self) -> SourceTimestamps:
+        """The source's rows and those without a usable time, counted by the warehouse (one scan
+        of the source): NULL everywhere, and on SQLite also text that datetime() cannot read."""
+        ts = quote_name(self.db.dialect, self.source.timestamp_column)
+        relation = source_relation(self.source, self.db.dialect, escape_colons=not self.db.is_postgres)
+        dated = f"datetime({ts})" if self.db.backend == "sqlite" else ts
+        counts = self.fetch(f"SELECT count(*) AS n, count({dated}) AS dated FROM {relation}").iloc[0]
+        rows = int(counts["n"])
+        return SourceTimestamps(rows, rows - int(counts["dated"]))
 
     def _table_columns(self) -> set[str]:
         schema, _, table = self.source.table.rpartition(".")
@@ -151,6 +215,36 @@ class Warehouse(Database):
 
     def source_columns(self, source: SourceConfig, *, model: str | None = None) -> set[str]:
         return _Read(self, source, model).columns()
+
+    def check_timestamps(self, config: ModelConfig) -> SourceTimestamps:
+        """The source's rows without a usable time (`SourceTimestamps`), after checking the
+        column's type; more than `source.max_null_timestamp_share` of them stops the read, with
+        the model, the column, the count and the fix."""
+        read, source = self._read(config), config.source
+        read.require([source.timestamp_column])
+        read.check_timestamp_type()
+        counted = read.timestamps()
+        log.log(
+            logging.WARNING if counted.undated else logging.INFO,
+            "model %s: %d of %d rows of %s have no usable %s (NULL or unreadable) and belong to no window "
+            "(source.max_null_timestamp_share=%s)",
+            config.name,
+            counted.undated,
+            counted.rows,
+            source_name(source),
+            source.timestamp_column,
+            source.max_null_timestamp_share,
+        )
+        if counted.share > source.max_null_timestamp_share:
+            raise WarehouseError(
+                f"{who(config.name)}{counted.undated} of {counted.rows} rows ({counted.share:.1%}) of "
+                f"{source_name(source)} have a NULL or unreadable source.timestamp_column "
+                f"{source.timestamp_column!r}, more than source.max_null_timestamp_share="
+                f"{source.max_null_timestamp_share}; those rows belong to no window. Fix the upstream load so "
+                "every row has its time, or raise source.max_null_timestamp_share in the model file if they "
+                "are meant to be left out"
+            )
+        return counted
 
     def read_window(
         self, source: SourceConfig, columns: Sequence[str], start: datetime, end: datetime, *, model: str
@@ -181,21 +275,18 @@ class Warehouse(Database):
     ) -> tuple[_Read, WindowQuery]:
         """The read and its query, once every requested column is known to exist in the source."""
         read = _Read(self, source, model)
-        present = read.columns()
-        missing = [c for c in dict.fromkeys(columns) if c not in present]
-        if missing:
-            raise WarehouseError(
-                f"{who(model)}{source_name(source)} has no column(s) {missing}; fix `features`, `target` or "
-                f"`source` in the model file, or the upstream load (present: {sorted(present)})"
-            )
+        read.require(columns)
+        read.check_timestamp_type()
         paramstyle = "inline" if self.is_postgres else "named"
         return read, window_query(source, columns, start, end, self.dialect, paramstyle=paramstyle)
 
     def window_rows(self, config: ModelConfig, start: datetime, end: datetime) -> int:
         """How many rows the window holds, counted by the warehouse (PostgreSQL)."""
         relation, where = self._where(config.source)
+        read = self._read(config)
+        read.check_timestamp_type()
         sql = f"SELECT count(*) AS n FROM {relation} WHERE {where}"
-        return int(self._read(config).fetch(sql, _bounds(start, end))["n"].iloc[0])
+        return int(read.fetch(sql, _bounds(start, end))["n"].iloc[0])
 
     def read_window_sample(
         self, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime
@@ -234,6 +325,7 @@ class Warehouse(Database):
         features = config.features
         self._check_postgres(config.name)
         read, (relation, where) = self._read(config), self._where(config.source)
+        read.check_timestamp_type()
         parts = ["count(*) AS n"]
         parts += [f"count({self.quote(column)}) AS c{i}" for i, column in enumerate(features.columns)]
         for i, column in enumerate(features.numeric):

@@ -10,6 +10,7 @@ trace retried twice.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -46,8 +47,26 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", None) == "numeric"
 
 
+def _uuid_text(array: pa.Array) -> pa.Array:
+    """uuid values (16 bytes each) as their canonical text, '8-4-4-4-12' lowercase hex, as
+    PostgreSQL writes them: an id the predictions table keeps, and labels join by, as text."""
+    import numpy as np
+
+    storage = array.storage
+    n = len(storage)
+    raw = np.frombuffer(storage.buffers()[1], dtype=np.uint8)[storage.offset * 16 : (storage.offset + n) * 16]
+    hexed = np.frombuffer(raw.tobytes().hex().encode(), dtype=np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for (low, high), at in zip(((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)), (0, 9, 14, 19, 24), strict=True):
+        text[:, at : at + high - low] = hexed[:, low:high]
+    binary = pa.array(text.view("S36").ravel(), type=pa.binary(), mask=storage.is_null().to_numpy(zero_copy_only=False))
+    return pc.cast(binary, pa.string())
+
+
 def plain_type(kind: pa.DataType) -> pa.DataType:
-    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
+    """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp, uuid -> text."""
+    if isinstance(kind, pa.UuidType):
+        return pa.string()
     if _is_numeric(kind) or pa.types.is_boolean(kind):
         # A flag as SQLite stores it: 1.0 / 0.0, missing as NaN, so it is a number on every backend.
         return pa.float64()
@@ -62,6 +81,8 @@ def _plain_array(array: pa.Array) -> pa.Array:
     target = plain_type(array.type)
     if target == array.type:
         return array
+    if isinstance(array.type, pa.UuidType):
+        return _uuid_text(array)
     return pc.cast(array.storage if _is_numeric(array.type) else array, target)
 
 
@@ -70,15 +91,19 @@ def plain_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def plain_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """One record batch of a streamed read made plain, as `plain_arrow` makes a whole table."""
-    return pa.RecordBatch.from_arrays([_plain_array(c) for c in batch.columns], schema=plain_schema(batch.schema))
+    """One record batch of a streamed read made plain, as `plain_arrow` makes a whole table; text
+    that is not UTF-8 raises `NotUtf8Text` naming its column."""
+    columns = [_utf8_checked(name, _plain_array(c)) for name, c in zip(batch.schema.names, batch.columns, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, schema=plain_schema(batch.schema))
 
 
 def plain_arrow(table: pa.Table) -> pa.Table:
     """numeric -> float64, boolean -> float64, timestamptz -> naive UTC, date -> timestamp."""
     columns = [
-        pa.chunked_array([_plain_array(chunk) for chunk in column.chunks], type=plain_type(column.type))
-        for column in table.columns
+        pa.chunked_array(
+            [_utf8_checked(name, _plain_array(chunk)) for chunk in column.chunks], type=plain_type(column.type)
+        )
+        for name, column in zip(table.column_names, table.columns, strict=True)
     ]
     return pa.table(columns, names=table.column_names)
 
@@ -127,7 +152,50 @@ def refusal(exc: BaseException, sqlstate: str | None, model: str | None, source:
     if fix is None:
         return None
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if (sqlstate or "").startswith("22"):
+        # A data exception quotes the value it choked on ('invalid input syntax ...: "twelve"'):
+        # this message reaches alerts, and row values stay out of them.
+        reason = _QUOTED.sub("<value>", reason)
     return WarehouseError(f"{who(model)}the warehouse refused the read of {source_name(source)} ({reason}); {fix}")
+
+
+_QUOTED = re.compile("'[^']*'|\"[^\"]*\"")
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
+
+class NotUtf8Text(ValueError):
+    """A text column whose bytes are not UTF-8 (a SQL_ASCII PostgreSQL database hands them over as
+    stored); only the column's name is kept, never the value."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"column {column!r} holds text that is not UTF-8")
+        self.column = column
+
+
+def _utf8_checked(name: str, array: pa.Array) -> pa.Array:
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        try:
+            array.validate(full=True)  # checks each value's UTF-8, vectorised
+        except pa.ArrowInvalid:
+            raise NotUtf8Text(name) from None
+    return array
+
+
+def not_utf8(exc: BaseException, model: str | None, source: SourceConfig) -> WarehouseError | None:
+    """A WarehouseError naming the column when the warehouse holds text that is not UTF-8 (a
+    SQLite file, a SQL_ASCII PostgreSQL database); the undecodable value stays out of the message."""
+    if isinstance(exc, NotUtf8Text):
+        column = exc.column
+    elif found := _NOT_UTF8.search(str(exc)):
+        column = found.group(1)
+    else:
+        return None
+    return WarehouseError(
+        f"{who(model)}column {column!r} of {source_name(source)} holds text that is not UTF-8 (bytes of another "
+        f"encoding, such as latin-1), which cannot be read; re-encode {column!r} as UTF-8 in the upstream load "
+        "(decode the bytes with their real encoding before writing them), or for PostgreSQL keep the data in a "
+        "UTF8 database rather than SQL_ASCII"
+    )
 
 
 def sqlite_state(message: str) -> str | None:

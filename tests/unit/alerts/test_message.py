@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.retraining.alerts import Alert, drift_alert, escape_mrkdwn, gate_blocked_alert, gate_key
+from include.retraining.alerts import Alert, drift_alert, error_summary, escape_mrkdwn, gate_blocked_alert, gate_key
 from include.retraining.drift import ColumnEvidence, DriftDecision, DriftEvidence
 
 pytestmark = pytest.mark.unit
@@ -120,3 +120,63 @@ def test_a_blocked_challenger_alert_states_both_values_and_the_interval() -> Non
         "roc_auc: challenger 0.8100, champion 0.8000, difference +0.0100 (95% interval -0.0040 .. +0.0240)"
     )
     assert alert.lines[-1] == "The champion is unchanged; the new version has alias `challenger`."
+
+
+def _raised(action) -> BaseException:
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - the exception itself is what is tested
+        return exc
+    raise AssertionError("nothing was raised")
+
+
+def test_a_library_error_quoting_a_cell_value_reaches_the_alert_without_it() -> None:
+    """pandas quotes the text timestamp it could not parse; the alert keeps the type and the kind of error."""
+    import pandas as pd
+
+    error = _raised(lambda: pd.to_datetime(pd.Series(["2026-03-02 10:00", "Jane Roe, 12 Elm St"]), utc=True))
+
+    summary = error_summary(error)
+
+    assert "Jane Roe" in str(error) and "Jane Roe" not in summary and "Elm" not in summary
+    assert summary.startswith("ValueError: time data <value> doesn't match format")
+    assert "the task log has the full error" in summary
+
+
+def test_pandas_unparseable_first_value_is_withheld_after_the_colon() -> None:
+    import pandas as pd
+
+    error = _raised(lambda: pd.to_datetime(pd.Series(["Jane Roe, 12 Elm St"]), utc=True))
+
+    assert "Jane Roe" in str(error) and "Jane Roe" not in error_summary(error)
+    assert error_summary(error).startswith(
+        "DateParseError: Unknown datetime string format, unable to parse: <withheld> ("
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "hidden"),
+    [
+        (ValueError("could not convert string to float: 'Malé'"), "Malé"),
+        (KeyError("customer 991-22-0134"), "991-22-0134"),
+        (RuntimeError('invalid input syntax for type integer: "twelve"\nLINE 1: select ...'), "twelve"),
+        (OSError(28, "No space left on device", "/data/artifacts/churn/ssn_123"), "ssn_123"),
+    ],
+)
+def test_quoted_text_and_what_follows_a_colon_are_withheld_from_other_libraries_errors(
+    error: BaseException, hidden: str
+) -> None:
+    summary = error_summary(error)
+
+    assert hidden not in summary and summary.startswith(f"{type(error).__name__}: ")
+    assert "\n" not in summary and len(summary) < 400
+
+
+def test_the_projects_own_errors_keep_their_message_naming_model_column_and_fix() -> None:
+    from include.retraining.warehouse import WarehouseError
+
+    error = WarehouseError("model 'churn': table 'x' has no column(s) ['region']; fix `features`")
+
+    assert error_summary(error) == f"WarehouseError: {error}"
+    assert error_summary(WarehouseError("m" * 5000)).__len__() == 1500
+    assert error_summary(None) == "no exception recorded (killed or timed out)"

@@ -21,7 +21,7 @@ from include.retraining.config import ModelConfig, SourceConfig
 from include.retraining.drift import ColumnDrift, ColumnEvidence, DriftDecision, DriftEvidence, DriftSummary
 from include.retraining.monitor import CurrentWindow, DriftResult, MonitoringResults, Performance, Reference
 from include.retraining.runs import RunInfo, StepContext
-from include.retraining.warehouse import SampledWindow, Warehouse
+from include.retraining.warehouse import SampledWindow, SourceTimestamps, Warehouse
 
 CHURN = Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml"
 END = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)
@@ -47,6 +47,9 @@ class FakeWarehouse(Warehouse):
         self.windows_read.append((start, end))
         stamps = pd.to_datetime(self.frame[source.timestamp_column], utc=True)
         return self.frame.loc[((stamps > start) & (stamps <= end)).to_numpy(), list(columns)].reset_index(drop=True)
+
+    def check_timestamps(self, config: ModelConfig) -> SourceTimestamps:
+        return SourceTimestamps(len(self.frame), int(self.frame[config.source.timestamp_column].isna().sum()))
 
     def read_monitor_window(
         self, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime, max_rows: int

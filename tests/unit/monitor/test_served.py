@@ -167,6 +167,24 @@ def test_late_labels_from_a_label_table_join_by_id(config, warehouse, tmp_path):
 
     assert len(frame) == 10 and frame["label"].notna().sum() == 4  # the duplicate label counted once
     assert set(frame["model_version"]) == {"3"} and frame["event_time"].dtype.kind == "M"
+    assert not frame["label_conflict"].any()  # the same label twice is no conflict
+
+
+def test_conflicting_labels_leave_the_prediction_unlabelled_and_are_counted(config, warehouse, tmp_path, caplog):
+    """0 and 1 for one prediction: nothing says which came last, so neither is used (the lowest was, silently)."""
+    source, start = _source(4).assign(churned=0.0), END - timedelta(days=7)
+    config = config.model_copy(update={"labels": config.labels.model_copy(update={"table": "churn_labels"})})
+    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "champion", np.full(4, 0.4), start, END))
+    arrived = pd.DataFrame({"customer_id": ["C0", "C0", "C1", "C1", "C2"], "churned": [1.0, 0.0, 1.0, 1.0, 0.0]})
+    _load(warehouse, "churn_labels", arrived)
+
+    frame = read_served_with_labels(warehouse, config, start, END).set_index("id")
+    figures = monitor_served._figures(config, frame.reset_index(), "champion", "3")
+
+    assert frame["label"].to_dict() == pytest.approx({"C0": np.nan, "C1": 1.0, "C2": 0.0, "C3": np.nan}, nan_ok=True)
+    assert frame["label_conflict"].to_dict() == {"C0": True, "C1": False, "C2": False, "C3": False}
+    assert (figures.labelled, figures.conflicting_labels) == (2, 1) and figures.to_dict()["conflicting_labels"] == 1
+    assert "1 served prediction(s) have conflicting labels in churn_labels" in caplog.text
 
 
 def test_labels_in_the_source_table_join_by_id_and_timestamp(config, warehouse, tmp_path):

@@ -127,6 +127,22 @@ def test_a_failure_alert_names_model_dag_task_error_and_log(slack: Slack) -> Non
     assert "OSError: connection reset" in text and "/dags/retrain_churn/runs/manual__1/tasks/extract" in text
 
 
+def test_a_failure_alert_withholds_the_cell_value_a_library_error_quotes(slack: Slack) -> None:
+    """A text timestamp pandas could not parse: the alert names the error, Slack never sees the value."""
+    import pandas as pd
+
+    ti = SimpleNamespace(dag_id="retrain_churn", run_id="manual__2", task_id="extract", try_number=1)
+    try:
+        pd.to_datetime(pd.Series(["2026-03-02", "acct 4417-1234 closed"]))
+    except ValueError as exc:
+        context = {"ti": ti, "exception": exc}
+
+    alerting.FailureAlert("churn", "slack_test").notify(context)
+
+    (text,) = slack.received
+    assert "ValueError: " in text and "4417-1234" not in text and "the task log has the full error" in text
+
+
 def test_a_gate_that_alerted_is_not_alerted_again_as_a_failure(slack: Slack) -> None:
     alerting.deliver_alert(_alert("retrain_churn/manual__1/validate"), "slack_test", load_settings())
     ti = SimpleNamespace(dag_id="retrain_churn", run_id="manual__1", task_id="validate", try_number=1)

@@ -136,3 +136,31 @@ def test_a_window_end_after_the_trigger_is_refused() -> None:
 
     with pytest.raises(AirflowFailException, match="no matured labels"):
         run_info(_context({"window_end": (END + timedelta(days=1)).isoformat()}), CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("window_end", "says"),
+    [
+        ((END + timedelta(days=400)).isoformat(), "is after this run was triggered"),
+        ((END + timedelta(hours=2)).isoformat(), "is after this run was triggered"),  # run_after + 1 h
+        ("next tuesday", "is not a time (ISO 8601 expected)"),
+    ],
+    ids=["far future", "just after the trigger", "not a time"],
+)
+def test_a_drift_event_whose_window_has_not_ended_fails_the_run_with_the_fix(window_end: str, says: str) -> None:
+    """Anyone with the REST API can post the event; its window_end is checked as the param is."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException) as raised:
+        run_info(_context(drift={"window_end": window_end, "reason": "posted by hand"}), CONFIG)
+
+    message = str(raised.value)
+    assert "model 'churn': the drift event's window_end" in message and says in message
+    assert "post the event again with a past window_end" in message
+
+
+def test_a_drift_event_for_an_old_window_retrains_that_window() -> None:
+    """Not refused: a past window is what the param allows too; one without rows stops at extract."""
+    run = run_info(_context(drift={"window_end": "2019-03-04T03:00:00+00:00", "reason": "psi"}), CONFIG)
+
+    assert run.window_end.year == 2019

@@ -123,3 +123,54 @@ def test_an_unreachable_warehouse_stays_a_retryable_error_without_the_password(s
 
     assert not isinstance(raised.value, WarehouseError), "a connection fault must be retried, not alerted as config"
     assert "pw-41c9e0" not in str(raised.value)
+
+
+def _spoil(warehouse: Warehouse, sql: str) -> None:
+    """Write bytes the pipeline never writes (a bad upstream load), with sqlite3 itself."""
+    import sqlite3
+
+    with sqlite3.connect(warehouse._url.database) as conn:
+        conn.execute(sql.format(t=TABLE))
+
+
+def _rows(n: int) -> str:
+    return f"rowid IN (SELECT rowid FROM {TABLE} ORDER BY customer_id LIMIT {n})"
+
+
+def test_rows_without_a_usable_time_are_counted_and_left_out_of_every_window(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    _spoil(warehouse, f"UPDATE {{t}} SET snapshot_at = NULL WHERE {_rows(1)}")
+    _spoil(warehouse, "UPDATE {t} SET snapshot_at = '2026-01-03 soon' WHERE rowid = (SELECT max(rowid) FROM {t})")
+    config = CONFIG.model_copy(update={"source": CONFIG.source.model_copy(update={"max_null_timestamp_share": 0.05})})
+
+    with caplog.at_level("INFO"):
+        counted = warehouse.check_timestamps(config)
+    frame = warehouse.read_window(config.source, COLUMNS, START, START + WEEK, model="churn")
+
+    assert (counted.rows, counted.undated) == (200, 2)
+    assert "2 of 200 rows of table 'customer_snapshots' have no usable snapshot_at" in caplog.text
+    assert len(frame) == 198 and frame["snapshot_at"].notna().all()  # the text one fails no parse
+
+
+def test_more_undated_rows_than_the_share_stop_the_read_with_model_column_count_and_fix(warehouse: Warehouse) -> None:
+    _spoil(warehouse, f"UPDATE {{t}} SET snapshot_at = NULL WHERE {_rows(3)}")
+
+    with pytest.raises(WarehouseError) as raised:
+        warehouse.check_timestamps(CONFIG)  # default share 0.01: 3 of 200 is 1.5%
+
+    message = str(raised.value)
+    assert "model 'churn': 3 of 200 rows (1.5%) of table 'customer_snapshots'" in message
+    assert "NULL or unreadable source.timestamp_column 'snapshot_at'" in message
+    assert "source.max_null_timestamp_share=0.01" in message and "Fix the upstream load" in message
+
+
+def test_text_that_is_not_utf8_is_a_named_error_without_the_value(warehouse: Warehouse) -> None:
+    _spoil(warehouse, f"UPDATE {{t}} SET region = CAST(x'4d616ce9' AS TEXT) WHERE {_rows(1)}")  # latin-1 'Malé'
+
+    with pytest.raises(WarehouseError) as raised:
+        warehouse.read_window(CONFIG.source, COLUMNS, START, START + WEEK, model="churn")
+
+    message = str(raised.value)
+    assert "model 'churn': column 'region' of table 'customer_snapshots' holds text that is not UTF-8" in message
+    assert "re-encode 'region' as UTF-8 in the upstream load" in message and "Mal" not in message

@@ -111,3 +111,13 @@ def test_connection_and_server_faults_stay_retryable(sqlstate: str | None) -> No
 )
 def test_sqlite_refusals_read_as_the_postgres_state(message: str, state: str | None) -> None:
     assert sqlite_state(message) == state
+
+
+def test_a_data_exception_keeps_the_value_it_quotes_out_of_the_message() -> None:
+    """22P02 quotes the text PostgreSQL could not read; the refusal reaches alerts without it."""
+    driver = RuntimeError('ERROR:  invalid input syntax for type integer: "Jane Roe"\nQuery was: ...')
+
+    message = str(refusal(driver, "22P02", "churn", CONFIG.source))
+
+    assert "Jane Roe" not in message and "invalid input syntax for type integer: <value>" in message
+    assert "model 'churn'" in message and "fix `source.table` in the model file" in message
