@@ -33,7 +33,8 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class Champion:
-    """A version behind an alias (`champion` or `previous_champion`)."""
+    """A version behind an alias (`champion` or `previous_champion`). `model_uri` names the version
+    itself, never the alias: what was read is what is loaded, even if the alias moves meanwhile."""
 
     version: str
     run_id: str
@@ -70,7 +71,7 @@ class Registry:
         return Champion(
             version=str(version.version),
             run_id=version.run_id,
-            model_uri=f"models:/{self.name}@{alias}",
+            model_uri=f"models:/{self.name}/{version.version}",
             tags=dict(version.tags),
         )
 

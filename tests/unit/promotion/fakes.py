@@ -35,7 +35,7 @@ class MovingRegistry:
     def _get(self, version: str | None, alias: str) -> Champion | None:
         if version is None:
             return None
-        return Champion(version, self.versions[version], f"models:/{self.name}@{alias}", {})
+        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", {})
 
     def champion(self) -> Champion | None:
         return self._get(self.aliases.get("champion"), "champion")
