@@ -81,6 +81,9 @@ class FakeRegistry:
         self.promoted.append(version)
         return self.current.version if self.current else None
 
+    def point_previous_champion(self, version: str, replaced_by: str) -> None:
+        self.previous = self.version(version)
+
     def mark_challenger(self, version: str, tags: dict) -> None:
         self.challengers.append((version, tags))
 
