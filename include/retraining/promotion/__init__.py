@@ -27,7 +27,15 @@ if TYPE_CHECKING:
         requested_alert,
         summary,
     )
-    from include.retraining.promotion.auto_rollback import NoRollback, eligible, judge_rollback, roll_back_if_worse
+    from include.retraining.promotion.auto_rollback import (
+        NoRollback,
+        RollbackHeld,
+        eligible,
+        held_alert,
+        judge_rollback,
+        recent_auto_rollback,
+        roll_back_if_worse,
+    )
     from include.retraining.promotion.baseline import (
         Baseline,
         baseline_for,
