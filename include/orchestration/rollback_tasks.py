@@ -42,13 +42,16 @@ def rollback(config: ModelConfig) -> dict[str, Any]:
 def auto_rollback(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     """Roll back when the champion does significantly worse than previous_champion on matured labels."""
     from include.retraining.monitor import auto_rollback as check_and_roll_back
-    from include.retraining.promotion import NoRollback
+    from include.retraining.promotion import NoRollback, RollbackHeld
 
     if not config.monitor.auto_rollback:
         raise AirflowSkipException(f"model {config.name!r}: monitor.auto_rollback is off")
     ctx = step_context(config, warehouse=True)
     try:
         done = check_and_roll_back(ctx, Reference.from_xcom(ref), CurrentWindow.from_xcom(cur))
+    except RollbackHeld as exc:
+        deliver_alert(exc.alert, config.alerts.slack_conn_id, ctx.settings)
+        raise AirflowSkipException(str(exc)) from None
     except (NoRollback, RollbackRefused) as exc:
         raise AirflowSkipException(str(exc)) from None
     return _announce(ctx, done)

@@ -21,6 +21,10 @@ class MonitorConfig(Strict):
     # (docs/decisions.md, "Automatic rollback"): off unless the model file turns it on.
     auto_rollback: bool = False
     auto_rollback_confidence: float = Field(0.99, gt=0.5, lt=1.0)
+    # At most one automatic rollback per this many days: when the gate's holdout and the matured
+    # labels disagree systematically, a retrain would promote and the monitor roll back every week.
+    # A rollback held back alerts; a person decides with rollback_<model>.
+    auto_rollback_hold_days: int = Field(28, ge=1)
     max_rows: int = Field(
         20_000, gt=1000, description="rows sampled per window for Evidently (above 1000, where it uses distance tests)"
     )

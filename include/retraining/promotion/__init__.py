@@ -27,8 +27,22 @@ if TYPE_CHECKING:
         requested_alert,
         summary,
     )
-    from include.retraining.promotion.auto_rollback import NoRollback, eligible, judge_rollback, roll_back_if_worse
-    from include.retraining.promotion.baseline import Baseline, baseline_for, champion_unusable_alert, score_version
+    from include.retraining.promotion.auto_rollback import (
+        NoRollback,
+        RollbackHeld,
+        eligible,
+        held_alert,
+        judge_rollback,
+        recent_auto_rollback,
+        roll_back_if_worse,
+    )
+    from include.retraining.promotion.baseline import (
+        Baseline,
+        baseline_for,
+        champion_unusable_alert,
+        fail_closed,
+        score_version,
+    )
     from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
     from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, in_tenure, pool_evidence
     from include.retraining.promotion.gate import GateDecision, GuardrailCheck, decide_promotion, judge

@@ -6,16 +6,23 @@ the threshold, min_improvement and the guardrails) asked the other way round: wo
 promote the previous champion over the current one on these rows? At confidence
 `monitor.auto_rollback_confidence` (default 0.99, stricter than the gate's: the monitor tests
 every day). Never twice in a row: after a rollback, nothing rolls back automatically until a
-new promotion. The move itself is `rollback.roll_back`, action `auto_rollback`. The monitor
-reads and scores the rows (`monitor.auto_rollback`, monitor/rollback.py); this module decides and moves.
+new promotion. And at most one automatic rollback per `monitor.auto_rollback_hold_days` (28): when
+the gate's holdout and the matured labels disagree systematically, each retrain would promote and
+the monitor roll back; within the hold a rollback the rule asks for is held back with an alert
+(`RollbackHeld`), and a person decides. So automation returns `champion` to an earlier version at
+most once per hold: promotions only ever move to a newly trained version. The move itself is
+`rollback.roll_back`, action `auto_rollback`. The monitor reads and scores the rows
+(`monitor.auto_rollback`, monitor/rollback.py); this module decides and moves.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
+from include.retraining.alerts import Alert
 from include.retraining.common import Window
 from include.retraining.config import ModelConfig
 from include.retraining.learning import compute_metrics
@@ -23,11 +30,32 @@ from include.retraining.promotion.gate import judge
 from include.retraining.promotion.moves import latest_move
 from include.retraining.promotion.rollback import RollbackRequest, RolledBack, roll_back
 from include.retraining.runs import StepContext
-from include.retraining.tables import SCHEDULER, PromotionAction
+from include.retraining.tables import SCHEDULER, PromotionAction, PromotionRecord, history
 
 
 class NoRollback(Exception):
     """No automatic rollback this time; the message says why."""
+
+
+class RollbackHeld(NoRollback):
+    """The rule asks for a rollback, but another automatic rollback moved `champion` within
+    `monitor.auto_rollback_hold_days`: held back; `alert` asks a person to decide."""
+
+    def __init__(self, message: str, alert: Alert) -> None:
+        super().__init__(message)
+        self.alert = alert
+
+
+# How far back the hold looks in the log: weekly retrains fill 28 days with a handful of rows.
+_HOLD_LOOKBACK = 200
+
+
+def recent_auto_rollback(ctx: StepContext) -> PromotionRecord | None:
+    """The newest automatic rollback logged within `monitor.auto_rollback_hold_days` of this run's
+    window end; a row stamped after the window end (a backfilled monitor run) counts as within."""
+    since = ctx.run.window_end - timedelta(days=ctx.config.monitor.auto_rollback_hold_days)
+    rows = history(ctx.pipeline_db, ctx.config.name, _HOLD_LOOKBACK)
+    return next((r for r in rows if r.action is PromotionAction.AUTO_ROLLBACK and r.at and r.at >= since), None)
 
 
 def eligible(ctx: StepContext, champion_version: str) -> str:
@@ -76,6 +104,10 @@ def roll_back_if_worse(
     said += f"({window.start.isoformat()} .. {window.end.isoformat()}): {reason}"
     if not better:
         raise NoRollback(f"model {ctx.config.name!r}: no automatic rollback: {said}")
+    held = recent_auto_rollback(ctx)
+    if held is not None:
+        alert = held_alert(ctx, champion, held, said)
+        raise RollbackHeld(f"model {ctx.config.name!r}: automatic rollback held back: {alert.lines[1]}", alert)
     request = RollbackRequest(
         to_version=previous,
         reason=f"automatic rollback: {said}",
@@ -85,3 +117,28 @@ def roll_back_if_worse(
         actor=SCHEDULER,
     )
     return roll_back(ctx, request)
+
+
+def held_alert(ctx: StepContext, champion: str, held: PromotionRecord, said: str) -> Alert:
+    """The alert of a rollback the rule asked for but the hold kept back: once per champion and
+    per the automatic rollback that holds it."""
+    model, days = ctx.config.name, ctx.config.monitor.auto_rollback_hold_days
+    when = held.at.isoformat() if held.at else "recently"
+    lines = [
+        f"The automatic rollback's rule asks to roll back: {said}.",
+        f"Held back: an automatic rollback already moved champion on {when} (promotion log row {held.id}, "
+        f"{held.from_version} -> {held.to_version}), and monitor.auto_rollback_hold_days={days} allows one per "
+        f"{days} days, so champion does not flip back and forth.",
+        "The gate's holdout and the matured labels disagree: decide by hand (rollback_"
+        f"{model} with a reason), and look at why the retrained models win the holdout but lose on matured labels.",
+    ]
+    figures = {"champion_version": champion, "held_by_log_id": held.id, "hold_days": days}
+    return Alert(
+        "auto_rollback_held",
+        model,
+        f"{model}: automatic rollback of champion version {champion} held back",
+        lines,
+        {"Airflow run": ctx.run_url},
+        figures,
+        f"{model}/auto_rollback_held/{held.id}/{champion}",
+    )

@@ -1,20 +1,26 @@
 """What the challenger is compared with.
 
-The baseline is the champion scored with its own feature list; when the champion cannot be
-loaded or scored, `previous_champion`, and when that fails too, nothing (the gate threshold
-decides, reason `champion_unusable`).
+The baseline is the champion, loaded by the version the run read from the alias, scored with its
+own feature list; when the champion cannot be loaded or scored by our code (`UnusableModelError`:
+artifact missing or corrupt, refused by the loader, columns it cannot score), `previous_champion`,
+and when that fails too, nothing: the gate threshold decides (reason `champion_unusable`), and with
+no `gate.threshold` the challenger is blocked, never promoted on no comparison at all. A worker's
+trouble while loading or scoring (memory, disk, network, an MLflow error) is no verdict on the
+champion: it propagates and the task is retried.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from include.retraining.alerts import Alert
+from include.retraining.config import ModelConfig
 from include.retraining.learning import model_features, predict_scores
+from include.retraining.promotion.gate import GateDecision
 from include.retraining.runs import StepContext
 from include.retraining.tracking import Champion, UnusableModelError
 
@@ -36,6 +42,13 @@ class Baseline:
         return f"champion_unusable ({self.unusable}), judged on the threshold alone: "
 
 
+# What a model's own code raises on columns it cannot score (a dtype, a category or an attribute
+# its library version does not know). Anything else, MemoryError, an OSError, a library's runtime
+# error, is the worker's trouble: it propagates, the task fails and is retried, and the champion is
+# never judged unusable on it.
+_SCORING_ERRORS = (ValueError, TypeError, LookupError, AttributeError)
+
+
 def score_version(ctx: StepContext, model_uri: str, holdout: pd.DataFrame) -> np.ndarray:
     """Load a registered model and score the holdout with its own features, or raise UnusableModelError."""
     model = ctx.tracker.load_model(model_uri)
@@ -45,7 +58,7 @@ def score_version(ctx: StepContext, model_uri: str, holdout: pd.DataFrame) -> np
         raise UnusableModelError(f"it needs features {missing} that the snapshot no longer holds")
     try:
         return predict_scores(model, holdout[columns], ctx.config.task, ctx.settings.fit_threads)
-    except Exception as exc:
+    except _SCORING_ERRORS as exc:
         raise UnusableModelError(f"it cannot score the holdout: {exc!r}") from exc
 
 
@@ -65,12 +78,27 @@ def baseline_for(ctx: StepContext, champion: Champion | None, holdout: pd.DataFr
         return Baseline(unusable=f"{why}; previous_champion version {previous.version}: {exc}")
 
 
+def fail_closed(config: ModelConfig, baseline: Baseline, decision: GateDecision) -> GateDecision:
+    """The gate's decision, blocked when a champion exists but nothing could be compared with it
+    and no `gate.threshold` is set: a fallback never promotes on nothing."""
+    if not decision.promote or baseline.unusable is None or baseline.scores is not None:
+        return decision
+    if config.gate.threshold is not None:
+        return decision
+    reason = (
+        f"no gate.threshold is set, so nothing to promote on: blocked. Make the champion loadable again "
+        f"(or roll back to a version that loads with rollback_{config.name}), or set gate.threshold in "
+        f"{config.name}'s model file"
+    )
+    return replace(decision, promote=False, reason=reason)
+
+
 def champion_unusable_alert(ctx: StepContext, evaluated: Any) -> Alert:
     lines = [
         f"The champion cannot be used: {evaluated.champion_unusable}.",
         f"Decision: {'promote' if evaluated.promote else 'no promotion'} - {evaluated.reason}",
-        "Check the champion's artifact in MLflow; until then retrains compare with previous_champion "
-        "or the gate threshold.",
+        "Check the champion's artifact in MLflow; until then retrains compare with previous_champion, "
+        "or judge on gate.threshold alone (and block when none is set).",
     ]
     figures = {"champion_version": evaluated.champion_version, "compared_with": evaluated.compared_with}
     name = ctx.config.name

@@ -50,7 +50,7 @@ TO_RUN_ID = "to_run_id"
 
 class Reconciled(StrEnum):
     NO_LOG = "no_log"  # no move recorded yet (a champion from before the log, or none at all)
-    IN_STEP = "in_step"  # the newest recorded move is the champion
+    IN_STEP = "in_step"  # the newest recorded move is the champion (previous_champion repaired if stale)
     COMPLETED = "completed"  # the newest recorded move had not happened; it has now
     OUT_OF_BAND = "out_of_band"  # the champion was moved outside the pipeline; left alone
 
@@ -109,7 +109,7 @@ def reconcile(db: Database, registry: Registry, model: str) -> Reconciliation:
     champion = registry.champion()
     current = champion.version if champion is not None else None
     if current == row.to_version:
-        return Reconciliation(Reconciled.IN_STEP, record=row)
+        return Reconciliation(Reconciled.IN_STEP, _repair_previous(registry, model, row, champion), row)
     if current == row.from_version:
         target = registry.version(row.to_version)
         recorded = row.figures.get(TO_RUN_ID)
@@ -137,6 +137,27 @@ def reconcile(db: Database, registry: Registry, model: str) -> Reconciliation:
     )
     log.warning(message)
     return Reconciliation(Reconciled.OUT_OF_BAND, message, row)
+
+
+def _repair_previous(registry: Registry, model: str, row: PromotionRecord, champion: Champion) -> str:
+    """Point `previous_champion` back at the version the newest move replaced, when a mover died
+    between the `champion` and `previous_champion` moves with no retry left (the default rollback
+    target would otherwise be two versions back); what was repaired, or "" when nothing was."""
+    previous = registry.previous_champion()
+    if row.from_version is None or (previous is not None and previous.version == row.from_version):
+        return ""
+    recorded = row.figures.get(TO_RUN_ID)
+    if (recorded is not None and champion.run_id != recorded) or registry.version(row.from_version) is None:
+        return ""  # not this registry's move, or the replaced version is gone: nothing to point at
+    registry.point_previous_champion(row.from_version, row.to_version)
+    message = (
+        f"model {model!r}: `previous_champion` was version {previous.version if previous else 'none'}, but the "
+        f"promotion log's newest move (row {row.id}, {row.run_url or 'no run URL'}) replaced version "
+        f"{row.from_version}: repaired to version {row.from_version} (the move had stopped between its two "
+        "alias moves)"
+    )
+    log.warning(message)
+    return message
 
 
 def refusal(current: Champion | None, evaluated_version: str | None, version: str, window_end: datetime) -> str | None:

@@ -36,6 +36,7 @@ from include.retraining.promotion import (
     PromotionOutcome,
     baseline_for,
     champion_unusable_alert,
+    fail_closed,
 )
 from include.retraining.reference import ARTIFACT_DIR, write_reference
 from include.retraining.retrain.contracts import Extracted, Trained, Validated
@@ -150,11 +151,12 @@ def train(ctx: StepContext, extracted: Extracted) -> Trained:
 def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[Evaluated, Alert | None]:
     """Score challenger and champion on the same holdout; the gate's decision with its figures.
 
-    An unusable champion (cannot be loaded or scored) does not wedge the model: the challenger is
-    compared with `previous_champion` if that one is usable, else judged on the gate threshold
-    alone (reason `champion_unusable`), and an alert names the champion and why. A challenger too
-    good to be true (`gate.leakage`: one feature alone nearly decides the holdout, or a holdout
-    figure beyond its ceiling) is blocked with a reason naming the feature and the fix.
+    An unusable champion (our code cannot load or score it) does not wedge the model: the challenger
+    is compared with `previous_champion` if that one is usable, else judged on the gate threshold
+    alone (reason `champion_unusable`; blocked when no threshold is set), and an alert names the
+    champion and why. A transient error loading or scoring the champion fails the task (retried).
+    A challenger too good to be true (`gate.leakage`: one feature alone nearly decides the holdout,
+    or a holdout figure beyond its ceiling) is blocked with a reason naming the feature and the fix.
     """
     from include.retraining.learning import check_holdout, compute_metrics, predict_scores, split_by_time
     from include.retraining.promotion import current_evidence, judge, pooled_for, store_evidence
@@ -184,6 +186,7 @@ def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[
     decision = judge(
         config, y, challenger_scores, baseline.scores, challenger_metrics, baseline_metrics, pooled, leakage
     )
+    decision = fail_closed(config, baseline, decision)
     evaluated = _evaluated(champion, baseline, decision, challenger_metrics, baseline_metrics)
     _log_evaluation(ctx, trained.run_id, (y, challenger_scores), evaluated)
     if current is not None:

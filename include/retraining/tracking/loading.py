@@ -17,7 +17,9 @@ import yaml
 
 
 class UnusableModelError(Exception):
-    """A logged model that cannot be loaded or scored: missing or corrupt artifact, wrong format."""
+    """A logged model that cannot be loaded or scored by any version of our code: its artifact is
+    missing or corrupt, not ours, or it cannot score our columns. Never a worker's trouble (memory,
+    disk, network): those propagate, so the task fails and is retried."""
 
 
 class UnsafeModelError(UnusableModelError):
@@ -73,7 +75,11 @@ def load_model_file(path: Path, label: str, trusted: Sequence[str]) -> Any:
         return skops_io.load(path, trusted=list(trusted))
     except UntrustedTypesFoundException as exc:
         raise UnsafeModelError(f"{label} holds types outside the project's list: {exc}") from exc
-    except Exception as exc:
+    except FileNotFoundError as exc:
+        raise UnusableModelError(f"{label}: cannot load {path.name}: {exc!r}") from exc
+    except (MemoryError, OSError):
+        raise  # the worker's trouble (memory, a disk error), not the file's: the task is retried
+    except Exception as exc:  # a corrupt file fails in whatever way its bytes lead skops to
         raise UnusableModelError(f"{label}: cannot load {path.name}: {exc!r}") from exc
 
 
@@ -81,7 +87,7 @@ def _sklearn_flavor(folder: Path, label: str) -> dict[str, Any]:
     mlmodel = folder / "MLmodel"
     try:
         spec = yaml.safe_load(mlmodel.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (FileNotFoundError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnusableModelError(f"{label}: no readable MLmodel file ({exc})") from exc
     conf = (spec.get("flavors") or {}).get("sklearn")
     if not isinstance(conf, dict):

@@ -33,7 +33,8 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class Champion:
-    """A version behind an alias (`champion` or `previous_champion`)."""
+    """A version behind an alias (`champion` or `previous_champion`). `model_uri` names the version
+    itself, never the alias: what was read is what is loaded, even if the alias moves meanwhile."""
 
     version: str
     run_id: str
@@ -70,7 +71,7 @@ class Registry:
         return Champion(
             version=str(version.version),
             run_id=version.run_id,
-            model_uri=f"models:/{self.name}@{alias}",
+            model_uri=f"models:/{self.name}/{version.version}",
             tags=dict(version.tags),
         )
 
@@ -148,9 +149,13 @@ class Registry:
             self.tag_version(version, {**tags, **({REPLACES_TAG: previous} if previous else {})})
             self.client.set_registered_model_alias(self.name, CHAMPION, version)
         if previous is not None:
-            self.client.set_registered_model_alias(self.name, PREVIOUS_CHAMPION, previous)
-            self.client.set_model_version_tag(self.name, previous, REPLACED_BY_TAG, version)
+            self.point_previous_champion(previous, version)
         return previous
+
+    def point_previous_champion(self, version: str, replaced_by: str) -> None:
+        """Alias `previous_champion` to `version`, tagged with the version that replaced it."""
+        self.client.set_registered_model_alias(self.name, PREVIOUS_CHAMPION, version)
+        self.client.set_model_version_tag(self.name, version, REPLACED_BY_TAG, replaced_by)
 
     def mark_challenger(self, version: str, tags: dict[str, str]) -> None:
         self.tag_version(version, tags)

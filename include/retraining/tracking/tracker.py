@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import posixpath
 import tempfile
 import time
 from collections.abc import Sequence
@@ -227,11 +228,27 @@ def _download_model_file(repository: Any, model_uri: str, name: str, folder: Pat
     try:
         repository.download_artifacts(name, dst_path=str(folder))
     except MlflowException as exc:
-        if does_not_exist(exc):
+        if does_not_exist(exc) or _not_listed(repository, name):
             raise UnusableModelError(f"{model_uri}: the model's {name} is not in the store ({exc})") from exc
         raise
     except FileNotFoundError as exc:
         raise UnusableModelError(f"{model_uri}: the model's {name} is missing ({exc})") from exc
+
+
+def _not_listed(repository: Any, name: str) -> bool:
+    """Whether the store, asked again, lists the model's folder without `name`.
+
+    A served artifact store (`mlflow server --serve-artifacts`) answers a missing file with a 404
+    that MLflow wraps with the default error code, like any other failed download; only the
+    store's own listing tells "not there" from "not reachable". A listing that fails says nothing:
+    the download's error stands and the task is retried.
+    """
+    parent = posixpath.dirname(name)
+    try:
+        listed = repository.list_artifacts(parent or None)
+    except Exception:  # noqa: BLE001 - an unanswered listing proves nothing; the caller re-raises
+        return False
+    return all(posixpath.basename(info.path) != posixpath.basename(name) for info in listed)
 
 
 def _log_sklearn_model(model: ModelLog) -> Any:

@@ -30,12 +30,14 @@ class MovingRegistry:
     versions: dict[str, str] = field(default_factory=dict)  # version -> run id
     aliases: dict[str, str] = field(default_factory=dict)
     fail_moves: int = 0
+    # The next promote moves `champion`, then dies before `previous_champion` (a killed worker).
+    die_between_moves: bool = False
     moves: list[str] = field(default_factory=list)
 
     def _get(self, version: str | None, alias: str) -> Champion | None:
         if version is None:
             return None
-        return Champion(version, self.versions[version], f"models:/{self.name}@{alias}", {})
+        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", {})
 
     def champion(self) -> Champion | None:
         return self._get(self.aliases.get("champion"), "champion")
@@ -56,10 +58,16 @@ class MovingRegistry:
         if previous == version:
             return self.aliases.get("previous_champion")
         self.aliases["champion"] = version
-        if previous is not None:
-            self.aliases["previous_champion"] = previous
         self.moves.append(version)
+        if self.die_between_moves:
+            self.die_between_moves = False
+            raise SystemExit("worker killed between the champion and previous_champion moves")
+        if previous is not None:
+            self.point_previous_champion(previous, version)
         return previous
+
+    def point_previous_champion(self, version: str, replaced_by: str) -> None:
+        self.aliases["previous_champion"] = version
 
 
 @dataclass
@@ -86,9 +94,10 @@ def context(
     run_id: str = "manual__1",
     actor: str = "alice",
     config: Any = CONFIG,
+    window_end: datetime = WHEN,
 ) -> StepContext:
     settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
-    run = RunInfo("rollback_churn", run_id, WHEN, trigger="manual", actor=actor)
+    run = RunInfo("rollback_churn", run_id, window_end, trigger="manual", actor=actor)
     tracker = tracker or VersionTracker()
     return StepContext(config, settings, run, tracker=tracker, registry=registry, pipeline_db=log_db(tmp_path))
 

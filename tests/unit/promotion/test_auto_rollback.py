@@ -1,25 +1,34 @@
 """The automatic rollback's decision, against fakes: it fires on a real regression, not on noise,
-never twice in a row, never when switched off, and only from the champion it judged; the move
-goes through the rollback path (one log row). The monitor's task that reads and scores the rows
+never twice in a row, at most once per monitor.auto_rollback_hold_days (a held-back one alerts),
+never when switched off, and only from the champion it judged; the move goes through the rollback
+path (one log row). The monitor's task that reads and scores the rows
 is tested in tests/unit/monitor/test_rollback.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from include.retraining.common import Window
-from include.retraining.promotion import NoRollback, RollbackRefused, eligible, judge_rollback, roll_back_if_worse
-from include.retraining.tables import PromotionAction, history
+from include.retraining.promotion import (
+    NoRollback,
+    RollbackRefused,
+    eligible,
+    judge_rollback,
+    move_champion,
+    roll_back_if_worse,
+)
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
 from tests.unit.promotion.fakes import (
     CONFIG,
     GOOD,
     SIGNAL_FEATURES,
     Scorer,
     auto_rollback_context,
+    context,
     signal_rows,
 )
 
@@ -104,3 +113,64 @@ def test_a_champion_moved_after_it_was_judged_is_not_rolled_back(tmp_path: Path)
         roll_back_if_worse(ctx, ("2", "1"), y, scores, WINDOW)
 
     assert registry.aliases["champion"] == "3" and history(ctx.pipeline_db, "churn") == []
+
+
+def _retrain_promotes(ctx, registry, version: str) -> None:
+    """A weekly retrain whose gate promotes a newly trained version over the champion (its holdout
+    prefers the new recipe), through the promotion's own move path."""
+    registry.versions[version] = f"run-{version}"
+    current = registry.champion().version
+    record = PromotionRecord("churn", version, PromotionAction.PROMOTE, "gate", current, run_url=f"retrain/{version}")
+    move_champion(ctx.pipeline_db, registry, record, {})
+
+
+def test_a_systematic_disagreement_flips_champion_back_at_most_once_per_hold(tmp_path: Path) -> None:
+    """Three retrain + monitor cycles, a week apart: every retrain's gate promotes a new version and
+    the matured labels always prefer the previous champion. Once rolled back, the monitor holds
+    back (with one alert per held champion) instead of flipping back every week."""
+    base, registry = auto_rollback_context(tmp_path, "a model", "a model")
+    registry.aliases = {"champion": "1"}
+    del registry.versions["2"]
+    y, (worse, better) = _scored(WORSE, GOOD)
+    held = []
+    for week, version in enumerate(["2", "3", "4"]):
+        end = WINDOW.end + timedelta(weeks=week)
+        ctx = context(tmp_path, registry, base.tracker, f"scheduled__{week}", "scheduler", base.config, end)
+        _retrain_promotes(ctx, registry, version)
+        champion = registry.champion().version
+        try:
+            previous = eligible(ctx, champion)
+            roll_back_if_worse(ctx, (champion, previous), y, (worse, better), Window(end - timedelta(days=7), end))
+        except NoRollback as exc:
+            held.append(exc)
+
+    rows = list(reversed(history(base.pipeline_db, "churn")))
+    back = [r for r in rows if any(r.to_version == earlier.from_version for earlier in rows[: rows.index(r)])]
+    assert [(r.action, r.from_version, r.to_version) for r in back] == [(PromotionAction.AUTO_ROLLBACK, "2", "1")]
+    assert registry.aliases["champion"] == "4", "the retrains still promote; only the flip back is held"
+    alerts = [getattr(exc, "alert", None) for exc in held]
+    assert [a.kind if a else None for a in alerts] == ["auto_rollback_held", "auto_rollback_held"]
+    assert "held back" in alerts[0].title and "monitor.auto_rollback_hold_days=28" in alerts[0].lines[1]
+    assert alerts[0].dedup_key != alerts[1].dedup_key, "one alert per held champion"
+
+
+def test_after_the_hold_an_automatic_rollback_may_fire_again(tmp_path: Path) -> None:
+    ctx, registry = auto_rollback_context(tmp_path, "v2", "v1")
+    long_ago = ctx.run.window_end - timedelta(days=ctx.config.monitor.auto_rollback_hold_days + 1)
+    old = PromotionRecord("churn", "1", PromotionAction.AUTO_ROLLBACK, "earlier", "0", at=long_ago)
+    append_once(ctx.pipeline_db, old)
+    append_once(ctx.pipeline_db, PromotionRecord("churn", "2", PromotionAction.PROMOTE, "gate", "1"))
+    y, scores = _scored(WORSE, GOOD)
+
+    done = roll_back_if_worse(ctx, ("2", "1"), y, scores, WINDOW)
+
+    assert done.action == "auto_rollback" and registry.aliases["champion"] == "1"
+
+
+def test_the_hold_is_configurable_and_at_least_a_day() -> None:
+    from pydantic import ValidationError
+
+    assert CONFIG.monitor.auto_rollback_hold_days == 28
+    assert CONFIG.monitor.model_validate({"auto_rollback_hold_days": 7}).auto_rollback_hold_days == 7
+    with pytest.raises(ValidationError, match="auto_rollback_hold_days"):
+        CONFIG.monitor.model_validate({"auto_rollback_hold_days": 0})

@@ -121,6 +121,32 @@ def test_a_move_that_failed_after_its_row_is_completed_by_the_next_mover(tmp_pat
     assert len(_rows(tmp_path)) == 1  # one row for the one move
 
 
+def test_a_move_killed_between_its_two_alias_moves_has_previous_champion_repaired(tmp_path: Path, registry) -> None:
+    db = log_db(tmp_path)
+    record = PromotionRecord("churn", "1", PromotionAction.ROLLBACK, "bad", from_version="3", run_url="run/a")
+    registry.die_between_moves = True
+    with pytest.raises(SystemExit):
+        move_champion(db, registry, record, {})
+    assert registry.aliases == {"champion": "1", "previous_champion": "2"}  # stale: two versions back
+
+    found = reconcile(db, registry, "churn")
+
+    assert found.outcome is Reconciled.IN_STEP and "repaired to version 3" in found.message
+    assert registry.aliases == {"champion": "1", "previous_champion": "3"}
+    assert reconcile(db, registry, "churn").message == "", "repaired once; nothing left to repair"
+
+
+def test_previous_champion_is_repaired_only_onto_this_registrys_move(tmp_path: Path, registry) -> None:
+    db = log_db(tmp_path)
+    stale = {"to_run_id": "run-of-another-store"}
+    append_once(db, PromotionRecord("churn", "3", PromotionAction.PROMOTE, "gate", "1", figures=stale))
+
+    found = reconcile(db, registry, "churn")
+
+    assert found.outcome is Reconciled.IN_STEP and found.message == ""
+    assert registry.aliases == {"champion": "3", "previous_champion": "2"}
+
+
 def test_a_move_to_a_version_the_registry_does_not_have_writes_nothing(tmp_path: Path, registry) -> None:
     record = PromotionRecord("churn", "9", PromotionAction.ROLLBACK, "bad", from_version="3")
 

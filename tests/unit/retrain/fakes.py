@@ -26,8 +26,8 @@ CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "mo
 WINDOW = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 CHALLENGER_URI, CHAMPION_URI, PREVIOUS_URI = (
     "models:/m-new",
-    "models:/churn@champion",
-    "models:/churn@previous_champion",
+    "models:/churn/2",  # the registry names the version it read from an alias
+    "models:/churn/1",
 )
 
 
@@ -80,6 +80,9 @@ class FakeRegistry:
     def promote(self, version: str, tags: dict) -> str | None:
         self.promoted.append(version)
         return self.current.version if self.current else None
+
+    def point_previous_champion(self, version: str, replaced_by: str) -> None:
+        self.previous = self.version(version)
 
     def mark_challenger(self, version: str, tags: dict) -> None:
         self.challengers.append((version, tags))

@@ -93,6 +93,38 @@ def test_with_no_usable_baseline_the_threshold_decides(tmp_path: Path, extracted
     assert alert is not None
 
 
+def test_with_no_usable_baseline_and_no_threshold_the_challenger_is_blocked(tmp_path: Path, extracted, model) -> None:
+    no_threshold = CONFIG.model_copy(update={"gate": CONFIG.gate.model_copy(update={"threshold": None})})
+    tracker = FakeTracker({CHALLENGER_URI: model, CHAMPION_URI: UnusableModelError("gone")})
+    ctx = step_context(tmp_path, tracker, FakeRegistry(champion("2")), config=no_threshold)
+
+    evaluated, alert = retrain.evaluate(ctx, extracted, TRAINED)
+
+    assert not evaluated.promote and evaluated.compared_with is None
+    assert evaluated.reason.startswith("champion_unusable (version 2: gone), judged on the threshold alone: ")
+    assert "no gate.threshold is set, so nothing to promote on: blocked" in evaluated.reason
+    assert alert is not None and "Decision: no promotion" in alert.lines[1]
+
+
+class _OutOfMemory:
+    """The champion model, on a worker that runs out of memory while it scores."""
+
+    def __init__(self, model: Any) -> None:
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        raise MemoryError("Unable to allocate 2.1 GiB for an array")
+
+
+def test_a_worker_out_of_memory_scoring_the_champion_fails_evaluate(tmp_path: Path, extracted, model) -> None:
+    tracker = FakeTracker({CHALLENGER_URI: model, CHAMPION_URI: _OutOfMemory(model), PREVIOUS_URI: model})
+    registry = FakeRegistry(champion("2"), previous=champion("1", PREVIOUS_URI))
+
+    with pytest.raises(MemoryError):
+        retrain.evaluate(step_context(tmp_path, tracker, registry), extracted, TRAINED)
+    assert tracker.evaluations == [], "nothing was decided or logged"
+
+
 def _evaluated(champion_version: str | None, promote: bool = True) -> Evaluated:
     return Evaluated(champion_version, promote, "better", "roc_auc", 0.8, 0.7)
 

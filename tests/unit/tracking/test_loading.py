@@ -101,6 +101,21 @@ def test_a_corrupt_or_missing_model_file_is_unusable(saved_model: Path, tmp_path
         load_skops_model(folder, "v2", SKOPS_TRUSTED_TYPES)
 
 
+@pytest.mark.parametrize("error", [MemoryError(), OSError(5, "Input/output error")], ids=["memory", "disk"])
+def test_a_workers_error_while_loading_propagates_and_is_not_unusable(
+    saved_model: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    from include.retraining.tracking.loading import import_skops
+
+    def load(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(import_skops(), "load", load)
+    with pytest.raises(type(error)) as raised:
+        load_skops_model(saved_model, "v2", SKOPS_TRUSTED_TYPES)
+    assert not isinstance(raised.value, UnusableModelError)
+
+
 @pytest.mark.parametrize("mlmodel", ["missing", "not sklearn"])
 def test_a_folder_without_a_sklearn_mlmodel_is_unusable(saved_model: Path, tmp_path: Path, mlmodel: str) -> None:
     folder = _copy_with(saved_model, tmp_path)

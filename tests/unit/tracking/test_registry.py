@@ -56,6 +56,20 @@ def test_no_model_and_no_alias_mean_no_champion(client: MlflowClient, tmp_path: 
     assert registry.champion() is None and registry.previous_champion() is None
 
 
+def test_an_alias_reads_as_the_uri_of_its_version_not_of_the_alias(client: MlflowClient, tmp_path: Path) -> None:
+    """What a run read from `champion` is what it loads and compares with, even if the alias moves
+    before the load (a backfill's promotion): compare-and-set then checks that same version."""
+    v1, v2 = _versions(client, 2, tmp_path)
+    registry = _registry(client, tmp_path)
+    registry.promote(v1, {})
+    read = registry.champion()
+
+    registry.promote(v2, {})
+
+    assert read.model_uri == f"models:/{NAME}/{v1}"
+    assert registry.previous_champion().model_uri == f"models:/{NAME}/{v1}"
+
+
 def test_promotion_moves_champion_and_keeps_the_rollback_pointer(client: MlflowClient, tmp_path: Path) -> None:
     v1, v2 = _versions(client, 2, tmp_path)
     registry = _registry(client, tmp_path)

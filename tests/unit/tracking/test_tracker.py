@@ -128,3 +128,76 @@ def test_processes_opening_an_empty_embedded_store_at_once_all_succeed(tmp_path:
         process.join(timeout=120)
 
     assert [answers.get(timeout=5) for _ in processes] == ["ok"] * 4
+
+
+class _ServedRepository:
+    """MLflow's repository of a model on a served artifact store (`mlflow server --serve-artifacts`),
+    as it fails: a file that will not download raises MlflowException with the default error code,
+    whether it is gone (a 404) or the server is in trouble (a 503)."""
+
+    def __init__(self, folder: Path, gone: set[str], status: int = 404, listing: Exception | None = None) -> None:
+        self.folder, self.gone, self.status, self.listing = folder, gone, status, listing
+
+    def download_artifacts(self, name: str, dst_path: str) -> str:
+        import shutil
+
+        from mlflow.exceptions import MlflowException
+
+        if name in self.gone or self.status != 404:
+            raise MlflowException(
+                "The following failures occurred while downloading one or more artifacts from "
+                f"http://mlflow/api/2.0/mlflow-artifacts/artifacts/0/models/m-1/artifacts:\n##### File {name} "
+                f"#####\n{self.status} Error for url: http://mlflow/.../{name}"
+            )
+        return shutil.copy(self.folder / name, dst_path)
+
+    def list_artifacts(self, path: str | None = None) -> list:
+        from mlflow.entities import FileInfo
+
+        if self.listing is not None:
+            raise self.listing
+        return [FileInfo(p.name, False, p.stat().st_size) for p in self.folder.iterdir() if p.name not in self.gone]
+
+
+@pytest.fixture
+def served_model(tmp_path: Path) -> Path:
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rows = pd.DataFrame({"x": np.arange(20.0)})
+    folder = tmp_path / "served" / "model"
+    model = LogisticRegression().fit(rows, np.arange(20) % 2)
+    mlflow.sklearn.save_model(model, folder, serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+    return folder
+
+
+def _serve(monkeypatch: pytest.MonkeyPatch, repository: _ServedRepository) -> None:
+    import mlflow.store.artifact.artifact_repository_registry as registry
+
+    monkeypatch.setattr(registry, "get_artifact_repository", lambda *args, **kwargs: repository)
+
+
+def test_a_model_file_gone_from_a_served_store_is_unusable(
+    tracker: Tracker, served_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _serve(monkeypatch, _ServedRepository(served_model, gone={"model.skops"}))
+
+    with pytest.raises(UnusableModelError, match=r"models:/churn/1: the model's model.skops is not in the store"):
+        tracker.load_model("models:/churn/1")
+
+
+@pytest.mark.parametrize(
+    "store",
+    [{"status": 503}, {"gone": {"model.skops"}, "listing": ConnectionError("connection reset")}],
+    ids=["download fails, file listed", "listing fails too"],
+)
+def test_a_served_store_in_trouble_is_no_verdict_on_the_model(
+    tracker: Tracker, served_model: Path, monkeypatch: pytest.MonkeyPatch, store: dict
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    _serve(monkeypatch, _ServedRepository(served_model, **{"gone": set(), **store}))
+
+    with pytest.raises(MlflowException):  # not UnusableModelError: the task fails and is retried
+        tracker.load_model("models:/churn/1")
