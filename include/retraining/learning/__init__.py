@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from include.retraining.learning.plots import evaluation_figure
     from include.retraining.learning.training import (
+        MODEL_SCORING_ERRORS,
         SKOPS_TRUSTED_TYPES,
         Split,
         TrainingDataError,

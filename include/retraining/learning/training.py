@@ -201,6 +201,13 @@ def fit(config: ModelConfig, train: pd.DataFrame, threads: int = 1) -> Pipeline:
     return pipeline
 
 
+# What a model's own code raises on columns it cannot score (a dtype, a category or an attribute its
+# library version does not know): a verdict on the model. Anything else, MemoryError, an OSError, a
+# library's runtime error, is the worker's trouble: it propagates, the task fails and is retried, and
+# the model is never judged unusable on it.
+MODEL_SCORING_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, LookupError, AttributeError)
+
+
 def predict_scores(model: Any, frame: pd.DataFrame, task: str, threads: int = 1) -> np.ndarray:
     """Positive-class probability for a classifier, the prediction for a regressor, on at most
     `threads` OpenMP/BLAS threads.

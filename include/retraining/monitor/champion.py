@@ -3,7 +3,8 @@
 Anything wrong with the model itself (a missing or corrupt artifact, a library that can no
 longer read it, columns it cannot score) becomes `ChampionUnusable`, which the monitor turns
 into a skip with an alert instead of a daily crash. A service that does not answer (the tracking
-server, its store) is not the model's fault: that error propagates, the task fails and retries.
+server, its store) or a worker's trouble (memory, disk) is not the model's fault: that error
+propagates, the task fails and retries. The same rule as the retrain's baseline.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ import pandas as pd
 from include.retraining.config import ModelConfig
 from include.retraining.monitor.contracts import ChampionUnusable, Reference
 from include.retraining.runs import StepContext
+from include.retraining.tracking import UnusableModelError
 
 T = TypeVar("T")
-_SERVICE_ERROR_MODULES = ("requests", "urllib3", "mlflow", "botocore", "sqlalchemy")
-# MLflow's own answers that mean "this model is not there or not readable", not "no answer".
-_MODEL_ERROR_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "BAD_REQUEST")
 
 
 def champion_features(ctx: StepContext, version: str) -> list[str]:
@@ -61,19 +60,14 @@ class ChampionScorer:
 
 
 def _usable(config: ModelConfig, version: str, doing: str, action: Callable[[], T]) -> T:
-    """`action()`, with any error of the model itself (a missing or corrupt artifact, a library
-    that cannot read it, columns it cannot score) turned into `ChampionUnusable`."""
+    """`action()`, with a verdict on the model itself turned into `ChampionUnusable`: the loader's
+    `UnusableModelError` (artifact missing or corrupt, refused, unreadable by our code) and, when
+    scoring, the errors a model raises on columns it cannot score. A worker's or a service's trouble
+    (memory, disk, the tracking server) propagates: the task fails and is retried."""
+    from include.retraining.learning import MODEL_SCORING_ERRORS
+
+    verdicts = (UnusableModelError, *MODEL_SCORING_ERRORS) if doing == "scoring" else (UnusableModelError,)
     try:
         return action()
-    except Exception as error:
-        if _is_service_error(error):
-            raise
+    except verdicts as error:
         raise ChampionUnusable(config.name, version, f"{doing} failed: {type(error).__name__}: {error}") from error
-
-
-def _is_service_error(error: BaseException) -> bool:
-    if isinstance(error, (ConnectionError, TimeoutError)):
-        return True
-    if getattr(error, "error_code", None) in _MODEL_ERROR_CODES:
-        return False
-    return type(error).__module__.split(".")[0] in _SERVICE_ERROR_MODULES

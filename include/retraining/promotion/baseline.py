@@ -19,7 +19,7 @@ import pandas as pd
 
 from include.retraining.alerts import Alert
 from include.retraining.config import ModelConfig
-from include.retraining.learning import model_features, predict_scores
+from include.retraining.learning import MODEL_SCORING_ERRORS, model_features, predict_scores
 from include.retraining.promotion.gate import GateDecision
 from include.retraining.runs import StepContext
 from include.retraining.tracking import Champion, UnusableModelError
@@ -42,13 +42,6 @@ class Baseline:
         return f"champion_unusable ({self.unusable}), judged on the threshold alone: "
 
 
-# What a model's own code raises on columns it cannot score (a dtype, a category or an attribute
-# its library version does not know). Anything else, MemoryError, an OSError, a library's runtime
-# error, is the worker's trouble: it propagates, the task fails and is retried, and the champion is
-# never judged unusable on it.
-_SCORING_ERRORS = (ValueError, TypeError, LookupError, AttributeError)
-
-
 def score_version(ctx: StepContext, model_uri: str, holdout: pd.DataFrame) -> np.ndarray:
     """Load a registered model and score the holdout with its own features, or raise UnusableModelError."""
     model = ctx.tracker.load_model(model_uri)
@@ -58,7 +51,7 @@ def score_version(ctx: StepContext, model_uri: str, holdout: pd.DataFrame) -> np
         raise UnusableModelError(f"it needs features {missing} that the snapshot no longer holds")
     try:
         return predict_scores(model, holdout[columns], ctx.config.task, ctx.settings.fit_threads)
-    except _SCORING_ERRORS as exc:
+    except MODEL_SCORING_ERRORS as exc:
         raise UnusableModelError(f"it cannot score the holdout: {exc!r}") from exc
 
 

@@ -10,6 +10,7 @@ import pytest
 from include.retraining.config import load_model_config
 from include.retraining.monitor import ChampionUnusable
 from include.retraining.monitor import champion as monitor_champion
+from include.retraining.tracking import UnsafeModelError, UnusableModelError
 from tests.unit.monitor.fakes import CHURN, FakeModel, FakeTracker, context, frame, ref
 
 pytestmark = pytest.mark.unit
@@ -37,7 +38,11 @@ def test_champion_features_come_from_the_fitted_model(config):
 
 
 @pytest.mark.parametrize(
-    "error", [FileNotFoundError("model.skops"), ValueError("bad zip"), ModuleNotFoundError("sklearn.old")]
+    "error",
+    [
+        UnusableModelError("models:/churn/3: the model's model.skops is missing"),
+        UnsafeModelError("models:/churn/3 holds types outside the project's list"),
+    ],
 )
 def test_a_champion_that_cannot_be_loaded_is_unusable_with_an_alert(config, error):
     ctx = context(config, tracker=FakeTracker(error))
@@ -55,11 +60,27 @@ def test_a_model_without_its_feature_names_is_unusable(config):
         monitor_champion.champion_features(ctx, "3")
 
 
-def test_a_service_that_does_not_answer_is_not_read_as_a_broken_champion(config):
-    ctx = context(config, tracker=FakeTracker(ConnectionRefusedError("tracking server down")))
+@pytest.mark.parametrize(
+    "error", [ConnectionRefusedError("tracking server down"), MemoryError(), OSError(28, "No space left on device")]
+)
+def test_a_service_or_worker_error_while_loading_is_not_read_as_a_broken_champion(config, error):
+    ctx = context(config, tracker=FakeTracker(error))
 
-    with pytest.raises(ConnectionRefusedError):
+    with pytest.raises(type(error)):
         monitor_champion.champion_features(ctx, "3")
+
+
+@pytest.mark.parametrize("error", [MemoryError(), OSError(5, "Input/output error")])
+def test_a_worker_error_while_scoring_is_not_read_as_a_broken_champion(config, error):
+    class Failing(FakeModel):
+        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+            raise error
+
+    ctx = context(config, tracker=FakeTracker(Failing(["monthly_charges"])))
+    window = frame(pd.Series(range(5)), ["monthly_charges"])
+
+    with pytest.raises(type(error)):
+        monitor_champion.ChampionScorer(ctx, ref(["monthly_charges"])).scores(window)
 
 
 def test_a_champion_that_cannot_score_the_window_is_unusable(config):
