@@ -141,6 +141,9 @@ def test_approval_adds_a_human_in_the_loop_task_before_promote_only_when_require
     assert type(approve).__name__ == "ChampionApproval" and approve.options == ["Approve", "Reject"]
     assert approve.response_timeout.total_seconds() == 48 * 3600 and approve.defaults == ["Reject"]
     assert dag.dagrun_timeout.total_seconds() >= 48 * 3600 + 3600
+    # No task clock (the 2 h default execution_timeout) ends the wait before the approval window.
+    assert approve.execution_timeout.total_seconds() >= 48 * 3600
+    assert dag.get_task("promote").execution_timeout.total_seconds() < 48 * 3600
 
 
 def test_approve_takes_the_extract_train_and_evaluate_results_as_task_inputs(tmp_path, monkeypatch) -> None:

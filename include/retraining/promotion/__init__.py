@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         needs_approval,
         record_decline,
         requested_alert,
+        self_approval,
         summary,
     )
     from include.retraining.promotion.auto_rollback import NoRollback, eligible, judge_rollback, roll_back_if_worse

@@ -123,3 +123,12 @@ def test_only_approval_required_waits_for_a_person(tmp_path: Path, churn: dict) 
     assert not GateConfig().requires_approval and not CONFIG.gate.requires_approval
     assert GateConfig(approval="required").requires_approval
     assert load_model_config(_write(tmp_path, churn)).gate.requires_approval
+
+
+def test_four_eyes_waits_for_a_person_who_did_not_trigger_the_run(tmp_path: Path, churn: dict) -> None:
+    churn["gate"]["approval"] = "four_eyes"
+
+    gate = load_model_config(_write(tmp_path, churn)).gate
+
+    assert gate.requires_approval and gate.four_eyes
+    assert not GateConfig(approval="required").four_eyes and not GateConfig().four_eyes
