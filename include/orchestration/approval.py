@@ -84,9 +84,7 @@ class ChampionApproval(HITLOperator):
         from include.orchestration.runtime import triggering_user
         from include.retraining.promotion import self_approval
 
-        dag_run = context["dag_run"]
-        run_url = f"{load_settings().airflow_base_url}/dags/{dag_run.dag_id}/runs/{dag_run.run_id}"
-        refused = self_approval(self.retraining_config, answer, triggering_user(dag_run), run_url)
+        refused = self_approval(self.retraining_config, answer, triggering_user(context["dag_run"]))
         if refused is not None:
             raise AirflowFailException(refused)
 

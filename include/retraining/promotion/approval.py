@@ -81,19 +81,18 @@ def from_response(
     return Approval(decision, name, at, user_id)
 
 
-def self_approval(config: ModelConfig, approval: Approval, triggered_by: str | None, run_url: str) -> str | None:
-    """Why an approval must be refused under `gate.approval: four_eyes` (the approver triggered
-    the run), or None. `triggered_by` is the user of a manual trigger; a scheduled or
-    asset-triggered run has none, so any user may approve it. A rejection is never refused."""
+def self_approval(config: ModelConfig, approval: Approval, triggered_by: str | None) -> str | None:
+    """Why an approval is refused under `gate.approval: four_eyes` (its approver triggered the run),
+    or None. A scheduled or asset-triggered run has no `triggered_by`: anyone may approve it."""
     if not config.gate.four_eyes or approval.decision is not ApprovalDecision.APPROVED or not triggered_by:
         return None
     if triggered_by not in {approval.by, approval.by_id}:
         return None
     return (
         f"model {config.name!r}: approval refused: gate.approval is four_eyes and {triggered_by} triggered this "
-        f"retrain run ({run_url}), so {triggered_by} may not approve its challenger; nothing was promoted. "
-        f"Another user must approve: clear task approve of this run (it asks again) and let someone other than "
-        f"{triggered_by} answer, or set gate.approval: required in the model file to allow self-approval"
+        f"retrain run, so {triggered_by} may not approve its challenger; nothing was promoted. Another user must "
+        f"approve: clear task approve of this run (it asks again) and let someone other than {triggered_by} "
+        "answer, or set gate.approval: required in the model file to allow self-approval"
     )
 
 

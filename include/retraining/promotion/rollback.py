@@ -157,16 +157,9 @@ def _unearned(ctx: StepContext, request: RollbackRequest, current: Champion, tar
 def _done(row: PromotionRecord, reconciled: str | None = None) -> RolledBack:
     overrode = row.figures.get(OVERRODE) if row.action is PromotionAction.FORCED_ROLLBACK else None
     return RolledBack(
-        row.model,
-        row.from_version,
-        row.to_version,
-        row.action.value,
-        row.reason,
-        row.actor,
-        row.id,
-        reconciled,
-        overrode,
-    )
+        row.model, row.from_version, row.to_version, row.action.value, row.reason, row.actor, row.id,
+        reconciled, overrode,
+    )  # fmt: skip
 
 
 def _completed_by_this_run(
@@ -180,10 +173,9 @@ def _completed_by_this_run(
 
 
 def _after_lost_move(ctx: StepContext, request: RollbackRequest, repaired: Reconciliation) -> RolledBack:
-    """A lost move was just completed: this rollback moves nothing more. It is done when the lost
-    move landed on the version asked for; otherwise refused, as the champion it was asked to
-    replace is gone and `previous_champion` now means another version (moving on would put back
-    the very champion the lost move replaced)."""
+    """A lost move was just completed: this rollback moves nothing more. Done when it landed on the
+    version asked for; else refused: the champion it was asked to replace is gone, and an empty
+    to_version (previous_champion) would now put back the very version the lost move replaced."""
     model, row = ctx.config.name, repaired.record
     assert row is not None  # a completed reconciliation always carries its row
     asked = parse_version(model, str(request.to_version)) if request.to_version not in (None, "") else None

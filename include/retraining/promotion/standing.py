@@ -1,12 +1,7 @@
-"""Whether a version earned `champion` through the gate: what a rollback checks before it makes an
-earlier version champion again, so that `rollback_<model>` is no way around the gate or an approver.
-
-A version may serve again without `force` only when it was champion through a move the pipeline
-made for it (promote, approve, rollback, auto_rollback). The promotion log is read first (it has
-who and when); the registry's version tags answer for versions the log does not cover (a champion
-from before the log). A forced rollback is never such evidence: forcing once does not clear a
-version for good.
-"""
+"""Whether a version earned `champion` through the gate, checked before a rollback makes it champion
+again without `force`: it must have been champion by a promote, approve, rollback or auto_rollback.
+The promotion log answers first (who, when); the registry's version tags answer for versions from
+before the log. A forced rollback is no such evidence: forcing once does not clear a version."""
 
 from __future__ import annotations
 
@@ -77,10 +72,7 @@ def version_standing(db: Database, model: str, target: Champion, previous_champi
         why = f"the promotion gate blocked it in {run} ({tags.get(REASON_TAG) or 'no reason recorded'})"
         return Standing(version, Unearned.BLOCKED, why)
     if forced is not None:
-        why = (
-            f"it was never champion except by a forced rollback (promotion log row {forced.id}, by "
-            f"{forced.actor}), which bypassed the gate"
-        )
+        why = f"it was never champion except by a forced rollback (promotion log row {forced.id}, by {forced.actor})"
         return Standing(version, Unearned.NEVER_CHAMPION, why)
     # A champion from before the promotion log: the registry remembers that it served.
     served = tags.get(DECISION_TAG) in {a.value for a in EARNED} or bool(tags.get(REPLACED_BY_TAG))
