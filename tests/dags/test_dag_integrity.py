@@ -197,3 +197,12 @@ def test_the_heavy_import_check_names_the_dag_file_that_imports_pandas(tmp_path:
 
     assert parsed["files"]["light.py"] == [] and "pandas" in parsed["files"]["wasteful.py"]
     assert sorted(parsed["dag_ids"]) == ["light_dag", "wasteful_dag"]
+
+
+def test_a_rollback_bypasses_the_gate_only_through_a_force_param_that_is_off_by_default(dagbag) -> None:
+    params = dagbag.dags["rollback_churn"].params
+
+    assert params["force"] is False
+    force = params.get_param("force")
+    assert force.schema["type"] == "boolean" and "forced_rollback" in force.description
+    assert "force" in dagbag.dags["rollback_churn"].doc_md
