@@ -24,10 +24,18 @@ Manual only: **Trigger** with a `reason` (required) and, optionally, `to_version
 version behind alias `previous_champion`, i.e. the champion before the last move).
 
 The task checks that the version exists in registered model `{name}`, was trained for `{name}`,
-loads, and is not already the champion; then it writes a row to the promotion log
-(`model_promotions`, action `rollback`, you as the actor), moves `champion` (the replaced
-version becomes `previous_champion`), emits `{name}_champion` and sends an alert. A refused
-rollback fails with the reason and moves nothing.
+is not already the champion, was champion before through the gate (not a version the gate
+blocked, an approver rejected, or one never promoted), and loads; then it writes a row to the
+promotion log (`model_promotions`, action `rollback`, you as the actor), moves `champion` (the
+replaced version becomes `previous_champion`), emits `{name}_champion` and sends an alert. A
+refused rollback fails with the reason and moves nothing.
+
+**force** (default off) moves even to a version the gate blocked, an approver rejected or that
+was never champion: the gate is bypassed, so the row's action is `forced_rollback` and the alert
+says what was overridden. The other checks still apply.
+
+If a move recorded in the promotion log but lost before its alias moved is completed first, the
+rollback moves nothing more (unless that move landed on the version you asked for) and says so.
 """
 
 
@@ -52,6 +60,14 @@ def build_rollback_dag(config: ModelConfig) -> DAG:
                 type="string",
                 minLength=1,
                 description="Why the champion is rolled back (kept in the promotion log).",
+            ),
+            "force": Param(
+                False,
+                type="boolean",
+                description=(
+                    "Bypass the gate: also roll back to a version the gate blocked, an approver rejected or "
+                    "that was never champion. Logged as forced_rollback and alerted; needs a reason."
+                ),
             ),
         },
     )

@@ -9,6 +9,13 @@ counts as a timeout. The task never skips anything itself: `promote` runs after 
 answer, and a rejection or a timeout leaves the version `challenger` with an alert.
 
 When the gate said no (or on a dry run) there is nothing to approve: the task returns at once.
+
+`gate.approval: four_eyes`: an Approve by the user who triggered the run (Airflow's
+`triggering_user_name` of a manual run) fails the task, so nothing is promoted; clear it to ask
+again. Airflow's own `assigned_users` is an allow-list of who may answer, with no way to leave one
+user out, so the rule is checked on the answer. The task's `execution_timeout` covers the whole
+approval window (plus the usual task time), so no task-level clock ends the wait before
+`gate.approval_timeout` does.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk.exceptions import AirflowFailException
 
+from include.retraining.common import load_settings
 from include.retraining.config import ModelConfig
 from include.retraining.promotion import APPROVE, REJECT, TIMEOUT_DEFAULT, Approval, ApprovalDecision
 
@@ -68,7 +77,22 @@ class ChampionApproval(HITLOperator):
                 bool(event.get("timedout")),
             )
         log.info("approval of %s: %s by %s", self.retraining_config.name, answer.decision.value, answer.by)
+        self._four_eyes(context, answer)
         return answer.to_xcom()
+
+    def _four_eyes(self, context: Any, answer: Approval) -> None:
+        from include.orchestration.runtime import triggering_user
+        from include.retraining.promotion import self_approval
+
+        refused = self_approval(self.retraining_config, answer, triggering_user(context["dag_run"]))
+        if refused is not None:
+            raise AirflowFailException(refused)
+
+
+def approval_execution_timeout(config: ModelConfig) -> timedelta:
+    """The approval window plus the usual task time: the wait is bounded by `gate.approval_timeout`
+    alone, whichever way Airflow counts a parked task's time against `execution_timeout`."""
+    return timedelta(hours=config.gate.approval_timeout) + load_settings().task_timeout
 
 
 def approval_task(config: ModelConfig, extracted: Any, trained: Any, evaluated: Any) -> ChampionApproval:
@@ -77,6 +101,7 @@ def approval_task(config: ModelConfig, extracted: Any, trained: Any, evaluated: 
         task_id=TASK_ID,
         retraining_config=config,
         gate_results=[extracted, trained, evaluated],
+        execution_timeout=approval_execution_timeout(config),
         doc_md=(
             "Waits for a person to approve the challenger the gate passed (Required Actions). "
             "Approve promotes; Reject or no answer in time leaves it `challenger` and alerts."

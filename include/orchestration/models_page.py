@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from html import escape
 
 from include.retraining.overview import REGISTRY_ERROR, MetricPoint, ModelOverview
+from include.retraining.tables import PromotionAction, PromotionRecord
 
 WIDTH, HEIGHT, PAD = 260, 70, 6
 
@@ -20,6 +21,9 @@ th { background: #f7fafc; }
 .error { color: #c53030; }
 form.rollback input { margin: 2px 0; width: 14em; }
 form.rollback button { background: #c53030; color: white; border: 0; padding: 4px 10px; border-radius: 4px; }
+form.rollback label { font-size: 12px; }
+form.rollback input[type=checkbox] { width: auto; }
+.forced { color: #c53030; font-weight: bold; }
 """
 
 SCRIPT = """
@@ -28,6 +32,7 @@ document.querySelectorAll("form.rollback").forEach((form) => form.addEventListen
   const out = form.querySelector(".result");
   const conf = { reason: form.elements.reason.value };
   if (form.elements.to_version.value) conf.to_version = form.elements.to_version.value;
+  if (form.elements.force.checked) conf.force = true;
   const url = new URL("../api/v2/dags/" + form.dataset.dag + "/dagRuns", window.location.href);
   const response = await fetch(url, {
     method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
@@ -87,7 +92,7 @@ def _champion_cell(row: ModelOverview) -> str:
     if row.since is not None and row.since.at is not None:
         cell += (
             f'<div class="since">since {escape(row.since.at.strftime("%Y-%m-%d %H:%M"))} UTC '
-            f"({escape(row.since.action.value)} by {escape(row.since.actor)})</div>"
+            f"({_action(row.since)} by {escape(row.since.actor)})</div>"
         )
     else:
         cell += '<div class="since muted">not in the promotion log</div>'
@@ -113,9 +118,16 @@ def _decisions_cell(row: ModelOverview) -> str:
     return gate + drift
 
 
+def _action(record: PromotionRecord) -> str:
+    """A forced rollback stands out: the gate was bypassed."""
+    if record.action is PromotionAction.FORCED_ROLLBACK:
+        return f'<span class="forced" title="the gate was bypassed (param force)">{escape(record.action.value)}</span>'
+    return escape(record.action.value)
+
+
 def _history_cell(row: ModelOverview) -> str:
     items = "".join(
-        f"<li>{escape(r.at.strftime('%Y-%m-%d') if r.at else '')} {escape(r.action.value)} "
+        f"<li>{escape(r.at.strftime('%Y-%m-%d') if r.at else '')} {_action(r)} "
         f"{escape('v' + r.from_version if r.from_version else 'none')} &rarr; v{escape(r.to_version)} "
         f"by {escape(r.actor)}</li>"
         for r in row.history
@@ -140,6 +152,8 @@ def _rollback_cell(row: ModelOverview, dag_id: str, allowed: bool) -> str:
         f'<form class="rollback" data-dag="{escape(dag_id)}">'
         f'<input name="to_version" placeholder="version (default v{escape(target) or "?"})" value="">'
         '<br><input name="reason" placeholder="reason (required)" required>'
+        '<br><label title="Also a version the gate blocked, an approver rejected or that was never champion; '
+        'logged as forced_rollback and alerted"><input type="checkbox" name="force"> force (bypass the gate)</label>'
         '<br><button type="submit">Roll back</button><div class="result"></div></form>'
     )
 

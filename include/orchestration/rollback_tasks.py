@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 
 def _announce(ctx: StepContext, done: RolledBack) -> dict[str, Any]:
+    if done.reconciled:
+        log.warning("completed a lost move first: %s", done.reconciled)
+    if done.overrode:
+        log.warning("forced past the gate: %s", done.overrode)
     log.info("%s: champion %s -> %s by %s (log row %s)", done.action, done.from_version, done.to_version,
              done.actor, done.log_id)  # fmt: skip
     deliver_alert(rolled_back_alert(ctx, done), ctx.config.alerts.slack_conn_id, ctx.settings)
@@ -28,10 +32,16 @@ def _announce(ctx: StepContext, done: RolledBack) -> dict[str, Any]:
 
 
 def rollback(config: ModelConfig) -> dict[str, Any]:
-    """Move `champion` to the `to_version` param (default: previous_champion), for the `reason` param."""
+    """Move `champion` to the `to_version` param (default: previous_champion), for the `reason`
+    param; `force: true` moves even to a version the gate blocked, an approver rejected or that was
+    never champion (logged as forced_rollback)."""
     ctx = step_context(config, warehouse=True)
     params = get_current_context().get("params") or {}
-    request = RollbackRequest(to_version=params.get("to_version") or None, reason=str(params.get("reason") or ""))
+    request = RollbackRequest(
+        to_version=params.get("to_version") or None,
+        reason=str(params.get("reason") or ""),
+        force=params.get("force") is True,
+    )
     try:
         done = roll_back(ctx, request)
     except RollbackRefused as exc:

@@ -150,11 +150,16 @@ def run_info(context: Any, config: ModelConfig) -> RunInfo:
     )
 
 
-def _actor(dag_run: Any) -> str:
-    """The Airflow user who triggered a manual run; `scheduler` for every other run."""
+def triggering_user(dag_run: Any) -> str | None:
+    """The Airflow user who triggered a manual run; None for scheduled and asset-triggered runs."""
     user = getattr(dag_run, "triggering_user_name", None)
     manual = str(getattr(dag_run, "run_type", "")) in ("manual", "DagRunType.MANUAL")
-    return str(user) if manual and user else "scheduler"
+    return str(user) if manual and user else None
+
+
+def _actor(dag_run: Any) -> str:
+    """The Airflow user who triggered a manual run; `scheduler` for every other run."""
+    return triggering_user(dag_run) or "scheduler"
 
 
 def step_context(config: ModelConfig, *, warehouse: bool = False, run: RunInfo | None = None) -> StepContext:

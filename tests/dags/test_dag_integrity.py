@@ -141,6 +141,9 @@ def test_approval_adds_a_human_in_the_loop_task_before_promote_only_when_require
     assert type(approve).__name__ == "ChampionApproval" and approve.options == ["Approve", "Reject"]
     assert approve.response_timeout.total_seconds() == 48 * 3600 and approve.defaults == ["Reject"]
     assert dag.dagrun_timeout.total_seconds() >= 48 * 3600 + 3600
+    # No task clock (the 2 h default execution_timeout) ends the wait before the approval window.
+    assert approve.execution_timeout.total_seconds() >= 48 * 3600
+    assert dag.get_task("promote").execution_timeout.total_seconds() < 48 * 3600
 
 
 def test_approve_takes_the_extract_train_and_evaluate_results_as_task_inputs(tmp_path, monkeypatch) -> None:
@@ -194,3 +197,12 @@ def test_the_heavy_import_check_names_the_dag_file_that_imports_pandas(tmp_path:
 
     assert parsed["files"]["light.py"] == [] and "pandas" in parsed["files"]["wasteful.py"]
     assert sorted(parsed["dag_ids"]) == ["light_dag", "wasteful_dag"]
+
+
+def test_a_rollback_bypasses_the_gate_only_through_a_force_param_that_is_off_by_default(dagbag) -> None:
+    params = dagbag.dags["rollback_churn"].params
+
+    assert params["force"] is False
+    force = params.get_param("force")
+    assert force.schema["type"] == "boolean" and "forced_rollback" in force.description
+    assert "force" in dagbag.dags["rollback_churn"].doc_md

@@ -1,5 +1,5 @@
-"""The approval step on real parts: retrain_churn with `gate.approval: required` run with
-`dag.test()`; its `approve` task parks in `awaiting_input`, and a second thread answers it through
+"""The approval step on real parts: retrain_churn with `gate.approval: required` (and `four_eyes`)
+run with `dag.test()`; its `approve` task parks in `awaiting_input`, and a second thread answers it through
 Airflow's own HITL API handler (the code behind `PATCH .../hitlDetails`, as the UI calls it) or
 lets the scheduler's timeout sweep answer, as the scheduler would."""
 
@@ -23,12 +23,14 @@ RUN_AT = START + timedelta(weeks=10)
 DAG_ID = "retrain_churn"
 
 
-def _parked_task_instance(deadline: float):
+def _parked_task_instance(run_over: threading.Event):
+    """The parked approve task, however long the run takes to get there (no wall-clock deadline:
+    on a loaded machine extract, validate and train can take minutes)."""
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
 
-    while time.monotonic() < deadline:
+    while not run_over.is_set():
         with create_session() as session:
             ti = (
                 session.query(TaskInstance)
@@ -37,8 +39,8 @@ def _parked_task_instance(deadline: float):
             )
             if ti is not None:
                 return ti.run_id, ti.trigger_timeout
-        time.sleep(0.5)
-    raise TimeoutError("the approve task never waited for input")
+        run_over.wait(0.5)
+    raise TimeoutError("the run ended and its approve task never waited for input")
 
 
 def _respond(run_id: str, option: str, user: str) -> None:
@@ -78,10 +80,11 @@ class Approver(threading.Thread):
         super().__init__(daemon=True)
         self.option, self.user, self.error = option, user, None
         self.asked_at: float | None = None
+        self.run_over = threading.Event()
 
     def run(self) -> None:
         try:
-            run_id, timeout_at = _parked_task_instance(time.monotonic() + 180)
+            run_id, timeout_at = _parked_task_instance(self.run_over)
             self.asked_at = time.monotonic()
             if self.option is not None:
                 _respond(run_id, self.option, self.user)
@@ -94,7 +97,10 @@ class Approver(threading.Thread):
 
 def _run_with(approver: Approver, run_at: datetime) -> dict[str, str]:
     approver.start()
-    states = run_dag(DAG_ID, run_at)
+    try:
+        states = run_dag(DAG_ID, run_at)
+    finally:
+        approver.run_over.set()
     approver.join(10)
     assert approver.error is None, approver.error
     assert approver.asked_at is not None, "the run never waited for a person"
@@ -145,3 +151,25 @@ def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeou
         "Reason: rejected by bob in the Airflow UI",
         "Reason: approval timed out: nobody answered within 0.002 h",
     ]
+
+
+def test_four_eyes_refuses_the_approval_of_the_user_who_triggered_the_run(data_dir, models_dir) -> None:
+    load_weeks(START, weeks=12, rows_per_week=400)
+    small = {"params": {"max_iter": 30}}
+    models_dir(gate={"approval": "four_eyes", "min_improvement": -1.0}, training=small)
+
+    # dag.test() triggers as user `dag_test`: that user approving its own run is refused.
+    own = _run_with(Approver("Approve", user="dag_test"), RUN_AT)
+
+    assert own["approve"] == "failed" and own["promote"] == "upstream_failed"
+    assert history(pipeline_db(), "churn") == []
+    (failed,) = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "task_failed"]
+    text = " ".join(failed["lines"])
+    assert "gate.approval is four_eyes and dag_test triggered this retrain run" in text
+    assert "someone other than dag_test" in text
+
+    other = _run_with(Approver("Approve", user="alice"), RUN_AT + timedelta(weeks=1))
+
+    assert other["approve"] == "success" and other["promote"] == "success"
+    assert _aliases() == {"champion": "1"}
+    assert [(r.action.value, r.actor) for r in history(pipeline_db(), "churn")] == [("approve", "alice")]

@@ -1,7 +1,8 @@
 """Every move of `champion` on real parts leaves exactly one promotion-log row: a retrain's
 promotion, an automatic rollback by monitor_churn on a simulated regression, a manual rollback
-by rollback_churn (and a refused one, which moves nothing), and a move lost between its row and
-the alias, completed by the next rollback run. Postgres warehouse, real MLflow
+by rollback_churn (and a refused one, which moves nothing), a move lost between its row and
+the alias, completed by the next rollback run (which then moves nothing more), and a rollback to
+a version the gate blocked: refused, then forced and logged as `forced_rollback`. Postgres warehouse, real MLflow
 store, real DAG runs, a loopback Slack. One chain of runs, asserted as it goes."""
 
 from __future__ import annotations
@@ -131,14 +132,53 @@ def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse
 
     rolled = run_dag("rollback_churn", MONITORED_AT, {"reason": "version 2 still mis-scores"})
 
-    # The run completed the lost move first (1 -> 2, no second row), then rolled back to the
-    # previous champion, version 1, with its own row.
+    # The run completed the lost move first (1 -> 2, no second row) and then moved nothing more:
+    # previous_champion now means version 1, the champion this run's trigger meant to leave, so
+    # going on would have put back the very version the lost move replaced (review L4).
+    assert rolled == {"rollback": "failed"}
+    assert _aliases() == {"champion": "2", "previous_champion": "1"}
+    assert history(pipeline_db(), "churn", limit=1)[0].run_url == "run/lost" and len(_moves()) == 4
+    told = [m["text"] for m in slack.messages if "completed the rollback to version 2" in m["text"]]
+    assert told and "moved nothing more" in told[0] and "with to_version set to the version you want" in told[0]
+
+    rolled = run_dag("rollback_churn", MONITORED_AT, {"reason": "version 2 still mis-scores", "to_version": "1"})
+
     assert rolled == {"rollback": "success"}
     assert _aliases() == {"champion": "1", "previous_champion": "2"}
-    (last, repaired) = history(pipeline_db(), "churn", limit=2)
-    assert (repaired.to_version, repaired.run_url) == ("2", "run/lost")
+    last = history(pipeline_db(), "churn", limit=1)[0]
     assert (last.from_version, last.to_version, last.action.value) == ("2", "1", "rollback")
     assert (
         last.reason == "version 2 still mis-scores" and last.actor == "dag_test" and "/rollback_churn/" in last.run_url
     )
     assert len(_moves()) == 5 and _champion_events() == 3
+
+
+def test_a_rollback_to_a_version_the_gate_blocked_is_refused_unless_forced(
+    postgres_warehouse, data_dir, models_dir, slack
+) -> None:
+    small = {"params": {"max_iter": 30}}
+    models_dir(training=small)
+    load_weeks(START, weeks=12, rows_per_week=400)
+    assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
+    models_dir(training=small, gate={"threshold": 0.999})  # no model here reaches it: the gate blocks
+    assert run_dag("retrain_churn", TRAINED_AT + timedelta(weeks=1))["promote"] == "skipped"
+    assert _aliases() == {"champion": "1", "challenger": "2"}
+
+    refused = run_dag("rollback_churn", MONITORED_AT, {"to_version": "2", "reason": "try the new one"})
+
+    assert refused == {"rollback": "failed"} and _aliases() == {"champion": "1", "challenger": "2"}
+    assert _moves() == [(None, "1", "promote", "dag_test")] and _champion_events() == 1
+    (told,) = [m["text"] for m in slack.messages if "refused to make version 2 champion" in m["text"]]
+    assert "the promotion gate blocked it in" in told and "/retrain_churn/runs/" in told
+    assert "misses the floor 0.9990" in told  # the gate's own reason
+    assert "force: true and a reason" in told
+
+    reason = "v1 mis-scores the new tariff; v2 is blocked on the threshold only"
+    forced = run_dag("rollback_churn", MONITORED_AT, {"to_version": "2", "reason": reason, "force": True})
+
+    assert forced == {"rollback": "success"}
+    assert _aliases() == {"champion": "2", "previous_champion": "1", "challenger": "2"}
+    assert _moves()[-1] == ("1", "2", "forced_rollback", "dag_test") and _champion_events() == 2
+    last = history(pipeline_db(), "churn", limit=1)[0]
+    assert last.reason == reason and last.figures["overrode"].startswith("the promotion gate blocked it in")
+    assert any("forcibly rolled back to version 2" in m["text"] for m in slack.messages)

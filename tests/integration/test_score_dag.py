@@ -225,7 +225,8 @@ def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(fresh: 
     assert run_dag("score_churn", DAY1)["score"] == "success"
     _set_paused("score_churn", False)  # Airflow queues asset-triggered runs of unpaused DAGs only
     try:
-        rolled = run_dag("rollback_churn", DAY2, {"to_version": "2", "reason": "scoring test"})
+        # Version 2 was registered here by hand, never champion: a rollback to it needs force.
+        rolled = run_dag("rollback_churn", DAY2, {"to_version": "2", "reason": "scoring test", "force": True})
     finally:
         _set_paused("score_churn", True)
 

@@ -25,7 +25,8 @@ class GateConfig(Strict):
     # metric -> margin: the challenger may be worse than the champion by at most this much.
     guardrails: dict[str, float] = Field(default_factory=dict)
     # `required`: a challenger that passed the gate waits for a person in the Airflow UI.
-    approval: Literal["none", "required"] = "none"
+    # `four_eyes`: the same, and that person may not be the user who triggered the retrain run.
+    approval: Literal["none", "required", "four_eyes"] = "none"
     # Hours the approval waits; no answer by then counts as a rejection.
     approval_timeout: float = Field(72.0, gt=0, le=24 * 7)
     # Too good to be true blocks (label leakage): include/retraining/config/leakage.py.
@@ -34,7 +35,12 @@ class GateConfig(Strict):
     @property
     def requires_approval(self) -> bool:
         """A challenger that passed the gate waits for a person before `champion` moves."""
-        return self.approval == "required"
+        return self.approval in ("required", "four_eyes")
+
+    @property
+    def four_eyes(self) -> bool:
+        """The user who triggered a retrain run may not approve its challenger."""
+        return self.approval == "four_eyes"
 
     @field_validator("metric")
     @classmethod

@@ -2,8 +2,9 @@
 
 The gate (a paired one-sided interval of challenger minus champion on the same holdout, pooled
 across retrains against the same champion), what the challenger is compared with, approval by a
-person, and every move of `champion`: promotion, approval, rollback, automatic rollback and the
-reconciliation of a move that was recorded but not made, each log row first, under one lock."""
+person, and every move of `champion`: promotion, approval, rollback (only to a version that earned
+`champion`, unless forced), automatic rollback and the reconciliation of a move that was recorded
+but not made, each log row first, under one lock."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         needs_approval,
         record_decline,
         requested_alert,
+        self_approval,
         summary,
     )
     from include.retraining.promotion.auto_rollback import (
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     )
     from include.retraining.promotion.pooling import current_evidence, pooled_for, store_evidence, tenure_start
     from include.retraining.promotion.rollback import (
+        OVERRODE,
         RollbackRefused,
         RollbackRequest,
         RolledBack,
@@ -67,5 +70,6 @@ if TYPE_CHECKING:
         roll_back,
         rolled_back_alert,
     )
+    from include.retraining.promotion.standing import Standing, Unearned, version_standing
 
 __all__, __getattr__, __dir__ = face(__name__)

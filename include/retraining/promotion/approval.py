@@ -4,8 +4,9 @@ person in the Airflow UI before `champion` moves.
 The orchestration layer asks (Airflow's human-in-the-loop operator) and hands the answer here as
 an `Approval`; this module decides whether to ask, writes what the approver reads, and turns the
 answer into what `promote` does: an approval promotes with the approver as the actor, a rejection
-or a timeout leaves the version `challenger` with the reason. A model that needs approval imports
-this module when its DAG is parsed: nothing heavy at the top.
+or a timeout leaves the version `challenger` with the reason. With `gate.approval: four_eyes` an
+approval by the user who triggered the run is refused (`self_approval`). A model that needs
+approval imports this module when its DAG is parsed: nothing heavy at the top.
 """
 
 from __future__ import annotations
@@ -35,18 +36,20 @@ class ApprovalDecision(StrEnum):
 
 @dataclass(frozen=True)
 class Approval:
-    """A person's answer (or its absence); `by` is the Airflow user name, `at` ISO 8601 UTC."""
+    """A person's answer (or its absence); `by` is the Airflow user name, `by_id` the auth
+    manager's id of that user (the same as the name for some auth managers), `at` ISO 8601 UTC."""
 
     decision: ApprovalDecision
     by: str | None = None
     at: str | None = None
+    by_id: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
-        return {"decision": self.decision.value, "by": self.by, "at": self.at}
+        return {"decision": self.decision.value, "by": self.by, "at": self.at, "by_id": self.by_id}
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> Approval:
-        return cls(ApprovalDecision(data["decision"]), data.get("by"), data.get("at"))
+        return cls(ApprovalDecision(data["decision"]), data.get("by"), data.get("at"), data.get("by_id"))
 
     @property
     def declined(self) -> bool:
@@ -73,8 +76,24 @@ def from_response(
     if timed_out or not responded_by:
         return Approval(ApprovalDecision.TIMED_OUT, None, at)
     name = str(responded_by.get("name") or responded_by.get("id") or "")
+    user_id = str(responded_by["id"]) if responded_by.get("id") is not None else None
     decision = ApprovalDecision.APPROVED if list(chosen_options) == [APPROVE] else ApprovalDecision.REJECTED
-    return Approval(decision, name, at)
+    return Approval(decision, name, at, user_id)
+
+
+def self_approval(config: ModelConfig, approval: Approval, triggered_by: str | None) -> str | None:
+    """Why an approval is refused under `gate.approval: four_eyes` (its approver triggered the run),
+    or None. A scheduled or asset-triggered run has no `triggered_by`: anyone may approve it."""
+    if not config.gate.four_eyes or approval.decision is not ApprovalDecision.APPROVED or not triggered_by:
+        return None
+    if triggered_by not in {approval.by, approval.by_id}:
+        return None
+    return (
+        f"model {config.name!r}: approval refused: gate.approval is four_eyes and {triggered_by} triggered this "
+        f"retrain run, so {triggered_by} may not approve its challenger; nothing was promoted. Another user must "
+        f"approve: clear task approve of this run (it asks again) and let someone other than {triggered_by} "
+        "answer, or set gate.approval: required in the model file to allow self-approval"
+    )
 
 
 def gate_after(config: ModelConfig, evaluated: Evaluated, approval: Approval | None) -> Evaluated:

@@ -32,10 +32,13 @@ class PromotionAction(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     AUTO_ROLLBACK = "auto_rollback"
+    # A rollback to a version the gate blocked, an approver rejected or that was never champion,
+    # run with param `force: true` and a reason: the gate bypassed, on the record as such.
+    FORCED_ROLLBACK = "forced_rollback"
 
     @property
     def is_rollback(self) -> bool:
-        return self in (PromotionAction.ROLLBACK, PromotionAction.AUTO_ROLLBACK)
+        return self in (PromotionAction.ROLLBACK, PromotionAction.AUTO_ROLLBACK, PromotionAction.FORCED_ROLLBACK)
 
 
 @dataclass(frozen=True)
@@ -122,13 +125,19 @@ def append_once(db: Database, record: PromotionRecord, *, table: str = PROMOTION
     return append(db, record, table=table)
 
 
-def history(db: Database, model: str, limit: int = 100, *, table: str = PROMOTIONS_TABLE) -> list[PromotionRecord]:
-    """The model's rows, newest first; empty when the table does not exist yet."""
+def history(
+    db: Database, model: str, limit: int = 100, *, to_version: str | None = None, table: str = PROMOTIONS_TABLE
+) -> list[PromotionRecord]:
+    """The model's rows (only those to `to_version` when given), newest first; empty when the
+    table does not exist yet."""
     target = _checked(table)
     with db.engine(read_only=True) as engine:
         if not sa.inspect(engine).has_table(target.name, schema=target.schema):
             return []
-        query = sa.select(target).where(target.c.model == model).order_by(target.c.id.desc()).limit(limit)
+        query = sa.select(target).where(target.c.model == model)
+        if to_version is not None:
+            query = query.where(target.c.to_version == to_version)
+        query = query.order_by(target.c.id.desc()).limit(limit)
         with engine.connect() as conn:
             return [_record(row) for row in conn.execute(query).mappings()]
 

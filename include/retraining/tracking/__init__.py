@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         MAX_TAG_CHARS,
         MODEL_URI_TAG,
         REASON_TAG,
+        REPLACED_BY_TAG,
         RUN_ID_TAG,
         RUN_URL_TAG,
         SNAPSHOT_HASH_TAG,

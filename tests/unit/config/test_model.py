@@ -148,3 +148,12 @@ def test_bad_leakage_and_category_limits_are_refused_naming_the_key(
     churn[section].update(values)
     with pytest.raises(ModelConfigError, match=key):
         load_model_config(_write(tmp_path, churn))
+
+
+def test_four_eyes_waits_for_a_person_who_did_not_trigger_the_run(tmp_path: Path, churn: dict) -> None:
+    churn["gate"]["approval"] = "four_eyes"
+
+    gate = load_model_config(_write(tmp_path, churn)).gate
+
+    assert gate.requires_approval and gate.four_eyes
+    assert not GateConfig(approval="required").four_eyes and not GateConfig().four_eyes

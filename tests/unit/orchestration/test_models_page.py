@@ -83,3 +83,15 @@ def test_the_chart_spans_the_values_with_a_dot_per_window() -> None:
 
     assert chart.count("<circle") == 2 and "roc_auc 0.700 - 0.900, 2026-03-02 to 2026-03-09, latest 0.9000" in chart
     assert '<polyline points="6.0,64.0 254.0,6.0"' in chart  # the lowest value at the bottom, the highest at the top
+
+
+def test_a_forced_rollback_stands_out_and_the_form_can_force_with_a_reason() -> None:
+    forced = PromotionRecord(
+        "churn", "3", PromotionAction.FORCED_ROLLBACK, "least bad", "2", actor="carol", at=T0 + timedelta(weeks=2)
+    )
+
+    html = render([_row(champion="3", since=forced, history=[forced, APPROVED])], {"churn": True}, "admin")
+
+    assert html.count('<span class="forced" title="the gate was bypassed (param force)">forced_rollback</span>') == 2
+    assert '<input type="checkbox" name="force"> force (bypass the gate)' in html
+    assert "if (form.elements.force.checked) conf.force = true;" in html

@@ -24,7 +24,8 @@ WHEN = datetime(2026, 3, 30, 2, tzinfo=UTC)
 
 @dataclass
 class MovingRegistry:
-    """Versions by number, aliases that move; `fail_moves` makes the next alias moves raise."""
+    """Versions by number, aliases that move; `fail_moves` makes the next alias moves raise;
+    `tags` are version tags by version (what the gate left on a version)."""
 
     name: str = "churn"
     versions: dict[str, str] = field(default_factory=dict)  # version -> run id
@@ -33,11 +34,12 @@ class MovingRegistry:
     # The next promote moves `champion`, then dies before `previous_champion` (a killed worker).
     die_between_moves: bool = False
     moves: list[str] = field(default_factory=list)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _get(self, version: str | None, alias: str) -> Champion | None:
         if version is None:
             return None
-        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", {})
+        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", self.tags.get(version, {}))
 
     def champion(self) -> Champion | None:
         return self._get(self.aliases.get("champion"), "champion")
@@ -48,7 +50,7 @@ class MovingRegistry:
     def version(self, version: str) -> Champion | None:
         if version not in self.versions:
             return None
-        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", {})
+        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", self.tags.get(version, {}))
 
     def promote(self, version: str, tags: dict) -> str | None:
         if self.fail_moves:

@@ -72,12 +72,50 @@ def test_the_answer_is_read_with_its_user_and_a_timeout_is_nobodys() -> None:
     user = {"id": "alice", "name": "alice"}
 
     assert approval.from_response(["Approve"], user, at, False) == Approval(
-        ApprovalDecision.APPROVED, "alice", at.isoformat()
+        ApprovalDecision.APPROVED, "alice", at.isoformat(), "alice"
     )
     assert approval.from_response(["Reject"], user, at, False).decision is ApprovalDecision.REJECTED
     assert approval.from_response(["Reject"], None, at, True) == Approval(
         ApprovalDecision.TIMED_OUT, None, at.isoformat()
     )
+    assert approval.from_response(["Approve"], {"id": "7", "name": "bob"}, at, False).by_id == "7"
+    answer = Approval(ApprovalDecision.APPROVED, "bob", at.isoformat(), "7")
+    assert Approval.from_xcom(answer.to_xcom()) == answer
+
+
+FOUR_EYES = CONFIG.model_copy(update={"gate": CONFIG.gate.model_copy(update={"approval": "four_eyes"})})
+
+
+def test_four_eyes_refuses_the_triggerers_own_approval_naming_the_user_and_the_fix() -> None:
+    own = Approval(ApprovalDecision.APPROVED, "alice", "2026-03-02T00:00:00+00:00", "alice")
+
+    refused = approval.self_approval(FOUR_EYES, own, "alice")
+
+    assert refused is not None
+    assert refused.startswith("model 'churn': approval refused: gate.approval is four_eyes and alice triggered")
+    assert "clear task approve of this run" in refused
+    assert "someone other than alice" in refused and "nothing was promoted" in refused
+
+
+@pytest.mark.parametrize(
+    ("config", "answer", "triggered_by"),
+    [
+        (FOUR_EYES, Approval(ApprovalDecision.APPROVED, "bob", None, "bob"), "alice"),  # another user
+        (FOUR_EYES, Approval(ApprovalDecision.APPROVED, "alice", None, "1"), None),  # scheduled: nobody triggered
+        (FOUR_EYES, Approval(ApprovalDecision.REJECTED, "alice", None, "alice"), "alice"),  # saying no is fine
+        (FOUR_EYES, Approval(ApprovalDecision.TIMED_OUT), "alice"),
+        (REQUIRED, Approval(ApprovalDecision.APPROVED, "alice", None, "alice"), "alice"),  # required: allowed
+    ],
+)
+def test_four_eyes_allows_everything_else(config, answer: Approval, triggered_by: str | None) -> None:
+    assert approval.self_approval(config, answer, triggered_by) is None
+
+
+def test_four_eyes_matches_the_triggerer_by_user_id_too() -> None:
+    """An auth manager whose ids are not the user names (FAB: numeric ids)."""
+    answer = Approval(ApprovalDecision.APPROVED, "Alice Smith", None, "alice")
+
+    assert approval.self_approval(FOUR_EYES, answer, "alice") is not None
 
 
 def test_promote_gets_the_approver_or_a_blocked_gate() -> None:

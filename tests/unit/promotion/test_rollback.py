@@ -1,6 +1,7 @@
-"""Rolling `champion` back by hand: the rollback's checks, one log row then the move, a retry
-that neither moves again nor logs twice, against a registry fake that moves aliases and a real
-SQLite promotion log. The move path itself is tested in test_moves.py."""
+"""Rolling `champion` back by hand: the rollback's checks (the gate's verdicts included, and
+`force`), one log row then the move, a retry that neither moves again nor logs twice, a lost move
+completed first and reported, against a registry fake that moves aliases and a real SQLite
+promotion log. The move path itself is tested in test_moves.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.promotion import RollbackRefused, RollbackRequest, parse_version, roll_back, rolled_back_alert
-from include.retraining.tables import PromotionAction, PromotionRecord, history
-from include.retraining.tracking import DAG_ID_TAG, UnusableModelError
+from include.retraining.promotion import (
+    OVERRODE,
+    RollbackRefused,
+    RollbackRequest,
+    move_champion,
+    parse_version,
+    roll_back,
+    rolled_back_alert,
+)
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
+from include.retraining.tracking import DAG_ID_TAG, DECIDED_BY_TAG, DECISION_TAG, REASON_TAG, UnusableModelError
 from tests.unit.promotion.fakes import MovingRegistry, VersionTracker, context, log_db
 
 pytestmark = pytest.mark.unit
@@ -96,3 +105,153 @@ def test_no_reason_no_champion_or_no_previous_champion_is_refused(tmp_path: Path
 
 def test_version_forms() -> None:
     assert [parse_version("churn", raw) for raw in ("3", " v3", "models:/churn/3", "churn/03", "churn:3")] == ["3"] * 5
+
+
+# The gate cannot be bypassed (review 2026-12-06 M4): a version the gate blocked, an approver
+# rejected or that was never champion moves only with `force` and a reason, as its own action.
+BLOCKED_TAGS = {
+    DECISION_TAG: "block",
+    DECIDED_BY_TAG: "http://airflow/dags/retrain_churn/runs/scheduled__2026-03-09",
+    REASON_TAG: "lower bound -0.004 below min_improvement 0",
+}
+
+
+def _rejected(tmp_path: Path, version: str) -> PromotionRecord:
+    row = PromotionRecord(
+        "churn", version, PromotionAction.REJECT, "rejected by bob in the Airflow UI", "3", actor="bob",
+        run_url="http://airflow/dags/retrain_churn/runs/manual__9",
+    )  # fmt: skip
+    return append_once(log_db(tmp_path), row)
+
+
+def test_a_version_the_gate_blocked_is_refused_naming_the_run_the_reason_and_the_fix(tmp_path: Path) -> None:
+    registry = MovingRegistry(
+        versions={"1": "run-1", "2": "run-2", "3": "run-3"},
+        aliases={"champion": "3", "previous_champion": "2"},
+        tags={"1": BLOCKED_TAGS},
+    )
+    with pytest.raises(RollbackRefused) as refused:
+        roll_back(context(tmp_path, registry), RollbackRequest("1", "v3 is worse"))
+
+    message = str(refused.value)
+    assert "model 'churn': refused to make version 1 champion: the promotion gate blocked it in" in message
+    assert "runs/scheduled__2026-03-09 (lower bound -0.004 below min_improvement 0)" in message
+    assert "`champion` stays version 3" in message and "force: true and a reason" in message
+    assert registry.moves == [] and _rows(tmp_path) == []
+
+
+def test_a_version_an_approver_rejected_is_refused_naming_who_and_when(tmp_path: Path, registry) -> None:
+    rejected = _rejected(tmp_path, "1")
+
+    with pytest.raises(RollbackRefused) as refused:
+        roll_back(context(tmp_path, registry), RollbackRequest("1", "v3 is worse"))
+
+    message = str(refused.value)
+    assert (
+        f"its approval was declined on {rejected.at:%Y-%m-%d %H:%M} UTC: rejected by bob in the Airflow UI" in message
+    )
+    assert f"promotion log row {rejected.id}" in message and "force: true" in message
+    assert registry.moves == [] and _rows(tmp_path) == [rejected]
+
+
+def test_a_version_never_champion_is_refused(tmp_path: Path, registry) -> None:
+    with pytest.raises(RollbackRefused, match="version 1 champion: it was never champion: no promotion log row"):
+        roll_back(context(tmp_path, registry), RollbackRequest("1", "v3 is worse"))
+
+    assert registry.moves == []
+
+
+def test_a_forced_rollback_moves_logs_its_own_action_and_alerts_what_it_overrode(tmp_path: Path) -> None:
+    registry = MovingRegistry(
+        versions={"1": "run-1", "2": "run-2", "3": "run-3"},
+        aliases={"champion": "3", "previous_champion": "2"},
+        tags={"1": BLOCKED_TAGS},
+    )
+    ctx = context(tmp_path, registry)
+
+    done = roll_back(ctx, RollbackRequest("1", "v3 and v2 both mis-score; v1 is the least bad", force=True))
+    again = roll_back(ctx, RollbackRequest("1", "v3 and v2 both mis-score; v1 is the least bad", force=True))
+
+    assert registry.aliases == {"champion": "1", "previous_champion": "3"} and again == done
+    (row,) = _rows(tmp_path)
+    assert (row.from_version, row.to_version, row.action, row.actor) == (
+        "3",
+        "1",
+        PromotionAction.FORCED_ROLLBACK,
+        "alice",
+    )
+    assert row.figures[OVERRODE].startswith("the promotion gate blocked it in")
+    alert = rolled_back_alert(ctx, done)
+    assert alert.kind == "champion_forced_back" and alert.title == "churn: champion forcibly rolled back to version 1"
+    assert "(forced_rollback, by alice)" in alert.lines[0]
+    assert alert.lines[2].startswith("Forced past the gate (param force): the promotion gate blocked it in")
+
+
+def test_force_is_not_needed_nor_recorded_for_a_version_that_was_champion(tmp_path: Path, registry) -> None:
+    done = roll_back(context(tmp_path, registry), RollbackRequest(None, "v3 is worse", force=True))
+
+    assert done.action == "rollback" and done.overrode is None and registry.aliases["champion"] == "2"
+
+
+def test_a_version_champion_only_by_force_needs_force_again(tmp_path: Path, registry) -> None:
+    roll_back(context(tmp_path, registry), RollbackRequest("1", "least bad", force=True))
+    promoted = PromotionRecord("churn", "3", PromotionAction.PROMOTE, "gate passed", "1", run_url="run/retrain")
+    move_champion(log_db(tmp_path), registry, promoted, {})  # a new promotion: 1 is previous_champion now
+
+    with pytest.raises(RollbackRefused, match="never champion except by a forced rollback .*row 1, by alice"):
+        roll_back(context(tmp_path, registry, run_id="manual__2"), RollbackRequest(None, "v3 again"))
+
+
+def test_an_automatic_rollback_is_never_forced(tmp_path: Path, registry) -> None:
+    request = RollbackRequest("1", "auto", action=PromotionAction.AUTO_ROLLBACK, force=True, expected_from="3")
+
+    with pytest.raises(RollbackRefused, match="An automatic rollback is never forced"):
+        roll_back(context(tmp_path, registry), request)
+
+    assert registry.moves == []
+
+
+# A lost move completed inside a rollback is reported, and never followed by a second move
+# (review 2026-12-06 L4: lost move 3 -> 1 completed, then an empty-to_version rollback went 1 -> 3).
+def _lost_move_to_1(tmp_path: Path, registry: MovingRegistry) -> PromotionRecord:
+    registry.tags["1"] = {DECISION_TAG: "promote"}  # v1 served before: a rollback to it is earned
+    lost = PromotionRecord(
+        "churn", "1", PromotionAction.ROLLBACK, "died before its move", "3", {"to_run_id": "run-1"}, run_url="run/lost"
+    )
+    return append_once(log_db(tmp_path), lost)
+
+
+def test_after_a_completed_lost_move_an_empty_target_rollback_moves_nothing_more(tmp_path: Path, registry) -> None:
+    lost = _lost_move_to_1(tmp_path, registry)
+
+    with pytest.raises(RollbackRefused) as refused:
+        roll_back(context(tmp_path, registry), RollbackRequest(None, "v3 is worse"))
+
+    message = str(refused.value)
+    assert f"completed the rollback to version 1 recorded in the promotion log (row {lost.id}, run/lost)" in message
+    assert "`champion` is now version 1 and previous_champion version 3" in message
+    assert "moved nothing more" in message and "trigger rollback_churn again with to_version" in message
+    assert registry.moves == ["1"] and registry.aliases == {"champion": "1", "previous_champion": "3"}
+    assert _rows(tmp_path) == [lost]
+
+
+def test_after_a_completed_lost_move_to_the_version_asked_for_the_rollback_reports_it(tmp_path: Path, registry) -> None:
+    lost = _lost_move_to_1(tmp_path, registry)
+    ctx = context(tmp_path, registry)
+
+    done = roll_back(ctx, RollbackRequest("1", "v3 is worse"))
+
+    assert registry.moves == ["1"] and _rows(tmp_path) == [lost]
+    assert (done.from_version, done.to_version, done.log_id) == ("3", "1", lost.id)
+    assert "that is the version this rollback asked for, so it moved nothing more" in done.reconciled
+    assert any(line.startswith("Before this rollback: model 'churn': completed the rollback") for line in
+               rolled_back_alert(ctx, done).lines)  # fmt: skip
+
+
+def test_after_a_completed_lost_move_a_rollback_to_another_version_moves_nothing_more(tmp_path: Path, registry) -> None:
+    _lost_move_to_1(tmp_path, registry)
+
+    with pytest.raises(RollbackRefused, match="this rollback \\(to_version 2\\) was asked against the champion"):
+        roll_back(context(tmp_path, registry), RollbackRequest("2", "v3 is worse"))
+
+    assert registry.aliases["champion"] == "1" and registry.moves == ["1"]
