@@ -14,7 +14,7 @@ from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
 from include.retraining.config import ModelConfig
 from include.retraining.monitor import CurrentWindow, Reference
-from include.retraining.promotion import RollbackRefused, RollbackRequest, RolledBack, roll_back, rolled_back_alert
+from include.retraining.rollback import RollbackRefused, RollbackRequest, RolledBack, roll_back, rolled_back_alert
 from include.retraining.runs import StepContext
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def rollback(config: ModelConfig) -> dict[str, Any]:
 def auto_rollback(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     """Roll back when the champion does significantly worse than previous_champion on matured labels."""
     from include.retraining.monitor import auto_rollback as check_and_roll_back
-    from include.retraining.promotion import NoRollback, RollbackHeld
+    from include.retraining.rollback import NoRollback, RollbackHeld
 
     if not config.monitor.auto_rollback:
         raise AirflowSkipException(f"model {config.name!r}: monitor.auto_rollback is off")

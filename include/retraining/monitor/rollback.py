@@ -9,7 +9,8 @@ import numpy as np
 from include.retraining.artifacts import read_snapshot
 from include.retraining.monitor.champion import ChampionScorer
 from include.retraining.monitor.contracts import CurrentWindow, Reference
-from include.retraining.promotion import NoRollback, RolledBack, eligible, roll_back_if_worse, score_version
+from include.retraining.promotion import score_version
+from include.retraining.rollback import NoRollback, RolledBack, eligible, roll_back_if_worse
 from include.retraining.runs import StepContext
 from include.retraining.tracking import UnusableModelError
 

@@ -2,9 +2,9 @@
 
 The gate (a paired one-sided interval of challenger minus champion on the same holdout, pooled
 across retrains against the same champion), what the challenger is compared with, approval by a
-person, and every move of `champion`: promotion, approval, rollback (only to a version that earned
-`champion`, unless forced), automatic rollback and the reconciliation of a move that was recorded
-but not made, each log row first, under one lock."""
+person, and every move of `champion` (`move_champion`: promotion, approval, and the rollbacks of
+the `rollback` package) with the reconciliation of a move that was recorded but not made, each log
+row first, under one lock."""
 
 from __future__ import annotations
 
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
         self_approval,
         summary,
     )
-    from include.retraining.promotion.auto_rollback import (
-        NoRollback,
-        RollbackHeld,
-        eligible,
-        held_alert,
-        judge_rollback,
-        recent_auto_rollback,
-        roll_back_if_worse,
-    )
     from include.retraining.promotion.baseline import (
         Baseline,
         baseline_for,
@@ -61,15 +52,5 @@ if TYPE_CHECKING:
         refusal,
     )
     from include.retraining.promotion.pooling import current_evidence, pooled_for, store_evidence, tenure_start
-    from include.retraining.promotion.rollback import (
-        OVERRODE,
-        RollbackRefused,
-        RollbackRequest,
-        RolledBack,
-        parse_version,
-        roll_back,
-        rolled_back_alert,
-    )
-    from include.retraining.promotion.standing import Standing, Unearned, version_standing
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -14,7 +14,7 @@ import pytest
 from include.retraining.common import Window
 from include.retraining.monitor import CurrentWindow, Reference
 from include.retraining.monitor.rollback import auto_rollback
-from include.retraining.promotion import NoRollback
+from include.retraining.rollback import NoRollback
 from include.retraining.tables import PromotionAction, history
 from include.retraining.tracking import UnusableModelError
 from tests.unit.promotion.fakes import GOOD, SIGNAL_FEATURES, Scorer, auto_rollback_context, signal_rows

@@ -1,7 +1,7 @@
 """Automatic rollback (`monitor.auto_rollback: true`): when the champion does significantly worse
 on matured labels than `previous_champion` does on the same rows, roll back to it.
 
-Significantly worse is the promotion gate's own rule (`gate.judge`: the paired one-sided interval,
+Significantly worse is the promotion gate's own rule (`promotion.judge`: the paired one-sided interval,
 the threshold, min_improvement and the guardrails) asked the other way round: would the gate
 promote the previous champion over the current one on these rows? At confidence
 `monitor.auto_rollback_confidence` (default 0.99, stricter than the gate's: the monitor tests
@@ -11,7 +11,7 @@ the gate's holdout and the matured labels disagree systematically, each retrain 
 the monitor roll back; within the hold a rollback the rule asks for is held back with an alert
 (`RollbackHeld`), and a person decides. So automation returns `champion` to an earlier version at
 most once per hold: promotions only ever move to a newly trained version. The move itself is
-`rollback.roll_back`, action `auto_rollback`. The monitor reads and scores the rows
+`roll_back` (manual.py), action `auto_rollback`. The monitor reads and scores the rows
 (`monitor.auto_rollback`, monitor/rollback.py); this module decides and moves.
 """
 
@@ -26,9 +26,8 @@ from include.retraining.alerts import Alert
 from include.retraining.common import Window
 from include.retraining.config import ModelConfig
 from include.retraining.learning import compute_metrics
-from include.retraining.promotion.gate import judge
-from include.retraining.promotion.moves import latest_move
-from include.retraining.promotion.rollback import RollbackRequest, RolledBack, roll_back
+from include.retraining.promotion import judge, latest_move
+from include.retraining.rollback.manual import RollbackRequest, RolledBack, roll_back
 from include.retraining.runs import StepContext
 from include.retraining.tables import SCHEDULER, PromotionAction, PromotionRecord, history
 

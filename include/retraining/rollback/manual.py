@@ -1,7 +1,7 @@
 """Rolling `champion` back to an earlier version of the same model, by a person (`rollback_<model>`)
 or by the monitor (`auto_rollback`), through the same move path as a promotion.
 
-Under the model's promotion lock: a lost move is completed first (`moves.reconcile`); when that
+Under the model's promotion lock: a lost move is completed first (`promotion.reconcile`); when that
 moved `champion`, this rollback moves nothing more (the state it was asked to change is gone) and
 says so. Then the target is checked (a version of THIS model that exists, was not trained for
 another model, is not already the champion, earned `champion` through the gate (standing.py),
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from include.retraining.alerts import Alert
-from include.retraining.promotion.moves import (
+from include.retraining.promotion import (
     Reconciled,
     Reconciliation,
     latest_move,
@@ -26,7 +26,7 @@ from include.retraining.promotion.moves import (
     promotion_lock,
     reconcile,
 )
-from include.retraining.promotion.standing import Standing, version_standing
+from include.retraining.rollback.standing import Standing, version_standing
 from include.retraining.runs import StepContext
 from include.retraining.tables import PromotionAction, PromotionRecord
 from include.retraining.tracking import DAG_ID_TAG, Champion, UnusableModelError

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.promotion import (
+from include.retraining.promotion import move_champion
+from include.retraining.rollback import (
     OVERRODE,
     RollbackRefused,
     RollbackRequest,
-    move_champion,
     parse_version,
     roll_back,
     rolled_back_alert,

@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 
 from include.retraining.common import Window
-from include.retraining.promotion import (
-    NoRollback,
-    RollbackRefused,
-    eligible,
-    judge_rollback,
-    move_champion,
-    roll_back_if_worse,
-)
+from include.retraining.promotion import move_champion
+from include.retraining.rollback import NoRollback, RollbackRefused, eligible, judge_rollback, roll_back_if_worse
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
 from tests.unit.promotion.fakes import (
     CONFIG,

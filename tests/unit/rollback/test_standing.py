@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.promotion import Unearned, version_standing
+from include.retraining.rollback import Unearned, version_standing
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once
 from include.retraining.tracking import DECISION_TAG, REPLACED_BY_TAG, Champion
 from tests.unit.promotion.fakes import log_db
