@@ -78,7 +78,7 @@ def test_a_warehouse_down_on_the_first_try_is_retried_by_airflow_and_the_run_suc
     back = when(
         lambda: task_state("retrain_churn", "extract", started_after=started) == "up_for_retry",
         lambda: proxy.set_mode("pass"),
-        timeout_s=600,
+        timeout_s=900,  # pytest-timeout's limit per test: watch for as long as the test may run
     )
 
     run_id, states = run_dag_marked("retrain_churn", NEXT_RUN)
