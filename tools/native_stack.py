@@ -306,10 +306,11 @@ class NativeStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # The public REST API, with a token from the simple auth manager.
+    # The public REST API, with a token from the simple auth manager. Generous read timeouts: an
+    # api-server on a busy machine answers in tens of seconds, and a slow answer is not an error.
     def token(self, user: str = ADMIN) -> str:
         response = requests.post(
-            f"{self.api_url}/auth/token", json={"username": user, "password": self.password_of(user)}, timeout=10
+            f"{self.api_url}/auth/token", json={"username": user, "password": self.password_of(user)}, timeout=60
         )
         response.raise_for_status()
         return str(response.json()["access_token"])
@@ -319,7 +320,7 @@ class NativeStack:
             method,
             f"{self.api_url}/api/v2{path}",
             headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=30,
+            timeout=60,
             **kwargs,
         )
         if not response.ok:
