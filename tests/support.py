@@ -7,6 +7,9 @@ imports a conftest.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +24,7 @@ REDIS_URL = os.environ.get("RETRAINING_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 
 __all__ = [
     "PG_ADMIN_URL",
+    "REDIS_CLAIM_KEY",
     "REDIS_URL",
     "REPO",
     "UTC",
@@ -32,6 +36,7 @@ __all__ = [
     "redis_url",
     "registry",
     "run_dag",
+    "claimed_redis_db",
     "service_unavailable",
     "tracker",
     "warehouse_url",
@@ -69,9 +74,51 @@ def service_unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def redis_url(db: int) -> str:
-    """REDIS_URL with database number `db`, so concurrent users of one server keep apart."""
-    return urlsplit(REDIS_URL)._replace(path=f"/{db}").geturl()
+def redis_url(db: int, server: str = REDIS_URL) -> str:
+    """The Redis server's URL with database number `db`, so concurrent users of one server keep apart."""
+    return urlsplit(server)._replace(path=f"/{db}").geturl()
+
+
+# The key that marks a database of the test Redis as taken, and how long a claim outlives a crash
+# that skipped its release (longer than any test module runs).
+REDIS_CLAIM_KEY = "retraining-tests:claimed-by"
+_CLAIM_TTL_S = 6 * 3600
+# Only while the claim is still ours (checked and done in one step, a Lua script): give a claim
+# back, or empty the database we used. Another session's keys are never touched.
+_GIVE_BACK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('FLUSHDB') return 1 end return 0"
+
+
+@contextmanager
+def claimed_redis_db(owner: str, server: str = REDIS_URL) -> Iterator[int]:
+    """A database of the test Redis (1..15) that nothing else uses while the block runs.
+
+    Claimed with an atomic SET NX of REDIS_CLAIM_KEY, so two sessions (two xdist workers, two
+    checkouts on one server) never take the same one; kept only when that key is all the database
+    holds, so a database some other program fills is never taken. Emptied and released on exit."""
+    import redis
+
+    token = f"{owner}:{os.getpid()}:{uuid.uuid4().hex}"
+    for db in range(1, 16):
+        client = redis.Redis.from_url(redis_url(db, server), socket_timeout=10)
+        try:
+            claimed = client.set(REDIS_CLAIM_KEY, token, nx=True, ex=_CLAIM_TTL_S)
+        except redis.ResponseError:  # a server configured with fewer databases
+            break
+        if not claimed:
+            continue
+        if client.dbsize() != 1:  # someone else's keys: give the claim back, leave their data alone
+            client.eval(_GIVE_BACK, 1, REDIS_CLAIM_KEY, token)
+            continue
+        try:
+            yield db
+        finally:
+            client.eval(_RELEASE, 1, REDIS_CLAIM_KEY, token)
+        return
+    raise RuntimeError(
+        f"no free database on the test Redis {server}: each of 1..15 is claimed or holds other keys. "
+        "Flush one you know is unused (redis-cli -n <db> flushdb) or point RETRAINING_TEST_REDIS_URL elsewhere"
+    )
 
 
 def postgres_engine():

@@ -64,10 +64,13 @@ auth_cache_ttl_seconds = 60
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free right now (all bound at once, so none repeats)."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 1.0) -> Any:
@@ -84,6 +87,10 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s
     raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}; last error: {last_error}")
 
 
+# Every port a stack listens on, each its own (NativeStack's fields).
+PORTS = ("api_port", "mlflow_port", "worker_log_port", "trigger_log_port", "health_check_port")
+
+
 @dataclass
 class NativeStack:
     home: Path
@@ -92,8 +99,15 @@ class NativeStack:
     broker_url: str | None = None
     mlflow_backend_url: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
-    api_port: int = field(default_factory=free_port)
-    mlflow_port: int = field(default_factory=free_port)
+    # 0: a free port, picked when the stack is made. Besides the API and MLflow, Airflow's own
+    # servers: the log servers of the task runners (the scheduler under LocalExecutor, the Celery
+    # worker) and of the triggerer, and the scheduler's health check. On their defaults (8793, 8794,
+    # 8974) two stacks on one machine (two test workers, a test beside `make stack`) would collide.
+    api_port: int = 0
+    mlflow_port: int = 0
+    worker_log_port: int = 0
+    trigger_log_port: int = 0
+    health_check_port: int = 0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     # Fresh per stack: whoever knows these can mint admin tokens for the API or forge MLflow sessions.
@@ -107,6 +121,9 @@ class NativeStack:
     extra_passwords: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        unset = [name for name in PORTS if not getattr(self, name)]
+        for name, port in zip(unset, free_ports(len(unset)), strict=True):
+            setattr(self, name, port)
         for name in self.extra_users:
             self.extra_passwords.setdefault(name, secrets.token_urlsafe(12))
 
@@ -137,6 +154,9 @@ class NativeStack:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__BASE_URL": self.api_url,
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_check_port),
             "AIRFLOW__API__SECRET_KEY": self.api_secret,
             "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
             "AIRFLOW__CORE__AUTH_MANAGER": (
@@ -286,10 +306,11 @@ class NativeStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # The public REST API, with a token from the simple auth manager.
+    # The public REST API, with a token from the simple auth manager. Generous read timeouts: an
+    # api-server on a busy machine answers in tens of seconds, and a slow answer is not an error.
     def token(self, user: str = ADMIN) -> str:
         response = requests.post(
-            f"{self.api_url}/auth/token", json={"username": user, "password": self.password_of(user)}, timeout=10
+            f"{self.api_url}/auth/token", json={"username": user, "password": self.password_of(user)}, timeout=60
         )
         response.raise_for_status()
         return str(response.json()["access_token"])
@@ -299,7 +320,7 @@ class NativeStack:
             method,
             f"{self.api_url}/api/v2{path}",
             headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=30,
+            timeout=60,
             **kwargs,
         )
         if not response.ok:

@@ -7,7 +7,7 @@ with the stack's credentials."""
 from __future__ import annotations
 
 import os
-import random
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +18,14 @@ import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots, load_window
-from tests.support import PG_ADMIN_URL, REDIS_URL, postgres_databases, redis_url, service_unavailable
+from tests.support import (
+    PG_ADMIN_URL,
+    REDIS_URL,
+    claimed_redis_db,
+    postgres_databases,
+    redis_url,
+    service_unavailable,
+)
 from tests.support_served import read_predictions
 from tools.native_stack import ADMIN, NativeStack, wait_until
 
@@ -46,22 +53,30 @@ def _load(warehouse: str, first_week: int, weeks: int, world=STABLE) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
+def broker_url() -> Iterator[str]:
+    """A Redis database of this stack's own: on a Redis other stacks or suites share, a database
+    another Celery worker reads would take this stack's tasks (or hand it theirs)."""
+    if not _redis_reachable():
+        service_unavailable(f"Redis at {REDIS_URL} (the Celery broker)")
+    with claimed_redis_db("test_native_stack") as db:
+        yield redis_url(db)
+
+
+@pytest.fixture(scope="module")
+def stack(broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     suffix = uuid.uuid4().hex[:8]
     airflow_db, mlflow_db = f"stack_airflow_{suffix}", f"stack_mlflow_{suffix}"
     try:
         postgres_databases(airflow_db, mlflow_db)
     except Exception as exc:  # noqa: BLE001 - no server, no stack
         service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
-    if not _redis_reachable():
-        service_unavailable(f"Redis at {REDIS_URL} (the Celery broker)")
     home = tmp_path_factory.mktemp("stack")
     url = sa.engine.make_url(PG_ADMIN_URL)
     stack = NativeStack(
         home=home,
         metadata_url=url.set(database=airflow_db).render_as_string(hide_password=False),
         executor="CeleryExecutor",
-        broker_url=redis_url(random.randint(1, 15)),
+        broker_url=broker_url,
         mlflow_backend_url=url.set(drivername="postgresql", database=mlflow_db).render_as_string(hide_password=False),
         extra_env={"RETRAINING_TASK_RETRIES": "0"},
     )
@@ -73,7 +88,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     recent = generate_snapshots(300, now - timedelta(days=3), now, seed=12)
     load_window(warehouse, TABLE, recent, now - timedelta(days=3), now)
     try:
-        stack.start()
+        # Five processes importing Airflow (and MLflow) at once: minutes beside other test sessions on 2 cores.
+        stack.start(timeout_s=600)
         stack.wait_for_dags(["retrain_churn", "monitor_churn", "score_churn"])
         with pytest.MonkeyPatch.context() as env:  # the MLflow client reads its credentials from here
             for name, value in stack.mlflow_credentials().items():
@@ -163,3 +179,27 @@ def test_the_registry_refuses_writes_without_the_stack_credentials(stack: Native
         f"{base}/registered-models/get", params={"name": "intruder"}, auth=(ADMIN, stack.mlflow_password), timeout=10
     )
     assert with_login.status_code == 404, "nothing was created"
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def test_each_server_of_the_stack_listens_on_a_port_of_its_own(stack: NativeStack) -> None:
+    """The Celery worker's and the triggerer's log servers took the stack's ports, not Airflow's
+    fixed defaults (8793, 8794), which a second stack on the machine would also take."""
+    ports = {
+        "api-server": stack.api_port,
+        "mlflow": stack.mlflow_port,
+        "celery worker log server": stack.worker_log_port,
+        "triggerer log server": stack.trigger_log_port,
+    }
+
+    # The log servers start beside their process: wait for them, generously, before calling one missing.
+    wait_until(lambda: all(map(_listening, ports.values())), 120, f"the stack's servers to listen on {ports}", 2)
+
+    assert len(set(ports.values())) == len(ports) and not {8080, 8793, 8794} & set(ports.values()), ports

@@ -10,12 +10,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
-from tools.services import PG_ENV, REDIS_ENV, answers, free_port
+from tests.support import REPO, claimed_redis_db, redis_url
+from tools.services import PG_ENV, REDIS_ENV, answers, free_port, start_redis
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +118,52 @@ def test_a_wheel_in_a_folder_others_cannot_enter_is_copied_with_its_libraries(tm
             server.stop()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this test's own, so what the claims find in each database is known."""
+    server = start_redis(tmp_path_factory.mktemp("claims"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _db(server: str, db: int):
+    import redis
+
+    return redis.Redis.from_url(redis_url(db, server))
+
+
+def test_two_claims_take_different_empty_databases_and_leave_them_empty(private_redis: str) -> None:
+    _db(private_redis, 1).set("someone-else", "their data")
+    try:
+        with claimed_redis_db("a", private_redis) as first, claimed_redis_db("b", private_redis) as second:
+            _db(private_redis, first).set("_kombu.binding.default", "a stack's queue")
+            held = {db: _db(private_redis, db).dbsize() for db in (first, second)}
+        after = {db: _db(private_redis, db).dbsize() for db in (first, second)}
+        with claimed_redis_db("c", private_redis) as again:
+            pass
+
+        assert (first, second) == (2, 3), "database 1 holds another program's key: never taken"
+        assert held == {2: 2, 3: 1} and after == {2: 0, 3: 0}
+        assert again == 2, "a released database is free again"
+        assert _db(private_redis, 1).keys() == [b"someone-else"], "another program's data is left alone"
+    finally:
+        _db(private_redis, 1).flushdb()
+
+
+def test_no_free_database_fails_with_the_fix(private_redis: str) -> None:
+    for db in range(1, 16):
+        _db(private_redis, db).set("someone-else", "their data")
+    try:
+        with (
+            pytest.raises(RuntimeError, match="no free database.*redis-cli -n <db> flushdb"),
+            claimed_redis_db("a", private_redis),
+        ):
+            pass
+        assert all(_db(private_redis, db).keys() == [b"someone-else"] for db in range(1, 16))
+    finally:
+        for db in range(1, 16):
+            _db(private_redis, db).flushdb()

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,11 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 POLL_SECONDS = 1.0
+# Deadlines that only say when to call the server hung, far above what a busy machine needs: start-up
+# (imports and the first load: ~40 s on 2 busy cores) and an alias move reaching the server (one poll
+# and one load). Serving's contract (60 s per move) is measured by `make bench-serve`, not asserted here.
+START_DEADLINE_S = 360
+SWAP_DEADLINE_S = 180
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
@@ -114,7 +118,10 @@ def server(store: Store) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _healthy(url) or process.poll() is not None, 120, f"serving on {url}", 0.3)
+        try:
+            wait_until(lambda: _healthy(url) or process.poll() is not None, START_DEADLINE_S, f"serving on {url}", 0.3)
+        except TimeoutError as exc:
+            pytest.fail(f"{exc}; its log ends:\n{log.read_text()[-3000:]}")
         assert process.poll() is None, log.read_text()[-3000:]
         yield url
     finally:
@@ -195,41 +202,45 @@ class _Load:
                     self.failures.append(repr(exc))
 
 
-def _until_serving(url: str, version: str, budget_s: float) -> float:
-    began = time.monotonic()
-    wait_until(lambda: _served_version(url) == version, budget_s, f"version {version} served", 0.1)
-    return time.monotonic() - began
+def _until(predicate, what: str, state) -> None:
+    """Wait for a condition; on the deadline, fail naming it and what was seen instead."""
+    try:
+        wait_until(predicate, SWAP_DEADLINE_S, what, 0.1)
+    except TimeoutError:
+        pytest.fail(f"{what}: not within {SWAP_DEADLINE_S}s; seen {state()}")
+
+
+def _changes(served: list[str | None]) -> list[str | None]:
+    """The versions requests were answered by, in order, one entry per change."""
+    return [version for i, version in enumerate(served) if i == 0 or served[i - 1] != version]
 
 
 def test_promotion_and_rollback_reach_the_server_without_a_failed_request(store: Store, server: str) -> None:
     v1, v2 = store.versions
     rows = _rows(seed=8, n=50)
     load = _Load(server, _split_payload(rows))
+
+    def answered() -> list[str | None]:
+        return _changes([version for _, version in load.answers])
+
     loop = threading.Thread(target=load.run)
     loop.start()
     try:
-        time.sleep(0.5)
+        _until(lambda: answered()[-1:] == [v1], f"a request answered by version {v1}", answered)
         store.registry().promote(v2, {})
-        promoted_after = _until_serving(server, v2, budget_s=30)
+        _until(lambda: _served_version(server) == v2, f"version {v2} served after its promotion", answered)
+        _until(lambda: answered()[-1:] == [v2], f"a request answered by version {v2}", answered)
         store.registry().client.set_registered_model_alias("churn", "champion", v1)
-        rolled_back_after = _until_serving(server, v1, budget_s=30)
-        time.sleep(0.5)
+        _until(lambda: _served_version(server) == v1, f"version {v1} served after the rollback", answered)
+        _until(lambda: answered()[-2:] == [v2, v1], f"a request answered by version {v1} again", answered)
     finally:
         load.stop.set()
         loop.join(timeout=60)
 
     statuses = [status for status, _ in load.answers]
-    served = [version for _, version in load.answers]
     assert load.failures == [] and set(statuses) == {200}, (load.failures, sorted(set(statuses)))
     # Each answer names one version; they change v1 -> v2 -> v1 and never flap back mid-swap.
-    changes = [version for i, version in enumerate(served) if i == 0 or served[i - 1] != version]
-    assert changes == [v1, v2, v1], changes
-    # Within one poll interval plus the load of a version (about a second here); 60 s is the contract.
-    assert promoted_after < POLL_SECONDS + 10 and rolled_back_after < POLL_SECONDS + 10
-    print(
-        f"\n{len(statuses)} requests, 0 failed; promotion served after {promoted_after:.1f}s, "
-        f"rollback after {rolled_back_after:.1f}s (poll {POLL_SECONDS:g}s)"
-    )
+    assert answered() == [v1, v2, v1], answered()
 
 
 def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_health(
@@ -248,7 +259,7 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_heal
     try:
         wait_until(
             lambda: httpx.get(f"{server}/health", timeout=5).json().get("failed_version") == broken,
-            30,
+            SWAP_DEADLINE_S,
             "the failed version on /health",
         )
         health = httpx.get(f"{server}/health", timeout=5)
@@ -262,4 +273,6 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_heal
     assert health.json()["version"] == current and f"version {broken}" in health.json()["error"]
     assert answer.status_code == 200 and answer.headers["X-Model-Version"] == current
     np.testing.assert_array_equal(np.asarray(answer.json()["predictions"]), _batch_scores(store, current, rows))
-    wait_until(lambda: httpx.get(f"{server}/health", timeout=5).json()["status"] == "ok", 30, "health back to ok")
+    wait_until(
+        lambda: httpx.get(f"{server}/health", timeout=5).json()["status"] == "ok", SWAP_DEADLINE_S, "health back to ok"
+    )

@@ -5,12 +5,14 @@ promotion log."""
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from include.retraining.artifacts import promotion_lock as lock_path
 from include.retraining.promotion import (
     Evaluated,
     Reconciled,
@@ -54,29 +56,50 @@ def test_refusal_is_compare_and_set_on_version_and_window(
     assert reason is None if expected is None else expected in reason
 
 
+def _refused_to_anyone_else(path: Path) -> bool:
+    """Whether the lock file refuses a non-blocking shared flock from a new open file description
+    (another process, or another promotion here): refused while anybody holds the lock exclusively."""
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 def test_promotions_of_one_model_take_turns(tmp_path: Path) -> None:
-    """The second holder checks, right after it acquires, that the first had already said it was
-    releasing. A working lock passes whatever the scheduling; a lock that lets both in fails as
-    soon as the second thread runs while the first holds it, which the first waits for (the wait
-    only bounds how long a working lock is given to prove it keeps the second out)."""
-    first_holds, first_releasing, second_entered = threading.Event(), threading.Event(), threading.Event()
-    seen_on_entry: list[bool] = []
+    """The first holder stays inside until the test lets it go. Meanwhile a non-blocking attempt
+    on the lock file must be refused: a lock that keeps nobody out (no flock, a shared one, another
+    file) fails here on every run, whatever the scheduling. A second promotion that asked while the
+    first held it enters only after the first left. The waits only guard against a hang."""
+    order: list[str] = []
+    first_inside, let_go = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with promotion_lock(tmp_path, "churn"):
+            order.append("first in")
+            first_inside.set()
+            let_go.wait(timeout=60)
+            order.append("first out")
 
     def second() -> None:
-        first_holds.wait(timeout=5)
         with promotion_lock(tmp_path, "churn"):
-            seen_on_entry.append(first_releasing.is_set())
-            second_entered.set()
+            order.append("second in")
 
-    thread = threading.Thread(target=second)
-    thread.start()
-    with promotion_lock(tmp_path, "churn"):
-        first_holds.set()
-        entered_while_held = second_entered.wait(timeout=1.0)
-        first_releasing.set()
-    thread.join(timeout=5)
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert first_inside.wait(timeout=60), "the first promotion never got the lock"
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    refused = _refused_to_anyone_else(lock_path(tmp_path, "churn"))
+    let_go.set()
+    holder.join(timeout=60)
+    waiter.join(timeout=60)
 
-    assert not entered_while_held and seen_on_entry == [True]
+    assert refused, "the promotion lock let another holder in while the first promotion held it"
+    assert order == ["first in", "first out", "second in"], order
+    assert not _refused_to_anyone_else(lock_path(tmp_path, "churn")), "the lock is released on the way out"
 
 
 def test_another_models_promotion_does_not_wait(tmp_path: Path) -> None:

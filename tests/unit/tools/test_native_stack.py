@@ -26,6 +26,36 @@ def test_two_stacks_never_share_a_secret(tmp_path: Path) -> None:
     assert all(len(first[name]) >= 16 for name in SECRETS)
 
 
+# Airflow's defaults for the servers a stack starts besides the API (`airflow config list`):
+# the worker's and the triggerer's log servers and the scheduler's health check.
+PORT_SETTINGS = {
+    "AIRFLOW__API__PORT": 8080,
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": 8793,
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": 8794,
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": 8974,
+}
+
+
+def test_two_stacks_never_share_a_port_and_none_is_left_on_airflows_default(tmp_path: Path) -> None:
+    """Two stacks on one machine (two test workers, a test beside `make stack`) each get their own
+    port for every server they start; no setting falls back to Airflow's fixed default."""
+    stacks = [_stack(tmp_path / "a"), _stack(tmp_path / "b")]
+
+    ports = [[int(stack.env()[name]) for name in PORT_SETTINGS] + [stack.mlflow_port] for stack in stacks]
+
+    assert len(set(ports[0] + ports[1])) == 2 * len(ports[0]), ports
+    assert not set(ports[0] + ports[1]) & set(PORT_SETTINGS.values()), ports
+
+
+def test_a_port_given_is_kept(tmp_path: Path) -> None:
+    stack = NativeStack(home=tmp_path, metadata_url="sqlite:///unused.db", api_port=8080, mlflow_port=5000)
+
+    env = stack.env()
+
+    assert (env["AIRFLOW__API__PORT"], stack.mlflow_url) == ("8080", "http://127.0.0.1:5000")
+    assert env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] != "8793"
+
+
 def test_every_process_refuses_pickled_models_and_logs_in_to_mlflow(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
 
