@@ -216,3 +216,13 @@ def test_one_window_decides_exactly_as_without_pooling() -> None:
     pooled = judge(config, y, challenger, champion, *metrics, alone)
 
     assert pooled == judge(_config(), y, challenger, champion, *metrics)
+
+
+def test_the_reason_names_the_default_confidence_as_it_is_not_rounded_to_100_percent() -> None:
+    # 0.995 is the default confidence: shown as "100%" the reason would claim a certainty it lacks.
+    interval = ImprovementInterval("roc_auc", 0.01, 0.004, 0.016, 0.995, "delong", 1000)
+    check = GuardrailCheck("log_loss", 0.001, ImprovementInterval("log_loss", -0.01, -0.02, 0.0, 0.995, "delta", 1000))
+
+    decision = _decide(interval=interval, guardrails=(check,))
+
+    assert "99.5% lower bound +0.0040" in decision.reason and "99.5% bound -0.0200" in decision.reason
