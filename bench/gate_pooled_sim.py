@@ -268,9 +268,13 @@ def _acceptance(results: dict, chosen: tuple[int, float, bool]) -> list[str]:
     error = 1.96 * np.sqrt(p4.mean() * (1 - p4.mean()) / p4.size)
     margin = "within" if p4.mean() - 0.53 < error else "beyond"
     demo_windows, demo_confidence = _demo_gate()
+    if (demo_windows, demo_confidence) == (CHOSEN_WINDOWS, CHOSEN_CONFIDENCE):
+        demo = "the defaults, which churn.yaml and the demo run on"
+    else:
+        demo = f"the defaults; churn.yaml states {demo_windows} and {demo_confidence:g} for the demo"
     lines = [
         f"- The gate's targets with `pooled_windows: {CHOSEN_WINDOWS}`, `confidence: {CHOSEN_CONFIDENCE}` "
-        f"(the defaults; churn.yaml states {demo_windows} and {demo_confidence:g} for the demo): -0.006 promoted per "
+        f"({demo}): -0.006 promoted per "
         f"decision {worse.mean():.2%} ({per_100:.2f} expected among 100 challengers: "
         f"{'met' if per_100 < 0.5 else 'not met'}) and within {LOOKS} weekly looks {_rate(w6)} (upper bound "
         f"{upper_bound(int(w6.sum()), w6.size):.1%}: {one_in}); +0.02 at 1,000 rows promoted by week 4 {_rate(p4)} "

@@ -305,9 +305,8 @@ def _defaults(results: dict) -> list[str]:
         "- `threshold`: none by default, because an absolute floor is a product decision; the first model is "
         "then promoted on any finite value (a NaN never). churn.yaml's floor of 0.70 is the demo's choice.",
         "- `pooled_windows: 4`: see `confidence`. Each decision stores its holdout's per-row evidence (timestamp, "
-        "id, label, both scores) on its run. churn.yaml states `confidence: 0.95` and `pooled_windows: 1`: the "
-        "demo's weekly story (tests/integration/test_demo.py, the README's table) was told with the one-holdout "
-        "rule.",
+        "id, label, both scores) on its run. churn.yaml keeps both defaults: the demo's weekly story "
+        "(tests/integration/test_demo.py, the README's table) is what they decide.",
         "- `bootstrap_samples: 1000`: used for pr_auc only (every other metric has a closed-form interval); the "
         "old rule's count, so a pr_auc gate decides as before.",
         "- `guardrails: {}`: none by default. A margin is in the metric's own units and says how much worse "

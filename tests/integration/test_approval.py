@@ -118,8 +118,9 @@ def _aliases() -> dict[str, str]:
 def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeout(data_dir, models_dir) -> None:
     load_weeks(START, weeks=12, rows_per_week=400)
     # Every challenger passes the gate, so each run asks a person; a small model keeps runs short.
+    # One holdout per decision: pooled, a challenger would also need its own estimate >= 0.
     small = {"params": {"max_iter": 30}}
-    models_dir(gate={"approval": "required", "min_improvement": -1.0}, training=small)
+    models_dir(gate={"approval": "required", "min_improvement": -1.0, "pooled_windows": 1}, training=small)
 
     approved = _run_with(Approver("Approve"), RUN_AT)
 
@@ -131,7 +132,8 @@ def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeou
     assert rejected["approve"] == "success" and rejected["promote"] == "skipped"
     assert _aliases() == {"champion": "1", "challenger": "2"}
 
-    models_dir(gate={"approval": "required", "min_improvement": -1.0, "approval_timeout": 0.002}, training=small)
+    timeout = {"approval": "required", "min_improvement": -1.0, "pooled_windows": 1, "approval_timeout": 0.002}
+    models_dir(gate=timeout, training=small)
     timed_out = _run_with(Approver(None), RUN_AT + timedelta(weeks=2))
 
     assert timed_out["approve"] == "success" and timed_out["promote"] == "skipped"

@@ -76,7 +76,7 @@ def gate_blocked_alert(
         lines.append(
             f"{figures['metric']}: challenger {figures['challenger_value']:.4f}, champion "
             f"{figures['champion_value']:.4f}, difference {interval.get('difference', 0):+.4f} "
-            f"({interval.get('confidence', 0.95):.0%} interval {interval.get('lower', 0):+.4f} .. "
+            f"({interval.get('confidence', 0.95):.1%} interval {interval.get('lower', 0):+.4f} .. "
             f"{interval.get('upper', 0):+.4f})"
         )
     else:

@@ -131,7 +131,7 @@ def summary(config: ModelConfig, window: Window, rows: int, evaluated: Evaluated
         lines += [
             "",
             f"Paired difference in {evaluated.metric}: {iv.get('difference', 0):+.4f}, one-sided "
-            f"{iv.get('confidence', config.gate.confidence):.0%} lower bound {iv.get('lower', 0):+.4f}.",
+            f"{iv.get('confidence', config.gate.confidence):.1%} lower bound {iv.get('lower', 0):+.4f}.",
         ]
     lines += ["", *[f"- [{label}]({url})" if url else f"- {label}: not available" for label, url in links.items()]]
     lines += [

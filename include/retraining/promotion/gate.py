@@ -118,7 +118,7 @@ def _summary(
 ) -> str:
     summary = (
         f"{metric} {challenger_value:.4f} vs champion {champion_value:.4f}: improvement "
-        f"{interval.difference:+.4f}, {interval.confidence:.0%} lower bound {interval.lower:+.4f}"
+        f"{interval.difference:+.4f}, {interval.confidence:.1%} lower bound {interval.lower:+.4f}"
     )
     if own_interval is None:
         return summary
@@ -128,7 +128,7 @@ def _summary(
 
 def _broken(failed: list[GuardrailCheck]) -> str:
     return "; ".join(
-        f"guardrail {c.metric}: {c.interval.confidence:.0%} bound {c.interval.lower:+.4f} is worse than "
+        f"guardrail {c.metric}: {c.interval.confidence:.1%} bound {c.interval.lower:+.4f} is worse than "
         f"the margin -{c.margin:.4f}"
         for c in failed
     )

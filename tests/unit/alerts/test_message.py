@@ -117,7 +117,7 @@ def test_a_blocked_challenger_alert_states_both_values_and_the_interval() -> Non
 
     assert alert.lines[0] == "Reason: the improvement is not significant"
     assert alert.lines[1] == (
-        "roc_auc: challenger 0.8100, champion 0.8000, difference +0.0100 (95% interval -0.0040 .. +0.0240)"
+        "roc_auc: challenger 0.8100, champion 0.8000, difference +0.0100 (95.0% interval -0.0040 .. +0.0240)"
     )
     assert alert.lines[-1] == "The champion is unchanged; the new version has alias `challenger`."
 
@@ -180,3 +180,12 @@ def test_the_projects_own_errors_keep_their_message_naming_model_column_and_fix(
     assert error_summary(error) == f"WarehouseError: {error}"
     assert error_summary(WarehouseError("m" * 5000)).__len__() == 1500
     assert error_summary(None) == "no exception recorded (killed or timed out)"
+
+
+def test_a_blocked_challenger_alert_names_the_default_confidence_unrounded() -> None:
+    interval = {"difference": 0.01, "lower": -0.004, "upper": 0.024, "confidence": 0.995}
+    figures = {"metric": "roc_auc", "challenger_value": 0.81, "champion_value": 0.80, "interval": interval}
+
+    alert = gate_blocked_alert("churn", "not significant", figures, {}, "k")
+
+    assert "(99.5% interval -0.0040 .. +0.0240)" in alert.lines[1]

@@ -179,3 +179,11 @@ def test_a_monitoring_table_it_cannot_read_is_named_and_the_approval_still_asked
     links = approval.links(ctx, WINDOW, "7", "run1")
 
     assert links["Latest drift report (could not read model_monitoring: OperationalError)"] == ""
+
+
+def test_the_approver_reads_the_default_confidence_unrounded() -> None:
+    evaluated = replace(PASSED, interval={**PASSED.interval, "confidence": 0.995})
+
+    text = approval.summary(REQUIRED, WINDOW, 1234, evaluated, {})
+
+    assert "one-sided 99.5% lower bound +0.0040" in text

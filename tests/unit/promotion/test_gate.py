@@ -229,3 +229,13 @@ def test_a_leakage_suspect_blocks_a_challenger_the_comparison_would_promote() ->
     assert not decision.promote and decision.reason.startswith("label leakage suspected: feature 'refund'")
     assert decision.interval is not None and decision.interval.lower > 0  # the figures stay for the alert
     assert decision.to_dict()["leakage"] == [suspect.to_dict()] and suspect.to_dict()["sign"] == "feature"
+
+
+def test_the_reason_names_the_default_confidence_as_it_is_not_rounded_to_100_percent() -> None:
+    # 0.995 is the default confidence: shown as "100%" the reason would claim a certainty it lacks.
+    interval = ImprovementInterval("roc_auc", 0.01, 0.004, 0.016, 0.995, "delong", 1000)
+    check = GuardrailCheck("log_loss", 0.001, ImprovementInterval("log_loss", -0.01, -0.02, 0.0, 0.995, "delta", 1000))
+
+    decision = _decide(interval=interval, guardrails=(check,))
+
+    assert "99.5% lower bound +0.0040" in decision.reason and "99.5% bound -0.0200" in decision.reason

@@ -22,7 +22,10 @@ from include.retraining.runs import RunInfo, StepContext
 from include.retraining.tracking import WINDOW_END_TAG, Champion
 from include.retraining.warehouse import Database
 
-CONFIG = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
+SHIPPED = load_model_config(Path(__file__).resolve().parents[3] / "include" / "models" / "churn.yaml")
+# One holdout per decision: these fakes keep no evidence store. Pooling (the shipped default) is
+# tested against a fake store of its own, tests/unit/promotion/test_pooling.py.
+CONFIG = SHIPPED.model_copy(update={"gate": SHIPPED.gate.model_copy(update={"pooled_windows": 1})})
 WINDOW = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 CHALLENGER_URI, CHAMPION_URI, PREVIOUS_URI = (
     "models:/m-new",
