@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 # (tools/services.py), CI at its service containers.
 PG_ADMIN_URL = os.environ.get("RETRAINING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RETRAINING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# For a model a test logs or saves itself: without them, MLflow infers the requirements by loading the
+# model in a subprocess, seconds a time (the pipeline pins its own, tracking/tracker.py).
+MODEL_PIP_REQUIREMENTS = ["scikit-learn", "skops"]
 
 __all__ = [
     "PG_ADMIN_URL",

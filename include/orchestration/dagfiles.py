@@ -38,7 +38,7 @@ def default_args(config: ModelConfig) -> dict:
     return {
         "owner": config.owner,
         "retries": settings.task_retries,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": settings.task_retry_delay,
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": settings.task_timeout,

@@ -104,12 +104,14 @@ def test_io_tasks_retry_with_backoff_by_default() -> None:
     code = (
         "from airflow.dag_processing.dagbag import DagBag; import json;"
         "d = DagBag(dag_folder='dags').dags['retrain_churn'];"
-        "print(json.dumps({t.task_id: [t.retries, t.retry_exponential_backoff] for t in d.tasks}))"
+        "print(json.dumps({t.task_id: [t.retries, t.retry_exponential_backoff, t.retry_delay.total_seconds()]"
+        " for t in d.tasks}))"
     )
     env = {k: v for k, v in os.environ.items() if k != "RETRAINING_TASK_RETRIES"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     retries = json.loads(out.stdout.strip().splitlines()[-1])
     assert retries["extract"][0] >= 2 and retries["extract"][1]
+    assert retries["extract"][2] == 30, "production waits 30 s before the first retry"
     # validate reads MLflow (transient errors retry); a failed suite raises AirflowFailException: no retry.
     assert retries["validate"][0] >= 2
 

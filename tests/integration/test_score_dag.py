@@ -26,7 +26,16 @@ from include.retraining.score import score_frame
 from include.retraining.tables import PREDICTION_COLUMNS as COLUMNS
 from include.retraining.tables import PROMOTIONS_TABLE
 from include.retraining.warehouse import Database
-from tests.support import PG_ADMIN_URL, REPO, UTC, postgres_databases, run_dag, service_unavailable, tracker
+from tests.support import (
+    MODEL_PIP_REQUIREMENTS,
+    PG_ADMIN_URL,
+    REPO,
+    UTC,
+    postgres_databases,
+    run_dag,
+    service_unavailable,
+    tracker,
+)
 from tests.support_served import read_predictions
 
 pytestmark = pytest.mark.integration
@@ -74,7 +83,11 @@ def _register(tracker, frame: pd.DataFrame, max_iter: int) -> object:
     model = fit(config, frame)
     with mlflow.start_run(experiment_id=tracker.ensure_experiment("churn")):
         info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            pip_requirements=MODEL_PIP_REQUIREMENTS,
         )
     mlflow.register_model(info.model_uri, "churn")
     return model

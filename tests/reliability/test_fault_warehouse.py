@@ -66,13 +66,14 @@ def _extract_tries(run_id: str) -> list[tuple[int, str]]:
 def test_a_warehouse_down_on_the_first_try_is_retried_by_airflow_and_the_run_succeeds(
     world: World, tcp_proxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Airflow's own retry path, with the production retry settings (30 s, exponential backoff)
-    and one retry: the warehouse refuses every connection until the first try of extract is up
+    """Airflow's own retry path, with one retry after 2 s (production waits 30 s, a setting whose
+    default test_dag_integrity checks): the warehouse refuses every connection until the first try of extract is up
     for retry, then answers again; the second try reads the window and the run goes on."""
     url = make_url(world.warehouse_url)
     proxy = tcp_proxy(url.host, url.port or 5432)
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", url.set(port=proxy.port).render_as_string(hide_password=False))
     monkeypatch.setenv("RETRAINING_TASK_RETRIES", "1")  # every other test runs with none
+    monkeypatch.setenv("RETRAINING_TASK_RETRY_DELAY_SECONDS", "2")
     proxy.set_mode("refuse")
     started = datetime.now(UTC)
     back = when(

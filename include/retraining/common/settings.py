@@ -31,6 +31,8 @@ class Settings:
     mlflow_ui_url: str | None = None
     serve_artifacts: bool = True
     task_retries: int = 2
+    # The first retry's wait; each further retry waits twice as long, up to 10 minutes.
+    task_retry_delay: timedelta = timedelta(seconds=30)
     task_timeout: timedelta = timedelta(hours=2)
     dagrun_timeout: timedelta = timedelta(hours=12)
     # OpenMP/BLAS threads a task's fit and scoring may use. One per task by default: a worker
@@ -100,6 +102,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mlflow_ui_url=env.get("RETRAINING_MLFLOW_UI_URL") or None,
         serve_artifacts=env.get("RETRAINING_SERVE_ARTIFACTS", "true").strip().lower() not in _FALSE,
         task_retries=_int(env, "RETRAINING_TASK_RETRIES", 2),
+        task_retry_delay=timedelta(seconds=_positive(env, "RETRAINING_TASK_RETRY_DELAY_SECONDS", 30)),
         task_timeout=timedelta(minutes=_int(env, "RETRAINING_TASK_TIMEOUT_MINUTES", 120)),
         dagrun_timeout=timedelta(hours=_int(env, "RETRAINING_DAGRUN_TIMEOUT_HOURS", 12)),
         fit_threads=_positive(env, "RETRAINING_FIT_THREADS", 1),

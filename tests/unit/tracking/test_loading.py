@@ -17,7 +17,7 @@ import yaml
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
 from include.retraining.tracking import UnsafeModelError, UnusableModelError, load_model_file
 from include.retraining.tracking.loading import import_skops, load_skops_model, model_file
-from tests.support import REPO
+from tests.support import MODEL_PIP_REQUIREMENTS, REPO
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +34,13 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame = pd.DataFrame({"x": np.arange(20.0)})
     model = Pipeline([("model", LogisticRegression())]).fit(frame, np.arange(20) % 2)
     folder = tmp_path_factory.mktemp("model") / "model"
-    mlflow.sklearn.save_model(model, folder, serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+    mlflow.sklearn.save_model(
+        model,
+        folder,
+        serialization_format="skops",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        pip_requirements=MODEL_PIP_REQUIREMENTS,
+    )
     return folder
 
 

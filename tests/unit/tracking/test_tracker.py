@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from include.retraining.common import load_settings
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
 from include.retraining.tracking import Tracker, UnusableModelError
+from tests.support import MODEL_PIP_REQUIREMENTS
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +73,13 @@ def _logged_churn_model(settings) -> None:
     fitted = LogisticRegression().fit(rows, (rows["x"] > 20).astype(int))
     experiment = writer.ensure_experiment("churn")
     with mlflow.start_run(experiment_id=experiment):
-        info = log_model(fitted, name="model", serialization_format="skops", skops_trusted_types=[])
+        info = log_model(
+            fitted,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=[],
+            pip_requirements=MODEL_PIP_REQUIREMENTS,
+        )
     writer.client.create_registered_model("churn")
     writer.client.create_model_version("churn", info.model_uri, info.run_id)
 
@@ -168,7 +175,13 @@ def served_model(tmp_path: Path) -> Path:
     rows = pd.DataFrame({"x": np.arange(20.0)})
     folder = tmp_path / "served" / "model"
     model = LogisticRegression().fit(rows, np.arange(20) % 2)
-    mlflow.sklearn.save_model(model, folder, serialization_format="skops", skops_trusted_types=SKOPS_TRUSTED_TYPES)
+    mlflow.sklearn.save_model(
+        model,
+        folder,
+        serialization_format="skops",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        pip_requirements=MODEL_PIP_REQUIREMENTS,
+    )
     return folder
 
 
