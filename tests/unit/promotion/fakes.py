@@ -15,6 +15,7 @@ import pandas as pd
 from include.retraining.common import load_settings
 from include.retraining.config import load_model_config
 from include.retraining.runs import RunInfo, StepContext
+from include.retraining.tables import PromotionRecord, history
 from include.retraining.tracking import DAG_ID_TAG, Champion
 from include.retraining.warehouse import Database
 
@@ -36,18 +37,13 @@ class MovingRegistry:
     moves: list[str] = field(default_factory=list)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def _get(self, version: str | None, alias: str) -> Champion | None:
-        if version is None:
-            return None
-        return Champion(version, self.versions[version], f"models:/{self.name}/{version}", self.tags.get(version, {}))
-
     def champion(self) -> Champion | None:
-        return self._get(self.aliases.get("champion"), "champion")
+        return self.version(self.aliases.get("champion"))
 
     def previous_champion(self) -> Champion | None:
-        return self._get(self.aliases.get("previous_champion"), "previous_champion")
+        return self.version(self.aliases.get("previous_champion"))
 
-    def version(self, version: str) -> Champion | None:
+    def version(self, version: str | None) -> Champion | None:
         if version not in self.versions:
             return None
         return Champion(version, self.versions[version], f"models:/{self.name}/{version}", self.tags.get(version, {}))
@@ -70,6 +66,13 @@ class MovingRegistry:
 
     def point_previous_champion(self, version: str, replaced_by: str) -> None:
         self.aliases["previous_champion"] = version
+
+
+def three_versions() -> MovingRegistry:
+    """Versions 1..3 of churn; 3 is champion, 2 previous_champion."""
+    return MovingRegistry(
+        versions={"1": "run-1", "2": "run-2", "3": "run-3"}, aliases={"champion": "3", "previous_champion": "2"}
+    )
 
 
 @dataclass
@@ -107,6 +110,11 @@ def context(
 def log_db(tmp_path: Path) -> Database:
     """The SQLite database of the promotion log under `tmp_path` (created on first write)."""
     return Database(f"sqlite:///{tmp_path / 'warehouse.db'}")
+
+
+def logged_moves(tmp_path: Path) -> list[PromotionRecord]:
+    """The promotion log of churn under `tmp_path`, oldest first."""
+    return history(log_db(tmp_path), "churn")
 
 
 class Scorer:

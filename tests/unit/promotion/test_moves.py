@@ -22,9 +22,9 @@ from include.retraining.promotion import (
     reconcile,
     refusal,
 )
-from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once
 from include.retraining.tracking import WINDOW_END_TAG, Champion
-from tests.unit.promotion.fakes import MovingRegistry, context, log_db
+from tests.unit.promotion.fakes import MovingRegistry, context, log_db, logged_moves, three_versions
 
 pytestmark = pytest.mark.unit
 
@@ -118,14 +118,7 @@ def test_another_models_promotion_does_not_wait(tmp_path: Path) -> None:
 
 @pytest.fixture
 def registry() -> MovingRegistry:
-    """Versions 1..3 of churn; 3 is champion, 2 previous_champion."""
-    return MovingRegistry(
-        versions={"1": "run-1", "2": "run-2", "3": "run-3"}, aliases={"champion": "3", "previous_champion": "2"}
-    )
-
-
-def _rows(tmp_path: Path) -> list[PromotionRecord]:
-    return history(log_db(tmp_path), "churn")
+    return three_versions()
 
 
 def test_a_move_that_failed_after_its_row_is_completed_by_the_next_mover(tmp_path: Path, registry) -> None:
@@ -134,14 +127,14 @@ def test_a_move_that_failed_after_its_row_is_completed_by_the_next_mover(tmp_pat
     registry.fail_moves = 1
     with pytest.raises(ConnectionError):
         move_champion(db, registry, record, {})
-    assert registry.aliases["champion"] == "3" and len(_rows(tmp_path)) == 1  # the row is there first
+    assert registry.aliases["champion"] == "3" and len(logged_moves(tmp_path)) == 1  # the row is there first
 
     repaired = reconcile(db, registry, "churn")
 
     assert repaired.outcome is Reconciled.COMPLETED and "row 1" in repaired.message
     assert registry.aliases == {"champion": "1", "previous_champion": "3"}
     assert reconcile(db, registry, "churn").outcome is Reconciled.IN_STEP
-    assert len(_rows(tmp_path)) == 1  # one row for the one move
+    assert len(logged_moves(tmp_path)) == 1  # one row for the one move
 
 
 def test_a_move_killed_between_its_two_alias_moves_has_previous_champion_repaired(tmp_path: Path, registry) -> None:
@@ -176,7 +169,7 @@ def test_a_move_to_a_version_the_registry_does_not_have_writes_nothing(tmp_path:
     with pytest.raises(ValueError, match="has no version 9"):
         move_champion(log_db(tmp_path), registry, record, {})
 
-    assert _rows(tmp_path) == [] and registry.moves == []
+    assert logged_moves(tmp_path) == [] and registry.moves == []
 
 
 def test_a_champion_moved_by_hand_is_reported_and_left_alone(tmp_path: Path, registry) -> None:
@@ -216,7 +209,7 @@ def test_a_retrain_completes_a_lost_move_first_then_is_refused_against_the_new_c
 
     assert applied.repaired and applied.promotion is None
     assert "changed from version 3 to 1" in applied.refused
-    assert registry.aliases["champion"] == "1" and len(_rows(tmp_path)) == 1
+    assert registry.aliases["champion"] == "1" and len(logged_moves(tmp_path)) == 1
 
 
 @pytest.mark.parametrize(
@@ -234,7 +227,7 @@ def test_a_promotion_is_logged_as_promote_or_as_approve_by_its_approver(
 
     assert applied.promotion is not None and applied.promotion.previous == "3"
     assert registry.aliases == {"champion": "4", "previous_champion": "3"}
-    (row,) = _rows(tmp_path)
+    (row,) = logged_moves(tmp_path)
     assert (row.action, row.actor, row.from_version, row.to_version) == (action, actor, "3", "4")
     assert row.figures["to_run_id"] == "run-4" and row.figures["challenger_value"] == 0.8
 
@@ -246,4 +239,4 @@ def test_a_blocked_gate_moves_nothing_and_logs_nothing(tmp_path: Path, registry)
     applied = apply_decision(ctx, Evaluated("3", False, "worse", "roc_auc", 0.7, 0.8), "4", ctx.run.window_end, {})
 
     assert applied.promotion is None and applied.refused is None and not applied.repaired
-    assert registry.moves == [] and _rows(tmp_path) == []
+    assert registry.moves == [] and logged_moves(tmp_path) == []

@@ -18,23 +18,16 @@ from include.retraining.rollback import (
     roll_back,
     rolled_back_alert,
 )
-from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once
 from include.retraining.tracking import DAG_ID_TAG, DECIDED_BY_TAG, DECISION_TAG, REASON_TAG, UnusableModelError
-from tests.unit.promotion.fakes import MovingRegistry, VersionTracker, context, log_db
+from tests.unit.promotion.fakes import MovingRegistry, VersionTracker, context, log_db, logged_moves, three_versions
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def registry() -> MovingRegistry:
-    """Versions 1..3 of churn; 3 is champion, 2 previous_champion."""
-    return MovingRegistry(
-        versions={"1": "run-1", "2": "run-2", "3": "run-3"}, aliases={"champion": "3", "previous_champion": "2"}
-    )
-
-
-def _rows(tmp_path: Path) -> list[PromotionRecord]:
-    return history(log_db(tmp_path), "churn")
+    return three_versions()
 
 
 def test_a_rollback_to_previous_champion_logs_one_row_then_moves(tmp_path: Path, registry) -> None:
@@ -42,7 +35,7 @@ def test_a_rollback_to_previous_champion_logs_one_row_then_moves(tmp_path: Path,
     done = roll_back(ctx, RollbackRequest(None, "  v3 lost 4 points of recall "))
 
     assert registry.aliases == {"champion": "2", "previous_champion": "3"}
-    (row,) = _rows(tmp_path)
+    (row,) = logged_moves(tmp_path)
     assert (row.from_version, row.to_version, row.action, row.actor) == ("3", "2", PromotionAction.ROLLBACK, "alice")
     assert row.reason == "v3 lost 4 points of recall" and row.run_url.endswith("/dags/rollback_churn/runs/manual__1")
     assert (done.from_version, done.to_version, done.log_id) == ("3", "2", row.id)
@@ -56,7 +49,7 @@ def test_a_retried_rollback_neither_moves_again_nor_logs_twice(tmp_path: Path, r
     first = roll_back(ctx, RollbackRequest(None, "bad"))
     again = roll_back(ctx, RollbackRequest(None, "bad"))
 
-    assert again == first and registry.moves == ["2"] and len(_rows(tmp_path)) == 1
+    assert again == first and registry.moves == ["2"] and len(logged_moves(tmp_path)) == 1
 
 
 @pytest.mark.parametrize(
@@ -76,7 +69,7 @@ def test_bad_targets_are_refused_with_the_reason_and_nothing_moves(
     with pytest.raises(RollbackRefused, match=message):
         roll_back(context(tmp_path, registry), RollbackRequest(to_version, "bad"))
 
-    assert registry.aliases["champion"] == "3" and _rows(tmp_path) == []
+    assert registry.aliases["champion"] == "3" and logged_moves(tmp_path) == []
 
 
 def test_another_models_run_registered_here_and_an_unloadable_version_are_refused(tmp_path: Path, registry) -> None:
@@ -88,7 +81,7 @@ def test_another_models_run_registered_here_and_an_unloadable_version_are_refuse
         roll_back(context(tmp_path, registry, tracker), RollbackRequest("1", "bad"))
     with pytest.raises(RollbackRefused, match="version 2 cannot be loaded .*BadZipFile"):
         roll_back(context(tmp_path, registry, tracker), RollbackRequest("2", "bad"))
-    assert registry.moves == [] and _rows(tmp_path) == []
+    assert registry.moves == [] and logged_moves(tmp_path) == []
 
 
 def test_no_reason_no_champion_or_no_previous_champion_is_refused(tmp_path: Path, registry) -> None:
@@ -137,7 +130,7 @@ def test_a_version_the_gate_blocked_is_refused_naming_the_run_the_reason_and_the
     assert "model 'churn': refused to make version 1 champion: the promotion gate blocked it in" in message
     assert "runs/scheduled__2026-03-09 (lower bound -0.004 below min_improvement 0)" in message
     assert "`champion` stays version 3" in message and "force: true and a reason" in message
-    assert registry.moves == [] and _rows(tmp_path) == []
+    assert registry.moves == [] and logged_moves(tmp_path) == []
 
 
 def test_a_version_an_approver_rejected_is_refused_naming_who_and_when(tmp_path: Path, registry) -> None:
@@ -151,7 +144,7 @@ def test_a_version_an_approver_rejected_is_refused_naming_who_and_when(tmp_path:
         f"its approval was declined on {rejected.at:%Y-%m-%d %H:%M} UTC: rejected by bob in the Airflow UI" in message
     )
     assert f"promotion log row {rejected.id}" in message and "force: true" in message
-    assert registry.moves == [] and _rows(tmp_path) == [rejected]
+    assert registry.moves == [] and logged_moves(tmp_path) == [rejected]
 
 
 def test_a_version_never_champion_is_refused(tmp_path: Path, registry) -> None:
@@ -173,7 +166,7 @@ def test_a_forced_rollback_moves_logs_its_own_action_and_alerts_what_it_overrode
     again = roll_back(ctx, RollbackRequest("1", "v3 and v2 both mis-score; v1 is the least bad", force=True))
 
     assert registry.aliases == {"champion": "1", "previous_champion": "3"} and again == done
-    (row,) = _rows(tmp_path)
+    (row,) = logged_moves(tmp_path)
     assert (row.from_version, row.to_version, row.action, row.actor) == (
         "3",
         "1",
@@ -232,7 +225,7 @@ def test_after_a_completed_lost_move_an_empty_target_rollback_moves_nothing_more
     assert "`champion` is now version 1 and previous_champion version 3" in message
     assert "moved nothing more" in message and "trigger rollback_churn again with to_version" in message
     assert registry.moves == ["1"] and registry.aliases == {"champion": "1", "previous_champion": "3"}
-    assert _rows(tmp_path) == [lost]
+    assert logged_moves(tmp_path) == [lost]
 
 
 def test_after_a_completed_lost_move_to_the_version_asked_for_the_rollback_reports_it(tmp_path: Path, registry) -> None:
@@ -241,7 +234,7 @@ def test_after_a_completed_lost_move_to_the_version_asked_for_the_rollback_repor
 
     done = roll_back(ctx, RollbackRequest("1", "v3 is worse"))
 
-    assert registry.moves == ["1"] and _rows(tmp_path) == [lost]
+    assert registry.moves == ["1"] and logged_moves(tmp_path) == [lost]
     assert (done.from_version, done.to_version, done.log_id) == ("3", "1", lost.id)
     assert "that is the version this rollback asked for, so it moved nothing more" in done.reconciled
     assert any(line.startswith("Before this rollback: model 'churn': completed the rollback") for line in
