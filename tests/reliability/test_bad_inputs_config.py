@@ -43,7 +43,7 @@ def _model(name: str, **sections: dict) -> str:
     data = yaml.safe_load(CHURN.read_text())
     data["name"] = name
     for section, values in sections.items():
-        data[section].update(values)
+        data.setdefault(section, {}).update(values)
     return yaml.safe_dump(data)
 
 
@@ -133,6 +133,18 @@ KEY_FAULTS: dict[str, tuple[dict, list[str]]] = {
     "param_of_the_wrong_type": (
         {"training": {"params": {"max_iter": "abc"}}},
         ["training.params.max_iter", "'abc'", "needs int"],
+    ),
+    "misspelled_key": (
+        {"monitor": {"cooldwn_hours": 12}},
+        ["key 'monitor.cooldwn_hours'", "did you mean 'monitor.cooldown_hours'?", "valid keys of monitor:"],
+    ),
+    "unknown_section": (
+        {"trainig": {"window_days": 7}},
+        ["key 'trainig'", "did you mean 'training'?", "valid keys: "],
+    ),
+    "unknown_key_nothing_close": (
+        {"gate": {"zzz": 1}},
+        ["key 'gate.zzz'", "remove the key or correct its spelling (valid keys of gate:", "min_improvement"],
     ),
     "unknown_stattest": ({"monitor": {"stattest": "nope"}}, ["monitor.stattest 'nope'", "use one of"]),
     "window_days_zero": (

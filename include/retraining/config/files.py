@@ -6,6 +6,7 @@ The schema of the content is include.retraining.config.model's `ModelConfig`.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -83,27 +84,49 @@ _BOUNDS = {
 _NO_DEFAULT = object()
 
 
-def _default_at(loc: tuple[Any, ...]) -> Any:
-    """The default of the key at `loc` in ModelConfig, or _NO_DEFAULT (a required key, or a
-    location inside a mapping or a list)."""
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section (a pydantic model) of ModelConfig at `loc`, or None (a mapping, a list or a
+    plain value)."""
     model: Any = ModelConfig
-    for index, part in enumerate(loc):
+    for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None:
-            return _NO_DEFAULT
-        if index == len(loc) - 1:
-            return _NO_DEFAULT if field.is_required() else field.get_default(call_default_factory=True)
+            return None
         sections = [t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)]
         model = next((t for t in sections if issubclass(t, BaseModel)), None)
         if model is None:
-            return _NO_DEFAULT
-    return _NO_DEFAULT
+            return None
+    return model
+
+
+def _default_at(loc: tuple[Any, ...]) -> Any:
+    """The default of the key at `loc` in ModelConfig, or _NO_DEFAULT (a required key, or a
+    location inside a mapping or a list)."""
+    section = _section_at(loc[:-1])
+    field = section.model_fields.get(loc[-1]) if section is not None and loc else None
+    if field is None:
+        return _NO_DEFAULT
+    return _NO_DEFAULT if field.is_required() else field.get_default(call_default_factory=True)
+
+
+def _unknown_key_fix(loc: tuple[Any, ...]) -> str:
+    """For a key the section does not have: the closest valid key, and the valid ones."""
+    section = _section_at(loc[:-1])
+    if section is None or not loc:
+        return "remove the key or correct its spelling"
+    where = ".".join(str(p) for p in loc[:-1])
+    valid = sorted(section.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    listed = f"valid keys{' of ' + where if where else ''}: {', '.join(valid)}"
+    if close:
+        return f"did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'? ({listed})"
+    return f"remove the key or correct its spelling ({listed})"
 
 
 def _fix_for(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "remove the key or correct its spelling"
+        return _unknown_key_fix(tuple(error["loc"]))
     if kind == "missing":
         return "add this key"
     if kind in _BOUNDS and _BOUNDS[kind][0] in error.get("ctx", {}):

@@ -41,7 +41,7 @@ def test_shipped_model_file_is_valid() -> None:
 @pytest.mark.parametrize(
     ("change", "key", "fix"),
     [
-        (lambda d: d.update(traning={}), "traning", "remove the key"),
+        (lambda d: d.update(traning={}), "traning", "did you mean 'training'?"),
         (lambda d: d.pop("target"), "target", "add this key"),
         (lambda d: d.update(task="ranking"), "task", "correct the value"),
         (lambda d: d["source"].update(table="users; drop table x"), "source.table", "identifier"),
