@@ -111,7 +111,7 @@ def test_worse_challenger_is_blocked_and_slack_gets_the_metrics(data_dir, models
     (message,) = slack.messages
     assert "churn: challenger not promoted" in message["text"]
     assert "roc_auc: challenger 0." in message["text"] and "champion 0." in message["text"]
-    assert "99.5% interval" in message["text"] and "/dags/retrain_churn/runs/" in message["text"]
+    assert "99.5% lower bound" in message["text"] and "/dags/retrain_churn/runs/" in message["text"]
     (alert,) = read_alerts(load_settings().alerts_file)
     assert alert["delivered_to"] == "slack" and alert["figures"]["interval"]["upper"] < 0
 

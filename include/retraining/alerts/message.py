@@ -73,11 +73,14 @@ def gate_blocked_alert(
     interval = figures.get("interval") or {}
     lines = [f"Reason: {reason}"]
     if figures.get("champion_value") is not None:
+        # Each bound is one-sided at `confidence` (the gate reads the lower one): together they
+        # are a two-sided interval at 2 * confidence - 1.
+        confidence = interval.get("confidence", 0.95)
         lines.append(
             f"{figures['metric']}: challenger {figures['challenger_value']:.4f}, champion "
             f"{figures['champion_value']:.4f}, difference {interval.get('difference', 0):+.4f} "
-            f"({interval.get('confidence', 0.95):.1%} interval {interval.get('lower', 0):+.4f} .. "
-            f"{interval.get('upper', 0):+.4f})"
+            f"({confidence:.1%} lower bound {interval.get('lower', 0):+.4f}; {2 * confidence - 1:.1%} interval "
+            f"{interval.get('lower', 0):+.4f} .. {interval.get('upper', 0):+.4f})"
         )
     else:
         lines.append(f"{figures['metric']}: challenger {figures['challenger_value']:.4f}")

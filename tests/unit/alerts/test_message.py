@@ -117,7 +117,8 @@ def test_a_blocked_challenger_alert_states_both_values_and_the_interval() -> Non
 
     assert alert.lines[0] == "Reason: the improvement is not significant"
     assert alert.lines[1] == (
-        "roc_auc: challenger 0.8100, champion 0.8000, difference +0.0100 (95.0% interval -0.0040 .. +0.0240)"
+        "roc_auc: challenger 0.8100, champion 0.8000, difference +0.0100 "
+        "(95.0% lower bound -0.0040; 90.0% interval -0.0040 .. +0.0240)"
     )
     assert alert.lines[-1] == "The champion is unchanged; the new version has alias `challenger`."
 
@@ -188,4 +189,5 @@ def test_a_blocked_challenger_alert_names_the_default_confidence_unrounded() -> 
 
     alert = gate_blocked_alert("churn", "not significant", figures, {}, "k")
 
-    assert "(99.5% interval -0.0040 .. +0.0240)" in alert.lines[1]
+    # The bounds are one-sided at 99.5% each: the two together are a 99% interval.
+    assert "(99.5% lower bound -0.0040; 99.0% interval -0.0040 .. +0.0240)" in alert.lines[1]
