@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE_CONN_ID = "warehouse"
+# The libpq connection parameters a postgres connection's extra may carry (TLS above all); they go
+# into the URL's query, which psycopg2 and ADBC hand to libpq. Airflow's own extras (`cursor`,
+# `iam`, ...) are not libpq's and stay out.
+LIBPQ_EXTRAS = frozenset(
+    {
+        "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslpassword", "sslcompression",
+        "gssencmode", "application_name", "connect_timeout", "options", "target_session_attrs",
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "channel_binding",
+    }
+)  # fmt: skip
 
 
 def source_warehouse(conn_id: str, settings: Settings) -> Warehouse:
@@ -37,12 +47,14 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     """The SQLAlchemy URL of an Airflow connection.
 
     `AIRFLOW_CONN_<ID>` holding a SQLAlchemy URL is used verbatim (drivers and all); a
-    connection from the UI or a secrets backend is turned into one; with no connection at all,
-    the default id falls back to the embedded SQLite warehouse.
+    connection in Airflow's own forms (JSON, or a `postgres://` URI as Airflow writes them), from
+    the UI or from a secrets backend is turned into one, its login and password escaped and its
+    libpq extras kept; with no connection at all, the default id falls back to the embedded SQLite
+    warehouse.
     """
-    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if raw and not raw.lstrip().startswith("{"):
-        return raw.strip()
+    raw = (os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or "").strip()
+    if raw and not raw.startswith(("{", "postgres://")):
+        return raw
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -56,8 +68,18 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
     if conn.conn_type in ("postgres", "postgresql"):
-        auth = f"{conn.login or ''}{':' + conn.password if conn.password else ''}@" if conn.login else ""
-        return f"postgresql+psycopg2://{auth}{conn.host or 'localhost'}:{conn.port or 5432}/{conn.schema or ''}"
+        from sqlalchemy.engine import URL
+
+        url = URL.create(
+            "postgresql+psycopg2",
+            username=conn.login or None,
+            password=(conn.password or None) if conn.login else None,
+            host=conn.host or "localhost",
+            port=conn.port or 5432,
+            database=conn.schema or None,
+            query={key: str(value) for key, value in extra.items() if key in LIBPQ_EXTRAS},
+        )
+        return url.render_as_string(hide_password=False)
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
     raise ValueError(

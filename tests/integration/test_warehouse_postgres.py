@@ -158,3 +158,54 @@ def test_reads_run_read_only(typed_warehouse: str) -> None:
 
     with pytest.raises(WarehouseError, match=r"read-only session; `source.query` must only read"):
         Warehouse(typed_warehouse).read_window(config.source, ["at_tz", "n"], FIRST, END, model="typed")
+
+
+def test_an_airflow_connection_with_a_url_hostile_password_and_tls_extras_reads_the_window(
+    typed_warehouse: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login role whose password holds `@ : / #`, defined as Airflow's JSON connection with
+    `sslmode` in its extra: both readers (SQLAlchemy, and ADBC's streamed batches) reach the
+    typed database as that role. On main the password was pasted into the URL unescaped."""
+    import json
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from include.orchestration.runtime import source_warehouse
+
+    role, password = f"etl_{uuid.uuid4().hex[:8]}", "p@ss:w/rd#1"
+    with postgres_engine().connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'"))
+    admin = make_url(typed_warehouse)
+    typed_db = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with typed_db.connect() as conn:
+            conn.execute(sa.text(f'GRANT SELECT ON typed_rows TO "{role}"'))
+        connection = {
+            "conn_type": "postgres",
+            "login": role,
+            "password": password,
+            "host": admin.host,
+            "port": admin.port or 5432,
+            "schema": admin.database,
+            "extra": {"sslmode": "disable", "application_name": "retraining-test"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_WH_HOSTILE", json.dumps(connection))
+        warehouse = source_warehouse("wh_hostile", load_settings())
+        config = _config("at_tz")
+        columns = ["customer_id", "at_tz", config.target, *config.features.columns]
+
+        frame = warehouse.read_window(config.source, columns, END - timedelta(days=1), END, model="typed")
+        with warehouse.window_batches(config.source, columns, END - timedelta(days=1), END, model="typed") as batches:
+            streamed = batches.read_all().num_rows
+        with warehouse.engine(read_only=True) as engine, engine.connect() as conn:
+            who, app = conn.execute(sa.text("SELECT current_user, current_setting('application_name')")).one()
+
+        assert sorted(frame["customer_id"]) == _expected_ids("at_tz") and streamed == len(frame)
+        assert (who, app) == (role, "retraining-test")
+    finally:
+        with typed_db.connect() as conn:
+            conn.execute(sa.text(f'REVOKE ALL ON typed_rows FROM "{role}"'))
+        typed_db.dispose()
+        with postgres_engine().connect() as conn:
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))

@@ -58,6 +58,44 @@ def test_a_ui_connection_becomes_a_postgres_warehouse_with_its_password_masked(m
     assert password not in _redacted(f"could not connect to {warehouse_url('wh_ui', load_settings())}")
 
 
+@pytest.mark.parametrize(
+    "connection",
+    [
+        {
+            "conn_type": "postgres",
+            "login": "etl",
+            "password": "p@ss:w/rd#1",
+            "host": "db",
+            "port": 6432,
+            "schema": "mart",
+            "extra": {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem", "cursor": "dictcursor"},
+        },
+        # Airflow's URI form, as `airflow connections get` prints it: the password percent-encoded.
+        "postgres://etl:p%40ss%3Aw%2Frd%231@db:6432/mart?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca.pem",
+    ],
+    ids=["json", "airflow-uri"],
+)
+def test_a_password_with_url_characters_and_the_tls_extras_reach_the_warehouse_intact(
+    monkeypatch: pytest.MonkeyPatch, connection
+) -> None:
+    """On main the password was pasted into the URL unescaped: `@`, `:`, `/` and `#` moved the host
+    or cut the URL, and `sslmode` was dropped, so a TLS-only warehouse refused the connection."""
+    from sqlalchemy.engine import make_url
+
+    raw = connection if isinstance(connection, str) else json.dumps(connection)
+    monkeypatch.setenv("AIRFLOW_CONN_WH_TLS", raw)
+
+    url = make_url(warehouse_url("wh_tls", load_settings()))
+
+    assert (url.username, url.password, url.host, url.port, url.database) == ("etl", "p@ss:w/rd#1", "db", 6432, "mart")
+    # SQLAlchemy 2 has no `postgres` dialect: Airflow's URI scheme taken verbatim failed at connect.
+    assert url.drivername == "postgresql+psycopg2"
+    assert dict(url.query) == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem"}
+    warehouse = source_warehouse("wh_tls", load_settings())
+    assert warehouse.password == "p@ss:w/rd#1"
+    assert "sslmode=verify-full" in warehouse.libpq_uri(timeout_s=5), "the bulk reader must keep TLS too"
+
+
 def test_an_sqlalchemy_url_in_the_extra_is_used_verbatim_and_an_unknown_type_is_refused(monkeypatch) -> None:
     extra = {"sqlalchemy_url": "snowflake://etl@acct/db/schema?warehouse=wh"}
     monkeypatch.setenv("AIRFLOW_CONN_WH_EXTRA", json.dumps({"conn_type": "generic", "extra": extra}))
