@@ -113,8 +113,10 @@ def scoring_source(ctx: StepContext) -> SourceConfig:
 
 
 def _read(ctx: StepContext, source: SourceConfig, columns: list[str], window: Window) -> pd.DataFrame:
-    """The interval's rows; a refusal (a missing column, a bad query) names where the rows came from."""
+    """The interval's rows; a refusal (a missing column, a bad query, a text timestamp, too many rows
+    without a time: those would never be scored) names where the rows came from."""
     try:
+        ctx.warehouse.check_timestamps(ctx.config, source)
         return ctx.warehouse.read_window(source, columns, window.start, window.end, model=ctx.config.name)
     except WarehouseError as exc:
         scoring = ctx.config.scoring_or_defaults

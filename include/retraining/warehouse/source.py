@@ -216,11 +216,13 @@ class Warehouse(Database):
     def source_columns(self, source: SourceConfig, *, model: str | None = None) -> set[str]:
         return _Read(self, source, model).columns()
 
-    def check_timestamps(self, config: ModelConfig) -> SourceTimestamps:
-        """The source's rows without a usable time (`SourceTimestamps`), after checking the
-        column's type; more than `source.max_null_timestamp_share` of them stops the read, with
-        the model, the column, the count and the fix."""
-        read, source = self._read(config), config.source
+    def check_timestamps(self, config: ModelConfig, source: SourceConfig | None = None) -> SourceTimestamps:
+        """The rows of `source` (the model's own by default; scoring's may differ) without a
+        usable time (`SourceTimestamps`), after checking the column's type; more than
+        `source.max_null_timestamp_share` of them stops the read, with the model, the column, the
+        count and the fix."""
+        source = source or config.source
+        read = _Read(self, source, config.name)
         read.require([source.timestamp_column])
         read.check_timestamp_type()
         counted = read.timestamps()

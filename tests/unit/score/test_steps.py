@@ -72,9 +72,15 @@ def _warehouse(tmp_path: Path, ids: list[str | None]) -> Warehouse:
 
 
 def _ctx(
-    registry: Registry, tracker: Tracker | None = None, warehouse: Warehouse | None = None, **scoring: object
+    registry: Registry,
+    tracker: Tracker | None = None,
+    warehouse: Warehouse | None = None,
+    source: object = CONFIG.source,
+    **scoring: object,
 ) -> StepContext:
-    config = CONFIG.model_copy(update={"scoring": ScoringConfig(**{"schedule": "0 4 * * *", **scoring})})
+    config = CONFIG.model_copy(
+        update={"source": source, "scoring": ScoringConfig(**{"schedule": "0 4 * * *", **scoring})}
+    )
     settings = load_settings({"RETRAINING_DATA_DIR": "/nonexistent"})
     return StepContext(config, settings, RUN, tracker or Tracker(), registry, warehouse, warehouse)
 
@@ -150,6 +156,23 @@ def test_a_null_id_stops_the_run_before_anything_is_written(tmp_path: Path) -> N
         score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
 
     assert not warehouse.has_table("churn_predictions")
+
+
+def test_rows_without_a_time_are_counted_and_too_many_stop_the_run_naming_the_column(tmp_path: Path) -> None:
+    """Rows with a NULL time belong to no interval, so they would never be scored: as extract and
+    the monitor do, scoring counts them over its source and refuses above the allowed share."""
+    warehouse = _warehouse(tmp_path, ["a", "b"])
+    with warehouse.engine() as engine, engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customer_snapshots SET snapshot_at = NULL WHERE customer_id = 'later'"))
+    ctx = _ctx(Registry(champion="3"), warehouse=warehouse)
+
+    with pytest.raises(ScoringInputError, match=r"1 of 3 rows .*'snapshot_at'.*score_churn reads its rows from"):
+        score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+    assert not warehouse.has_table("churn_predictions")
+
+    lenient = CONFIG.source.model_copy(update={"max_null_timestamp_share": 0.5})
+    ctx = _ctx(Registry(champion="3"), warehouse=warehouse, source=lenient)
+    assert score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT).rows == 2
 
 
 def test_a_refused_scoring_query_names_where_the_rows_came_from(tmp_path: Path) -> None:
