@@ -19,3 +19,5 @@ COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 # The REST scoring process of the compose service `serve` (python -m serving); Airflow never imports it.
 COPY --chown=airflow:0 serving/ /opt/airflow/serving/
+# `python -m retraining check` where the connections are: `docker compose exec airflow-scheduler python -m retraining check`.
+COPY --chown=airflow:0 retraining/ /opt/airflow/retraining/

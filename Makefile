@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ lint: venv ## Ruff lint and format check, and the model-file schema up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m tools.model_schema --check
+
+check: venv ## Check every model file, its source (through its Airflow connection) and MLflow before deploying
+	$(BIN)/python -m retraining check
 
 schema: venv ## Regenerate docs/model-file.schema.json (editor completion for model files) from the config classes
 	$(BIN)/python -m tools.model_schema

@@ -25,7 +25,7 @@ DEFAULT_WAREHOUSE_CONN_ID = "warehouse"
 LIBPQ_EXTRAS = frozenset(
     {
         "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslpassword", "sslcompression",
-        "gssencmode", "application_name", "connect_timeout", "options", "target_session_attrs",
+        "gssencmode", "application_name", "connect_timeout", "target_session_attrs",
         "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "channel_binding",
     }
 )  # fmt: skip

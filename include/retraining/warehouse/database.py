@@ -117,6 +117,20 @@ class Database:
         with self.engine(read_only=True) as engine:
             return sa.inspect(engine).has_table(table, schema=schema or None)
 
+    def index_leading_with(self, name: str, column: str) -> str | None:
+        """The name of an index of `table` or `schema.table` whose first column is `column`."""
+        schema, _, table = name.rpartition(".")
+        with self.engine(read_only=True) as engine:
+            indexes = sa.inspect(engine).get_indexes(table, schema=schema or None)
+        return next((i["name"] for i in indexes if (i.get("column_names") or [None])[0] == column), None)
+
+    def create_rights(self) -> tuple[str, str, bool]:
+        """PostgreSQL: the session's role, its default schema and whether it may create tables there."""
+        query = "SELECT current_user, current_schema(), has_schema_privilege(current_schema(), 'CREATE')"
+        with self.engine(read_only=True) as engine, engine.connect() as conn:
+            user, schema, can_create = conn.execute(sa.text(query)).one()
+        return str(user), str(schema), bool(can_create)
+
     def replace_rows(self, table: str, frame: pd.DataFrame, where: str, params: dict[str, Any]) -> None:
         """Delete the rows `where` selects and append the frame, in one transaction."""
         schema, _, name = table.rpartition(".")

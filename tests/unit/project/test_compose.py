@@ -206,7 +206,7 @@ def test_airflow_image_makes_include_importable():
     dockerfile = AIRFLOW_DOCKERFILE.read_text()
 
     assert re.search(r"^ENV\s+PYTHONPATH=/opt/airflow\s*$", dockerfile, flags=re.MULTILINE)
-    for folder in ("include", "dags", "plugins", "serving"):
+    for folder in ("include", "dags", "plugins", "serving", "retraining"):
         copy = rf"^COPY\s.*\b{folder}/?\s+/opt/airflow/{folder}/?\s*$"
         assert re.search(copy, dockerfile, flags=re.MULTILINE), folder
 

@@ -90,4 +90,4 @@ def test_the_image_ships_the_runtime_folders_and_the_serving_process():
 
     folders = {src.rstrip("/") for src in copied if src.endswith("/")}
 
-    assert folders == {"include", "dags", "plugins", "serving"}
+    assert folders == {"include", "dags", "plugins", "serving", "retraining"}

@@ -1,0 +1,142 @@
+"""The checks: each takes what it checks (a folder of model files, a config and its `Warehouse`, the
+settings) and returns findings; none raises for what it finds. Nothing here writes: the source
+is opened read-only, and an embedded MLflow store that does not exist yet is not created."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from include.retraining.common import Settings, training_window
+from include.retraining.config import ModelConfig, ModelConfigError, load_model_config, load_model_configs
+from include.retraining.preflight.findings import Finding, Status
+from include.retraining.warehouse import Warehouse, WarehouseError
+
+# The tables the pipeline keeps in the database of the model's source (`{model}` is its name).
+PIPELINE_TABLES = ("model_promotions", "model_monitoring", "{model}_predictions")
+
+
+def model_file_findings(models_dir: Path, files: list[Path] | None = None) -> tuple[list[ModelConfig], list[Finding]]:
+    """The models that load and a finding per file: `files`, or every model file in `models_dir`
+    (two files for one model included, as the DAG files see them)."""
+    if files:
+        configs, errors = [], {}
+        for path in files:
+            try:
+                configs.append(load_model_config(path))
+            except ModelConfigError as exc:
+                errors[path] = exc
+    else:
+        configs, errors = load_model_configs(models_dir)
+    findings = [Finding(c.name, "model file", Status.OK, "loads") for c in configs]
+    findings += [Finding(path.name, "model file", Status.PROBLEM, str(error)) for path, error in errors.items()]
+    return configs, findings
+
+
+def dag_findings(config: ModelConfig) -> list[Finding]:
+    """The DAGs the file makes and when each runs (times are UTC)."""
+    name = config.name
+    dags = [
+        f"retrain_{name} ({config.schedule}, and on asset {name}_drift)",
+        f"monitor_{name} ({config.monitor.schedule})",
+        f"rollback_{name} (manual)",
+    ]
+    if config.scoring is not None:
+        dags.append(f"score_{name} ({config.scoring.schedule}, and on asset {name}_champion)")
+    return [Finding(name, "dags", Status.OK, "; ".join(dags))]
+
+
+def source_findings(config: ModelConfig, warehouse: Warehouse, window_end: datetime) -> list[Finding]:
+    """The model's source as the runs will read it: every column there, the timestamps usable, the
+    latest training window with enough rows, an index for the window reads, and the rights the
+    pipeline's own tables need. Stops at the first finding the others depend on."""
+    name, source = config.name, config.source
+    where = f"table {source.table!r}" if source.table else "the `source.query`"
+    needed = [c for c in (source.id_column, source.timestamp_column, config.target) if c]
+    needed += config.features.columns
+    try:
+        present = warehouse.source_columns(source, model=name)
+    except WarehouseError as exc:
+        return [Finding(name, "source", Status.PROBLEM, f"{warehouse.display}: {exc}")]
+    missing = [c for c in needed if c not in present]
+    if missing:
+        fix = "add them to the source, or fix `features`/`target`/`source` in the model file"
+        return [Finding(name, "source", Status.PROBLEM, f"{where} has no column(s) {missing}: {fix}")]
+    findings = [Finding(name, "source", Status.OK, f"{where} in {warehouse.display} has all {len(needed)} columns")]
+    try:
+        counted = warehouse.check_timestamps(config)
+    except WarehouseError as exc:
+        return [*findings, Finding(name, "timestamps", Status.PROBLEM, str(exc))]
+    findings.append(
+        Finding(name, "timestamps", Status.OK, f"{counted.rows:,} rows, {counted.undated:,} without a usable time")
+    )
+    findings.append(_window_rows(config, warehouse, window_end))
+    if source.table:
+        findings.append(_index(config, warehouse))
+    if warehouse.is_postgres:
+        findings.append(_rights(config, warehouse))
+    return findings
+
+
+def _window_rows(config: ModelConfig, warehouse: Warehouse, window_end: datetime) -> Finding:
+    training = config.training
+    window = training_window(window_end, training.window_days, training.label_delay_days)
+    if warehouse.is_postgres:
+        rows = warehouse.window_rows(config, window.start, window.end)
+    else:  # the embedded warehouse: small enough to read the timestamps
+        frame = warehouse.read_window(
+            config.source, [config.source.timestamp_column], window.start, window.end, model=config.name
+        )
+        rows = len(frame)
+    span = f"the training window ({window.start:%Y-%m-%d %H:%M}, {window.end:%Y-%m-%d %H:%M}] UTC"
+    if rows < training.min_rows:
+        fix = "check that the upstream load ran, or widen training.window_days / lower training.min_rows"
+        return Finding(config.name, "rows", Status.PROBLEM, f"{span} holds {rows:,} rows, below min_rows "
+                       f"{training.min_rows:,}: a retrain now would stop at extract; {fix}")  # fmt: skip
+    return Finding(config.name, "rows", Status.OK, f"{span} holds {rows:,} rows (min_rows {training.min_rows:,})")
+
+
+def _index(config: ModelConfig, warehouse: Warehouse) -> Finding:
+    table, column = str(config.source.table), config.source.timestamp_column
+    leading = warehouse.index_leading_with(table, column)
+    if leading:
+        return Finding(config.name, "index", Status.OK, f"index {leading} serves the window reads on {column!r}")
+    index = warehouse.quote(f"{table.rpartition('.')[2]}_{column}_idx")  # named: SQLite requires a name
+    create = f"CREATE INDEX {index} ON {warehouse.quote(table)} ({warehouse.quote(column)})"
+    return Finding(
+        config.name,
+        "index",
+        Status.WARNING,
+        f"no index of {table!r} starts with {column!r}: every window read scans the whole table; create one: {create}",
+    )
+
+
+def _rights(config: ModelConfig, warehouse: Warehouse) -> Finding:
+    tables = ", ".join(t.format(model=config.name) for t in PIPELINE_TABLES)
+    user, schema, can_create = warehouse.create_rights()
+    if can_create:
+        return Finding(config.name, "rights", Status.OK, f"role {user} may create the pipeline's tables ({tables}) "
+                       f"in schema {schema}")  # fmt: skip
+    return Finding(
+        config.name,
+        "rights",
+        Status.PROBLEM,
+        f"role {user} can read the source but not create tables in schema {schema}; the pipeline keeps its own "
+        f"tables ({tables}) in this database: GRANT CREATE ON SCHEMA {schema} TO {user}",
+    )
+
+
+def tracking_findings(settings: Settings, tracker: Any) -> list[Finding]:
+    """The MLflow store answers (`tracker`: a `tracking.Tracker`); an embedded store that does
+    not exist yet is fine, the first run creates it."""
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return [Finding("mlflow", "tracking", Status.OK, f"embedded store {uri}: created by the first run")]
+    try:
+        tracker.client.search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fix = "start it, or set MLFLOW_TRACKING_URI (and its credentials) to the server the pipeline should use"
+        return [Finding("mlflow", "tracking", Status.PROBLEM, f"{uri} does not answer ({first}): {fix}")]
+    return [Finding("mlflow", "tracking", Status.OK, f"{uri} answers")]

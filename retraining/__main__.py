@@ -1,0 +1,93 @@
+"""`python -m retraining check [MODEL_FILE ...]` (also `make check`): check model files before they
+are deployed, as the DAGs will use them.
+
+For each model: the file loads (a misspelled key gets "did you mean"), the DAGs it makes and their
+schedules, and, unless --offline, its source through the Airflow connection the runs use (columns,
+usable timestamps, rows in the latest training window, an index for the window reads, the rights
+the pipeline's tables need); then the MLflow store. Nothing is written anywhere. Exit status 1 on
+any problem (warnings do not count), so CI can run it on every change to a model file; --json
+prints the findings as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m retraining", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="check model files, their sources and MLflow before deploying")
+    check.add_argument("files", nargs="*", type=Path, help="model files (default: every file in the models folder)")
+    check.add_argument("--offline", action="store_true", help="check the files only: no warehouse, no MLflow")
+    check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    check.add_argument(
+        "--window-end",
+        type=lambda text: datetime.fromisoformat(text).astimezone(UTC),
+        default=None,
+        help="end of the training window to count rows in (ISO 8601; default: now)",
+    )
+    return parser
+
+
+def check(files: list[Path], offline: bool, window_end: datetime | None) -> list:
+    from include.retraining.common import load_settings
+    from include.retraining.preflight import dag_findings, model_file_findings, source_findings, tracking_findings
+
+    settings = load_settings()
+    configs, findings = model_file_findings(settings.models_dir, files)
+    for config in configs:
+        findings += dag_findings(config)
+        if not offline:
+            findings += source_findings(config, _warehouse(config, settings), window_end or datetime.now(UTC))
+    if not offline:
+        from include.retraining.tracking import Tracker
+
+        findings += tracking_findings(settings, Tracker(settings, trusted_types=()))
+    return findings
+
+
+def _warehouse(config, settings):
+    """The source through the Airflow connection the runs use (environment, secrets backend or
+    metadata database)."""
+    from include.orchestration.runtime import source_warehouse
+
+    return source_warehouse(config.source.conn_id, settings)
+
+
+@contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """What the libraries log while the checks run goes to stderr, at the file descriptor (Airflow's
+    log handlers hold their own stdout): stdout carries the findings alone, for `--json | jq`."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # A tracking server that does not answer is a finding, not minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from include.retraining.preflight import Status, render_json, render_text
+
+    with _logs_to_stderr():
+        findings = check(args.files, args.offline, args.window_end)
+    print(render_json(findings) if args.json else render_text(findings), flush=True)
+    return 1 if any(f.status is Status.PROBLEM for f in findings) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
