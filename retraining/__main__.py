@@ -20,6 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
+def _utc(text: str) -> datetime:
+    from include.retraining.common import as_utc
+
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m retraining", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -29,9 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.add_argument(
         "--window-end",
-        type=lambda text: datetime.fromisoformat(text).astimezone(UTC),
+        type=_utc,
         default=None,
-        help="end of the training window to count rows in (ISO 8601; default: now)",
+        help="end of the training window to count rows in (ISO 8601, UTC unless it says otherwise; default: now)",
     )
     return parser
 

@@ -42,3 +42,14 @@ def test_the_shipped_model_files_pass_offline() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "retrain_doctor_visits" in result.stdout and "0 problem(s)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-03-03T04:00:00", "2025-03-03T04:00:00Z", "2025-03-03T05:00:00+01:00"], ids=["naive", "z", "offset"]
+)
+def test_window_end_is_utc_unless_it_says_otherwise(text: str) -> None:
+    from datetime import UTC, datetime
+
+    from retraining.__main__ import _utc
+
+    assert _utc(text) == datetime(2025, 3, 3, 4, tzinfo=UTC)
