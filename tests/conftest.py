@@ -3,7 +3,9 @@ Airflow is imported anywhere, and the rule that every test declares its tier."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +16,8 @@ import pytest
 from tests.support import REPO
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="retraining-tests-"))
+# Gone with the process that made it (each xdist worker makes its own): a run leaves no scratch behind.
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 # Airflow reads its configuration once, at import; these must be in place first.
 os.environ.update(
