@@ -76,8 +76,8 @@ lint: venv ## Ruff lint and format check, and the model-file schema up to date
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m tools.model_schema --check
 
-check: venv ## Check every model file, its source (through its Airflow connection) and MLflow before deploying
-	$(BIN)/python -m retraining check
+check: venv ## Check every model file, its source (through its Airflow connection) and MLflow before deploying (ARGS=--json, files, ...)
+	$(BIN)/python -m retraining check $(ARGS)
 
 schema: venv ## Regenerate docs/model-file.schema.json (editor completion for model files) from the config classes
 	$(BIN)/python -m tools.model_schema
