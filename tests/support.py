@@ -25,6 +25,23 @@ REDIS_URL = os.environ.get("RETRAINING_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 # model in a subprocess, seconds a time (the pipeline pins its own, tracking/tracker.py).
 MODEL_PIP_REQUIREMENTS = ["scikit-learn", "skops"]
 
+
+def save_skops_model(model, folder: Path) -> Path:
+    """`model` saved to `folder` as this project saves models: skops, our trusted types only."""
+    import mlflow.sklearn
+
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES
+
+    mlflow.sklearn.save_model(
+        model,
+        folder,
+        serialization_format="skops",
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        pip_requirements=MODEL_PIP_REQUIREMENTS,
+    )
+    return folder
+
+
 __all__ = [
     "PG_ADMIN_URL",
     "REDIS_CLAIM_KEY",

@@ -17,7 +17,7 @@ import yaml
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
 from include.retraining.tracking import UnsafeModelError, UnusableModelError, load_model_file
 from include.retraining.tracking.loading import import_skops, load_skops_model, model_file
-from tests.support import MODEL_PIP_REQUIREMENTS, REPO
+from tests.support import REPO, save_skops_model
 
 pytestmark = pytest.mark.unit
 
@@ -27,21 +27,13 @@ LEGACY = REPO / "tests" / "data" / "legacy"
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small fitted pipeline saved as MLflow does for this project: skops, our trusted types."""
-    import mlflow.sklearn
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
     frame = pd.DataFrame({"x": np.arange(20.0)})
     model = Pipeline([("model", LogisticRegression())]).fit(frame, np.arange(20) % 2)
     folder = tmp_path_factory.mktemp("model") / "model"
-    mlflow.sklearn.save_model(
-        model,
-        folder,
-        serialization_format="skops",
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        pip_requirements=MODEL_PIP_REQUIREMENTS,
-    )
-    return folder
+    return save_skops_model(model, folder)
 
 
 def _copy_with(saved: Path, tmp_path: Path, **flavor: object) -> Path:

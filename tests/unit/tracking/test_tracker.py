@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from include.retraining.common import load_settings
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
 from include.retraining.tracking import Tracker, UnusableModelError
-from tests.support import MODEL_PIP_REQUIREMENTS
+from tests.support import MODEL_PIP_REQUIREMENTS, save_skops_model
 
 pytestmark = pytest.mark.unit
 
@@ -168,21 +168,13 @@ class _ServedRepository:
 
 @pytest.fixture
 def served_model(tmp_path: Path) -> Path:
-    import mlflow.sklearn
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     rows = pd.DataFrame({"x": np.arange(20.0)})
     folder = tmp_path / "served" / "model"
     model = LogisticRegression().fit(rows, np.arange(20) % 2)
-    mlflow.sklearn.save_model(
-        model,
-        folder,
-        serialization_format="skops",
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        pip_requirements=MODEL_PIP_REQUIREMENTS,
-    )
-    return folder
+    return save_skops_model(model, folder)
 
 
 def _serve(monkeypatch: pytest.MonkeyPatch, repository: _ServedRepository) -> None:
