@@ -34,10 +34,12 @@ def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
     from include.retraining.common import load_settings
     from include.retraining.learning import metric_value
     from include.retraining.tables import read_served_with_labels
-    from include.retraining.warehouse import Database
+    from include.retraining.warehouse import Database, Warehouse
 
     config, (start, end) = _matured_week(at)
-    frame = read_served_with_labels(Database(load_settings().warehouse_default_url), config, start, end)
+    settings = load_settings()
+    pipeline_db, source = Database(settings.pipeline_default_url), Warehouse(settings.warehouse_default_url)
+    frame = read_served_with_labels(pipeline_db, config, start, end, labels=source)
     figures: dict[str, tuple[str, float]] = {}
     for alias, rows in frame.groupby("alias"):
         labelled = rows.dropna(subset=["label"])
@@ -162,7 +164,7 @@ def _figures(rows: list[dict[str, Any]]) -> None:
     from include.retraining.tables import read_monitoring
     from include.retraining.warehouse import Database
 
-    monitoring = read_monitoring(Database(load_settings().warehouse_default_url), "churn")
+    monitoring = read_monitoring(Database(load_settings().pipeline_default_url), "churn")
     by_end = {pd.Timestamp(r.window_end): r for r in monitoring.itertuples()} if len(monitoring) else {}
     cache: dict[str, Any] = {}
     scored = any("score" in row["ran"] for row in rows)
@@ -188,7 +190,7 @@ def _promotion_log() -> list[dict[str, Any]]:
     from include.retraining.tables import history
     from include.retraining.warehouse import Database
 
-    records = reversed(history(Database(load_settings().warehouse_default_url), "churn", limit=100))
+    records = reversed(history(Database(load_settings().pipeline_default_url), "churn", limit=100))
     return [
         {
             "action": str(r.action),
@@ -203,7 +205,7 @@ def _promotion_log() -> list[dict[str, Any]]:
 
 
 def _print_log(log: list[dict[str, Any]], terminal: TextIO) -> None:
-    print("\nPromotion log (warehouse table model_promotions, oldest first):", file=terminal)
+    print("\nPromotion log (table model_promotions in .data/pipeline.db, oldest first):", file=terminal)
     for entry in log:
         move = f"v{entry['from_version'] or '-'} -> v{entry['to_version']}"
         print(f"  {entry['action']:13} {move:12} by {entry['actor']:10} {entry['reason'][:90]}", file=terminal)
@@ -246,7 +248,7 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: T
         "Evidently reports": f"{len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html",
         "GX results": f"{len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html",
         "alerts": f"{len(alerts)} in {settings.alerts_file}: " + ", ".join(sorted({a["kind"] for a in alerts})),
-        "predictions": f"table churn_predictions in {settings.warehouse_default_url}",
+        "predictions": f"table churn_predictions in {settings.pipeline_default_url}",
         "MLflow store": f"{settings.tracking_uri}  ->  make mlflow, then http://localhost:5000",
         "Airflow runs": "make airflow, then http://localhost:8080 (the demo's runs are in its metadata DB)",
     }

@@ -42,7 +42,7 @@ def _readable(user: Any, config: Any) -> bool:
 
 
 def _overviews(user: Any) -> tuple[list[Any], dict[str, bool]]:
-    from include.orchestration.runtime import source_warehouse
+    from include.orchestration.runtime import pipeline_database, source_warehouse
     from include.retraining.common import load_settings
     from include.retraining.config import load_model_configs
     from include.retraining.overview import ModelOverview, overview
@@ -54,7 +54,7 @@ def _overviews(user: Any) -> tuple[list[Any], dict[str, bool]]:
     tracker = Tracker(settings, trusted_types=())  # the page loads no model
     for config in (c for c in configs if _readable(user, c)):
         try:
-            db = source_warehouse(config.source.conn_id, settings)
+            db = pipeline_database(source_warehouse(config.source.conn_id, settings), settings)
         except Exception as exc:  # noqa: BLE001 - shown on the row
             row = ModelOverview(config.name, config.primary_metric, config.rollback_dag_id)
             row.errors.append(f"warehouse connection {config.source.conn_id!r}: {exc}")

@@ -4,7 +4,8 @@ are deployed, as the DAGs will use them.
 For each model: the file loads (a misspelled key gets "did you mean"), the DAGs it makes and their
 schedules, and, unless --offline, its source through the Airflow connection the runs use (columns,
 usable timestamps, rows in the latest training window, an index for the window reads, the rights
-the pipeline's tables need); then the MLflow store. Nothing is written anywhere. Exit status 1 on
+the pipeline's tables need, in the connection `retraining_db` or the source's database); then the
+MLflow store. Nothing is written anywhere. Exit status 1 on
 any problem (warnings do not count), so CI can run it on every change to a model file; --json
 prints the findings as JSON.
 """
@@ -51,7 +52,8 @@ def check(files: list[Path], offline: bool, window_end: datetime | None) -> list
     for config in configs:
         findings += dag_findings(config)
         if not offline:
-            findings += source_findings(config, _warehouse(config, settings), window_end or datetime.now(UTC))
+            source, pipeline_db = _databases(config, settings)
+            findings += source_findings(config, source, window_end or datetime.now(UTC), pipeline_db)
     if not offline:
         from include.retraining.tracking import Tracker
 
@@ -59,12 +61,13 @@ def check(files: list[Path], offline: bool, window_end: datetime | None) -> list
     return findings
 
 
-def _warehouse(config, settings):
-    """The source through the Airflow connection the runs use (environment, secrets backend or
-    metadata database)."""
-    from include.orchestration.runtime import source_warehouse
+def _databases(config, settings):
+    """The source and the database of the pipeline's tables, through the Airflow connections the
+    runs use (environment, secrets backend or metadata database)."""
+    from include.orchestration.runtime import pipeline_database, source_warehouse
 
-    return source_warehouse(config.source.conn_id, settings)
+    source = source_warehouse(config.source.conn_id, settings)
+    return source, pipeline_database(source, settings)
 
 
 @contextmanager

@@ -34,7 +34,12 @@ os.environ.update(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
 )
-for name in ("AIRFLOW_CONN_WAREHOUSE", "AIRFLOW_CONN_SLACK_ALERTS", "MLFLOW_TRACKING_URI"):
+for name in (
+    "AIRFLOW_CONN_WAREHOUSE",
+    "AIRFLOW_CONN_RETRAINING_DB",
+    "AIRFLOW_CONN_SLACK_ALERTS",
+    "MLFLOW_TRACKING_URI",
+):
     os.environ.pop(name, None)
 
 TIERS = {"dags", "unit", "integration", "reliability"}

@@ -167,10 +167,16 @@ def warehouse_url() -> str:
 
 def pipeline_db():
     """The database of the pipeline's own tables (promotion log, monitoring, predictions) in the
-    test's environment: the warehouse's, as in production."""
+    test's environment, as the runs resolve it: `AIRFLOW_CONN_RETRAINING_DB`; beside the embedded
+    warehouse, its own file; else the warehouse's."""
+    from include.retraining.common import load_settings
     from include.retraining.warehouse import Database
 
-    return Database(warehouse_url())
+    if os.environ.get("AIRFLOW_CONN_RETRAINING_DB"):
+        return Database(os.environ["AIRFLOW_CONN_RETRAINING_DB"])
+    settings = load_settings()
+    url = warehouse_url()
+    return Database(settings.pipeline_default_url if url == settings.warehouse_default_url else url)
 
 
 def tracker(settings=None):

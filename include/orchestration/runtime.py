@@ -7,18 +7,22 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from include.retraining.common import Settings, as_utc
 from include.retraining.config import ModelConfig
 from include.retraining.runs import RunInfo, StepContext
 
 if TYPE_CHECKING:
-    from include.retraining.warehouse import Warehouse
+    from include.retraining.warehouse import Database, Warehouse
+
+_D = TypeVar("_D", bound="Database")
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE_CONN_ID = "warehouse"
+# The database of the pipeline's own tables, when it is not the source's (`pipeline_database`).
+PIPELINE_DB_CONN_ID = "retraining_db"
 # The libpq connection parameters a postgres connection's extra may carry (TLS above all); they go
 # into the URL's query, which psycopg2 and ADBC hand to libpq. Airflow's own extras (`cursor`,
 # `iam`, ...) are not libpq's and stay out.
@@ -35,22 +39,79 @@ def source_warehouse(conn_id: str, settings: Settings) -> Warehouse:
     """The warehouse behind an Airflow connection, its password registered with the log masker."""
     from include.retraining.warehouse import Warehouse
 
-    found = Warehouse(warehouse_url(conn_id, settings))
-    if found.password:
+    return _masked(Warehouse(warehouse_url(conn_id, settings)))
+
+
+def pipeline_database(source: Warehouse, settings: Settings) -> Database:
+    """The database of the pipeline's own tables (monitoring, promotion log, predictions), so the
+    source can stay read-only: the Airflow connection `retraining_db` when it exists; beside the
+    embedded warehouse, `.data/pipeline.db`; else the source's own database, with a warning, as
+    before the connection existed (the source's account then needs CREATE and write rights)."""
+    from include.retraining.warehouse import Database
+
+    url = connection_url(PIPELINE_DB_CONN_ID)
+    if url is not None:
+        return _masked(Database(url))
+    if source.same_database(Database(settings.warehouse_default_url)):
+        return _embedded_pipeline_database(source, settings)
+    log.warning(
+        "no Airflow connection %r: the pipeline writes its own tables (model_monitoring, model_promotions, "
+        "<model>_predictions) into the source warehouse %s; define the connection %r to keep the source "
+        "read-only (docs/deployment.md)",
+        PIPELINE_DB_CONN_ID,
+        source.display,
+        PIPELINE_DB_CONN_ID,
+    )
+    return source
+
+
+def _embedded_pipeline_database(source: Warehouse, settings: Settings) -> Database:
+    """`.data/pipeline.db`; but an embedded setup whose warehouse already holds the pipeline's
+    history (from before the file existed) keeps it there: its promotion log and monitoring rows
+    drive the cooldown, the loop guard and rollback, and must not start over empty."""
+    from include.retraining.tables import MONITORING_TABLE, PROMOTIONS_TABLE
+    from include.retraining.warehouse import Database
+
+    pipeline = Database(settings.pipeline_default_url)
+    history = (PROMOTIONS_TABLE, MONITORING_TABLE)
+    if any(pipeline.has_table(t) for t in history) or not any(source.has_table(t) for t in history):
+        return pipeline
+    log.warning(
+        "the embedded warehouse %s holds the pipeline's tables from before %s existed: they stay there",
+        source.display,
+        pipeline.display,
+    )
+    return source
+
+
+def _masked(database: _D) -> _D:
+    if database.password:
         from airflow.sdk.log import mask_secret
 
-        mask_secret(found.password)
-    return found
+        mask_secret(database.password)
+    return database
 
 
 def warehouse_url(conn_id: str, settings: Settings) -> str:
-    """The SQLAlchemy URL of an Airflow connection.
+    """The SQLAlchemy URL of a source's Airflow connection (`connection_url`); with no
+    connection at all, the default id falls back to the embedded SQLite warehouse."""
+    url = connection_url(conn_id)
+    if url is not None:
+        return url
+    if conn_id == DEFAULT_WAREHOUSE_CONN_ID:
+        return settings.warehouse_default_url
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+
+
+def connection_url(conn_id: str) -> str | None:
+    """The SQLAlchemy URL of an Airflow connection; None when no such connection exists.
 
     `AIRFLOW_CONN_<ID>` holding a SQLAlchemy URL is used verbatim (drivers and all); a
     connection in Airflow's own forms (JSON, or a `postgres://` URI as Airflow writes them), from
     the UI or from a secrets backend is turned into one, its login and password escaped and its
-    libpq extras kept; with no connection at all, the default id falls back to the embedded SQLite
-    warehouse.
+    libpq extras kept.
     """
     raw = (os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or "").strip()
     if raw and not raw.startswith(("{", "postgres://")):
@@ -61,9 +122,7 @@ def warehouse_url(conn_id: str, settings: Settings) -> str:
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        if conn_id == DEFAULT_WAREHOUSE_CONN_ID:
-            return settings.warehouse_default_url
-        raise
+        return None
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
@@ -187,7 +246,7 @@ def _actor(dag_run: Any) -> str:
 def step_context(config: ModelConfig, *, warehouse: bool = False, run: RunInfo | None = None) -> StepContext:
     """The context of the running task, the one builder for every DAG kind: settings, the run's
     identity (`run_info`, unless the caller decided it) and, for the steps that read it, the
-    warehouse (an Airflow connection lookup), whose database also holds the pipeline's tables."""
+    warehouse (an Airflow connection lookup) and the database of the pipeline's own tables."""
     from airflow.sdk import get_current_context
 
     from include.retraining.common import load_settings
@@ -197,5 +256,7 @@ def step_context(config: ModelConfig, *, warehouse: bool = False, run: RunInfo |
     log.info("libraries preloaded by the worker: %s", "yes" if preloaded else "no (see worker_preload.py)")
     settings = load_settings()
     run = run or run_info(get_current_context(), config)
-    source = source_warehouse(config.source.conn_id, settings) if warehouse else None
-    return StepContext.create(config, settings, run, source)
+    if not warehouse:
+        return StepContext.create(config, settings, run)
+    source = source_warehouse(config.source.conn_id, settings)
+    return StepContext.create(config, settings, run, source, pipeline_database(source, settings))

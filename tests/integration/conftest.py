@@ -45,6 +45,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh warehouse, MLflow store, artifact root and alert file for this test."""
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_RETRAINING_DB", raising=False)
     # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; a previous test's store must not leak.
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path / "data"

@@ -161,7 +161,7 @@ def test_one_rollback_by_hand_is_in_the_timeline_and_every_alias_move_in_the_pro
     from include.retraining.tables import history
     from include.retraining.warehouse import Database
 
-    url = load_settings({"RETRAINING_DATA_DIR": str(demo.data)}).warehouse_default_url
+    url = load_settings({"RETRAINING_DATA_DIR": str(demo.data)}).pipeline_default_url
     log = list(reversed(history(Database(url), "churn")))
     assert [(e.action, e.from_version, e.to_version, e.actor) for e in log] == MOVES
     (rollback,) = [entry for entry in log if entry.action == "rollback"]
@@ -178,6 +178,6 @@ def test_the_live_metric_is_what_score_churn_served_with_the_shadow_challenger_b
     shadows = [w for w in weeks if w.get("shadow_version")]
     assert shadows, "a gate-blocked challenger scores in shadow beside the champion"
     assert all(w["shadow_version"] != w["live_version"] for w in shadows)
-    with sqlite3.connect(demo.data / "warehouse.db") as db:
+    with sqlite3.connect(demo.data / "pipeline.db") as db:
         aliases = db.execute("SELECT alias, count(*) FROM churn_predictions GROUP BY alias ORDER BY alias").fetchall()
     assert [alias for alias, _ in aliases] == ["challenger", "champion"]

@@ -157,7 +157,7 @@ def _assert_the_new_champion_starts_scoring(stack: NativeStack, promoted_by: str
     assert finished["state"] == "success", stack.task_states("score_churn", triggered["dag_run_id"])
     events = stack.api("GET", "/assets/events", params={"source_dag_id": "retrain_churn", "limit": 10})
     assert any(e["source_run_id"] == promoted_by for e in events["asset_events"])
-    written = read_predictions(f"sqlite:///{stack.home / 'data' / 'warehouse.db'}", "churn_predictions", "churn")
+    written = read_predictions(f"sqlite:///{stack.home / 'data' / 'pipeline.db'}", "churn_predictions", "churn")
     rows = written[written["run_id"] == triggered["dag_run_id"]]
     assert len(rows) > 0 and set(rows["model_version"]) == {champion} and set(rows["alias"]) == {"champion"}
 

@@ -41,13 +41,15 @@ def source() -> Iterator[str]:
     postgres_databases(name, drop=True)
 
 
-def _check(connection: dict, tmp_path: Path) -> tuple[int, dict[str, dict]]:
+def _check(connection: dict, tmp_path: Path, pipeline_db: str | None = None) -> tuple[int, dict[str, dict]]:
     env = {
         **os.environ,
         "AIRFLOW_CONN_WAREHOUSE": json.dumps(connection),
         "RETRAINING_DATA_DIR": str(tmp_path / "data"),
         "PYTHONPATH": str(REPO),
     }
+    if pipeline_db:
+        env["AIRFLOW_CONN_RETRAINING_DB"] = pipeline_db
     result = subprocess.run(
         [sys.executable, "-m", "retraining", "check", "--json", "--window-end", END.isoformat()],
         cwd=REPO,
@@ -86,7 +88,9 @@ def test_the_index_the_window_reads_need_is_named_and_its_statement_works(source
     assert _check(_connection(source), tmp_path)[1]["index"]["status"] == "ok"
 
 
-def test_a_role_that_may_only_read_is_told_the_grant_the_pipelines_tables_need(source: str, tmp_path: Path) -> None:
+@pytest.fixture
+def reader(source: str) -> Iterator[str]:
+    """A role that may read the source table and nothing else."""
     role = f"reader_{uuid.uuid4().hex[:8]}"
     with postgres_engine().connect() as conn:
         conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
@@ -95,17 +99,36 @@ def test_a_role_that_may_only_read_is_told_the_grant_the_pipelines_tables_need(s
         with database.connect() as conn:
             conn.execute(sa.text(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{role}"'))
             conn.execute(sa.text(f'GRANT SELECT ON {TABLE} TO "{role}"'))
-
-        status, found = _check(_connection(source, login=role), tmp_path)
-
-        assert status == 1
-        assert [found[c]["status"] for c in ("source", "timestamps", "rows")] == ["ok"] * 3
-        rights = found["rights"]
-        assert rights["status"] == "problem" and f"role {role} can read the source" in rights["message"]
-        assert f"GRANT CREATE ON SCHEMA public TO {role}" in rights["message"]
+        yield role
     finally:
         with database.connect() as conn:
             conn.execute(sa.text(f'REVOKE ALL ON {TABLE} FROM "{role}"'))
         database.dispose()
         with postgres_engine().connect() as conn:
             conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+
+
+def test_a_role_that_may_only_read_is_told_the_grant_the_pipelines_tables_need(
+    source: str, reader: str, tmp_path: Path
+) -> None:
+    status, found = _check(_connection(source, login=reader), tmp_path)
+
+    assert status == 1
+    assert [found[c]["status"] for c in ("source", "timestamps", "rows")] == ["ok"] * 3
+    rights = found["rights"]
+    assert rights["status"] == "problem" and f"role {reader} can read the source" in rights["message"]
+    assert "define retraining_db" in rights["message"]
+    assert f"GRANT CREATE ON SCHEMA public TO {reader}" in rights["message"]
+
+
+def test_a_read_only_source_is_fine_with_the_pipelines_tables_in_retraining_db(
+    source: str, reader: str, tmp_path: Path
+) -> None:
+    pipeline = f"sqlite:///{tmp_path / 'pipeline.db'}"
+
+    status, found = _check(_connection(source, login=reader), tmp_path, pipeline_db=pipeline)
+
+    assert status == 0, found
+    rights = found["rights"]
+    assert rights["status"] == "ok" and f"role {reader} may only read the source, all it needs" in rights["message"]
+    assert found["pipeline"]["status"] == "ok" and pipeline in found["pipeline"]["message"]

@@ -176,7 +176,7 @@ def _second_champion_and_monitoring(
     from include.retraining.tables import PromotionAction, PromotionRecord, append_once, replace_monitoring_row
 
     settings = _stack_settings(stack)
-    db = Database(settings.warehouse_default_url)
+    db = Database(settings.pipeline_default_url)
     # MLflow resolves a logged model's location through the global tracking URI.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates one role and one database per consumer (Airflow metadata, MLflow tracking, the warehouse)
+# Creates one role and one database per consumer (Airflow metadata, MLflow tracking, the warehouse,
+# the pipeline's own tables)
 # on the shared Postgres server. The postgres image runs this once, when its data volume is empty;
 # after changing a name or password here or in .env, recreate the volume (`docker compose down -v`).
 set -euo pipefail
@@ -19,3 +20,4 @@ SQL
 create_database "${AIRFLOW_DB_USER:?}" "${AIRFLOW_DB_PASSWORD:?}" "${AIRFLOW_DB_NAME:?}"
 create_database "${MLFLOW_DB_USER:?}" "${MLFLOW_DB_PASSWORD:?}" "${MLFLOW_DB_NAME:?}"
 create_database "${WAREHOUSE_DB_USER:?}" "${WAREHOUSE_DB_PASSWORD:?}" "${WAREHOUSE_DB_NAME:?}"
+create_database "${PIPELINE_DB_USER:?}" "${PIPELINE_DB_PASSWORD:?}" "${PIPELINE_DB_NAME:?}"

@@ -26,6 +26,10 @@ class Settings:
     models_dir: Path
     tracking_uri: str
     warehouse_default_url: str
+    # The pipeline's own tables (monitoring, promotion log, predictions) beside the embedded
+    # warehouse, never inside it: the source stays read-only (the connection `retraining_db`
+    # names another database).
+    pipeline_default_url: str
     alerts_file: Path
     airflow_base_url: str
     mlflow_ui_url: str | None = None
@@ -97,6 +101,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         models_dir=Path(env.get("RETRAINING_MODELS_DIR", REPO_ROOT / "include" / "models")).resolve(),
         tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir / 'mlflow.db'}"),
         warehouse_default_url=f"sqlite:///{data_dir / 'warehouse.db'}",
+        pipeline_default_url=f"sqlite:///{data_dir / 'pipeline.db'}",
         alerts_file=Path(env.get("RETRAINING_ALERTS_FILE", data_dir / "alerts.jsonl")).resolve(),
         airflow_base_url=(env.get("AIRFLOW__API__BASE_URL") or DEFAULT_AIRFLOW_BASE_URL).rstrip("/"),
         mlflow_ui_url=env.get("RETRAINING_MLFLOW_UI_URL") or None,

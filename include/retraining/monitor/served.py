@@ -44,11 +44,11 @@ def served_windows(
 ) -> dict[str, Any]:
     """The `served_current` / `served_matured` of `CurrentWindow`: Parquet paths, or None when
     nothing was served in that window. `below` holds the hash thresholds the two source windows
-    were read below, so a sampled window's served rows are those of the same ids. The labels are
-    the source's (the warehouse's)."""
-    db, config = ctx.warehouse, ctx.config
+    were read below, so a sampled window's served rows are those of the same ids. The predictions
+    are the pipeline database's; the labels the source's (the warehouse's)."""
+    db, config = ctx.pipeline_db, ctx.config
     current = read_served(db, config, window.start, window.end, alias=CHAMPION, below=below[0])
-    labelled = read_served_with_labels(db, config, matured.start, matured.end, below=below[1])
+    labelled = read_served_with_labels(db, config, matured.start, matured.end, below=below[1], labels=ctx.warehouse)
     return {
         "served_current": _keep(current, folder / "served_current.parquet"),
         "served_matured": _keep(labelled, folder / "served_matured.parquet"),

@@ -11,7 +11,7 @@ from typing import Any
 from include.retraining.common import Settings, training_window
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_config, load_model_configs
 from include.retraining.preflight.findings import Finding, Status
-from include.retraining.warehouse import Warehouse, WarehouseError
+from include.retraining.warehouse import Database, Warehouse, WarehouseError
 
 # The tables the pipeline keeps in the database of the model's source (`{model}` is its name).
 PIPELINE_TABLES = ("model_promotions", "model_monitoring", "{model}_predictions")
@@ -47,10 +47,13 @@ def dag_findings(config: ModelConfig) -> list[Finding]:
     return [Finding(name, "dags", Status.OK, "; ".join(dags))]
 
 
-def source_findings(config: ModelConfig, warehouse: Warehouse, window_end: datetime) -> list[Finding]:
+def source_findings(
+    config: ModelConfig, warehouse: Warehouse, window_end: datetime, pipeline_db: Database | None = None
+) -> list[Finding]:
     """The model's source as the runs will read it: every column there, the timestamps usable, the
     latest training window with enough rows, an index for the window reads, and the rights the
-    pipeline's own tables need. Stops at the first finding the others depend on."""
+    pipeline's own tables need, in `pipeline_db` (None: in the source's database). Stops at the
+    first finding the others depend on."""
     name, source = config.name, config.source
     where = f"table {source.table!r}" if source.table else "the `source.query`"
     needed = [c for c in (source.id_column, source.timestamp_column, config.target) if c]
@@ -74,7 +77,9 @@ def source_findings(config: ModelConfig, warehouse: Warehouse, window_end: datet
     findings.append(_window_rows(config, warehouse, window_end))
     if source.table:
         findings.append(_index(config, warehouse))
-    if warehouse.is_postgres:
+    if pipeline_db is not None and not pipeline_db.same_database(warehouse):
+        findings += _apart(config, warehouse, pipeline_db)
+    elif warehouse.is_postgres:
         findings.append(_rights(config, warehouse))
     return findings
 
@@ -113,7 +118,7 @@ def _index(config: ModelConfig, warehouse: Warehouse) -> Finding:
 
 
 def _rights(config: ModelConfig, warehouse: Warehouse) -> Finding:
-    tables = ", ".join(t.format(model=config.name) for t in PIPELINE_TABLES)
+    tables = _tables(config)
     user, schema, can_create = warehouse.create_rights()
     if can_create:
         return Finding(config.name, "rights", Status.OK, f"role {user} may create the pipeline's tables ({tables}) "
@@ -122,9 +127,49 @@ def _rights(config: ModelConfig, warehouse: Warehouse) -> Finding:
         config.name,
         "rights",
         Status.PROBLEM,
-        f"role {user} can read the source but not create tables in schema {schema}; the pipeline keeps its own "
-        f"tables ({tables}) in this database: GRANT CREATE ON SCHEMA {schema} TO {user}",
+        f"role {user} can read the source but not create tables in schema {schema}; without the Airflow "
+        f"connection retraining_db the pipeline keeps its own tables ({tables}) in this database: define "
+        f"retraining_db (a database the pipeline may write) and keep the source read-only, or "
+        f"GRANT CREATE ON SCHEMA {schema} TO {user}",
     )
+
+
+def _apart(config: ModelConfig, warehouse: Warehouse, pipeline_db: Database) -> list[Finding]:
+    """The source only read, the pipeline's tables in a database of their own: may they be made there?"""
+    who = "the connection"
+    how = "reads the source"
+    if warehouse.is_postgres:
+        who, _, can_create = warehouse.create_rights()
+        who, how = f"role {who}", "may write the source too" if can_create else "may only read the source, all it needs"
+    read_only = f"{who} {how}: the pipeline writes nothing there (its tables are in {pipeline_db.display})"
+    return [Finding(config.name, "rights", Status.OK, read_only), _pipeline_rights(config, pipeline_db)]
+
+
+def _pipeline_rights(config: ModelConfig, pipeline_db: Database) -> Finding:
+    where, tables = f"pipeline database {pipeline_db.display}", _tables(config)
+    try:
+        if not pipeline_db.is_postgres:
+            pipeline_db.has_table(PIPELINE_TABLES[0])  # reachable; a SQLite file is made by the first run
+            return Finding(config.name, "pipeline", Status.OK, f"{where} takes the pipeline's tables ({tables})")
+        user, schema, can_create = pipeline_db.create_rights()
+    except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Finding(config.name, "pipeline", Status.PROBLEM, f"{where} does not answer: {first}")
+    if can_create:
+        return Finding(
+            config.name, "pipeline", Status.OK, f"{where}: role {user} may create the pipeline's tables ({tables})"
+        )
+    fix = f"GRANT CREATE ON SCHEMA {schema} TO {user}"
+    return Finding(
+        config.name,
+        "pipeline",
+        Status.PROBLEM,
+        f"{where}: role {user} may not create the pipeline's tables ({tables}): {fix}",
+    )
+
+
+def _tables(config: ModelConfig) -> str:
+    return ", ".join(t.format(model=config.name) for t in PIPELINE_TABLES)
 
 
 def tracking_findings(settings: Settings, tracker: Any) -> list[Finding]:

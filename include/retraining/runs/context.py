@@ -55,15 +55,21 @@ class StepContext:
 
     @classmethod
     def create(
-        cls, config: ModelConfig, settings: Settings, run: RunInfo, warehouse: Warehouse | None = None
+        cls,
+        config: ModelConfig,
+        settings: Settings,
+        run: RunInfo,
+        warehouse: Warehouse | None = None,
+        pipeline_db: Database | None = None,
     ) -> StepContext:
         """The production context: MLflow from the settings, trusting the project's model types;
-        the pipeline's tables in the warehouse's own database."""
+        the pipeline's tables in `pipeline_db`, else in the warehouse's own database."""
         from include.retraining.learning import SKOPS_TRUSTED_TYPES
         from include.retraining.tracking import Registry, Tracker
 
         tracker = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
-        return cls(config, settings, run, tracker, Registry(tracker, config.name), warehouse, warehouse)
+        registry = Registry(tracker, config.name)
+        return cls(config, settings, run, tracker, registry, warehouse, pipeline_db or warehouse)
 
     @property
     def run_url(self) -> str:

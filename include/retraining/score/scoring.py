@@ -19,6 +19,7 @@ from croniter import croniter
 from include.retraining.common import Window, as_utc
 from include.retraining.config import ModelConfig
 from include.retraining.learning import model_features
+from include.retraining.warehouse import id_text
 
 
 class ScoringInputError(ValueError):
@@ -130,14 +131,6 @@ def _encoders(model: Any) -> Iterator[tuple[list[str], Any, Any]]:
             inner = getattr(transformer, "steps", None)
             if inner and hasattr(inner[-1][1], "categories_") and isinstance(columns, list):
                 yield [str(c) for c in columns], (transformer[:-1] if len(inner) > 1 else None), inner[-1][1]
-
-
-def id_text(values: pd.Series) -> pd.Series:
-    """Source ids as text, as the predictions table keeps them: an integer id upcast to float by
-    a driver (7 -> 7.0) stays "7"."""
-    if pd.api.types.is_float_dtype(values) and values.dropna().apply(float.is_integer).all():
-        return values.astype("Int64").astype(str)
-    return values.astype(str)
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,23 @@ import sqlalchemy as sa
 from include.retraining.config import ModelConfig
 from include.retraining.warehouse import (
     HASH_SPACE,
+    LABEL,
     Database,
+    Warehouse,
     WarehouseError,
     aware_utc,
+    check_label_table,
     hash_below,
+    label_columns,
     naive_utc,
     plain_arrow,
     plain_frame,
     quote_name,
+    read_labels,
     sqlite_state,
 )
 
 SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score"]
-LABEL = "label"
 # True where the label relation held different labels for one prediction (left unlabelled).
 LABEL_CONFLICT = "label_conflict"
 
@@ -62,11 +66,19 @@ def read_served(
 
 
 def read_served_with_labels(
-    db: Database, config: ModelConfig, start: datetime, end: datetime, *, below: int = HASH_SPACE
+    db: Database,
+    config: ModelConfig,
+    start: datetime,
+    end: datetime,
+    *,
+    below: int = HASH_SPACE,
+    labels: Warehouse | None = None,
 ) -> pd.DataFrame:
     """Served rows of the window, every alias, with the label that has arrived for each (or NaN);
     only the ids hashing below `below` when it is set, as in `read_served`.
 
+    The labels are read from `labels`, the source warehouse, when it is another database than the
+    predictions' (`pipeline_db`), and joined here; in one database, one SQL join does it.
     A label relation with several rows for one prediction keeps one labelled row, so a duplicate
     label never counts a prediction twice. Duplicates that disagree (0 and 1 for one prediction)
     leave it unlabelled, flagged in `LABEL_CONFLICT`: nothing tells which arrived last, and
@@ -74,9 +86,29 @@ def read_served_with_labels(
     """
     if not has_predictions(db, config):
         return pd.DataFrame(columns=[*SERVED_COLUMNS, LABEL, LABEL_CONFLICT])
-    _check_label_table(db, config)
-    id_type = _label_id_type(db, config)
-    frame = _fetch(db, config, _served_sql(db, config, with_labels=True, below=below, id_type=id_type), start, end)
+    if labels is not None and not labels.same_database(db):
+        frame = _joined_apart(db, labels, config, start, end, below)
+    else:
+        check_label_table(db, config)
+        id_type = _label_id_type(db, config)
+        frame = _fetch(db, config, _served_sql(db, config, with_labels=True, below=below, id_type=id_type), start, end)
+    return _settle_conflicts(frame, config)
+
+
+def _joined_apart(
+    db: Database, labels: Warehouse, config: ModelConfig, start: datetime, end: datetime, below: int
+) -> pd.DataFrame:
+    """The served rows from the pipeline database, left-joined here with the labels read from the
+    warehouse: the SQL join's rows, in its order."""
+    served = read_served(db, config, start, end, below=below)
+    arrived = read_labels(labels, config, start, end, served["id"].unique())
+    keys = ["id", "event_time"] if "event_time" in arrived.columns else ["id"]
+    served["event_time"] = served["event_time"].astype("datetime64[ns]")
+    return served.merge(arrived, how="left", on=keys, sort=False)
+
+
+def _settle_conflicts(frame: pd.DataFrame, config: ModelConfig) -> pd.DataFrame:
+    """One row per served prediction: duplicate labels kept once, disagreeing ones left unlabelled."""
     frame[LABEL_CONFLICT] = False
     keys = ["alias", "model_version", "id", "event_time"]
     if not frame.duplicated(keys).any():  # the usual case; the sort below costs seconds at 1M rows
@@ -95,7 +127,7 @@ def read_served_with_labels(
     return frame
 
 
-# The label id types a served id (text, as `score.id_text` writes it) is cast to, so the join is
+# The label id types a served id (text, as `warehouse.id_text` writes it) is cast to, so the join is
 # by the id's own value and the label relation's index on it serves: '21.5' = 21.50 as numeric.
 # Each with the text it casts from: a served id of any other shape matches nothing, never fails the read.
 _TYPED_IDS = {
@@ -126,18 +158,16 @@ def _label_id_type(db: Database, config: ModelConfig) -> str | None:
     return kind if kind in _TYPED_IDS else None
 
 
-def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tuple[str, str, str | None, str]:
-    """(relation, id column, timestamp column or None, label column) of where labels arrive."""
-    labels, source = config.labels, config.source
-    if labels.table is not None:
-        id_column = labels.id_column or source.id_column
-        return quote_name(dialect, labels.table), id_column, labels.timestamp_column, labels.column or config.target
-    if source.table:
-        relation = quote_name(dialect, source.table)
+def _label_relation(config: ModelConfig, dialect: sa.Dialect, named: bool) -> tuple[str, str | None, str | None, str]:
+    """(relation, id column, timestamp column or None, label column) of where labels arrive, for SQL."""
+    where = label_columns(config)
+    if where.source.table:
+        relation = quote_name(dialect, where.source.table)
     else:
-        query = source.query.replace(":", "\\:") if named else source.query
-        relation = f"(\n{query}\n)"
-    return relation, source.id_column, source.timestamp_column, config.target
+        query = str(where.source.query)
+        # Escaped colons, so SQLAlchemy's text() leaves ':x' in the user's literals alone.
+        relation = "(\n" + (query.replace(":", "\\:") if named else query) + "\n)"
+    return relation, where.id_column, where.timestamp_column, where.label
 
 
 def _served_sql(
@@ -227,17 +257,6 @@ def _fetch_sqlalchemy(db: Database, config: ModelConfig, sql: str, params: dict[
     }
     with db.engine(config.source.statement_timeout_seconds, read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(statement, conn, params=values)
-
-
-def _check_label_table(db: Database, config: ModelConfig) -> None:
-    table = config.labels.table
-    if table is None:
-        return
-    if not db.has_table(table):
-        raise WarehouseError(
-            f"model {config.name!r}: labels.table {table!r} does not exist in the warehouse; fix `labels.table` "
-            "in the model file or create the table the labels land in (it may stay empty until they arrive)"
-        )
 
 
 def _refused(config: ModelConfig, exc: BaseException) -> WarehouseError:

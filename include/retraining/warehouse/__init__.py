@@ -1,7 +1,8 @@
 """The SQL databases the pipeline talks to: `Warehouse`, a model's source (windows read whole,
 streamed, sampled or aggregated by the database), and `Database`, any SQL database it connects
-to (the one place an engine is opened). The warehouse's types are made plain for every backend,
-and SQL it refuses becomes a `WarehouseError` that names the fix."""
+to (the one place an engine is opened), and the labels of served predictions where they arrive.
+The warehouse's types are made plain for every backend, and SQL it refuses becomes a
+`WarehouseError` that names the fix."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.warehouse.database import WRITE_TIMEOUT_S, Database
+    from include.retraining.warehouse.labels import LABEL, check_label_table, label_columns, read_labels
     from include.retraining.warehouse.source import SampledWindow, SourceTimestamps, Warehouse, WindowAggregates
     from include.retraining.warehouse.sql import HASH_SPACE, hash_below, quote_name, sample_threshold, window_query
     from include.retraining.warehouse.types import (
         WarehouseError,
         aware_utc,
+        id_text,
         naive_utc,
         plain_arrow,
         plain_frame,

@@ -47,6 +47,11 @@ class Database:
         """The URL with its password hidden, for messages."""
         return self._url.render_as_string(hide_password=True)
 
+    def same_database(self, other: Database) -> bool:
+        """Whether `other` is this very connection (URL, account and all): one SQL statement may
+        then join their tables."""
+        return self._url.render_as_string(hide_password=False) == other._url.render_as_string(hide_password=False)
+
     @property
     def password(self) -> str | None:
         """The password, so whoever resolved the URL can register it with a log masker."""

@@ -210,3 +210,11 @@ def sqlite_state(message: str) -> str | None:
         if text in message:
             return state
     return None
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Source ids as text, as the predictions table keeps them: an integer id upcast to float by
+    a driver (7 -> 7.0) stays "7"."""
+    if pd.api.types.is_float_dtype(values) and values.dropna().apply(float.is_integer).all():
+        return values.astype("Int64").astype(str)
+    return values.astype(str)

@@ -1,10 +1,12 @@
 """Monitoring what was served: the performance figures per version and beside a shadow challenger
 (against served rows made here), the labels section of the model file, and the join of served
-predictions with late labels on a real SQLite warehouse."""
+predictions with late labels on real SQLite databases: the predictions in the warehouse itself
+(one SQL join), and in a pipeline database of their own (the labels read apart, joined here)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from include.retraining.monitor import CurrentWindow
 from include.retraining.monitor import served as monitor_served
 from include.retraining.tables import read_monitoring, read_served, read_served_with_labels
 from include.retraining.tables.monitoring import MONITORING_TABLE, add_missing_columns
-from include.retraining.warehouse import Database, WarehouseError
+from include.retraining.warehouse import Database, Warehouse, WarehouseError
 from tests.support_served import predictions_for, write_predictions
 from tests.unit.monitor.fakes import CHURN, END, current_window, drift_result, ref, sqlite_url
 
@@ -142,6 +144,26 @@ def warehouse(tmp_path: Path) -> Database:
     return Database(sqlite_url(tmp_path))
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where the predictions are (`pipeline_url`) and where the labels arrive (`warehouse`)."""
+
+    warehouse: Warehouse
+    pipeline_url: str
+
+    def read(self, config, start: datetime, end: datetime) -> pd.DataFrame:
+        return read_served_with_labels(Database(self.pipeline_url), config, start, end, labels=self.warehouse)
+
+
+@pytest.fixture(params=["one database", "a pipeline database apart"])
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Place:
+    """Every label join twice: one SQL join, and predictions and labels read apart and joined here."""
+    apart = request.param != "one database"
+    return Place(
+        Warehouse(sqlite_url(tmp_path)), f"sqlite:///{tmp_path / 'pipeline.db'}" if apart else sqlite_url(tmp_path)
+    )
+
+
 def _load(db: Database, table: str, frame: pd.DataFrame) -> None:
     """A table as an upstream load leaves it (the labels relation)."""
     with db.engine() as engine:
@@ -153,32 +175,32 @@ def _source(n: int) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "snapshot_at": times, "churned": 1.0})
 
 
-def test_late_labels_from_a_label_table_join_by_id(config, warehouse, tmp_path):
+def test_late_labels_from_a_label_table_join_by_id(config, warehouse, place, tmp_path):
     source, start = _source(10), END - timedelta(days=7)
     config = config.model_copy(update={"labels": config.labels.model_copy(update={"table": "churn_labels"})})
-    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "champion", np.full(10, 0.4), start, END))
+    write_predictions(place.pipeline_url, predictions_for(source, "3", "champion", np.full(10, 0.4), start, END))
     labels = source.iloc[:4][["customer_id", "churned"]]
 
     with pytest.raises(WarehouseError, match="labels.table 'churn_labels' does not exist"):
-        read_served_with_labels(warehouse, config, start, END)
+        place.read(config, start, END)
     _load(warehouse, "churn_labels", pd.concat([labels, labels.iloc[:1]]))
 
-    frame = read_served_with_labels(warehouse, config, start, END)
+    frame = place.read(config, start, END)
 
     assert len(frame) == 10 and frame["label"].notna().sum() == 4  # the duplicate label counted once
     assert set(frame["model_version"]) == {"3"} and frame["event_time"].dtype.kind == "M"
     assert not frame["label_conflict"].any()  # the same label twice is no conflict
 
 
-def test_conflicting_labels_leave_the_prediction_unlabelled_and_are_counted(config, warehouse, tmp_path, caplog):
+def test_conflicting_labels_leave_the_prediction_unlabelled_and_are_counted(config, warehouse, place, caplog):
     """0 and 1 for one prediction: nothing says which came last, so neither is used (the lowest was, silently)."""
     source, start = _source(4).assign(churned=0.0), END - timedelta(days=7)
     config = config.model_copy(update={"labels": config.labels.model_copy(update={"table": "churn_labels"})})
-    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "champion", np.full(4, 0.4), start, END))
+    write_predictions(place.pipeline_url, predictions_for(source, "3", "champion", np.full(4, 0.4), start, END))
     arrived = pd.DataFrame({"customer_id": ["C0", "C0", "C1", "C1", "C2"], "churned": [1.0, 0.0, 1.0, 1.0, 0.0]})
     _load(warehouse, "churn_labels", arrived)
 
-    frame = read_served_with_labels(warehouse, config, start, END).set_index("id")
+    frame = place.read(config, start, END).set_index("id")
     figures = monitor_served._figures(config, frame.reset_index(), "champion", "3")
 
     assert frame["label"].to_dict() == pytest.approx({"C0": np.nan, "C1": 1.0, "C2": 0.0, "C3": np.nan}, nan_ok=True)
@@ -187,17 +209,42 @@ def test_conflicting_labels_leave_the_prediction_unlabelled_and_are_counted(conf
     assert "1 served prediction(s) have conflicting labels in churn_labels" in caplog.text
 
 
-def test_labels_in_the_source_table_join_by_id_and_timestamp(config, warehouse, tmp_path):
+def test_labels_in_the_source_table_join_by_id_and_timestamp(config, place, tmp_path):
     source, start = _source(6), END - timedelta(days=7)
-    assert read_served(warehouse, config, start, END).empty  # no table: nothing served
-    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "challenger", np.full(6, 0.4), start, END))
-    late = source.assign(churned=[1.0, 0.0, None, None, None, None])
+    pipeline = Database(place.pipeline_url)
+    assert read_served(pipeline, config, start, END).empty  # no table: nothing served
+    write_predictions(place.pipeline_url, predictions_for(source, "3", "challenger", np.full(6, 0.4), start, END))
+    # A second snapshot of C0 at another time: its label is not this prediction's.
+    late = pd.concat(
+        [
+            source.assign(churned=[1.0, 0.0, None, None, None, None]),
+            source.iloc[:1].assign(snapshot_at=source["snapshot_at"].iloc[0] + timedelta(minutes=30), churned=0.0),
+        ]
+    )
     load_window(sqlite_url(tmp_path), config.source.table, late, start, END)
 
-    frame = read_served_with_labels(warehouse, config, start, END)
+    frame = place.read(config, start, END)
 
     assert frame["label"].tolist()[:2] == [1.0, 0.0] and frame["label"].isna().sum() == 4
-    assert read_served(warehouse, config, start, END, alias="champion").empty
+    assert len(frame) == 6 and not frame["label_conflict"].any()
+    assert read_served(pipeline, config, start, END, alias="champion").empty
+
+
+def test_a_label_table_with_a_time_joins_by_id_and_time(config, warehouse, place):
+    source, start = _source(3), END - timedelta(days=7)
+    labels = config.labels.model_copy(update={"table": "labels", "timestamp_column": "observed_at"})
+    config = config.model_copy(update={"labels": labels})
+    write_predictions(place.pipeline_url, predictions_for(source, "3", "champion", np.full(3, 0.4), start, END))
+    at = source["snapshot_at"]
+    # C0's label at its served time; C1's at another time only (another snapshot's), C2's none.
+    arrived = pd.DataFrame(
+        {"customer_id": ["C0", "C1"], "observed_at": [at[0], at[1] + timedelta(hours=2)], "churned": [1, 0]}
+    )
+    _load(warehouse, "labels", arrived)
+
+    frame = place.read(config, start, END).set_index("id")
+
+    assert frame["label"].to_dict() == pytest.approx({"C0": 1.0, "C1": np.nan, "C2": np.nan}, nan_ok=True)
 
 
 def test_an_older_monitoring_table_gains_the_new_columns(warehouse):
@@ -214,15 +261,15 @@ def test_an_older_monitoring_table_gains_the_new_columns(warehouse):
     assert rows["label_coverage"].isna().tolist() == [True, False]
 
 
-def test_an_integer_label_id_matches_the_text_id_scoring_stored(config, warehouse, tmp_path):
+def test_an_integer_label_id_matches_the_text_id_scoring_stored(config, warehouse, place):
     source, start = _source(3).assign(customer_id=[7, 8, 9]), END - timedelta(days=7)
     labels = config.labels.model_copy(update={"table": "labels", "id_column": "account"})
     config = config.model_copy(update={"labels": labels})
-    write_predictions(sqlite_url(tmp_path), predictions_for(source, "3", "champion", np.full(3, 0.4), start, END))
+    write_predictions(place.pipeline_url, predictions_for(source, "3", "champion", np.full(3, 0.4), start, END))
     arrived = pd.DataFrame({"account": [7, 9], "churned": [1, 0]})
     _load(warehouse, "labels", arrived)
 
-    frame = read_served_with_labels(warehouse, config, start, END)
+    frame = place.read(config, start, END)
 
     labelled = frame.set_index("id")["label"]
     assert labelled.dropna().to_dict() == {"7": 1.0, "9": 0.0} and pd.isna(labelled["8"])

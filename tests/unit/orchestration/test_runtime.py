@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from include.orchestration.runtime import run_info, source_warehouse, step_context, warehouse_url
+from include.orchestration.runtime import pipeline_database, run_info, source_warehouse, step_context, warehouse_url
 from include.retraining.common import load_settings
 from include.retraining.config import load_model_config
 from include.retraining.runs import RunInfo
@@ -125,6 +125,59 @@ def test_the_step_context_reads_the_models_connection_only_when_asked(monkeypatc
     assert without.warehouse is None and without.pipeline_db is None and without.run is run
     assert with_warehouse.warehouse.display == f"sqlite:///{tmp_path / 'wh.db'}"
     assert with_warehouse.pipeline_db is with_warehouse.warehouse and with_warehouse.config is CONFIG
+
+
+def test_the_pipeline_tables_go_to_retraining_db_when_it_is_defined(monkeypatch, tmp_path: Path) -> None:
+    password = _password()
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"sqlite:///{tmp_path / 'wh.db'}")
+    pipeline = {
+        "conn_type": "postgres",
+        "host": "db",
+        "login": "pipeline",
+        "password": password,
+        "schema": "retraining",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_RETRAINING_DB", json.dumps(pipeline))
+
+    ctx = step_context(CONFIG, warehouse=True, run=RunInfo("monitor_churn", "manual__1", END))
+
+    assert ctx.warehouse.display == f"sqlite:///{tmp_path / 'wh.db'}"
+    assert ctx.pipeline_db.display == "postgresql+psycopg2://pipeline:***@db:5432/retraining"
+    assert password not in _redacted(f"connecting with {password}")
+
+
+def test_beside_the_embedded_warehouse_the_pipeline_tables_have_their_own_file() -> None:
+    settings = load_settings()
+
+    pipeline = pipeline_database(source_warehouse("warehouse", settings), settings)
+
+    assert pipeline.display == settings.pipeline_default_url != settings.warehouse_default_url
+
+
+def test_an_embedded_warehouse_holding_the_pipeline_history_keeps_it(tmp_path: Path) -> None:
+    """A laptop setup from before `.data/pipeline.db`: its promotion log stays where it is."""
+    import sqlite3
+
+    settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path)})
+    with sqlite3.connect(tmp_path / "warehouse.db") as db:
+        db.execute("CREATE TABLE model_promotions (model TEXT)")
+    source = source_warehouse("warehouse", settings)
+
+    assert pipeline_database(source, settings) is source
+    with sqlite3.connect(tmp_path / "pipeline.db") as db:  # once the new file holds the history, it wins
+        db.execute("CREATE TABLE model_monitoring (model TEXT)")
+    assert pipeline_database(source, settings).display == settings.pipeline_default_url
+
+
+def test_without_retraining_db_another_source_holds_the_pipeline_tables_with_a_warning(
+    monkeypatch, tmp_path: Path, caplog
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"sqlite:///{tmp_path / 'wh.db'}")
+    settings = load_settings()
+    source = source_warehouse("warehouse", settings)
+
+    assert pipeline_database(source, settings) is source
+    assert "define the connection 'retraining_db' to keep the source read-only" in caplog.text
 
 
 def _context(params=None, drift=None, interval_end=None, run_type="scheduled", user=None) -> dict:

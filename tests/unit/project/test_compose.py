@@ -42,6 +42,7 @@ REQUIRED_SERVICES = ("postgres", "redis", "mlflow", "serve", *ONE_SHOT_SERVICES,
 # Variables include/ reads; each Airflow container must have them or tasks fall back to local defaults.
 ENV_READ_BY_CODE = (
     "AIRFLOW_CONN_WAREHOUSE",
+    "AIRFLOW_CONN_RETRAINING_DB",
     "AIRFLOW_CONN_SLACK_ALERTS",
     "MLFLOW_TRACKING_URI",
     "RETRAINING_ARTIFACT_ROOT",
@@ -332,6 +333,7 @@ def test_compose_has_no_literal_credentials(services):
         ("airflow-worker", "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW_DB"),
         ("mlflow", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_DB"),
         ("airflow-worker", "AIRFLOW_CONN_WAREHOUSE", "WAREHOUSE_DB"),
+        ("airflow-worker", "AIRFLOW_CONN_RETRAINING_DB", "PIPELINE_DB"),
     ],
 )
 def test_database_urls_use_the_credentials_postgres_creates(services, service, variable, prefix):
@@ -345,13 +347,13 @@ def test_database_urls_use_the_credentials_postgres_creates(services, service, v
         assert f"{prefix}_{part}" in created
 
 
-def test_postgres_init_script_creates_the_three_databases(services):
+def test_postgres_init_script_creates_the_four_databases(services):
     script = POSTGRES_INIT_SCRIPT.read_text()
     postgres_env = _environment(services["postgres"])
 
     read = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*_DB_[A-Z]+)", script))
 
-    databases, parts = ("AIRFLOW", "MLFLOW", "WAREHOUSE"), ("USER", "PASSWORD", "NAME")
+    databases, parts = ("AIRFLOW", "MLFLOW", "WAREHOUSE", "PIPELINE"), ("USER", "PASSWORD", "NAME")
     expected = {f"{db}_DB_{part}" for db in databases for part in parts}
     assert expected <= read
     assert read - set(postgres_env) == set()

@@ -35,6 +35,7 @@ ADAPTERS = {
         "warehouse/database.py",
         "warehouse/source.py",
         "warehouse/sql.py",
+        "warehouse/labels.py",
         "tables/monitoring.py",
         "tables/promotions.py",
         "tables/served.py",

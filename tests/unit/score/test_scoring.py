@@ -14,7 +14,7 @@ from include.retraining.common import Window
 from include.retraining.config import ScoringConfig, load_model_config
 from include.retraining.learning import fit, predict_scores, split_by_time
 from include.retraining.score import ScoringInputError, score_frame, score_with_report, scoring_interval
-from include.retraining.score.scoring import Stamp, id_text, inspect_input, prediction_rows
+from include.retraining.score.scoring import Stamp, inspect_input, prediction_rows
 from include.retraining.tables import PREDICTION_COLUMNS
 from tests.support import odd_churn_rows, with_native_categories
 
@@ -119,12 +119,6 @@ def test_a_native_model_counts_unseen_categories_and_still_scores_them(native_mo
 
 def test_an_empty_window_scores_to_nothing(data, model) -> None:
     assert score_frame(model, data.iloc[:0], CONFIG).shape == (0,)
-
-
-def test_ids_become_text_without_a_float_suffix() -> None:
-    assert id_text(pd.Series([7.0, 12.0])).tolist() == ["7", "12"]
-    assert id_text(pd.Series(["c-1", "c-2"])).tolist() == ["c-1", "c-2"]
-    assert id_text(pd.Series([3, 4])).tolist() == ["3", "4"]
 
 
 def test_prediction_rows_follow_the_tables_contract() -> None:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from include.retraining.config import SourceConfig, load_model_config
-from include.retraining.warehouse import aware_utc, naive_utc, plain_arrow, plain_frame, sqlite_state
+from include.retraining.warehouse import aware_utc, id_text, naive_utc, plain_arrow, plain_frame, sqlite_state
 from include.retraining.warehouse.types import plain_batch, refusal, timestamptz_literal
 
 pytestmark = pytest.mark.unit
@@ -121,3 +121,9 @@ def test_a_data_exception_keeps_the_value_it_quotes_out_of_the_message() -> None
 
     assert "Jane Roe" not in message and "invalid input syntax for type integer: <value>" in message
     assert "model 'churn'" in message and "fix `source.table` in the model file" in message
+
+
+def test_ids_become_text_without_a_float_suffix() -> None:
+    assert id_text(pd.Series([7.0, 12.0])).tolist() == ["7", "12"]
+    assert id_text(pd.Series(["c-1", "c-2"])).tolist() == ["c-1", "c-2"]
+    assert id_text(pd.Series([3, 4])).tolist() == ["3", "4"]
