@@ -159,6 +159,48 @@ def postgres_databases(*names: str, drop: bool = False) -> None:
     engine.dispose()
 
 
+@contextmanager
+def fresh_postgres_databases(*prefixes: str) -> Iterator[list[str]]:
+    """A uniquely named database per prefix on the local server (their admin URLs), dropped after;
+    no server is a failure under CI=true, else a skip."""
+    from sqlalchemy.engine import make_url
+
+    names = [f"{prefix}_{uuid.uuid4().hex[:10]}" for prefix in prefixes]
+    try:
+        postgres_databases(*names)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no Postgres here
+        service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    try:
+        yield [make_url(PG_ADMIN_URL).set(database=n).render_as_string(hide_password=False) for n in names]
+    finally:
+        postgres_databases(*names, drop=True)
+
+
+@contextmanager
+def select_only_role(database_url: str, table: str, password: str | None = None) -> Iterator[str]:
+    """A login role that may SELECT `table` of the database and nothing else (no CREATE in its
+    schema); dropped after."""
+    import sqlalchemy as sa
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    admin, owner = postgres_engine(), sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            secret = f" PASSWORD '{password}'" if password else ""
+            conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN{secret}'))
+        with owner.connect() as conn:
+            conn.execute(sa.text(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{role}"'))
+            conn.execute(sa.text(f'GRANT SELECT ON {table} TO "{role}"'))
+        yield role
+    finally:
+        with owner.connect() as conn:
+            conn.execute(sa.text(f'REVOKE ALL ON {table} FROM "{role}"'))
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        owner.dispose()
+        admin.dispose()
+
+
 def warehouse_url() -> str:
     from include.retraining.common import load_settings
 

@@ -258,5 +258,9 @@ def step_context(config: ModelConfig, *, warehouse: bool = False, run: RunInfo |
     run = run or run_info(get_current_context(), config)
     if not warehouse:
         return StepContext.create(config, settings, run)
+    from include.retraining.tables import upgrade_schema
+
     source = source_warehouse(config.source.conn_id, settings)
-    return StepContext.create(config, settings, run, source, pipeline_database(source, settings))
+    pipeline_db = pipeline_database(source, settings)
+    upgrade_schema(pipeline_db)  # a new release's first run brings the pipeline's tables up to date
+    return StepContext.create(config, settings, run, source, pipeline_db)

@@ -24,6 +24,7 @@ LIBRARIES = (
     "pandas",
     "pyarrow.parquet",
     "sqlalchemy",
+    "alembic.command",
     "sqlparse",
     "adbc_driver_manager",
     "adbc_driver_postgresql.dbapi",

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from demo.churn_data import TABLE, generate_snapshots, load_window
-from tests.support import PG_ADMIN_URL, REPO, postgres_databases, postgres_engine, service_unavailable
+from tests.support import PG_ADMIN_URL, REPO, postgres_databases, select_only_role, service_unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -90,22 +90,8 @@ def test_the_index_the_window_reads_need_is_named_and_its_statement_works(source
 
 @pytest.fixture
 def reader(source: str) -> Iterator[str]:
-    """A role that may read the source table and nothing else."""
-    role = f"reader_{uuid.uuid4().hex[:8]}"
-    with postgres_engine().connect() as conn:
-        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
-    database = sa.create_engine(source, isolation_level="AUTOCOMMIT")
-    try:
-        with database.connect() as conn:
-            conn.execute(sa.text(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{role}"'))
-            conn.execute(sa.text(f'GRANT SELECT ON {TABLE} TO "{role}"'))
+    with select_only_role(source, TABLE) as role:
         yield role
-    finally:
-        with database.connect() as conn:
-            conn.execute(sa.text(f'REVOKE ALL ON {TABLE} FROM "{role}"'))
-        database.dispose()
-        with postgres_engine().connect() as conn:
-            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
 
 
 def test_a_role_that_may_only_read_is_told_the_grant_the_pipelines_tables_need(

@@ -9,9 +9,9 @@ runs retrain, score and monitor end to end; the monitor judges what was served (
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,16 +22,7 @@ from sqlalchemy.engine import make_url
 from demo.churn_data import TABLE
 from include.retraining.tables import history, read_monitoring
 from include.retraining.warehouse import Database
-from tests.support import (
-    PG_ADMIN_URL,
-    REPO,
-    UTC,
-    load_weeks,
-    postgres_databases,
-    postgres_engine,
-    run_dag,
-    service_unavailable,
-)
+from tests.support import REPO, UTC, fresh_postgres_databases, load_weeks, run_dag, select_only_role
 from tests.support_served import read_predictions
 
 pytestmark = pytest.mark.integration
@@ -50,61 +41,51 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    source_db, pipeline_db = (f"{kind}_{uuid.uuid4().hex[:10]}" for kind in ("readonly_src", "readonly_pipe"))
-    role = f"reader_{uuid.uuid4().hex[:8]}"
-    try:
-        postgres_databases(source_db, pipeline_db)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no Postgres here
-        service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
-    admin = make_url(PG_ADMIN_URL)
-    source_url = admin.set(database=source_db).render_as_string(hide_password=False)
-    pipeline_url = admin.set(database=pipeline_db).render_as_string(hide_password=False)
-    root = tmp_path_factory.mktemp("readonly")
+def _model_files(root: Path) -> Path:
     config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
     config["training"].update(estimator="logistic_regression", params={})  # a cheap fit; the kind does not matter
     config["scoring"]["schedule"] = "0 0 * * 1"  # weekly: one run scores the whole matured week
     config["monitor"]["min_rows"] = 50
     (root / "models").mkdir()
     (root / "models" / "churn.yaml").write_text(yaml.safe_dump(config))
-    with pytest.MonkeyPatch.context() as env:
+    return root / "models"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("readonly")
+    with (
+        fresh_postgres_databases("readonly_src", "readonly_pipe") as (source_url, pipeline_url),
+        pytest.MonkeyPatch.context() as env,
+    ):
         env.setenv("RETRAINING_DATA_DIR", str(root / "data"))
-        env.setenv("RETRAINING_MODELS_DIR", str(root / "models"))
+        env.setenv("RETRAINING_MODELS_DIR", str(_model_files(root)))
         env.delenv("MLFLOW_TRACKING_URI", raising=False)
         env.setenv("AIRFLOW_CONN_WAREHOUSE", source_url)
-        engine = postgres_engine()
-        try:
-            load_weeks(START, weeks=8)  # as the owner: the upstream load
-            with engine.connect() as conn:
-                conn.execute(sa.text(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{PASSWORD}'"))
-            owner = sa.create_engine(source_url, isolation_level="AUTOCOMMIT")
-            with owner.connect() as conn:
-                conn.execute(sa.text(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{role}"'))
-                conn.execute(sa.text(f'GRANT SELECT ON {TABLE} TO "{role}"'))
-            owner.dispose()
-            reader = {"conn_type": "postgres", "host": admin.host, "port": admin.port or 5432}
-            reader |= {"login": role, "password": PASSWORD, "schema": source_db}
-            secrets = root / "connections.json"
-            secrets.write_text(json.dumps({"warehouse": reader}))
+        load_weeks(START, weeks=8)  # as the owner: the upstream load
+        with select_only_role(source_url, TABLE, PASSWORD) as role:
+            source = make_url(source_url)
+            reader = {"conn_type": "postgres", "host": source.host, "port": source.port or 5432}
+            reader |= {"login": role, "password": PASSWORD, "schema": source.database}
+            (root / "connections.json").write_text(json.dumps({"warehouse": reader}))
             env.delenv("AIRFLOW_CONN_WAREHOUSE")
             env.setenv("AIRFLOW__SECRETS__BACKEND", "airflow.secrets.local_filesystem.LocalFilesystemBackend")
-            env.setenv("AIRFLOW__SECRETS__BACKEND_KWARGS", json.dumps({"connections_file_path": str(secrets)}))
-            clear_secrets_backends_cache()  # the backends are built once per process, then kept
+            env.setenv(
+                "AIRFLOW__SECRETS__BACKEND_KWARGS",
+                json.dumps({"connections_file_path": str(root / "connections.json")}),
+            )
             env.setenv("AIRFLOW_CONN_RETRAINING_DB", pipeline_url)
-            before = _tables(source_url)
-            states = {
-                "retrain": run_dag("retrain_churn", TRAINED_AT),
-                "score": run_dag("score_churn", TRAINED_AT),
-                "monitor": run_dag("monitor_churn", MONITORED_AT),
-            }
-            yield {"states": states, "before": before, "source": source_url, "pipeline": pipeline_url, "role": role}
-        finally:
-            clear_secrets_backends_cache()
-            postgres_databases(source_db, pipeline_db, drop=True)
-            with engine.connect() as conn:
-                conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
-            engine.dispose()
+            clear_secrets_backends_cache()  # the backends are built once per process, then kept
+            try:
+                before = _tables(source_url)
+                states = {
+                    "retrain": run_dag("retrain_churn", TRAINED_AT),
+                    "score": run_dag("score_churn", TRAINED_AT),
+                    "monitor": run_dag("monitor_churn", MONITORED_AT),
+                }
+                yield {"states": states, "before": before, "source": source_url, "pipeline": pipeline_url, "role": role}
+            finally:
+                clear_secrets_backends_cache()
 
 
 def test_the_reader_role_may_not_write_the_source(runs: dict) -> None:

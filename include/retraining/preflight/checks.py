@@ -11,6 +11,7 @@ from typing import Any
 from include.retraining.common import Settings, training_window
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_config, load_model_configs
 from include.retraining.preflight.findings import Finding, Status
+from include.retraining.tables import schema_head, schema_revision
 from include.retraining.warehouse import Database, Warehouse, WarehouseError
 
 # The tables the pipeline keeps in the database of the model's source (`{model}` is its name).
@@ -148,24 +149,23 @@ def _apart(config: ModelConfig, warehouse: Warehouse, pipeline_db: Database) -> 
 def _pipeline_rights(config: ModelConfig, pipeline_db: Database) -> Finding:
     where, tables = f"pipeline database {pipeline_db.display}", _tables(config)
     try:
-        if not pipeline_db.is_postgres:
-            pipeline_db.has_table(PIPELINE_TABLES[0])  # reachable; a SQLite file is made by the first run
-            return Finding(config.name, "pipeline", Status.OK, f"{where} takes the pipeline's tables ({tables})")
-        user, schema, can_create = pipeline_db.create_rights()
+        if pipeline_db.is_postgres:
+            user, schema, can_create = pipeline_db.create_rights()
+            if not can_create:
+                fix = f"GRANT CREATE ON SCHEMA {schema} TO {user}"
+                message = f"{where}: role {user} may not create the pipeline's tables ({tables}): {fix}"
+                return Finding(config.name, "pipeline", Status.PROBLEM, message)
+        revision = schema_revision(pipeline_db)  # reachable; a SQLite file is made by the first run
     except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return Finding(config.name, "pipeline", Status.PROBLEM, f"{where} does not answer: {first}")
-    if can_create:
-        return Finding(
-            config.name, "pipeline", Status.OK, f"{where}: role {user} may create the pipeline's tables ({tables})"
-        )
-    fix = f"GRANT CREATE ON SCHEMA {schema} TO {user}"
-    return Finding(
-        config.name,
-        "pipeline",
-        Status.PROBLEM,
-        f"{where}: role {user} may not create the pipeline's tables ({tables}): {fix}",
+    latest = schema_head()
+    schema = (
+        f"schema at revision {latest}"
+        if revision == latest
+        else f"schema at revision {revision or 'none'}, the next run upgrades it to {latest}"
     )
+    return Finding(config.name, "pipeline", Status.OK, f"{where} takes the pipeline's tables ({tables}); {schema}")
 
 
 def _tables(config: ModelConfig) -> str:

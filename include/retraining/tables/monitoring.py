@@ -1,4 +1,4 @@
-"""The warehouse table `model_monitoring`: one row per model and monitoring interval.
+"""The pipeline database's table `model_monitoring`: one row per model and monitoring interval.
 
 The rows are the monitor's history and its trigger ledger: a retrain decision
 is written as `retrain_pending` and becomes `retrain` only once its drift event was emitted, so
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from include.retraining.common import as_utc
 from include.retraining.drift import MonitorOutcome
+from include.retraining.tables.migrate import upgrade
 from include.retraining.warehouse import Database, naive_utc
 
 MONITORING_TABLE = "model_monitoring"
@@ -24,6 +25,52 @@ RETRAIN, PENDING = MonitorOutcome.RETRAIN.value, MonitorOutcome.RETRAIN_PENDING.
 _FLOAT_COLUMNS = ("metric_current", "performance_drop", "metric_holdout")
 # Added with served-prediction monitoring; NULL when nothing was served (include.retraining.monitor.served).
 _SERVED_FLOATS = ("label_coverage", "challenger_metric", "champion_shadow_metric")
+
+
+def monitoring_table() -> sa.Table:
+    """`model_monitoring` as the migrations leave it (tables/migrations): the one definition the
+    rows are written against. A new column is a new migration."""
+    columns: list[tuple[str, sa.types.TypeEngine]] = [
+        ("model", sa.Text()),
+        ("window_start", sa.DateTime()),
+        ("window_end", sa.DateTime()),
+        ("airflow_run_id", sa.Text()),
+        ("champion_version", sa.Text()),
+        ("rows_current", sa.BigInteger()),
+        ("rows_matured", sa.BigInteger()),
+        ("rows_current_read", sa.BigInteger()),
+        ("rows_matured_read", sa.BigInteger()),
+        ("sampled", sa.Boolean()),
+        ("drift_share", sa.Double()),
+        ("drifted_columns", sa.Text()),
+        ("prediction_psi", sa.Double()),
+        ("metric", sa.Text()),
+        ("metric_holdout", sa.Double()),
+        ("metric_current", sa.Double()),
+        ("performance_drop", sa.Double()),
+        ("drift_detected", sa.Boolean()),
+        ("decision", sa.Text()),
+        ("reasons", sa.Text()),
+        ("report_path", sa.Text()),
+        ("prediction_source", sa.Text()),
+        ("performance_source", sa.Text()),
+        ("rows_served", sa.BigInteger()),
+        ("label_coverage", sa.Double()),
+        ("challenger_version", sa.Text()),
+        ("challenger_metric", sa.Double()),
+        ("champion_shadow_metric", sa.Double()),
+        ("served_figures", sa.Text()),
+        ("drift_signature", sa.Text()),
+        ("mlflow_run_id", sa.Text()),
+    ]
+    required = {"model", "window_end"}  # what a row is found by
+    return sa.Table(
+        MONITORING_TABLE,
+        sa.MetaData(),
+        *(sa.Column(name, kind, nullable=name not in required) for name, kind in columns),
+        # Every history read and every replace selects by model and window end.
+        sa.Index(f"ix_{MONITORING_TABLE}_model_window_end", "model", "window_end"),
+    )
 
 
 def latest_monitoring_row(db: Database, model: str) -> dict[str, Any] | None:
@@ -68,36 +115,12 @@ def replace_monitoring_row(db: Database, row: dict[str, Any]) -> None:
         }
     floats = [c for c in (*_FLOAT_COLUMNS, *_SERVED_FLOATS) if c in row]
     frame = pd.DataFrame([row]).astype(dict.fromkeys(floats, "float64"))
-    add_missing_columns(db, MONITORING_TABLE, frame)
+    unknown = set(frame.columns) - {c.name for c in monitoring_table().columns}
+    if unknown:  # a column the schema lacks needs a migration (tables/migrations), never an ad hoc ALTER
+        raise ValueError(f"model_monitoring has no column(s) {sorted(unknown)}: add them in a migration")
+    upgrade(db)
     params = {"model": row["model"], "end": row["window_end"]}
     db.replace_rows(MONITORING_TABLE, frame, "model = :model AND window_end = :end", params)
-
-
-def add_missing_columns(db: Database, table: str, frame: pd.DataFrame) -> list[str]:
-    """Add the frame's columns a table created by an older release lacks (nullable, so its old
-    rows read NULL there); the names added. A table not created yet is left to the first write."""
-    with db.engine() as engine, engine.begin() as conn:
-        inspector = sa.inspect(conn)
-        if not inspector.has_table(table):
-            return []
-        present = {c["name"] for c in inspector.get_columns(table)}
-        added = [c for c in frame.columns if c not in present]
-        for name in added:
-            kind = _sql_type(frame[name].dtype).compile(dialect=engine.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {db.quote(name)} {kind}"))
-    return added
-
-
-def _sql_type(dtype: Any) -> sa.types.TypeEngine:
-    if pd.api.types.is_bool_dtype(dtype):
-        return sa.Boolean()
-    if pd.api.types.is_integer_dtype(dtype):
-        return sa.BigInteger()
-    if pd.api.types.is_float_dtype(dtype):
-        return sa.Float(precision=53)
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return sa.DateTime()
-    return sa.Text()
 
 
 @dataclass(frozen=True)

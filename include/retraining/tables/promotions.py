@@ -1,8 +1,8 @@
-"""The promotion log: an append-only warehouse table with one row per move of alias `champion`.
+"""The promotion log: an append-only table of the pipeline database, one row per move of alias `champion`.
 
 MLflow keeps no alias history (mlflow/mlflow#2169), so this table answers which version served
-when, and who or what put it there. The table (default `model_promotions`) is created on first
-write, on PostgreSQL and SQLite alike.
+when, and who or what put it there. The table (default `model_promotions`) is made by the
+migrations (`tables/migrations`) on first write, on PostgreSQL and SQLite alike.
 
 Rows are never updated or deleted. Times are stored as naive UTC, as every warehouse timestamp
 of the project, and handed back tz-aware. `figures` holds the gate's figures as JSON.
@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from include.retraining.tables.migrate import upgrade
 from include.retraining.warehouse import Database, WarehouseError, naive_utc, quote_name
 
 PROMOTIONS_TABLE = "model_promotions"
@@ -111,8 +112,10 @@ def append(db: Database, record: PromotionRecord, *, table: str = PROMOTIONS_TAB
         "run_url": stored.run_url,
         "at": naive_utc(stored.at),
     }
+    if table == PROMOTIONS_TABLE:
+        upgrade(db)
     with db.engine() as engine, engine.begin() as conn:
-        target.create(conn, checkfirst=True)
+        target.create(conn, checkfirst=True)  # a log of another name is made from the same definition
         row_id = conn.execute(sa.insert(target).values(**values).returning(target.c.id)).scalar_one()
     return replace(stored, id=int(row_id))
 

@@ -14,7 +14,7 @@ from include.retraining.config import load_model_config
 from include.retraining.drift import SeasonalEvidence, WindowRecord
 from include.retraining.monitor.champion import ChampionScorer
 from include.retraining.monitor.evidence import drift_evidence_for, history
-from include.retraining.tables.monitoring import MONITORING_TABLE, add_missing_columns
+from include.retraining.tables import MONITORING_TABLE, upgrade_schema
 from include.retraining.warehouse import Database
 from tests.unit.monitor.fakes import CHURN, END, FakeModel, FakeTracker, context, frame, ref, sqlite_url
 
@@ -82,7 +82,7 @@ def test_history_reads_an_old_table_and_a_signature_column_added_later(config, t
         old.to_sql(MONITORING_TABLE, engine, index=False)
 
     found = history(db, config, END)
-    add_missing_columns(db, MONITORING_TABLE, pd.DataFrame({"drift_signature": ["a,b"]}))
+    upgrade_schema(db)  # the table written before migrations gains drift_signature, NULL in its rows
     again = history(db, config, END)
 
     assert found.records == (

@@ -17,8 +17,7 @@ from demo.churn_data import load_window
 from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
 from include.retraining.monitor import CurrentWindow
 from include.retraining.monitor import served as monitor_served
-from include.retraining.tables import read_monitoring, read_served, read_served_with_labels
-from include.retraining.tables.monitoring import MONITORING_TABLE, add_missing_columns
+from include.retraining.tables import read_served, read_served_with_labels
 from include.retraining.warehouse import Database, Warehouse, WarehouseError
 from tests.support_served import predictions_for, write_predictions
 from tests.unit.monitor.fakes import CHURN, END, current_window, drift_result, ref, sqlite_url
@@ -245,20 +244,6 @@ def test_a_label_table_with_a_time_joins_by_id_and_time(config, warehouse, place
     frame = place.read(config, start, END).set_index("id")
 
     assert frame["label"].to_dict() == pytest.approx({"C0": 1.0, "C1": np.nan, "C2": np.nan}, nan_ok=True)
-
-
-def test_an_older_monitoring_table_gains_the_new_columns(warehouse):
-    old = pd.DataFrame({"model": ["churn"], "window_end": [pd.Timestamp("2026-03-01")], "drift_share": [0.1]})
-    _load(warehouse, MONITORING_TABLE, old)
-    new = old.assign(label_coverage=[0.7], served_figures=["{}"], rows_served=[3])
-
-    added = add_missing_columns(warehouse, MONITORING_TABLE, new)
-
-    assert added == ["label_coverage", "served_figures", "rows_served"]
-    with warehouse.engine() as engine:
-        new.to_sql(MONITORING_TABLE, engine, index=False, if_exists="append")
-    rows = read_monitoring(warehouse, "churn")
-    assert rows["label_coverage"].isna().tolist() == [True, False]
 
 
 def test_an_integer_label_id_matches_the_text_id_scoring_stored(config, warehouse, place):

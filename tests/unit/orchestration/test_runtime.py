@@ -129,7 +129,6 @@ def test_the_step_context_reads_the_models_connection_only_when_asked(monkeypatc
 
 def test_the_pipeline_tables_go_to_retraining_db_when_it_is_defined(monkeypatch, tmp_path: Path) -> None:
     password = _password()
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"sqlite:///{tmp_path / 'wh.db'}")
     pipeline = {
         "conn_type": "postgres",
         "host": "db",
@@ -138,12 +137,25 @@ def test_the_pipeline_tables_go_to_retraining_db_when_it_is_defined(monkeypatch,
         "schema": "retraining",
     }
     monkeypatch.setenv("AIRFLOW_CONN_RETRAINING_DB", json.dumps(pipeline))
+    settings = load_settings()
+
+    found = pipeline_database(source_warehouse("warehouse", settings), settings)
+
+    assert found.display == "postgresql+psycopg2://pipeline:***@db:5432/retraining"
+    assert password not in _redacted(f"connecting with {password}")
+
+
+def test_a_task_s_context_holds_retraining_db_upgraded_to_this_release(monkeypatch, tmp_path: Path) -> None:
+    from include.retraining.tables import schema_head, schema_revision
+
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"sqlite:///{tmp_path / 'wh.db'}")
+    monkeypatch.setenv("AIRFLOW_CONN_RETRAINING_DB", f"sqlite:///{tmp_path / 'pipeline.db'}")
 
     ctx = step_context(CONFIG, warehouse=True, run=RunInfo("monitor_churn", "manual__1", END))
 
     assert ctx.warehouse.display == f"sqlite:///{tmp_path / 'wh.db'}"
-    assert ctx.pipeline_db.display == "postgresql+psycopg2://pipeline:***@db:5432/retraining"
-    assert password not in _redacted(f"connecting with {password}")
+    assert ctx.pipeline_db.display == f"sqlite:///{tmp_path / 'pipeline.db'}"
+    assert schema_revision(ctx.pipeline_db) == schema_head()
 
 
 def test_beside_the_embedded_warehouse_the_pipeline_tables_have_their_own_file() -> None:

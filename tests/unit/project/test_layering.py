@@ -40,7 +40,10 @@ ADAPTERS = {
         "tables/promotions.py",
         "tables/served.py",
         "tables/predictions.py",
+        "tables/migrate.py",
+        "tables/migrations/",
     },
+    "alembic": {"tables/migrate.py", "tables/migrations/"},
     "adbc_driver_postgresql": {"warehouse/database.py"},
     "evidently": {"drift/report.py"},
     "great_expectations": {"learning/validation.py"},
@@ -206,9 +209,10 @@ def test_the_domain_never_imports_airflow() -> None:
 @pytest.mark.parametrize("library", sorted(ADAPTERS))
 def test_each_library_is_imported_only_by_its_adapter(library: str) -> None:
     importers = {p.relative_to(DOMAIN).as_posix() for p in _modules(DOMAIN) if library in _top_level(p)}
-    assert importers <= ADAPTERS[library], (
-        f"{sorted(importers - ADAPTERS[library])} import {library}; go through {sorted(ADAPTERS[library])}"
-    )
+    # An entry ending in "/" is a folder of the adapter's own (Alembic's revisions).
+    folders = tuple(a for a in ADAPTERS[library] if a.endswith("/"))
+    others = {i for i in importers if i not in ADAPTERS[library] and not i.startswith(folders)}
+    assert others == set(), f"{sorted(others)} import {library}; go through {sorted(ADAPTERS[library])}"
 
 
 def test_every_engine_is_opened_by_the_database_object() -> None:
