@@ -71,8 +71,9 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A uniquely named database on the local server, dropped afterwards."""
+def postgres_warehouse(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A uniquely named database on the local server, dropped afterwards; after `data_dir`,
+    which would otherwise remove the connection it sets."""
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 

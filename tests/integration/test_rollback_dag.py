@@ -70,7 +70,7 @@ def _put_in_place(config, resample_seed: int | None) -> None:
 
     settings = load_settings()
     run = RunInfo("retrain_churn", f"manual__{resample_seed}", TRAINED_AT, trigger="manual", actor="careless")
-    ctx = StepContext.create(config, settings, run, Warehouse(warehouse_url()))
+    ctx = StepContext.create(config, settings, run, Warehouse(warehouse_url()), pipeline_db())
     (snapshot,) = (settings.artifact_root / "churn" / "snapshots").rglob("*.parquet")
     if resample_seed is not None:
         rows = pd.read_parquet(snapshot)
