@@ -8,6 +8,7 @@ tables against the installed libraries, so a version bump that changes them fail
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # YAML value kinds: "int" (not bool), "float" (int accepted), "bool", "str", "null", "list", "dict".
@@ -108,15 +109,51 @@ def _is_kind(value: Any, kind: str) -> bool:
     return checks[kind](value)
 
 
+BUILTIN_ESTIMATORS = frozenset(name for name, _ in ESTIMATOR_PARAMS)
+# `package.module.Name`: a class the model file names by where it lives (an estimator, a transformer,
+# a type skops may trust). Only its shape is checked at load: importing it would cost the DAG parse.
+DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def is_dotted_path(value: str) -> bool:
+    return bool(DOTTED_PATH_RE.fullmatch(value))
+
+
+def check_dotted_path(value: str, key: str) -> str:
+    if not is_dotted_path(value):
+        raise ValueError(
+            f"{key} {value!r} is not a dotted path to a class; write `package.module.Name` "
+            "(e.g. sklearn.ensemble.ExtraTreesClassifier or include.models.custom.MyTransformer)"
+        )
+    return value
+
+
+def check_estimator_name(value: str) -> str:
+    """A built-in estimator name or the dotted path of a class (checked for its shape only)."""
+    if value in BUILTIN_ESTIMATORS or is_dotted_path(value):
+        return value
+    raise ValueError(
+        f"training.estimator {value!r} is neither a built-in estimator ({sorted(BUILTIN_ESTIMATORS)}) nor a "
+        "dotted path to an estimator class; use one of those names or `package.module.Class` "
+        "(e.g. sklearn.ensemble.ExtraTreesClassifier)"
+    )
+
+
 def estimators_for(task: str) -> list[str]:
     return sorted(name for name, kind in ESTIMATOR_PARAMS if kind == task)
 
 
 def estimator_problems(estimator: str, task: str, params: dict[str, Any]) -> list[str]:
-    """What is wrong with `training.estimator` / `training.params` for the task, each with its fix."""
+    """What is wrong with `training.estimator` / `training.params` for the task, each with its fix.
+    A dotted path's parameters are its constructor's to judge, when the model is trained."""
+    if estimator not in BUILTIN_ESTIMATORS:
+        return []
     known = ESTIMATOR_PARAMS.get((estimator, task))
     if known is None:
-        return [f"training.estimator {estimator!r} does not fit task {task!r}; use one of {estimators_for(task)}"]
+        return [
+            f"training.estimator {estimator!r} does not fit task {task!r}; use one of {estimators_for(task)} "
+            "or the dotted path of a class"
+        ]
     problems = []
     for name, value in params.items():
         if name not in known:
