@@ -57,12 +57,12 @@ class StepContext:
     def create(
         cls, config: ModelConfig, settings: Settings, run: RunInfo, warehouse: Warehouse | None = None
     ) -> StepContext:
-        """The production context: MLflow from the settings, trusting the project's model types;
-        the pipeline's tables in the warehouse's own database."""
-        from include.retraining.learning import SKOPS_TRUSTED_TYPES
+        """The production context: MLflow from the settings, trusting the project's model types and
+        the model file's `training.trusted_types`; the pipeline's tables in the warehouse's own database."""
+        from include.retraining.learning import trusted_types
         from include.retraining.tracking import Registry, Tracker
 
-        tracker = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
+        tracker = Tracker(settings, trusted_types=trusted_types(config))
         return cls(config, settings, run, tracker, Registry(tracker, config.name), warehouse, warehouse)
 
     @property
