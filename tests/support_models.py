@@ -4,6 +4,7 @@ dotted path (`tests.support_models.SmallForest`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import ExtraTreesClassifier
@@ -16,9 +17,11 @@ class SmallForest(ExtraTreesClassifier):
 
 class CapCharges(TransformerMixin, BaseEstimator):
     """A user's feature step: caps `monthly_charges` at the training rows' 99th percentile, and hands
-    every other column on as it came (a DataFrame in, the same columns out)."""
+    every other column on as it came (a DataFrame in, the same columns out). It records the columns
+    it was fitted on, so the model keeps its own feature list (`learning.model_features`)."""
 
     def fit(self, X: pd.DataFrame, y: object = None) -> CapCharges:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.cap_ = float(pd.to_numeric(X["monthly_charges"], errors="coerce").quantile(0.99))
         return self
 

@@ -17,7 +17,7 @@ from include.retraining import retrain
 from include.retraining.artifacts import write_snapshot
 from include.retraining.common import Window, load_settings
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_config
-from include.retraining.learning import predict_scores
+from include.retraining.learning import model_features, predict_scores
 from include.retraining.retrain import Extracted
 from include.retraining.runs import RunInfo, StepContext
 from include.retraining.tracking import UnsafeModelError
@@ -73,6 +73,7 @@ def test_a_users_estimator_and_step_are_trained_logged_promoted_and_served(
     assert evaluated.promote and promotion.version == "1", evaluated.reason
     served = RegistrySource(ctx.settings, config).load("1")  # as `python -m serving` loads the champion
     assert [type(step).__name__ for _, step in served.steps] == ["CapCharges", "ColumnTransformer", "SmallForest"]
+    assert model_features(served, []) == list(config.features.columns)
     rows = ctx.tracker.training_frame(trained.run_id)[config.features.columns].head(50)
     logged = ctx.tracker.load_model(trained.model_uri)
     assert (predict_scores(served, rows, "classification") == predict_scores(logged, rows, "classification")).all()
