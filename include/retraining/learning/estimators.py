@@ -79,6 +79,8 @@ def import_class(path: str, model: str, key: str) -> type:
             f"{where}: cannot import module {module_name!r} ({exc}); install the package that provides it "
             "on every worker (and the serving image), or put your module under include/ and fix the path"
         ) from exc
+    except Exception as exc:  # the module's own code fails as it is imported: a retry fails the same way
+        raise ModelConfigError(f"{where}: importing module {module_name!r} raised {exc!r}; fix that module") from exc
     found = getattr(module, name, None)
     if found is None:
         raise ModelConfigError(f"{where}: module {module_name!r} has no {name!r}; correct the class name")

@@ -65,6 +65,16 @@ def test_a_dotted_path_that_cannot_serve_the_model_names_the_model_the_key_and_t
     assert f"model 'churn': training.estimator {estimator!r}" in str(error.value)
 
 
+def test_a_module_that_fails_as_it_is_imported_is_named_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_model_code.py").write_text("raise RuntimeError('no credentials for the feature store')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(ModelConfigError, match=r"importing module 'broken_model_code' raised.*feature store.*fix"):
+        build_estimator(_with(estimator="broken_model_code.Model", params={}))
+
+
 def test_an_estimator_for_another_task_is_refused_by_its_scikit_learn_tags() -> None:
     regression = CONFIG.model_copy(
         update={"task": "regression", "gate": CONFIG.gate.model_copy(update={"metric": None})}
