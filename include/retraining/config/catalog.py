@@ -8,8 +8,9 @@ tables against the installed libraries, so a version bump that changes them fail
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from include.retraining.config.base import is_dotted_path
 
 # YAML value kinds: "int" (not bool), "float" (int accepted), "bool", "str", "null", "list", "dict".
 _HGB = {
@@ -110,22 +111,6 @@ def _is_kind(value: Any, kind: str) -> bool:
 
 
 BUILTIN_ESTIMATORS = frozenset(name for name, _ in ESTIMATOR_PARAMS)
-# `package.module.Name`: a class the model file names by where it lives (an estimator, a transformer,
-# a type skops may trust). Only its shape is checked at load: importing it would cost the DAG parse.
-DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-
-
-def is_dotted_path(value: str) -> bool:
-    return bool(DOTTED_PATH_RE.fullmatch(value))
-
-
-def check_dotted_path(value: str, key: str) -> str:
-    if not is_dotted_path(value):
-        raise ValueError(
-            f"{key} {value!r} is not a dotted path to a class; write `package.module.Name` "
-            "(e.g. sklearn.ensemble.ExtraTreesClassifier or include.models.custom.MyTransformer)"
-        )
-    return value
 
 
 def check_estimator_name(value: str) -> str:

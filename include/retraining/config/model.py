@@ -11,11 +11,17 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.retraining.config.base import MODEL_NAME_RE, Strict, check_cron, check_identifier, repeated
+from include.retraining.config.base import (
+    DOTTED_PATH_RE,
+    MODEL_NAME_RE,
+    Strict,
+    check_cron,
+    check_dotted_path,
+    check_identifier,
+    repeated,
+)
 from include.retraining.config.catalog import (
     BUILTIN_ESTIMATORS,
-    DOTTED_PATH_RE,
-    check_dotted_path,
     check_estimator_name,
     encoding_problems,
     estimator_problems,
