@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.retraining.config.base import is_dotted_path
+from include.retraining.config.base import check_dotted_path, is_dotted_path
 
 # YAML value kinds: "int" (not bool), "float" (int accepted), "bool", "str", "null", "list", "dict".
 _HGB = {
@@ -122,6 +122,27 @@ def check_estimator_name(value: str) -> str:
         "dotted path to an estimator class; use one of those names or `package.module.Class` "
         "(e.g. sklearn.ensemble.ExtraTreesClassifier)"
     )
+
+
+# Modules whose names, trusted, would let a model file run code or reach the system as skops
+# loads it (eval, os.system, operator.methodcaller, ...): no model needs them, whatever a file says.
+NEVER_TRUSTED_MODULES = frozenset(
+    {"builtins", "code", "ctypes", "importlib", "marshal", "nt", "operator", "os", "pickle", "posix", "pty"}
+    | {"runpy", "shutil", "socket", "subprocess", "sys"}
+)
+
+
+def check_trusted_type(value: str) -> str:
+    """A `training.trusted_types` entry: a dotted path, outside the modules no model may trust."""
+    check_dotted_path(value, "training.trusted_types entry")
+    module = value.partition(".")[0]
+    if module in NEVER_TRUSTED_MODULES:
+        raise ValueError(
+            f"training.trusted_types entry {value!r} is in module {module!r}, whose names run code or reach the "
+            "system when a model is loaded; remove it: no model needs it, and a model file that asks for it is "
+            "how a crafted model would run code in a worker"
+        )
+    return value
 
 
 def estimators_for(task: str) -> list[str]:

@@ -23,6 +23,7 @@ from include.retraining.config.base import (
 from include.retraining.config.catalog import (
     BUILTIN_ESTIMATORS,
     check_estimator_name,
+    check_trusted_type,
     encoding_problems,
     estimator_problems,
     stattest_problems,
@@ -108,7 +109,7 @@ class TrainingConfig(Strict):
     @field_validator("trusted_types")
     @classmethod
     def _trusted_types(cls, values: list[str]) -> list[str]:
-        return [check_dotted_path(value, "training.trusted_types entry") for value in values]
+        return [check_trusted_type(value) for value in values]
 
     @model_validator(mode="after")
     def _labels_mature_inside_the_window(self) -> TrainingConfig:

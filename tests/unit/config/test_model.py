@@ -182,11 +182,13 @@ def test_a_dotted_path_estimator_loads_without_being_imported(tmp_path: Path, ch
         (lambda d: d["training"].update(estimator="sklearn..Ridge"), r"key 'training.estimator'.*package.module.Class"),
         (lambda d: d["training"].update(trusted_types=["my types.X"]), r"key 'training.trusted_types'.*dotted path"),
         (lambda d: d["features"].update(steps=["ClipOutliers"]), r"key 'features.steps'.*not a dotted path"),
+        (lambda d: d["training"].update(trusted_types=["builtins.eval"]), r"'builtins.eval' is in module 'builtins'"),
+        (lambda d: d["training"].update(trusted_types=["os.system"]), r"trusted_types.*run code.*remove it"),
         (lambda d: d["training"].update(estimator="ridge", params={}), r"'ridge' does not fit task 'classification'"),
         (lambda d: d["training"].update(params={"max_iters": 3}), r"training.params.max_iters is not a parameter"),
     ],
 )
-def test_an_estimator_that_is_neither_a_name_nor_a_dotted_path_is_refused_at_load(
+def test_a_bad_estimator_step_or_trusted_type_is_refused_at_load_naming_the_key(
     tmp_path: Path, churn: dict, edit, says: str
 ) -> None:
     edit(churn)
