@@ -47,6 +47,22 @@ def dag_findings(config: ModelConfig) -> list[Finding]:
     return [Finding(name, "dags", Status.OK, "; ".join(dags))]
 
 
+def model_code_findings(config: ModelConfig) -> list[Finding]:
+    """The model file's own code (a dotted-path `training.estimator`, `features.steps`) imported and
+    built as the `train` task will; nothing for a file that names none (no network: offline too)."""
+    from include.retraining.config import BUILTIN_ESTIMATORS
+    from include.retraining.learning import build_pipeline
+
+    if config.training.estimator in BUILTIN_ESTIMATORS and not config.features.steps:
+        return []
+    try:
+        pipeline = build_pipeline(config)
+    except ModelConfigError as exc:
+        return [Finding(config.name, "model code", Status.PROBLEM, str(exc))]
+    built = " -> ".join(type(step).__name__ for _, step in pipeline.steps)
+    return [Finding(config.name, "model code", Status.OK, f"imports and builds {built}")]
+
+
 def source_findings(config: ModelConfig, warehouse: Warehouse, window_end: datetime) -> list[Finding]:
     """The model's source as the runs will read it: every column there, the timestamps usable, the
     latest training window with enough rows, an index for the window reads, and the rights the
