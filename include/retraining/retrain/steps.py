@@ -44,10 +44,17 @@ from include.retraining.retrain.record import training_record
 from include.retraining.runs import StepContext
 from include.retraining.tracking import COMPARED_WITH_TAG, DECISION_TAG, Champion
 
+# Keys added after models were trained with this hash: left out while empty, so an upgrade keeps every
+# existing model's hash (a rerun still reuses its run, pooled evidence still pools).
+_ADDED_LATER = (("features", "steps"), ("training", "trusted_types"))
+
 
 def config_hash(config: ModelConfig) -> str:
     """Hash of what shapes a trained model, so a rerun with the same data and config is the same run."""
     relevant = config.model_dump(include={"task", "source", "target", "features", "training"})
+    for section, key in _ADDED_LATER:
+        if not relevant[section][key]:
+            del relevant[section][key]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
