@@ -55,7 +55,7 @@ def rescored_metric(version: str, at: Any, cache: dict[str, Any]) -> float | Non
     """A model version's ROC AUC on the latest week whose labels have matured by `at`, scored here
     (the counterfactual: a model that served nothing)."""
     from include.retraining.common import load_settings
-    from include.retraining.learning import SKOPS_TRUSTED_TYPES, metric_value, predict_scores
+    from include.retraining.learning import metric_value, predict_scores, trusted_types
     from include.retraining.tracking import Tracker
     from include.retraining.warehouse import Warehouse
 
@@ -66,8 +66,8 @@ def rescored_metric(version: str, at: Any, cache: dict[str, Any]) -> float | Non
     if len(frame) < MIN_ROWS or frame[config.target].nunique() < 2:
         return None
     if version not in cache:
-        # The project's own loader (skops, its trusted types only), as the pipeline loads models.
-        cache[version] = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES).load_model(f"models:/churn/{version}")
+        # The project's own loader (skops, the types the model file may trust), as the pipeline loads models.
+        cache[version] = Tracker(settings, trusted_types=trusted_types(config)).load_model(f"models:/churn/{version}")
     scores = predict_scores(cache[version], frame[config.features.columns], "classification")
     return metric_value("roc_auc", frame[config.target].to_numpy(), scores)
 

@@ -45,12 +45,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def check(files: list[Path], offline: bool, window_end: datetime | None) -> list:
     from include.retraining.common import load_settings
-    from include.retraining.preflight import dag_findings, model_file_findings, source_findings, tracking_findings
+    from include.retraining.preflight import (
+        dag_findings,
+        model_code_findings,
+        model_file_findings,
+        source_findings,
+        tracking_findings,
+    )
 
     settings = load_settings()
     configs, findings = model_file_findings(settings.models_dir, files)
     for config in configs:
-        findings += dag_findings(config)
+        findings += dag_findings(config) + model_code_findings(config)
         if not offline:
             source, pipeline_db = _databases(config, settings)
             findings += source_findings(config, source, window_end or datetime.now(UTC), pipeline_db)

@@ -64,7 +64,7 @@ def build_follower(settings: Settings, model: str, alias: str, poll_seconds: flo
         )
     config = load_model_config(path)
     scorer, probe = batch_scorer(config, settings.fit_threads)
-    source = RegistrySource(settings, config.name)
+    source = RegistrySource(settings, config)
     features = list(config.features.columns)
     return AliasFollower(config.name, alias, source, scorer, features, poll_seconds, probe=probe)
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from include.retraining.common import Settings
-from include.retraining.learning import SKOPS_TRUSTED_TYPES
+from include.retraining.config import ModelConfig
+from include.retraining.learning import trusted_types
 from include.retraining.tracking import Registry, Tracker
 from serving.follower import AliasTarget
 
 
 class RegistrySource:
-    """Alias reads and model loads of one registered model."""
+    """Alias reads and model loads of one registered model, trusting what its model file allows."""
 
-    def __init__(self, settings: Settings, model_name: str) -> None:
-        self.model_name = model_name
-        self._tracker = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
-        self._registry = Registry(self._tracker, model_name)
+    def __init__(self, settings: Settings, config: ModelConfig) -> None:
+        self.model_name = config.name
+        self._tracker = Tracker(settings, trusted_types=trusted_types(config))
+        self._registry = Registry(self._tracker, config.name)
 
     def alias_target(self, alias: str) -> AliasTarget | None:
         # Registry.alias raises RegistryError on anything but an explicit "does not exist".

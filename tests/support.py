@@ -26,8 +26,9 @@ REDIS_URL = os.environ.get("RETRAINING_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 MODEL_PIP_REQUIREMENTS = ["scikit-learn", "skops"]
 
 
-def save_skops_model(model, folder: Path) -> Path:
-    """`model` saved to `folder` as this project saves models: skops, our trusted types only."""
+def save_skops_model(model, folder: Path, trusted: list[str] | None = None) -> Path:
+    """`model` saved to `folder` as this project saves models: skops, our trusted types only (or
+    `trusted`: a model file's `training.trusted_types` added to them)."""
     import mlflow.sklearn
 
     from include.retraining.learning import SKOPS_TRUSTED_TYPES
@@ -36,7 +37,7 @@ def save_skops_model(model, folder: Path) -> Path:
         model,
         folder,
         serialization_format="skops",
-        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        skops_trusted_types=SKOPS_TRUSTED_TYPES if trusted is None else trusted,
         pip_requirements=MODEL_PIP_REQUIREMENTS,
     )
     return folder

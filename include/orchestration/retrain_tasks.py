@@ -16,7 +16,7 @@ from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
 from include.retraining import retrain as steps
 from include.retraining.alerts import extraction_stopped_alert, validation_failed_alert
-from include.retraining.config import ModelConfig
+from include.retraining.config import ModelConfig, ModelConfigError
 from include.retraining.learning import TrainingDataError
 from include.retraining.promotion import Approval, Evaluated
 from include.retraining.retrain import Extracted, Trained
@@ -62,7 +62,8 @@ def train(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
     ctx = step_context(config)
     try:
         trained = steps.train(ctx, Extracted.from_xcom(extracted))
-    except TrainingDataError as exc:
+    except (TrainingDataError, ModelConfigError) as exc:
+        # Neither fixes itself on retry: the window's rows, or the model file's estimator or trusted types.
         raise AirflowFailException(str(exc)) from None
     verb = "reused finished run" if trained.reused else "logged run"
     log.info("%s %s, model %s", verb, trained.run_id, trained.model_uri)

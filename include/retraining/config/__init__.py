@@ -9,6 +9,7 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.config.base import is_identifier, is_model_name, repeated
+    from include.retraining.config.catalog import BUILTIN_ESTIMATORS
     from include.retraining.config.files import (
         ModelConfigError,
         discover_model_files,

@@ -1,4 +1,4 @@
-"""What every section of the model file shares: strict models, identifier and cron checks."""
+"""What every section of the model file shares: strict models, identifier, dotted-path and cron checks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# `package.module.Name`: a class the model file names by where it lives (an estimator, a transformer,
+# a type skops may trust). Only its shape is checked at load: importing it would cost the DAG parse.
+DOTTED_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 def is_identifier(name: str) -> bool:
@@ -25,6 +28,19 @@ def check_identifier(value: str, what: str) -> str:
         raise ValueError(
             f"{what} {value!r} is not a plain SQL identifier; use letters, digits and "
             "underscores only (at most 63 characters, not starting with a digit)"
+        )
+    return value
+
+
+def is_dotted_path(value: str) -> bool:
+    return bool(DOTTED_PATH_RE.fullmatch(value))
+
+
+def check_dotted_path(value: str, key: str) -> str:
+    if not is_dotted_path(value):
+        raise ValueError(
+            f"{key} {value!r} is not a dotted path to a class; write `package.module.Name` "
+            "(e.g. sklearn.ensemble.ExtraTreesClassifier or include.models.custom.MyTransformer)"
         )
     return value
 

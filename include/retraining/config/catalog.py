@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from include.retraining.config.base import check_dotted_path, is_dotted_path
+
 # YAML value kinds: "int" (not bool), "float" (int accepted), "bool", "str", "null", "list", "dict".
 _HGB = {
     "learning_rate": "float",
@@ -108,15 +110,56 @@ def _is_kind(value: Any, kind: str) -> bool:
     return checks[kind](value)
 
 
+BUILTIN_ESTIMATORS = frozenset(name for name, _ in ESTIMATOR_PARAMS)
+
+
+def check_estimator_name(value: str) -> str:
+    """A built-in estimator name or the dotted path of a class (checked for its shape only)."""
+    if value in BUILTIN_ESTIMATORS or is_dotted_path(value):
+        return value
+    raise ValueError(
+        f"training.estimator {value!r} is neither a built-in estimator ({sorted(BUILTIN_ESTIMATORS)}) nor a "
+        "dotted path to an estimator class; use one of those names or `package.module.Class` "
+        "(e.g. sklearn.ensemble.ExtraTreesClassifier)"
+    )
+
+
+# Modules whose names, trusted, would let a model file run code or reach the system as skops
+# loads it (eval, os.system, operator.methodcaller, ...): no model needs them, whatever a file says.
+NEVER_TRUSTED_MODULES = frozenset(
+    {"builtins", "code", "ctypes", "importlib", "marshal", "nt", "operator", "os", "pickle", "posix", "pty"}
+    | {"runpy", "shutil", "socket", "subprocess", "sys"}
+)
+
+
+def check_trusted_type(value: str) -> str:
+    """A `training.trusted_types` entry: a dotted path, outside the modules no model may trust."""
+    check_dotted_path(value, "training.trusted_types entry")
+    module = value.partition(".")[0]
+    if module in NEVER_TRUSTED_MODULES:
+        raise ValueError(
+            f"training.trusted_types entry {value!r} is in module {module!r}, whose names run code or reach the "
+            "system when a model is loaded; remove it: no model needs it, and a model file that asks for it is "
+            "how a crafted model would run code in a worker"
+        )
+    return value
+
+
 def estimators_for(task: str) -> list[str]:
     return sorted(name for name, kind in ESTIMATOR_PARAMS if kind == task)
 
 
 def estimator_problems(estimator: str, task: str, params: dict[str, Any]) -> list[str]:
-    """What is wrong with `training.estimator` / `training.params` for the task, each with its fix."""
+    """What is wrong with `training.estimator` / `training.params` for the task, each with its fix.
+    A dotted path's parameters are its constructor's to judge, when the model is trained."""
+    if estimator not in BUILTIN_ESTIMATORS:
+        return []
     known = ESTIMATOR_PARAMS.get((estimator, task))
     if known is None:
-        return [f"training.estimator {estimator!r} does not fit task {task!r}; use one of {estimators_for(task)}"]
+        return [
+            f"training.estimator {estimator!r} does not fit task {task!r}; use one of {estimators_for(task)} "
+            "or the dotted path of a class"
+        ]
     problems = []
     for name, value in params.items():
         if name not in known:

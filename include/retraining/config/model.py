@@ -11,8 +11,23 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.retraining.config.base import MODEL_NAME_RE, Strict, check_cron, check_identifier, repeated
-from include.retraining.config.catalog import encoding_problems, estimator_problems, stattest_problems
+from include.retraining.config.base import (
+    DOTTED_PATH_RE,
+    MODEL_NAME_RE,
+    Strict,
+    check_cron,
+    check_dotted_path,
+    check_identifier,
+    repeated,
+)
+from include.retraining.config.catalog import (
+    BUILTIN_ESTIMATORS,
+    check_estimator_name,
+    check_trusted_type,
+    encoding_problems,
+    estimator_problems,
+    stattest_problems,
+)
 from include.retraining.config.gate import GateConfig
 from include.retraining.config.labels import LabelsConfig, label_problems
 from include.retraining.config.monitor import MonitorConfig
@@ -25,6 +40,8 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+# For editors (the JSON schema): a list of `package.module.Name` strings.
+_DOTTED_PATHS = {"items": {"type": "string", "pattern": DOTTED_PATH_RE.pattern}}
 
 
 class FeaturesConfig(Strict):
@@ -33,6 +50,9 @@ class FeaturesConfig(Strict):
     # one_hot: dense indicator columns, any estimator. native: one ordinal code per column, split on
     # by histogram gradient boosting itself (far less memory on large windows).
     categorical_encoding: Literal["one_hot", "native"] = "one_hot"
+    # Your own scikit-learn transformers (dotted paths, built without arguments), applied in this
+    # order to the feature columns before the built-in preprocessing, inside the logged model.
+    steps: list[str] = Field(default_factory=list, json_schema_extra=_DOTTED_PATHS)
 
     @field_validator("numeric", "categorical")
     @classmethod
@@ -40,6 +60,11 @@ class FeaturesConfig(Strict):
         for value in values:
             check_identifier(value, "feature column")
         return values
+
+    @field_validator("steps")
+    @classmethod
+    def _step_paths(cls, values: list[str]) -> list[str]:
+        return [check_dotted_path(value, "features.steps entry") for value in values]
 
     @model_validator(mode="after")
     def _non_empty_and_distinct(self) -> FeaturesConfig:
@@ -60,15 +85,31 @@ class TrainingConfig(Strict):
     window_days: int = Field(180, gt=0)
     label_delay_days: int = Field(0, ge=0)
     holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9)
-    estimator: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"] = (
-        "hist_gradient_boosting"
+    # A built-in name, or the dotted path of any scikit-learn-compatible estimator class (imported
+    # when the model is trained, never while the DAG files are parsed).
+    estimator: str = Field(
+        "hist_gradient_boosting",
+        json_schema_extra={"anyOf": [{"enum": sorted(BUILTIN_ESTIMATORS)}, {"pattern": DOTTED_PATH_RE.pattern}]},
     )
     params: dict[str, Any] = Field(default_factory=dict)
+    # Types the skops loader may trust for this model besides the project's own (your classes, a
+    # library's tree structures): nothing else loads.
+    trusted_types: list[str] = Field(default_factory=list, json_schema_extra=_DOTTED_PATHS)
     min_rows: int = Field(200, ge=10, description="fewer rows in the window stop the run")
     seed: int = 0
     # Train on about this many rows, a hash-of-the-id sample drawn in the warehouse (PostgreSQL);
     # validation judges the whole window there. None: the whole window.
     sample_rows: int | None = Field(None, ge=1000)
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator(cls, value: str) -> str:
+        return check_estimator_name(value)
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _trusted_types(cls, values: list[str]) -> list[str]:
+        return [check_trusted_type(value) for value in values]
 
     @model_validator(mode="after")
     def _labels_mature_inside_the_window(self) -> TrainingConfig:

@@ -10,6 +10,13 @@ from typing import TYPE_CHECKING
 from include.retraining import face
 
 if TYPE_CHECKING:
+    from include.retraining.learning.estimators import (
+        SKOPS_TRUSTED_TYPES,
+        build_estimator,
+        feature_steps,
+        import_class,
+        trusted_types,
+    )
     from include.retraining.learning.evaluation import (
         ImprovementInterval,
         check_holdout,
@@ -28,10 +35,8 @@ if TYPE_CHECKING:
     from include.retraining.learning.plots import evaluation_figure
     from include.retraining.learning.training import (
         MODEL_SCORING_ERRORS,
-        SKOPS_TRUSTED_TYPES,
         Split,
         TrainingDataError,
-        build_estimator,
         build_pipeline,
         check_split,
         check_trainable,

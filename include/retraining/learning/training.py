@@ -1,4 +1,5 @@
-"""Training: a named estimator behind the feature preprocessor, fit on a deterministic split."""
+"""Training: the model file's estimator behind the feature preprocessor (and the user's own
+steps before it), fit on a deterministic split."""
 
 from __future__ import annotations
 
@@ -10,26 +11,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from include.retraining.config import ModelConfig, ModelConfigError
+from include.retraining.config import ModelConfig
+from include.retraining.learning.estimators import build_estimator, feature_steps
 
 if TYPE_CHECKING:
-    from sklearn.base import BaseEstimator
     from sklearn.pipeline import Pipeline
-
-# Types the skops format must be told to trust when loading our models: the feature
-# transformer's own functions and the estimators' tree structures. Listed, not discovered,
-# so a model carrying anything else fails loudly at logging time. Native categories: the
-# histogram booster keeps its own input check, functools.partial(check_array, ...); skops still
-# checks the function a partial wraps against this list, so trusting partial trusts no callable.
-SKOPS_TRUSTED_TYPES = [
-    "functools.partial",
-    "include.retraining.features._as_float",
-    "include.retraining.features._as_text",
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-    "sklearn.utils.validation.check_array",
-]
 
 
 class TrainingDataError(ValueError):
@@ -42,50 +28,6 @@ class Split:
     holdout: pd.DataFrame
 
 
-def _estimator_class(estimator: str, task: str) -> type[BaseEstimator]:
-    from sklearn.ensemble import (
-        HistGradientBoostingClassifier,
-        HistGradientBoostingRegressor,
-        RandomForestClassifier,
-        RandomForestRegressor,
-    )
-    from sklearn.linear_model import LogisticRegression, Ridge
-
-    registry: dict[tuple[str, str], type[BaseEstimator]] = {
-        ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
-        ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
-        ("random_forest", "classification"): RandomForestClassifier,
-        ("random_forest", "regression"): RandomForestRegressor,
-        ("logistic_regression", "classification"): LogisticRegression,
-        ("ridge", "regression"): Ridge,
-    }
-    try:
-        return registry[(estimator, task)]
-    except KeyError:
-        fits = sorted(name for name, kind in registry if kind == task)
-        raise ModelConfigError(
-            f"training.estimator {estimator!r} is not available for {task}; use one of {fits}"
-        ) from None
-
-
-def build_estimator(config: ModelConfig) -> BaseEstimator:
-    cls = _estimator_class(config.training.estimator, config.task)
-    params: dict[str, Any] = dict(config.training.params)
-    if config.features.categorical_encoding == "native" and config.features.categorical:
-        from include.retraining.features import native_categorical_positions
-
-        params["categorical_features"] = native_categorical_positions(config.features)
-    if "random_state" in cls().get_params():
-        params.setdefault("random_state", config.training.seed)
-    unknown = sorted(set(params) - set(cls().get_params()))
-    if unknown:
-        raise ModelConfigError(
-            f"model {config.name!r}: training.params {unknown} are not parameters of "
-            f"{cls.__name__}; valid ones: {sorted(cls().get_params())}"
-        )
-    return cls(**params)
-
-
 def build_pipeline(config: ModelConfig) -> Pipeline:
     # scikit-learn is imported here, not with the module: extract and promote import this module
     # (for TrainingDataError) and never fit.
@@ -96,7 +38,8 @@ def build_pipeline(config: ModelConfig) -> Pipeline:
     # Native categories: at most as many codes per column as the estimator has bins.
     max_categories = int(config.training.params.get("max_bins", 255))
     preprocessor = build_preprocessor(config.features, max_categories=max_categories)
-    return Pipeline([("features", preprocessor), ("model", build_estimator(config))])
+    # The user's steps first: they see the raw feature columns and hand the preprocessor the same.
+    return Pipeline([*feature_steps(config), ("features", preprocessor), ("model", build_estimator(config))])
 
 
 def split_by_time(frame: pd.DataFrame, config: ModelConfig) -> Split:

@@ -1,6 +1,6 @@
 """Checks of a model before it is deployed (`python -m retraining check`): its file, the DAGs it
-will make, its source in the warehouse and the MLflow store, each a `Finding` that names the
-model, what was checked and, for a problem, the fix."""
+will make, the model code it names, its source in the warehouse and the MLflow store, each a
+`Finding` that names the model, what was checked and, for a problem, the fix."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from include.retraining import face
 if TYPE_CHECKING:
     from include.retraining.preflight.checks import (
         dag_findings,
+        model_code_findings,
         model_file_findings,
         source_findings,
         tracking_findings,

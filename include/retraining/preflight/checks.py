@@ -14,7 +14,7 @@ from include.retraining.preflight.findings import Finding, Status
 from include.retraining.tables import schema_head, schema_revision
 from include.retraining.warehouse import Database, Warehouse, WarehouseError
 
-# The tables the pipeline keeps in the database of the model's source (`{model}` is its name).
+# The pipeline's own tables, in its database (`retraining_db`, else the source's; `{model}` is its name).
 PIPELINE_TABLES = ("model_promotions", "model_monitoring", "{model}_predictions")
 
 
@@ -46,6 +46,22 @@ def dag_findings(config: ModelConfig) -> list[Finding]:
     if config.scoring is not None:
         dags.append(f"score_{name} ({config.scoring.schedule}, and on asset {name}_champion)")
     return [Finding(name, "dags", Status.OK, "; ".join(dags))]
+
+
+def model_code_findings(config: ModelConfig) -> list[Finding]:
+    """The model file's own code (a dotted-path `training.estimator`, `features.steps`) imported and
+    built as the `train` task will; nothing for a file that names none (no network: offline too)."""
+    from include.retraining.config import BUILTIN_ESTIMATORS
+    from include.retraining.learning import build_pipeline
+
+    if config.training.estimator in BUILTIN_ESTIMATORS and not config.features.steps:
+        return []
+    try:
+        pipeline = build_pipeline(config)
+    except ModelConfigError as exc:
+        return [Finding(config.name, "model code", Status.PROBLEM, str(exc))]
+    built = " -> ".join(type(step).__name__ for _, step in pipeline.steps)
+    return [Finding(config.name, "model code", Status.OK, f"imports and builds {built}")]
 
 
 def source_findings(

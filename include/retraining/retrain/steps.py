@@ -44,10 +44,17 @@ from include.retraining.retrain.record import training_record
 from include.retraining.runs import StepContext
 from include.retraining.tracking import COMPARED_WITH_TAG, DECISION_TAG, Champion
 
+# Keys added after models were trained with this hash: left out while empty, so an upgrade keeps every
+# existing model's hash (a rerun still reuses its run, pooled evidence still pools).
+_ADDED_LATER = (("features", "steps"), ("training", "trusted_types"))
+
 
 def config_hash(config: ModelConfig) -> str:
     """Hash of what shapes a trained model, so a rerun with the same data and config is the same run."""
     relevant = config.model_dump(include={"task", "source", "target", "features", "training"})
+    for section, key in _ADDED_LATER:
+        if not relevant[section][key]:
+            del relevant[section][key]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -119,7 +126,7 @@ def _whole_window(ctx: StepContext, window: Window, profile: Any, report: Any) -
 
 def train(ctx: StepContext, extracted: Extracted) -> Trained:
     """Fit on the snapshot's training split and log everything to MLflow; reuse an identical run."""
-    from include.retraining.learning import SKOPS_TRUSTED_TYPES, check_split, fit, split_by_time
+    from include.retraining.learning import check_split, fit, split_by_time
 
     config, tracker = ctx.config, ctx.tracker
     experiment_id = tracker.ensure_experiment(config.name)
@@ -135,17 +142,34 @@ def train(ctx: StepContext, extracted: Extracted) -> Trained:
     model = fit(config, split.train, threads=ctx.settings.fit_threads)
     train_until = split.train[config.source.timestamp_column].max()
     record = training_record(ctx, extracted, frame, identity, (len(split.train), len(split.holdout)), train_until)
-    # Numeric features as floats in the signature: an integer column cannot carry a missing
-    # value, and serving-time nulls must be accepted (the pipeline imputes them).
-    # (On the first 100 rows only: a cast of the whole training split is a copy of it, GBs at 10M rows.)
-    signature = split.train.head(100)[config.features.columns].astype({c: "float64" for c in config.features.numeric})
-    model_log = tracking.ModelLog(model, signature, synthetic_example(split.train, config), SKOPS_TRUSTED_TYPES)
+    model_log = _model_log(config, model, split.train)
     with tempfile.TemporaryDirectory(prefix="retraining-reference-") as reference:
         write_reference(frame, config, Path(reference))
         logged = tracker.log_training_run(
             experiment_id, replace(record, artifacts={ARTIFACT_DIR: reference}), model_log
         )
     return Trained(logged.run_id, experiment_id, logged.model_uri, reused=False)
+
+
+def _model_log(config: ModelConfig, model: Any, train: Any) -> tracking.ModelLog:
+    """The fitted model as it is logged, refused before any run starts when its skops file would
+    hold a type the model may not trust (the loaders would refuse it: logged, it could never serve)."""
+    from include.retraining.config import ModelConfigError
+    from include.retraining.learning import trusted_types
+
+    trusted = trusted_types(config)
+    untrusted = tracking.untrusted_types(model, trusted)
+    if untrusted:
+        raise ModelConfigError(
+            f"model {config.name!r}: the trained model holds types the skops loader does not trust: {untrusted}. "
+            "If you trust them (your own classes under include/, a library's you have reviewed), list them "
+            "under training.trusted_types in the model file; nothing else loads"
+        )
+    # Numeric features as floats in the signature: an integer column cannot carry a missing
+    # value, and serving-time nulls must be accepted (the pipeline imputes them).
+    # (On the first 100 rows only: a cast of the whole training split is a copy of it, GBs at 10M rows.)
+    signature = train.head(100)[config.features.columns].astype({c: "float64" for c in config.features.numeric})
+    return tracking.ModelLog(model, signature, synthetic_example(train, config), trusted)
 
 
 def evaluate(ctx: StepContext, extracted: Extracted, trained: Trained) -> tuple[Evaluated, Alert | None]:

@@ -62,12 +62,13 @@ class StepContext:
         warehouse: Warehouse | None = None,
         pipeline_db: Database | None = None,
     ) -> StepContext:
-        """The production context: MLflow from the settings, trusting the project's model types;
-        the pipeline's tables in `pipeline_db`, else in the warehouse's own database."""
-        from include.retraining.learning import SKOPS_TRUSTED_TYPES
+        """The production context: MLflow from the settings, trusting the project's model types and
+        the model file's `training.trusted_types`; the pipeline's tables in `pipeline_db`, else in the
+        warehouse's own database."""
+        from include.retraining.learning import trusted_types
         from include.retraining.tracking import Registry, Tracker
 
-        tracker = Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES)
+        tracker = Tracker(settings, trusted_types=trusted_types(config))
         registry = Registry(tracker, config.name)
         return cls(config, settings, run, tracker, registry, warehouse, pipeline_db or warehouse)
 

@@ -1,6 +1,6 @@
 """MLflow, behind one adapter: runs and what they record (`Tracker`), registered versions and the
 aliases that say which serves (`Registry`), and models loaded skops-only, trusting only the
-project's types. Fail closed: only MLflow's explicit "does not exist" means absent."""
+project's types and the model file's own `training.trusted_types`. Fail closed: only MLflow's explicit "does not exist" means absent."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.tracking.evidence import StoredEvidence
-    from include.retraining.tracking.loading import UnsafeModelError, UnusableModelError, load_model_file
+    from include.retraining.tracking.loading import (
+        UnsafeModelError,
+        UnusableModelError,
+        load_model_file,
+        untrusted_types,
+    )
     from include.retraining.tracking.records import LoggedRun, ModelLog, RunRecord, TrainingRunLog
     from include.retraining.tracking.registry import (
         CHALLENGER,

@@ -1,7 +1,8 @@
 """The project's own loader for a downloaded MLflow sklearn model folder.
 
-Skops format only, trusting only the types it is given (the project's, `learning.SKOPS_TRUSTED_TYPES`),
-whatever the model's MLmodel file asks for: a crafted registry entry must not run code in a worker, and
+Skops format only, trusting only the types it is given (the project's, `learning.SKOPS_TRUSTED_TYPES`,
+plus the model file's `training.trusted_types`: `learning.trusted_types(config)`), whatever the model's
+MLmodel file asks for: a crafted registry entry must not run code in a worker, and
 MLflow's own loader would take the format and the trusted list from the model itself.
 """
 
@@ -52,8 +53,9 @@ def model_file(folder: Path, label: str, trusted: Sequence[str]) -> str:
     extra = sorted(set(conf.get("skops_trusted_types") or []) - set(trusted))
     if extra:
         raise UnsafeModelError(
-            f"{label} asks to trust {extra}, outside the project's list (learning.SKOPS_TRUSTED_TYPES); "
-            "refused: a model must not widen what a worker deserializes"
+            f"{label} asks to trust {extra}, outside the project's list (learning.SKOPS_TRUSTED_TYPES) and the "
+            "model file's training.trusted_types; refused: a model must not widen what a worker deserializes. "
+            f"If you trust them, add them to training.trusted_types in the model file"
         )
     name = str(conf.get("pickled_model", "model.skops"))
     if not (folder / name).resolve().is_relative_to(folder.resolve()):
@@ -74,13 +76,25 @@ def load_model_file(path: Path, label: str, trusted: Sequence[str]) -> Any:
     try:
         return skops_io.load(path, trusted=list(trusted))
     except UntrustedTypesFoundException as exc:
-        raise UnsafeModelError(f"{label} holds types outside the project's list: {exc}") from exc
+        untrusted = sorted(set(skops_io.get_untrusted_types(file=path)) - set(trusted))
+        raise UnsafeModelError(
+            f"{label} holds types outside the project's list and the model file's training.trusted_types: "
+            f"{untrusted}; refused. If you trust them (your own classes, a library's), add them to "
+            f"training.trusted_types in the model file. ({exc})"
+        ) from exc
     except FileNotFoundError as exc:
         raise UnusableModelError(f"{label}: cannot load {path.name}: {exc!r}") from exc
     except (MemoryError, OSError):
         raise  # the worker's trouble (memory, a disk error), not the file's: the task is retried
     except Exception as exc:  # a corrupt file fails in whatever way its bytes lead skops to
         raise UnusableModelError(f"{label}: cannot load {path.name}: {exc!r}") from exc
+
+
+def untrusted_types(model: Any, trusted: Sequence[str]) -> list[str]:
+    """The types `model`'s skops file would hold beyond `trusted` (and skops' own defaults): what a
+    loader trusting only `trusted` would refuse. Checked before a model is logged."""
+    skops_io = import_skops()
+    return sorted(set(skops_io.get_untrusted_types(data=skops_io.dumps(model))) - set(trusted))
 
 
 def _sklearn_flavor(folder: Path, label: str) -> dict[str, Any]:

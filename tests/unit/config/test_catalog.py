@@ -17,9 +17,9 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize(("estimator", "task"), sorted(ESTIMATOR_PARAMS))
 def test_every_estimator_lists_exactly_its_scikit_learn_parameters(estimator: str, task: str) -> None:
-    from include.retraining.learning.training import _estimator_class
+    from include.retraining.learning.estimators import _builtin_class
 
-    cls = _estimator_class(estimator, task)
+    cls = _builtin_class(estimator, task)
 
     assert set(ESTIMATOR_PARAMS[(estimator, task)]) == set(cls().get_params())
 

@@ -3,6 +3,7 @@ names derived from it."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,47 @@ def test_four_eyes_waits_for_a_person_who_did_not_trigger_the_run(tmp_path: Path
 
     assert gate.requires_approval and gate.four_eyes
     assert not GateConfig(approval="required").four_eyes and not GateConfig().four_eyes
+
+
+def test_a_dotted_path_estimator_loads_without_being_imported(tmp_path: Path, churn: dict) -> None:
+    # Not installed anywhere: the file still loads, since the DAG parse never imports the class.
+    churn["training"].update(estimator="surely_not_installed.boosting.Model", params={"anything": [1, 2]})
+    churn["training"]["trusted_types"] = ["surely_not_installed.boosting.Tree"]
+    churn["features"]["steps"] = ["include.models.custom.ClipOutliers"]
+
+    config = load_model_config(_write(tmp_path, churn))
+
+    assert config.training.estimator == "surely_not_installed.boosting.Model"
+    assert config.training.params == {"anything": [1, 2]}  # the class's constructor judges them, at train time
+    assert config.training.trusted_types == ["surely_not_installed.boosting.Tree"]
+    assert config.features.steps == ["include.models.custom.ClipOutliers"]
+    assert "surely_not_installed" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda d: d["training"].update(estimator="extra_trees"), r"key 'training.estimator'.*neither a built-in"),
+        (lambda d: d["training"].update(estimator="sklearn..Ridge"), r"key 'training.estimator'.*package.module.Class"),
+        (lambda d: d["training"].update(trusted_types=["my types.X"]), r"key 'training.trusted_types'.*dotted path"),
+        (lambda d: d["features"].update(steps=["ClipOutliers"]), r"key 'features.steps'.*not a dotted path"),
+        (lambda d: d["training"].update(trusted_types=["builtins.eval"]), r"'builtins.eval' is in module 'builtins'"),
+        (lambda d: d["training"].update(trusted_types=["os.system"]), r"trusted_types.*run code.*remove it"),
+        (lambda d: d["training"].update(estimator="ridge", params={}), r"'ridge' does not fit task 'classification'"),
+        (lambda d: d["training"].update(params={"max_iters": 3}), r"training.params.max_iters is not a parameter"),
+    ],
+)
+def test_a_bad_estimator_step_or_trusted_type_is_refused_at_load_naming_the_key(
+    tmp_path: Path, churn: dict, edit, says: str
+) -> None:
+    edit(churn)
+    with pytest.raises(ModelConfigError, match=says):
+        load_model_config(_write(tmp_path, churn))
+
+
+def test_native_categories_still_need_the_built_in_booster(tmp_path: Path, churn: dict) -> None:
+    churn["features"]["categorical_encoding"] = "native"
+    churn["training"].update(estimator="sklearn.ensemble.HistGradientBoostingClassifier", params={})
+
+    with pytest.raises(ModelConfigError, match=r"categorical_encoding 'native'.*HistGradientBoostingClassifier"):
+        load_model_config(_write(tmp_path, churn))

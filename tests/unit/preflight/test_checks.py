@@ -16,6 +16,7 @@ from include.retraining.config import load_model_config
 from include.retraining.preflight import (
     Status,
     dag_findings,
+    model_code_findings,
     model_file_findings,
     render_json,
     render_text,
@@ -110,6 +111,22 @@ def test_a_misspelled_key_and_a_good_file_are_each_reported(tmp_path: Path) -> N
     assert "retrain_churn (0 3 * * 1, and on asset churn_drift)" in dags and "score_churn" in dags
     assert "1 problem(s), 0 warning(s)" in render_text(findings)
     assert '"status": "problem"' in render_json(findings)
+
+
+def test_the_model_code_a_file_names_is_imported_and_built_as_train_will() -> None:
+    shipped = load_model_config(CHURN)
+
+    def naming(estimator: str) -> list:
+        training = shipped.training.model_copy(update={"estimator": estimator, "params": {}})
+        return model_code_findings(shipped.model_copy(update={"training": training}))
+
+    (ok,) = naming("sklearn.ensemble.ExtraTreesClassifier")
+    (missing,) = naming("surely_not_installed.Model")
+
+    assert model_code_findings(shipped) == []  # the built-in names were checked with the file
+    assert ok.status is Status.OK and ok.message == "imports and builds ColumnTransformer -> ExtraTreesClassifier"
+    assert missing.status is Status.PROBLEM and missing.check == "model code"
+    assert "training.estimator 'surely_not_installed.Model': cannot import module" in missing.message
 
 
 def test_an_embedded_store_not_created_yet_is_fine_and_is_not_created(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 from include.retraining import retrain
+from include.retraining.config import parse_model_config
 from include.retraining.learning import fit, split_by_time
 from include.retraining.promotion import Approval, ApprovalDecision, Evaluated, Promotion, PromotionOutcome
 from include.retraining.retrain import Extracted, Trained, Validated
+from include.retraining.retrain.steps import config_hash
 from include.retraining.tables import PromotionAction, history
 from include.retraining.tracking import RegistryError, UnusableModelError
 from tests.unit.retrain.fakes import (
@@ -296,3 +298,22 @@ def test_the_demo_challenger_is_not_a_leakage_suspect(tmp_path: Path, extracted,
     evaluated, _ = retrain.evaluate(step_context(tmp_path, tracker, FakeRegistry(champion("2"))), extracted, TRAINED)
 
     assert evaluated.leakage is None and "leakage" not in evaluated.reason
+
+
+def test_an_upgrade_keeps_the_config_hash_of_a_file_without_the_keys_added_since() -> None:
+    minimal = {
+        "name": "spend",
+        "task": "regression",
+        "source": {"table": "t", "timestamp_column": "ts"},
+        "target": "y",
+        "features": {"numeric": ["a"], "categorical": ["b"]},
+        "training": {"estimator": "ridge", "params": {"alpha": 2.0}, "seed": 0},
+        "gate": {"threshold": 10.0},
+    }
+    config = parse_model_config(minimal, Path("spend.yaml"))
+    trusting = config.model_copy(update={"training": config.training.model_copy(update={"trusted_types": ["a.B"]})})
+
+    # What this file hashed to before features.steps and training.trusted_types existed (3315f52):
+    # a rerun of a window reuses its run, and pooled evidence keeps pooling, across the upgrade.
+    assert config_hash(config) == "61c87e162c315337"
+    assert config_hash(trusting) != config_hash(config)

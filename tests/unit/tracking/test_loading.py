@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
-from include.retraining.tracking import UnsafeModelError, UnusableModelError, load_model_file
+from include.retraining.tracking import UnsafeModelError, UnusableModelError, load_model_file, untrusted_types
 from include.retraining.tracking.loading import import_skops, load_skops_model, model_file
 from tests.support import REPO, save_skops_model
 
@@ -153,6 +153,28 @@ def test_a_crafted_model_file_under_a_clean_mlmodel_is_refused(saved_model: Path
 
     with pytest.raises(UnsafeModelError, match=r"holds types outside the project's list.*_NotOurs"):
         load_skops_model(folder, "v6", SKOPS_TRUSTED_TYPES)
+
+
+def test_a_type_the_model_file_trusts_loads_only_through_a_loader_that_trusts_it(tmp_path: Path) -> None:
+    from sklearn.pipeline import Pipeline
+
+    from tests.support_models import SmallForest
+
+    own = "tests.support_models.SmallForest"
+    frame = pd.DataFrame({"x": np.arange(20.0)})
+    model = Pipeline([("model", SmallForest(n_estimators=2, random_state=0))]).fit(frame, np.arange(20) % 2)
+    with_own = [*SKOPS_TRUSTED_TYPES, own]
+    assert untrusted_types(model, SKOPS_TRUSTED_TYPES) == [own] and untrusted_types(model, with_own) == []
+    folder = save_skops_model(model, tmp_path / "model", trusted=with_own)
+
+    assert load_skops_model(folder, "v1", with_own).predict(frame).tolist() == model.predict(frame).tolist()
+    with pytest.raises(
+        UnsafeModelError, match=r"asks to trust \['tests.support_models.SmallForest'\].*training.trusted_types"
+    ):
+        load_skops_model(folder, "v1", SKOPS_TRUSTED_TYPES)
+    clean = _copy_with(folder, tmp_path, skops_trusted_types=SKOPS_TRUSTED_TYPES)  # a file that hides what it holds
+    with pytest.raises(UnsafeModelError, match=r"training.trusted_types: \['tests.support_models.SmallForest'\]"):
+        load_skops_model(clean, "v1", SKOPS_TRUSTED_TYPES)
 
 
 class _NotOurs:
