@@ -45,14 +45,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def check(files: list[Path], offline: bool, window_end: datetime | None) -> list:
     from include.retraining.common import load_settings
-    from include.retraining.preflight import dag_findings, model_file_findings, source_findings, tracking_findings
+    from include.retraining.preflight import (
+        Finding,
+        Status,
+        dag_findings,
+        model_file_findings,
+        source_findings,
+        tracking_findings,
+    )
 
     settings = load_settings()
     configs, findings = model_file_findings(settings.models_dir, files)
     for config in configs:
         findings += dag_findings(config)
         if not offline:
-            source, pipeline_db = _databases(config, settings)
+            try:
+                source, pipeline_db = _databases(config, settings)
+            except ValueError as exc:  # a connection the pipeline cannot use as it is (DuckDB without retraining_db)
+                findings.append(Finding(config.name, "pipeline", Status.PROBLEM, str(exc)))
+                continue
             findings += source_findings(config, source, window_end or datetime.now(UTC), pipeline_db)
     if not offline:
         from include.retraining.tracking import Tracker
