@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 def check(files: list[Path], offline: bool, window_end: datetime | None) -> list:
     from include.retraining.common import load_settings
     from include.retraining.preflight import (
+        Finding,
+        Status,
         dag_findings,
         model_code_findings,
         model_file_findings,
@@ -58,7 +60,11 @@ def check(files: list[Path], offline: bool, window_end: datetime | None) -> list
     for config in configs:
         findings += dag_findings(config) + model_code_findings(config)
         if not offline:
-            source, pipeline_db = _databases(config, settings)
+            try:
+                source, pipeline_db = _databases(config, settings)
+            except ValueError as exc:  # a connection the pipeline cannot use as it is (DuckDB without retraining_db)
+                findings.append(Finding(config.name, "pipeline", Status.PROBLEM, str(exc)))
+                continue
             findings += source_findings(config, source, window_end or datetime.now(UTC), pipeline_db)
     if not offline:
         from include.retraining.tracking import Tracker

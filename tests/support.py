@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 # (tools/services.py), CI at its service containers.
 PG_ADMIN_URL = os.environ.get("RETRAINING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RETRAINING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# MariaDB (or MySQL) for the warehouse tests of that dialect: every machine here runs one.
+MYSQL_ADMIN_URL = os.environ.get("RETRAINING_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 # For a model a test logs or saves itself: without them, MLflow infers the requirements by loading the
 # model in a subprocess, seconds a time (the pipeline pins its own, tracking/tracker.py).
 MODEL_PIP_REQUIREMENTS = ["scikit-learn", "skops"]
@@ -44,6 +46,7 @@ def save_skops_model(model, folder: Path, trusted: list[str] | None = None) -> P
 
 
 __all__ = [
+    "MYSQL_ADMIN_URL",
     "PG_ADMIN_URL",
     "REDIS_CLAIM_KEY",
     "REDIS_URL",
@@ -51,6 +54,7 @@ __all__ = [
     "UTC",
     "drift_events",
     "load_weeks",
+    "mysql_databases",
     "pipeline_db",
     "postgres_databases",
     "postgres_engine",
@@ -200,6 +204,20 @@ def select_only_role(database_url: str, table: str, password: str | None = None)
             conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
         owner.dispose()
         admin.dispose()
+
+
+def mysql_databases(*names: str, drop: bool = False) -> None:
+    """Create (or drop) databases on the local MariaDB/MySQL server."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for name in names:
+                verb = f"DROP DATABASE IF EXISTS `{name}`" if drop else f"CREATE DATABASE `{name}`"
+                conn.execute(sa.text(verb))
+    finally:
+        engine.dispose()
 
 
 def warehouse_url() -> str:

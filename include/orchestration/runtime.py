@@ -54,6 +54,13 @@ def pipeline_database(source: Warehouse, settings: Settings) -> Database:
         return _masked(Database(url))
     if source.same_database(Database(settings.warehouse_default_url)):
         return _embedded_pipeline_database(source, settings)
+    if source.is_duckdb:
+        # A DuckDB file is written by one process at a time, and only while no other reads it.
+        raise ValueError(
+            f"the DuckDB source {source.display} cannot also hold the pipeline's own tables (model_monitoring, "
+            f"model_promotions, <model>_predictions): define the Airflow connection {PIPELINE_DB_CONN_ID!r} "
+            f"(AIRFLOW_CONN_{PIPELINE_DB_CONN_ID.upper()}, e.g. sqlite:////path/pipeline.db or a PostgreSQL database)"
+        )
     log.warning(
         "no Airflow connection %r: the pipeline writes its own tables (model_monitoring, model_promotions, "
         "<model>_predictions) into the source warehouse %s; define the connection %r to keep the source "

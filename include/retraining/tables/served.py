@@ -25,15 +25,19 @@ from include.retraining.warehouse import (
     Warehouse,
     WarehouseError,
     aware_utc,
+    cast_float,
+    cast_text,
     check_label_table,
     hash_below,
     label_columns,
     naive_utc,
     plain_arrow,
     plain_frame,
+    python_hash,
     quote_name,
     read_labels,
-    sqlite_state,
+    same_hash,
+    sqlstate,
 )
 
 SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score"]
@@ -56,13 +60,38 @@ def read_served(
     *,
     alias: str | None = None,
     below: int = HASH_SPACE,
+    hashed_by: str | None = None,
 ) -> pd.DataFrame:
     """Served rows with start < event_time <= end (every alias unless one is given), without labels;
-    only those whose id hashes below `below` (`warehouse.hash_below`) when it is set."""
+    only those whose id hashes below `below` when it is set, by the hash of the backend that drew
+    the source's sample (`hashed_by`, the warehouse's backend; default: this database's own).
+
+    The hash is the source's (`warehouse.hash_below`), so the served rows follow the sampled ids:
+    in SQL when this database hashes alike; else the window's served rows are read and filtered
+    here with the same hash computed in Python (`warehouse.python_hash`: MySQL's CRC32, DuckDB's
+    md5). PostgreSQL's hash has no Python twin: a PostgreSQL source sampled against predictions kept
+    in another backend is refused, with the fix."""
     if not has_predictions(db, config):
         return pd.DataFrame(columns=SERVED_COLUMNS)
-    sql = _served_sql(db, config, with_labels=False, alias=alias, below=below)
-    return _fetch(db, config, sql, start, end, alias)
+    hashed_by = hashed_by or db.backend
+    in_sql = below if same_hash(db.backend, hashed_by) else HASH_SPACE
+    sql = _served_sql(db, config, with_labels=False, alias=alias, below=in_sql)
+    frame = _fetch(db, config, sql, start, end, alias)
+    return frame if in_sql == below else _hashed_below(frame, config, below, hashed_by, db)
+
+
+def _hashed_below(frame: pd.DataFrame, config: ModelConfig, below: int, hashed_by: str, db: Database) -> pd.DataFrame:
+    """The served rows whose id hashes below `below` by `hashed_by`'s hash, computed here."""
+    hashed = python_hash(hashed_by)
+    if hashed is None:
+        raise WarehouseError(
+            f"model {config.name!r}: the monitor sampled the {hashed_by} source by its id hash, which the pipeline "
+            f"database {db.display} ({db.backend}) cannot compute, so the served predictions cannot be matched to "
+            f"the sampled rows; keep the Airflow connection retraining_db on {hashed_by} too, or raise "
+            "monitor.max_rows / monitor.max_matured_rows above the window's rows so the monitor reads it whole"
+        )
+    keep = frame["id"].map(lambda text: hashed(str(text)) < below)
+    return frame.loc[keep.astype(bool)].reset_index(drop=True)
 
 
 def read_served_with_labels(
@@ -100,7 +129,7 @@ def _joined_apart(
 ) -> pd.DataFrame:
     """The served rows from the pipeline database, left-joined here with the labels read from the
     warehouse: the SQL join's rows, in its order."""
-    served = read_served(db, config, start, end, below=below)
+    served = read_served(db, config, start, end, below=below, hashed_by=labels.backend)
     arrived = read_labels(labels, config, start, end, served["id"].unique())
     keys = ["id", "event_time"] if "event_time" in arrived.columns else ["id"]
     served["event_time"] = served["event_time"].astype("datetime64[ns]")
@@ -190,11 +219,11 @@ def _served_sql(
         labels, id_column, ts_column, label = _label_relation(config, dialect, named)
         if id_column is None:
             # Without an id a served row cannot be matched to its label: every label is missing.
-            sql += f", CAST(NULL AS {'REAL' if named else 'DOUBLE PRECISION'}) AS {LABEL}"
+            sql += f", {cast_float(dialect, 'NULL')} AS {LABEL}"
         else:
             served = f"p.{q('id')}"
             typed = f"l.{q(id_column)} = CASE WHEN {served} ~ '{_TYPED_IDS.get(id_type, '')}' THEN CAST({served} AS {id_type}) END"
-            on = typed if id_type else f"CAST(l.{q(id_column)} AS TEXT) = p.{q('id')}"
+            on = typed if id_type else f"{cast_text(dialect, f'l.{q(id_column)}')} = p.{q('id')}"
             on += f" AND l.{q(ts_column)} = p.{q('event_time')}" if ts_column else ""
             sql += f", l.{q(label)} AS {LABEL}"
             relation += f" LEFT JOIN {labels} AS l ON {on}"
@@ -203,10 +232,8 @@ def _served_sql(
     where += f" AND p.{q('interval_end')} > {low} AND p.{q('interval_start')} < {high}"
     where += f" AND p.{q('alias')} = {':alias' if named else '$4'}" if alias else ""
     if below < HASH_SPACE:
-        if named:
-            raise WarehouseError(f"model {config.name!r}: served predictions are sampled on PostgreSQL only")
         key = f"p.{q('id')}"
-        where += f" AND {hash_below(key, below)}"
+        where += f" AND {hash_below(key, below, db.backend)}"
     return f"{sql} FROM {relation} WHERE {where} ORDER BY p.{q('event_time')}, p.{q('id')}"
 
 
@@ -223,7 +250,7 @@ def _fetch(
             )
     except sa.exc.DBAPIError as exc:
         # Refused SQL (a missing table or column) is the model file's fault; a lost connection is not.
-        if not str(getattr(exc.orig, "pgcode", None) or sqlite_state(str(exc.orig)) or "").startswith("42"):
+        if not str(sqlstate(exc.orig) or "").startswith("42"):
             raise
         raise _refused(config, exc.orig) from exc
     frame = plain_frame(frame, "event_time")

@@ -14,7 +14,17 @@ if TYPE_CHECKING:
     from include.retraining.warehouse.database import WRITE_TIMEOUT_S, Database
     from include.retraining.warehouse.labels import LABEL, check_label_table, label_columns, read_labels
     from include.retraining.warehouse.source import SampledWindow, SourceTimestamps, Warehouse, WindowAggregates
-    from include.retraining.warehouse.sql import HASH_SPACE, hash_below, quote_name, sample_threshold, window_query
+    from include.retraining.warehouse.sql import (
+        HASH_SPACE,
+        cast_float,
+        cast_text,
+        hash_below,
+        python_hash,
+        quote_name,
+        same_hash,
+        sample_threshold,
+        window_query,
+    )
     from include.retraining.warehouse.types import (
         WarehouseError,
         aware_utc,
@@ -23,6 +33,7 @@ if TYPE_CHECKING:
         plain_arrow,
         plain_frame,
         sqlite_state,
+        sqlstate,
     )
 
 __all__, __getattr__, __dir__ = face(__name__)

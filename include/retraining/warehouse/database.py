@@ -2,8 +2,18 @@
 (or, on PostgreSQL, an ADBC connection) is opened.
 
 Each call of `engine()` or `adbc()` opens its own and closes it after, so no caller holds a
-connection pool between calls. PostgreSQL sessions run in UTC with connect and statement
-timeouts, read-only unless a write asks otherwise; SQLite read-only sessions set `query_only`.
+connection pool between calls. Every session reads times in UTC, read-only unless a write asks
+otherwise, where the backend has each:
+
+- PostgreSQL: `TimeZone=UTC`, `statement_timeout`, `default_transaction_read_only`.
+- MySQL/MariaDB: `time_zone = '+00:00'` (a TIMESTAMP column reads as UTC; DATETIME holds no zone
+  and is taken as UTC, as everywhere), `max_statement_time` (MariaDB, seconds) or
+  `max_execution_time` (MySQL, milliseconds, SELECTs only), `SET SESSION TRANSACTION READ ONLY`.
+- DuckDB: the file opened `read_only` (other processes may read it at the same time) with
+  `TimeZone = 'UTC'` (a TIMESTAMPTZ reads as UTC, TIMESTAMP is taken as UTC). DuckDB has no
+  statement timeout: `source.statement_timeout_seconds` does not apply there.
+- SQLite: read-only sessions set `query_only`; no timeout either.
+
 The URL, password included, never leaves the object: messages and logs get `display`.
 """
 
@@ -31,6 +41,38 @@ WRITE_TIMEOUT_S = 300
 def _pg_options(timeout_s: int, read_only: bool) -> str:
     options = f"-c statement_timeout={int(timeout_s * 1000)} -c TimeZone=UTC"
     return options + (" -c default_transaction_read_only=on" if read_only else "")
+
+
+def _mysql_session(dbapi_conn: Any, timeout_s: int, read_only: bool) -> None:
+    """A MySQL/MariaDB session as the pipeline reads: UTC, a statement timeout, read-only unless asked."""
+    server = str(dbapi_conn.get_server_info()) if hasattr(dbapi_conn, "get_server_info") else ""
+    if "mariadb" in server.lower():
+        timeout = f"max_statement_time = {int(timeout_s)}"
+    else:
+        timeout = f"max_execution_time = {int(timeout_s * 1000)}"
+    statements = [f"SET SESSION time_zone = '+00:00', SESSION {timeout}"]
+    if read_only:
+        statements.append("SET SESSION TRANSACTION READ ONLY")
+    cursor = dbapi_conn.cursor()
+    try:
+        for statement in statements:
+            cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
+def _duckdb_type(kind: str) -> sa.types.TypeEngine:
+    """A DuckDB type name as the SQLAlchemy type family the callers tell apart."""
+    kind = kind.upper()
+    if kind.startswith(("DECIMAL", "NUMERIC")):
+        return sa.Numeric()
+    if "INT" in kind and "INTERVAL" not in kind:
+        return sa.Integer()
+    if kind in ("DOUBLE", "FLOAT", "REAL"):
+        return sa.Float()
+    if kind.startswith(("TIMESTAMP", "DATE")):
+        return sa.DateTime(timezone="TIME ZONE" in kind)
+    return sa.String()
 
 
 class Database:
@@ -66,6 +108,15 @@ class Database:
         return self.backend == "postgresql"
 
     @property
+    def is_mysql(self) -> bool:
+        """MySQL or MariaDB (SQLAlchemy names the dialect `mysql` or `mariadb`)."""
+        return self.backend in ("mysql", "mariadb")
+
+    @property
+    def is_duckdb(self) -> bool:
+        return self.backend == "duckdb"
+
+    @property
     def dialect(self) -> sa.Dialect:
         """The dialect SQL is written for; PostgreSQL's whatever the driver (ADBC reads it too)."""
         return postgresql.dialect() if self.is_postgres else self._url.get_dialect()()
@@ -93,10 +144,21 @@ class Database:
             if read_only:
                 sa.event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
             return engine
+        if self.is_duckdb:
+            # No pool: the file is let go as soon as a call ends, so another process may open it.
+            engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"read_only": read_only})
+            # After connecting: the time zone setting needs the ICU extension, loaded by then.
+            sa.event.listen(engine, "connect", lambda conn, _: conn.execute("SET TimeZone = 'UTC'"))
+            return engine
         connect_args: dict[str, Any] = {}
         if self.is_postgres and url.get_driver_name() in ("psycopg2", "psycopg"):
             connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "options": _pg_options(timeout_s, read_only)}
-        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        if self.is_mysql:
+            connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        if self.is_mysql:
+            sa.event.listen(engine, "connect", lambda conn, _: _mysql_session(conn, timeout_s, read_only))
+        return engine
 
     def libpq_uri(self, timeout_s: int, read_only: bool = True) -> str:
         """ADBC wants a plain libpq URI: no +driver suffix; a UTC session with timeouts, read-only
@@ -121,6 +183,20 @@ class Database:
         schema, _, table = name.rpartition(".")
         with self.engine(read_only=True) as engine:
             return sa.inspect(engine).has_table(table, schema=schema or None)
+
+    def column_types(self, name: str) -> dict[str, sa.types.TypeEngine]:
+        """The columns of `table` or `schema.table` and their types, in order. DuckDB's from its
+        information_schema: SQLAlchemy 2.0.45+ reflects columns through `pg_collation`, which
+        DuckDB lacks (Mause/duckdb_engine#1379)."""
+        schema, _, table = name.rpartition(".")
+        with self.engine(read_only=True) as engine:
+            if not self.is_duckdb:
+                return {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table, schema=schema or None)}
+            sql = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = :t"
+            sql += " AND table_schema = :s" if schema else ""
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text(sql + " ORDER BY ordinal_position"), {"t": table, "s": schema}).all()
+        return {str(column): _duckdb_type(str(kind)) for column, kind in rows}
 
     def index_leading_with(self, name: str, column: str) -> str | None:
         """The name of an index of `table` or `schema.table` whose first column is `column`."""

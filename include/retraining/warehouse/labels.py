@@ -117,10 +117,7 @@ def _typed_ids(
 ) -> dict[Any, str]:
     """Each served id in the label id column's own type, mapped back to its text; an id that is
     not of that type (text served for an integer column) matches nothing and is left out."""
-    schema, _, name = table.rpartition(".")
-    with warehouse.engine(read_only=True) as engine:
-        columns = sa.inspect(engine).get_columns(name, schema=schema or None)
-    kind = next((c["type"] for c in columns if c["name"] == id_column), None)
+    kind = warehouse.column_types(table).get(id_column)
     if kind is None:
         raise WarehouseError(
             f"model {config.name!r}: labels.table {table!r} has no id column {id_column!r}; set `labels.id_column` "

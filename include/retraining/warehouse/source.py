@@ -8,9 +8,13 @@ read (`timestamptz_literal`, datetimes only): with parameters the driver cannot 
 COPY, and libpq holds the whole result (a 1M-row window: 404 MB, not 66 MB). The driver's types
 are made plain (`types.py`), so every backend's windows look alike to the steps.
 
-The sample keeps the rows whose id hashes below a threshold (`sql.hash_below`), the fraction being
-`sample_rows` over the window's row count: same window and rows, same sample, and every snapshot of
-a sampled id is kept. PostgreSQL only (`hashtextextended`); elsewhere `training.sample_rows` is
+Other backends (MySQL/MariaDB, DuckDB, SQLite) are read through SQLAlchemy into DataFrames, with
+the window bounds bound as naive UTC (every session runs in UTC: `database.py`); the counts, the
+sample and the aggregates are the same SQL in each one's dialect.
+
+The sample keeps the rows whose id hashes below a threshold (`sql.hash_below`, a hash per backend),
+the fraction being `sample_rows` over the window's row count: same window and rows, same sample,
+and every snapshot of a sampled id is kept. SQLite has no hash: there `training.sample_rows` is
 refused with the fix, and the monitor reads whole windows.
 """
 
@@ -30,7 +34,10 @@ from include.retraining.config import ModelConfig, SourceConfig
 from include.retraining.warehouse.database import Database
 from include.retraining.warehouse.sql import (
     HASH_SPACE,
+    HASHES,
     WindowQuery,
+    cast_float,
+    cast_text,
     hash_below,
     quote_name,
     sample_threshold,
@@ -41,13 +48,14 @@ from include.retraining.warehouse.types import (
     NotUtf8Text,
     WarehouseError,
     aware_utc,
+    naive_utc,
     not_utf8,
     plain_batch,
     plain_frame,
     plain_schema,
     refusal,
     source_name,
-    sqlite_state,
+    sqlstate,
     who,
 )
 
@@ -92,8 +100,18 @@ class SourceTimestamps:
         return self.undated / self.rows if self.rows else 0.0
 
 
-# What the window filter can compare with its timestamptz bounds (pg_typeof's names).
-_TIME_TYPES = ("timestamp without time zone", "timestamp with time zone", "date")
+# What the window filter can compare with its bounds, as each backend names its types: pg_typeof's,
+# DuckDB's typeof(), and MySQL's protocol type codes (the type of a result column, even of no row).
+_TIME_TYPES = {
+    "postgresql": ("timestamp without time zone", "timestamp with time zone", "date"),
+    "duckdb": ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"),
+    "mysql": ("TIMESTAMP", "DATE", "DATETIME", "NEWDATE"),
+}
+_MYSQL_TYPES = {
+    0: "DECIMAL", 1: "TINYINT", 2: "SMALLINT", 3: "INT", 4: "FLOAT", 5: "DOUBLE", 7: "TIMESTAMP", 8: "BIGINT",
+    9: "MEDIUMINT", 10: "DATE", 11: "TIME", 12: "DATETIME", 13: "YEAR", 14: "NEWDATE", 15: "VARCHAR",
+    245: "JSON", 246: "DECIMAL", 252: "TEXT", 253: "VARCHAR", 254: "CHAR",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -141,15 +159,33 @@ class _Read:
     def _fetch_sqlalchemy(self, sql: str, params: Sequence[datetime]) -> pd.DataFrame:
         names = ("window_start", "window_end")[: len(params)]
         statement = sa.text(sql).bindparams(*(sa.bindparam(n, type_=sa.DateTime()) for n in names))
+        # Naive UTC, as stored: each session runs in UTC, so a zoned column compares exactly too.
+        bounds = {name: naive_utc(value) for name, value in zip(names, params, strict=True)}
         with self.db.engine(self.timeout_s, read_only=True) as engine, engine.connect() as conn:
             try:
-                return pd.read_sql(statement, conn, params=dict(zip(names, params, strict=True)))
+                return pd.read_sql(statement, conn, params=bounds)
             except sa.exc.DBAPIError as exc:
-                state = getattr(exc.orig, "pgcode", None) or sqlite_state(str(exc.orig))
+                state = sqlstate(exc.orig)
                 error = not_utf8(exc.orig, self.model, self.source) or refusal(exc.orig, state, self.model, self.source)
                 if error is None:
                     raise
                 raise error from exc
+
+    def _result_type_codes(self, sql: str) -> list[object]:
+        """The DBAPI type codes of a SELECT's result columns (MySQL's protocol answers them for no
+        row). On the driver's own cursor, without parameters: a '%' in a `source.query` stays SQL."""
+        with self.db.engine(self.timeout_s, read_only=True) as engine, engine.connect() as conn:
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(sql)
+                return [column[1] for column in cursor.description]
+            except engine.dialect.loaded_dbapi.Error as exc:
+                error = refusal(exc, sqlstate(exc), self.model, self.source)
+                if error is None:
+                    raise
+                raise error from exc
+            finally:
+                cursor.close()
 
     def columns(self) -> set[str]:
         """The source's column names, read before the window so a missing one is named, not a driver trace."""
@@ -169,24 +205,36 @@ class _Read:
             )
 
     def check_timestamp_type(self) -> None:
-        """Refuse a timestamp column the window filter cannot compare with its timestamptz bounds
-        (text, varchar, an epoch number) on PostgreSQL, with the fix; SQLite keeps times as text."""
-        if not self.db.is_postgres:
-            return
-        ts = quote_name(self.db.dialect, self.source.timestamp_column)
-        relation = source_relation(self.source, self.db.dialect, escape_colons=False)
-        # A LEFT JOIN to an empty read: pg_typeof answers with the column's type even when the source has no rows.
-        sql = f"SELECT pg_typeof(s.{ts})::text AS t FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM {relation} LIMIT 0) AS s ON true"
-        kind = str(self.fetch(sql)["t"].iloc[0])
-        if kind in _TIME_TYPES:
+        """Refuse a timestamp column the window filter cannot compare with its bounds (text,
+        varchar, an epoch number) on PostgreSQL, MySQL/MariaDB and DuckDB, with the fix; SQLite
+        keeps times as text."""
+        kind = self._timestamp_type()
+        if kind is None or kind in _TIME_TYPES["mysql" if self.db.is_mysql else self.db.backend]:
             return
         column = self.source.timestamp_column
+        to = "DATETIME" if self.db.is_mysql else {"duckdb": "TIMESTAMPTZ"}.get(self.db.backend, "timestamptz")
         raise WarehouseError(
             f"{who(self.model)}source.timestamp_column {column!r} of {source_name(self.source)} is of type {kind}, "
             "not a timestamp, so the window filter cannot compare it with the window's bounds; cast it where the "
-            f"model reads it: a view with CAST({column} AS timestamptz) AS {column} named in `source.table`, or a "
-            f"`source.query` that selects CAST({column} AS timestamptz) AS {column}"
+            f"model reads it: a view with CAST({column} AS {to}) AS {column} named in `source.table`, or a "
+            f"`source.query` that selects CAST({column} AS {to}) AS {column}"
         )
+
+    def _timestamp_type(self) -> str | None:
+        """The timestamp column's type as the backend names it; None where it is not checked (SQLite)."""
+        db, ts = self.db, quote_name(self.db.dialect, self.source.timestamp_column)
+        if db.is_mysql:
+            relation = source_relation(self.source, db.dialect, escape_colons=False)
+            (code,) = self._result_type_codes(f"SELECT s.{ts} FROM (SELECT * FROM {relation}) AS s LIMIT 0")
+            return _MYSQL_TYPES.get(code, f"type code {code}")  # type: ignore[call-overload]
+        if not (db.is_postgres or db.is_duckdb):
+            return None
+        relation = source_relation(self.source, db.dialect, escape_colons=not db.is_postgres)
+        typeof = f"pg_typeof(s.{ts})::text" if db.is_postgres else f"typeof(s.{ts})"
+        # A LEFT JOIN to an empty read: the type function answers with the column's type even when
+        # the source has no rows.
+        sql = f"SELECT {typeof} AS t FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM {relation} LIMIT 0) AS s ON true"
+        return str(self.fetch(sql)["t"].iloc[0])
 
     def timestamps(self) -> SourceTimestamps:
         """The source's rows and those without a usable time, counted by the warehouse (one scan
@@ -199,15 +247,12 @@ class _Read:
         return SourceTimestamps(rows, rows - int(counts["dated"]))
 
     def _table_columns(self) -> set[str]:
-        schema, _, table = self.source.table.rpartition(".")
-        with self.db.engine(self.timeout_s, read_only=True) as engine:
-            inspector = sa.inspect(engine)
-            if not inspector.has_table(table, schema=schema or None):
-                raise WarehouseError(
-                    f"{who(self.model)}table {self.source.table!r} does not exist in the warehouse "
-                    f"{self.db.display!r}; check `source.table` in the model file or load the data first"
-                )
-            return {c["name"] for c in inspector.get_columns(table, schema=schema or None)}
+        if not self.db.has_table(self.source.table):
+            raise WarehouseError(
+                f"{who(self.model)}table {self.source.table!r} does not exist in the warehouse "
+                f"{self.db.display!r}; check `source.table` in the model file or load the data first"
+            )
+        return set(self.db.column_types(self.source.table))
 
 
 class Warehouse(Database):
@@ -282,8 +327,13 @@ class Warehouse(Database):
         paramstyle = "inline" if self.is_postgres else "named"
         return read, window_query(source, columns, start, end, self.dialect, paramstyle=paramstyle)
 
+    @property
+    def can_sample(self) -> bool:
+        """Whether the warehouse hashes ids in SQL (`sql.hash_below`): every backend but SQLite."""
+        return self.is_mysql or self.backend in HASHES
+
     def window_rows(self, config: ModelConfig, start: datetime, end: datetime) -> int:
-        """How many rows the window holds, counted by the warehouse (PostgreSQL)."""
+        """How many rows the window holds, counted by the warehouse."""
         relation, where = self._where(config.source)
         read = self._read(config)
         read.check_timestamp_type()
@@ -295,7 +345,7 @@ class Warehouse(Database):
     ) -> tuple[pd.DataFrame, int]:
         """The window's hash sample (`training.sample_rows`), ordered as `read_window` orders it,
         and the window's row count."""
-        self._check_postgres(config.name)
+        self._check_sampling(config.name)
         if not config.source.id_column:
             raise WarehouseError(f"{who(config.name)}training.sample_rows hashes the id: set source.id_column")
         rows = self.window_rows(config, start, end)
@@ -308,12 +358,12 @@ class Warehouse(Database):
         """The rows of start < timestamp <= end a monitor compares: every row when the window holds
         at most `max_rows`, else about `max_rows` of them (those whose id hashes below the threshold).
 
-        On PostgreSQL the window is counted first (an aggregate over its index range) and only the
-        sample crosses the wire; the same window, rows and bound give the same sample on a rerun.
-        Every other backend, and a source without `source.id_column` (nothing to hash), read the
-        whole window. Rows come back as `read_window` returns them.
+        Where the warehouse hashes ids (`can_sample`: all but SQLite), the window is counted first (an
+        aggregate over its index range) and only the sample crosses the wire; the same window, rows and
+        bound give the same sample on a rerun. SQLite, and a source without `source.id_column`
+        (nothing to hash), read the whole window. Rows come back as `read_window` returns them.
         """
-        if self.is_postgres and config.source.id_column:
+        if self.can_sample and config.source.id_column:
             rows = self.window_rows(config, start, end)
             threshold = sample_threshold(rows, max_rows)
             if threshold < HASH_SPACE:
@@ -323,9 +373,8 @@ class Warehouse(Database):
 
     def window_aggregates(self, config: ModelConfig, start: datetime, end: datetime) -> WindowAggregates:
         """Row count, nulls per feature, min/max of numeric features and category counts, over every
-        row of the window, each computed by the warehouse."""
+        row of the window, each computed by the warehouse (in its own dialect's SQL)."""
         features = config.features
-        self._check_postgres(config.name)
         read, (relation, where) = self._read(config), self._where(config.source)
         read.check_timestamp_type()
         parts = ["count(*) AS n"]
@@ -333,8 +382,8 @@ class Warehouse(Database):
         for i, column in enumerate(features.numeric):
             quoted = self.quote(column)
             parts += [
-                f"CAST(min({quoted}) AS double precision) AS lo{i}",
-                f"CAST(max({quoted}) AS double precision) AS hi{i}",
+                f"{cast_float(self.dialect, f'min({quoted})')} AS lo{i}",
+                f"{cast_float(self.dialect, f'max({quoted})')} AS hi{i}",
             ]
         totals = read.fetch(f"SELECT {', '.join(parts)} FROM {relation} WHERE {where}", _bounds(start, end)).iloc[0]
         rows = int(totals["n"])
@@ -342,7 +391,7 @@ class Warehouse(Database):
         for column in features.categorical:
             quoted = self.quote(column)
             counts = read.fetch(
-                f"SELECT CAST({quoted} AS text) AS v, count(*) AS n FROM {relation} WHERE {where} "
+                f"SELECT {cast_text(self.dialect, quoted)} AS v, count(*) AS n FROM {relation} WHERE {where} "
                 f"AND {quoted} IS NOT NULL GROUP BY 1",
                 _bounds(start, end),
             )
@@ -359,9 +408,15 @@ class Warehouse(Database):
         return _Read(self, config.source, config.name)
 
     def _where(self, source: SourceConfig) -> tuple[str, str]:
-        """The source relation and its window condition, for the warehouse-side reads (ADBC, $1 $2)."""
+        """The source relation and its window condition, for the warehouse-side reads: ADBC's $1 $2
+        on PostgreSQL, SQLAlchemy's named bounds elsewhere (`_Read.fetch` binds either)."""
         ts = quote_name(self.dialect, source.timestamp_column)
-        return source_relation(source, self.dialect, escape_colons=False), f"{ts} > $1 AND {ts} <= $2"
+        if self.is_postgres:
+            return source_relation(source, self.dialect, escape_colons=False), f"{ts} > $1 AND {ts} <= $2"
+        where = f"{ts} > :window_start AND {ts} <= :window_end"
+        if self.backend == "sqlite":  # as `window_query`: text that is not a time belongs to no window
+            where += f" AND datetime({ts}) IS NOT NULL"
+        return source_relation(source, self.dialect, escape_colons=True), where
 
     def _read_below(
         self, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime, threshold: int
@@ -371,14 +426,16 @@ class Warehouse(Database):
         relation, where = self._where(source)
         ts, key = self.quote(source.timestamp_column), self.quote(source.id_column)
         selected = ", ".join(self.quote(c) for c in dict.fromkeys(columns))
-        sql = f"SELECT {selected} FROM {relation} WHERE {where} AND {hash_below(key, threshold)} ORDER BY {ts}, {key}"
+        below = hash_below(key, threshold, self.backend)
+        sql = f"SELECT {selected} FROM {relation} WHERE {where} AND {below} ORDER BY {ts}, {key}"
         return plain_frame(self._read(config).fetch(sql, _bounds(start, end)), source.timestamp_column)
 
-    def _check_postgres(self, model: str) -> None:
-        if not self.is_postgres:
+    def _check_sampling(self, model: str) -> None:
+        if not self.can_sample:
             raise WarehouseError(
-                f"{who(model)}training.sample_rows draws its sample in the warehouse and needs PostgreSQL; "
-                "remove training.sample_rows for this warehouse"
+                f"{who(model)}training.sample_rows draws its sample in the warehouse by a hash of the id, and the "
+                f"{self.backend} warehouse has none (PostgreSQL, MySQL/MariaDB and DuckDB do); remove "
+                "training.sample_rows for this warehouse"
             )
 
 

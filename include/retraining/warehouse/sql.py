@@ -3,7 +3,9 @@ a window's SELECT, and the id-hash sample's condition. Pure: no connection here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -72,15 +74,71 @@ def window_query(
     return WindowQuery(sql, {"window_start": bound(start), "window_end": bound(end)})
 
 
-def hash_below(key: str, threshold: int) -> str:
+def hash_below(key: str, threshold: int, backend: str = "postgresql") -> str:
     """The sample's one definition, in SQL: true for rows whose quoted id column `key` hashes below
-    `threshold` (the low 32 bits of `hashtextextended` of the id as text, a bigint in
-    [0, 2^32)). Source rows and served predictions filtered with the same threshold keep the same
-    ids. It is the hash PostgreSQL's hash partitioning routes text keys with, about 10x cheaper
-    than md5 (docs/decisions.md, `training.sample_rows`). `COLLATE "C"`: a nondeterministic
-    collation on either table's id column would otherwise hash 'C123' and 'c123' alike, and the
-    served predictions would stop following the sampled ids."""
-    return f'(hashtextextended(CAST({key} AS text) COLLATE "C", 0) & 4294967295) < {threshold:d}'
+    `threshold`, the hash being a deterministic function of the id as text in [0, 2^32), one per
+    backend (`HASHES`). Source rows and served predictions filtered with the same threshold on the
+    same backend keep the same ids.
+
+    - PostgreSQL: the low 32 bits of `hashtextextended`, the hash its hash partitioning routes text
+      keys with, about 10x cheaper than md5 (docs/decisions.md, `training.sample_rows`).
+      `COLLATE "C"`: a nondeterministic collation on either table's id column would otherwise hash
+      'C123' and 'c123' alike, and the served predictions would stop following the sampled ids.
+    - MySQL/MariaDB: `CRC32` of the id's UTF-8 text (whatever the column's or session's charset).
+    - DuckDB: the low 32 bits of `md5_number` of the id's text (its own `hash()` is not promised
+      to stay the same across versions, md5 is).
+
+    CRC32 and md5 are standard, so `python_hash` computes the same values outside the database
+    (served predictions kept in another backend are filtered with it); `hashtextextended` has no
+    such twin. SQLite has no hash at all: it samples nothing (`WarehouseError`)."""
+    template = HASHES.get(_family(backend))
+    if template is None:
+        raise WarehouseError(f"the {backend} warehouse has no id hash to sample with")
+    return f"{template.format(key=key)} < {threshold:d}"
+
+
+# The id hash per backend family, as SQL over a quoted id column `{key}`: values in [0, 2^32).
+HASHES = {
+    "postgresql": '(hashtextextended(CAST({key} AS text) COLLATE "C", 0) & 4294967295)',
+    "mysql": "CRC32(CAST({key} AS CHAR CHARACTER SET utf8mb4))",
+    "duckdb": "(md5_number(CAST({key} AS VARCHAR)) % 4294967296)",
+}
+
+
+def _family(backend: str) -> str:
+    return "mysql" if backend == "mariadb" else backend
+
+
+def same_hash(backend: str, other: str) -> bool:
+    """Whether two backends hash ids alike in SQL (MySQL and MariaDB do)."""
+    return _family(backend) == _family(other) and _family(backend) in HASHES
+
+
+def python_hash(backend: str) -> Callable[[str], int] | None:
+    """`hash_below`'s hash of one id (as text) computed in Python, for the backends whose hash is a
+    standard function; None for PostgreSQL's `hashtextextended` (and backends without a hash)."""
+    family = _family(backend)
+    if family == "mysql":
+        return lambda text: zlib.crc32(text.encode("utf-8"))
+    if family == "duckdb":
+        # md5_number is the digest read as a little-endian 128-bit integer: its low 32 bits are the first 4 bytes.
+        return lambda text: int.from_bytes(hashlib.md5(text.encode("utf-8")).digest()[:4], "little")
+    return None
+
+
+def cast_float(dialect: sa.Dialect, expression: str) -> str:
+    """`expression` as a double in this dialect's SQL."""
+    kind = {"postgresql": "double precision", "sqlite": "REAL"}.get(dialect.name, "DOUBLE")
+    return f"CAST({expression} AS {kind})"
+
+
+def cast_text(dialect: sa.Dialect, expression: str) -> str:
+    """`expression` as text that groups case-sensitively, as pandas tells categories apart: MySQL's
+    default collations would count 'North' and 'north' as one (its binary collation pads trailing
+    spaces still: 'a' and 'a ' stay one category there)."""
+    if dialect.name in ("mysql", "mariadb"):
+        return f"CAST({expression} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin"
+    return f"CAST({expression} AS {'VARCHAR' if dialect.name == 'duckdb' else 'text'})"
 
 
 def sample_threshold(rows: int, sample_rows: int) -> int:

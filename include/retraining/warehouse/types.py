@@ -11,7 +11,9 @@ trace retried twice.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pandas as pd
 import pyarrow as pa
@@ -109,14 +111,33 @@ def plain_arrow(table: pa.Table) -> pa.Table:
 
 
 def plain_frame(frame: pd.DataFrame, timestamp_column: str) -> pd.DataFrame:
-    """Zoned timestamps to naive UTC; the timestamp column parsed when a driver gave text."""
+    """A frame read through SQLAlchemy as `plain_arrow` makes an Arrow table: zoned timestamps to
+    naive UTC, DECIMAL (Decimal objects from MySQL/MariaDB and DuckDB) and booleans to float64,
+    UUIDs to text; the timestamp column parsed when a driver gave text (SQLite) or dates."""
     for name in frame.columns:
-        if isinstance(frame[name].dtype, pd.DatetimeTZDtype):
-            frame[name] = frame[name].dt.tz_convert(UTC).dt.tz_localize(None)
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            frame[name] = column.dt.tz_convert(UTC).dt.tz_localize(None)
+        elif pd.api.types.is_bool_dtype(column):
+            frame[name] = column.astype("float64")
+        elif column.dtype == object:
+            frame[name] = _plain_objects(column)
     ts = timestamp_column
     if ts in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[ts]):
         frame[ts] = pd.to_datetime(frame[ts], utc=True).dt.tz_localize(None)
     return frame
+
+
+def _plain_objects(column: pd.Series) -> pd.Series:
+    """A column of Python objects whose values are all Decimals (or bools) as float64, all UUIDs as text."""
+    values = column.dropna()
+    if not len(values):
+        return column
+    if all(isinstance(v, Decimal | bool) for v in values):
+        return pd.to_numeric(column.map(lambda v: None if v is None else float(v)), errors="coerce").astype("float64")
+    if all(isinstance(v, uuid.UUID) for v in values):
+        return column.map(lambda v: None if v is None else str(v))
+    return column
 
 
 def who(model: str | None) -> str:
@@ -196,6 +217,35 @@ def not_utf8(exc: BaseException, model: str | None, source: SourceConfig) -> War
         "(decode the bytes with their real encoding before writing them), or for PostgreSQL keep the data in a "
         "UTF8 database rather than SQL_ASCII"
     )
+
+
+# MySQL/MariaDB error numbers (the first of a driver error's args) as the SQLSTATE PostgreSQL gives.
+_MYSQL_STATES = {
+    1054: "42703",  # unknown column
+    1146: "42P01",  # no such table
+    1049: "3D000",  # unknown database
+    1064: "42601",  # syntax error
+    1792: "25006",  # a write in a READ ONLY transaction
+    1969: "57014",  # MariaDB: max_statement_time exceeded
+    3024: "57014",  # MySQL: max_execution_time exceeded
+}
+# DuckDB's exception classes, likewise (a read-only file refuses writes with an InvalidInputException).
+_DUCKDB_STATES = {"BinderException": "42703", "CatalogException": "42P01", "ParserException": "42601"}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE PostgreSQL would give for a driver's refusal (psycopg2, pymysql, DuckDB,
+    SQLite), so every backend's refusals read the same way; None when it is no refusal known here."""
+    if getattr(exc, "pgcode", None):
+        return str(exc.pgcode)
+    module = type(exc).__module__
+    if module.startswith("pymysql") and exc.args and isinstance(exc.args[0], int):
+        return _MYSQL_STATES.get(exc.args[0])
+    if module.startswith(("duckdb", "_duckdb")):
+        if "read-only mode" in str(exc):
+            return "25006"
+        return _DUCKDB_STATES.get(type(exc).__name__)
+    return sqlite_state(str(exc))
 
 
 def sqlite_state(message: str) -> str | None:

@@ -192,6 +192,16 @@ def test_without_retraining_db_another_source_holds_the_pipeline_tables_with_a_w
     assert "define the connection 'retraining_db' to keep the source read-only" in caplog.text
 
 
+def test_a_duckdb_source_without_retraining_db_is_refused_with_the_connection_to_define(
+    monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    settings = load_settings()
+
+    with pytest.raises(ValueError, match=r"DuckDB source .* define the Airflow connection 'retraining_db'"):
+        pipeline_database(source_warehouse("warehouse", settings), settings)
+
+
 def _context(params=None, drift=None, interval_end=None, run_type="scheduled", user=None) -> dict:
     run = SimpleNamespace(
         dag_id="retrain_churn",

@@ -93,11 +93,13 @@ def test_the_job_runs_the_commands_of_ci_run_under_ci_true(workflow: dict):
     }
 
 
-def test_postgres_and_redis_are_service_containers_the_tests_are_pointed_at(workflow: dict):
+def test_postgres_redis_and_mariadb_are_service_containers_the_tests_are_pointed_at(workflow: dict):
     (job,) = workflow["jobs"].values()
     services, env = job["services"], job["env"]
 
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
+    assert services["mariadb"]["image"].startswith("mariadb:")
     assert "@postgres:5432/" in env["RETRAINING_TEST_PG_URL"]
     assert env["RETRAINING_TEST_REDIS_URL"].startswith("redis://redis:6379/")
+    assert env["RETRAINING_TEST_MYSQL_URL"] == "mysql+pymysql://root@mariadb:3306/"

@@ -58,17 +58,23 @@ def test_a_monitor_window_on_sqlite_reads_every_row_unsampled(warehouse: Warehou
     assert window.threshold == HASH_SPACE and not window.sampled
 
 
-@pytest.mark.parametrize(
-    "read",
-    [
-        lambda w: w.read_window_sample(CONFIG, COLUMNS, START, START + WEEK),
-        lambda w: w.window_aggregates(CONFIG, START, START + WEEK),
-    ],
-    ids=["sample", "aggregates"],
-)
-def test_warehouse_side_sampling_is_refused_off_postgres_with_the_fix(warehouse: Warehouse, read) -> None:
-    with pytest.raises(WarehouseError, match=r"model 'churn': training.sample_rows .* needs PostgreSQL; remove"):
-        read(warehouse)
+def test_the_training_sample_is_refused_on_sqlite_with_the_key_and_the_fix(warehouse: Warehouse) -> None:
+    with pytest.raises(
+        WarehouseError, match=r"model 'churn': training.sample_rows .* the sqlite warehouse has none .*; remove"
+    ):
+        warehouse.read_window_sample(CONFIG, COLUMNS, START, START + WEEK)
+
+
+def test_the_window_aggregates_are_the_figures_of_every_row(warehouse: Warehouse) -> None:
+    frame = warehouse.read_window(CONFIG.source, COLUMNS, START, START + WEEK, model="churn")
+
+    aggregates = warehouse.window_aggregates(CONFIG, START, START + WEEK)
+
+    assert aggregates.rows == len(frame) == warehouse.window_rows(CONFIG, START, START + WEEK) == 200
+    assert aggregates.nulls["monthly_charges"] == frame["monthly_charges"].isna().sum()
+    assert aggregates.minimum["monthly_charges"] == frame["monthly_charges"].min()
+    assert aggregates.maximum["tenure_months"] == frame["tenure_months"].max()
+    assert aggregates.categories["contract"] == frame["contract"].value_counts().to_dict()
 
 
 def test_the_source_columns_are_the_tables(warehouse: Warehouse) -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from include.retraining.config import SourceConfig
 from include.retraining.warehouse import (
     HASH_SPACE,
     WarehouseError,
+    cast_float,
+    cast_text,
     hash_below,
+    python_hash,
     quote_name,
+    same_hash,
     sample_threshold,
     window_query,
 )
@@ -86,3 +90,50 @@ def test_the_sample_threshold_keeps_everything_of_a_small_window() -> None:
     assert sample_threshold(5_000, 10_000) == HASH_SPACE
     assert sample_threshold(10_000, 10_000) == HASH_SPACE
     assert sample_threshold(1_000_000, 10_000) == HASH_SPACE // 100
+
+
+@pytest.mark.parametrize(
+    ("backend", "condition"),
+    [
+        ("mysql", 'CRC32(CAST("id" AS CHAR CHARACTER SET utf8mb4)) < 7'),
+        ("mariadb", 'CRC32(CAST("id" AS CHAR CHARACTER SET utf8mb4)) < 7'),
+        ("duckdb", '(md5_number(CAST("id" AS VARCHAR)) % 4294967296) < 7'),
+    ],
+)
+def test_each_backend_hashes_the_ids_text_with_its_own_function(backend: str, condition: str) -> None:
+    assert hash_below('"id"', 7, backend) == condition
+
+
+def test_sqlite_has_no_id_hash_to_sample_with() -> None:
+    with pytest.raises(WarehouseError, match="the sqlite warehouse has no id hash"):
+        hash_below('"id"', 7, "sqlite")
+
+
+@pytest.mark.parametrize(
+    ("backend", "text", "value"),
+    # The values the servers answer: MariaDB 10.11 CRC32('7'), DuckDB 2.0 md5_number(...) % 2^32.
+    [("mariadb", "7", 1790921346), ("mysql", "é", 235179326), ("duckdb", "C0111234567000001", 3255821302)],
+)
+def test_the_python_hash_is_the_one_the_database_computes(backend: str, text: str, value: int) -> None:
+    hashed = python_hash(backend)
+
+    assert hashed is not None and hashed(text) == value
+
+
+def test_postgres_hash_has_no_python_twin_and_backends_hash_alike_only_in_one_family() -> None:
+    assert python_hash("postgresql") is None and python_hash("sqlite") is None
+    assert same_hash("mysql", "mariadb") and same_hash("duckdb", "duckdb")
+    assert not same_hash("postgresql", "duckdb") and not same_hash("sqlite", "sqlite")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "as_float", "as_text"),
+    [
+        (postgresql.dialect(), "CAST(x AS double precision)", "CAST(x AS text)"),
+        (mysql.dialect(), "CAST(x AS DOUBLE)", "CAST(x AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin"),
+        (sqlite.dialect(), "CAST(x AS REAL)", "CAST(x AS text)"),
+    ],
+    ids=["postgresql", "mysql", "sqlite"],
+)
+def test_casts_are_written_in_each_dialects_own_types(dialect, as_float: str, as_text: str) -> None:
+    assert cast_float(dialect, "x") == as_float and cast_text(dialect, "x") == as_text

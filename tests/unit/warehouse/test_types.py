@@ -3,15 +3,27 @@ that turn SQL the warehouse rejects into a named configuration error."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
+import pymysql
 import pytest
 
 from include.retraining.config import SourceConfig, load_model_config
-from include.retraining.warehouse import aware_utc, id_text, naive_utc, plain_arrow, plain_frame, sqlite_state
+from include.retraining.warehouse import (
+    aware_utc,
+    id_text,
+    naive_utc,
+    plain_arrow,
+    plain_frame,
+    sqlite_state,
+    sqlstate,
+)
 from include.retraining.warehouse.types import plain_batch, refusal, timestamptz_literal
 
 pytestmark = pytest.mark.unit
@@ -127,3 +139,41 @@ def test_ids_become_text_without_a_float_suffix() -> None:
     assert id_text(pd.Series([7.0, 12.0])).tolist() == ["7", "12"]
     assert id_text(pd.Series(["c-1", "c-2"])).tolist() == ["c-1", "c-2"]
     assert id_text(pd.Series([3, 4])).tolist() == ["3", "4"]
+
+
+def test_decimals_booleans_and_uuids_read_through_sqlalchemy_become_plain() -> None:
+    key = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    frame = pd.DataFrame(
+        {
+            "price": [Decimal("21.50"), None, Decimal("3")],  # MySQL/MariaDB and DuckDB DECIMAL
+            "flag": [True, False, True],  # DuckDB BOOLEAN
+            "key": [key, None, key],  # DuckDB UUID
+            "name": ["a", "b", None],
+            "ts": pd.to_datetime(["2026-03-01 05:00:00+05:00"] * 3),  # DuckDB TIMESTAMPTZ
+        }
+    )
+
+    plain = plain_frame(frame, "ts")
+
+    assert plain["price"].dtype == "float64" and plain["price"].iloc[0] == 21.5 and pd.isna(plain["price"].iloc[1])
+    assert plain["flag"].tolist() == [1.0, 0.0, 1.0]
+    assert plain["key"].tolist() == [str(key), None, str(key)] and plain["name"].tolist() == ["a", "b", None]
+    assert plain["ts"].dt.tz is None and plain["ts"].iloc[0] == pd.Timestamp("2026-03-01 00:00:00")
+
+
+@pytest.mark.parametrize(
+    ("error", "state"),
+    [
+        (pymysql.err.OperationalError(1054, "Unknown column 'x' in 'field list'"), "42703"),
+        (pymysql.err.ProgrammingError(1146, "Table 'w.t' doesn't exist"), "42P01"),
+        (pymysql.err.InternalError(1792, "Cannot execute statement in a READ ONLY transaction"), "25006"),
+        (pymysql.err.OperationalError(1969, "Query execution was interrupted (max_statement_time exceeded)"), "57014"),
+        (pymysql.err.OperationalError(2003, "Can't connect to MySQL server"), None),
+        (duckdb.BinderException('Referenced column "x" not found'), "42703"),
+        (duckdb.CatalogException("Table with name t does not exist!"), "42P01"),
+        (duckdb.InvalidInputException("Cannot execute statement ... attached in read-only mode!"), "25006"),
+        (duckdb.IOException("Could not set lock on file"), None),
+    ],
+)
+def test_mysql_and_duckdb_refusals_read_as_the_postgres_state(error: Exception, state: str | None) -> None:
+    assert sqlstate(error) == state
