@@ -10,7 +10,6 @@ from airflow.sdk import DAG, CronTriggerTimetable, dag, task
 from include.orchestration.assets import champion_asset, drift_asset
 from include.orchestration.dagfiles import (
     START_DATE,
-    broken_model_files_dag,
     dagrun_timeout,
     default_args,
     model_configs,
@@ -158,8 +157,6 @@ def _auto_rollback_task(config: ModelConfig):
     return auto_rollback
 
 
-configs, errors = model_configs()
+configs, _errors = model_configs()  # reported once, by dags/retrain.py
 for _config in configs:
     globals()[_config.monitor_dag_id] = build_monitor_dag(_config)
-if errors:
-    broken_model_files = broken_model_files_dag("monitor", errors)

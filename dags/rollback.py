@@ -10,7 +10,6 @@ from airflow.sdk import DAG, Param, dag, task
 from include.orchestration.assets import champion_asset
 from include.orchestration.dagfiles import (
     START_DATE,
-    broken_model_files_dag,
     dagrun_timeout,
     default_args,
     model_configs,
@@ -87,8 +86,6 @@ def build_rollback_dag(config: ModelConfig) -> DAG:
     return rollback_dag()
 
 
-configs, errors = model_configs()
+configs, _errors = model_configs()  # reported once, by dags/retrain.py
 for _config in configs:
     globals()[_config.rollback_dag_id] = build_rollback_dag(_config)
-if errors:
-    broken_model_files = broken_model_files_dag("rollback", errors)

@@ -10,7 +10,6 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, dag, tas
 from include.orchestration.assets import champion_asset
 from include.orchestration.dagfiles import (
     START_DATE,
-    broken_model_files_dag,
     dagrun_timeout,
     default_args,
     model_configs,
@@ -83,9 +82,7 @@ def build_score_dag(config: ModelConfig) -> DAG:
     return score_dag()
 
 
-configs, errors = model_configs()
+configs, _errors = model_configs()  # reported once, by dags/retrain.py
 for _config in configs:
     if _config.scoring is not None:
         globals()[_config.score_dag_id] = build_score_dag(_config)
-if errors:
-    broken_model_files = broken_model_files_dag("score", errors)

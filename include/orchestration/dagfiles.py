@@ -70,12 +70,17 @@ class _BrokenModelFiles(DAG):
         raise ModelConfigError(self.description)
 
 
-def broken_model_files_dag(kind: str, errors: dict[Path, ModelConfigError]) -> DAG:
+def broken_model_files_dag(errors: dict[Path, ModelConfigError]) -> DAG:
+    """The one import error for the model files that do not load, in dags/retrain.py: the other DAG
+    files leave those models out silently, so the UI lists each problem once, not once per file."""
     message = "\n".join(str(error) for error in errors.values())
     names = "_".join(re.sub(r"[^A-Za-z0-9_]", "_", path.stem) for path in errors)
     return _BrokenModelFiles(
-        dag_id=f"{kind}_invalid_model_files_{names}"[:200],
-        description=f"{len(errors)} model file(s) could not be loaded:\n{message}",
+        dag_id=f"invalid_model_files_{names}"[:200],
+        description=(
+            f"{len(errors)} model file(s) could not be loaded, so none of their DAGs (retrain_, monitor_, score_ "
+            f"and rollback_<name>) exists until it is fixed; `python -m retraining check FILE` checks a fix:\n{message}"
+        ),
         schedule=None,
         start_date=START_DATE,
     )

@@ -175,9 +175,10 @@ def test_bad_model_file_is_an_import_error_naming_it_and_others_still_load(tmp_p
     bag = _dagbag()
 
     assert {"retrain_churn", "monitor_churn"} <= set(bag.dag_ids)
-    assert {Path(f).name for f in bag.import_errors} == {"retrain.py", "monitor.py", "score.py", "rollback.py"}
-    for message in bag.import_errors.values():
-        assert "broken.yaml" in message and "traning" in message
+    # One report, not one per DAG file; it says which DAGs are missing and how to check a fix.
+    (message,) = [m for f, m in bag.import_errors.items() if Path(f).name == "retrain.py"]
+    assert len(bag.import_errors) == 1
+    assert "broken.yaml" in message and "traning" in message and "python -m retraining check" in message
 
 
 def test_parsing_the_dag_folder_imports_no_heavy_library() -> None:

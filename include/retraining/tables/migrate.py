@@ -96,7 +96,12 @@ def _locked(db: Database, engine: sa.Engine) -> Iterator[sa.Connection]:
         if not path or path == ":memory:":
             yield conn
             return
-        with open(f"{path}.migrate.lock", "a+") as handle:
+        try:
+            handle = open(f"{path}.migrate.lock", "a+")  # noqa: SIM115 - closed below
+        except OSError:  # a folder nobody may write: the database refuses the upgrade next, by name
+            yield conn
+            return
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield conn

@@ -155,3 +155,21 @@ def test_processes_upgrading_at_once_leave_one_schema(tmp_path: Path) -> None:
 
     assert errors == [] and schema_revision(db) == schema_head()
     assert _counts(tmp_path / "old.db")["model_monitoring"] == 3
+
+
+def test_a_pipeline_database_that_refuses_the_upgrade_is_named_with_the_fix(tmp_path: Path) -> None:
+    """Nobody may write there: the task stops before any step, saying where and what to do."""
+    from include.retraining.warehouse import WarehouseError
+    from tests.support_faults import read_only_tree
+
+    migrate_module._current.clear()
+    shutil.copy(FIXTURE, (tmp_path / "locked").mkdir() or tmp_path / "locked" / "old.db")
+    db = Database(f"sqlite:///{tmp_path / 'locked' / 'old.db'}")
+
+    with (
+        read_only_tree(tmp_path / "locked"),
+        pytest.raises(WarehouseError, match=r"refused the upgrade .*retraining_db"),
+    ):
+        upgrade_schema(db)
+
+    assert schema_revision(db) is None and _counts(tmp_path / "locked" / "old.db")["model_monitoring"] == 3
