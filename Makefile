@@ -56,8 +56,10 @@ demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
 # else throwaway servers from pip-installed wheels, stopped afterwards. Two workers, a file each
 # (--dist loadfile keeps a module's shared DAG-run fixtures in one process): most of a test's
 # time is spent waiting on Airflow, MLflow and PostgreSQL processes, so 2 cores take 2 workers.
+# --no-loadscope-reorder keeps tests/conftest.py's order, the slowest modules first: xdist's own
+# (most tests first) left them for last, one worker running minutes after the other was done.
 test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
-	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests -n 2 --dist loadfile
+	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder
 
 test-dags: venv ## DAG integrity, policy and the heavy-import check at parse time
 	$(BIN)/python -m pytest tests/dags

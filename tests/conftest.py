@@ -68,8 +68,32 @@ def _no_mlflow_store_from_another_module() -> Iterator[None]:
     _forget_mlflow_stores()
 
 
+# The longest modules, longest first (their fixtures run whole DAG runs, stacks or the demo). Run
+# first, with the unit tier's many short files last, the two workers of `make test` finish
+# together; xdist's default order (most tests first) left these for the end, one worker busy
+# minutes after the other was done.
+SLOWEST_FIRST = (
+    "integration/test_demo.py",
+    "integration/test_native_stack.py",
+    "integration/test_ui.py",
+    "integration/test_monitor_dag.py",
+    "integration/test_warehouse_dialects.py",
+    "integration/test_retrain_dag.py",
+    "integration/test_rollback_dag.py",
+)
+TIER_ORDER = ("integration", "reliability", "dags", "unit")
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int]:
+    path = Path(item.fspath).relative_to(REPO / "tests").as_posix()
+    slow = SLOWEST_FIRST.index(path) if path in SLOWEST_FIRST else len(SLOWEST_FIRST)
+    return slow, TIER_ORDER.index(path.split("/")[0])
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test without its tier's marker, or in the wrong folder, is an error, not a silent extra."""
+    """A test without its tier's marker, or in the wrong folder, is an error, not a silent extra.
+    Then the slowest modules first (`SLOWEST_FIRST`); a stable sort keeps every module's order."""
+    items.sort(key=_run_order)
     for item in items:
         tier = Path(item.fspath).relative_to(REPO / "tests").parts[0]
         marked = {m.name for m in item.iter_markers()} & TIERS

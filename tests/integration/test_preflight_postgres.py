@@ -41,15 +41,13 @@ def source() -> Iterator[str]:
     postgres_databases(name, drop=True)
 
 
-def _check(connection: dict, tmp_path: Path, pipeline_db: str | None = None) -> tuple[int, dict[str, dict]]:
+def _check(connection: dict, tmp_path: Path) -> tuple[int, dict[str, dict]]:
     env = {
         **os.environ,
         "AIRFLOW_CONN_WAREHOUSE": json.dumps(connection),
         "RETRAINING_DATA_DIR": str(tmp_path / "data"),
         "PYTHONPATH": str(REPO),
     }
-    if pipeline_db:
-        env["AIRFLOW_CONN_RETRAINING_DB"] = pipeline_db
     result = subprocess.run(
         [sys.executable, "-m", "retraining", "check", "--json", "--window-end", END.isoformat()],
         cwd=REPO,
@@ -59,6 +57,23 @@ def _check(connection: dict, tmp_path: Path, pipeline_db: str | None = None) -> 
     )
     assert result.stdout.startswith("["), result.stdout + result.stderr
     return result.returncode, {f["check"]: f for f in json.loads(result.stdout) if f["subject"] == "churn"}
+
+
+def _check_here(
+    connection: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline_db: str | None = None
+) -> tuple[int, dict[str, dict]]:
+    """`_check`'s findings from `check()` in this process (the CLI around it is `_check`'s test):
+    a subprocess costs seconds of imports per call."""
+    from include.retraining.preflight import Status, render_json
+    from retraining.__main__ import check
+
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(connection))
+    monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path / "data"))
+    if pipeline_db:
+        monkeypatch.setenv("AIRFLOW_CONN_RETRAINING_DB", pipeline_db)
+    findings = check([], offline=False, window_end=END)
+    status = 1 if any(f.status is Status.PROBLEM for f in findings) else 0
+    return status, {f["check"]: f for f in json.loads(render_json(findings)) if f["subject"] == "churn"}
 
 
 def _connection(url: str, login: str | None = None) -> dict:
@@ -95,9 +110,9 @@ def reader(source: str) -> Iterator[str]:
 
 
 def test_a_role_that_may_only_read_is_told_the_grant_the_pipelines_tables_need(
-    source: str, reader: str, tmp_path: Path
+    source: str, reader: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    status, found = _check(_connection(source, login=reader), tmp_path)
+    status, found = _check_here(_connection(source, login=reader), tmp_path, monkeypatch)
 
     assert status == 1
     assert [found[c]["status"] for c in ("source", "timestamps", "rows")] == ["ok"] * 3
@@ -108,11 +123,11 @@ def test_a_role_that_may_only_read_is_told_the_grant_the_pipelines_tables_need(
 
 
 def test_a_read_only_source_is_fine_with_the_pipelines_tables_in_retraining_db(
-    source: str, reader: str, tmp_path: Path
+    source: str, reader: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline = f"sqlite:///{tmp_path / 'pipeline.db'}"
 
-    status, found = _check(_connection(source, login=reader), tmp_path, pipeline_db=pipeline)
+    status, found = _check_here(_connection(source, login=reader), tmp_path, monkeypatch, pipeline_db=pipeline)
 
     assert status == 0, found
     rights = found["rights"]
