@@ -3,11 +3,11 @@ are deployed, as the DAGs will use them.
 
 For each model: the file loads (a misspelled key gets "did you mean"), the DAGs it makes and their
 schedules, and, unless --offline, its source through the Airflow connection the runs use (columns,
-usable timestamps, rows in the latest training window, an index for the window reads, the rights
-the pipeline's tables need, in the connection `retraining_db` or the source's database); then the
-MLflow store. Nothing is written anywhere. Exit status 1 on
-any problem (warnings do not count), so CI can run it on every change to a model file; --json
-prints the findings as JSON.
+usable timestamps, rows in the latest training window, one row per id and time there, an index
+for the window reads, the rights the pipeline's tables need, in the connection `retraining_db` or
+the source's database); then the MLflow store. Nothing is written anywhere. Exit status 1 on any
+problem (warnings do not count), so CI can run it on every change to a model file; --json prints
+the findings as JSON.
 """
 
 from __future__ import annotations

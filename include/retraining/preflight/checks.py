@@ -92,6 +92,8 @@ def source_findings(
         Finding(name, "timestamps", Status.OK, f"{counted.rows:,} rows, {counted.undated:,} without a usable time")
     )
     findings.append(_window_rows(config, warehouse, window_end))
+    if source.id_column:
+        findings.append(_unique_keys(config, warehouse, window_end))
     if source.table:
         findings.append(_index(config, warehouse))
     if pipeline_db is not None and not pipeline_db.same_database(warehouse):
@@ -111,6 +113,20 @@ def _window_rows(config: ModelConfig, warehouse: Warehouse, window_end: datetime
         return Finding(config.name, "rows", Status.PROBLEM, f"{span} holds {rows:,} rows, below min_rows "
                        f"{training.min_rows:,}: a retrain now would stop at extract; {fix}")  # fmt: skip
     return Finding(config.name, "rows", Status.OK, f"{span} holds {rows:,} rows (min_rows {training.min_rows:,})")
+
+
+def _unique_keys(config: ModelConfig, warehouse: Warehouse, window_end: datetime) -> Finding:
+    """One row per (id, timestamp): scoring writes one prediction per pair, and a repeated pair
+    would have its label counted twice or left as a conflict."""
+    training, source = config.training, config.source
+    window = training_window(window_end, training.window_days, training.label_delay_days)
+    repeated = warehouse.repeated_keys(config, window.start, window.end)
+    pair = f"({source.id_column}, {source.timestamp_column})"
+    if repeated:
+        return Finding(config.name, "keys", Status.PROBLEM, f"{repeated:,} {pair} pair(s) occur more than once in the "
+                       "training window: a row per id and time is what scoring and the label joins expect; remove the "
+                       "repeats upstream, or fix source.id_column")  # fmt: skip
+    return Finding(config.name, "keys", Status.OK, f"{pair} is unique in the training window")
 
 
 def _index(config: ModelConfig, warehouse: Warehouse) -> Finding:

@@ -340,6 +340,19 @@ class Warehouse(Database):
         sql = f"SELECT count(*) AS n FROM {relation} WHERE {where}"
         return int(read.fetch(sql, _bounds(start, end))["n"].iloc[0])
 
+    def repeated_keys(self, config: ModelConfig, start: datetime, end: datetime) -> int:
+        """How many (id, timestamp) pairs of the window occur more than once, counted by the
+        warehouse; 0 for a source without `source.id_column`."""
+        source = config.source
+        if not source.id_column:
+            return 0
+        relation, where = self._where(source)
+        read = self._read(config)
+        read.check_timestamp_type()
+        key, ts = self.quote(source.id_column), self.quote(source.timestamp_column)
+        pairs = f"SELECT {key}, {ts} FROM {relation} WHERE {where} GROUP BY {key}, {ts} HAVING count(*) > 1"
+        return int(read.fetch(f"SELECT count(*) AS n FROM ({pairs}) AS repeated", _bounds(start, end))["n"].iloc[0])
+
     def read_window_sample(
         self, config: ModelConfig, columns: Sequence[str], start: datetime, end: datetime
     ) -> tuple[pd.DataFrame, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -67,6 +68,20 @@ def test_a_healthy_source_is_ok_but_for_the_missing_index_whose_statement_works(
     with warehouse.engine() as engine, engine.begin() as conn:
         conn.execute(sa.text(statement))
     assert _by_check(source_findings(config, warehouse, END))["index"].status is Status.OK
+
+
+def test_an_id_and_time_that_repeat_in_the_training_window_are_a_problem(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    rows = generate_snapshots(300, START, END, seed=3)
+    load_window(url, TABLE, rows, START, END)
+    config = load_model_config(CHURN)
+    assert _by_check(source_findings(config, Warehouse(url), END))["keys"].status is Status.OK
+
+    load_window(url, TABLE, pd.concat([rows, rows.iloc[150:153]]), START, END)  # a load that wrote 3 rows twice
+
+    found = _by_check(source_findings(config, Warehouse(url), END))["keys"]
+    assert found.status is Status.PROBLEM
+    assert found.message.startswith("3 (customer_id, snapshot_at) pair(s) occur more than once in the training window")
 
 
 def test_a_missing_column_is_a_problem_naming_it_and_nothing_further_is_checked(warehouse: Warehouse) -> None:
