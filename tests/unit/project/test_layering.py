@@ -34,6 +34,7 @@ ADAPTERS = {
     "sqlalchemy": {
         "warehouse/database.py",
         "warehouse/source.py",
+        "warehouse/reads.py",
         "warehouse/sql.py",
         "warehouse/labels.py",
         "tables/monitoring.py",
