@@ -21,3 +21,10 @@ COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 serving/ /opt/airflow/serving/
 # `python -m retraining check` where the connections are: `docker compose exec airflow-scheduler python -m retraining check`.
 COPY --chown=airflow:0 retraining/ /opt/airflow/retraining/
+
+# The commit the image was built from (`docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD)`,
+# `make up` and CI pass it): the image has no .git, so training runs read it from here and tag
+# their MLflow run with it (mlflow.source.git.commit). Last, so a new commit rebuilds one layer.
+ARG GIT_COMMIT=""
+ENV RETRAINING_GIT_COMMIT=${GIT_COMMIT}
+LABEL org.opencontainers.image.revision=${GIT_COMMIT}

@@ -136,7 +136,7 @@ bench-score: venv ## One score_churn run at 1M rows in one interval on PostgreSQ
 
 up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
 	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }
-	docker compose up -d --build --scale airflow-worker=$(WORKERS)
+	GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null) docker compose up -d --build --scale airflow-worker=$(WORKERS)
 	@echo "Airflow http://localhost:8080  MLflow http://localhost:5000  (health: docker compose ps)"
 
 down: ## Stop the compose stack; databases and artifacts stay in their volumes

@@ -3,6 +3,7 @@ dataset input (the snapshot, identified by its content hash)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pandas as pd
@@ -14,6 +15,9 @@ from include.retraining.runs import StepContext
 
 
 def _git_commit() -> str | None:
+    """The code's commit: the image's (`RETRAINING_GIT_COMMIT`, set at build time), else the checkout's."""
+    if baked := os.environ.get("RETRAINING_GIT_COMMIT", "").strip():
+        return baked
     try:
         result = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5

@@ -1,6 +1,7 @@
-"""The CI workflow (.github/workflows/ci.yml) is valid for GitHub Actions and runs what `.ci/run`
-runs: the same commands (`make lint`, then `make test`) with CI=true, beside PostgreSQL and Redis
-service containers.
+"""The CI workflow (.github/workflows/ci.yml) is valid for GitHub Actions. Its `test` job runs what
+`.ci/run` runs: the same commands (`make lint`, then `make test`) with CI=true, beside PostgreSQL,
+Redis and MariaDB service containers. Its `image` job builds the Dockerfile with the commit and
+checks the image: pip check, every DAG importing, the preflight.
 
 The schema check uses check-jsonschema's vendored copy of the GitHub workflow schema, so it needs
 no network."""
@@ -81,8 +82,12 @@ def test_ci_run_lints_then_tests_under_ci_true():
     assert exported.get("CI", "").lower() == "true"
 
 
+def test_the_workflow_has_a_test_job_and_an_image_job(workflow: dict):
+    assert set(workflow["jobs"]) == {"test", "image"}
+
+
 def test_the_job_runs_the_commands_of_ci_run_under_ci_true(workflow: dict):
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["test"]
     commands, exported = _ci_run()
 
     run_steps = [step["run"].strip() for step in job["steps"] if "run" in step]
@@ -94,7 +99,7 @@ def test_the_job_runs_the_commands_of_ci_run_under_ci_true(workflow: dict):
 
 
 def test_postgres_redis_and_mariadb_are_service_containers_the_tests_are_pointed_at(workflow: dict):
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["test"]
     services, env = job["services"], job["env"]
 
     assert services["postgres"]["image"].startswith("postgres:")
@@ -103,3 +108,31 @@ def test_postgres_redis_and_mariadb_are_service_containers_the_tests_are_pointed
     assert "@postgres:5432/" in env["RETRAINING_TEST_PG_URL"]
     assert env["RETRAINING_TEST_REDIS_URL"].startswith("redis://redis:6379/")
     assert env["RETRAINING_TEST_MYSQL_URL"] == "mysql+pymysql://root@mariadb:3306/"
+
+
+def _image_steps(workflow: dict) -> list[str]:
+    return [" ".join(step["run"].split()) for step in workflow["jobs"]["image"]["steps"] if "run" in step]
+
+
+def test_the_image_job_builds_the_dockerfile_with_the_commit_it_will_log(workflow: dict):
+    build, logs_commit, *_ = _image_steps(workflow)
+    dockerfile = (REPO / "Dockerfile").read_text()
+
+    assert build.startswith("docker build ") and "--build-arg GIT_COMMIT=${{ github.sha }}" in build
+    assert build.endswith(" .") and "-t retraining-airflow:ci" in build
+    assert "ARG GIT_COMMIT" in dockerfile and "ENV RETRAINING_GIT_COMMIT=${GIT_COMMIT}" in dockerfile
+    assert 'os.environ["RETRAINING_GIT_COMMIT"]' in logs_commit and '= "${{ github.sha }}"' in logs_commit
+    assert "container" not in workflow["jobs"]["image"]  # docker build needs the runner's engine
+
+
+def test_the_image_job_checks_packages_dags_and_the_preflight_inside_the_image(workflow: dict):
+    steps = _image_steps(workflow)
+    inside = [step for step in steps if step.startswith("docker run --rm ")]
+
+    # The image's entrypoint runs anything but bash and python as `airflow <command>`.
+    assert all(" retraining-airflow:ci python " in step or " retraining-airflow:ci bash " in step for step in inside)
+    assert any(step.endswith("python -m pip check") for step in inside)
+    dags = next(step for step in inside if "airflow dags list" in step)
+    assert "airflow db migrate" in dags and "assert not bag.import_errors" in dags
+    assert all(f'\\"{dag}_churn\\"' in dags for dag in ("retrain", "monitor", "score", "rollback"))
+    assert any("python -m demo.churn_data" in step and "python -m retraining check" in step for step in inside)
