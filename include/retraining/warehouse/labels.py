@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include.retraining.config import ModelConfig, SourceConfig
+from include.retraining.warehouse.database import Database
 from include.retraining.warehouse.source import Warehouse
 from include.retraining.warehouse.types import WarehouseError, id_text
 
@@ -54,7 +55,7 @@ def label_columns(config: ModelConfig) -> LabelColumns:
     return LabelColumns(table, id_column, labels.timestamp_column, labels.column or config.target)
 
 
-def check_label_table(db: Any, config: ModelConfig) -> None:
+def check_label_table(db: Database, config: ModelConfig) -> None:
     """A missing `labels.table` is the model file's fault, named with the fix."""
     table = config.labels.table
     if table is not None and not db.has_table(table):
