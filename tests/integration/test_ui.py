@@ -285,3 +285,13 @@ def test_models_page_shows_registry_and_log_and_rolls_back_for_admins_only(
         timeout=10,
     )
     assert refused.status_code == 403
+    # The same rows as Prometheus metrics, for an Airflow user's token (a scraper uses its own).
+    scraped = requests.get(
+        f"{ui_stack.api_url}/retraining-models/metrics",
+        headers={"Authorization": f"Bearer {ui_stack.token(VIEWER)}"},
+        timeout=60,
+    )
+    assert scraped.status_code == 200, scraped.text
+    assert 'retraining_champion_version{model="churn"} 1\n' in scraped.text
+    assert 'retraining_promotion_log_rows_total{model="churn",action="rollback"} 1\n' in scraped.text
+    assert requests.get(f"{ui_stack.api_url}/retraining-models/metrics", timeout=30).status_code == 401

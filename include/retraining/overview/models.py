@@ -17,7 +17,7 @@ from typing import Any
 from include.retraining.artifacts import artifact_href, validation_results
 from include.retraining.common import Settings, as_utc
 from include.retraining.config import ModelConfig
-from include.retraining.tables import PromotionAction, PromotionRecord, history, read_monitoring
+from include.retraining.tables import PromotionAction, PromotionRecord, action_counts, history, read_monitoring
 from include.retraining.tracking import DECISION_TAG, REASON_TAG
 from include.retraining.warehouse import Database
 
@@ -46,8 +46,11 @@ class ModelOverview:
     drift_window_end: datetime | None = None
     drift_decision: str | None = None
     drift_reasons: str | None = None
+    drift_share: float | None = None
+    drift_detected: bool | None = None
     series: list[MetricPoint] = field(default_factory=list)
     history: list[PromotionRecord] = field(default_factory=list)
+    actions: dict[str, int] = field(default_factory=dict)  # rows of the promotion log per action
     links: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -80,6 +83,7 @@ def _log_facts(overview: ModelOverview, db: Database) -> None:
     moves = [r for r in overview.history if r.action is not PromotionAction.REJECT]
     overview.since = next((r for r in moves if r.to_version == overview.champion), None)
     overview.history = overview.history[:HISTORY_ROWS]
+    overview.actions = action_counts(db, overview.name)
 
 
 def _moment(value: Any) -> datetime:
@@ -98,6 +102,9 @@ def _monitoring_facts(overview: ModelOverview, db: Database, settings: Settings)
     last = frame.iloc[-1]
     overview.drift_window_end = _moment(last["window_end"])
     overview.drift_decision, overview.drift_reasons = str(last["decision"]), str(last["reasons"] or "")
+    share, detected = last.get("drift_share"), last.get("drift_detected")
+    overview.drift_share = float(share) if share is not None and share == share else None
+    overview.drift_detected = bool(detected) if detected is not None and detected == detected else None
     overview.links["Evidently report"] = artifact_href(
         settings.artifact_root, last.get("report_path"), settings.airflow_base_url
     )

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         SCHEDULER,
         PromotionAction,
         PromotionRecord,
+        action_counts,
         append_once,
         history,
         latest,

@@ -145,6 +145,23 @@ def history(
             return [_record(row) for row in conn.execute(query).mappings()]
 
 
+def action_counts(db: Database, model: str, *, table: str = PROMOTIONS_TABLE) -> dict[str, int]:
+    """How many rows of each action the model's log holds ({} when the table does not exist yet):
+    one grouped count, whatever the log's length."""
+    target = _checked(table)
+    with db.engine(read_only=True) as engine:
+        if not sa.inspect(engine).has_table(target.name, schema=target.schema):
+            return {}
+        query = (
+            sa.select(target.c.action, sa.func.count())
+            .where(target.c.model == model)
+            .group_by(target.c.action)
+            .order_by(target.c.action)
+        )
+        with engine.connect() as conn:
+            return {str(action): int(count) for action, count in conn.execute(query)}
+
+
 def latest(db: Database, model: str, *, table: str = PROMOTIONS_TABLE) -> PromotionRecord | None:
     """The model's newest row, or None when it has none (an error reading raises)."""
     rows = history(db, model, limit=1, table=table)
