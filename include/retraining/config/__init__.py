@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         TrainingConfig,
         ValidationConfig,
     )
-    from include.retraining.config.monitor import MonitorConfig
+    from include.retraining.config.monitor import AlertLimit, MonitorConfig
     from include.retraining.config.scoring import ScoringConfig
     from include.retraining.config.source import SourceConfig
     from include.retraining.config.trigger import TriggerConfig

@@ -30,7 +30,7 @@ from include.retraining.config.catalog import (
 )
 from include.retraining.config.gate import GateConfig
 from include.retraining.config.labels import LabelsConfig, label_problems
-from include.retraining.config.monitor import MonitorConfig
+from include.retraining.config.monitor import AlertLimit, MonitorConfig
 from include.retraining.config.scoring import ScoringConfig
 from include.retraining.config.source import SourceConfig
 from include.retraining.config.trigger import TriggerConfig
@@ -40,6 +40,9 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+# Where each metric lives, for monitor.alert_below / alert_above: a bound outside it can never be
+# crossed, or is always crossed. Losses (LOWER_IS_BETTER) run from 0 up; r2 from -inf up to 1.
+_BOUNDED_METRICS = {"roc_auc": (0.0, 1.0), "pr_auc": (0.0, 1.0), "f1": (0.0, 1.0), "accuracy": (0.0, 1.0)}
 # For editors (the JSON schema): a list of `package.module.Name` strings.
 _DOTTED_PATHS = {"items": {"type": "string", "pattern": DOTTED_PATH_RE.pattern}}
 
@@ -226,6 +229,7 @@ class ModelConfig(Strict):
         problems += encoding_problems(features.categorical_encoding, training.estimator, training.params)
         problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
         problems += label_problems(self.labels, self.source.id_column)
+        problems += _alert_limit_problems(self.monitor, self.primary_metric, self.higher_is_better)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -237,6 +241,11 @@ class ModelConfig(Strict):
     @property
     def higher_is_better(self) -> bool:
         return self.primary_metric not in LOWER_IS_BETTER
+
+    @property
+    def alert_limit(self) -> AlertLimit | None:
+        """`monitor.alert_below` (or `alert_above` for a loss) as it applies to the primary metric."""
+        return self.monitor.alert_limit(self.primary_metric, self.higher_is_better)
 
     @property
     def retrain_dag_id(self) -> str:
@@ -264,3 +273,29 @@ class ModelConfig(Strict):
         """`scoring.output_table`, else `<model>_predictions` (also without a `scoring:` section, so
         the predictions served before it was removed still count)."""
         return self.scoring_or_defaults.output_table or f"{self.name}_predictions"
+
+
+def _alert_limit_problems(monitor: MonitorConfig, metric: str, higher_is_better: bool) -> list[str]:
+    """What is wrong with `alert_below` / `alert_above` for the model's primary metric."""
+    wrong, right = ("alert_above", "alert_below") if higher_is_better else ("alert_below", "alert_above")
+    problems = []
+    if getattr(monitor, wrong) is not None:
+        better = "higher" if higher_is_better else "lower"
+        problems.append(
+            f"monitor.{wrong} does not fit the primary metric {metric!r}, where {better} is better: "
+            f"use monitor.{right} (the value {metric} must not {'fall below' if higher_is_better else 'rise above'})"
+        )
+    value = getattr(monitor, right)
+    if value is None:
+        return problems
+    if metric in _BOUNDED_METRICS:
+        low, high = _BOUNDED_METRICS[metric]
+        if not low < value < high:
+            problems.append(
+                f"monitor.{right} {value} is outside {metric}'s range: use a value between {low} and {high}"
+            )
+    elif metric == "r2" and value >= 1:
+        problems.append(f"monitor.{right} {value}: {metric} is 1 at best, so every window would alert; use a value < 1")
+    elif metric in LOWER_IS_BETTER and value <= 0:
+        problems.append(f"monitor.{right} {value}: {metric} is 0 at best, so every window would alert; use a value > 0")
+    return problems

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import Field, field_validator
 
 from include.retraining.config.base import Strict, check_cron
+
+
+@dataclass(frozen=True)
+class AlertLimit:
+    """`monitor.alert_below` or `monitor.alert_above`, as it applies to the primary metric."""
+
+    key: str
+    metric: str
+    value: float
+    higher_is_better: bool
+
+    def crossed(self, value: float | None) -> bool:
+        """Whether a measured value is beyond the bound; an unknown value (None, NaN) is not."""
+        if value is None or value != value:
+            return False
+        return value < self.value if self.higher_is_better else value > self.value
+
+    @property
+    def words(self) -> str:
+        """ "below the alert floor 0.7000" / "above the alert ceiling 12.0000"."""
+        side = "below the alert floor" if self.higher_is_better else "above the alert ceiling"
+        return f"{side} {self.value:.4f} (monitor.{self.key})"
 
 
 class MonitorConfig(Strict):
@@ -31,6 +55,23 @@ class MonitorConfig(Strict):
     # Matured-window rows read for the performance figure and the rollback test; a larger window
     # is read as the warehouse's hash sample of ids (docs/decisions.md, "Monitor sample bounds").
     max_matured_rows: int = Field(200_000, ge=10_000, le=5_000_000)
+    # An absolute bound of the primary metric on matured labels: crossing it alerts once per
+    # episode, whatever the trigger policy decides (docs/decisions.md, "Degradation alerts").
+    # alert_below for metrics where higher is better, alert_above for losses (rmse, log_loss, ...).
+    alert_below: float | None = Field(
+        None, allow_inf_nan=False, description="alert once when the primary metric (higher is better) falls below"
+    )
+    alert_above: float | None = Field(
+        None, allow_inf_nan=False, description="alert once when the primary metric (lower is better) rises above"
+    )
+
+    def alert_limit(self, metric: str, higher_is_better: bool) -> AlertLimit | None:
+        """The bound in effect for `metric`; None when none is set. `model.py` has refused the
+        key that does not fit the metric's direction, so at most one of the two is set."""
+        value = self.alert_below if higher_is_better else self.alert_above
+        if value is None:
+            return None
+        return AlertLimit("alert_below" if higher_is_better else "alert_above", metric, value, higher_is_better)
 
     @field_validator("schedule")
     @classmethod

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         score_sensitivity,
         sorted_reference,
     )
-    from include.retraining.drift.policy import MonitorOutcome, WindowRecord, psi_threshold
+    from include.retraining.drift.policy import Hold, HoldKind, MonitorOutcome, WindowRecord, psi_threshold
     from include.retraining.drift.report import DEFAULT_MAX_ROWS, compute_data_drift, summarize_snapshot
     from include.retraining.drift.stats import prediction_drift
     from include.retraining.drift.summary import ColumnDrift, DriftInputError, DriftSummary

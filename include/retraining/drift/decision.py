@@ -17,7 +17,17 @@ from typing import Any
 
 from include.retraining.config import MonitorConfig, TriggerConfig
 from include.retraining.drift.evidence import DriftEvidence
-from include.retraining.drift.policy import MonitorOutcome, WindowRecord, blockers, reasons, records_from_rows
+from include.retraining.drift.policy import (
+    Hold,
+    HoldKind,
+    MonitorOutcome,
+    WindowRecord,
+    earlier_runs,
+    loop_guard,
+    persistence,
+    reasons,
+    records_from_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,11 @@ class DriftDecision:
     # What the drift consists of (drifted columns, "performance", "prediction"): the loop guard
     # compares it with the drift earlier triggers were for.
     signature: list[str] = field(default_factory=list)
+    # The blockers that hold back the retrain the evidence warrants (cooldown, loop guard, a running
+    # retrain), each with when it lifts; `held_back` when nothing else stopped it (persistence, a
+    # past window): the held-back drift alert is raised for exactly these runs.
+    holds: list[Hold] = field(default_factory=list)
+    held_back: bool = False
 
     @property
     def outcome(self) -> MonitorOutcome:
@@ -56,7 +71,7 @@ class DriftDecision:
         return MonitorOutcome.BLOCKED if self.drift_detected else MonitorOutcome.NONE
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "holds": [hold.to_dict() for hold in self.holds]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DriftDecision:
@@ -67,6 +82,8 @@ class DriftDecision:
             blocked_by=data.get("blocked_by"),
             notes=list(data.get("notes", [])),
             signature=list(data.get("signature", [])),
+            holds=[Hold.from_dict(hold) for hold in data.get("holds", [])],
+            held_back=bool(data.get("held_back", False)),
         )
 
 
@@ -94,18 +111,23 @@ def decide(
     found = reasons(judged, prediction_psi=psi, performance_drop=performance_drop, monitor=monitor, trigger=trigger)
     notes += found.notes + ([f"critical features not compared: {', '.join(unknown)}"] if unknown else [])
     stopped: list[str] = []
+    holds: list[Hold] = []
     if found.reasons:
-        holds = performance_drop is not None and performance_drop <= monitor.performance_drop
-        stopped = _run_blockers(monitor, history, now, retrain_running)
-        stopped += blockers(
-            history.records,
+        earlier = earlier_runs(history.records, now)
+        holds = _run_holds(monitor, history, now, retrain_running)
+        stale, waiting = _past_window(history, now), persistence(earlier, trigger)
+        guard = loop_guard(
+            earlier,
             now=now,
             champion_version=judged.champion_version,
             signature=found.signature,
             evidence=judged,
             trigger=trigger,
-            performance_holds=holds,
+            performance_holds=performance_drop is not None and performance_drop <= monitor.performance_drop,
         )
+        stopped = [hold.text for hold in holds] + [t for t in (stale, waiting) if t]
+        holds += [guard] if guard else []
+        stopped += [guard.text] if guard else []
     return DriftDecision(
         retrain=bool(found.reasons) and not stopped,
         drift_detected=bool(found.reasons),
@@ -113,6 +135,8 @@ def decide(
         blocked_by="; ".join(stopped) or None,
         notes=notes,
         signature=sorted(found.signature),
+        holds=holds,
+        held_back=bool(holds) and len(holds) == len(stopped),
     )
 
 
@@ -134,28 +158,37 @@ def _judged(
     return DriftEvidence(evidence.champion_version, evidence.n_reference, evidence.n_current, {}), monitor, notes
 
 
-def _run_blockers(monitor: MonitorConfig, history: History, now: datetime, retrain_running: bool) -> list[str]:
-    """What stops a retrain whatever the evidence: one already running, the cooldown, staleness."""
-    found = ["retrain already running"] if retrain_running else []
+def _run_holds(monitor: MonitorConfig, history: History, now: datetime, retrain_running: bool) -> list[Hold]:
+    """What holds a retrain back whatever the evidence: one already running, the cooldown."""
+    found = [Hold(HoldKind.RETRAIN_RUNNING, "retrain already running", lifts="once the running retrain finishes")]
+    found = found if retrain_running else []
     last = history.last_trigger_at
-    if last is not None:
-        if (last.tzinfo is None) != (now.tzinfo is None):
-            raise ValueError("last_trigger_at and now must both be timezone-aware (or both naive)")
-        since = now - last
-        if since < timedelta(0):
-            found.append(
-                f"cooldown: last drift-triggered retrain at {last.isoformat()} is after "
-                f"this run's logical time {now.isoformat()}"
-            )
-        elif since < timedelta(hours=monitor.cooldown_hours):
-            found.append(
-                f"cooldown: last drift-triggered retrain at {last.isoformat()} "
-                f"(< {monitor.cooldown_hours:g}h before {now.isoformat()})"
-            )
-    later = history.latest_end
-    if later is not None and later > now:
-        found.append(
-            f"past window: monitoring already ran for a later window (ending {later.isoformat()}), "
-            f"so a drift event for the window ending {now.isoformat()} would retrain on stale data"
+    if last is None:
+        return found
+    if (last.tzinfo is None) != (now.tzinfo is None):
+        raise ValueError("last_trigger_at and now must both be timezone-aware (or both naive)")
+    ends = last + timedelta(hours=monitor.cooldown_hours)
+    if now < last:
+        text = (
+            f"cooldown: last drift-triggered retrain at {last.isoformat()} is after "
+            f"this run's logical time {now.isoformat()}"
         )
+        found.append(Hold(HoldKind.COOLDOWN, text, ends))
+    elif now < ends:
+        text = (
+            f"cooldown: last drift-triggered retrain at {last.isoformat()} "
+            f"(< {monitor.cooldown_hours:g}h before {now.isoformat()})"
+        )
+        found.append(Hold(HoldKind.COOLDOWN, text, ends))
     return found
+
+
+def _past_window(history: History, now: datetime) -> str | None:
+    """A later window was monitored already: this run's event would retrain on stale data."""
+    later = history.latest_end
+    if later is None or later <= now:
+        return None
+    return (
+        f"past window: monitoring already ran for a later window (ending {later.isoformat()}), "
+        f"so a drift event for the window ending {now.isoformat()} would retrain on stale data"
+    )

@@ -46,6 +46,35 @@ class MonitorOutcome(StrEnum):
     NONE = "none"
 
 
+class HoldKind(StrEnum):
+    """What holds back a retrain the evidence warrants (the held-back drift alert names it)."""
+
+    RETRAIN_RUNNING = "retrain_running"
+    COOLDOWN = "cooldown"
+    LOOP_GUARD = "loop_guard"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A blocker that holds back a retrain the evidence warrants, and when it lifts: at `until`
+    (by time alone), or, when None, on what `lifts` says. Persistence (the evidence itself is not
+    confirmed yet) and a past window (a stale run) are blockers but not holds."""
+
+    kind: HoldKind
+    text: str
+    until: datetime | None = None
+    lifts: str = ""
+
+    def to_dict(self) -> dict[str, str | None]:
+        until = self.until.isoformat() if self.until else None
+        return {"kind": self.kind.value, "text": self.text, "until": until, "lifts": self.lifts}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Hold:
+        until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+        return cls(HoldKind(data["kind"]), str(data["text"]), until, str(data.get("lifts", "")))
+
+
 @dataclass(frozen=True)
 class WindowRecord:
     """One earlier monitoring run, as `model_monitoring` recorded it."""
@@ -135,8 +164,23 @@ def seasonal_notes(evidence: DriftEvidence) -> list[str]:
     ]
 
 
-def blockers(
-    history: Sequence[WindowRecord],
+def earlier_runs(history: Sequence[WindowRecord], now: datetime) -> list[WindowRecord]:
+    """The runs before `now`, oldest first: what persistence and the loop guard read."""
+    return sorted((r for r in history if r.window_end < now), key=lambda r: r.window_end)
+
+
+def persistence(earlier: list[WindowRecord], trigger: TriggerConfig) -> str | None:
+    """The blocker while drift was seen in fewer than `persistence_k` of the last `persistence_n`
+    runs (this run, which has drift, included); None once it persisted."""
+    recent = earlier[-(trigger.persistence_n - 1) :] if trigger.persistence_n > 1 else []
+    seen = 1 + sum(r.drift_detected for r in recent)
+    if seen >= trigger.persistence_k:
+        return None
+    return f"persistence: drift in {seen} of the last {trigger.persistence_n} runs (< {trigger.persistence_k})"
+
+
+def loop_guard(
+    earlier: list[WindowRecord],
     *,
     now: datetime,
     champion_version: str,
@@ -144,30 +188,9 @@ def blockers(
     evidence: DriftEvidence | None,
     trigger: TriggerConfig,
     performance_holds: bool = False,
-) -> list[str]:
-    """Persistence and the loop guard, from the runs before `now` (this run has drift);
-    `performance_holds`: matured labels say the champion performs as at its holdout."""
-    earlier = sorted((r for r in history if r.window_end < now), key=lambda r: r.window_end)
-    found = []
-    recent = earlier[-(trigger.persistence_n - 1) :] if trigger.persistence_n > 1 else []
-    seen = 1 + sum(r.drift_detected for r in recent)
-    if seen < trigger.persistence_k:
-        found.append(
-            f"persistence: drift in {seen} of the last {trigger.persistence_n} runs (< {trigger.persistence_k})"
-        )
-    guard = _loop_guard(earlier, now, champion_version, signature, evidence, trigger, performance_holds)
-    return found + ([guard] if guard else [])
-
-
-def _loop_guard(
-    earlier: list[WindowRecord],
-    now: datetime,
-    champion_version: str,
-    signature: frozenset[str],
-    evidence: DriftEvidence | None,
-    trigger: TriggerConfig,
-    performance_holds: bool,
-) -> str | None:
+) -> Hold | None:
+    """The loop guard over the runs before `now` (this run has drift); `performance_holds`:
+    matured labels say the champion performs as at its holdout."""
     same_champion = []
     for record in reversed(earlier):
         if record.champion_version != champion_version:
@@ -183,22 +206,29 @@ def _loop_guard(
     if PERFORMANCE in new or (evidence and evidence.importance_of(new_columns) >= trigger.new_drift_importance):
         return None
     last = max(r.window_end for r in triggers)
+    changes = "newly drifted columns the champion relies on, a performance drop, or a new champion"
     if len(triggers) >= trigger.max_triggers_per_drift:
-        return (
+        text = (
             f"loop guard: {len(triggers)} retrains already triggered on this drift while champion v{champion_version} "
             "stayed; waiting for the drift or the champion to change"
         )
+        return Hold(HoldKind.LOOP_GUARD, text, lifts=f"when the drift changes ({changes})")
     if performance_holds:
-        return (
+        text = (
             f"loop guard: a retrain on this drift left champion v{champion_version} in place and matured "
             "labels say it still performs: the same drift does not retrain again"
         )
-    if now - last < timedelta(days=trigger.retrigger_after_days):
-        return (
+        return Hold(
+            HoldKind.LOOP_GUARD, text, lifts=f"when matured labels show a drop or the drift changes ({changes})"
+        )
+    again = last + timedelta(days=trigger.retrigger_after_days)
+    if now < again:
+        text = (
             f"loop guard: the retrain triggered at {last.isoformat()} on this drift left champion "
             f"v{champion_version} in place; the same evidence retrains again only "
             f"{trigger.retrigger_after_days:g} days after it"
         )
+        return Hold(HoldKind.LOOP_GUARD, text, again, "if matured labels do not say the champion still performs")
     return None
 
 
