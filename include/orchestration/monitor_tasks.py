@@ -149,6 +149,11 @@ def report(
     log.info(
         "decision %s; report %s; MLflow run %s", reported.decision.value, reported.report_html, reported.mlflow_run_id
     )
+    # Raised after the row is written; each names its episode, so the outbox sends it once.
+    links = {"Evidently report": results.drift.report_html, "Airflow run": ctx.run_url}
+    for alert in steps.degradation_alerts(ctx, results, links):
+        log.info("%s: episode %s (the outbox sends each episode's alert once)", alert.kind, alert.dedup_key)
+        deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
     return reported.to_xcom()
 
 

@@ -11,11 +11,14 @@ if TYPE_CHECKING:
     from include.retraining.alerts.message import (
         Alert,
         drift_alert,
+        drift_held_back_alert,
+        episode_key,
         error_summary,
         escape_mrkdwn,
         extraction_stopped_alert,
         gate_blocked_alert,
         gate_key,
+        performance_limit_alert,
         validation_failed_alert,
     )
     from include.retraining.alerts.outbox import (

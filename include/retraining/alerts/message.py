@@ -39,7 +39,9 @@ def escape_mrkdwn(text: object) -> str:
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # validation_failed | gate_blocked | extraction_stopped | drift_detected | task_failed
+    # validation_failed | gate_blocked | extraction_stopped | drift_detected | task_failed |
+    # performance_limit | drift_held_back (and the kinds of the steps that build their own)
+    kind: str
     model: str
     title: str
     lines: list[str]
@@ -65,6 +67,12 @@ class Alert:
 def gate_key(dag_id: str, run_id: str, gate: str) -> str:
     """The dedup key: one alert per DAG run and gate (a task retry finds it and does not re-alert)."""
     return f"{dag_id}/{run_id}/{gate}"
+
+
+def episode_key(dag_id: str, kind: str, start: str) -> str:
+    """The dedup key of an alert raised once per episode: the DAG, the kind and the window end of
+    the episode's first run, so every run of the episode (and a rerun of any) names the same alert."""
+    return f"{dag_id}/episode:{start}/{kind}"
 
 
 def gate_blocked_alert(
@@ -120,3 +128,42 @@ def drift_alert(model: str, decision: dict, drift: dict, links: dict[str, str], 
     lines.append(f"retrain_{model} has been triggered through the drift asset.")
     figures = {key: drift[key] for key in ("drift_share", "drifted_columns", "prediction_psi")}
     return Alert("drift_detected", model, f"{model}: drift detected, retraining", lines, links, figures, dedup_key)
+
+
+def performance_limit_alert(model: str, figures: dict[str, Any], links: dict[str, str], dedup_key: str) -> Alert:
+    """The champion's metric on matured labels beyond `monitor.alert_below` (`alert_above`):
+    `figures` as `monitor.degradation` builds them."""
+    metric, value, limit = figures["metric"], figures["value"], figures["limit"]
+    side, bound = ("below", "floor") if figures["key"] == "alert_below" else ("above", "ceiling")
+    holdout = f" (at training: {figures['holdout']:.4f} on its holdout)" if figures.get("holdout") is not None else ""
+    lines = [
+        f"Champion v{figures['champion_version']}'s {metric} on the matured labels of {figures['window']} "
+        f"({figures['rows']:,} rows, {figures['source']}): {value:.4f}, {side} monitor.{figures['key']} "
+        f"{limit:.4f}{holdout}.",
+        f"{side.capitalize()} the {bound} since the run for the window ending {figures['since']}."
+        if figures["since"] != figures["window_end"]
+        else f"This is the first monitoring run {side} the {bound}.",
+        f"This run's retrain decision: {figures['decision']}.",
+        f"What to do: read the monitoring report; if no retrain lifts it, trigger retrain_{model}, roll back "
+        f"with rollback_{model}, or look upstream for a broken feature or label feed.",
+        f"Sent once: not again while {metric} stays {side} the {bound}; again after it recovers and crosses again.",
+    ]
+    title = f"{model}: {metric} {value:.4f} {side} the alert {bound} {limit:.4f}"
+    return Alert("performance_limit", model, title, lines, links, figures, dedup_key)
+
+
+def drift_held_back_alert(model: str, figures: dict[str, Any], links: dict[str, str], dedup_key: str) -> Alert:
+    """Drift the trigger policy would retrain on, held back: `figures` as `monitor.degradation`
+    builds them (the reasons, each hold with when it lifts, the next moment a retrain is allowed)."""
+    lines = [f"Drift: {reason}" for reason in figures["reasons"]]
+    for hold in figures["holds"]:
+        when = " ".join(filter(None, [f"at {hold['until']}" if hold.get("until") else "", hold.get("lifts", "")]))
+        lines.append(f"Held back by {hold['text']}; lifts {when}")
+    lines += [
+        f"Next allowed: {figures['next_allowed']}.",
+        f"Drifting since the run for the window ending {figures['since']} (champion v{figures['champion_version']}).",
+        f"What to do: nothing if waiting is right; to retrain now, trigger retrain_{model} by hand.",
+        "Sent once per drift: not again while this drift continues against this champion.",
+    ]
+    title = f"{model}: drift detected, retrain held back"
+    return Alert("drift_held_back", model, title, lines, links, figures, dedup_key)

@@ -126,7 +126,8 @@ def replace_monitoring_row(db: Database, row: dict[str, Any]) -> None:
 @dataclass(frozen=True)
 class MonitoringHistory:
     """What a monitoring decision reads of the model's history, in one read: the latest rows
-    before this window (oldest first, as the trigger policy reads them: window_end UTC-aware,
+    before this window (oldest first, as the trigger policy and the degradation alerts read them:
+    window_end UTC-aware, the primary metric's name and matured-label value,
     drift_signature None for rows from before it was recorded), the latest emitted trigger before
     it (the cooldown) and the newest window monitored at all (a later one makes this one stale)."""
 
@@ -147,7 +148,8 @@ def read_history(db: Database, model: str, before: datetime, limit: int) -> Moni
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    f"SELECT window_end, champion_version, decision, drift_detected, {signature} "
+                    "SELECT window_end, champion_version, decision, drift_detected, metric, metric_current, "
+                    f"{signature} "
                     f"FROM {MONITORING_TABLE} WHERE model = :model AND window_end < :before "
                     "ORDER BY window_end DESC LIMIT :limit"
                 ).bindparams(bounded),
