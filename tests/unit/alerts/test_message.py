@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from include.retraining.alerts import Alert, drift_alert, error_summary, escape_mrkdwn, gate_blocked_alert, gate_key
+from include.retraining.alerts import (
+    Alert,
+    drift_alert,
+    drift_held_back_alert,
+    error_summary,
+    escape_mrkdwn,
+    gate_blocked_alert,
+    gate_key,
+    performance_limit_alert,
+)
 from include.retraining.drift import ColumnEvidence, DriftDecision, DriftEvidence
 
 pytestmark = pytest.mark.unit
@@ -191,3 +200,60 @@ def test_a_blocked_challenger_alert_names_the_default_confidence_unrounded() -> 
 
     # The bounds are one-sided at 99.5% each: the two together are a 99% interval.
     assert "(99.5% lower bound -0.0040; 99.0% interval -0.0040 .. +0.0240)" in alert.lines[1]
+
+
+FLOOR_FIGURES = {
+    "metric": "roc_auc",
+    "value": 0.6812,
+    "key": "alert_below",
+    "limit": 0.7,
+    "holdout": 0.8123,
+    "champion_version": "3",
+    "window": "2026-03-16 02:00 .. 2026-03-23 02:00 UTC",
+    "window_end": "2026-03-30T02:00:00+00:00",
+    "rows": 1234,
+    "source": "served predictions",
+    "since": "2026-03-29T02:00:00+00:00",
+    "decision": "none",
+}
+
+
+def test_the_floor_alert_names_model_metric_value_floor_window_and_what_to_do():
+    text = performance_limit_alert("churn", FLOOR_FIGURES, {}, "k").text()
+
+    assert text.startswith("*churn: roc_auc 0.6812 below the alert floor 0.7000*")
+    assert "v3's roc_auc on the matured labels of 2026-03-16 02:00 .. 2026-03-23 02:00 UTC (1,234 rows" in text
+    assert "since the run for the window ending 2026-03-29T02:00:00+00:00" in text
+    assert "What to do: " in text and "rollback_churn" in text and "again after it recovers" in text
+
+
+def test_a_ceiling_alert_says_above():
+    figures = {**FLOOR_FIGURES, "metric": "rmse", "value": 4.5, "key": "alert_above", "limit": 4.0}
+
+    title = performance_limit_alert("visits", {**figures, "since": figures["window_end"]}, {}, "k").title
+
+    assert title == "visits: rmse 4.5000 above the alert ceiling 4.0000"
+
+
+def test_the_held_back_alert_names_why_and_when_next_allowed():
+    figures = {
+        "reasons": ["critical feature drift: contract"],
+        "holds": [
+            {
+                "kind": "cooldown",
+                "text": "cooldown: last retrain at X",
+                "until": "2026-04-02T02:00:00+00:00",
+                "lifts": "",
+            }
+        ],
+        "next_allowed": "from 2026-04-02T02:00:00+00:00 (the first monitoring run after it), if the drift persists",
+        "champion_version": "3",
+        "window_end": "2026-03-30T02:00:00+00:00",
+        "since": "2026-03-29T02:00:00+00:00",
+    }
+
+    text = drift_held_back_alert("churn", figures, {}, "k").text()
+
+    assert "Drift: critical feature drift: contract" in text
+    assert "Held back by cooldown: last retrain at X; lifts at 2026-04-02T02:00:00+00:00" in text
+    assert "Next allowed: from 2026-04-02T02:00:00+00:00" in text and "retrain_churn" in text

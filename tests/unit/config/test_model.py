@@ -202,3 +202,46 @@ def test_native_categories_still_need_the_built_in_booster(tmp_path: Path, churn
 
     with pytest.raises(ModelConfigError, match=r"categorical_encoding 'native'.*HistGradientBoostingClassifier"):
         load_model_config(_write(tmp_path, churn))
+
+
+def test_alert_below_is_the_floor_of_a_metric_where_higher_is_better(tmp_path: Path, churn: dict) -> None:
+    churn["monitor"]["alert_below"] = 0.7
+
+    limit = load_model_config(_write(tmp_path, churn)).alert_limit
+
+    assert (limit.key, limit.metric, limit.value) == ("alert_below", "roc_auc", 0.7)
+    assert limit.crossed(0.69) and not limit.crossed(0.7) and not limit.crossed(None)
+    assert not limit.crossed(float("nan"))
+
+
+def test_alert_above_is_the_ceiling_of_a_loss() -> None:
+    regression = load_model_config(CHURN.parents[2] / "examples" / "models" / "doctor_visits.yaml")
+    config = regression.model_copy(update={"monitor": regression.monitor.model_copy(update={"alert_above": 4.0})})
+
+    limit = config.alert_limit
+
+    assert (limit.key, limit.metric) == ("alert_above", "rmse")
+    assert limit.crossed(4.1) and not limit.crossed(3.9)
+
+
+@pytest.mark.parametrize(
+    ("metric", "monitor", "fix"),
+    [
+        ("roc_auc", {"alert_above": 0.3}, "use monitor.alert_below"),
+        ("log_loss", {"alert_below": 0.3}, "use monitor.alert_above"),
+        ("roc_auc", {"alert_below": 1.2}, "outside roc_auc's range: use a value between 0.0 and 1.0"),
+        ("roc_auc", {"alert_below": 0.0}, "outside roc_auc's range"),
+        ("log_loss", {"alert_above": 0.0}, "log_loss is 0 at best, so every window would alert"),
+        ("roc_auc", {"alert_below": "high"}, "monitor.alert_below"),
+        ("roc_auc", {"alert_below": float("nan")}, "finite number"),
+    ],
+    ids=["ceiling of a score", "floor of a loss", "above 1", "zero", "loss at zero", "text", "nan"],
+)
+def test_a_bad_alert_bound_is_refused_naming_the_key_and_the_fix(
+    tmp_path: Path, churn: dict, metric: str, monitor: dict, fix: str
+) -> None:
+    churn["gate"] = {"metric": metric}
+    churn["monitor"].update(monitor)
+
+    with pytest.raises(ModelConfigError, match=fix.replace("(", r"\(").replace(".", r"\.")):
+        load_model_config(_write(tmp_path, churn))

@@ -16,6 +16,7 @@ from include.retraining.config import MonitorConfig, TriggerConfig
 from include.retraining.drift import (
     DriftDecision,
     History,
+    HoldKind,
     MonitorOutcome,
     WindowRecord,
     column_tests,
@@ -218,3 +219,60 @@ def test_a_decision_from_before_the_signature_reads_back_with_none():
     older = {"retrain": True, "drift_detected": True, "reasons": ["r"], "blocked_by": None}
 
     assert DriftDecision.from_dict(older) == DriftDecision(True, True, ["r"], None, [], [])
+
+
+def _trigger(days_ago: float) -> WindowRecord:
+    return WindowRecord(NOW - timedelta(days=days_ago), "3", True, True, frozenset({"a", "b"}))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "kinds", "until"),
+    [
+        ({"retrain_running": True}, [HoldKind.RETRAIN_RUNNING], None),
+        ({"last_trigger_at": NOW - timedelta(hours=1)}, [HoldKind.COOLDOWN], NOW + timedelta(hours=23)),
+        ({"records": [_trigger(7)]}, [HoldKind.LOOP_GUARD], NOW + timedelta(days=7)),
+        (
+            {"records": [_trigger(0.5)], "last_trigger_at": NOW - timedelta(hours=12)},
+            [HoldKind.COOLDOWN, HoldKind.LOOP_GUARD],
+            NOW + timedelta(hours=12),
+        ),
+    ],
+    ids=["running", "cooldown", "loop guard", "cooldown and loop guard"],
+)
+def test_a_warranted_retrain_held_back_names_each_hold_and_when_it_lifts(kwargs, kinds, until):
+    decision = decide_on(evidence_of(IMPORTANT), **kwargs)
+
+    assert decision.held_back and not decision.retrain
+    assert [hold.kind for hold in decision.holds] == kinds
+    assert decision.holds[0].until == until
+    assert decision.blocked_by == "; ".join(hold.text for hold in decision.holds)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"latest_end": NOW + timedelta(days=7), "last_trigger_at": NOW - timedelta(hours=1)},
+        {"trigger": TriggerConfig(persistence_k=2, persistence_n=2), "last_trigger_at": NOW - timedelta(hours=1)},
+        {},
+    ],
+    ids=["past window", "persistence", "not blocked"],
+)
+def test_a_retrain_stopped_by_more_than_a_hold_is_not_held_back(kwargs):
+    decision = decide_on(evidence_of(IMPORTANT), **kwargs)
+
+    assert not decision.held_back
+
+
+def test_a_loop_guard_that_waits_for_a_change_has_no_moment_but_a_condition():
+    decision = decide_on(evidence_of(IMPORTANT), [_trigger(28), _trigger(14)])
+
+    (hold,) = decision.holds
+    assert hold.until is None and "when the drift changes" in hold.lifts
+
+
+def test_holds_cross_xcom_as_json_and_back():
+    decision = decide_on(evidence_of(IMPORTANT), last_trigger_at=NOW - timedelta(hours=1), retrain_running=True)
+
+    again = DriftDecision.from_dict(json.loads(json.dumps(decision.to_dict())))
+
+    assert again == decision and again.held_back
