@@ -62,6 +62,8 @@ def test_stable_window_no_drift_then_shift_triggers_once_within_cooldown(champio
 
     assert within_cooldown["trigger"] == "skipped" and len(drift_events()) == 1
     assert _rows()[-1]["decision"] == "blocked" and "cooldown" in _rows()[-1]["reasons"]
+    (held,) = _held_back(slack)
+    assert "Held back by cooldown: " in held and "Next allowed: from 2026-04-09T00:00:00+00:00" in held
 
     # A past window (here the shifted one again, after a later window was monitored) never fires.
     past = run_dag("monitor_churn", NEXT_WEEK + timedelta(weeks=1, days=1), {"window_end": event["window_end"]})
@@ -70,6 +72,33 @@ def test_stable_window_no_drift_then_shift_triggers_once_within_cooldown(champio
     shifted_end = pd.Timestamp(event["window_end"]).tz_convert(None)
     (again,) = [row for row in _rows() if pd.Timestamp(row["window_end"]) == shifted_end]
     assert again["decision"] == "retrain" and "past window" in again["reasons"]
+
+    # The same drift, still held back a day later: no second alert.
+    still = run_dag("monitor_churn", NEXT_WEEK + timedelta(weeks=1, days=2))
+
+    assert still["report"] == "success" and _rows()[-1]["decision"] == "blocked"
+    assert len(_held_back(slack)) == 1
+
+
+def _held_back(slack) -> list[str]:
+    return [m["text"] for m in slack.messages if "retrain held back" in m["text"]]
+
+
+def test_a_champion_below_alert_below_alerts_once_across_repeated_runs(data_dir, models_dir, slack) -> None:
+    models_dir(monitor={"alert_below": 0.99})  # the demo champion's AUC is near 0.8
+    load_weeks(START, weeks=11)
+    run_dag("retrain_churn", TRAINED_AT)
+
+    first = run_dag("monitor_churn", NEXT_WEEK)
+    run_dag("monitor_churn", NEXT_WEEK + timedelta(days=1))
+    run_dag("monitor_churn", NEXT_WEEK + timedelta(days=2), {"window_end": NEXT_WEEK.isoformat()})  # a rerun
+
+    assert first["report"] == "success" and len(_rows()) == 2
+    (text,) = [m["text"] for m in slack.messages if "below the alert floor" in m["text"]]
+    assert text.startswith("*churn: roc_auc 0.") and "below monitor.alert_below 0.9900" in text
+    assert "first monitoring run below the floor" in text
+    kinds = [alert["kind"] for alert in read_alerts(load_settings().alerts_file)]
+    assert kinds.count("performance_limit") == 1
 
 
 def test_monitoring_run_is_logged_to_mlflow(data_dir, models_dir) -> None:
