@@ -32,7 +32,7 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 | data_drift | Evidently DataDriftPreset per feature, plus PSI of the champion's scores (those it served in the window; re-scored where it served none), and the `{metric}` estimate (labels not matured) from the champion's calibrated scores, reported only | |
 | performance | champion `{metric}` on matured labels vs its holdout value: on its own served predictions joined with the labels that arrived (needs {min_coverage:.0%} labelled), per version and beside a shadow challenger; re-scored where nothing was served | |
 | decide | the trigger policy: a `{metric}` drop > {performance_drop}, a critical feature ({critical}), importance-weighted drift >= {weighted_drift} (>= {weighted_drift_large} when matured labels say the champion holds) or prediction PSI; loop guard; cooldown {cooldown}h | |
-| report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
+| report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`); alerts once per episode when `{metric}` on matured labels is beyond the alert bound ({alert_limit}) or drift that warrants a retrain is held back (cooldown, loop guard, a running retrain) | |
 | auto_rollback | with `monitor.auto_rollback: true` ({auto_rollback} here): rolls `champion` back to `previous_champion` when the champion does significantly worse on the matured rows (the gate's paired test at {rollback_confidence}), logs `auto_rollback`, alerts | skipped: off, no significant regression, or the last move was already a rollback |
 | trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
 | verify_promotion | once the matured window lies after the champion's training data: the champion and the version its promotion replaced on those rows, the gate's paired test; the verdict against the gate's promised lower bound in `promotion_outcomes`; significantly worse: an alert, once | skipped: the champion was not promoted over another version, already verified on an earlier window, or the matured window still overlaps its training data |
@@ -59,6 +59,7 @@ def _doc_md(config: ModelConfig) -> str:
         auto_rollback="on" if monitor.auto_rollback else "off",
         rollback_confidence=monitor.auto_rollback_confidence,
         seasonal=config.trigger.seasonal_reference,
+        alert_limit=f"monitor.{limit.key} {limit.value:g}" if (limit := config.alert_limit) else "none set",
     )
 
 
