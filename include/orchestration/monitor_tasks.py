@@ -18,6 +18,7 @@ from include.orchestration.runtime import step_context
 from include.retraining import monitor as steps
 from include.retraining.alerts import drift_alert, extraction_stopped_alert, gate_key
 from include.retraining.config import ModelConfig
+from include.retraining.degradation import degradation_alerts
 from include.retraining.drift import DriftDecision
 from include.retraining.monitor import (
     ChampionUnusable,
@@ -151,7 +152,7 @@ def report(
     )
     # Raised after the row is written; each names its episode, so the outbox sends it once.
     links = {"Evidently report": results.drift.report_html, "Airflow run": ctx.run_url}
-    for alert in steps.degradation_alerts(ctx, results, links):
+    for alert in degradation_alerts(ctx, results, links):
         log.info("%s: episode %s (the outbox sends each episode's alert once)", alert.kind, alert.dedup_key)
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
     return reported.to_xcom()

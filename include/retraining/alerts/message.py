@@ -132,7 +132,7 @@ def drift_alert(model: str, decision: dict, drift: dict, links: dict[str, str], 
 
 def performance_limit_alert(model: str, figures: dict[str, Any], links: dict[str, str], dedup_key: str) -> Alert:
     """The champion's metric on matured labels beyond `monitor.alert_below` (`alert_above`):
-    `figures` as `monitor.degradation` builds them."""
+    `figures` as `degradation` builds them."""
     metric, value, limit = figures["metric"], figures["value"], figures["limit"]
     side, bound = ("below", "floor") if figures["key"] == "alert_below" else ("above", "ceiling")
     holdout = f" (at training: {figures['holdout']:.4f} on its holdout)" if figures.get("holdout") is not None else ""
@@ -153,7 +153,7 @@ def performance_limit_alert(model: str, figures: dict[str, Any], links: dict[str
 
 
 def drift_held_back_alert(model: str, figures: dict[str, Any], links: dict[str, str], dedup_key: str) -> Alert:
-    """Drift the trigger policy would retrain on, held back: `figures` as `monitor.degradation`
+    """Drift the trigger policy would retrain on, held back: `figures` as `degradation`
     builds them (the reasons, each hold with when it lifts, the next moment a retrain is allowed)."""
     lines = [f"Drift: {reason}" for reason in figures["reasons"]]
     for hold in figures["holds"]:

@@ -110,24 +110,10 @@ def decide(
     psi = prediction_psi if judged is evidence else None
     found = reasons(judged, prediction_psi=psi, performance_drop=performance_drop, monitor=monitor, trigger=trigger)
     notes += found.notes + ([f"critical features not compared: {', '.join(unknown)}"] if unknown else [])
-    stopped: list[str] = []
-    holds: list[Hold] = []
+    holds, stopped = [], []
     if found.reasons:
-        earlier = earlier_runs(history.records, now)
-        holds = _run_holds(monitor, history, now, retrain_running)
-        stale, waiting = _past_window(history, now), persistence(earlier, trigger)
-        guard = loop_guard(
-            earlier,
-            now=now,
-            champion_version=judged.champion_version,
-            signature=found.signature,
-            evidence=judged,
-            trigger=trigger,
-            performance_holds=performance_drop is not None and performance_drop <= monitor.performance_drop,
-        )
-        stopped = [hold.text for hold in holds] + [t for t in (stale, waiting) if t]
-        holds += [guard] if guard else []
-        stopped += [guard.text] if guard else []
+        holds_up = performance_drop is not None and performance_drop <= monitor.performance_drop
+        holds, stopped = _blockers(judged, found.signature, monitor, trigger, history, now, retrain_running, holds_up)
     return DriftDecision(
         retrain=bool(found.reasons) and not stopped,
         drift_detected=bool(found.reasons),
@@ -138,6 +124,34 @@ def decide(
         holds=holds,
         held_back=bool(holds) and len(holds) == len(stopped),
     )
+
+
+def _blockers(
+    judged: DriftEvidence,
+    signature: frozenset[str],
+    monitor: MonitorConfig,
+    trigger: TriggerConfig,
+    history: History,
+    now: datetime,
+    retrain_running: bool,
+    performance_holds: bool,
+) -> tuple[list[Hold], list[str]]:
+    """What stops the retrain the reasons ask for, in the order `blocked_by` names them: a running
+    retrain and the cooldown, a past window, persistence, the loop guard; and which are holds."""
+    earlier = earlier_runs(history.records, now)
+    holds = _run_holds(monitor, history, now, retrain_running)
+    stopped = [hold.text for hold in holds]
+    stopped += [text for text in (_past_window(history, now), persistence(earlier, trigger)) if text]
+    guard = loop_guard(
+        earlier,
+        now=now,
+        champion_version=judged.champion_version,
+        signature=signature,
+        evidence=judged,
+        trigger=trigger,
+        performance_holds=performance_holds,
+    )
+    return (holds + [guard], stopped + [guard.text]) if guard else (holds, stopped)
 
 
 def _judged(

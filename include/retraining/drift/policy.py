@@ -191,12 +191,7 @@ def loop_guard(
 ) -> Hold | None:
     """The loop guard over the runs before `now` (this run has drift); `performance_holds`:
     matured labels say the champion performs as at its holdout."""
-    same_champion = []
-    for record in reversed(earlier):
-        if record.champion_version != champion_version:
-            break
-        same_champion.append(record)
-    triggers = [r for r in same_champion if r.triggered]
+    triggers = [r for r in _same_champion(earlier, champion_version) if r.triggered]
     if not triggers:
         return None
     covered = frozenset().union(*(r.signature for r in triggers))
@@ -230,6 +225,16 @@ def loop_guard(
         )
         return Hold(HoldKind.LOOP_GUARD, text, again, "if matured labels do not say the champion still performs")
     return None
+
+
+def _same_champion(earlier: list[WindowRecord], champion_version: str) -> list[WindowRecord]:
+    """The latest runs, newest first, back to the last one that monitored another champion."""
+    found = []
+    for record in reversed(earlier):
+        if record.champion_version != champion_version:
+            break
+        found.append(record)
+    return found
 
 
 def _describe(evidence: DriftEvidence, column: str) -> str:

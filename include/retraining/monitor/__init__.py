@@ -3,8 +3,7 @@ data_drift, performance, decide, report, trigger, auto_rollback, verify_promotio
 hand each other:
 the champion and its training data, the window from the warehouse and its matured-label twin,
 drift evidence with Evidently's report, the champion's metric on what it served, and the retrain
-decision recorded in `model_monitoring` with its MLflow run, and the degradation alerts
-(`monitor.alert_below`, a held-back retrain) raised once per episode."""
+decision recorded in `model_monitoring` with its MLflow run."""
 
 from __future__ import annotations
 
@@ -25,14 +24,8 @@ if TYPE_CHECKING:
         Reported,
         SeasonalWindow,
     )
-    from include.retraining.monitor.degradation import (
-        Episode,
-        degradation_alerts,
-        held_episode,
-        limit_episode,
-        next_allowed,
-    )
     from include.retraining.monitor.estimate import PerformanceEstimate, calibrator, expected_roc_auc
+    from include.retraining.monitor.evidence import HISTORY_ROWS
     from include.retraining.monitor.record import MonitoringResults
     from include.retraining.monitor.rollback import auto_rollback
     from include.retraining.monitor.seasonal import seasonal_reference

@@ -144,12 +144,12 @@ def read_history(db: Database, model: str, before: datetime, limit: int) -> Moni
         if not sa.inspect(engine).has_table(MONITORING_TABLE):
             return MonitoringHistory()
         names = {c["name"] for c in sa.inspect(engine).get_columns(MONITORING_TABLE)}
-        signature = "drift_signature" if "drift_signature" in names else "NULL AS drift_signature"
+        # A table from before a column was recorded reads it as NULL.
+        later = ", ".join(c if c in names else f"NULL AS {c}" for c in ("metric", "metric_current", "drift_signature"))
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    "SELECT window_end, champion_version, decision, drift_detected, metric, metric_current, "
-                    f"{signature} "
+                    f"SELECT window_end, champion_version, decision, drift_detected, {later} "
                     f"FROM {MONITORING_TABLE} WHERE model = :model AND window_end < :before "
                     "ORDER BY window_end DESC LIMIT :limit"
                 ).bindparams(bounded),

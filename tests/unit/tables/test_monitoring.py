@@ -92,7 +92,15 @@ def test_one_read_gives_the_rows_before_oldest_first_the_last_emitted_trigger_an
     assert [row["window_end"] for row in history.rows] == [END - 4 * DAY, END - 3 * DAY, END - 2 * DAY]
     assert [row["decision"] for row in history.rows] == ["no_drift", "retrain_pending", "no_drift"]
     assert all(row["window_end"].tzinfo == UTC for row in history.rows)
-    assert set(history.rows[0]) == {"window_end", "champion_version", "decision", "drift_detected", "drift_signature"}
+    assert set(history.rows[0]) == {
+        "window_end",
+        "champion_version",
+        "decision",
+        "drift_detected",
+        "metric",
+        "metric_current",
+        "drift_signature",
+    }
     assert history.rows[0]["drift_signature"] is None  # recorded before signatures existed
     assert history.last_trigger_at == END - 5 * DAY  # emitted, before `before`: not the pending one, not END's
     assert history.latest_end == END  # a later window was monitored: this one is stale

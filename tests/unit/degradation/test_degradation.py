@@ -1,4 +1,4 @@
-"""Unit tests for include.retraining.monitor.degradation: the episodes of the degradation alerts
+"""Unit tests for include.retraining.degradation: the episodes of the degradation alerts
 (a metric beyond `monitor.alert_below`, a warranted retrain held back) read from earlier
 `model_monitoring` rows, and the alerts of repeated monitoring runs recorded in a real outbox."""
 
@@ -12,8 +12,9 @@ import pytest
 
 from include.retraining.alerts import Outbox
 from include.retraining.config import AlertLimit, load_model_config
+from include.retraining.degradation import Episode, degradation_alerts, held_episode, limit_episode
 from include.retraining.drift import DriftDecision, Hold, HoldKind
-from include.retraining.monitor import Episode, Performance, degradation_alerts, held_episode, limit_episode
+from include.retraining.monitor import Performance
 from include.retraining.monitor import steps as monitor_steps
 from tests.unit.monitor.fakes import CHURN, END, RETRAIN, context, results, sqlite_url
 
