@@ -82,7 +82,15 @@ MOVES = [
     ("rollback", "7", "6", "admin"),
     ("promote", "6", "8", "dag_test"),
 ]
-ALERTS = {"gate_blocked": 4, "drift_detected": 3, "validation_failed": 2, "champion_rolled_back": 1}
+# drift_held_back: week 8 (the cooldown after week 7's trigger, champion v1) and week 10 (after
+# week 9's, against the new champion v6): once each, though the drift went on.
+ALERTS = {
+    "gate_blocked": 4,
+    "drift_detected": 3,
+    "drift_held_back": 2,
+    "validation_failed": 2,
+    "champion_rolled_back": 1,
+}
 # The final champion against the first model on the last matured week, and the served figures
 # since the pricing change against the first model on the same rows (ROC AUC, 3 decimals).
 GAP, SERVED_GAP = 0.038, 0.006
