@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ShadowOutcome,
     )
     from include.retraining.score.scoring import (
+        BadInputError,
         InputReport,
         ScoringInputError,
         score_frame,
@@ -25,5 +26,6 @@ if TYPE_CHECKING:
         scoring_interval,
     )
     from include.retraining.score.steps import plan, score, scoring_stopped_alert, shadow_unusable_alert
+    from include.retraining.score.values import BadColumn, BadValues, NonFinite, Problem, find_bad_values
 
 __all__, __getattr__, __dir__ = face(__name__)
