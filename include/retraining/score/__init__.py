@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         BadInputError,
         InputReport,
         ScoringInputError,
+        feature_kinds,
         score_frame,
         score_with_report,
         scoring_interval,

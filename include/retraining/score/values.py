@@ -21,13 +21,18 @@ import numpy as np
 import pandas as pd
 
 
-class NonFinite(float):
-    """A NaN or Infinity written as a literal in a request: a number the client sent, unlike a
-    null, so it is refused instead of imputed (`json.loads(..., parse_constant=NonFinite.parse)`)."""
+class NonFinite:
+    """A NaN or Infinity written as a literal in a request (`json.loads(..., parse_constant=NonFinite)`):
+    a number the client sent, unlike a null, so it is refused instead of imputed. Not a float, so
+    pandas keeps it as it is instead of turning a NaN into a null."""
 
-    @classmethod
-    def parse(cls, literal: str) -> NonFinite:
-        return cls(literal)
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+    def __repr__(self) -> str:
+        return f"NonFinite({self.literal!r})"
 
 
 class Problem(StrEnum):
@@ -141,7 +146,7 @@ def _finite_problem(value: Any) -> Problem | None:
 def _numeric_problem(value: Any) -> Problem | None:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, bool | np.bool_ | int | float | Decimal | np.number):
+    if isinstance(value, NonFinite | bool | np.bool_ | int | float | Decimal | np.number):
         return _finite_problem(value)
     if isinstance(value, str | bytes):
         return Problem.TEXT
@@ -151,7 +156,7 @@ def _numeric_problem(value: Any) -> Problem | None:
 def _category_problem(value: Any) -> Problem | None:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, bool | np.bool_ | int | float | Decimal | np.number):
+    if isinstance(value, NonFinite | bool | np.bool_ | int | float | Decimal | np.number):
         return _finite_problem(value)
     return _shape_problem(value)
 
