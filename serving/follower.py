@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from include.retraining.score import find_bad_values
+
 log = logging.getLogger(__name__)
 
 
@@ -73,10 +75,16 @@ class Served:
         """Scores of the rows (the batch scorer's: positive-class probability or prediction)."""
         missing = [column for column in self.features if column not in frame.columns]
         if missing:
+            # The columns sent are checked too, so one answer names everything there is to fix.
+            present = [c for c in self.features if c in frame.columns]
+            numeric = [c for c in self.numeric if c in present]
+            bad = find_bad_values(frame, numeric, [c for c in present if c not in numeric]).columns
             raise ServingInputError(
-                f"model {self.model_name!r} version {self.version} needs feature columns {missing}, "
-                f"absent from the request (it has {[str(c) for c in frame.columns]}); send every "
-                "column the version was trained on (GET /version lists them)"
+                "".join(f"{b.message()}; " for b in bad)
+                + f"model {self.model_name!r} version {self.version} needs feature columns {missing}, "
+                f"absent from the request (it has {[str(c)[:40] for c in frame.columns][:50]}); send every "
+                "column the version was trained on (GET /version lists them)",
+                [b.to_json() for b in bad],
             )
         return self.scorer(self.model, frame[list(self.features)])
 

@@ -224,3 +224,12 @@ def test_health_answers_503_once_the_served_version_is_stale(churn: tuple) -> No
     assert stale.status_code == 503 and stale.json()["status"] == "stale" and stale.json()["version"] == "1"
     body = json.dumps({"dataframe_records": _records(churn[2])})
     assert _post(client, body).status_code == 200  # still scores: /health tells the operator
+
+
+def test_one_column_of_the_wrong_type_is_named_even_when_others_are_missing(churn: tuple) -> None:
+    answer = _post(_client(churn), json.dumps({"dataframe_records": [{"tenure_months": "twelve"}]}))
+
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith("column 'tenure_months' row 0: text, not a number")
+    assert "needs feature columns" in answer.json()["message"] and "'monthly_charges'" in answer.json()["message"]
+    _assert_clean(answer, "twelve")
