@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -233,3 +234,33 @@ def test_one_column_of_the_wrong_type_is_named_even_when_others_are_missing(chur
     assert answer.json()["message"].startswith("column 'tenure_months' row 0: text, not a number")
     assert "needs feature columns" in answer.json()["message"] and "'monthly_charges'" in answer.json()["message"]
     _assert_clean(answer, "twelve")
+
+
+def test_requests_beyond_the_admitted_ones_get_a_503_before_their_body_is_read(churn: tuple) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(model: Any, frame: pd.DataFrame) -> Any:
+        entered.set()
+        release.wait(timeout=60)
+        return np.zeros(len(frame))
+
+    registry = FakeRegistry()
+    registry.aliases["champion"] = "1"
+    follower = AliasFollower("churn", "champion", registry, slow, ["tenure", "plan"], 1.0, probe=lambda m, f: None)
+    follower.poll_once()
+    body = json.dumps({"dataframe_records": [{"tenure": 1, "plan": "a"}]})
+    limits = ServingLimits(workers=1, max_pending=1)
+    with TestClient(create_app(follower, follow=False, limits=limits)) as client:
+        first: list[Any] = []
+        worker = threading.Thread(target=lambda: first.append(_post(client, body)))
+        worker.start()
+        assert entered.wait(timeout=60)
+        busy = _post(client, body)
+        release.set()
+        worker.join(timeout=60)
+        after = _post(client, body)
+
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    assert first[0].status_code == 200 and after.status_code == 200
