@@ -467,3 +467,19 @@ def test_serve_gets_no_airflow_setting_or_secret(services):
     airflow = [name for name in env if name.startswith(("AIRFLOW", "WAREHOUSE"))]
 
     assert airflow == []
+
+
+def test_serve_requires_its_token_and_sets_its_limits(services):
+    env = _environment(services["serve"])
+
+    assert env["SERVING_TOKEN"] == "${SERVING_TOKEN:?set SERVING_TOKEN in .env}"
+    assert _env_example()["SERVING_TOKEN"] == ""
+    for name in ("SERVING_MAX_BODY_MB", "SERVING_MAX_ROWS", "SERVING_WORKERS", "SERVING_MAX_STALENESS"):
+        assert env[name] == "${" + name + ":-" + _env_example()[name] + "}"
+
+
+def test_env_example_never_calls_a_published_port_safe():
+    text = ENV_EXAMPLE.read_text()
+    exposure = text[text.index("PUBLISH_ADDRESS") - 600 : text.index("PUBLISH_ADDRESS=")]
+
+    assert "SERVING_PORT" in exposure and "not safe" in exposure
