@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.retraining.score import NonFinite
+from include.retraining.score import NonFinite, numbers_from_text
 
 JSON, CSV, PARQUET = "application/json", "text/csv", "application/vnd.apache.parquet"
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -126,11 +126,7 @@ def _csv_frame(body: bytes, numeric: Collection[str]) -> pd.DataFrame:
         frame = pd.read_csv(io.StringIO(_text(body)))
     except (ValueError, pd.errors.ParserError) as exc:
         raise RequestError(400, f"the body is not a CSV table with a header row ({type(exc).__name__})") from None
-    for column in numeric:
-        if column in frame.columns and frame[column].dtype == object:
-            numbers = pd.to_numeric(frame[column], errors="coerce")
-            frame[column] = frame[column].where(numbers.isna(), numbers.astype(object))
-    return frame
+    return numbers_from_text(frame, list(numeric))
 
 
 def _parquet_frame(body: bytes) -> pd.DataFrame:

@@ -19,7 +19,14 @@ from croniter import croniter
 from include.retraining.common import Window, as_utc
 from include.retraining.config import ModelConfig
 from include.retraining.learning import model_features
-from include.retraining.score.values import CATEGORY, BadColumn, BadValues, Problem, find_bad_values
+from include.retraining.score.values import (
+    CATEGORY,
+    BadColumn,
+    BadValues,
+    Problem,
+    find_bad_values,
+    numbers_from_text,
+)
 from include.retraining.warehouse import id_text
 
 
@@ -83,8 +90,10 @@ def score_with_report(
             f"model {config.name!r}: the scoring window has no column(s) {missing}, which the model was "
             f"trained on; fix `scoring.table`/`scoring.query` (or `source`) in the model file, or the upstream load"
         )
-    inputs = frame[features]
-    bad = find_bad_values(inputs, *feature_kinds(model, config, features))
+    numeric, categorical = feature_kinds(model, config, features)
+    # A request's values have JSON types; a window's text column of numbers is numbers (as before).
+    inputs = frame[features] if refuse_bad_values else numbers_from_text(frame[features], numeric)
+    bad = find_bad_values(inputs, numeric, categorical)
     if bad and (refuse_bad_values or config.scoring_or_defaults.nulls == "fail"):
         raise _bad_values_error(bad, config, refuse_bad_values)
     inputs = bad.blanked(inputs)

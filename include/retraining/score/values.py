@@ -1,7 +1,9 @@
 """What "a value that is not of its column's type" means, once, for batch scoring and the REST server.
 
 A numeric feature takes numbers (integers, floats, Decimals, booleans) and nulls; a categorical
-feature takes text, numbers and nulls. Anything else is a bad value: text in a numeric feature
+feature takes text, numbers and nulls. Where the source has no type per value (a CSV body, a
+warehouse text column), text that spells a number is that number (`numbers_from_text`); a JSON
+request has types, so there `"12"` is text. Anything else is a bad value: text in a numeric feature
 (`"twelve"`, `"N/A"`, `""`), a non-finite number (NaN or Infinity sent as a number, `inf` in a
 float column), a list or an object where one value belongs. A null (None, a missing value) is
 not a bad value: `scoring.nulls` governs those alone.
@@ -115,6 +117,22 @@ def find_bad_values(frame: pd.DataFrame, numeric: list[str], categorical: list[s
                 found.append(BadColumn(column, expected, problems.iat[first], int(mask.sum()), first))
                 masks[column] = mask
     return BadValues(found, masks)
+
+
+def numbers_from_text(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """The frame with every text cell of a `numeric` column that spells a number (`"12"`, `"1e3"`)
+    as that number: for sources with no type per value (a CSV body, a warehouse text column). Text
+    that is not a number stays, to be found by `find_bad_values`."""
+    converted = {}
+    for column in numeric:
+        if column not in frame.columns or frame[column].dtype != object:
+            continue
+        values = frame[column]
+        text = values.map(lambda value: isinstance(value, str)).astype(bool)
+        if text.any():
+            numbers = pd.to_numeric(values.where(text), errors="coerce")
+            converted[column] = values.where(~(text & numbers.notna()), numbers.astype(object))
+    return frame.assign(**converted) if converted else frame
 
 
 def _problems(values: pd.Series, numeric: bool) -> pd.Series | None:

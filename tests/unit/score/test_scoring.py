@@ -175,3 +175,12 @@ def test_for_a_request_every_bad_value_is_refused_by_column_and_row_whatever_the
 
     assert str(caught.value) == "column 'support_tickets_90d' row 2: text, not a number; expected a number"
     assert [(b.column, b.first_row) for b in caught.value.columns] == [("support_tickets_90d", 2)]
+
+
+def test_a_window_text_column_of_numbers_scores_as_those_numbers(data, model) -> None:
+    text = data.assign(tenure_months=data["tenure_months"].map(lambda v: f"{v:g}").astype(object))
+
+    scores, report = score_with_report(model, text, _with(nulls="fail"))
+
+    assert report.invalid == {} and report.nulls == {}
+    np.testing.assert_array_equal(scores, score_frame(model, data, CONFIG))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.retraining.score import NonFinite, Problem, find_bad_values
+from include.retraining.score import NonFinite, Problem, find_bad_values, numbers_from_text
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +78,14 @@ def test_a_message_never_holds_the_value() -> None:
 
     assert secret not in bad.columns[0].message() and secret not in json.dumps(bad.columns[0].to_json())
     assert bad.columns[0].message().endswith("(2 rows of this column)")
+
+
+def test_text_that_spells_a_number_becomes_that_number_and_other_text_stays() -> None:
+    frame = pd.DataFrame({"tenure_months": pd.Series(["12", "1e1", "twelve", None, 4.0, " "], dtype=object)})
+
+    converted = numbers_from_text(frame, ["tenure_months"])
+    bad = find_bad_values(converted, ["tenure_months"], [])
+
+    assert converted["tenure_months"].tolist()[:2] == [12, 10.0] and converted["tenure_months"][2] == "twelve"
+    assert [(b.first_row, b.rows) for b in bad.columns] == [(2, 2)]
+    assert frame["tenure_months"][0] == "12"  # the caller's frame is left alone
