@@ -148,7 +148,15 @@ def _problems(values: pd.Series, numeric: bool) -> pd.Series | None:
         return pd.Series(problems, index=values.index, dtype=object)
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
+    # pandas' own scan first (C speed): a window's category column of plain text needs no look per value.
+    if pd.api.types.infer_dtype(values, skipna=True) in _CLEAN[numeric]:
+        return None
     return values.map(_numeric_problem if numeric else _category_problem, na_action=None).astype(object)
+
+
+# What pandas' `infer_dtype` may say of an object column that holds no bad value, by numeric or not
+# (floats are not here: one of them may be infinite).
+_CLEAN = {True: {"empty", "integer", "boolean"}, False: {"empty", "string", "integer", "boolean"}}
 
 
 def _finite_problem(value: Any) -> Problem | None:
