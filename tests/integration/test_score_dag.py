@@ -256,3 +256,46 @@ def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(fresh: 
     rows = fresh.predictions()
     assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY1).tz_localize(None), "model_version"]) == {"1"}
     assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY2).tz_localize(None), "model_version"]) == {"2"}
+
+
+def _score_xcom(dag_id: str) -> dict:
+    """The `score` task's return value (the run record) of the latest run."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_id, task_id="score", key="return_value")
+            .order_by(XComModel.timestamp.desc())
+            .first()
+        )
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_text_in_a_numeric_column_is_refused_under_fail_and_counted_under_impute(fresh: Stack) -> None:
+    """A warehouse text column for a numeric feature: its numbers are read as numbers, one 'twelve'
+    stops the run under `scoring.nulls: fail` and is scored as a null, and counted, under `impute`."""
+    window = fresh.rows_of(START, DAY1)
+    twelve = str(window["customer_id"].iloc[0])
+    others = "customer_id, snapshot_at, monthly_charges, support_tickets_90d, contract, payment_method, region"
+    tenure = (
+        f"CASE WHEN CAST(customer_id AS TEXT) = '{twelve}' THEN 'twelve' "
+        "ELSE CAST(tenure_months AS TEXT) END AS tenure_months"
+    )
+    query = f"SELECT {others}, {tenure} FROM {TABLE}"
+
+    fresh.write_config(query=query, nulls="fail")
+    refused = run_dag("score_churn", DAY1)
+    nothing = fresh.predictions()
+    fresh.write_config(query=query)
+    counted = run_dag("score_churn", DAY1)
+    fresh.write_config()
+
+    assert refused["score"] == "failed" and nothing.empty
+    alerts = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "scoring_stopped"]
+    assert len(alerts) == 1 and "{'tenure_months': 1}" in alerts[0]["lines"][0]
+    assert "text, not a number" in alerts[0]["lines"][0] and "twelve" not in json.dumps(alerts)
+    assert counted["score"] == "success" and len(fresh.predictions()) == len(window)
+    assert [part["invalid"] for part in _score_xcom("score_churn")["scored"]] == [{"tenure_months": 1}]
