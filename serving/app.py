@@ -38,6 +38,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from mlflow.version import VERSION as MLFLOW_VERSION
+from starlette.requests import ClientDisconnect
 
 from serving.follower import AliasFollower, Served, ServingInputError
 from serving.limits import ServingLimits
@@ -162,6 +163,9 @@ def create_app(follower: AliasFollower, follow: bool = True, limits: ServingLimi
             content_type = request.headers.get("content-type") or ""
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(pool, _answer, served, body, content_type, limits)
+        except ClientDisconnect:
+            log.info("request %s: the client went away before its body was read", request_id)
+            return _error(400, "the client disconnected before the body was read", request_id, headers)
         except RequestError as exc:
             log.info("request %s refused (%d): %s", request_id, exc.status, exc.message)
             extra = {"problems": exc.problems} if exc.problems else {}

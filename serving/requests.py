@@ -105,9 +105,16 @@ def _split(split: Any) -> pd.DataFrame:
     data, columns = split["data"], split.get("columns")
     if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
         raise RequestError(400, "'dataframe_split' 'data' must be a list of rows, each a list of values")
-    if columns is not None and (not isinstance(columns, list) or any(len(row) != len(columns) for row in data)):
-        bad = next((i for i, row in enumerate(data) if columns is None or len(row) != len(columns)), 0)
-        raise RequestError(400, f"'dataframe_split' row {bad} does not have one value per entry of 'columns'")
+    if columns is not None and (
+        not isinstance(columns, list)
+        or not all(isinstance(c, str) for c in columns)
+        or len(set(columns)) < len(columns)
+    ):
+        raise RequestError(400, "'dataframe_split' 'columns' must be a list of distinct column names")
+    width = len(columns) if columns is not None else len(data[0]) if data else 0
+    ragged = next((i for i, row in enumerate(data) if len(row) != width), None)
+    if ragged is not None:
+        raise RequestError(400, f"'dataframe_split' row {ragged} does not have {width} values, one per column")
     return pd.DataFrame(data, columns=columns)
 
 

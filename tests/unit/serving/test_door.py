@@ -264,3 +264,20 @@ def test_requests_beyond_the_admitted_ones_get_a_503_before_their_body_is_read(c
 
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
     assert first[0].status_code == 200 and after.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "split",
+    [
+        {"columns": ["tenure_months", "tenure_months"], "data": [[1, 2]]},
+        {"columns": 5, "data": [[1]]},
+        {"columns": ["tenure_months", "region"], "data": [[1, "a"], [2]]},
+        {"data": [[1, "a"], [2]]},
+    ],
+    ids=["duplicate columns", "columns not a list", "short row", "ragged rows"],
+)
+def test_a_malformed_split_is_a_400_that_says_what_is_wrong(churn: tuple, split: dict) -> None:
+    answer = _post(_client(churn), json.dumps({"dataframe_split": split}))
+
+    assert answer.status_code == 400 and "'dataframe_split'" in answer.json()["message"]
+    _assert_clean(answer)
