@@ -38,7 +38,17 @@ AIRFLOW_SERVICES = (
     "airflow-worker",
 )
 ONE_SHOT_SERVICES = ("airflow-init",)
-REQUIRED_SERVICES = ("postgres", "redis", "mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES)
+# One-shot, not an Airflow container: serving's read-only MLflow user.
+MLFLOW_ONE_SHOT_SERVICES = ("mlflow-reader",)
+REQUIRED_SERVICES = (
+    "postgres",
+    "redis",
+    "mlflow",
+    "serve",
+    *MLFLOW_ONE_SHOT_SERVICES,
+    *ONE_SHOT_SERVICES,
+    *AIRFLOW_SERVICES,
+)
 # Variables include/ reads; each Airflow container must have them or tasks fall back to local defaults.
 ENV_READ_BY_CODE = (
     "AIRFLOW_CONN_WAREHOUSE",
@@ -142,7 +152,7 @@ def test_required_service_exists(services, name):
 
 
 def test_every_long_running_service_has_a_healthcheck(services):
-    long_running = [name for name in services if name not in ONE_SHOT_SERVICES]
+    long_running = [name for name in services if name not in (*ONE_SHOT_SERVICES, *MLFLOW_ONE_SHOT_SERVICES)]
 
     missing = [
         name
@@ -177,8 +187,9 @@ def test_airflow_service_waits_for_its_dependencies(services, name, dependency, 
         # Tasks call the execution API and log to MLflow.
         ("airflow-worker", "airflow-apiserver"),
         ("airflow-worker", "mlflow"),
-        # Serving reads the alias and loads the model from MLflow.
+        # Serving reads the alias and loads the model from MLflow; its user is made there.
         ("serve", "mlflow"),
+        ("mlflow-reader", "mlflow"),
     ],
 )
 def test_service_waits_until_dependency_is_healthy(services, name, dependency):
@@ -275,7 +286,7 @@ def test_mlflow_users_live_on_their_own_volume(services):
     assert "admin_password" not in config, "the password comes from .env, never from a file in git"
 
 
-@pytest.mark.parametrize("name", ("serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+@pytest.mark.parametrize("name", (*ONE_SHOT_SERVICES, *AIRFLOW_SERVICES, *MLFLOW_ONE_SHOT_SERVICES))
 def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, name):
     client, server = _environment(services[name]), _environment(services["mlflow"])
 
@@ -283,7 +294,7 @@ def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, nam
     assert client["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
 
 
-@pytest.mark.parametrize("name", ("mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+@pytest.mark.parametrize("name", ("mlflow", "serve", *MLFLOW_ONE_SHOT_SERVICES, *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
 def test_no_service_unpickles_a_model(services, name):
     assert _environment(services[name])["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
 
@@ -483,3 +494,14 @@ def test_env_example_never_calls_a_published_port_safe():
     exposure = text[text.index("PUBLISH_ADDRESS") - 600 : text.index("PUBLISH_ADDRESS=")]
 
     assert "SERVING_PORT" in exposure and "not safe" in exposure
+
+
+def test_serve_logs_in_to_mlflow_as_the_read_only_user_mlflow_reader_creates(services):
+    serve, reader = _environment(services["serve"]), _environment(services["mlflow-reader"])
+
+    assert serve["MLFLOW_TRACKING_USERNAME"] == reader["SERVING_MLFLOW_USERNAME"]
+    assert serve["MLFLOW_TRACKING_PASSWORD"] == reader["SERVING_MLFLOW_PASSWORD"]
+    assert serve["MLFLOW_TRACKING_USERNAME"] != _environment(services["mlflow"])["MLFLOW_AUTH_ADMIN_USERNAME"]
+    assert _depends_on(services["serve"])["mlflow-reader"] == {"condition": "service_completed_successfully"}
+    assert reader["SERVING_MLFLOW_USERNAME"].endswith(":-" + _env_example()["SERVING_MLFLOW_USERNAME"] + "}")
+    assert re.search(r"^default_permission\s*=\s*READ$", MLFLOW_AUTH_CONFIG_FILE.read_text(), flags=re.MULTILINE)
