@@ -214,22 +214,24 @@ def test_all_file_faults_at_once_are_one_import_error_and_churn_still_loads(
 
 def test_a_manual_run_for_a_past_logical_date_runs_its_tasks_and_says_why_it_stopped(alerts_file: Path) -> None:
     """Before the fixed start_date, such a run created no task and reported success."""
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
 
     states = run_dag("retrain_churn", datetime(2025, 6, 2, 3, tzinfo=UTC))
 
     assert states["extract"] == "failed" and states["promote"] == "upstream_failed"
-    (alert,) = read_alerts(alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert alert["kind"] == "extraction_stopped" and "has 0 rows" in alert["lines"][0]
 
 
 def test_a_window_end_in_the_future_is_refused_with_a_clear_message(alerts_file: Path) -> None:
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
 
     states = run_dag("retrain_churn", datetime.now(UTC), conf={"window_end": "2099-01-05T00:00:00+00:00"})
 
     assert states["extract"] == "failed" and states["train"] == "upstream_failed"
-    (alert,) = read_alerts(alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert alert["kind"] == "task_failed" and alert["model"] == "churn"
     text = "\n".join(alert["lines"])
     assert "param window_end 2099-01-05" in text and "Leave window_end empty" in text

@@ -41,6 +41,7 @@ ADAPTERS = {
         "tables/promotions.py",
         "tables/served.py",
         "tables/predictions.py",
+        "tables/alert_outbox.py",
         "tables/migrate.py",
         "tables/migrations/",
     },
