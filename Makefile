@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve bench-outbox up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -133,6 +133,9 @@ bench-serve: venv ## REST serving: start-up, latency by batch size, alias moves 
 
 bench-score: venv ## One score_churn run at 1M rows in one interval on PostgreSQL, one process per task (~2-5 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/score_bench.py --rows $(or $(ROWS),1000000)
+
+bench-outbox: venv ## Alert outbox: record, flush and deliver on an empty table and at 100,000 alerts, SQLite and PostgreSQL, beside the old file outbox (~1-3 min): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/outbox_bench.py --alerts $(or $(ALERTS),100000)
 
 up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
 	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }
