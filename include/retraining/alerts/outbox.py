@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 TRIES_PER_CALL = 3
 DEFAULT_RETENTION = timedelta(days=90)
 IMPORTED_SUFFIX = ".imported"
+_IMPORTED: set[tuple[Path, str]] = set()  # (legacy file, database) pairs this process has imported
 
 
 def utcnow() -> datetime:
@@ -109,12 +110,15 @@ class Outbox:
             raise OutboxUnavailable(str(exc)) from exc
 
     def _import_legacy(self) -> None:
-        if self.legacy_file is None or not self.legacy_file.exists():
+        path = self.legacy_file
+        if path is None or (path, self.db.display) in _IMPORTED or not path.exists():
             return
         try:
-            import_legacy(self, self.legacy_file)
-        except OSError as exc:  # the table works; a later call imports the file
-            log.error("alert outbox: %s could not be imported: %s", self.legacy_file, exc)
+            import_legacy(self, path)
+        except OSError as exc:  # the table works; a later process imports the file
+            log.error("alert outbox: %s could not be imported or renamed: %s", path, exc)
+        # Once per process even when the file stays (a read-only folder): each import reads it whole.
+        _IMPORTED.add((path, self.db.display))
 
     def record(self, alert: Alert, conn_id: str) -> bool:
         """Insert the alert unless its dedup key is there already (a retry); True if written."""
