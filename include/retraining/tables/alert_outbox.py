@@ -10,6 +10,7 @@ update by key and a bounded prune.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -22,13 +23,14 @@ from include.retraining.tables.migrate import upgrade
 from include.retraining.warehouse import Database, WarehouseError, naive_utc
 
 ALERT_OUTBOX_TABLE = "alert_outbox"
+KEY_LENGTH = 255  # a bounded string, not text: MySQL indexes no TEXT column whole
 DUE_BATCH = 100  # rows one flush looks at; the rest wait for the next call
 
 _TABLE = sa.Table(
     ALERT_OUTBOX_TABLE,
     sa.MetaData(),
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("alert_key", sa.String(255), nullable=False),
+    sa.Column("alert_key", sa.String(KEY_LENGTH), nullable=False),
     sa.Column("alert", sa.JSON(), nullable=False),
     sa.Column("conn_id", sa.String(255), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -86,7 +88,7 @@ class OutboxTable:
 
     def insert_once(self, values: Mapping[str, Any]) -> bool:
         """Insert a row unless its key is there already (one statement, no race); True if inserted."""
-        row = _stored(values)
+        row = {**_stored(values), "alert_key": stored_key(values["alert_key"])}
         dialect = self.db.dialect.name
         if dialect == "postgresql":
             statement: Any = postgresql.insert(_TABLE).values(**row).on_conflict_do_nothing()
@@ -110,13 +112,14 @@ class OutboxTable:
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._begin() as conn:
-            row = conn.execute(sa.select(_TABLE).where(_TABLE.c.alert_key == key)).mappings().first()
+            query = sa.select(_TABLE).where(_TABLE.c.alert_key == stored_key(key))
+            row = conn.execute(query).mappings().first()
         return _read(row) if row else None
 
     def compare_and_set(self, key: str, status: str, attempts: int, values: Mapping[str, Any]) -> bool:
         """Update the row only while it still has `status` and `attempts`: of two workers that saw
         the same row, one changes it and the other changes nothing. True if this one did."""
-        where = sa.and_(_TABLE.c.alert_key == key, _TABLE.c.status == status, _TABLE.c.attempts == attempts)
+        where = sa.and_(_TABLE.c.alert_key == stored_key(key), _TABLE.c.status == status, _TABLE.c.attempts == attempts)
         with self._begin() as conn:
             return conn.execute(sa.update(_TABLE).where(where).values(**_stored(values))).rowcount == 1
 
@@ -147,6 +150,15 @@ class OutboxTable:
         query = sa.select(_TABLE.c.status, sa.func.count()).group_by(_TABLE.c.status)
         with self._begin() as conn:
             return {str(status): int(n) for status, n in conn.execute(query)}
+
+
+def stored_key(key: str) -> str:
+    """The key as the column holds it: a key longer than the column (a long run id) is cut and
+    given a digest of the whole, so two long keys stay apart and the same key maps the same."""
+    if len(key) <= KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: KEY_LENGTH - len(digest) - 1]}~{digest}"
 
 
 def _stored(values: Mapping[str, Any]) -> dict[str, Any]:

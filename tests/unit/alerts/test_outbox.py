@@ -94,6 +94,18 @@ def test_an_alert_is_recorded_once_per_key_and_posted_once(outbox: Outbox) -> No
     assert entry["lines"] == ["3 expectations failed"] and entry["conn_id"] == "slack_alerts"
 
 
+def test_a_key_longer_than_the_column_is_recorded_once_and_kept_apart_from_its_neighbours(outbox: Outbox) -> None:
+    long = "retrain_churn/" + "asset_triggered__" * 20  # 354 characters: a long run id
+    sink = Sink()
+
+    for key in (f"{long}/validate", f"{long}/validate", f"{long}/extract/failed/1"):
+        deliver(outbox, _alert(key), "slack_alerts", sink, sleep=_no_sleep)
+
+    assert sink.accepted == [f"{long}/validate", f"{long}/extract/failed/1"]
+    assert [a["dedup_key"] for a in read_alerts(outbox)] == sink.accepted
+    assert outbox.entry(f"{long}/validate").status == "delivered"
+
+
 def test_the_alert_is_in_the_table_before_the_post(outbox: Outbox) -> None:
     seen: list[list[dict[str, object]]] = []
 
