@@ -64,7 +64,7 @@ test: venv chromium ## Run every test tier (CI=true turns a missing service into
 test-dags: venv ## DAG integrity, policy and the heavy-import check at parse time
 	$(BIN)/python -m pytest tests/dags
 
-test-unit: venv ## Pure functions, no services
+test-unit: venv ## Pure functions; tests/unit/alerts also run on the local PostgreSQL (skipped without it, a failure under CI=true)
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: venv chromium ## Real DAG runs against real services
