@@ -39,8 +39,9 @@ $(BIN)/.installed: requirements.lock requirements-dev.lock | $(BIN)/uv
 venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv): runtime and dev tools, from requirements-dev.lock
 
 # The dev lock is resolved against the runtime lock, so the two never disagree on a runtime version.
-lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
+lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-models.txt -c requirements.lock -o requirements-models.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q deploy/mlflow/requirements.txt -c requirements.lock -o deploy/mlflow/requirements.lock --python-version 3.11 --no-header
 

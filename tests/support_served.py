@@ -45,19 +45,27 @@ def write_predictions(url: str, frame: pd.DataFrame, table: str = "churn_predict
         replace_interval(db, table, rows.reset_index(drop=True), model, interval)
 
 
-def read_predictions(url: str, table: str = "churn_predictions", model: str = "churn") -> pd.DataFrame:
-    """The model's rows of the predictions table, by interval, alias, event time and id, read with
-    plain SQL (the pipeline itself only reads it joined to labels); empty when there is no table."""
+def read_predictions(
+    url: str, table: str = "churn_predictions", model: str = "churn", *, superseded: bool = False
+) -> pd.DataFrame:
+    """The model's live rows of the predictions table (the contract's columns), by interval, alias,
+    event time and id, read with plain SQL (the pipeline itself only reads it joined to labels);
+    with `superseded`, only the rows later runs replaced, with their `superseded_at`. Empty when
+    there is no table."""
     import sqlalchemy as sa
 
     from include.retraining.tables import PREDICTION_COLUMNS
     from include.retraining.warehouse import Database
 
     db = Database(url)
+    columns = [*PREDICTION_COLUMNS, *(["superseded_at"] if superseded else [])]
     if not db.has_table(table):
-        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+        return pd.DataFrame(columns=columns)
+    selected = ", ".join(db.quote(column) for column in columns)
+    which = "IS NOT NULL" if superseded else "IS NULL"
     query = sa.text(
-        f"SELECT * FROM {db.quote(table)} WHERE model = :model ORDER BY interval_end, alias, event_time, id"
+        f"SELECT {selected} FROM {db.quote(table)} WHERE model = :model AND superseded_at {which}"
+        " ORDER BY interval_end, alias, event_time, id"
     )
     with db.engine(read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(query, conn, params={"model": model})

@@ -126,6 +126,11 @@ def promote(
 def _prune_snapshots(ctx: StepContext, current: str) -> None:
     """Housekeeping after the decision: a failure here never undoes or fails the promotion."""
     try:
+        for path in steps.prune_reports(ctx):
+            log.info("report retention: deleted %s", path)
+    except Exception as exc:  # noqa: BLE001 - housekeeping; the next decision tries again
+        log.warning("report retention skipped: %r", exc)
+    try:
         deleted = steps.prune_snapshots(ctx, current)
     except Exception as exc:  # noqa: BLE001 - without the protected set, nothing is deleted
         log.warning("snapshot retention skipped, nothing deleted: %r", exc)

@@ -166,6 +166,9 @@ def test_a_run_scores_its_interval_row_for_row_and_rerun_clear_and_backfill_give
     again = fresh.predictions()
     pd.testing.assert_frame_equal(first[SAME], again[SAME])
     assert again["run_id"].nunique() == 1 and again["run_id"].iloc[0] != first["run_id"].iloc[0]
+    # What the first run and the rerun delivered is kept, marked as replaced (ADBC's path).
+    replaced = read_predictions(fresh.url, TABLE_OUT, "churn", superseded=True)
+    assert len(replaced) == 2 * len(first) and replaced["superseded_at"].notna().all()
 
 
 def test_shadow_rows_appear_only_while_a_challenger_exists(fresh: Stack) -> None:

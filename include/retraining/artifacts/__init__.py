@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         validation_html,
         validation_results,
     )
-    from include.retraining.artifacts.retention import SNAPSHOT_MIN_AGE, prune_snapshots
+    from include.retraining.artifacts.retention import SNAPSHOT_MIN_AGE, prune_reports, prune_snapshots
     from include.retraining.artifacts.snapshots import (
         Snapshot,
         content_hash,

@@ -2,7 +2,9 @@
 windows, and always the champion's and previous champion's (a rollback or an audit needs the
 rows a serving model was trained on), instead of a copy of every snapshot in MLflow. The row
 copies each monitoring run makes for its own tasks are kept for as many windows (their reports
-stay).
+stay). Report retention: the monitoring windows' reports (Evidently HTML and JSON, evidence) and
+the validation windows' Great Expectations results are kept for the newest `retention.reports`
+windows of each kind; older window folders go whole.
 
 Nothing is deleted without knowing what is protected: the caller (the retrain's promote step)
 reads the champions' snapshots from the registry, and skips pruning when it cannot.
@@ -10,11 +12,12 @@ reads the champions' snapshots from the registry, and skips pruning when it cann
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from include.retraining.artifacts.layout import MONITORING, SNAPSHOTS, model_dir
+from include.retraining.artifacts.layout import MONITORING, SNAPSHOTS, VALIDATION, model_dir
 
 # A snapshot this young may still be read by a run in progress (extract -> evaluate) or a retry.
 SNAPSHOT_MIN_AGE = timedelta(days=2)
@@ -72,3 +75,26 @@ def prune_snapshots(artifact_root: Path, model: str, keep: int, protected: set[P
         if path.parent.is_dir() and not any(path.parent.iterdir()):
             path.parent.rmdir()
     return [*snapshots, *frames]
+
+
+def _window_folders(folder: Path) -> list[SnapshotFile]:
+    """A kind's window folders, each dated by its newest file (an empty one by the folder's own)."""
+    if not folder.is_dir():
+        return []
+    windows = []
+    for path in (p for p in folder.iterdir() if p.is_dir()):
+        times = [f.stat().st_mtime for f in path.rglob("*") if f.is_file()]
+        windows.append(SnapshotFile(path, path.name, max(times, default=path.stat().st_mtime)))
+    return windows
+
+
+def prune_reports(artifact_root: Path, model: str, keep: int, now: float) -> list[Path]:
+    """Delete the monitoring and validation window folders (reports, GX results, evidence, and any
+    row copies left) of all but the newest `keep` windows of each kind, never one with a file
+    younger than SNAPSHOT_MIN_AGE; the deleted folders."""
+    deleted: list[Path] = []
+    for kind in (MONITORING, VALIDATION):
+        for path in to_delete(_window_folders(model_dir(artifact_root, model) / kind), keep, set(), now):
+            shutil.rmtree(path, ignore_errors=True)
+            deleted.append(path)
+    return deleted

@@ -146,6 +146,11 @@ class RetentionConfig(Strict):
     # Besides these, the champion's and previous champion's snapshots are always kept, and any
     # snapshot younger than artifacts.SNAPSHOT_MIN_AGE (a run in progress still reads it).
     snapshots: int = Field(8, ge=1, description="training snapshots kept per model, newest windows first")
+    reports: int = Field(
+        60,
+        ge=1,
+        description="monitoring reports and Great Expectations results kept per model and kind, newest windows first",
+    )
 
 
 class ModelConfig(Strict):

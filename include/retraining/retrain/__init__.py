@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         extract,
         promote,
         promote_or_block,
+        prune_reports,
         prune_snapshots,
         train,
         validate,

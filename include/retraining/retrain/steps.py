@@ -383,3 +383,15 @@ def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) ->
             protected.add(Path(path))
     keep = ctx.config.retention.snapshots
     return prune(ctx.settings.artifact_root, ctx.config.name, keep, protected, time.time() if now is None else now)
+
+
+def prune_reports(ctx: StepContext, now: float | None = None) -> list[Path]:
+    """Housekeeping after the decision: delete the monitoring reports and validation results of
+    all but the newest `retention.reports` windows of each kind; the deleted folders (none on a
+    dry run). Nothing here is protected by the registry, so it runs when the registry is down."""
+    from include.retraining.artifacts import prune_reports as prune
+
+    if ctx.run.dry_run:
+        return []
+    now = time.time() if now is None else now
+    return prune(ctx.settings.artifact_root, ctx.config.name, ctx.config.retention.reports, now)

@@ -2,7 +2,7 @@
 in place as delivery goes on. Every statement touches one row by its unique key, or reads through
 an index (pending and due; finished and old), so no operation reads the delivered history.
 
-Made by the migrations (revision 0003). Times are stored as naive UTC and handed back tz-aware.
+Made by the migrations (revision 0004). Times are stored as naive UTC and handed back tz-aware.
 The delivery policy (what is due, what a result means) is the alerts package's; this module only
 runs its statements: an insert that does nothing for a known key, a compare-and-set claim, an
 update by key and a bounded prune.

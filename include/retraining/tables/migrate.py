@@ -6,8 +6,9 @@ Every task that uses the pipeline database calls it first (once per process and 
 new release upgrades the schema on its first run; concurrent callers wait on one lock (a
 PostgreSQL advisory lock, a file lock beside a SQLite file) and the second finds nothing to do.
 Alembic's version table is `retraining_alembic_version`, so the database may hold another
-application's Alembic history. The predictions tables (one per model, named by its file) are not
-migrated: they are created on first write from their definition (`predictions.py`).
+application's Alembic history. The predictions tables (one per model, named by its file) have no
+revisions: they are created on first write from their definition (`predictions.py`), which adds a
+column they lack with `add_column`.
 """
 
 from __future__ import annotations
@@ -107,3 +108,17 @@ def _locked(db: Database, engine: sa.Engine) -> Iterator[sa.Connection]:
                 yield conn
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def add_column(db: Database, name: str, column: sa.Column) -> None:
+    """Add `column` to table `name` (`schema.table` or `table`) in the database's own DDL dialect;
+    an error raises, unless another writer added the column meanwhile."""
+    from alembic.operations import Operations
+
+    schema, _, table = name.rpartition(".")
+    try:
+        with db.engine() as engine, engine.begin() as conn:
+            Operations(MigrationContext.configure(conn)).add_column(table, column, schema=schema or None)
+    except sa.exc.DBAPIError:
+        if column.name not in db.column_types(name):
+            raise

@@ -2,28 +2,36 @@
 wrote, one row per scored source row per alias.
 
 The columns are a contract between areas (the monitor reads them with the late labels); change
-them only with the lead. A scoring interval is replaced whole, in one transaction: the rows of
-`(model, interval_start, interval_end)` are deleted and the new ones inserted, so a rerun, a
-clear or a backfill of an interval never duplicates and never leaves half an interval. On
-PostgreSQL the insert is ADBC's bulk ingest (binary COPY) inside that transaction, under a
-per-model advisory lock, so two runs of one model never interleave; elsewhere SQLAlchemy.
+them only with the lead. A scoring interval is replaced whole, in one transaction, and what it
+replaces is kept: the live rows (`superseded_at` NULL) of the model whose source rows fall in the
+interval are marked `superseded_at` and the new ones inserted. So a rerun, a clear, a backfill or a
+rescore after a champion move never duplicates a live row and never leaves half an interval, what
+was delivered stays readable, and a changed `scoring.schedule`, whose intervals straddle the old
+ones, still leaves one live row per source row and alias. On PostgreSQL the insert is ADBC's bulk
+ingest (binary COPY) inside that transaction, under a per-model advisory lock, so two runs of one
+model never interleave; elsewhere SQLAlchemy.
+
+`superseded_at` is not in the frame a scoring run writes (`COLUMNS`): the table adds it, and
+`ensure_table` adds it to a table created before it existed, keeping every row live.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
 from include.retraining.common import Window
+from include.retraining.tables.migrate import add_column
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, naive_utc
 
 TEXT_COLUMNS = ("model", "model_version", "alias", "id")
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
+SUPERSEDED_AT = "superseded_at"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
 )
@@ -35,6 +43,7 @@ def _table(name: str) -> sa.Table:
     kinds["score"] = sa.Double()
     # Every column is required but the score (SQLite stores a NaN as NULL).
     columns = [sa.Column(c, kinds[c], nullable=c == "score") for c in COLUMNS]
+    columns.append(sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
     # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
     # monitor joins the labels to a window's rows, so it would only slow every bulk write.
     index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
@@ -42,9 +51,17 @@ def _table(name: str) -> sa.Table:
 
 
 def ensure_table(db: Database, name: str) -> None:
-    """Create the table and its indexes when missing (idempotent)."""
+    """Create the table and its indexes when missing, and add `superseded_at` to a table made
+    before it existed (every row stays live); idempotent."""
     with db.engine() as engine:
         _table(name).metadata.create_all(engine, checkfirst=True)
+    if not has_superseded(db, name):
+        add_column(db, name, sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
+
+
+def has_superseded(db: Database, name: str) -> bool:
+    """Whether the table keeps replaced rows (`superseded_at`); a table of an older version does not."""
+    return SUPERSEDED_AT in db.column_types(name)
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
@@ -55,38 +72,55 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
     ensure_table(db, name)
     bounds = (naive_utc(interval.start), naive_utc(interval.end))
+    superseded_at = naive_utc(datetime.now(UTC))
     if db.is_postgres:
-        _replace_postgres(db, name, _arrow(frame), model, bounds)
+        _replace_postgres(db, name, _arrow(frame), model, bounds, superseded_at)
     else:
-        _replace_sqlalchemy(db, name, frame, model, bounds)
+        _replace_sqlalchemy(db, name, frame, model, bounds, superseded_at)
     return len(frame)
+
+
+# The live rows an interval replaces: its source rows (interval_start < event_time <= interval_end,
+# as scoring selects them), whatever interval wrote them. The interval bounds are implied and let
+# the (model, interval_end, interval_start) index prune.
+_REPLACED = (
+    "model = {model} AND superseded_at IS NULL AND event_time > {start} AND event_time <= {end}"
+    " AND interval_end > {start} AND interval_start < {end}"
+)
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame[list(COLUMNS)], schema=ARROW_SCHEMA, preserve_index=False)
 
 
-def _replace_postgres(db: Database, name: str, rows: pa.Table, model: str, bounds: tuple[datetime, datetime]) -> None:
+def _replace_postgres(
+    db: Database, name: str, rows: pa.Table, model: str, bounds: tuple[datetime, datetime], superseded_at: datetime
+) -> None:
     schema, _, table = name.rpartition(".")
     quoted = db.quote(name)
     with db.adbc(WRITE_TIMEOUT_S, read_only=False) as conn:
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (f"{name}/{model}",))
             cursor.execute(
-                f"DELETE FROM {quoted} WHERE model = $1 AND interval_start = $2 AND interval_end = $3",
-                (model, *bounds),
+                f"UPDATE {quoted} SET superseded_at = $4 WHERE " + _REPLACED.format(model="$1", start="$2", end="$3"),
+                (model, *bounds, superseded_at),
             )
             if rows.num_rows:
                 cursor.adbc_ingest(table, rows, mode="append", db_schema_name=schema or None)
         conn.commit()
 
 
-def _replace_sqlalchemy(db: Database, name: str, frame: pd.DataFrame, model: str, bounds: tuple[datetime, ...]) -> None:
+def _replace_sqlalchemy(
+    db: Database, name: str, frame: pd.DataFrame, model: str, bounds: tuple[datetime, ...], superseded_at: datetime
+) -> None:
     table = _table(name)
-    condition = (table.c.model == model) & (table.c.interval_start == bounds[0]) & (table.c.interval_end == bounds[1])
+    supersede = sa.text(
+        f"UPDATE {db.quote(name)} SET superseded_at = :at WHERE "
+        + _REPLACED.format(model=":model", start=":start", end=":end")
+    ).bindparams(*(sa.bindparam(key, type_=sa.DateTime()) for key in ("at", "start", "end")))
     records = _records(frame)
     with db.engine() as engine, engine.begin() as conn:
-        conn.execute(table.delete().where(condition))
+        conn.execute(supersede, {"model": model, "start": bounds[0], "end": bounds[1], "at": superseded_at})
         for start in range(0, len(records), 10_000):
             conn.execute(table.insert(), records[start : start + 10_000])
 

@@ -2,7 +2,7 @@
 
 The table (`ModelConfig.predictions_table`) holds one row per scored source row per alias:
 `model, model_version, alias, id, event_time, score, interval_start, interval_end, scored_at,
-run_id`. The monitor reads a window of it by `event_time` (the source timestamp), and for matured
+run_id`, and the rows a later run replaced (`superseded_at` set), which the monitor never reads. The monitor reads a window of it by `event_time` (the source timestamp), and for matured
 windows joins the labels that have arrived (`labels:` in the model file): a label not there yet is
 NULL, never an error. A table that does not exist means nothing was served; any other warehouse
 fault propagates (fail closed). Bulk reads go through ADBC on PostgreSQL, as the source's do.
@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include.retraining.config import ModelConfig
+from include.retraining.tables.predictions import SUPERSEDED_AT, has_superseded
 from include.retraining.warehouse import (
     HASH_SPACE,
     LABEL,
@@ -231,6 +232,8 @@ def _served_sql(
     # Implied by interval_start < event_time <= interval_end; lets the (model, interval_end) index prune.
     where += f" AND p.{q('interval_end')} > {low} AND p.{q('interval_start')} < {high}"
     where += f" AND p.{q('alias')} = {':alias' if named else '$4'}" if alias else ""
+    if has_superseded(db, config.predictions_table):  # a table of an older version keeps no replaced rows
+        where += f" AND p.{q(SUPERSEDED_AT)} IS NULL"
     if below < HASH_SPACE:
         key = f"p.{q('id')}"
         where += f" AND {hash_below(key, below, db.backend)}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.artifacts import SNAPSHOT_MIN_AGE, prune_snapshots
+from include.retraining.artifacts import SNAPSHOT_MIN_AGE, prune_reports, prune_snapshots
 from include.retraining.common import training_window
 
 pytestmark = pytest.mark.unit
@@ -71,3 +71,27 @@ def test_monitoring_row_copies_of_older_windows_go_and_their_reports_stay(tmp_pa
     assert sorted({p.parent for p in deleted}) == days[:7] and len(deleted) == 14  # keeps 3 windows
     assert all((folder / "drift_report.html").exists() for folder in days)
     assert (days[7] / "current.parquet").exists()
+
+
+def _windows(root: Path, kind: str, names: tuple[str, ...], days: int = 10) -> list[Path]:
+    folders = [root / "churn" / kind / f"20260301T000000_202603{day:02d}T000000" for day in range(1, days + 1)]
+    for folder in folders:
+        (folder / "nested").mkdir(parents=True)
+        for name in (*names, "nested/part.json"):
+            (folder / name).write_bytes(b"x")
+            os.utime(folder / name, (OLD, OLD))
+    return folders
+
+
+def test_reports_and_gx_results_of_older_windows_go_whole_and_young_ones_stay(tmp_path: Path) -> None:
+    monitoring = _windows(tmp_path, "monitoring", ("drift_report.html", "drift_report.json"))
+    validation = _windows(tmp_path, "validation", ("gx_result.html", "gx_result.json"), days=4)
+    os.utime(monitoring[0] / "nested" / "part.json", (NOW, NOW))  # a run is writing there now
+
+    deleted = prune_reports(tmp_path, "churn", 3, NOW)
+
+    assert sorted(deleted) == sorted([*monitoring[1:7], validation[0]])
+    assert [f.exists() for f in monitoring] == [True] + [False] * 6 + [True] * 3
+    assert [f.exists() for f in validation] == [False, True, True, True]
+    assert prune_reports(tmp_path, "churn", 3, NOW) == []  # nothing left to do
+    assert prune_reports(tmp_path, "other", 1, NOW) == []

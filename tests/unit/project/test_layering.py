@@ -38,6 +38,7 @@ ADAPTERS = {
         "warehouse/sql.py",
         "warehouse/labels.py",
         "tables/monitoring.py",
+        "tables/outcomes.py",
         "tables/promotions.py",
         "tables/served.py",
         "tables/predictions.py",

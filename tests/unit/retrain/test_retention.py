@@ -14,7 +14,7 @@ import pytest
 
 from include.retraining.common import load_settings, training_window
 from include.retraining.config import load_model_config
-from include.retraining.retrain import prune_snapshots
+from include.retraining.retrain import prune_reports, prune_snapshots
 from include.retraining.runs import RunInfo, StepContext
 from include.retraining.tracking import SNAPSHOT_PATH_TAG, RegistryError
 
@@ -102,3 +102,29 @@ def test_a_dry_run_deletes_nothing(tmp_path: Path) -> None:
     paths = _snapshots(ctx.settings.artifact_root, 6)
 
     assert prune_snapshots(ctx, str(paths[-1]), now=NOW) == [] and all(p.exists() for p in paths)
+
+
+def _reports(root: Path, weeks: int) -> list[Path]:
+    """One GX result per weekly window, oldest first, all written long ago."""
+    folders = []
+    for week in range(weeks):
+        window = training_window(datetime(2026, 1, 5, 3, tzinfo=UTC) + timedelta(weeks=week), 42, 7)
+        page = root / "churn" / "validation" / window.label / "gx_result.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_bytes(b"<html>")
+        os.utime(page, (OLD, OLD))
+        folders.append(page.parent)
+    return folders
+
+
+def test_reports_beyond_retention_go_even_when_the_registry_is_down(tmp_path: Path) -> None:
+    config = KEEP_3.model_copy(update={"retention": KEEP_3.retention.model_copy(update={"reports": 2})})
+    ctx = _ctx(tmp_path, Aliases(error=RegistryError("registry down")), Tags({}))
+    ctx = StepContext(config, ctx.settings, ctx.run, tracker=ctx.tracker, registry=ctx.registry)
+    folders = _reports(ctx.settings.artifact_root, 5)
+
+    assert sorted(prune_reports(ctx, now=NOW)) == folders[:3]
+    assert [f.exists() for f in folders] == [False, False, False, True, True]
+    dry = _ctx(tmp_path, Aliases(), Tags({}), dry_run=True)
+    _reports(dry.settings.artifact_root, 5)
+    assert prune_reports(dry, now=NOW) == []

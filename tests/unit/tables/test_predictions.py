@@ -1,5 +1,6 @@
 """The predictions table on the embedded SQLite warehouse: an interval is replaced whole, in one
-transaction (PostgreSQL's ADBC path: tests/integration/test_score_dag.py). Read back with plain SQL."""
+transaction, and what it replaced is kept, marked `superseded_at` (PostgreSQL's ADBC path:
+tests/integration/test_score_dag.py). Read back with plain SQL."""
 
 from __future__ import annotations
 
@@ -35,9 +36,11 @@ def _rows(window: Window, n: int, version: str = "1", alias: str = "champion") -
     return prediction_rows(source, np.linspace(0, 1, n), "customer_id", "snapshot_at", stamp)
 
 
-def _read(db: Database, where: str = "1 = 1", **params: object) -> pd.DataFrame:
-    """The model's rows, with plain SQL; datetime parameters bound as the table stores them."""
-    sql = f"SELECT * FROM {TABLE} WHERE model = 'churn' AND {where} ORDER BY interval_end, alias, id"
+def _read(db: Database, where: str = "superseded_at IS NULL", **params: object) -> pd.DataFrame:
+    """The model's live rows (the contract's columns), with plain SQL; datetime parameters bound
+    as the table stores them."""
+    sql = f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM {TABLE} WHERE model = 'churn' AND {where}"
+    sql += " ORDER BY interval_end, alias, id"
     statement = sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.DateTime()) for name in params))
     with db.engine(read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(statement, conn, params=params)
@@ -58,7 +61,7 @@ def test_a_rerun_replaces_its_interval_and_leaves_the_others(db: Database) -> No
     assert written == 4 and list(rows.columns) == list(PREDICTION_COLUMNS)
     assert rows.groupby("interval_end")["model_version"].agg(lambda v: sorted(set(v))).tolist() == [["2"], ["1"]]
     assert len(rows) == 7 and not rows.duplicated(["alias", "id", "interval_end"]).any()
-    day2 = _read(db, "interval_end = :end", end=DAY2.end.replace(tzinfo=None))
+    day2 = _read(db, "superseded_at IS NULL AND interval_end = :end", end=DAY2.end.replace(tzinfo=None))
     assert len(day2) == 3
 
 
@@ -85,3 +88,60 @@ def test_an_empty_interval_still_creates_the_table_with_the_contract_columns(db:
 
     rows = _read(db)
     assert list(rows.columns) == list(PREDICTION_COLUMNS) and rows.empty
+
+
+def _superseded(db: Database) -> pd.DataFrame:
+    with db.engine(read_only=True) as engine, engine.connect() as conn:
+        return pd.read_sql(sa.text(f"SELECT * FROM {TABLE} WHERE superseded_at IS NOT NULL ORDER BY id"), conn)
+
+
+def test_a_rescore_keeps_what_was_delivered_marked_superseded(db: Database) -> None:
+    replace_interval(db, TABLE, _rows(DAY1, 5), "churn", DAY1)
+
+    replace_interval(db, TABLE, _rows(DAY1, 5, version="2"), "churn", DAY1)  # after a champion move
+
+    live, replaced = _read(db), _superseded(db)
+    assert set(live["model_version"]) == {"2"} and len(live) == 5
+    assert set(replaced["model_version"]) == {"1"} and len(replaced) == 5
+    assert replaced["superseded_at"].notna().all()
+    replace_interval(db, TABLE, _rows(DAY1, 5, version="3"), "churn", DAY1)
+    assert len(_superseded(db)) == 10 and set(_read(db)["model_version"]) == {"3"}  # superseded once, kept
+
+
+def test_a_changed_schedule_leaves_one_live_row_per_source_row(db: Database) -> None:
+    # Daily intervals, then the schedule becomes twice a day, shifted: the new interval straddles
+    # the end of DAY1 and the start of DAY2.
+    replace_interval(db, TABLE, _rows(DAY1, 1440), "churn", DAY1)  # one row a minute
+    replace_interval(db, TABLE, _rows(DAY2, 1440), "churn", DAY2)
+    straddle = Window(DAY1.start + pd.Timedelta(hours=12), DAY1.end + pd.Timedelta(hours=12))
+    source = pd.concat([_rows(DAY1, 1440), _rows(DAY2, 1440)])
+    inside = (source["event_time"] > straddle.start.replace(tzinfo=None)) & (
+        source["event_time"] <= straddle.end.replace(tzinfo=None)
+    )
+    rescored = source.loc[inside].assign(
+        model_version="2",
+        interval_start=straddle.start.replace(tzinfo=None),
+        interval_end=straddle.end.replace(tzinfo=None),
+    )
+
+    replace_interval(db, TABLE, rescored.reset_index(drop=True), "churn", straddle)
+
+    live = _read(db)
+    assert len(live) == 2880 and not live.duplicated(["alias", "id", "event_time"]).any()
+    assert (live["model_version"] == "2").sum() == 1440 and len(_superseded(db)) == 1440
+
+
+def test_a_table_from_before_superseded_at_is_upgraded_keeping_every_row_live(db: Database) -> None:
+    columns = ", ".join(f"{c} {'FLOAT' if c == 'score' else 'TEXT'}" for c in PREDICTION_COLUMNS)
+    with db.engine() as engine, engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {TABLE} ({columns})"))
+    old = _rows(DAY1, 5)
+    with db.engine() as engine, engine.begin() as conn:
+        old.astype({c: str for c in ("event_time", "interval_start", "interval_end", "scored_at")}).to_sql(
+            TABLE, conn, if_exists="append", index=False
+        )
+
+    replace_interval(db, TABLE, _rows(DAY2, 3), "churn", DAY2)
+
+    assert "superseded_at" in db.column_types(TABLE)
+    assert len(_read(db)) == 8 and _superseded(db).empty

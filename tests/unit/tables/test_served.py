@@ -58,3 +58,15 @@ def test_a_postgres_sample_cannot_be_followed_from_sqlite_and_says_what_to_do(pi
         read_served(pipeline, CONFIG, START, END, below=BELOW, hashed_by="postgresql")
 
     assert "monitor.max_rows" in str(e.value)
+
+
+def test_the_monitor_reads_only_the_live_rows_of_a_rescored_window(pipeline: Database, tmp_path: Path) -> None:
+    source = read_served(pipeline, CONFIG, START, END).rename(
+        columns={"id": "customer_id", "event_time": "snapshot_at"}
+    )
+    rescored = predictions_for(source, "2", "champion", np.full(len(source), 0.5), START, END)
+    write_predictions(f"sqlite:///{tmp_path / 'pipeline.db'}", rescored)  # the rescore after a champion move
+
+    served = read_served(pipeline, CONFIG, START, END)
+
+    assert len(served) == 400 and set(served["model_version"]) == {"2"}
