@@ -295,7 +295,7 @@ def test_text_in_a_numeric_column_is_refused_under_fail_and_counted_under_impute
     fresh.write_config()
 
     assert refused["score"] == "failed" and nothing.empty
-    alerts = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "scoring_stopped"]
+    alerts = [a for a in read_alerts(alert_outbox()) if a["kind"] == "scoring_stopped"]
     assert len(alerts) == 1 and "{'tenure_months': 1}" in alerts[0]["lines"][0]
     assert "text, not a number" in alerts[0]["lines"][0] and "twelve" not in json.dumps(alerts)
     assert counted["score"] == "success" and len(fresh.predictions()) == len(window)
