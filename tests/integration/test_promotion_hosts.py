@@ -31,7 +31,9 @@ from tests.support_faults import mlflow_server, wait_until
 pytestmark = pytest.mark.integration
 
 # argv: data dir, pipeline database URL, version to promote, the champion it was evaluated against,
-# "pause" to stop at the alias move. Prints "at alias move" there, then a JSON line of the outcome.
+# "pause" to stop at the alias move, the tracking URI. Prints "ready" once loaded and waits for
+# "start" (so a test starts its movers together and lets each go in its own order), "at alias move"
+# where it stops, then a JSON line of the outcome.
 _MOVER = """
 import json, sys
 from datetime import UTC, datetime
@@ -58,6 +60,9 @@ config = load_model_config(settings.models_dir / "churn.yaml")
 tracker = Tracker(settings, trusted_types=())
 db = Database(url)
 upgrade_schema(db)
+print("ready", flush=True)
+if sys.stdin.readline().strip() != "start":
+    raise SystemExit("told to stop")
 window_end = datetime(2026, 3, 1, tzinfo=UTC)
 run = RunInfo("retrain_churn", f"backfill__v{version}", window_end, trigger="backfill")
 ctx = StepContext(config, settings, run, tracker, Stoppable(tracker, "churn"), pipeline_db=db)
@@ -121,15 +126,20 @@ def hosts(tmp_path: Path, tracking_uri: str) -> Iterator[Hosts]:
         yield Hosts(tmp_path / "host-a", tmp_path / "host-b", url, tracking_uri)
 
 
+def _say(mover: subprocess.Popen, word: str) -> None:
+    mover.stdin.write(f"{word}\n")
+    mover.stdin.flush()
+
+
+def _expect(mover: subprocess.Popen, line: str) -> None:
+    said = mover.stdout.readline().strip()
+    assert said == line, f"the mover said {said!r}, not {line!r}: {mover.stderr.read()[-3000:]}"
+
+
 def _outcome(mover: subprocess.Popen) -> dict:
     out, err = mover.communicate(timeout=120)
     assert mover.returncode == 0, err[-3000:]
     return json.loads(out.strip().splitlines()[-1])
-
-
-def _at_alias_move(mover: subprocess.Popen) -> None:
-    line = mover.stdout.readline().strip()
-    assert line == "at alias move", f"the mover never reached its alias move: {mover.stderr.read()[-3000:]}"
 
 
 def _waiting_for_promotion_lock(url: str) -> bool:
@@ -160,9 +170,12 @@ def _state(hosts: Hosts) -> tuple[dict[str, str], list[tuple[str | None, str]], 
 
 def test_two_hosts_promoting_at_once_take_turns_and_move_the_alias_once(hosts: Hosts) -> None:
     # Both evaluated against champion 1. A stops inside the lock, its row written, before its move.
-    mover_a = hosts.mover(hosts.a, "2", "1", pause=True)
-    _at_alias_move(mover_a)
-    mover_b = hosts.mover(hosts.b, "3", "1")
+    mover_a, mover_b = hosts.mover(hosts.a, "2", "1", pause=True), hosts.mover(hosts.b, "3", "1")
+    _expect(mover_a, "ready")
+    _expect(mover_b, "ready")
+    _say(mover_a, "start")
+    _expect(mover_a, "at alias move")
+    _say(mover_b, "start")
     # B shares no folder with A: only the database can keep it out. It must be waiting there.
     wait_until(
         lambda: mover_b.poll() is not None or _waiting_for_promotion_lock(hosts.pipeline_url),
@@ -170,8 +183,7 @@ def test_two_hosts_promoting_at_once_take_turns_and_move_the_alias_once(hosts: H
         "host B's mover to wait for the promotion lock",
     )
     b_waited = mover_b.poll() is None
-    mover_a.stdin.write("go\n")
-    mover_a.stdin.flush()
+    _say(mover_a, "go")
     a, b = _outcome(mover_a), _outcome(mover_b)
 
     aliases, moves, tags = _state(hosts)
@@ -186,14 +198,18 @@ def test_two_hosts_promoting_at_once_take_turns_and_move_the_alias_once(hosts: H
 def test_a_mover_killed_between_its_log_row_and_the_alias_move_on_host_b_is_completed_on_host_a(
     hosts: Hosts,
 ) -> None:
-    mover_b = hosts.mover(hosts.b, "2", "1", pause=True)
-    _at_alias_move(mover_b)
+    mover_b, mover_a = hosts.mover(hosts.b, "2", "1", pause=True), hosts.mover(hosts.a, "3", "1")
+    _expect(mover_b, "ready")
+    _say(mover_b, "start")
+    _expect(mover_b, "at alias move")
     mover_b.send_signal(signal.SIGKILL)  # the worker dies with the promotion lock held
     mover_b.wait(timeout=30)
     aliases, moves, _ = _state(hosts)
     assert aliases == {"champion": "1"} and moves == [("1", "2")], "killed after its row, before the move"
 
-    a = _outcome(hosts.mover(hosts.a, "3", "1"))
+    _expect(mover_a, "ready")
+    _say(mover_a, "start")
+    a = _outcome(mover_a)
 
     aliases, moves, tags = _state(hosts)
     assert a["reconciled"] == "completed", "host A's mover completes the move host B recorded"
