@@ -81,7 +81,7 @@ def test_another_process_holding_the_lock_keeps_everyone_out_and_the_timeout_nam
     message = str(refused.value)
     assert f"lock {NAME!r}" in message and db.display in message and "retry the task" in message
     if db.is_postgres:
-        assert "pg_terminate_backend(" in message, "the holder's session is named"
+        assert "pg_terminate_backend(" in message and f":{child.pid} {NAME}" in message, "the holder is named"
     if db.is_mysql:
         assert "KILL " in message, "the holder's connection is named"
     assert other_name_free and released == "released"

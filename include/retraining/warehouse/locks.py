@@ -114,6 +114,9 @@ def _postgres_lock(db: Database, name: str, timeout: float) -> Iterator[None]:
     with _lock_engine(db, timeout) as engine, engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for setting in _PG_KEEPALIVE:
             conn.execute(sa.text(setting))
+        # Names the holder in pg_stat_activity, and so in a waiter's timeout message.
+        holder = f"retraining {socket.gethostname()}:{os.getpid()} {name}"[:63]
+        conn.execute(sa.text("SELECT set_config('application_name', :holder, false)"), {"holder": holder})
         conn.execute(sa.text(f"SET lock_timeout = {max(1, int(timeout * 1000))}"))
         try:
             conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
