@@ -35,6 +35,7 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 | report | the HTML report, an MLflow run in `{name}-monitoring`, a row in `model_monitoring` (a retrain as `retrain_pending`) | |
 | auto_rollback | with `monitor.auto_rollback: true` ({auto_rollback} here): rolls `champion` back to `previous_champion` when the champion does significantly worse on the matured rows (the gate's paired test at {rollback_confidence}), logs `auto_rollback`, alerts | skipped: off, no significant regression, or the last move was already a rollback |
 | trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
+| verify_promotion | once the matured window lies after the champion's training data: the champion and the version its promotion replaced on those rows, the gate's paired test; the verdict against the gate's promised lower bound in `promotion_outcomes`; significantly worse: an alert, once | skipped: the champion was not promoted over another version, already verified on an earlier window, or the matured window still overlaps its training data |
 
 Open the report: the `report` task's log prints its path; it is also an artifact of the MLflow run.
 """
@@ -82,6 +83,7 @@ def build_monitor_dag(config: ModelConfig) -> DAG:
         decision = decide(drift, perf)
         report(ref, cur, drift, perf, decision) >> trigger(cur, drift, decision)
         perf >> _auto_rollback_task(config)(ref, cur)
+        perf >> _verify_promotion_task(config)(ref, cur)
 
     return monitor_dag()
 
@@ -155,6 +157,19 @@ def _auto_rollback_task(config: ModelConfig):
         return rollback_tasks.auto_rollback(config, ref, cur)
 
     return auto_rollback
+
+
+def _verify_promotion_task(config: ModelConfig):
+    @task(
+        multiple_outputs=False,
+        doc_md="Did the champion's promotion pay off as the gate promised? A row of promotion_outcomes.",
+    )
+    def verify_promotion(ref: dict, cur: dict) -> dict:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.verify_promotion(config, ref, cur)
+
+    return verify_promotion
 
 
 configs, _errors = model_configs()  # reported once, by dags/retrain.py

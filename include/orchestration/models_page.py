@@ -24,6 +24,9 @@ form.rollback button { background: #c53030; color: white; border: 0; padding: 4p
 form.rollback label { font-size: 12px; }
 form.rollback input[type=checkbox] { width: auto; }
 .forced { color: #c53030; font-weight: bold; }
+.verified ul { margin: 2px 0; padding-left: 16px; }
+li.regressed { color: #c53030; font-weight: bold; }
+li.short { color: #b7791f; }
 """
 
 SCRIPT = """
@@ -115,7 +118,24 @@ def _decisions_cell(row: ModelOverview) -> str:
         if row.drift_window_end
         else '<div class="drift muted">drift: not monitored yet</div>'
     )
-    return gate + drift
+    return gate + drift + _verified(row)
+
+
+def _verified(row: ModelOverview) -> str:
+    """The newest promotions checked on matured labels, and the share whose promised bound held."""
+    if not row.outcomes:
+        return '<div class="verified muted">verified promotions: none yet</div>'
+    held, promised = row.calibration
+    share = f"; promised bound held in {held} of {promised}" if promised else ""
+    items = "".join(
+        f'<li class="{escape(o.verdict)}">v{escape(o.from_version)} &rarr; v{escape(o.to_version)}: '
+        f"{escape(o.verdict)}, {escape(o.metric)} {o.realized_difference:+.4f} "
+        f"({o.realized_lower:+.4f} .. {o.realized_upper:+.4f})"
+        + (f", promised &ge; {o.promised_lower:+.4f}" if o.promised_lower is not None else "")
+        + "</li>"
+        for o in row.outcomes
+    )
+    return f'<div class="verified">verified promotions{share}<ul>{items}</ul></div>'
 
 
 def _action(record: PromotionRecord) -> str:

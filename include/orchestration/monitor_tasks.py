@@ -175,3 +175,17 @@ def trigger(
     steps.mark_triggered(ctx, window)
     log.info("drift event emitted on %s: %s", drift_asset(config.name).name, event.reason)
     return event.to_extra()
+
+
+def verify_promotion(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+    """The champion's promotion checked on matured labels: a row of promotion_outcomes, an alert
+    when it regressed; skipped with the reason when there is nothing to verify on this window."""
+    ctx = step_context(config, warehouse=True)
+    try:
+        row, alert = steps.verify_promotion(ctx, Reference.from_xcom(ref), CurrentWindow.from_xcom(cur))
+    except steps.NothingToVerify as exc:
+        raise AirflowSkipException(str(exc)) from None
+    log.info("promotion %s: %s: %s", row.promotion_id, row.verdict, steps.verification_summary(row))
+    if alert is not None:
+        deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
+    return {"promotion_id": row.promotion_id, "verdict": row.verdict, "bound_held": row.bound_held}

@@ -105,7 +105,7 @@ def test_walk_through_retrains_monitors_and_scores_the_example_model(warehouse: 
     # A week later the monitor judges the champion: drift per feature, rmse on matured labels.
     monitor = run_dag(f"monitor_{MODEL}", _now(), _window_end(MONITORED_TO))
 
-    assert monitor == {**JUDGED, "trigger": "skipped", "auto_rollback": "skipped"}
+    assert monitor == {**JUDGED, "trigger": "skipped", "auto_rollback": "skipped", "verify_promotion": "skipped"}
     (row,) = _query(warehouse, "SELECT * FROM model_monitoring WHERE model = :m", m=MODEL).to_dict("records")
     assert row["decision"] == "none", row["reasons"]
     assert row["metric_holdout"] == pytest.approx(holdout_rmse)

@@ -18,7 +18,7 @@ from include.retraining.config import load_model_config
 from include.retraining.promotion import move_champion
 from include.retraining.retrain import Extracted, train
 from include.retraining.runs import RunInfo, StepContext
-from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
+from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history, read_outcomes
 from include.retraining.warehouse import Warehouse
 from tests.support import UTC, load_weeks, pipeline_db, registry, run_dag, warehouse_url
 
@@ -63,7 +63,11 @@ def _promote_a_bad_version(models: Path) -> None:
     _put_in_place(bad, resample_seed=None)
 
 
-def _put_in_place(config, resample_seed: int | None) -> None:
+# What a gate would have promised for a model as good as the champion: no gain, give or take 0.05.
+EVEN_PROMISE = {"metric": "roc_auc", "interval": {"difference": 0.0, "lower": -0.05, "upper": 0.05}}
+
+
+def _put_in_place(config, resample_seed: int | None, figures: dict | None = None) -> None:
     """Train on the champion's snapshot (or a bootstrap resample of it: an equally good model
     with its own noise), register the model and move `champion` to it through the move path."""
     import pandas as pd
@@ -80,7 +84,7 @@ def _put_in_place(config, resample_seed: int | None) -> None:
     window = Window(TRAINED_AT - timedelta(days=42), TRAINED_AT - timedelta(days=7))
     trained = train(ctx, Extracted(str(snapshot), snapshot.stem, 0, window))
     version = ctx.registry.register_version(trained.model_uri, trained.run_id, {})
-    record = PromotionRecord("churn", version, PromotionAction.PROMOTE, "by hand", "1", actor="careless")
+    record = PromotionRecord("churn", version, PromotionAction.PROMOTE, "by hand", "1", figures or {}, actor="careless")
     move_champion(ctx.pipeline_db, ctx.registry, record, {})
 
 
@@ -88,7 +92,7 @@ def test_an_equally_good_champion_is_not_rolled_back_on_noise(postgres_warehouse
     models_dir(monitor={"auto_rollback": True}, training={"params": {"max_iter": 30}})
     load_weeks(START, weeks=11, rows_per_week=400)
     assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
-    _put_in_place(load_model_config(Path(load_settings().models_dir) / "churn.yaml"), resample_seed=7)
+    _put_in_place(load_model_config(Path(load_settings().models_dir) / "churn.yaml"), 7, EVEN_PROMISE)
     assert _aliases() == {"champion": "2", "previous_champion": "1"}
 
     monitored = run_dag("monitor_churn", MONITORED_AT)
@@ -96,7 +100,13 @@ def test_an_equally_good_champion_is_not_rolled_back_on_noise(postgres_warehouse
     assert monitored["performance"] == "success" and monitored["auto_rollback"] == "skipped"
     assert _aliases() == {"champion": "2", "previous_champion": "1"}
     assert [m[2] for m in _moves()] == ["promote", "promote"] and _champion_events() == 1
-    assert not any("rolled back" in m["text"] for m in slack.messages)
+    assert not any("rolled back" in m["text"] or "regressed" in m["text"] for m in slack.messages)
+    # Verified on the matured week after its training data: the realized gain is inside the promise.
+    assert monitored["verify_promotion"] == "success"
+    (outcome,) = read_outcomes(pipeline_db(), "churn")
+    assert (outcome.from_version, outcome.to_version, outcome.verdict, outcome.bound_held) == ("1", "2", "held", True)
+    assert -0.05 <= outcome.realized_difference <= 0.05 and outcome.rows >= 200
+    assert outcome.realized_lower < 0 < outcome.realized_upper  # neither better nor worse: noise
 
 
 def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse, data_dir, models_dir, slack) -> None:
@@ -116,6 +126,9 @@ def test_every_move_has_one_row_and_bad_rollbacks_are_refused(postgres_warehouse
     assert _aliases() == {"champion": "1", "previous_champion": "2"}
     assert _moves()[-1] == ("2", "1", "auto_rollback", "scheduler") and _champion_events() == 2
     assert any("automatically rolled back to version 1" in m["text"] for m in slack.messages)
+    # The same run verified the promotion it rolled back: the auto_rollback took nothing from it.
+    assert monitored["verify_promotion"] == "success"
+    assert [(o.to_version, o.verdict) for o in read_outcomes(pipeline_db(), "churn")] == [("2", "regressed")]
 
     refused = run_dag("rollback_churn", MONITORED_AT, {"to_version": "fraud/1", "reason": "wrong model"})
 
@@ -182,3 +195,31 @@ def test_a_rollback_to_a_version_the_gate_blocked_is_refused_unless_forced(
     last = history(pipeline_db(), "churn", limit=1)[0]
     assert last.reason == reason and last.figures["overrode"].startswith("the promotion gate blocked it in")
     assert any("forcibly rolled back to version 2" in m["text"] for m in slack.messages)
+
+
+def test_a_promotion_that_made_things_worse_is_recorded_and_alerted_once(
+    postgres_warehouse, data_dir, models_dir, slack
+) -> None:
+    models_dir(training={"params": {"max_iter": 30}})  # no auto_rollback: people decide
+    load_weeks(START, weeks=11, rows_per_week=400)
+    assert run_dag("retrain_churn", TRAINED_AT)["promote"] == "success"
+    _promote_a_bad_version(Path(load_settings().models_dir))
+
+    first = run_dag("monitor_churn", MONITORED_AT)
+    again = run_dag("monitor_churn", MONITORED_AT + timedelta(hours=1), {"window_end": MONITORED_AT.isoformat()})
+
+    assert first["verify_promotion"] == again["verify_promotion"] == "success"
+    (outcome,) = read_outcomes(pipeline_db(), "churn")
+    assert (outcome.from_version, outcome.to_version, outcome.verdict) == ("1", "2", "regressed")
+    assert outcome.realized_upper < 0 and outcome.bound_held is None  # put in place by hand: nothing promised
+    regressed = [m for m in slack.messages if "promotion of version 2 regressed" in m["text"]]
+    assert len(regressed) == 1 and "Roll back with rollback_churn" in regressed[0]["text"]
+    assert _aliases()["champion"] == "2"  # only an alert: no auto_rollback here
+    # The Models page shows it.
+    from include.retraining.overview import overview
+    from include.retraining.tracking import Registry, Tracker
+
+    settings = load_settings()
+    config = load_model_config(Path(settings.models_dir) / "churn.yaml")
+    row = overview(config, settings, pipeline_db(), Registry(Tracker(settings, trusted_types=()), "churn"))
+    assert [o.verdict for o in row.outcomes] == ["regressed"] and row.calibration == (0, 0) and row.errors == []

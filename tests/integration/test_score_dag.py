@@ -19,8 +19,8 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from demo.churn_data import TABLE, generate_snapshots, load_window
+from include.orchestration.alerting import alert_outbox
 from include.retraining.alerts import read_alerts
-from include.retraining.common import load_settings
 from include.retraining.config import load_model_config
 from include.retraining.score import score_frame
 from include.retraining.tables import PREDICTION_COLUMNS as COLUMNS
@@ -31,6 +31,7 @@ from tests.support import (
     PG_ADMIN_URL,
     REPO,
     UTC,
+    clear_alerts,
     postgres_databases,
     run_dag,
     service_unavailable,
@@ -124,7 +125,7 @@ def fresh(stack: Stack) -> Stack:
         for table in (TABLE_OUT, PROMOTIONS_TABLE):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {db.quote(table)}"))
     load_window(stack.url, TABLE, stack.source, SOURCE_START, SOURCE_END)
-    load_settings().alerts_file.unlink(missing_ok=True)
+    clear_alerts()
     client = tracker().client
     client.set_registered_model_alias("churn", "champion", "1")
     _set_challenger(None)
@@ -215,7 +216,7 @@ def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(fresh: Stack) 
 
     fresh.write_config()
     assert unseen["score"] == missing["score"] == "failed"
-    alerts = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "scoring_stopped"]
+    alerts = [a for a in read_alerts(alert_outbox()) if a["kind"] == "scoring_stopped"]
     assert len(alerts) == 2, json.dumps(alerts, indent=1)
     assert "never saw" in alerts[0]["lines"][0] and "'region'" in alerts[0]["lines"][0]
     assert "atlantis" not in alerts[0]["lines"][0]  # row values stay out of alerts by default

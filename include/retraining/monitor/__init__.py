@@ -1,5 +1,6 @@
 """The steps of `monitor_<model>`, one function per task (reference, current, seasonal_reference,
-data_drift, performance, decide, report, trigger, auto_rollback), and what they hand each other:
+data_drift, performance, decide, report, trigger, auto_rollback, verify_promotion), and what they
+hand each other:
 the champion and its training data, the window from the warehouse and its matured-label twin,
 drift evidence with Evidently's report, the champion's metric on what it served, and the retrain
 decision recorded in `model_monitoring` with its MLflow run."""
@@ -37,5 +38,7 @@ if TYPE_CHECKING:
         reference,
         report,
     )
+    from include.retraining.monitor.verification import NothingToVerify, verify_promotion
+    from include.retraining.monitor.verification import summary as verification_summary
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -34,6 +34,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "retraining_drift_share": ("gauge", "Share of the features that drifted in the monitor's latest window."),
     "retraining_served_metric": ("gauge", "The primary metric of the served model on matured labels, latest window."),
     "retraining_served_metric_window_end_timestamp_seconds": ("gauge", "End of the window of that served metric."),
+    "retraining_promotions_verified": ("gauge", "Promotions checked on matured labels against a promise (the gate's)."),
+    "retraining_promotions_bound_held": ("gauge", "Of those, promotions whose promised lower bound held."),
+    "retraining_promotion_verdict": ("gauge", "The newest verified promotion's verdict (1 per model)."),
     "retraining_alerts": ("gauge", "Alerts in the outbox, per delivery status."),
     "retraining_read_errors": ("gauge", "Sources that could not be read for this scrape, per model and source."),
 }
@@ -108,6 +111,13 @@ def model_samples(row: ModelOverview) -> Iterable[Sample]:
         last = row.series[-1]
         yield Sample("retraining_served_metric", (model, ("metric", row.metric)), last.value)
         yield Sample("retraining_served_metric_window_end_timestamp_seconds", (model,), _seconds(last.window_end))
+    if row.outcomes:
+        held, promised = row.calibration
+        yield Sample("retraining_promotions_verified", (model,), promised)
+        yield Sample("retraining_promotions_bound_held", (model,), held)
+        newest = row.outcomes[0]
+        labels = (model, ("version", newest.to_version), ("verdict", newest.verdict))
+        yield Sample("retraining_promotion_verdict", labels, 1)
     for source in sorted({_source(error) for error in row.errors}):
         yield Sample("retraining_read_errors", (model, ("source", source)), 1)
 

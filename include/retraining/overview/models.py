@@ -1,7 +1,8 @@
 """What the Models page shows for one model, gathered from where each fact lives: the registry
 (champion, previous champion, the newest version's gate decision), the promotion log (since when
-and by whom), the `model_monitoring` table (drift decisions, the live metric on matured labels)
-and the artifact root (the latest GX result).
+and by whom), the `model_monitoring` table (drift decisions, the live metric on matured labels),
+`promotion_outcomes` (whether promotions paid off as the gate promised) and the artifact root (the
+latest GX result).
 
 Fail closed: a source that cannot be read is reported on the row as an error, never shown as
 "nothing there".
@@ -17,11 +18,21 @@ from typing import Any
 from include.retraining.artifacts import artifact_href, validation_results
 from include.retraining.common import Settings, as_utc
 from include.retraining.config import ModelConfig
-from include.retraining.tables import PromotionAction, PromotionRecord, action_counts, history, read_monitoring
+from include.retraining.promotion import calibration
+from include.retraining.tables import (
+    PromotionAction,
+    PromotionOutcomeRow,
+    PromotionRecord,
+    action_counts,
+    history,
+    read_monitoring,
+    read_outcomes,
+)
 from include.retraining.tracking import DECISION_TAG, REASON_TAG
 from include.retraining.warehouse import Database
 
 HISTORY_ROWS = 5
+OUTCOME_ROWS = 3
 REGISTRY_ERROR = "MLflow registry"
 
 
@@ -51,6 +62,9 @@ class ModelOverview:
     series: list[MetricPoint] = field(default_factory=list)
     history: list[PromotionRecord] = field(default_factory=list)
     actions: dict[str, int] = field(default_factory=dict)  # rows of the promotion log per action
+    outcomes: list[PromotionOutcomeRow] = field(default_factory=list)  # newest verified promotions
+    # (promotions whose promised lower bound held, promotions verified against a promise)
+    calibration: tuple[int, int] = (0, 0)
     links: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -110,12 +124,19 @@ def _monitoring_facts(overview: ModelOverview, db: Database, settings: Settings)
     )
 
 
+def _outcome_facts(overview: ModelOverview, db: Database) -> None:
+    verified = read_outcomes(db, overview.name)
+    overview.outcomes = verified[:OUTCOME_ROWS]
+    overview.calibration = calibration([row.bound_held for row in verified])
+
+
 def overview(config: ModelConfig, settings: Settings, db: Database, registry: Any) -> ModelOverview:
     """One model's row, from the registry adapter and the pipeline's tables in `db`."""
     row = ModelOverview(name=config.name, metric=config.primary_metric, rollback_dag_id=config.rollback_dag_id)
     _attempt(row, REGISTRY_ERROR, lambda: _registry_facts(row, registry))
     _attempt(row, "promotion log", lambda: _log_facts(row, db))
     _attempt(row, "model_monitoring", lambda: _monitoring_facts(row, db, settings))
+    _attempt(row, "promotion_outcomes", lambda: _outcome_facts(row, db))
     row.links["MLflow model"] = f"{settings.mlflow_ui_base}/#/models/{config.name}"
     results = validation_results(settings.artifact_root, config.name)
     row.links["GX result"] = artifact_href(

@@ -4,7 +4,7 @@ The gate (a paired one-sided interval of challenger minus champion on the same h
 across retrains against the same champion), what the challenger is compared with, approval by a
 person, and every move of `champion` (`move_champion`: promotion, approval, and the rollbacks of
 the `rollback` package) with the reconciliation of a move that was recorded but not made, each log
-row first, under one lock."""
+row first, under one lock; and, after a promotion, whether it paid off as the gate promised."""
 
 from __future__ import annotations
 
@@ -52,5 +52,14 @@ if TYPE_CHECKING:
         refusal,
     )
     from include.retraining.promotion.pooling import current_evidence, pooled_for, store_evidence, tenure_start
+    from include.retraining.promotion.verification import (
+        HELD,
+        REGRESSED,
+        SHORT,
+        UNPROMISED,
+        calibration,
+        promise,
+        verdict,
+    )
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -95,3 +95,26 @@ def test_a_forced_rollback_stands_out_and_the_form_can_force_with_a_reason() -> 
     assert html.count('<span class="forced" title="the gate was bypassed (param force)">forced_rollback</span>') == 2
     assert '<input type="checkbox" name="force"> force (bypass the gate)' in html
     assert "if (form.elements.force.checked) conf.force = true;" in html
+
+
+def _outcome(promotion_id: int, verdict: str, difference: float, lower: float | None):
+    from include.retraining.tables import PromotionOutcomeRow
+
+    return PromotionOutcomeRow(
+        promotion_id, "churn", str(promotion_id), str(promotion_id + 1), T0, T0 + timedelta(days=7), 400, "roc_auc",
+        None if lower is None else 0.03, lower, difference, difference - 0.02, difference + 0.02, 0.95, "delong",
+        None if lower is None else difference >= lower, verdict, "scheduled__x", T0,
+    )  # fmt: skip
+
+
+def test_verified_promotions_show_their_verdicts_and_how_often_the_promise_held() -> None:
+    outcomes = [_outcome(3, "regressed", -0.05, None), _outcome(2, "held", 0.02, 0.01), _outcome(1, "short", 0.0, 0.01)]
+
+    html = render([_row(outcomes=outcomes, calibration=(1, 2))], {"churn": True}, "admin")
+
+    assert "verified promotions; promised bound held in 1 of 2" in html
+    assert '<li class="regressed">v3 &rarr; v4: regressed, roc_auc -0.0500 (-0.0700 .. -0.0300)</li>' in html
+    assert (
+        '<li class="held">v2 &rarr; v3: held, roc_auc +0.0200 (+0.0000 .. +0.0400), promised &ge; +0.0100</li>' in html
+    )
+    assert "verified promotions: none yet" in render([_row()], {}, "viewer")

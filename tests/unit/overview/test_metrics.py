@@ -64,7 +64,7 @@ def test_a_source_that_cannot_be_read_is_a_read_error_never_a_zero(settings: Set
     samples = _samples(text)
 
     errors = {dict(labels)["source"] for name, labels in samples if name == "retraining_read_errors"}
-    assert errors == {"MLflow registry", "promotion log", "model_monitoring", "alert outbox"}
+    assert errors == {"MLflow registry", "promotion log", "model_monitoring", "promotion_outcomes", "alert outbox"}
     for missing in (
         "retraining_champion_version",
         "retraining_served_metric",
@@ -92,3 +92,21 @@ def test_label_values_are_escaped_and_every_family_is_declared_once(settings: Se
     assert not [s for f in families for s in f.samples if s.name == "retraining_champion_version"]
     info = [s for f in families for s in f.samples if s.name == "retraining_model_info"]
     assert info[0].labels["champion"] == "v-x"
+
+
+def test_verified_promotions_are_counted_with_the_newest_verdict(settings: Settings, db: Database) -> None:
+    from dataclasses import replace
+
+    from include.retraining.tables import record_outcome
+    from tests.unit.tables.test_outcomes import _row as outcome
+
+    record_outcome(db, replace(outcome(4), bound_held=True, verdict="held"))
+    record_outcome(db, replace(outcome(6), to_version="3", bound_held=False, verdict="short"))
+    row = overview(CONFIG, settings, db, FakeRegistry({"champion": "3"}))
+
+    samples = _samples(exposition([row], file_errors=0, alerts={}))
+
+    model = ("model", "churn")
+    assert samples[("retraining_promotions_verified", (model,))] == 2
+    assert samples[("retraining_promotions_bound_held", (model,))] == 1
+    assert samples[("retraining_promotion_verdict", (model, ("verdict", "short"), ("version", "3")))] == 1

@@ -50,7 +50,11 @@ def test_a_database_that_does_not_answer_is_an_error_not_no_history(settings: Se
 
     row = overview(CONFIG, settings, unreachable, FakeRegistry({"champion": "2"}))
 
-    assert [error.split(":", 1)[0] for error in row.errors] == ["promotion log", "model_monitoring"]
+    assert [error.split(":", 1)[0] for error in row.errors] == [
+        "promotion log",
+        "model_monitoring",
+        "promotion_outcomes",
+    ]
     assert all("pw-5e1d" not in error for error in row.errors)
     assert row.champion == "2" and row.history == [] and row.drift_decision is None
 
@@ -61,3 +65,25 @@ def test_a_new_model_has_nothing_yet_and_no_error(settings: Settings) -> None:
     assert row.errors == [] and row.champion is None and row.since is None and row.gate_version is None
     assert row.series == [] and row.history == [] and row.drift_window_end is None
     assert row.links["GX result"] == ""
+
+
+def test_verified_promotions_come_newest_first_with_the_share_whose_promise_held(
+    settings: Settings, db: Database
+) -> None:
+    from dataclasses import replace
+
+    from include.retraining.tables import record_outcome
+    from tests.unit.tables.test_outcomes import _row as outcome
+
+    for promotion_id, held, verdict in (
+        (2, True, "held"),
+        (5, None, "unpromised"),
+        (7, False, "short"),
+        (9, True, "held"),
+    ):
+        record_outcome(db, replace(outcome(promotion_id), bound_held=held, verdict=verdict))
+
+    row = overview(CONFIG, settings, db, FakeRegistry({"champion": "2"}))
+
+    assert [o.promotion_id for o in row.outcomes] == [9, 7, 5]  # the newest three
+    assert row.calibration == (2, 3) and row.errors == []

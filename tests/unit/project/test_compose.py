@@ -275,12 +275,32 @@ def test_mlflow_users_live_on_their_own_volume(services):
     assert "admin_password" not in config, "the password comes from .env, never from a file in git"
 
 
+def _fallback(value: str, variable: str) -> str:
+    """`${VARIABLE:-<fallback>}` -> the fallback; anything else fails the test."""
+    match = re.fullmatch(rf"\$\{{{variable}:-(.*)\}}", value)
+    assert match, f"{value!r} is not ${{{variable}:-...}}"
+    return match.group(1)
+
+
 @pytest.mark.parametrize("name", ("serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
-def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, name):
+def test_clients_use_your_mlflow_when_env_names_it_else_the_bundled_admin(services, name):
     client, server = _environment(services[name]), _environment(services["mlflow"])
 
-    assert client["MLFLOW_TRACKING_USERNAME"] == server["MLFLOW_AUTH_ADMIN_USERNAME"]
-    assert client["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert _fallback(client["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI") == "http://mlflow:5000"
+    assert (
+        _fallback(client["MLFLOW_TRACKING_USERNAME"], "MLFLOW_TRACKING_USERNAME")
+        == server["MLFLOW_AUTH_ADMIN_USERNAME"]
+    )
+    assert (
+        _fallback(client["MLFLOW_TRACKING_PASSWORD"], "MLFLOW_TRACKING_PASSWORD")
+        == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    )
+    example = _env_example()
+    assert {k: example[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")} == {
+        "MLFLOW_TRACKING_URI": "",
+        "MLFLOW_TRACKING_USERNAME": "",
+        "MLFLOW_TRACKING_PASSWORD": "",
+    }  # empty: the bundled server, as before
 
 
 @pytest.mark.parametrize("name", ("mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
@@ -313,11 +333,17 @@ def test_env_example_ships_no_secret_values():
     assert secrets and {name: value for name, value in secrets.items() if value} == {}
 
 
+# A required variable, or an optional one that falls back to a required one (your own MLflow login,
+# else the bundled admin's): never a literal, never an empty default.
+REQUIRED = r"\$\{\w+:\?[^}]*\}"
+REQUIRED_OR_FALLBACK = rf"{REQUIRED}|\$\{{\w+:-{REQUIRED}\}}"
+
+
 def test_compose_has_no_literal_credentials(services):
     offenders = []
     for name, service in services.items():
         for key, value in _environment(service).items():
-            if _is_secret(key) and not re.fullmatch(r"\$\{\w+:\?[^}]*\}", value):
+            if _is_secret(key) and not re.fullmatch(REQUIRED_OR_FALLBACK, value):
                 offenders.append(f"{name}: {key}")
             for password in re.findall(r"://[^:/@\s]*:([^@\s]+)@", value):
                 if not re.fullmatch(r"\$\{\w+:\?[^}]*\}", password):
@@ -402,7 +428,8 @@ def test_mlflow_serves_artifacts_from_its_volume_behind_postgres(services):
 
 def test_mlflow_accepts_the_host_header_airflow_sends(services, compose_text):
     # MLflow 3 answers 403 to a Host header outside --allowed-hosts, yet /health stays 200.
-    tracking_host = urlsplit(_environment(services["airflow-worker"])["MLFLOW_TRACKING_URI"]).netloc
+    bundled = _fallback(_environment(services["airflow-worker"])["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI")
+    tracking_host = urlsplit(bundled).netloc
     command = services["mlflow"]["command"]
 
     default = _compose_default(compose_text, "MLFLOW_ALLOWED_HOSTS")
@@ -448,7 +475,8 @@ def test_serve_runs_the_serving_process_for_the_configured_model(services, compo
     assert serve["command"] == ["python", "-m", "serving"]
     assert serve["image"] == services["airflow-worker"]["image"]
     assert env["SERVING_MODEL"] == "${SERVING_MODEL:-" + _compose_default(compose_text, "SERVING_MODEL") + "}"
-    assert env["SERVING_HOST"] == "0.0.0.0" and env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["SERVING_HOST"] == "0.0.0.0"
+    assert env["MLFLOW_TRACKING_URI"] == _environment(services["airflow-worker"])["MLFLOW_TRACKING_URI"]
     assert env["RETRAINING_MODELS_DIR"] == _environment(services["airflow-worker"])["RETRAINING_MODELS_DIR"]
     assert (ROOT / "include" / "models" / f"{_env_example()['SERVING_MODEL']}.yaml").is_file()
 
