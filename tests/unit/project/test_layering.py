@@ -37,6 +37,7 @@ ADAPTERS = {
         "warehouse/reads.py",
         "warehouse/sql.py",
         "warehouse/labels.py",
+        "warehouse/locks.py",
         "tables/monitoring.py",
         "tables/outcomes.py",
         "tables/promotions.py",
