@@ -7,6 +7,14 @@ FROM apache/airflow:3.3.2-python3.11
 COPY --chown=airflow:0 requirements.txt requirements.lock /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/requirements.lock
 
+# The optional model libraries (LightGBM, XGBoost: requirements-models.txt), only when asked for
+# (`--build-arg WITH_MODEL_LIBRARIES=true`; compose reads it from .env), at their resolved versions.
+ARG WITH_MODEL_LIBRARIES=false
+COPY --chown=airflow:0 requirements-models.txt requirements-models.lock /opt/airflow/
+RUN if [ "$WITH_MODEL_LIBRARIES" = "true" ]; then \
+        pip install --no-cache-dir -r /opt/airflow/requirements-models.txt -c /opt/airflow/requirements-models.lock; \
+    fi
+
 # Mount points for the named volumes: a new volume copies the ownership of the directory it covers,
 # so creating them here as the airflow user keeps them writable without a chown at startup.
 RUN mkdir -p /opt/airflow/logs /opt/airflow/artifacts /opt/airflow/simple-auth

@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve bench-outbox up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,8 +39,9 @@ $(BIN)/.installed: requirements.lock requirements-dev.lock | $(BIN)/uv
 venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv): runtime and dev tools, from requirements-dev.lock
 
 # The dev lock is resolved against the runtime lock, so the two never disagree on a runtime version.
-lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
+lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-models.txt -c requirements.lock -o requirements-models.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q deploy/mlflow/requirements.txt -c requirements.lock -o deploy/mlflow/requirements.lock --python-version 3.11 --no-header
 
@@ -64,7 +65,7 @@ test: venv chromium ## Run every test tier (CI=true turns a missing service into
 test-dags: venv ## DAG integrity, policy and the heavy-import check at parse time
 	$(BIN)/python -m pytest tests/dags
 
-test-unit: venv ## Pure functions, no services
+test-unit: venv ## Pure functions; tests/unit/alerts also run on the local PostgreSQL (skipped without it, a failure under CI=true)
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: venv chromium ## Real DAG runs against real services
@@ -133,6 +134,9 @@ bench-serve: venv ## REST serving: start-up, latency by batch size, alias moves 
 
 bench-score: venv ## One score_churn run at 1M rows in one interval on PostgreSQL, one process per task (~2-5 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/score_bench.py --rows $(or $(ROWS),1000000)
+
+bench-outbox: venv ## Alert outbox: record, flush and deliver on an empty table and at 100,000 alerts, SQLite and PostgreSQL, beside the old file outbox (~1-3 min): docs/benchmarks.md
+	$(BIN)/python -m tools.services -- $(BIN)/python bench/outbox_bench.py --alerts $(or $(ALERTS),100000)
 
 up: ## Build the images and start the compose stack (WORKERS=3 for more Celery workers)
 	@test -f .env || { echo "No .env: cp .env.example .env and fill it in"; exit 1; }

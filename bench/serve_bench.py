@@ -123,7 +123,7 @@ def start_server(data: Path, poll: float) -> tuple[subprocess.Popen, str, float]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "SERVING_"))}
     env |= {"RETRAINING_DATA_DIR": str(data), "PYTHONPATH": str(ROOT), "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
     command = [sys.executable, "-m", "serving", "--model", "churn", "--port", str(port), "--poll-seconds", str(poll)]
     began = time.perf_counter()

@@ -212,6 +212,7 @@ def _print_log(log: list[dict[str, Any]], terminal: TextIO) -> None:
 
 
 def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
     from include.retraining.common import load_settings
 
@@ -232,7 +233,8 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: T
         for r in rows
         if r["week"] > timeline.PRICING_CHANGE_WEEK and r.get("live_source") == "served" and r.get("baseline")
     ]
-    alerts = read_alerts(settings.alerts_file)
+    outbox = alert_outbox(settings)
+    alerts = read_alerts(outbox)
     reports = sorted((settings.artifact_root / "churn" / "monitoring").rglob("drift_report.html"))
     validations = sorted((settings.artifact_root / "churn" / "validation").rglob("gx_result.html"))
     print(file=terminal)
@@ -247,7 +249,8 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: T
         "picture": str(picture),
         "Evidently reports": f"{len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html",
         "GX results": f"{len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html",
-        "alerts": f"{len(alerts)} in {settings.alerts_file}: " + ", ".join(sorted({a["kind"] for a in alerts})),
+        "alerts": f"{len(alerts)} in table alert_outbox of {outbox.db.display}: "
+        + ", ".join(sorted({a["kind"] for a in alerts})),
         "predictions": f"table churn_predictions in {settings.pipeline_default_url}",
         "MLflow store": f"{settings.tracking_uri}  ->  make mlflow, then http://localhost:5000",
         "Airflow runs": "make airflow, then http://localhost:8080 (the demo's runs are in its metadata DB)",

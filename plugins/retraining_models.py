@@ -23,7 +23,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,7 +106,7 @@ async def metrics_reader(
 
 
 def _metrics(reader: Any) -> str:
-    from include.retraining.alerts import read_alerts
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.common import load_settings
     from include.retraining.config import load_model_configs
     from include.retraining.overview import exposition
@@ -117,7 +116,7 @@ def _metrics(reader: Any) -> str:
     readable = configs if reader is SCRAPER else [c for c in configs if _readable(reader, c)]
     rows = _rows(settings, readable)
     try:
-        alerts: dict[str, int] | None = dict(Counter(str(a["status"]) for a in read_alerts(settings.alerts_file)))
+        alerts: dict[str, int] | None = alert_outbox(settings).counts()
         alerts_error = None
     except Exception as exc:  # noqa: BLE001 - exported as a read error, never as an empty outbox
         alerts, alerts_error = None, f"{type(exc).__name__}: {exc}"

@@ -1,9 +1,11 @@
 """`python -m serving --model churn`: serve `models:/<model>@champion` over HTTP, following the alias.
 
 Every option also reads an environment variable (the compose service sets them): SERVING_MODEL,
-SERVING_ALIAS, SERVING_HOST, SERVING_PORT, SERVING_POLL_SECONDS. The registry is the one the
-pipeline uses (MLFLOW_TRACKING_URI, else the embedded store under RETRAINING_DATA_DIR), the model
-file comes from RETRAINING_MODELS_DIR.
+SERVING_ALIAS, SERVING_HOST, SERVING_PORT, SERVING_POLL_SECONDS, and the limits SERVING_MAX_BODY_MB,
+SERVING_MAX_ROWS, SERVING_WORKERS, SERVING_MAX_PENDING, SERVING_MAX_STALENESS (seconds, 0: off).
+The bearer token comes from SERVING_TOKEN or the file SERVING_TOKEN_FILE names (never an option: it
+would show in `ps`). The registry is the one the pipeline uses (MLFLOW_TRACKING_URI, else the
+embedded store under RETRAINING_DATA_DIR), the model file comes from RETRAINING_MODELS_DIR.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from include.retraining.common import Settings, load_settings
 from include.retraining.tracking import CHAMPION
 from serving.follower import AliasFollower, Scorer, ServingInputError
+from serving.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MAX_STALENESS_SECONDS,
+    DEFAULT_WORKERS,
+    MB,
+    ServingLimits,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,12 +55,58 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
         default=float(env.get("SERVING_POLL_SECONDS", DEFAULT_POLL_SECONDS)),
         help=f"how often the alias is read (default {DEFAULT_POLL_SECONDS:g})",
     )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=float(env.get("SERVING_MAX_BODY_MB", DEFAULT_MAX_BODY_BYTES / MB)),
+        help="larger request bodies get a 413 before they are read",
+    )
+    parser.add_argument("--max-rows", type=int, default=int(env.get("SERVING_MAX_ROWS", DEFAULT_MAX_ROWS)))
+    parser.add_argument(
+        "--workers", type=int, default=int(env.get("SERVING_WORKERS", DEFAULT_WORKERS)), help="scoring threads"
+    )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=int(env.get("SERVING_MAX_PENDING", DEFAULT_MAX_PENDING)),
+        help="requests admitted at once; more get a 503",
+    )
+    parser.add_argument(
+        "--max-staleness",
+        type=float,
+        default=float(env.get("SERVING_MAX_STALENESS", DEFAULT_MAX_STALENESS_SECONDS)),
+        help="seconds without the registry confirming the served version before /health answers 503 (0: never)",
+    )
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("name the model: --model churn (or SERVING_MODEL=churn)")
     if args.poll_seconds <= 0:
         parser.error(f"--poll-seconds must be positive, got {args.poll_seconds}")
+    try:
+        args.limits = ServingLimits(
+            token=serving_token(env),
+            max_body_bytes=int(args.max_body_mb * MB),
+            max_rows=args.max_rows,
+            workers=args.workers,
+            max_pending=args.max_pending,
+            max_staleness_seconds=args.max_staleness,
+        )
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     return args
+
+
+def serving_token(env: Mapping[str, str]) -> str | None:
+    """SERVING_TOKEN, or the content of the file SERVING_TOKEN_FILE (a mounted secret); None: no token."""
+    token, path = env.get("SERVING_TOKEN") or None, env.get("SERVING_TOKEN_FILE") or None
+    if token and path:
+        raise ValueError("set SERVING_TOKEN or SERVING_TOKEN_FILE, not both")
+    if path:
+        with open(path, encoding="utf-8") as file:
+            token = file.read().strip()
+        if not token:
+            raise ValueError(f"SERVING_TOKEN_FILE {path} is empty")
+    return token
 
 
 def build_follower(settings: Settings, model: str, alias: str, poll_seconds: float) -> AliasFollower:
@@ -66,18 +123,35 @@ def build_follower(settings: Settings, model: str, alias: str, poll_seconds: flo
     scorer, probe = batch_scorer(config, settings.fit_threads)
     source = RegistrySource(settings, config)
     features = list(config.features.columns)
-    return AliasFollower(config.name, alias, source, scorer, features, poll_seconds, probe=probe)
+    return AliasFollower(
+        config.name, alias, source, scorer, features, poll_seconds, probe=probe, numeric=numeric_features(config)
+    )
+
+
+def numeric_features(config: ModelConfig) -> Callable[[Any], list[str]]:
+    """The features a fitted version treats as numbers (its own split, else the model file's)."""
+    from include.retraining.learning import model_features
+    from include.retraining.score import feature_kinds
+
+    def numeric(fitted: Any) -> list[str]:
+        return feature_kinds(fitted, config, model_features(fitted, config.features.columns))[0]
+
+    return numeric
 
 
 def batch_scorer(config: ModelConfig, threads: int) -> tuple[Scorer, Scorer]:
-    """`score_frame` as the server's scorer (its input refusals become 400s), and the bare model
-    scoring that probes a new version."""
+    """`score_frame` as the server's scorer, refusing every value not of its column's type
+    whatever `scoring.nulls` says (its refusals become 400s naming column and row), and the bare
+    model scoring that probes a new version."""
     from include.retraining.learning import predict_scores
-    from include.retraining.score import ScoringInputError, score_frame
+    from include.retraining.score import BadInputError, ScoringInputError, score_frame
 
     def scorer(fitted: Any, frame: pd.DataFrame) -> np.ndarray:
         try:
-            return score_frame(fitted, frame, config, threads)
+            return score_frame(fitted, frame, config, threads, refuse_bad_values=True)
+        except BadInputError as exc:
+            message = "; ".join(bad.message() for bad in exc.columns[:5])
+            raise ServingInputError(message, [bad.to_json() for bad in exc.columns]) from exc
         except ScoringInputError as exc:
             raise ServingInputError(str(exc)) from exc
 
@@ -95,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     follower = build_follower(load_settings(), args.model, args.alias, args.poll_seconds)
-    uvicorn.run(create_app(follower), host=args.host, port=args.port, log_level="info")
+    if args.limits.token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger(__name__).warning(
+            "serving on %s without a token: anyone who reaches the port can score (set SERVING_TOKEN)", args.host
+        )
+    uvicorn.run(create_app(follower, limits=args.limits), host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,22 @@
-"""MLflow's scoring protocol over the version the follower serves.
+"""MLflow's scoring protocol over the version the follower serves, behind a token and limits.
 
 MLflow's own scoring server (`mlflow.pyfunc.scoring_server.init`) binds one model loaded at
-start, so it cannot follow an alias; its request handling can be reused as is. `/invocations`
-hands the body to `scoring_server.invocations`, MLflow's parsing of every input format
-(`dataframe_split`, `dataframe_records`, `instances`, `inputs`, CSV, Parquet), its error answers
-and its `{"predictions": [...]}` response, with the version read once at the start of the
-request. What changes: `/version` names the model version served (MLflow's names the MLflow
-release, kept here as `mlflow_version`), `/health` says what the follower knows, and every
-answer to `/invocations` carries the version that scored it in the `X-Model-Version` header.
+start, so it cannot follow an alias. This app speaks the same protocol (`/invocations` taking
+`dataframe_split`, `dataframe_records`, `instances`, `inputs`, CSV or Parquet and answering
+`{"predictions": [...]}`, `/ping`, `/health`, `/version`) with the version read once at the start
+of a request. What it adds:
+
+- every value is checked against its column's type before scoring (the batch scorer's check,
+  include/retraining/score/values.py): a 400 names the column, the row and what was expected;
+- `/invocations` and `/version` need the bearer token when one is set (SERVING_TOKEN);
+- a body over the size limit gets a 413 before it is read, more rows than the limit a 413,
+  more requests at once than the pool admits a 503; scoring runs on a bounded thread pool;
+- an error body is `{"error_code", "message", "request_id"}` (and `problems` per column): never
+  a row of the request or a stack trace, which go to the server log under the request id;
+- every answer to `/invocations` carries the version that scored it (`X-Model-Version`) and its
+  request id (`X-Request-Id`); `/version` names the model version served (MLflow's names the
+  MLflow release, kept here as `mlflow_version`); `/health` answers 503 once the served version
+  is staler than SERVING_MAX_STALENESS (the registry unreachable or the alias gone).
 
 This is the only serving module that imports mlflow; registry reads and model loads go through
 the project's adapters (serving/source.py).
@@ -16,70 +25,84 @@ the project's adapters (serving/source.py).
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import BAD_REQUEST
-from mlflow.pyfunc import scoring_server
 from mlflow.version import VERSION as MLFLOW_VERSION
+from starlette.requests import ClientDisconnect
 
 from serving.follower import AliasFollower, Served, ServingInputError
+from serving.limits import ServingLimits
+from serving.requests import RequestError, read_request
 
 VERSION_HEADER = "X-Model-Version"
+REQUEST_ID_HEADER = "X-Request-Id"
+_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+log = logging.getLogger(__name__)
 
 
-class _ProtocolModel:
-    """What `scoring_server.invocations` calls: `predict(data)` and `metadata` (none: no LLM
-    parameters, no signature casting, so rows reach the pipeline as the batch scorer's do)."""
-
-    metadata = None
-
-    def __init__(self, served: Served) -> None:
-        self._served = served
-
-    def predict(self, data: Any) -> Any:
-        frame = data if isinstance(data, pd.DataFrame) else _as_frame(data)
-        try:
-            return self._served.score(frame)
-        except ServingInputError as exc:
-            raise MlflowException(str(exc), error_code=BAD_REQUEST) from exc
+def _error(status: int, message: str, request_id: str, headers: dict[str, str], **extra: Any) -> JSONResponse:
+    code = _CODES.get(status, "TEMPORARILY_UNAVAILABLE" if status == 503 else "INTERNAL_ERROR")
+    body = {"error_code": code, "message": message, "request_id": request_id, **extra}
+    return JSONResponse(body, status_code=status, headers={**headers, REQUEST_ID_HEADER: request_id})
 
 
-def _as_frame(data: Any) -> pd.DataFrame:
-    """`instances` and `inputs` arrive as {column: array}; `instances` wraps each value in a 0-d array."""
-    if isinstance(data, dict):
-        data = {column: _column(values) for column, values in data.items()}
+def _unavailable(follower: AliasFollower, request_id: str = "") -> JSONResponse:
+    message = f"no version of {follower.model_name!r} is loaded yet"
+    return _error(503, message, request_id or uuid.uuid4().hex, {})
+
+
+def _unauthorized(request_id: str) -> JSONResponse:
+    message = "this server needs its token: send the header `Authorization: Bearer <SERVING_TOKEN>`"
+    return _error(401, message, request_id, {"WWW-Authenticate": "Bearer"})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with a 413 as soon as it is known to exceed `limit` bytes: by its declared
+    length before a byte is read, else while it streams in (chunked), never buffering more."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError(400, "the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise RequestError(413, f"the body is {int(declared)} bytes; this server takes at most {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"the body is over {limit} bytes, the most this server takes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(served: Served, body: bytes, content_type: str, limits: ServingLimits) -> bytes:
+    """Parse, check and score one request on a pool thread; the JSON of its predictions."""
+    frame = read_request(body, content_type, served.numeric)
+    if len(frame) > limits.max_rows:
+        raise RequestError(413, f"the request has {len(frame)} rows; this server scores at most {limits.max_rows}")
+    frame = frame.reset_index(drop=True)  # row numbers in messages are positions in the request
     try:
-        return pd.DataFrame(data)
-    except (TypeError, ValueError) as exc:
-        raise MlflowException(
-            f"cannot read the input as rows of feature columns ({exc}); send dataframe_split or dataframe_records",
-            error_code=BAD_REQUEST,
-        ) from exc
+        scores = served.score(frame)
+    except ServingInputError as exc:
+        raise RequestError(400, str(exc), exc.problems) from None
+    return json.dumps({"predictions": np.asarray(scores, dtype="float64").tolist()}).encode()
 
 
-def _column(values: Any) -> Any:
-    items = np.asarray(values, dtype=object)
-    if items.ndim > 1:
-        return values  # not a column of scalars: pandas says why
-    return [item.item() if isinstance(item, np.ndarray) and item.ndim == 0 else item for item in items.reshape(-1)]
-
-
-def _unavailable(follower: AliasFollower) -> JSONResponse:
-    state = follower.state()
-    message = f"no version of {follower.model_name!r} is loaded yet: {state.error or 'first poll pending'}"
-    return JSONResponse({"error_code": "TEMPORARILY_UNAVAILABLE", "message": message}, status_code=503)
-
-
-def create_app(follower: AliasFollower, follow: bool = True) -> FastAPI:
+def create_app(follower: AliasFollower, follow: bool = True, limits: ServingLimits | None = None) -> FastAPI:
     """The app; with `follow`, a poller thread follows the alias for as long as the app runs."""
+    limits = limits or ServingLimits()
+    pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="score")
+    pending = 0  # requests admitted, read and changed on the event loop only
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +114,7 @@ def create_app(follower: AliasFollower, follow: bool = True) -> FastAPI:
         stop.set()
         if follow:
             poller.join(timeout=10)
+        pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title=f"{follower.model_name}@{follower.alias}", lifespan=lifespan)
 
@@ -101,13 +125,20 @@ def create_app(follower: AliasFollower, follow: bool = True) -> FastAPI:
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        """What is served, what the alias says, and the last problem (200 while a version serves)."""
+        """What is served, what the alias says, and the last problem: 200 while a version serves that
+        the registry confirmed within the staleness limit, else 503."""
         state = follower.state()
+        stale = state.stale(follower.now(), limits.max_staleness_seconds)
         body = {"model": follower.model_name, "alias": follower.alias, "poll_seconds": follower.poll_seconds}
-        return JSONResponse({**body, **state.to_json()}, status_code=200 if state.served else 503)
+        body |= {**state.to_json(), "max_staleness_seconds": limits.max_staleness_seconds}
+        if stale:
+            body["status"] = "stale"
+        return JSONResponse(body, status_code=200 if state.served and not stale else 503)
 
     @app.get("/version")
-    async def version() -> JSONResponse:
+    async def version(request: Request) -> JSONResponse:
+        if not limits.authorized(request.headers.get("authorization")):
+            return _unauthorized(uuid.uuid4().hex)
         served = follower.served
         if served is None:
             return _unavailable(follower)
@@ -115,19 +146,36 @@ def create_app(follower: AliasFollower, follow: bool = True) -> FastAPI:
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
+        nonlocal pending
+        request_id = uuid.uuid4().hex
+        if not limits.authorized(request.headers.get("authorization")):
+            return _unauthorized(request_id)
         served = follower.served  # read once: this request is scored by this version, swap or not
         if served is None:
-            return _unavailable(follower)
-        body = await request.body()
-        content_type = request.headers.get("content-type") or ""
+            return _unavailable(follower, request_id)
         headers = {VERSION_HEADER: served.version}
+        if pending >= limits.max_pending:
+            message = f"{pending} requests are being served, the most this server admits at once; retry shortly"
+            return _error(503, message, request_id, {**headers, "Retry-After": "1"})
+        pending += 1
         try:
-            result = await asyncio.to_thread(
-                scoring_server.invocations, body, content_type, _ProtocolModel(served), None
-            )
-        except MlflowException as exc:
-            status = exc.get_http_status_code()
-            return Response(exc.serialize_as_json(), status_code=status, media_type="application/json", headers=headers)
-        return Response(result.response, status_code=result.status, media_type=result.mimetype, headers=headers)
+            body = await _read_body(request, limits.max_body_bytes)
+            content_type = request.headers.get("content-type") or ""
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(pool, _answer, served, body, content_type, limits)
+        except ClientDisconnect:
+            log.info("request %s: the client went away before its body was read", request_id)
+            return _error(400, "the client disconnected before the body was read", request_id, headers)
+        except RequestError as exc:
+            log.info("request %s refused (%d): %s", request_id, exc.status, exc.message)
+            extra = {"problems": exc.problems} if exc.problems else {}
+            return _error(exc.status, exc.message, request_id, headers, **extra)
+        except Exception:
+            log.exception("request %s failed while scoring with version %s", request_id, served.version)
+            message = f"the server failed to score this request; its log has the detail under request id {request_id}"
+            return _error(500, message, request_id, headers)
+        finally:
+            pending -= 1
+        return Response(result, media_type="application/json", headers={**headers, REQUEST_ID_HEADER: request_id})
 
     return app

@@ -20,11 +20,18 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from include.retraining.score import find_bad_values
+
 log = logging.getLogger(__name__)
 
 
 class ServingInputError(ValueError):
-    """A request the served model cannot score (a feature column missing): the client's to fix."""
+    """A request the served model cannot score (a feature column missing, a value not of its
+    column's type): the client's to fix. `problems`: per column, its first row and what was expected."""
+
+    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -62,15 +69,22 @@ class Served:
     features: tuple[str, ...]
     scorer: Scorer
     loaded_at: datetime
+    numeric: tuple[str, ...] = ()  # the features the version treats as numbers
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores of the rows (the batch scorer's: positive-class probability or prediction)."""
         missing = [column for column in self.features if column not in frame.columns]
         if missing:
+            # The columns sent are checked too, so one answer names everything there is to fix.
+            present = [c for c in self.features if c in frame.columns]
+            numeric = [c for c in self.numeric if c in present]
+            bad = find_bad_values(frame, numeric, [c for c in present if c not in numeric]).columns
             raise ServingInputError(
-                f"model {self.model_name!r} version {self.version} needs feature columns {missing}, "
-                f"absent from the request (it has {[str(c) for c in frame.columns]}); send every "
-                "column the version was trained on (GET /version lists them)"
+                "".join(f"{b.message()}; " for b in bad)
+                + f"model {self.model_name!r} version {self.version} needs feature columns {missing}, "
+                f"absent from the request (it has {[str(c)[:40] for c in frame.columns][:50]}); send every "
+                "column the version was trained on (GET /version lists them)",
+                [b.to_json() for b in bad],
             )
         return self.scorer(self.model, frame[list(self.features)])
 
@@ -94,12 +108,23 @@ class FollowerState:
     last_poll_at: datetime | None = None
     error: str | None = None
     failed_version: str | None = None
+    # The last time the registry said the alias points at the served version.
+    confirmed_at: datetime | None = None
 
     @property
     def status(self) -> str:
         if self.served is None:
             return "unavailable"
         return "degraded" if self.error else "ok"
+
+    def stale(self, now: datetime, max_staleness_seconds: float) -> bool:
+        """Serving a version the registry has not confirmed for longer than `max_staleness_seconds`
+        (0: never stale): the registry unreachable, the alias removed, or moved to a version that
+        cannot load."""
+        if self.served is None or max_staleness_seconds <= 0:
+            return False
+        confirmed = self.confirmed_at or self.served.loaded_at
+        return (now - confirmed).total_seconds() > max_staleness_seconds
 
     def to_json(self) -> dict[str, Any]:
         served = self.served
@@ -110,6 +135,7 @@ class FollowerState:
             "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
             "error": self.error,
             "failed_version": self.failed_version,
+            "confirmed_at": self.confirmed_at.isoformat() if self.confirmed_at else None,
         }
 
 
@@ -130,6 +156,7 @@ class AliasFollower:
         poll_seconds: float,
         clock: Callable[[], datetime] = _utcnow,
         probe: Scorer | None = None,
+        numeric: Callable[[Any], list[str]] | None = None,
     ) -> None:
         if poll_seconds <= 0:
             raise ValueError(f"poll interval must be positive, got {poll_seconds}")
@@ -143,6 +170,7 @@ class AliasFollower:
         # Scores one row of missing values before a version may serve; the model alone, without
         # the scorer's input checks (a model file may refuse nulls that the pipeline imputes).
         self._probe = probe or scorer
+        self._numeric = numeric or (lambda model: [])
         self._state = FollowerState()
 
     @property
@@ -153,26 +181,36 @@ class AliasFollower:
     def state(self) -> FollowerState:
         return self._state
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def poll_once(self) -> None:
         """Read the alias; load, check and swap in a new version; keep the old one on any failure."""
         state, now = self._state, self._clock()
         try:
             target = self._source.alias_target(self.alias)
         except Exception as exc:  # noqa: BLE001 - any registry failure keeps the served version
-            self._set(replace(state, last_poll_at=now, error=f"cannot read alias {self.alias!r}: {exc}"))
+            # The detail (host names, URLs) goes to the server log; /health is open to anyone.
+            log.warning("model %s: cannot read alias %s: %s", self.model_name, self.alias, exc)
+            error = f"cannot read alias {self.alias!r} ({type(exc).__name__}; the server log has the detail)"
+            self._set(replace(state, last_poll_at=now, error=error))
             return
         if target is None:
             self._set(replace(state, alias_version=None, last_poll_at=now, error=self._no_alias(state)))
             return
         if state.served is not None and state.served.version == target.version:
-            self._set(replace(state, alias_version=target.version, last_poll_at=now, error=None, failed_version=None))
+            confirmed = replace(state, alias_version=target.version, last_poll_at=now, confirmed_at=now)
+            self._set(replace(confirmed, error=None, failed_version=None))
             return
         try:
             served = self._load(target, now)
         except Exception as exc:  # noqa: BLE001 - a version that cannot serve leaves the old one serving
             keeps = f"; still serving version {state.served.version}" if state.served else ""
             log.warning("model %s version %s not swapped in: %s", self.model_name, target.version, exc)
-            error = f"version {target.version} (alias {self.alias!r}) cannot be served: {exc}{keeps}"
+            error = (
+                f"version {target.version} (alias {self.alias!r}) cannot be served "
+                f"({type(exc).__name__}; the server log has the detail){keeps}"
+            )
             self._set(
                 replace(
                     state, alias_version=target.version, last_poll_at=now, error=error, failed_version=target.version
@@ -180,7 +218,7 @@ class AliasFollower:
             )
             return
         log.info("model %s: now serving version %s (alias %s)", self.model_name, target.version, self.alias)
-        self._set(FollowerState(served=served, alias_version=target.version, last_poll_at=now))
+        self._set(FollowerState(served=served, alias_version=target.version, last_poll_at=now, confirmed_at=now))
 
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set; the first poll at once."""
@@ -196,7 +234,10 @@ class AliasFollower:
 
         model = self._source.load(target.version)
         features = tuple(model_features(model, self._fallback_features))
-        served = Served(self.model_name, self.alias, target.version, target.run_id, model, features, self._scorer, now)
+        numeric = tuple(self._numeric(model))
+        served = Served(
+            self.model_name, self.alias, target.version, target.run_id, model, features, self._scorer, now, numeric
+        )
         self._probe(model, _probe_row(features))  # a version that cannot score one row never serves
         return served
 

@@ -62,6 +62,7 @@ __all__ = [
     "registry",
     "run_dag",
     "claimed_redis_db",
+    "clear_alerts",
     "service_unavailable",
     "tracker",
     "warehouse_url",
@@ -238,6 +239,19 @@ def pipeline_db():
     settings = load_settings()
     url = warehouse_url()
     return Database(settings.pipeline_default_url if url == settings.warehouse_default_url else url)
+
+
+def clear_alerts() -> None:
+    """Empty the alert outbox the runs of the test's environment write (`alert_outbox`)."""
+    import sqlalchemy as sa
+
+    from include.orchestration.alerting import alert_outbox
+    from include.retraining.tables import ALERT_OUTBOX_TABLE
+
+    db = alert_outbox().db
+    if db.has_table(ALERT_OUTBOX_TABLE):
+        with db.engine() as engine, engine.begin() as conn:
+            conn.execute(sa.text(f"DELETE FROM {db.quote(ALERT_OUTBOX_TABLE)}"))
 
 
 def tracker(settings=None):

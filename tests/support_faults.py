@@ -558,8 +558,8 @@ def model_aliases(name: str = "churn") -> dict[str, str]:
 
 def recorded_alerts(kind: str | None = None) -> list[dict]:
     """The alerts in the pipeline's outbox, oldest first, optionally of one kind."""
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
-    from include.retraining.common import load_settings
 
-    alerts = read_alerts(load_settings().alerts_file)
+    alerts = read_alerts(alert_outbox())
     return [a for a in alerts if kind is None or a.get("kind") == kind]

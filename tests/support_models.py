@@ -4,6 +4,11 @@ dotted path (`tests.support_models.SmallForest`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -56,3 +61,19 @@ class NeedsArgument(TransformerMixin, BaseEstimator):
 def make_forest() -> ExtraTreesClassifier:
     """A factory function, not a class."""
     return ExtraTreesClassifier()
+
+
+# The window of the churn snapshot the model-code tests train on (tests/integration/conftest.py).
+SNAPSHOT_WINDOW = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+
+
+def local_context(config: Any, tmp_path: Path) -> Any:
+    """The production step context of a manual retrain (its tracker trusts what the config allows),
+    with a local MLflow store under `tmp_path` and the promotion log in SQLite there."""
+    from include.retraining.common import load_settings
+    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.warehouse import Database
+
+    settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
+    ctx = StepContext.create(config, settings, RunInfo("retrain_churn", "manual__1", SNAPSHOT_WINDOW[1]))
+    return replace(ctx, pipeline_db=Database(f"sqlite:///{tmp_path / 'pipeline.db'}"))

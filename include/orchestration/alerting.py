@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 from urllib.parse import quote
 
@@ -23,18 +23,19 @@ from include.retraining.alerts import (
     Alert,
     DeliveryUnknown,
     NotDelivered,
-    Outbox,
-    deliver,
+    OutboxUnavailable,
     error_summary,
-    flush,
     gate_key,
 )
 from include.retraining.common import Settings, load_settings
 
+if TYPE_CHECKING:
+    from include.retraining.alerts import Outbox
+
 log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT_SECONDS = 10
-FILE_ONLY = "file"
+FILE_ONLY = "file"  # no Slack connection: the outbox is the destination (the name kept from the file outbox)
 
 
 def send_to_slack(alert: Alert, conn_id: str) -> str:
@@ -64,21 +65,34 @@ def send_to_slack(alert: Alert, conn_id: str) -> str:
     return "slack"
 
 
+def alert_outbox(settings: Settings | None = None) -> Outbox:
+    """The outbox (table `alert_outbox`) in the database `alerts_database` names; an alerts file
+    of an earlier release is imported on first use."""
+    from include.orchestration.runtime import alerts_database
+    from include.retraining.alerts import Outbox
+
+    settings = settings or load_settings()
+    return Outbox(alerts_database(settings), legacy_file=settings.alerts_file, retention=settings.alerts_retention)
+
+
 def deliver_alert(alert: Alert, conn_id: str, settings: Settings) -> str:
     """Record, then deliver; the alert's status (delivered, pending, failed or unconfirmed).
 
-    If the record cannot be written (a full or read-only disk), the alert goes to the task log
-    at ERROR level and straight to Slack; either way the task's outcome stays its own.
+    If the record cannot be written (the pipeline database unreachable, read-only or full), the
+    alert goes to the task log at ERROR level and straight to Slack; either way the task's
+    outcome stays its own.
     """
+    from include.retraining.alerts import deliver
+
     log.warning("ALERT %s\n%s", alert.kind, alert.text())
-    outbox = Outbox(settings.alerts_file)
     try:
+        outbox = alert_outbox(settings)
         return deliver(outbox, alert, conn_id, send_to_slack)
-    except OSError as exc:
-        if _in_outbox(outbox, alert.dedup_key):
+    except (OutboxUnavailable, OSError, ValueError) as exc:  # ValueError: retraining_db unusable
+        if _in_outbox(settings, alert.dedup_key):
             log.error("alert %s is recorded, but its delivery state could not be written: %s", alert.dedup_key, exc)
             return UNCONFIRMED
-        log.error("alert %s could not be recorded in %s (%s); posting it directly", alert.dedup_key, outbox.path, exc)
+        log.error("alert %s could not be recorded in the outbox (%s); posting it directly", alert.dedup_key, exc)
     try:
         send_to_slack(alert, conn_id)
     except Exception as post_error:  # noqa: BLE001 - never change the task's outcome
@@ -90,20 +104,21 @@ def deliver_alert(alert: Alert, conn_id: str, settings: Settings) -> str:
 def flush_alerts(context: Any = None) -> None:
     """`on_success_callback` of every task: post the alerts earlier tasks could not (those whose
     backoff has passed), so a Slack outage is repaired by the next task of any DAG."""
-    outbox = Outbox(load_settings().alerts_file)
+    from include.retraining.alerts import flush
+
     try:
-        delivered = flush(outbox, send_to_slack)
-    except OSError as exc:
-        log.warning("alert outbox %s not readable: %s", outbox.path, exc)
+        delivered = flush(alert_outbox(), send_to_slack)
+    except (OutboxUnavailable, OSError) as exc:
+        log.warning("alert outbox not readable: %s", exc)
         return
     if delivered:
         log.info("delivered %d alert(s) an earlier task could not", delivered)
 
 
-def _in_outbox(outbox: Outbox, key: str) -> bool:
+def _in_outbox(settings: Settings, key: str) -> bool:
     try:
-        return key in outbox.entries()
-    except OSError:
+        return alert_outbox(settings).entry(key) is not None
+    except (OutboxUnavailable, OSError, ValueError):
         return False
 
 
@@ -140,7 +155,7 @@ class FailureAlert(BaseNotifier):
         settings = load_settings()
         ti = context["ti"]
         gate = gate_key(ti.dag_id, ti.run_id, ti.task_id)
-        if _in_outbox(Outbox(settings.alerts_file), gate):
+        if _in_outbox(settings, gate):
             log.info("task %s already alerted as a gate (%s); no second alert", ti.task_id, gate)
             return
         deliver_alert(task_failed_alert(self.model, context, settings), self.conn_id, settings)

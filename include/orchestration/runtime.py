@@ -72,6 +72,17 @@ def pipeline_database(source: Warehouse, settings: Settings) -> Database:
     return source
 
 
+def alerts_database(settings: Settings) -> Database:
+    """The database of the alert outbox: the Airflow connection `retraining_db` when it exists,
+    else the embedded `.data/pipeline.db`. Never the source (alerts are raised where no source is
+    known: a failure callback, the UI), so every worker of a deployment with `retraining_db`
+    shares one outbox."""
+    from include.retraining.warehouse import Database
+
+    url = connection_url(PIPELINE_DB_CONN_ID)
+    return _masked(Database(url)) if url is not None else Database(settings.pipeline_default_url)
+
+
 def _embedded_pipeline_database(source: Warehouse, settings: Settings) -> Database:
     """`.data/pipeline.db`; but an embedded setup whose warehouse already holds the pipeline's
     history (from before the file existed) keeps it there: its promotion log and monitoring rows

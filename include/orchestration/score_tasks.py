@@ -91,5 +91,13 @@ def score(config: ModelConfig, planned: dict[str, Any]) -> dict[str, Any]:
             config.scoring_or_defaults.nulls,
             part.unseen or "none",
         )
+        if part.invalid:
+            log.warning(
+                "%s v%s: values not of their column's type, scored as nulls (scoring.nulls: impute), rows per "
+                "feature %s; set scoring.nulls: fail to refuse such a window, or fix the upstream load",
+                part.alias.value,
+                part.version,
+                part.invalid,
+            )
     log.info("wrote %d rows to %s for interval %s", result.rows, result.table, result.interval.to_dict())
     return result.to_xcom()

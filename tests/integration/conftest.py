@@ -130,3 +130,19 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", json.dumps({"conn_type": "slackwebhook", "password": url}))
     yield FakeSlack(url, received)
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def churn_snapshot(tmp_path_factory: pytest.TempPathFactory):
+    """A training snapshot of 3,000 generated churn rows (tests.support_models.SNAPSHOT_WINDOW),
+    as `extract` hands it to `train`."""
+    from demo.churn_data import generate_snapshots
+    from include.retraining.artifacts import write_snapshot
+    from include.retraining.common import Window
+    from include.retraining.retrain import Extracted
+    from tests.support_models import SNAPSHOT_WINDOW
+
+    window = Window(*SNAPSHOT_WINDOW)
+    frame = generate_snapshots(3000, window.start, window.end, seed=5)
+    snapshot = write_snapshot(frame, tmp_path_factory.mktemp("artifacts"), "churn", window)
+    return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, window)

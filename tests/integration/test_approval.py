@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from include.orchestration.alerting import alert_outbox
 from include.retraining.alerts import read_alerts
 from include.retraining.common import load_settings
 from include.retraining.tables import history
@@ -146,7 +147,7 @@ def test_a_run_waits_then_promotes_on_approve_and_blocks_on_reject_and_on_timeou
     ]
     assert rows[0].reason == "approval timed out: nobody answered within 0.002 h"
     assert rows[1].reason == "rejected by bob in the Airflow UI" and rows[1].figures["metric"] == "roc_auc"
-    alerts = read_alerts(load_settings().alerts_file)
+    alerts = read_alerts(alert_outbox())
     kinds = [a["kind"] for a in alerts]
     assert kinds.count("approval_requested") == 3
     assert [a["lines"][0] for a in alerts if a["kind"] == "gate_blocked"] == [
@@ -165,7 +166,7 @@ def test_four_eyes_refuses_the_approval_of_the_user_who_triggered_the_run(data_d
 
     assert own["approve"] == "failed" and own["promote"] == "upstream_failed"
     assert history(pipeline_db(), "churn") == []
-    (failed,) = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "task_failed"]
+    (failed,) = [a for a in read_alerts(alert_outbox()) if a["kind"] == "task_failed"]
     text = " ".join(failed["lines"])
     assert "gate.approval is four_eyes and dag_test triggered this retrain run" in text
     assert "someone other than dag_test" in text

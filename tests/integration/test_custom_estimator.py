@@ -7,28 +7,22 @@ refuses the champion that holds it, naming the type and the key."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from include.retraining import retrain
-from include.retraining.artifacts import write_snapshot
-from include.retraining.common import Window, load_settings
 from include.retraining.config import ModelConfig, ModelConfigError, load_model_config
 from include.retraining.learning import model_features, predict_scores
 from include.retraining.retrain import Extracted
-from include.retraining.runs import RunInfo, StepContext
 from include.retraining.tracking import UnsafeModelError
-from include.retraining.warehouse import Database
 from serving.source import RegistrySource
 from tests.support import REPO
+from tests.support_models import local_context
 
 pytestmark = pytest.mark.integration
 
 ESTIMATOR, STEP = "tests.support_models.SmallForest", "tests.support_models.CapCharges"
-WINDOW = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 SHIPPED = load_model_config(REPO / "include" / "models" / "churn.yaml")
 
 
@@ -44,31 +38,15 @@ def _config(trusted: list[str]) -> ModelConfig:
     return SHIPPED.model_copy(update={"training": training, "features": features})
 
 
-def _context(config: ModelConfig, tmp_path: Path) -> StepContext:
-    """The production context (its tracker trusts what the config allows), the promotion log in SQLite."""
-    settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data")})
-    ctx = StepContext.create(config, settings, RunInfo("retrain_churn", "manual__1", WINDOW.end))
-    return replace(ctx, pipeline_db=Database(f"sqlite:///{tmp_path / 'pipeline.db'}"))
-
-
-@pytest.fixture(scope="module")
-def extracted(tmp_path_factory: pytest.TempPathFactory) -> Extracted:
-    from demo.churn_data import generate_snapshots
-
-    frame = generate_snapshots(3000, WINDOW.start, WINDOW.end, seed=5)
-    snapshot = write_snapshot(frame, tmp_path_factory.mktemp("artifacts"), SHIPPED.name, WINDOW)
-    return Extracted(str(snapshot.path), snapshot.content_hash, snapshot.rows, WINDOW)
-
-
 def test_a_users_estimator_and_step_are_trained_logged_promoted_and_served(
-    extracted: Extracted, tmp_path: Path
+    churn_snapshot: Extracted, tmp_path: Path
 ) -> None:
     config = _config([ESTIMATOR, STEP])
-    ctx = _context(config, tmp_path)
+    ctx = local_context(config, tmp_path)
 
-    trained = retrain.train(ctx, extracted)
-    evaluated, _ = retrain.evaluate(ctx, extracted, trained)
-    promotion, _ = retrain.promote(ctx, extracted, trained, evaluated)
+    trained = retrain.train(ctx, churn_snapshot)
+    evaluated, _ = retrain.evaluate(ctx, churn_snapshot, trained)
+    promotion, _ = retrain.promote(ctx, churn_snapshot, trained, evaluated)
 
     assert evaluated.promote and promotion.version == "1", evaluated.reason
     served = RegistrySource(ctx.settings, config).load("1")  # as `python -m serving` loads the champion
@@ -84,14 +62,14 @@ def test_a_users_estimator_and_step_are_trained_logged_promoted_and_served(
 
 
 def test_a_model_needing_a_type_its_file_does_not_trust_is_refused_before_it_is_logged(
-    extracted: Extracted, tmp_path: Path
+    churn_snapshot: Extracted, tmp_path: Path
 ) -> None:
-    ctx = _context(_config([ESTIMATOR]), tmp_path)
+    ctx = local_context(_config([ESTIMATOR]), tmp_path)
 
     with pytest.raises(
         ModelConfigError, match=rf"model 'churn'.*do(es)? not trust: \['{STEP}'\].*training.trusted_types"
     ):
-        retrain.train(ctx, extracted)
+        retrain.train(ctx, churn_snapshot)
 
     experiment = ctx.tracker.ensure_experiment("churn")
     assert ctx.tracker.client.search_runs([experiment]) == [], "a model that could never load was logged"

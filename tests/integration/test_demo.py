@@ -17,7 +17,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo import timeline
-from include.retraining.alerts import read_alerts
+from include.retraining.alerts import Outbox, read_alerts
+from include.retraining.warehouse import Database
 from tests.support import REPO, UTC
 
 pytestmark = pytest.mark.integration
@@ -131,7 +132,7 @@ def test_every_version_in_the_registry_was_decided_as_the_story_says(demo) -> No
 
 
 def test_every_alert_kind_is_counted(demo) -> None:
-    kinds = Counter(a["kind"] for a in read_alerts(demo.data / "alerts.jsonl"))
+    kinds = Counter(a["kind"] for a in read_alerts(Outbox(Database(f"sqlite:///{demo.data / 'pipeline.db'}"))))
     assert kinds == ALERTS
 
 

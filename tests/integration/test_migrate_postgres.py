@@ -75,3 +75,4 @@ def test_workers_starting_together_upgrade_the_last_release_s_database_once_with
     assert after["count"] == before["count"] and after["version"] == schema_head()
     assert after["type"] == "double precision" and after["psi"] == [None, 0.02, 0.02]
     assert "ix_model_monitoring_model_window_end" in after["indexes"]
+    assert {"ux_alert_outbox_alert_key", "ix_alert_outbox_status_next_attempt_at"} <= after["indexes"]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import PRICING_CHANGE, World
+from include.orchestration.alerting import alert_outbox
 from include.retraining.alerts import read_alerts
 from include.retraining.common import load_settings
 from include.retraining.tables import read_monitoring
@@ -171,7 +172,7 @@ def test_feature_missing_from_the_warehouse_fails_with_an_alert(data_dir, models
     states = run_dag("monitor_churn", NEXT_WEEK)
 
     assert states["current"] == "failed" and states["trigger"] == "upstream_failed"
-    (alert,) = read_alerts(load_settings().alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert "loyalty_points" in alert["lines"][0] and drift_events() == []
 
 

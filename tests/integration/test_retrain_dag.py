@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import World
+from include.orchestration.alerting import alert_outbox
 from include.retraining.alerts import read_alerts
 from include.retraining.common import load_settings
 from include.retraining.promotion import move_champion
@@ -112,7 +113,7 @@ def test_worse_challenger_is_blocked_and_slack_gets_the_metrics(data_dir, models
     assert "churn: challenger not promoted" in message["text"]
     assert "roc_auc: challenger 0." in message["text"] and "champion 0." in message["text"]
     assert "99.5% lower bound" in message["text"] and "/dags/retrain_churn/runs/" in message["text"]
-    (alert,) = read_alerts(load_settings().alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert alert["delivered_to"] == "slack" and alert["figures"]["interval"]["upper"] < 0
 
     rerun = run_dag("retrain_churn", RUN_AT)
@@ -145,7 +146,7 @@ def test_empty_window_stops_with_a_reason_and_an_alert(data_dir, models_dir) -> 
     states = run_dag("retrain_churn", RUN_AT)
 
     assert states["extract"] == "failed" and states["train"] == "upstream_failed"
-    (alert,) = read_alerts(load_settings().alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert alert["kind"] == "extraction_stopped" and alert["delivered_to"] == "file"
     assert "has 0 rows, fewer than training.min_rows" in alert["lines"][0]
 
@@ -167,7 +168,7 @@ def test_pooled_evidence_joins_the_next_decision_against_the_same_champion(data_
     assert all("retraining.train_until" in r.data.tags for r in runs.values())
     newest = runs[max(runs)]
     assert newest.data.tags["retraining.evidence_baseline"] == "1"
-    first_alert, second_alert = read_alerts(load_settings().alerts_file)
+    first_alert, second_alert = read_alerts(alert_outbox())
     assert "pooled" not in first_alert["figures"], "the first decision against champion 1 has nothing to pool"
     pooled = second_alert["figures"]["pooled"]
     assert pooled["windows"] == 2 and pooled["rows"] == second_alert["figures"]["interval"]["rows"]
@@ -197,5 +198,5 @@ def test_after_a_rollback_to_the_champion_its_earlier_decisions_are_not_pooled(d
     ]
     assert _aliases()["champion"] == "1"
     assert [r.data.tags.get("retraining.evidence_baseline") for r in _training_runs()].count("1") == 2
-    blocked = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "gate_blocked"]
+    blocked = [a for a in read_alerts(alert_outbox()) if a["kind"] == "gate_blocked"]
     assert len(blocked) == 2 and "pooled" not in blocked[-1]["figures"], "version 1's former tenure is not pooled"

@@ -19,8 +19,8 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from demo.churn_data import TABLE, generate_snapshots, load_window
+from include.orchestration.alerting import alert_outbox
 from include.retraining.alerts import read_alerts
-from include.retraining.common import load_settings
 from include.retraining.config import load_model_config
 from include.retraining.score import score_frame
 from include.retraining.tables import PREDICTION_COLUMNS as COLUMNS
@@ -31,6 +31,7 @@ from tests.support import (
     PG_ADMIN_URL,
     REPO,
     UTC,
+    clear_alerts,
     postgres_databases,
     run_dag,
     service_unavailable,
@@ -124,7 +125,7 @@ def fresh(stack: Stack) -> Stack:
         for table in (TABLE_OUT, PROMOTIONS_TABLE):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {db.quote(table)}"))
     load_window(stack.url, TABLE, stack.source, SOURCE_START, SOURCE_END)
-    load_settings().alerts_file.unlink(missing_ok=True)
+    clear_alerts()
     client = tracker().client
     client.set_registered_model_alias("churn", "champion", "1")
     _set_challenger(None)
@@ -215,7 +216,7 @@ def test_bad_input_alerts_fails_and_leaves_the_interval_as_it_was(fresh: Stack) 
 
     fresh.write_config()
     assert unseen["score"] == missing["score"] == "failed"
-    alerts = [a for a in read_alerts(load_settings().alerts_file) if a["kind"] == "scoring_stopped"]
+    alerts = [a for a in read_alerts(alert_outbox()) if a["kind"] == "scoring_stopped"]
     assert len(alerts) == 2, json.dumps(alerts, indent=1)
     assert "never saw" in alerts[0]["lines"][0] and "'region'" in alerts[0]["lines"][0]
     assert "atlantis" not in alerts[0]["lines"][0]  # row values stay out of alerts by default
@@ -256,3 +257,46 @@ def test_a_champion_move_queues_a_scoring_run_through_the_champion_asset(fresh: 
     rows = fresh.predictions()
     assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY1).tz_localize(None), "model_version"]) == {"1"}
     assert set(rows.loc[rows["interval_end"] == pd.Timestamp(DAY2).tz_localize(None), "model_version"]) == {"2"}
+
+
+def _score_xcom(dag_id: str) -> dict:
+    """The `score` task's return value (the run record) of the latest run."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_id, task_id="score", key="return_value")
+            .order_by(XComModel.timestamp.desc())
+            .first()
+        )
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_text_in_a_numeric_column_is_refused_under_fail_and_counted_under_impute(fresh: Stack) -> None:
+    """A warehouse text column for a numeric feature: its numbers are read as numbers, one 'twelve'
+    stops the run under `scoring.nulls: fail` and is scored as a null, and counted, under `impute`."""
+    window = fresh.rows_of(START, DAY1)
+    twelve = str(window["customer_id"].iloc[0])
+    others = "customer_id, snapshot_at, monthly_charges, support_tickets_90d, contract, payment_method, region"
+    tenure = (
+        f"CASE WHEN CAST(customer_id AS TEXT) = '{twelve}' THEN 'twelve' "
+        "ELSE CAST(tenure_months AS TEXT) END AS tenure_months"
+    )
+    query = f"SELECT {others}, {tenure} FROM {TABLE}"
+
+    fresh.write_config(query=query, nulls="fail")
+    refused = run_dag("score_churn", DAY1)
+    nothing = fresh.predictions()
+    fresh.write_config(query=query)
+    counted = run_dag("score_churn", DAY1)
+    fresh.write_config()
+
+    assert refused["score"] == "failed" and nothing.empty
+    alerts = [a for a in read_alerts(alert_outbox()) if a["kind"] == "scoring_stopped"]
+    assert len(alerts) == 1 and "{'tenure_months': 1}" in alerts[0]["lines"][0]
+    assert "text, not a number" in alerts[0]["lines"][0] and "twelve" not in json.dumps(alerts)
+    assert counted["score"] == "success" and len(fresh.predictions()) == len(window)
+    assert [part["invalid"] for part in _score_xcom("score_churn")["scored"]] == [{"tenure_months": 1}]

@@ -1,12 +1,14 @@
 """`python -m serving` as a process on loopback, against a real MLflow store holding two versions
 of churn logged as the pipeline logs them (skops): its scores equal the batch scorer's row for row,
 and the alias moves (promotion, rollback, a version that cannot load) while requests run in a loop
-drop none of them."""
+drop none of them. Its door: the token (read from a file), values not of their column's type, and
+a 100 MB body, after which it still answers."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +40,9 @@ POLL_SECONDS = 1.0
 START_DEADLINE_S = 360
 SWAP_DEADLINE_S = 180
 START = datetime(2026, 1, 5, tzinfo=UTC)
+TOKEN = "integration-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json", **AUTH}
 
 
 @dataclass
@@ -105,10 +110,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def server(store: Store) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    token_file = store.settings.data_dir / "serving-token"
+    token_file.write_text(TOKEN + "\n")
+    env = {k: v for k, v in env.items() if not k.startswith("SERVING_")}
     env |= {
         "RETRAINING_DATA_DIR": str(store.settings.data_dir),
         "RETRAINING_MODELS_DIR": str(REPO / "include" / "models"),
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+        "SERVING_TOKEN_FILE": str(token_file),
     }
     log = store.settings.data_dir / "serving.log"
     command = [sys.executable, "-m", "serving", "--model", "churn", "--port", str(port)]
@@ -160,7 +169,7 @@ def _split_payload(rows: pd.DataFrame) -> str:
 
 
 def _served_version(url: str) -> str:
-    return httpx.get(f"{url}/version", timeout=5).json()["version"]
+    return httpx.get(f"{url}/version", headers=AUTH, timeout=5).json()["version"]
 
 
 def test_the_server_scores_every_row_as_the_batch_scorer_does(store: Store, server: str) -> None:
@@ -168,7 +177,7 @@ def test_the_server_scores_every_row_as_the_batch_scorer_does(store: Store, serv
     records = json.dumps({"dataframe_records": json.loads(rows.to_json(orient="records", date_format="iso"))})
 
     answers = [
-        httpx.post(f"{server}/invocations", content=body, headers={"Content-Type": "application/json"}, timeout=30)
+        httpx.post(f"{server}/invocations", content=body, headers=JSON, timeout=30)
         for body in (_split_payload(rows), records)
     ]
 
@@ -194,9 +203,7 @@ class _Load:
         with httpx.Client(timeout=30) as client:
             while not self.stop.is_set():
                 try:
-                    answer = client.post(
-                        f"{self.url}/invocations", content=self.body, headers={"Content-Type": "application/json"}
-                    )
+                    answer = client.post(f"{self.url}/invocations", content=self.body, headers=JSON)
                     self.answers.append((answer.status_code, answer.headers.get("X-Model-Version")))
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
@@ -263,9 +270,7 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_heal
             "the failed version on /health",
         )
         health = httpx.get(f"{server}/health", timeout=5)
-        answer = httpx.post(
-            f"{server}/invocations", content=_split_payload(rows), headers={"Content-Type": "application/json"}
-        )
+        answer = httpx.post(f"{server}/invocations", content=_split_payload(rows), headers=JSON)
     finally:
         client.set_registered_model_alias("churn", "champion", current)
 
@@ -276,3 +281,86 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_heal
     wait_until(
         lambda: httpx.get(f"{server}/health", timeout=5).json()["status"] == "ok", SWAP_DEADLINE_S, "health back to ok"
     )
+
+
+def _features(n: int = 3) -> list[dict]:
+    rows = _rows(seed=11, n=40)
+    config_columns = ["tenure_months", "monthly_charges", "support_tickets_90d", "contract", "payment_method", "region"]
+    complete = rows.dropna(subset=config_columns).head(n)[config_columns]
+    return json.loads(complete.to_json(orient="records"))
+
+
+@pytest.mark.parametrize("value", ["twelve", "N/A", "NaN", "Infinity"])
+def test_a_value_not_of_its_columns_type_gets_a_400_naming_column_and_row(server: str, value: str) -> None:
+    records = _features()
+    records[1]["tenure_months"] = "__VALUE__"
+    literal = value if value in ("NaN", "Infinity") else json.dumps(value)
+    body = json.dumps({"dataframe_records": records}).replace('"__VALUE__"', literal)
+
+    answer = httpx.post(f"{server}/invocations", content=body, headers=JSON, timeout=30)
+    alone_body = '{"dataframe_records": [{"tenure_months": ' + literal + "}]}"
+    alone = httpx.post(f"{server}/invocations", content=alone_body, headers=JSON)
+
+    for refused in (answer, alone):
+        assert refused.status_code == 400, refused.text
+        assert "column 'tenure_months' row" in refused.json()["message"]
+        assert refused.json()["request_id"] == refused.headers["X-Request-Id"]
+        assert "Traceback" not in refused.text and "stack_trace" not in refused.text
+    assert answer.json()["message"].startswith("column 'tenure_months' row 1: ")
+    for row in records:  # no value of the request comes back, bad or good
+        assert str(row["monthly_charges"]) not in answer.text and row["region"] not in answer.text
+    if value not in ("NaN", "Infinity"):
+        assert value not in answer.text
+
+
+def test_the_token_is_required_to_score(server: str) -> None:
+    body = json.dumps({"dataframe_records": _features()})
+
+    answers = [
+        httpx.post(f"{server}/invocations", content=body, headers=headers, timeout=30)
+        for headers in (
+            {"Content-Type": "application/json"},
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN[:-1]}x"},
+            JSON,
+        )
+    ]
+
+    assert [a.status_code for a in answers] == [401, 401, 200]
+    assert httpx.get(f"{server}/health", timeout=5).status_code == 200
+
+
+def _post_raw(url: str, head: str, chunks: Iterator[bytes]) -> bytes:
+    """Send a request's head and then body chunks over a raw socket until the server answers or
+    stops reading; what it answered (the status line first)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server answered and closed while the body was still coming: expected
+        answer = b""
+        try:
+            while not answer.endswith(b"}") and (data := sock.recv(65536)):
+                answer += data
+        except OSError:
+            pass
+        return answer
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_100_mb_body_gets_a_413_and_the_server_still_answers(server: str, framing: str) -> None:
+    size, piece = 100 * 1024 * 1024, b"x" * (1024 * 1024)
+    head = f"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nAuthorization: Bearer {TOKEN}\r\n"
+    if framing == "content-length":
+        # Declared, with only a prefix sent: the server must answer without waiting for the rest.
+        answer = _post_raw(server, head + f"Content-Length: {size}\r\n\r\n", iter([piece]))
+    else:
+        chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
+        answer = _post_raw(server, head + "Transfer-Encoding: chunked\r\n\r\n", (chunk for _ in range(100)))
+
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"PAYLOAD_TOO_LARGE" in answer
+    after = httpx.post(f"{server}/invocations", content=json.dumps({"dataframe_records": _features()}), headers=JSON)
+    assert after.status_code == 200 and len(after.json()["predictions"]) == 3

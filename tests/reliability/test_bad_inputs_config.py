@@ -29,13 +29,13 @@ def models(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def alerts_file(tmp_path: Path, models: Path, warehouse_db: str, airflow_db: None, monkeypatch) -> Path:
+def real_runs(tmp_path: Path, models: Path, warehouse_db: str, airflow_db: None, monkeypatch) -> Path:
     """For real runs: the shipped churn model on the tier's warehouse, no champion, no Slack."""
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RETRAINING_MODELS_DIR", str(models))
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse_db)
     monkeypatch.delenv("AIRFLOW_CONN_SLACK_ALERTS", raising=False)
-    return tmp_path / "data" / "alerts.jsonl"
+    return tmp_path / "data"
 
 
 def _model(name: str, **sections: dict) -> str:
@@ -212,24 +212,26 @@ def test_all_file_faults_at_once_are_one_import_error_and_churn_still_loads(
         assert all(f"bad{i}.yaml" in message for i in range(len(FILE_FAULTS)))
 
 
-def test_a_manual_run_for_a_past_logical_date_runs_its_tasks_and_says_why_it_stopped(alerts_file: Path) -> None:
+def test_a_manual_run_for_a_past_logical_date_runs_its_tasks_and_says_why_it_stopped(real_runs: Path) -> None:
     """Before the fixed start_date, such a run created no task and reported success."""
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
 
     states = run_dag("retrain_churn", datetime(2025, 6, 2, 3, tzinfo=UTC))
 
     assert states["extract"] == "failed" and states["promote"] == "upstream_failed"
-    (alert,) = read_alerts(alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert alert["kind"] == "extraction_stopped" and "has 0 rows" in alert["lines"][0]
 
 
-def test_a_window_end_in_the_future_is_refused_with_a_clear_message(alerts_file: Path) -> None:
+def test_a_window_end_in_the_future_is_refused_with_a_clear_message(real_runs: Path) -> None:
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
 
     states = run_dag("retrain_churn", datetime.now(UTC), conf={"window_end": "2099-01-05T00:00:00+00:00"})
 
     assert states["extract"] == "failed" and states["train"] == "upstream_failed"
-    (alert,) = read_alerts(alerts_file)
+    (alert,) = read_alerts(alert_outbox())
     assert alert["kind"] == "task_failed" and alert["model"] == "churn"
     text = "\n".join(alert["lines"])
     assert "param window_end 2099-01-05" in text and "Leave window_end empty" in text

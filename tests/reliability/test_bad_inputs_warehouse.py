@@ -260,6 +260,7 @@ def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_sn
     tmp_path: Path, warehouse_db: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same refusal through a real run: extract fails once (no retry on a named error) and alerts."""
+    from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
 
     models, data = tmp_path / "models", tmp_path / "data"
@@ -279,7 +280,7 @@ def test_a_query_missing_a_feature_stops_the_retrain_dag_with_an_alert_and_no_sn
     states = run_dag("retrain_churn", datetime(2026, 3, 16, 3, tzinfo=UTC))
 
     assert states["extract"] == "failed" and states["train"] == "upstream_failed"
-    (alert,) = read_alerts(data / "alerts.jsonl")
+    (alert,) = read_alerts(alert_outbox())
     text = "\n".join(alert["lines"])
     _names(text, "`source.query`", "'tenure_months'", "fix `features`, `target` or `source`")
     assert not (data / "artifacts" / "churn" / "snapshots").exists()

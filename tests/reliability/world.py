@@ -34,10 +34,6 @@ class World:
     warehouse_url: str
 
     @property
-    def alerts_file(self) -> Path:
-        return self.data_dir / "alerts.jsonl"
-
-    @property
     def artifact_root(self) -> Path:
         return self.data_dir / "artifacts"
 

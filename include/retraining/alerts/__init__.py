@@ -1,5 +1,6 @@
-"""Alerts: what to say when a gate stops a run (`Alert`), and the outbox that records every alert
-before it is delivered, so none is lost and none is sent twice."""
+"""Alerts: what to say when a gate stops a run (`Alert`), and the outbox (table `alert_outbox` of
+the pipeline database) that records every alert before it is delivered, so none is lost and none
+is sent twice."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ from typing import TYPE_CHECKING
 from include.retraining import face
 
 if TYPE_CHECKING:
+    from include.retraining.alerts.entry import (
+        DELIVERED,
+        FAILED,
+        MAX_ATTEMPTS,
+        PENDING,
+        UNCONFIRMED,
+        DeliveryUnknown,
+        NotDelivered,
+        OutboxEntry,
+        OutboxUnavailable,
+    )
     from include.retraining.alerts.message import (
         Alert,
         drift_alert,
@@ -22,16 +34,11 @@ if TYPE_CHECKING:
         validation_failed_alert,
     )
     from include.retraining.alerts.outbox import (
-        DELIVERED,
-        FAILED,
-        PENDING,
-        UNCONFIRMED,
-        DeliveryUnknown,
-        NotDelivered,
+        DEFAULT_RETENTION,
         Outbox,
-        OutboxEntry,
         deliver,
         flush,
+        import_legacy,
         read_alerts,
     )
 

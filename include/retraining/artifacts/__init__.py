@@ -13,7 +13,6 @@ if TYPE_CHECKING:
         artifact_href,
         model_dir,
         monitoring_dir,
-        promotion_lock,
         reference_dir,
         snapshot_dir,
         validation_dir,

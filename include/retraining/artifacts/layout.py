@@ -48,11 +48,6 @@ def monitoring_dir(artifact_root: Path, model: str, window: Window) -> Path:
     return model_dir(artifact_root, model) / MONITORING / window.label
 
 
-def promotion_lock(artifact_root: Path, model: str) -> Path:
-    """The lock file that serialises promotions of one model (compare-and-set of `champion`)."""
-    return model_dir(artifact_root, model) / ".promotion.lock"
-
-
 def reference_dir(artifact_root: Path, model: str, version: str) -> Path:
     """The cached reference profile (profile.json, sample.parquet) of a champion version."""
     return model_dir(artifact_root, model) / REFERENCE / f"v{version}"

@@ -30,6 +30,8 @@ class Settings:
     # warehouse, never inside it: the source stays read-only (the connection `retraining_db`
     # names another database).
     pipeline_default_url: str
+    # The JSON-lines outbox of releases before the table (`alert_outbox`): imported once, then
+    # renamed `<name>.imported`.
     alerts_file: Path
     airflow_base_url: str
     mlflow_ui_url: str | None = None
@@ -42,6 +44,9 @@ class Settings:
     # OpenMP/BLAS threads a task's fit and scoring may use. One per task by default: a worker
     # runs several tasks on few cores, and oversubscribed OpenMP ran a fit 4-25x slower.
     fit_threads: int = 1
+    # Delivered, failed and unconfirmed alerts are pruned from the outbox this long after their
+    # last change; pending ones never are.
+    alerts_retention: timedelta = timedelta(days=90)
 
     @property
     def mlflow_artifact_root(self) -> Path:
@@ -111,4 +116,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         task_timeout=timedelta(minutes=_int(env, "RETRAINING_TASK_TIMEOUT_MINUTES", 120)),
         dagrun_timeout=timedelta(hours=_int(env, "RETRAINING_DAGRUN_TIMEOUT_HOURS", 12)),
         fit_threads=_positive(env, "RETRAINING_FIT_THREADS", 1),
+        alerts_retention=timedelta(days=_positive(env, "RETRAINING_ALERTS_RETENTION_DAYS", 90)),
     )

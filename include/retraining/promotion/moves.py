@@ -11,16 +11,13 @@ never undone. The rule is in docs/reliability.md ("The promotion log").
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 
-from include.retraining.artifacts import promotion_lock as lock_path
 from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
 from include.retraining.runs import StepContext
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
@@ -34,7 +31,7 @@ from include.retraining.tracking import (
     Champion,
     Registry,
 )
-from include.retraining.warehouse import Database
+from include.retraining.warehouse import Database, named_lock
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +60,11 @@ class Reconciliation:
 
 
 @contextmanager
-def promotion_lock(artifact_root: Path, model: str) -> Iterator[None]:
-    """One promotion of a model at a time on this artifact root (backfills run concurrently)."""
-    path = lock_path(artifact_root, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def promotion_lock(db: Database, model: str) -> Iterator[None]:
+    """One move of a model's `champion` at a time, across every worker and host (backfills run
+    concurrently): a named lock in the pipeline database, beside the promotion log it guards."""
+    with named_lock(db, f"promotion/{model}"):
+        yield
 
 
 def latest_move(db: Database, model: str) -> PromotionRecord | None:
@@ -229,7 +221,7 @@ def apply_decision(
     """Under the model's promotion lock: reconcile, then move `champion` to `version` if the gate
     passed and compare-and-set allows."""
     registry, db = ctx.registry, ctx.pipeline_db
-    with promotion_lock(ctx.settings.artifact_root, ctx.config.name):
+    with promotion_lock(db, ctx.config.name):
         reconciled = reconcile(db, registry, ctx.config.name)
         if not evaluated.promote:
             return Applied(None, None, reconciled)

@@ -195,7 +195,7 @@ def roll_back(ctx: StepContext, request: RollbackRequest) -> RolledBack:
     model, db, registry = ctx.config.name, ctx.pipeline_db, ctx.registry
     if not request.reason.strip():
         raise RollbackRefused(f"model {model!r}: param reason is required; say why the champion is rolled back")
-    with promotion_lock(ctx.settings.artifact_root, model):
+    with promotion_lock(db, model):
         repaired = reconcile(db, registry, model)
         current = registry.champion()
         newest = latest_move(db, model)

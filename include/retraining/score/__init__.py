@@ -18,12 +18,22 @@ if TYPE_CHECKING:
         ShadowOutcome,
     )
     from include.retraining.score.scoring import (
+        BadInputError,
         InputReport,
         ScoringInputError,
+        feature_kinds,
         score_frame,
         score_with_report,
         scoring_interval,
     )
     from include.retraining.score.steps import plan, score, scoring_stopped_alert, shadow_unusable_alert
+    from include.retraining.score.values import (
+        BadColumn,
+        BadValues,
+        NonFinite,
+        Problem,
+        find_bad_values,
+        numbers_from_text,
+    )
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -62,13 +62,15 @@ class ScoringPlan:
 
 @dataclass(frozen=True)
 class AliasScored:
-    """One alias's part of a run: its version, rows, and what the input held that training did not."""
+    """One alias's part of a run: its version, rows, and what the input held that training did not
+    (`invalid`: values not of their column's type, scored as nulls under `scoring.nulls: impute`)."""
 
     alias: Alias
     version: str
     rows: int
     nulls: dict[str, int] = field(default_factory=dict)
     unseen: dict[str, int] = field(default_factory=dict)
+    invalid: dict[str, int] = field(default_factory=dict)
 
     def to_xcom(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class AliasScored:
             "rows": self.rows,
             "nulls": dict(self.nulls),
             "unseen": dict(self.unseen),
+            "invalid": dict(self.invalid),
         }
 
 

@@ -85,7 +85,14 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
         stamp = Stamp(config.name, version, alias.value, window, scored_at, ctx.run.run_id)
         frames.append(prediction_rows(rows, scores, source.id_column, source.timestamp_column, stamp))
         scored.append(
-            AliasScored(alias=alias, version=version, rows=len(rows), nulls=report.nulls, unseen=report.unseen)
+            AliasScored(
+                alias=alias,
+                version=version,
+                rows=len(rows),
+                nulls=report.nulls,
+                unseen=report.unseen,
+                invalid=report.invalid,
+            )
         )
     written = replace_interval(
         ctx.pipeline_db, planned.table, pd.concat(frames, ignore_index=True), config.name, window

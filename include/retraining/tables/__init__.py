@@ -1,8 +1,8 @@
 """The pipeline's own tables: `model_monitoring` (the monitor's history and trigger ledger),
 `model_promotions` (every move of alias `champion`: MLflow keeps no alias history),
-`promotion_outcomes` (each promotion's promise checked on matured labels), and the
-predictions table (what `score_<model>` served, read back with the labels that arrived), and the
-schema's migrations (`upgrade_schema`)."""
+`promotion_outcomes` (each promotion's promise checked on matured labels), the predictions table
+(what `score_<model>` served, read back with the labels that arrived), the alert outbox's table
+(`OutboxTable`), and the schema's migrations (`upgrade_schema`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from include.retraining import face
 
 if TYPE_CHECKING:
+    from include.retraining.tables.alert_outbox import ALERT_OUTBOX_TABLE, OutboxTable
     from include.retraining.tables.migrate import head as schema_head
     from include.retraining.tables.migrate import revision as schema_revision
     from include.retraining.tables.migrate import upgrade as upgrade_schema

@@ -3,8 +3,8 @@
 written before migrations existed, without losing a row.
 
 Every task that uses the pipeline database calls it first (once per process and database), so a
-new release upgrades the schema on its first run; concurrent callers wait on one lock (a
-PostgreSQL advisory lock, a file lock beside a SQLite file) and the second finds nothing to do.
+new release upgrades the schema on its first run; concurrent callers wait on one named lock in
+that database (`warehouse.named_lock`) and the second finds nothing to do.
 Alembic's version table is `retraining_alembic_version`, so the database may hold another
 application's Alembic history. The predictions tables (one per model, named by its file) have no
 revisions: they are created on first write from their definition (`predictions.py`), which adds a
@@ -13,10 +13,7 @@ column they lack with `add_column`.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,12 +22,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from include.retraining.warehouse import Database, WarehouseError
+from include.retraining.warehouse import Database, WarehouseError, named_lock
 
 VERSION_TABLE = "retraining_alembic_version"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Any constant both callers agree on; it names the lock in pg_locks.
-_PG_LOCK_KEY = 0x7265747261696E  # "retrain"
+SCHEMA_LOCK = "schema-upgrade"
+# A migration may rewrite a large table; a waiter gives up (and its task retries) after this.
+_LOCK_TIMEOUT_S = 3600.0
 
 log = logging.getLogger(__name__)
 _current: set[str] = set()
@@ -58,7 +56,7 @@ def upgrade(db: Database) -> None:
     if db.display in _current:
         return
     try:
-        with db.engine() as engine, _locked(db, engine) as conn:
+        with named_lock(db, SCHEMA_LOCK, _LOCK_TIMEOUT_S), db.engine() as engine, engine.connect() as conn:
             before = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
             if before != head():
                 config = _config()
@@ -76,38 +74,6 @@ def upgrade(db: Database) -> None:
             "database it may write (docs/deployment.md)"
         ) from exc
     _current.add(db.display)
-
-
-@contextmanager
-def _locked(db: Database, engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection that alone may migrate: PostgreSQL's advisory lock, or a file lock beside a
-    SQLite file; other backends rely on each revision checking what exists."""
-    with engine.connect() as conn:
-        if db.is_postgres:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
-            conn.commit()
-            try:
-                yield conn
-            finally:
-                conn.rollback()
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
-                conn.commit()
-            return
-        path = engine.url.database if db.backend == "sqlite" else None
-        if not path or path == ":memory:":
-            yield conn
-            return
-        try:
-            handle = open(f"{path}.migrate.lock", "a+")  # noqa: SIM115 - closed below
-        except OSError:  # a folder nobody may write: the database refuses the upgrade next, by name
-            yield conn
-            return
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield conn
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def add_column(db: Database, name: str, column: sa.Column) -> None:

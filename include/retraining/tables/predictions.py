@@ -8,8 +8,9 @@ interval are marked `superseded_at` and the new ones inserted. So a rerun, a cle
 rescore after a champion move never duplicates a live row and never leaves half an interval, what
 was delivered stays readable, and a changed `scoring.schedule`, whose intervals straddle the old
 ones, still leaves one live row per source row and alias. On PostgreSQL the insert is ADBC's bulk
-ingest (binary COPY) inside that transaction, under a per-model advisory lock, so two runs of one
-model never interleave; elsewhere SQLAlchemy.
+ingest (binary COPY) inside that transaction, under the per-model named lock held for that
+transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
+(`warehouse.named_lock`): two runs of one model never interleave.
 
 `superseded_at` is not in the frame a scoring run writes (`COLUMNS`): the table adds it, and
 `ensure_table` adds it to a table created before it existed, keeping every row live.
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 
 from include.retraining.common import Window
 from include.retraining.tables.migrate import add_column
-from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, naive_utc
+from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, lock_key, naive_utc, named_lock
 
 TEXT_COLUMNS = ("model", "model_version", "alias", "id")
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
@@ -73,10 +74,12 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
     ensure_table(db, name)
     bounds = (naive_utc(interval.start), naive_utc(interval.end))
     superseded_at = naive_utc(datetime.now(UTC))
+    lock = f"predictions/{name}/{model}"
     if db.is_postgres:
-        _replace_postgres(db, name, _arrow(frame), model, bounds, superseded_at)
+        _replace_postgres(db, name, _arrow(frame), model, bounds, superseded_at, lock_key(lock))
     else:
-        _replace_sqlalchemy(db, name, frame, model, bounds, superseded_at)
+        with named_lock(db, lock):
+            _replace_sqlalchemy(db, name, frame, model, bounds, superseded_at)
     return len(frame)
 
 
@@ -94,13 +97,20 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 
 def _replace_postgres(
-    db: Database, name: str, rows: pa.Table, model: str, bounds: tuple[datetime, datetime], superseded_at: datetime
+    db: Database,
+    name: str,
+    rows: pa.Table,
+    model: str,
+    bounds: tuple[datetime, datetime],
+    superseded_at: datetime,
+    key: int,
 ) -> None:
     schema, _, table = name.rpartition(".")
     quoted = db.quote(name)
     with db.adbc(WRITE_TIMEOUT_S, read_only=False) as conn:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (f"{name}/{model}",))
+            # The named lock's key, held to this transaction's end (warehouse/locks.py).
+            cursor.execute("SELECT pg_advisory_xact_lock($1)", (key,))
             cursor.execute(
                 f"UPDATE {quoted} SET superseded_at = $4 WHERE " + _REPLACED.format(model="$1", start="$2", end="$3"),
                 (model, *bounds, superseded_at),

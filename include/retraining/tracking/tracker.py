@@ -6,7 +6,6 @@ MLflow; steps call these methods, so a unit test hands a step a small fake inste
 
 from __future__ import annotations
 
-import fcntl
 import json
 import posixpath
 import tempfile
@@ -27,6 +26,7 @@ from include.retraining.tracking.evidence import EvidenceStore
 from include.retraining.tracking.loading import UnusableModelError, import_skops, load_model_file, model_file
 from include.retraining.tracking.records import LoggedRun, ModelLog, RunRecord, TrainingRunLog
 from include.retraining.tracking.tags import MAX_TAG_CHARS, MODEL_URI_TAG, SNAPSHOT_PATH_TAG
+from include.retraining.warehouse import Database, named_lock
 
 
 def does_not_exist(exc: MlflowException) -> bool:
@@ -51,21 +51,17 @@ def create_sqlite_store(uri: str) -> None:
     MLflow creates the tables of an empty store on first open, through alembic migrations that
     two processes cannot run at once ("table _alembic_tmp_tags already exists"): the first two
     tasks of a fresh `make airflow` or test stack start together. The second waits here and finds
-    the tables made; an existing store costs a lock and one query.
+    the tables made; an existing store costs a lock and one query. A SQLite file is one host's, so
+    its lock (`named_lock`'s file lock) needs to be no more.
     """
-    database = uri.partition(":///")[2].partition("?")[0]  # sqlite:///rel.db, sqlite:////abs.db
-    if not database or database == ":memory:":
+    store = Database(uri)
+    if store.database_file is None:
         return
-    path = Path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(f"{path.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments(max_results=1)
-            client.search_registered_models(max_results=1)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    Path(store.database_file).parent.mkdir(parents=True, exist_ok=True)
+    with named_lock(store, "mlflow-store-create"):
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
 
 
 class Tracker:

@@ -13,6 +13,8 @@ from include.retraining import face
 if TYPE_CHECKING:
     from include.retraining.warehouse.database import WRITE_TIMEOUT_S, Database
     from include.retraining.warehouse.labels import LABEL, check_label_table, label_columns, read_labels
+    from include.retraining.warehouse.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S
+    from include.retraining.warehouse.locks import LockTimeout, lock_file, lock_key, mysql_lock_name, named_lock
     from include.retraining.warehouse.reads import SourceTimestamps
     from include.retraining.warehouse.source import SampledWindow, Warehouse, WindowAggregates
     from include.retraining.warehouse.sql import (

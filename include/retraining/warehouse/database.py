@@ -117,6 +117,14 @@ class Database:
         return self.backend == "duckdb"
 
     @property
+    def database_file(self) -> str | None:
+        """The file of a SQLite or DuckDB database; None for a server's, or one in memory."""
+        if self.backend != "sqlite" and not self.is_duckdb:
+            return None
+        database = self._url.database
+        return None if database in (None, "", ":memory:") else database
+
+    @property
     def dialect(self) -> sa.Dialect:
         """The dialect SQL is written for; PostgreSQL's whatever the driver (ADBC reads it too)."""
         return postgresql.dialect() if self.is_postgres else self._url.get_dialect()()

@@ -53,7 +53,7 @@ class Slack:
 def slack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Slack]:
     fake = Slack()
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_TEST", json.dumps({"conn_type": "slackwebhook", "password": fake.url}))
-    monkeypatch.setenv("RETRAINING_ALERTS_FILE", str(tmp_path / "alerts.jsonl"))
+    monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path))  # the outbox in tmp_path/pipeline.db
     monkeypatch.setattr("include.retraining.alerts.outbox.time.sleep", lambda s: None)
     yield fake
     fake.server.shutdown()
@@ -94,21 +94,21 @@ def test_slack_500s_keep_the_alert_pending_and_never_raise(slack: Slack) -> None
 
     status = alerting.deliver_alert(_alert(), "slack_test", load_settings())
 
-    (entry,) = read_alerts(load_settings().alerts_file)
+    (entry,) = read_alerts(alerting.alert_outbox())
     assert status == "pending" and entry["attempts"] == 3 and len(slack.received) == 3
 
 
 def test_without_a_connection_the_outbox_is_the_destination(slack: Slack) -> None:
     status = alerting.deliver_alert(_alert(), "no_such_connection", load_settings())
 
-    (entry,) = read_alerts(load_settings().alerts_file)
+    (entry,) = read_alerts(alerting.alert_outbox())
     assert status == "delivered" and entry["delivered_to"] == "file" and slack.received == []
 
 
 def test_an_unwritable_outbox_still_posts_and_never_raises(slack: Slack, monkeypatch, tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-dir"
-    blocked.write_text("a file where the outbox folder should be")
-    monkeypatch.setenv("RETRAINING_ALERTS_FILE", str(blocked / "alerts.jsonl"))
+    blocked.write_text("a file where the pipeline database's folder should be")
+    monkeypatch.setenv("AIRFLOW_CONN_RETRAINING_DB", f"sqlite:///{blocked / 'pipeline.db'}")
 
     status = alerting.deliver_alert(_alert(), "slack_test", load_settings())
 
@@ -163,5 +163,5 @@ def test_the_next_successful_task_posts_what_slack_refused(slack: Slack, monkeyp
 
     alerting.flush_alerts()
 
-    (entry,) = read_alerts(load_settings().alerts_file)
+    (entry,) = read_alerts(alerting.alert_outbox())
     assert entry["status"] == "delivered" and entry["attempts"] == 4 and len(slack.received) == 4

@@ -46,12 +46,13 @@ def test_only_the_airflow_ui_may_frame_the_page(monkeypatch: pytest.MonkeyPatch)
 def scrape_env(tmp_path, monkeypatch: pytest.MonkeyPatch):
     """A data folder with no model files and an outbox holding one alert; the scraper's token set."""
     from include.retraining.alerts import Alert, Outbox
+    from include.retraining.warehouse import Database
 
     monkeypatch.setenv("RETRAINING_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("RETRAINING_MODELS_DIR", str(tmp_path / "models"))
     (tmp_path / "models").mkdir()
     monkeypatch.setenv(models.METRICS_TOKEN_ENV, "s3cret-token")
-    Outbox(tmp_path / "alerts.jsonl").record(
+    Outbox(Database(f"sqlite:///{tmp_path / 'pipeline.db'}")).record(
         Alert("gate_blocked", "churn", "blocked", ["a line"], dedup_key="k1"), "slack"
     )
     return tmp_path

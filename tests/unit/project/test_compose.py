@@ -38,7 +38,17 @@ AIRFLOW_SERVICES = (
     "airflow-worker",
 )
 ONE_SHOT_SERVICES = ("airflow-init",)
-REQUIRED_SERVICES = ("postgres", "redis", "mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES)
+# One-shot, not an Airflow container: serving's read-only MLflow user.
+MLFLOW_ONE_SHOT_SERVICES = ("mlflow-reader",)
+REQUIRED_SERVICES = (
+    "postgres",
+    "redis",
+    "mlflow",
+    "serve",
+    *MLFLOW_ONE_SHOT_SERVICES,
+    *ONE_SHOT_SERVICES,
+    *AIRFLOW_SERVICES,
+)
 # Variables include/ reads; each Airflow container must have them or tasks fall back to local defaults.
 ENV_READ_BY_CODE = (
     "AIRFLOW_CONN_WAREHOUSE",
@@ -142,7 +152,7 @@ def test_required_service_exists(services, name):
 
 
 def test_every_long_running_service_has_a_healthcheck(services):
-    long_running = [name for name in services if name not in ONE_SHOT_SERVICES]
+    long_running = [name for name in services if name not in (*ONE_SHOT_SERVICES, *MLFLOW_ONE_SHOT_SERVICES)]
 
     missing = [
         name
@@ -177,8 +187,9 @@ def test_airflow_service_waits_for_its_dependencies(services, name, dependency, 
         # Tasks call the execution API and log to MLflow.
         ("airflow-worker", "airflow-apiserver"),
         ("airflow-worker", "mlflow"),
-        # Serving reads the alias and loads the model from MLflow.
+        # Serving reads the alias and loads the model from MLflow; its user is made there.
         ("serve", "mlflow"),
+        ("mlflow-reader", "mlflow"),
     ],
 )
 def test_service_waits_until_dependency_is_healthy(services, name, dependency):
@@ -275,15 +286,35 @@ def test_mlflow_users_live_on_their_own_volume(services):
     assert "admin_password" not in config, "the password comes from .env, never from a file in git"
 
 
-@pytest.mark.parametrize("name", ("serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
-def test_airflow_logs_in_to_mlflow_as_the_admin_the_server_creates(services, name):
+def _fallback(value: str, variable: str) -> str:
+    """`${VARIABLE:-<fallback>}` -> the fallback; anything else fails the test."""
+    match = re.fullmatch(rf"\$\{{{variable}:-(.*)\}}", value)
+    assert match, f"{value!r} is not ${{{variable}:-...}}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", (*ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+def test_clients_use_your_mlflow_when_env_names_it_else_the_bundled_admin(services, name):
     client, server = _environment(services[name]), _environment(services["mlflow"])
 
-    assert client["MLFLOW_TRACKING_USERNAME"] == server["MLFLOW_AUTH_ADMIN_USERNAME"]
-    assert client["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert _fallback(client["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI") == "http://mlflow:5000"
+    assert (
+        _fallback(client["MLFLOW_TRACKING_USERNAME"], "MLFLOW_TRACKING_USERNAME")
+        == server["MLFLOW_AUTH_ADMIN_USERNAME"]
+    )
+    assert (
+        _fallback(client["MLFLOW_TRACKING_PASSWORD"], "MLFLOW_TRACKING_PASSWORD")
+        == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    )
+    example = _env_example()
+    assert {k: example[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")} == {
+        "MLFLOW_TRACKING_URI": "",
+        "MLFLOW_TRACKING_USERNAME": "",
+        "MLFLOW_TRACKING_PASSWORD": "",
+    }  # empty: the bundled server, as before
 
 
-@pytest.mark.parametrize("name", ("mlflow", "serve", *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+@pytest.mark.parametrize("name", ("mlflow", "serve", *MLFLOW_ONE_SHOT_SERVICES, *ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
 def test_no_service_unpickles_a_model(services, name):
     assert _environment(services[name])["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
 
@@ -313,11 +344,17 @@ def test_env_example_ships_no_secret_values():
     assert secrets and {name: value for name, value in secrets.items() if value} == {}
 
 
+# A required variable, or an optional one that falls back to a required one (your own MLflow login,
+# else the bundled admin's): never a literal, never an empty default.
+REQUIRED = r"\$\{\w+:\?[^}]*\}"
+REQUIRED_OR_FALLBACK = rf"{REQUIRED}|\$\{{\w+:-{REQUIRED}\}}"
+
+
 def test_compose_has_no_literal_credentials(services):
     offenders = []
     for name, service in services.items():
         for key, value in _environment(service).items():
-            if _is_secret(key) and not re.fullmatch(r"\$\{\w+:\?[^}]*\}", value):
+            if _is_secret(key) and not re.fullmatch(REQUIRED_OR_FALLBACK, value):
                 offenders.append(f"{name}: {key}")
             for password in re.findall(r"://[^:/@\s]*:([^@\s]+)@", value):
                 if not re.fullmatch(r"\$\{\w+:\?[^}]*\}", password):
@@ -402,7 +439,8 @@ def test_mlflow_serves_artifacts_from_its_volume_behind_postgres(services):
 
 def test_mlflow_accepts_the_host_header_airflow_sends(services, compose_text):
     # MLflow 3 answers 403 to a Host header outside --allowed-hosts, yet /health stays 200.
-    tracking_host = urlsplit(_environment(services["airflow-worker"])["MLFLOW_TRACKING_URI"]).netloc
+    bundled = _fallback(_environment(services["airflow-worker"])["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI")
+    tracking_host = urlsplit(bundled).netloc
     command = services["mlflow"]["command"]
 
     default = _compose_default(compose_text, "MLFLOW_ALLOWED_HOSTS")
@@ -448,7 +486,8 @@ def test_serve_runs_the_serving_process_for_the_configured_model(services, compo
     assert serve["command"] == ["python", "-m", "serving"]
     assert serve["image"] == services["airflow-worker"]["image"]
     assert env["SERVING_MODEL"] == "${SERVING_MODEL:-" + _compose_default(compose_text, "SERVING_MODEL") + "}"
-    assert env["SERVING_HOST"] == "0.0.0.0" and env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["SERVING_HOST"] == "0.0.0.0"
+    assert env["MLFLOW_TRACKING_URI"] == _environment(services["airflow-worker"])["MLFLOW_TRACKING_URI"]
     assert env["RETRAINING_MODELS_DIR"] == _environment(services["airflow-worker"])["RETRAINING_MODELS_DIR"]
     assert (ROOT / "include" / "models" / f"{_env_example()['SERVING_MODEL']}.yaml").is_file()
 
@@ -467,3 +506,40 @@ def test_serve_gets_no_airflow_setting_or_secret(services):
     airflow = [name for name in env if name.startswith(("AIRFLOW", "WAREHOUSE"))]
 
     assert airflow == []
+
+
+def test_serve_requires_its_token_and_sets_its_limits(services):
+    env = _environment(services["serve"])
+
+    assert env["SERVING_TOKEN"] == "${SERVING_TOKEN:?set SERVING_TOKEN in .env}"
+    assert _env_example()["SERVING_TOKEN"] == ""
+    for name in ("SERVING_MAX_BODY_MB", "SERVING_MAX_ROWS", "SERVING_WORKERS", "SERVING_MAX_STALENESS"):
+        assert env[name] == "${" + name + ":-" + _env_example()[name] + "}"
+
+
+def test_env_example_never_calls_a_published_port_safe():
+    text = ENV_EXAMPLE.read_text()
+    exposure = text[text.index("PUBLISH_ADDRESS") - 600 : text.index("PUBLISH_ADDRESS=")]
+
+    assert "SERVING_PORT" in exposure and "not safe" in exposure
+
+
+def test_serve_logs_in_to_mlflow_as_the_read_only_user_mlflow_reader_creates(services):
+    serve, reader = _environment(services["serve"]), _environment(services["mlflow-reader"])
+
+    assert serve["MLFLOW_TRACKING_USERNAME"] == reader["SERVING_MLFLOW_USERNAME"]
+    assert serve["MLFLOW_TRACKING_PASSWORD"] == reader["SERVING_MLFLOW_PASSWORD"]
+    assert serve["MLFLOW_TRACKING_USERNAME"] != _environment(services["mlflow"])["MLFLOW_AUTH_ADMIN_USERNAME"]
+    assert _depends_on(services["serve"])["mlflow-reader"] == {"condition": "service_completed_successfully"}
+    assert reader["SERVING_MLFLOW_USERNAME"].endswith(":-" + _env_example()["SERVING_MLFLOW_USERNAME"] + "}")
+    assert re.search(r"^default_permission\s*=\s*READ$", MLFLOW_AUTH_CONFIG_FILE.read_text(), flags=re.MULTILINE)
+
+
+def test_mlflow_reader_makes_serves_user_on_the_bundled_server_as_its_admin(services):
+    reader, server, serve = (_environment(services[n]) for n in ("mlflow-reader", "mlflow", "serve"))
+
+    assert reader["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert reader["MLFLOW_TRACKING_USERNAME"] == server["MLFLOW_AUTH_ADMIN_USERNAME"]
+    assert reader["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert serve["MLFLOW_TRACKING_USERNAME"] == reader["SERVING_MLFLOW_USERNAME"]
+    assert serve["MLFLOW_TRACKING_PASSWORD"] == reader["SERVING_MLFLOW_PASSWORD"]

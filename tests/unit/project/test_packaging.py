@@ -91,3 +91,29 @@ def test_the_image_ships_the_runtime_folders_and_the_serving_process():
     folders = {src.rstrip("/") for src in copied if src.endswith("/")}
 
     assert folders == {"include", "dags", "plugins", "serving", "retraining"}
+
+
+MODELS = REPO / "requirements-models.txt"
+MODELS_LOCK = REPO / "requirements-models.lock"
+
+
+def test_the_optional_model_libraries_are_resolved_on_the_runtime_versions_and_tested():
+    runtime, models, dev = _pins(RUNTIME_LOCK), _pins(MODELS_LOCK), _pins(DEV_LOCK)
+
+    assert {"lightgbm", "xgboost-cpu"} <= set(_pins(MODELS)) <= set(models)
+    assert {
+        name: (version, models[name]) for name, version in runtime.items() if models.get(name, version) != version
+    } == {}
+    assert "-r requirements-models.txt" in DEV.read_text().splitlines()  # make test covers them
+    assert {name: (version, dev.get(name)) for name, version in models.items() if dev.get(name) != version} == {}
+    assert sorted(set(DEV_TOOLS) & set(models)) == []
+
+
+def test_the_image_installs_the_model_libraries_only_when_asked_to():
+    dockerfile = DOCKERFILE.read_text()
+
+    assert "ARG WITH_MODEL_LIBRARIES=false" in dockerfile
+    guarded = re.search(r'if \[ "\$WITH_MODEL_LIBRARIES" = "true" \]; then\s*\\\s*\n\s*pip install[^\n]*', dockerfile)
+    assert guarded and "requirements-models.txt -c /opt/airflow/requirements-models.lock" in guarded.group(0)
+    ignored = DOCKERIGNORE.read_text().splitlines()
+    assert "!requirements-models.txt" in ignored and "!requirements-models.lock" in ignored

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.artifacts import promotion_lock as lock_path
 from include.retraining.promotion import (
     Evaluated,
     Reconciled,
@@ -24,6 +23,7 @@ from include.retraining.promotion import (
 )
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once
 from include.retraining.tracking import WINDOW_END_TAG, Champion
+from include.retraining.warehouse import lock_file
 from tests.unit.promotion.fakes import MovingRegistry, context, log_db, logged_moves, three_versions
 
 pytestmark = pytest.mark.unit
@@ -72,19 +72,22 @@ def test_promotions_of_one_model_take_turns(tmp_path: Path) -> None:
     """The first holder stays inside until the test lets it go. Meanwhile a non-blocking attempt
     on the lock file must be refused: a lock that keeps nobody out (no flock, a shared one, another
     file) fails here on every run, whatever the scheduling. A second promotion that asked while the
-    first held it enters only after the first left. The waits only guard against a hang."""
-    order: list[str] = []
+    first held it enters only after the first left. The waits only guard against a hang. The
+    promotion log here is SQLite (the embedded default), so the named lock is a file lock beside it;
+    PostgreSQL and MariaDB are tested in tests/unit/warehouse/test_locks.py and between two hosts in
+    tests/integration/test_promotion_hosts.py."""
+    db, order = log_db(tmp_path), []
     first_inside, let_go = threading.Event(), threading.Event()
 
     def first() -> None:
-        with promotion_lock(tmp_path, "churn"):
+        with promotion_lock(db, "churn"):
             order.append("first in")
             first_inside.set()
             let_go.wait(timeout=60)
             order.append("first out")
 
     def second() -> None:
-        with promotion_lock(tmp_path, "churn"):
+        with promotion_lock(db, "churn"):
             order.append("second in")
 
     holder = threading.Thread(target=first)
@@ -92,24 +95,27 @@ def test_promotions_of_one_model_take_turns(tmp_path: Path) -> None:
     assert first_inside.wait(timeout=60), "the first promotion never got the lock"
     waiter = threading.Thread(target=second)
     waiter.start()
-    refused = _refused_to_anyone_else(lock_path(tmp_path, "churn"))
+    refused = _refused_to_anyone_else(lock_file(db.database_file, "promotion/churn"))
     let_go.set()
     holder.join(timeout=60)
     waiter.join(timeout=60)
 
     assert refused, "the promotion lock let another holder in while the first promotion held it"
     assert order == ["first in", "first out", "second in"], order
-    assert not _refused_to_anyone_else(lock_path(tmp_path, "churn")), "the lock is released on the way out"
+    assert not _refused_to_anyone_else(lock_file(db.database_file, "promotion/churn")), (
+        "the lock is released on the way out"
+    )
 
 
 def test_another_models_promotion_does_not_wait(tmp_path: Path) -> None:
+    db = log_db(tmp_path)
     entered = threading.Event()
 
     def other_model() -> None:
-        with promotion_lock(tmp_path, "fraud"):
+        with promotion_lock(db, "fraud"):
             entered.set()
 
-    with promotion_lock(tmp_path, "churn"):
+    with promotion_lock(db, "churn"):
         thread = threading.Thread(target=other_model)
         thread.start()
         assert entered.wait(timeout=5), "fraud's promotion waited for churn's lock"

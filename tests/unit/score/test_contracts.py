@@ -32,7 +32,7 @@ def test_a_plan_round_trips_through_xcom(plan: ScoringPlan) -> None:
 
 def test_a_result_crosses_xcom_as_plain_json() -> None:
     scored = [
-        AliasScored(Alias.CHAMPION, "3", 10, nulls={"region": 2}),
+        AliasScored(Alias.CHAMPION, "3", 10, nulls={"region": 2}, invalid={"tenure_months": 1}),
         AliasScored(Alias.CHALLENGER, "4", 10, unseen={"region": 1}),
     ]
     result = ScoringResult(INTERVAL, "churn_predictions", 20, scored, ShadowOutcome.SCORED)
@@ -44,8 +44,15 @@ def test_a_result_crosses_xcom_as_plain_json() -> None:
         "table": "churn_predictions",
         "rows": 20,
         "scored": [
-            {"alias": "champion", "version": "3", "rows": 10, "nulls": {"region": 2}, "unseen": {}},
-            {"alias": "challenger", "version": "4", "rows": 10, "nulls": {}, "unseen": {"region": 1}},
+            {
+                "alias": "champion",
+                "version": "3",
+                "rows": 10,
+                "nulls": {"region": 2},
+                "unseen": {},
+                "invalid": {"tenure_months": 1},
+            },
+            {"alias": "challenger", "version": "4", "rows": 10, "nulls": {}, "unseen": {"region": 1}, "invalid": {}},
         ],
         "shadow": "scored",
         "shadow_error": "",

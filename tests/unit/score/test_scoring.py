@@ -132,3 +132,55 @@ def test_prediction_rows_follow_the_tables_contract() -> None:
     assert frame["id"].tolist() == ["7", "8"] and frame["score"].tolist() == [0.25, 0.5]
     assert set(frame["alias"]) == {"challenger"} and set(frame["model_version"]) == {"3"}
     assert frame["interval_end"].iloc[0] == pd.Timestamp("2026-03-02 04:00")  # naive UTC, as stored
+
+
+def test_text_in_a_numeric_column_stops_the_run_under_fail_and_is_counted_under_impute(data, model) -> None:
+    typed = data.copy()
+    typed["tenure_months"] = typed["tenure_months"].astype(object)
+    typed.loc[typed.index[:3], "tenure_months"] = ["twelve", "N/A", ""]
+    typed.loc[typed.index[3], "tenure_months"] = None  # a null, counted as one
+
+    with pytest.raises(
+        ScoringInputError, match=r"'churn'.*'tenure_months': 3.*text, not a number.*nulls: impute"
+    ) as caught:
+        score_frame(model, typed, _with(nulls="fail"))
+    scores, report = score_with_report(model, typed, _with())
+
+    assert "twelve" not in str(caught.value) and "N/A" not in str(caught.value)
+    assert report.invalid == {"tenure_months": 3} and report.nulls == {"tenure_months": 1}
+    blank = typed.copy()
+    blank.loc[blank.index[:3], "tenure_months"] = None
+    np.testing.assert_array_equal(scores, score_frame(model, blank, _with()))  # scored as the nulls they became
+
+
+def test_an_infinite_number_is_counted_under_impute_instead_of_breaking_the_scaler(data, model) -> None:
+    inf = data.assign(monthly_charges=data["monthly_charges"].astype("float64"))
+    inf.loc[inf.index[:2], "monthly_charges"] = np.inf
+
+    scores, report = score_with_report(model, inf, _with())
+
+    assert np.isfinite(scores).all() and report.invalid == {"monthly_charges": 2} and report.nulls == {}
+    with pytest.raises(ScoringInputError, match="non-finite"):
+        score_frame(model, inf, _with(nulls="fail"))
+
+
+def test_for_a_request_every_bad_value_is_refused_by_column_and_row_whatever_the_null_policy(data, model) -> None:
+    from include.retraining.score import BadInputError
+
+    typed = data.head(5).astype({"support_tickets_90d": object})
+    typed.loc[typed.index[2], "support_tickets_90d"] = "many"
+
+    with pytest.raises(BadInputError) as caught:
+        score_frame(model, typed, _with(nulls="impute"), refuse_bad_values=True)
+
+    assert str(caught.value) == "column 'support_tickets_90d' row 2: text, not a number; expected a number"
+    assert [(b.column, b.first_row) for b in caught.value.columns] == [("support_tickets_90d", 2)]
+
+
+def test_a_window_text_column_of_numbers_scores_as_those_numbers(data, model) -> None:
+    text = data.assign(tenure_months=data["tenure_months"].map(lambda v: f"{v:g}").astype(object))
+
+    scores, report = score_with_report(model, text, _with(nulls="fail"))
+
+    assert report.invalid == {} and report.nulls == {}
+    np.testing.assert_array_equal(scores, score_frame(model, data, CONFIG))

@@ -181,3 +181,24 @@ def test_a_refused_scoring_query_names_where_the_rows_came_from(tmp_path: Path) 
 
     with pytest.raises(ScoringInputError, match=r"no such table.*score_churn reads its rows from `scoring.query`"):
         score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+
+
+def test_text_in_a_numeric_column_stops_the_run_under_fail_and_is_counted_under_impute(tmp_path: Path) -> None:
+    warehouse = _warehouse(tmp_path, ["a", "b", "c"])
+    others = ", ".join(c for c in CONFIG.features.columns if c != "tenure_months")
+    # SQLite keeps each value's own type: text in one row of an otherwise numeric column.
+    query = (
+        "SELECT customer_id, snapshot_at, CASE WHEN customer_id = 'b' THEN 'twelve' ELSE tenure_months END "
+        f"AS tenure_months, {others} FROM customer_snapshots"
+    )
+    strict = _ctx(Registry(champion="3"), warehouse=warehouse, query=query, nulls="fail")
+    lenient = _ctx(Registry(champion="3"), warehouse=warehouse, query=query)
+
+    with pytest.raises(ScoringInputError, match=r"'churn'.*\{'tenure_months': 1\}.*text, not a number.*fail") as err:
+        score_steps.score(strict, score_steps.plan(strict), SCORED_AT)
+    refused_table = warehouse.has_table("churn_predictions")
+    result = score_steps.score(lenient, score_steps.plan(lenient), SCORED_AT)
+
+    assert "twelve" not in str(err.value) and not refused_table
+    assert result.rows == 3 and result.scored[0].invalid == {"tenure_months": 1} and result.scored[0].nulls == {}
+    assert result.to_xcom()["scored"][0]["invalid"] == {"tenure_months": 1}

@@ -3,12 +3,13 @@ old version when a new one cannot serve or the registry cannot be read, and repo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 
-from serving.follower import ServingInputError
+from serving.follower import AliasFollower, ServingInputError
 from tests.unit.serving.fakes import FEATURES, ROWS, FakeModel, FakeRegistry, follow, scorer
 
 pytestmark = pytest.mark.unit
@@ -74,7 +75,7 @@ def test_a_rollback_after_a_failed_version_clears_the_report() -> None:
     assert follower.served.version == "1" and follower.state().to_json()["error"] is None
 
 
-def test_an_unreachable_registry_keeps_the_served_version_and_says_so() -> None:
+def test_an_unreachable_registry_keeps_the_served_version_and_says_so_without_its_detail(caplog) -> None:
     registry = FakeRegistry()
     registry.aliases["champion"] = "1"
     follower = follow(registry)
@@ -84,7 +85,52 @@ def test_an_unreachable_registry_keeps_the_served_version_and_says_so() -> None:
     follower.poll_once()
 
     assert follower.served.version == "1"
-    assert "connection refused" in follower.state().error
+    # /health is open to anyone: the registry's error text (hosts, URLs) goes to the server log only.
+    assert "cannot read alias 'champion' (RuntimeError" in follower.state().error
+    assert "connection refused" not in follower.state().error and "connection refused" in caplog.text
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.parametrize("lost", ["registry down", "alias removed", "new version cannot load"])
+def test_a_version_the_registry_no_longer_confirms_goes_stale_after_the_limit(lost: str) -> None:
+    registry, clock = FakeRegistry(), _Clock()
+    registry.aliases["champion"] = "1"
+    follower = AliasFollower("churn", "champion", registry, scorer, FEATURES, poll_seconds=1.0, clock=clock)
+    follower.poll_once()
+    if lost == "registry down":
+        registry.down = True
+    elif lost == "alias removed":
+        del registry.aliases["champion"]
+    else:
+        registry.models["3"], registry.aliases["champion"] = RuntimeError("corrupt"), "3"
+
+    clock.now += timedelta(seconds=600)
+    follower.poll_once()
+    fresh = follower.state().stale(clock.now, 900)
+    clock.now += timedelta(seconds=301)
+    follower.poll_once()
+    stale, off = follower.state().stale(clock.now, 900), follower.state().stale(clock.now, 0)
+
+    assert (fresh, stale, off) == (False, True, False) and follower.served.version == "1"
+
+
+def test_every_poll_that_confirms_the_alias_keeps_the_version_fresh() -> None:
+    registry, clock = FakeRegistry(), _Clock()
+    registry.aliases["champion"] = "1"
+    follower = AliasFollower("churn", "champion", registry, scorer, FEATURES, poll_seconds=1.0, clock=clock)
+    follower.poll_once()
+
+    clock.now += timedelta(hours=5)
+    follower.poll_once()
+
+    assert not follower.state().stale(clock.now, 900) and follower.state().confirmed_at == clock.now
 
 
 def test_no_alias_at_start_serves_nothing_and_a_removed_alias_keeps_the_last_version() -> None:

@@ -56,3 +56,24 @@ def test_the_server_scores_with_the_batch_scorer_and_refuses_what_it_refuses(chu
     np.testing.assert_array_equal(follower.served.score(complete), score_frame(model, complete, config))
     with pytest.raises(ServingInputError, match="nulls"):
         follower.served.score(frame)
+
+
+def test_the_token_comes_from_the_environment_or_a_file_and_the_limits_are_checked(tmp_path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("from-a-file\n")
+
+    from_env = parse_args([], env={"SERVING_MODEL": "churn", "SERVING_TOKEN": "abc", "SERVING_MAX_BODY_MB": "1"})
+    from_file = parse_args([], env={"SERVING_MODEL": "churn", "SERVING_TOKEN_FILE": str(secret)})
+    default = parse_args([], env={"SERVING_MODEL": "churn"})
+
+    assert (from_env.limits.token, from_env.limits.max_body_bytes) == ("abc", 1024 * 1024)
+    assert from_file.limits.token == "from-a-file" and default.limits.token is None
+    assert default.limits.max_body_bytes == 10 * 1024 * 1024 and default.limits.max_staleness_seconds > 0
+    for env in (
+        {"SERVING_TOKEN": "abc", "SERVING_TOKEN_FILE": str(secret)},
+        {"SERVING_TOKEN_FILE": str(tmp_path / "absent")},
+        {"SERVING_MAX_ROWS": "0"},
+        {"SERVING_MAX_STALENESS": "-1"},
+    ):
+        with pytest.raises(SystemExit):
+            parse_args([], env={"SERVING_MODEL": "churn", **env})

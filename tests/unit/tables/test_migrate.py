@@ -27,6 +27,7 @@ from include.retraining.tables import (
     upgrade_schema,
 )
 from include.retraining.tables import migrate as migrate_module
+from include.retraining.tables.alert_outbox import _TABLE as alert_outbox_table
 from include.retraining.tables.promotions import _table as promotions_table
 from include.retraining.warehouse import Database
 from tests.support import REPO
@@ -39,7 +40,7 @@ FIXTURE = REPO / "tests" / "data" / "pipeline_db" / "pipeline-3315f52.db"
 def _defined() -> sa.MetaData:
     """The tables as the code writes them: what every revision together must produce."""
     metadata = sa.MetaData()
-    for table in (monitoring_table(), promotions_table("model_promotions"), outcomes_table()):
+    for table in (monitoring_table(), promotions_table("model_promotions"), outcomes_table(), alert_outbox_table):
         table.to_metadata(metadata)
     return metadata
 
@@ -80,7 +81,7 @@ def test_a_new_database_is_made_at_the_latest_revision_as_the_tables_are_defined
 
     upgrade_schema(fresh)
 
-    assert schema_revision(fresh) == schema_head() == "0003"
+    assert schema_revision(fresh) == schema_head() == "0004"
     assert _differences(fresh) == []
 
 
@@ -95,7 +96,12 @@ def test_the_last_release_s_database_upgrades_in_place_without_losing_a_row(old:
 
     upgrade_schema(old)
 
-    assert _counts(tmp_path / "old.db") == {**before, "retraining_alembic_version": 1, "promotion_outcomes": 0}
+    assert _counts(tmp_path / "old.db") == {
+        **before,
+        "alert_outbox": 0,
+        "promotion_outcomes": 0,
+        "retraining_alembic_version": 1,
+    }
     assert schema_revision(old) == schema_head()
     after = read_monitoring(old, "churn")
     # The PSI pandas had typed as text (its first row had none) is a number again, every value kept.
