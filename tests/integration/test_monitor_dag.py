@@ -98,7 +98,7 @@ def test_a_champion_below_alert_below_alerts_once_across_repeated_runs(data_dir,
     (text,) = [m["text"] for m in slack.messages if "below the alert floor" in m["text"]]
     assert text.startswith("*churn: roc_auc 0.") and "below monitor.alert_below 0.9900" in text
     assert "first monitoring run below the floor" in text
-    kinds = [alert["kind"] for alert in read_alerts(load_settings().alerts_file)]
+    kinds = [alert["kind"] for alert in read_alerts(alert_outbox())]
     assert kinds.count("performance_limit") == 1
 
 

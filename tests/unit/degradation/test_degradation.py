@@ -16,6 +16,7 @@ from include.retraining.degradation import Episode, degradation_alerts, held_epi
 from include.retraining.drift import DriftDecision, Hold, HoldKind
 from include.retraining.monitor import Performance
 from include.retraining.monitor import steps as monitor_steps
+from include.retraining.warehouse import Database
 from tests.unit.monitor.fakes import CHURN, END, RETRAIN, context, results, sqlite_url
 
 pytestmark = pytest.mark.unit
@@ -100,7 +101,7 @@ def monitor_run(tmp_path: Path):
     config = load_model_config(CHURN)
     config = config.model_copy(update={"monitor": config.monitor.model_copy(update={"alert_below": 0.75})})
     ctx = context(config, warehouse=sqlite_url(tmp_path))
-    outbox = Outbox(tmp_path / "alerts.jsonl")
+    outbox = Outbox(Database(f"sqlite:///{tmp_path / 'outbox.db'}"))
 
     def run(days: int, value: float | None, decision: DriftDecision = QUIET) -> list[str]:
         perf = Performance("roc_auc", 0.8, 900, value, None if value is None else 0.8 - value, source="served")
