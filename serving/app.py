@@ -13,6 +13,8 @@ of a request. What it adds:
   more requests at once than the pool admits a 503; scoring runs on a bounded thread pool;
 - an error body is `{"error_code", "message", "request_id"}` (and `problems` per column): never
   a row of the request or a stack trace, which go to the server log under the request id;
+- `/metrics` (Prometheus text format, behind the token): answers by status code, latency, the
+  version served, swaps, requests in flight, the registry confirmation's age (serving/metrics.py);
 - every answer to `/invocations` carries the version that scored it (`X-Model-Version`) and its
   request id (`X-Request-Id`); `/version` names the model version served (MLflow's names the
   MLflow release, kept here as `mlflow_version`); `/health` answers 503 once the served version
@@ -28,6 +30,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +45,8 @@ from starlette.requests import ClientDisconnect
 
 from serving.follower import AliasFollower, Served, ServingInputError
 from serving.limits import ServingLimits
+from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.metrics import ServingMetrics
 from serving.requests import RequestError, read_request
 
 VERSION_HEADER = "X-Model-Version"
@@ -117,6 +122,23 @@ def create_app(follower: AliasFollower, follow: bool = True, limits: ServingLimi
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title=f"{follower.model_name}@{follower.alias}", lifespan=lifespan)
+    metrics = ServingMetrics(follower, lambda: pending)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        if request.url.path != "/invocations":
+            return await call_next(request)
+        started = time.perf_counter()
+        response = await call_next(request)
+        metrics.observe(response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    async def prometheus(request: Request) -> Response:
+        """Prometheus' text format; behind the token, as /version."""
+        if not limits.authorized(request.headers.get("authorization")):
+            return _unauthorized(uuid.uuid4().hex)
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/ping")
     async def ping() -> Response:

@@ -172,6 +172,7 @@ class AliasFollower:
         self._probe = probe or scorer
         self._numeric = numeric or (lambda model: [])
         self._state = FollowerState()
+        self.swaps = 0  # new versions swapped in after the first (serving/metrics.py)
 
     @property
     def served(self) -> Served | None:
@@ -218,6 +219,7 @@ class AliasFollower:
             )
             return
         log.info("model %s: now serving version %s (alias %s)", self.model_name, target.version, self.alias)
+        self.swaps += state.served is not None
         self._set(FollowerState(served=served, alias_version=target.version, last_poll_at=now, confirmed_at=now))
 
     def run(self, stop: threading.Event) -> None:

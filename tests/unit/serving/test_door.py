@@ -1,6 +1,7 @@
 """The server's door against a real fitted churn model and the batch scorer: a value not of its
 column's type is a 400 naming the column and the row (never the value, never a traceback), the
-token, the body and row limits, a clean 500, and /health going 503 when the version is stale."""
+token, the body and row limits, a clean 500, /health going 503 when the version is stale, and
+/metrics counting what was answered."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from serving.__main__ import batch_scorer, numeric_features
 from serving.app import REQUEST_ID_HEADER, create_app
@@ -281,3 +283,48 @@ def test_a_malformed_split_is_a_400_that_says_what_is_wrong(churn: tuple, split:
 
     assert answer.status_code == 400 and "'dataframe_split'" in answer.json()["message"]
     _assert_clean(answer)
+
+
+def _metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_answers_by_code_time_them_and_name_the_version_and_its_swaps(churn) -> None:
+    config, model, rows = churn
+    registry = FakeRegistry()
+    registry.models["1"] = registry.models["2"] = model
+    registry.aliases["champion"] = "1"
+    scorer, probe = batch_scorer(config, 1)
+    follower = AliasFollower(
+        "churn", "champion", registry, scorer, [], poll_seconds=1.0, probe=probe, numeric=numeric_features(config)
+    )
+    follower.poll_once()
+    client = TestClient(create_app(follower, follow=False, limits=ServingLimits(token=TOKEN)))
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    good = json.dumps({"dataframe_records": _records(rows)})
+    bad = json.dumps({"dataframe_records": [{**_records(rows)[0], "tenure_months": "twelve"}]})
+
+    assert client.post("/invocations", content=good, headers=auth).status_code == 200
+    assert client.post("/invocations", content=good, headers=auth).status_code == 200
+    assert client.post("/invocations", content=bad, headers=auth).status_code == 400
+    assert client.post("/invocations", content=good).status_code == 401
+    registry.aliases["champion"] = "2"
+    follower.poll_once()  # the alias moved: a swap
+
+    assert client.get("/metrics").status_code == 401
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    samples = _metric_samples(scraped.text)
+
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert samples[("serving_requests_total", (("code", "200"),))] == 2
+    assert samples[("serving_requests_total", (("code", "400"),))] == 1
+    assert samples[("serving_requests_total", (("code", "401"),))] == 1
+    assert samples[("serving_request_seconds_count", ())] == 4
+    assert samples[("serving_model_version_info", (("alias", "champion"), ("model", "churn"), ("version", "2")))] == 1
+    assert samples[("serving_swaps_total", ())] == 1
+    assert samples[("serving_requests_in_flight", ())] == 0
+    assert 0 <= samples[("serving_registry_confirmed_age_seconds", ())] < 60
