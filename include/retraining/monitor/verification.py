@@ -16,15 +16,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
-
 from include.retraining.alerts import Alert
-from include.retraining.artifacts import read_snapshot
 from include.retraining.common import Window, as_utc
-from include.retraining.learning import ImprovementInterval, paired_comparison
-from include.retraining.monitor.champion import ChampionScorer
+from include.retraining.learning import ImprovementInterval
 from include.retraining.monitor.contracts import CurrentWindow, Reference
-from include.retraining.promotion import REGRESSED, promise, score_version, verdict
+from include.retraining.monitor.paired import NotComparable, matured_pair
+from include.retraining.promotion import REGRESSED, gate_interval, promise, verdict
 from include.retraining.runs import StepContext
 from include.retraining.tables import (
     PromotionAction,
@@ -34,7 +31,7 @@ from include.retraining.tables import (
     outcome_of,
     record_outcome,
 )
-from include.retraining.tracking import WINDOW_END_TAG, UnusableModelError
+from include.retraining.tracking import WINDOW_END_TAG
 
 VERIFIED_MOVES = (PromotionAction.PROMOTE, PromotionAction.APPROVE)
 MOVES_LOOKBACK = 200  # log rows searched for the move that made the champion
@@ -48,26 +45,12 @@ def verify_promotion(ctx: StepContext, ref: Reference, cur: CurrentWindow) -> tu
     """The champion's promotion checked on this window's matured rows: the row that stands, and
     the alert when it regressed. Raises NothingToVerify with the reason otherwise."""
     move = _promotion_to_verify(ctx, ref, cur.matured_window)
-    matured = read_snapshot(cur.matured).dropna(subset=[ctx.config.target])
-    y = matured[ctx.config.target].to_numpy()
-    config, model = ctx.config, ctx.config.name
-    if len(matured) < config.monitor.min_rows or (config.task == "classification" and np.unique(y).size < 2):
-        raise NothingToVerify(f"model {model!r}: {len(matured)} matured rows (one class or < monitor.min_rows)")
-    new_scores = ChampionScorer(ctx, ref).scores(matured)
+    config = ctx.config
     try:
-        old_scores = score_version(ctx, f"models:/{model}/{move.from_version}", matured)
-    except UnusableModelError as exc:
-        raise NothingToVerify(f"model {model!r}: the replaced version {move.from_version} is unusable: {exc}") from exc
-    gate = config.gate
-    realized = paired_comparison(
-        config.primary_metric,
-        y,
-        new_scores,
-        old_scores,
-        confidence=gate.confidence,
-        samples=gate.bootstrap_samples,
-        seed=config.training.seed,
-    )
+        y, new_scores, old_scores = matured_pair(ctx, ref, cur, str(move.from_version), "the replaced version")
+    except NotComparable as exc:
+        raise NothingToVerify(str(exc)) from exc.__cause__
+    realized = gate_interval(config, config.primary_metric, y, new_scores, old_scores)
     stored = record_outcome(ctx.pipeline_db, _outcome_row(ctx, move, cur.matured_window, realized))
     return stored, regressed_alert(ctx, stored) if stored.verdict == REGRESSED else None
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     )
     from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
     from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, in_tenure, pool_evidence
-    from include.retraining.promotion.gate import GateDecision, GuardrailCheck, decide_promotion, judge
+    from include.retraining.promotion.gate import GateDecision, GuardrailCheck, decide_promotion, gate_interval, judge
     from include.retraining.promotion.moves import (
         Applied,
         Reconciled,

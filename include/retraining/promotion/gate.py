@@ -156,11 +156,11 @@ def judge(
     if champion_scores is not None:
         rows = (y_true, challenger_scores, champion_scores)
         if pooled is not None and pooled.windows > 1:
-            own = _compare(config, metric, *rows)
+            own = gate_interval(config, metric, *rows)
             rows = (pooled.y, pooled.challenger, pooled.champion)
-        interval = _compare(config, metric, *rows)
+        interval = gate_interval(config, metric, *rows)
         checks = tuple(
-            GuardrailCheck(name, margin, _compare(config, name, *rows)) for name, margin in gate.guardrails.items()
+            GuardrailCheck(name, margin, gate_interval(config, name, *rows)) for name, margin in gate.guardrails.items()
         )
     decision = decide_promotion(
         metric=metric,
@@ -180,9 +180,11 @@ def judge(
     return decision
 
 
-def _compare(
+def gate_interval(
     config: ModelConfig, metric: str, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray
 ) -> ImprovementInterval:
+    """The gate's paired interval of `challenger` minus `champion` in `metric`, at the model's
+    `gate.confidence` (also what verifies a promotion on later rows)."""
     gate = config.gate
     return paired_comparison(
         metric,

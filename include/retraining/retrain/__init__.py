@@ -11,14 +11,13 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.retrain.contracts import Extracted, Trained, Validated
+    from include.retraining.retrain.housekeeping import prune_reports, prune_snapshots
     from include.retraining.retrain.steps import (
         config_hash,
         evaluate,
         extract,
         promote,
         promote_or_block,
-        prune_reports,
-        prune_snapshots,
         train,
         validate,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import time
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
@@ -365,33 +364,3 @@ def _blocked_alert(ctx: StepContext, trained: Trained, evaluated: Evaluated, rea
     return gate_blocked_alert(
         ctx.config.name, reason, evaluated.figures(), links, dedup_key=f"{ctx.run.dedup_prefix}/gate"
     )
-
-
-def prune_snapshots(ctx: StepContext, current: str, now: float | None = None) -> list[Path]:
-    """Housekeeping after the decision: delete the snapshots, and the monitoring runs' row copies,
-    of all but the newest `retention.snapshots` windows, never this run's snapshot or the
-    champion's and previous champion's; the deleted paths (none on a dry run). An error reading
-    what is protected propagates, and nothing is deleted."""
-    from include.retraining.artifacts import prune_snapshots as prune
-
-    if ctx.run.dry_run:
-        return []
-    protected = {Path(current)}
-    for alias in (ctx.registry.champion(), ctx.registry.previous_champion()):
-        path = ctx.tracker.run_tags(alias.run_id).get(tracking.SNAPSHOT_PATH_TAG) if alias is not None else None
-        if path:
-            protected.add(Path(path))
-    keep = ctx.config.retention.snapshots
-    return prune(ctx.settings.artifact_root, ctx.config.name, keep, protected, time.time() if now is None else now)
-
-
-def prune_reports(ctx: StepContext, now: float | None = None) -> list[Path]:
-    """Housekeeping after the decision: delete the monitoring reports and validation results of
-    all but the newest `retention.reports` windows of each kind; the deleted folders (none on a
-    dry run). Nothing here is protected by the registry, so it runs when the registry is down."""
-    from include.retraining.artifacts import prune_reports as prune
-
-    if ctx.run.dry_run:
-        return []
-    now = time.time() if now is None else now
-    return prune(ctx.settings.artifact_root, ctx.config.name, ctx.config.retention.reports, now)
