@@ -45,10 +45,17 @@ from urllib.parse import quote
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 from fastapi import Depends, FastAPI, HTTPException, status
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from include.orchestration.ui_auth import current_user, may
-from include.retraining.artifacts import ARTIFACTS_URL_PREFIX
+from include.retraining.artifacts import (
+    ARTIFACTS_URL_PREFIX,
+    ArtifactPath,
+    Root,
+    artifact_href,
+    artifact_path,
+    relative_key,
+)
 from include.retraining.common import Settings, load_settings, mlflow_ui_base
 from include.retraining.config import is_model_name
 
@@ -90,30 +97,27 @@ def mlflow_run_url(tracking_uri: str, run_id: str | None, experiment_id: str | N
     return f"{base}/#/runs/{quote(run_id, safe='')}"
 
 
-def servable_path(artifact_root: Path, candidate: Path | str) -> Path | None:
-    """The resolved file if it may be served: under the root after resolving, with an allowed suffix."""
-    root = Path(artifact_root).resolve()
-    path = Path(candidate)
-    resolved = (path if path.is_absolute() else root / path).resolve()
-    if not resolved.is_relative_to(root) or resolved == root:
+def servable_path(artifact_root: Root, candidate: Root) -> ArtifactPath | None:
+    """The file if it may be served: under the root (a key below it, or a full path or URL under
+    it; local paths after resolving links), with an allowed suffix."""
+    text = str(candidate)
+    if not text or "\x00" in text:
         return None
-    if resolved.suffix.lower() not in SERVED_SUFFIXES:
+    full = text if "://" in text or Path(text).is_absolute() else f"{str(artifact_root).rstrip('/')}/{text}"
+    key = relative_key(artifact_root, full)
+    if key is None or Path(key).suffix.lower() not in SERVED_SUFFIXES:
         return None
-    return resolved
+    return artifact_path(artifact_root) / key
 
 
-def artifact_url(path: str | None, artifact_root: Path, base_url: str) -> str:
+def artifact_url(path: str | None, artifact_root: Root, base_url: str) -> str:
     """The URL of a file on the artifact root through this plugin's endpoint, or "" if not servable."""
-    if not path:
+    if not path or servable_path(artifact_root, path) is None:
         return ""
-    resolved = servable_path(artifact_root, Path(path))
-    if resolved is None:
-        return ""
-    relative = resolved.relative_to(Path(artifact_root).resolve()).as_posix()
-    return f"{base_url.rstrip('/')}{ARTIFACTS_PREFIX}/{quote(relative)}"
+    return artifact_href(artifact_root, path, base_url)
 
 
-def failed_validation_html(artifact_root: Path, model: str, window: dict[str, str]) -> Path:
+def failed_validation_html(artifact_root: Root, model: str, window: dict[str, str]) -> ArtifactPath:
     """Where validate writes its result for a window (the layout the retrain steps write to)."""
     from include.retraining.artifacts import validation_html
     from include.retraining.common import Window
@@ -216,28 +220,31 @@ def _requested_model(relative_path: str) -> str | None:
     return parts[0]
 
 
-def _artifact_root() -> Path:
+def _artifact_root() -> Root:
     return _settings().artifact_root
 
 
-def create_artifact_app(artifact_root: Callable[[], Path] = _artifact_root) -> FastAPI:
+def create_artifact_app(artifact_root: Callable[[], Root] = _artifact_root) -> FastAPI:
     app = FastAPI(title="Retraining artifacts", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.api_route("/{relative_path:path}", methods=["GET", "HEAD"])
-    def artifact(relative_path: str, may_read: Annotated[Callable[[str], bool], Depends(model_access)]) -> FileResponse:
+    def artifact(relative_path: str, may_read: Annotated[Callable[[str], bool], Depends(model_access)]) -> Response:
         # Access first, from the path as asked: a 404 before the 403 would tell a user who may not
         # read a model which of its files exist. The resolved file must then belong to the same model.
         model = _requested_model(relative_path)
         if model is not None and not may_read(model):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "no access to this model's runs")
-        root = artifact_root().resolve()
+        # Read through the artifact store, so a report in object storage serves like a local one.
+        root = artifact_root()
         path = servable_path(root, relative_path) if model is not None else None
-        if path is None or not path.is_file() or path.relative_to(root).parts[0] != model:
+        if path is None or relative_key(root, path).split("/")[0] != model or not path.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such artifact")
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
-        if path.suffix.lower() == ".html":
+        suffix = path.suffix.lower()
+        if suffix == ".html":
             headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups allow-downloads"
-        return FileResponse(path, headers=headers)
+        media_type = {".html": "text/html; charset=utf-8", ".json": "application/json", ".png": "image/png"}[suffix]
+        return Response(path.read_bytes(), media_type=media_type, headers=headers)
 
     return app
 

@@ -23,6 +23,7 @@ LIBRARIES = (
     "numpy",
     "pandas",
     "pyarrow.parquet",
+    "upath",
     "sqlalchemy",
     "alembic.command",
     "sqlparse",

@@ -1,5 +1,6 @@
-"""Files under the artifact root: its layout, the content-addressed training snapshots, atomic
-Parquet writes, and the retention that prunes old snapshots."""
+"""Files under the artifact root, a local folder or an object-store URL: the store every artifact
+is written and read through, its layout, the content-addressed training snapshots, atomic
+writes, and the retention that prunes old snapshots and reports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from include.retraining import face
 if TYPE_CHECKING:
     from include.retraining.artifacts.layout import (
         ARTIFACTS_URL_PREFIX,
+        Root,
         artifact_href,
         model_dir,
         monitoring_dir,
@@ -27,6 +29,18 @@ if TYPE_CHECKING:
         write_parquet_atomic,
         write_snapshot,
         write_snapshot_batches,
+    )
+    from include.retraining.artifacts.store import (
+        ArtifactPath,
+        artifact_path,
+        copy_in,
+        is_local,
+        opened,
+        relative_key,
+        under,
+        write_bytes,
+        write_text,
+        write_with,
     )
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -12,12 +12,20 @@ reads the champions' snapshots from the registry, and skips pruning when it cann
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+from os import PathLike
 
-from include.retraining.artifacts.layout import MONITORING, SNAPSHOTS, VALIDATION, model_dir
+from include.retraining.artifacts.layout import MONITORING, SNAPSHOTS, VALIDATION, Root, model_dir
+from include.retraining.artifacts.store import (
+    ArtifactPath,
+    artifact_path,
+    files_under,
+    modified,
+    remove,
+    remove_empty_folder,
+    remove_tree,
+)
 
 # A snapshot this young may still be read by a run in progress (extract -> evaluate) or a retry.
 SNAPSHOT_MIN_AGE = timedelta(days=2)
@@ -25,7 +33,7 @@ SNAPSHOT_MIN_AGE = timedelta(days=2)
 
 @dataclass(frozen=True)
 class SnapshotFile:
-    path: Path
+    path: ArtifactPath
     window_label: str
     modified: float
 
@@ -35,66 +43,68 @@ class SnapshotFile:
         return self.window_label.rsplit("_", 1)[-1]
 
 
-def _files(folder: Path) -> list[SnapshotFile]:
+def _files(folder: ArtifactPath) -> list[SnapshotFile]:
     if not folder.is_dir():
         return []
-    return [SnapshotFile(p, p.parent.name, p.stat().st_mtime) for p in folder.glob("*/*.parquet") if p.is_file()]
+    return [SnapshotFile(p, p.parent.name, modified(p)) for p in folder.glob("*/*.parquet") if p.is_file()]
 
 
-def snapshot_files(artifact_root: Path, model: str) -> list[SnapshotFile]:
+def snapshot_files(artifact_root: Root, model: str) -> list[SnapshotFile]:
     return _files(model_dir(artifact_root, model) / SNAPSHOTS)
 
 
-def monitoring_frames(artifact_root: Path, model: str) -> list[SnapshotFile]:
+def monitoring_frames(artifact_root: Root, model: str) -> list[SnapshotFile]:
     """The rows each monitoring run copies for its own tasks (current, matured, served); its
     reports (HTML, JSON) stay."""
     return _files(model_dir(artifact_root, model) / MONITORING)
 
 
-def to_delete(files: list[SnapshotFile], keep: int, protected: set[Path], now: float) -> list[Path]:
+def to_delete(
+    files: list[SnapshotFile], keep: int, protected: set[str | PathLike[str]], now: float
+) -> list[ArtifactPath]:
     """The files of all but the `keep` newest windows, never a protected or young one."""
     kept = set(sorted({f.window_end for f in files}, reverse=True)[:keep])
     young = now - SNAPSHOT_MIN_AGE.total_seconds()
-    protected = {p.resolve() for p in protected}
+    protected = {str(artifact_path(p)) for p in protected}
     newest_first = sorted(files, key=lambda f: (f.window_end, f.modified), reverse=True)
     return [
-        f.path
-        for f in newest_first
-        if f.window_end not in kept and f.path.resolve() not in protected and f.modified < young
+        f.path for f in newest_first if f.window_end not in kept and str(f.path) not in protected and f.modified < young
     ]
 
 
-def prune_snapshots(artifact_root: Path, model: str, keep: int, protected: set[Path], now: float) -> list[Path]:
+def prune_snapshots(
+    artifact_root: Root, model: str, keep: int, protected: set[str | PathLike[str]], now: float
+) -> list[ArtifactPath]:
     """Delete the snapshots, and the monitoring runs' row copies, of all but the newest `keep`
     windows, never a `protected` or young one; the deleted paths."""
     snapshots = to_delete(snapshot_files(artifact_root, model), keep, protected, now)
     frames = to_delete(monitoring_frames(artifact_root, model), keep, set(), now)
     for path in [*snapshots, *frames]:
-        path.unlink(missing_ok=True)
+        remove(path)
     for path in snapshots:
-        if path.parent.is_dir() and not any(path.parent.iterdir()):
-            path.parent.rmdir()
+        remove_empty_folder(path.parent)
     return [*snapshots, *frames]
 
 
-def _window_folders(folder: Path) -> list[SnapshotFile]:
-    """A kind's window folders, each dated by its newest file (an empty one by the folder's own)."""
+def _window_folders(folder: ArtifactPath) -> list[SnapshotFile]:
+    """A kind's window folders, each dated by its newest file (an empty local one by the folder's
+    own time; an object store has no empty folders)."""
     if not folder.is_dir():
         return []
     windows = []
     for path in (p for p in folder.iterdir() if p.is_dir()):
-        times = [f.stat().st_mtime for f in path.rglob("*") if f.is_file()]
-        windows.append(SnapshotFile(path, path.name, max(times, default=path.stat().st_mtime)))
+        times = [modified(f) for f in files_under(path)]
+        windows.append(SnapshotFile(path, path.name, max(times) if times else modified(path)))
     return windows
 
 
-def prune_reports(artifact_root: Path, model: str, keep: int, now: float) -> list[Path]:
+def prune_reports(artifact_root: Root, model: str, keep: int, now: float) -> list[ArtifactPath]:
     """Delete the monitoring and validation window folders (reports, GX results, evidence, and any
     row copies left) of all but the newest `keep` windows of each kind, never one with a file
     younger than SNAPSHOT_MIN_AGE; the deleted folders."""
-    deleted: list[Path] = []
+    deleted: list[ArtifactPath] = []
     for kind in (MONITORING, VALIDATION):
         for path in to_delete(_window_folders(model_dir(artifact_root, model) / kind), keep, set(), now):
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
             deleted.append(path)
     return deleted

@@ -2,7 +2,7 @@
 
 A snapshot is written as a stream of Arrow record batches (`write_snapshot_batches`): each batch
 is put in the snapshot's form (`snapshot_form`: strings dictionary-encoded), hashed and written
-as it comes, into a temp file renamed into place once complete, so no step holds the whole
+as it comes, into a staged file published whole (artifacts/store.py) once complete, so no step holds the whole
 window. A pandas frame (SQLite's path, the hash sample) goes through the same writer and gives
 the same file and hash for the same rows. The content hash covers column names, types and
 values, not Parquet bytes, so it is stable across library versions and batch sizes; a rerun of
@@ -11,18 +11,15 @@ the same window writes the same file under the same name.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from pathlib import Path
+from os import PathLike
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from include.retraining.artifacts.layout import snapshot_dir
+from include.retraining.artifacts.layout import Root, snapshot_dir
 from include.retraining.artifacts.snapshot_form import (
     ContentDigest,
     digest_of,
@@ -30,6 +27,7 @@ from include.retraining.artifacts.snapshot_form import (
     logical_batch,
     snapshot_schema,
 )
+from include.retraining.artifacts.store import ArtifactPath, opened, publish, staged, write_with
 from include.retraining.common import Window
 
 # Batches a frame is cut into on its way to the writer: one row group each, bounded temporaries.
@@ -38,7 +36,7 @@ FRAME_BATCH_ROWS = 65_536
 
 @dataclass(frozen=True)
 class Snapshot:
-    path: Path
+    path: ArtifactPath
     content_hash: str
     rows: int
 
@@ -56,46 +54,25 @@ def content_hash(frame: pd.DataFrame) -> str:
     return digest_of(reader, snapshot_schema(reader.schema)).hexdigest()
 
 
-@contextmanager
-def _temp_file(folder: Path) -> Iterator[Path]:
-    """A temp file beside the final name, removed unless it was renamed into place."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
-        path = Path(tmp.name)
-        try:
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+def write_parquet_atomic(frame: pd.DataFrame, path: str | PathLike[str]) -> ArtifactPath:
+    """A frame as Parquet at path in the artifact store, whole or not at all."""
+    return write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
-def _publish(tmp: Path, path: Path) -> Path:
-    """fsync, then rename: a crash never leaves half a file under the final name."""
-    with tmp.open("rb") as written:
-        os.fsync(written.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Temp file, then rename: a crash never leaves half a file under the final name."""
-    with _temp_file(path.parent) as tmp:
-        frame.to_parquet(tmp, index=False)
-        return _publish(tmp, path)
-
-
-def _intact(path: Path, digest: str) -> bool:
+def _intact(path: ArtifactPath, digest: str) -> bool:
     """The file at path holds exactly the rows of this hash (a torn or altered file does not),
     read back batch by batch."""
     try:
-        file = pq.ParquetFile(path)
-        return digest_of(file.iter_batches(), file.schema_arrow).hexdigest() == digest
+        with opened(path) as source:
+            file = pq.ParquetFile(source)
+            return digest_of(file.iter_batches(), file.schema_arrow).hexdigest() == digest
     except Exception:  # noqa: BLE001 - any unreadable file is simply not intact
         return False
 
 
 def write_snapshot_batches(
     batches: pa.RecordBatchReader,
-    artifact_root: Path,
+    artifact_root: Root,
     model: str,
     window: Window,
     accept: Callable[[int], None] | None = None,
@@ -111,7 +88,7 @@ def write_snapshot_batches(
     folder = snapshot_dir(artifact_root, model, window)
     schema = snapshot_schema(batches.schema, plain_strings)
     digest = ContentDigest(schema)
-    with _temp_file(folder) as tmp:
+    with staged(folder / "snapshot.parquet") as tmp:
         # Parquet dictionaries for the dictionary strings only: tried on unique floats and
         # timestamps they fall back to plain after the first page, a fifth of the write time.
         strings = [field.name for field in schema if pa.types.is_dictionary(field.type)]
@@ -125,21 +102,23 @@ def write_snapshot_batches(
         content = digest.hexdigest()
         path = folder / f"{content[:16]}.parquet"
         if not (path.exists() and _intact(path, content)):
-            _publish(tmp, path)
+            publish(tmp, path)
     return Snapshot(path=path, content_hash=content, rows=digest.rows)
 
 
 def write_snapshot(
-    frame: pd.DataFrame, artifact_root: Path, model: str, window: Window, plain_strings: Collection[str] = ()
+    frame: pd.DataFrame, artifact_root: Root, model: str, window: Window, plain_strings: Collection[str] = ()
 ) -> Snapshot:
     """A frame's snapshot: the same file and hash as the same rows streamed."""
     return write_snapshot_batches(frame_batches(frame), artifact_root, model, window, plain_strings=plain_strings)
 
 
-def read_snapshot(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
-    """The snapshot as the steps read it: strings as plain `object` columns, as every backend's
-    window reads them (not pandas categoricals, whose unused categories would change counts)."""
-    table = pq.read_table(path, columns=columns)
+def read_snapshot(path: str | PathLike[str], columns: list[str] | None = None) -> pd.DataFrame:
+    """The snapshot (or any Parquet artifact) as the steps read it: strings as plain `object`
+    columns, as every backend's window reads them (not pandas categoricals, whose unused
+    categories would change counts)."""
+    with opened(path) as source:
+        table = pq.read_table(source, columns=columns)
     plain = [
         pa.field(field.name, field.type.value_type) if pa.types.is_dictionary(field.type) else field
         for field in table.schema

@@ -22,7 +22,9 @@ _FALSE = ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    artifact_root: Path
+    # A local folder, or an fsspec URL (`s3://bucket/prefix`) kept as written: the artifact store
+    # (include/retraining/artifacts/store.py) resolves either.
+    artifact_root: Path | str
     models_dir: Path
     tracking_uri: str
     warehouse_default_url: str
@@ -97,12 +99,27 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def artifact_root(value: str, data_dir: Path) -> Path | str:
+    """RETRAINING_ARTIFACT_ROOT: unset, `<data dir>/artifacts`; a path or `file://` URL, that
+    folder; any other URL (`s3://bucket/prefix`, `gs://...`), the URL without a trailing slash."""
+    if not value:
+        return data_dir / "artifacts"
+    scheme = urlsplit(value).scheme if "://" in value else ""
+    if scheme in ("", "file"):
+        return Path(urlsplit(value).path if scheme else value).resolve()
+    if not urlsplit(value).netloc:
+        raise ValueError(
+            f"environment variable RETRAINING_ARTIFACT_ROOT={value!r}: expected a folder or a URL like s3://bucket/prefix"
+        )
+    return value.rstrip("/")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("RETRAINING_DATA_DIR", REPO_ROOT / ".data")).resolve()
     return Settings(
         data_dir=data_dir,
-        artifact_root=Path(env.get("RETRAINING_ARTIFACT_ROOT", data_dir / "artifacts")).resolve(),
+        artifact_root=artifact_root(env.get("RETRAINING_ARTIFACT_ROOT", "").strip(), data_dir),
         models_dir=Path(env.get("RETRAINING_MODELS_DIR", REPO_ROOT / "include" / "models")).resolve(),
         tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir / 'mlflow.db'}"),
         warehouse_default_url=f"sqlite:///{data_dir / 'warehouse.db'}",

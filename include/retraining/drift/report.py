@@ -9,14 +9,15 @@ each with the trigger policy's own verdict per column on top (`verdict.py`): the
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from include.retraining.artifacts import ArtifactPath, artifact_path, write_text, write_with
 from include.retraining.common import sample_rows
 from include.retraining.config import TriggerConfig
 from include.retraining.drift.evidence import DriftEvidence
@@ -53,8 +54,8 @@ def compute_data_drift(
     stattest: str | dict[str, str] | None = None,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     seed: int = 0,
-    html_path: Path | None = None,
-    json_path: Path | None = None,
+    html_path: str | PathLike[str] | None = None,
+    json_path: str | PathLike[str] | None = None,
     drift_share: float = 0.5,
     window: Mapping[str, Any] | None = None,
     evidence: DriftEvidence | None = None,
@@ -84,16 +85,20 @@ def compute_data_drift(
     )
     verdicts = column_verdicts(summary, evidence, trigger or TriggerConfig()) if evidence is not None else None
     if html_path is not None:
-        _write_html(Path(html_path), snapshot, summary, verdict_html(verdicts, evidence) if verdicts else "")
+        _write_html(artifact_path(html_path), snapshot, summary, verdict_html(verdicts, evidence) if verdicts else "")
     if json_path is not None:
         _write_json(
-            Path(json_path), summary, window, snapshot_dict, verdict_json(verdicts, evidence) if verdicts else None
+            artifact_path(json_path),
+            summary,
+            window,
+            snapshot_dict,
+            verdict_json(verdicts, evidence) if verdicts else None,
         )
     return summary
 
 
 def _write_json(
-    path: Path,
+    path: ArtifactPath,
     summary: DriftSummary,
     window: Mapping[str, Any] | None,
     snapshot_dict: Mapping[str, Any],
@@ -102,7 +107,7 @@ def _write_json(
     payload = {"summary": summary.to_dict(), "window": dict(window or {}), "evidently": snapshot_dict}
     if policy is not None:
         payload["policy"] = policy
-    _write_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False))
+    write_text(path, json.dumps(json_safe(payload), indent=2, allow_nan=False))
 
 
 def _checked_features(
@@ -304,7 +309,7 @@ def _as_float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _write_html(path: Path, snapshot: Any, summary: DriftSummary, verdict: str) -> None:
+def _write_html(path: ArtifactPath, snapshot: Any, summary: DriftSummary, verdict: str) -> None:
     """Evidently's report with `verdict` (the policy's section, "" for none) at the top of its body."""
     if snapshot is None:
         text = (
@@ -312,22 +317,18 @@ def _write_html(path: Path, snapshot: Any, summary: DriftSummary, verdict: str) 
             + ", ".join(summary.drifted_columns)
             + "</p></body></html>"
         )
-        _write_atomic(path, text)
+        write_text(path, text)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    snapshot.save_html(str(tmp))
-    if verdict:
-        html = tmp.read_text(encoding="utf-8")
-        body = html.find("<body>")
-        html = html[: body + len("<body>")] + verdict + html[body + len("<body>") :] if body >= 0 else verdict + html
-        tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
 
+    def save(tmp: Path) -> None:
+        # Evidently writes local files only: a staged file, published to the store whole.
+        snapshot.save_html(str(tmp))
+        if verdict:
+            html = tmp.read_text(encoding="utf-8")
+            body = html.find("<body>")
+            html = (
+                html[: body + len("<body>")] + verdict + html[body + len("<body>") :] if body >= 0 else verdict + html
+            )
+            tmp.write_text(html, encoding="utf-8")
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Write-then-rename, so a retried task never leaves a half-written file behind.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_with(path, save)

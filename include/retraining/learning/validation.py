@@ -11,17 +11,17 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from pathlib import Path
+from os import PathLike
 from typing import Any
 
 import pandas as pd
 
+from include.retraining.artifacts import artifact_path, write_text
 from include.retraining.config import ModelConfig
 
 # Great Expectations logs ~200 "Skipping registering function" lines at INFO when imported,
@@ -266,18 +266,8 @@ def _column(kwargs: dict[str, Any]) -> str | None:
     return kwargs.get("column") or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write then rename, so the operator console never serves half a result."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def validate_frame(
-    frame: pd.DataFrame, config: ModelConfig, profile: ReferenceProfile | None, out_dir: Path
+    frame: pd.DataFrame, config: ModelConfig, profile: ReferenceProfile | None, out_dir: str | PathLike[str]
 ) -> ValidationReport:
     """Run the suite on the frame; write the GX result as JSON and a readable HTML page."""
     import great_expectations as gx
@@ -300,7 +290,8 @@ def validate_frame(
         for r in result.results
         if not r.success
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Through the artifact store, each file whole, so the operator console never serves half a result.
+    out_dir = artifact_path(out_dir)
     json_path, html_path = out_dir / "gx_result.json", out_dir / "gx_result.html"
     report = ValidationReport(
         success=bool(result.success),
@@ -309,8 +300,8 @@ def validate_frame(
         json_path=str(json_path),
         html_path=str(html_path),
     )
-    _write_atomic(json_path, json.dumps(result.to_json_dict(), indent=2, default=str))
-    _write_atomic(html_path, _render_html(config, report, list(result.results)))
+    write_text(json_path, json.dumps(result.to_json_dict(), indent=2, default=str))
+    write_text(html_path, _render_html(config, report, list(result.results)))
     return report
 
 
@@ -318,7 +309,7 @@ def validate_or_raise(
     frame: pd.DataFrame,
     config: ModelConfig,
     profile: ReferenceProfile | None,
-    out_dir: Path,
+    out_dir: str | PathLike[str],
     window_check: Callable[[ValidationReport], ValidationReport] | None = None,
 ) -> ValidationReport:
     """The suite on the frame, plus `window_check` (checks of the whole window when the frame is

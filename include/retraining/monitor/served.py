@@ -13,13 +13,12 @@ Where nothing was served, the monitor falls back to scoring the window itself ("
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from include.retraining.artifacts import read_snapshot, write_parquet_atomic
+from include.retraining.artifacts import ArtifactPath, read_snapshot, write_parquet_atomic
 from include.retraining.common import Window
 from include.retraining.config import ModelConfig
 from include.retraining.monitor.contracts import (
@@ -40,7 +39,11 @@ _KEYS = ["id", "event_time"]
 
 
 def served_windows(
-    ctx: StepContext, window: Window, matured: Window, folder: Path, below: tuple[int, int] = (HASH_SPACE, HASH_SPACE)
+    ctx: StepContext,
+    window: Window,
+    matured: Window,
+    folder: ArtifactPath,
+    below: tuple[int, int] = (HASH_SPACE, HASH_SPACE),
 ) -> dict[str, Any]:
     """The `served_current` / `served_matured` of `CurrentWindow`: Parquet paths, or None when
     nothing was served in that window. `below` holds the hash thresholds the two source windows
@@ -55,7 +58,7 @@ def served_windows(
     }
 
 
-def _keep(frame: pd.DataFrame, path: Path) -> str | None:
+def _keep(frame: pd.DataFrame, path: ArtifactPath) -> str | None:
     return str(write_parquet_atomic(frame, path)) if len(frame) else None
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from include.retraining.artifacts import ArtifactPath, read_snapshot, write_parquet_atomic
 from include.retraining.artifacts import monitoring_dir as window_dir
-from include.retraining.artifacts import read_snapshot, write_parquet_atomic
 from include.retraining.common import Window, recent_window, sample_rows
 from include.retraining.config import ModelConfig
 from include.retraining.drift import DriftDecision
@@ -46,7 +45,7 @@ from include.retraining.tables import mark_trigger_emitted, replace_monitoring_r
 from include.retraining.warehouse import WarehouseError
 
 
-def monitoring_dir(ctx: StepContext, window: Window) -> Path:
+def monitoring_dir(ctx: StepContext, window: Window) -> ArtifactPath:
     return window_dir(ctx.settings.artifact_root, ctx.config.name, window)
 
 

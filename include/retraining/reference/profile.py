@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from os import PathLike
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from include.retraining.artifacts import write_parquet_atomic
+from include.retraining.artifacts import artifact_path, write_parquet_atomic, write_text
 from include.retraining.common import sample_rows
 from include.retraining.config import ModelConfig
 
@@ -48,7 +47,7 @@ class ColumnProfile:
 
 @dataclass(frozen=True)
 class DataProfile:
-    """A training window's profile; `sample_path` is where its sample lies on local disk."""
+    """A training window's profile; `sample_path` is where its sample lies in the artifact store."""
 
     rows: int
     seed: int
@@ -125,26 +124,23 @@ def build_profile(frame: pd.DataFrame, config: ModelConfig) -> tuple[DataProfile
     return profile, sample
 
 
-def write_reference(frame: pd.DataFrame, config: ModelConfig, folder: Path) -> DataProfile:
+def write_reference(frame: pd.DataFrame, config: ModelConfig, folder: str | PathLike[str]) -> DataProfile:
     """Write `profile.json` and `sample.parquet` into folder (each atomically)."""
     profile, sample = build_profile(frame, config)
     return save_reference(profile, sample, folder)
 
 
-def save_reference(profile: DataProfile, sample: pd.DataFrame, folder: Path) -> DataProfile:
-    folder.mkdir(parents=True, exist_ok=True)
+def save_reference(profile: DataProfile, sample: pd.DataFrame, folder: str | PathLike[str]) -> DataProfile:
+    """The sample first, the profile last: a folder whose profile is there is complete."""
+    folder = artifact_path(folder)
     sample_path = write_parquet_atomic(sample, folder / SAMPLE_FILE)
-    temporary = folder / f".{PROFILE_FILE}.{os.getpid()}.tmp"
-    try:
-        temporary.write_text(json.dumps(profile.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, folder / PROFILE_FILE)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_text(folder / PROFILE_FILE, json.dumps(profile.to_dict(), indent=1, sort_keys=True))
     return DataProfile.from_dict(profile.to_dict(), str(sample_path))
 
 
-def read_reference(folder: Path) -> DataProfile | None:
+def read_reference(folder: str | PathLike[str]) -> DataProfile | None:
     """The profile stored in folder, or None when the folder does not hold both files."""
+    folder = artifact_path(folder)
     profile_path, sample_path = folder / PROFILE_FILE, folder / SAMPLE_FILE
     if not (profile_path.is_file() and sample_path.is_file()):
         return None

@@ -1,4 +1,4 @@
-"""A champion's reference profile on local disk, cached by version.
+"""A champion's reference profile in the artifact store, cached by version.
 
 First use of a version copies the profile its training run logged (`reference/` in MLflow) into
 `<artifact root>/<model>/reference/v<version>/`; every later validate and monitor run reads that
@@ -9,13 +9,11 @@ leads to that fallback; any other tracking error propagates (fail closed).
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from include.retraining.artifacts import reference_dir
+from include.retraining.artifacts import ArtifactPath, copy_in, reference_dir
 from include.retraining.reference.profile import (
     ARTIFACT_DIR,
     PROFILE_FILE,
@@ -42,18 +40,13 @@ def champion_profile(ctx: StepContext, version: str, run_id: str) -> DataProfile
     return write_reference(frame, ctx.config, folder)
 
 
-def _copy_logged(tracker: Any, run_id: str, folder: Path) -> bool:
-    """Download the run's logged profile into folder (whole, or not at all); False when the run
-    logged none."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        downloaded = tracker.download_artifacts(run_id, ARTIFACT_DIR, dst_path=str(staging))
-        if downloaded is None or not all((downloaded / name).is_file() for name in (PROFILE_FILE, SAMPLE_FILE)):
+def _copy_logged(tracker: Any, run_id: str, folder: ArtifactPath) -> bool:
+    """Copy the run's logged profile into the store's folder, the sample first and the profile
+    last (`read_reference` finds a folder complete or not at all); False when the run logged none."""
+    with tempfile.TemporaryDirectory(prefix="retraining-reference-") as staging:
+        downloaded = tracker.download_artifacts(run_id, ARTIFACT_DIR, dst_path=staging)
+        if downloaded is None or not all((Path(downloaded) / name).is_file() for name in (PROFILE_FILE, SAMPLE_FILE)):
             return False
-        if folder.exists():  # a half-filled folder left by an older run of this code
-            shutil.rmtree(folder)
-        os.replace(downloaded, folder)
+        for name in (SAMPLE_FILE, PROFILE_FILE):
+            copy_in(Path(downloaded) / name, folder / name)
         return True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -182,13 +182,13 @@ class Tracker:
         return Path(folder)
 
     def training_frame(self, run_id: str) -> Any:
-        """The run's rows: its local snapshot, else the copy runs logged before profiles existed
-        (downloaded to a folder deleted once read); None when neither is stored."""
-        from include.retraining.artifacts import read_snapshot
+        """The run's rows: its snapshot in the artifact store, else the copy runs logged before
+        profiles existed (downloaded to a folder deleted once read); None when neither is stored."""
+        from include.retraining.artifacts import artifact_path, read_snapshot
 
-        local = self.run_tags(run_id).get(SNAPSHOT_PATH_TAG)
-        if local and Path(local).exists():
-            return read_snapshot(local)
+        stored = self.run_tags(run_id).get(SNAPSHOT_PATH_TAG)
+        if stored and artifact_path(stored).exists():
+            return read_snapshot(stored)
         with tempfile.TemporaryDirectory(prefix="retraining-snapshot-") as staging:
             folder = self.download_artifacts(run_id, "snapshot", dst_path=staging)
             files = sorted(folder.glob("*.parquet")) if folder else []

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import World, generate_snapshots
+from include.retraining.artifacts import store as artifact_store
 from include.retraining.config import load_model_config
 from include.retraining.learning import (
     DataValidationError,
@@ -18,7 +19,6 @@ from include.retraining.learning import (
     learned_profile,
     validate_frame,
     validate_or_raise,
-    validation,
 )
 from include.retraining.reference import build_profile
 
@@ -191,7 +191,7 @@ def test_gx_results_are_written_by_rename_and_a_rerun_replaces_them(tmp_path: Pa
 def test_a_failed_write_leaves_the_previous_result_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frame = generate_snapshots(500, START, END, seed=1)
     before = Path(validate_frame(frame, CONFIG, None, tmp_path).json_path).read_text()
-    monkeypatch.setattr(validation.os, "replace", _raise_disk_full)
+    monkeypatch.setattr(artifact_store.os, "replace", _raise_disk_full)
 
     with pytest.raises(OSError, match="disk full"):
         validate_frame(frame, CONFIG, None, tmp_path)

@@ -51,6 +51,9 @@ ADAPTERS = {
     "adbc_driver_postgresql": {"warehouse/database.py"},
     "evidently": {"drift/report.py"},
     "great_expectations": {"learning/validation.py"},
+    # The artifact store: local folders and object-store URLs alike.
+    "upath": {"artifacts/store.py"},
+    "fsspec": {"artifacts/store.py"},
 }
 
 
