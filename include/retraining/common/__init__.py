@@ -9,7 +9,14 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.common.sampling import sample_rows
-    from include.retraining.common.settings import REPO_ROOT, Settings, load_settings, mlflow_ui_base, without_userinfo
+    from include.retraining.common.settings import (
+        REPO_ROOT,
+        Settings,
+        artifact_root,
+        load_settings,
+        mlflow_ui_base,
+        without_userinfo,
+    )
     from include.retraining.common.windows import (
         Window,
         as_nanoseconds,

@@ -313,6 +313,31 @@ def test_endpoint_refuses_a_symlink_into_another_models_folder(client: TestClien
     assert "other" not in response.text
 
 
+def test_endpoint_serves_a_report_from_an_object_store_root() -> None:
+    # memory:// stands in for s3://: no local file, the bytes come through the artifact store.
+    from include.retraining.artifacts import artifact_path, write_text
+
+    root = f"memory://bucket-links-{id(object())}/prefix"
+    report = write_text(artifact_path(root) / "churn" / "monitoring" / "w1" / "drift_report.html", "<html>s3</html>")
+    write_text(artifact_path(root) / "other" / "report.html", "<html>other</html>")
+    app = links.create_artifact_app(lambda: root)
+    app.dependency_overrides[links.model_access] = lambda: lambda model: model == "churn"
+    client = TestClient(app)
+
+    served = client.get("/churn/monitoring/w1/drift_report.html")
+
+    assert (served.status_code, served.text) == (200, "<html>s3</html>")
+    assert served.headers["content-security-policy"].startswith("sandbox")
+    assert client.get("/churn/monitoring/w1/missing.html").status_code == 404
+    assert client.get("/churn/%2e%2e/other/report.html").status_code == 404
+    assert client.get("/other/report.html").status_code == 403
+    assert (
+        links.artifact_url(str(report), root, BASE)
+        == f"{BASE}/retraining-artifacts/churn/monitoring/w1/drift_report.html"
+    )
+    report.fs.rm(artifact_path(root).path, recursive=True)
+
+
 def test_endpoint_requires_an_airflow_login(root: Path) -> None:
     (root / "churn" / "report.html").write_text("<html>report</html>")
     client = TestClient(links.create_artifact_app(lambda: root))
