@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         artifact_path,
         copy_in,
         is_local,
+        local_copy,
         opened,
         relative_key,
         under,

@@ -107,6 +107,20 @@ def opened(path: str | PathLike[str]) -> Iterator[str | IO[bytes]]:
             yield handle
 
 
+@contextmanager
+def local_copy(path: str | PathLike[str]) -> Iterator[Path]:
+    """A local file of path's bytes under its own name, for libraries that read local files only
+    (MLflow's `log_artifact`): the file itself on local disk, a temporary download otherwise."""
+    path = artifact_path(path)
+    if is_local(path):
+        yield Path(path.path)
+        return
+    with tempfile.TemporaryDirectory(prefix="retraining-artifact-") as folder:
+        local = Path(folder) / path.name
+        path.fs.get_file(path.path, str(local))
+        yield local
+
+
 def modified(path: UPath) -> float:
     """The time a file was last written (seconds since the epoch)."""
     path = artifact_path(path)

@@ -138,13 +138,16 @@ class Tracker:
 
     def log_run(self, experiment_id: str, run_name: str, record: RunRecord) -> str:
         """One finished run holding the record; its id."""
+        from include.retraining.artifacts import local_copy
+
         self._connect()
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
             mlflow.set_tags(record.tags)
             mlflow.log_metrics(record.metrics)
             for folder, paths in record.artifacts.items():
-                for path in paths:
-                    mlflow.log_artifact(path, artifact_path=folder)
+                for path in paths:  # files of the artifact store, local or not
+                    with local_copy(path) as local:
+                        mlflow.log_artifact(str(local), artifact_path=folder)
             for artifact_file, text in record.texts.items():
                 mlflow.log_text(text, artifact_file)
         return active.info.run_id
