@@ -37,7 +37,11 @@ def artifact_path(location: str | PathLike[str]) -> UPath:
     if isinstance(location, UPath):
         return location
     path = UPath(location)
-    return UPath(Path(path.path).resolve()) if path.protocol in _LOCAL else path
+    if path.protocol in _LOCAL:
+        return UPath(Path(path.path).resolve())
+    # No cached listings: a long-lived reader (the api-server's Models page and report route)
+    # must see the files other hosts' workers wrote since it last looked.
+    return UPath(location, use_listings_cache=False)
 
 
 def is_local(path: str | PathLike[str]) -> bool:

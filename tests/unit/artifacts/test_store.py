@@ -180,3 +180,10 @@ def test_the_setting_takes_a_folder_or_a_store_url(tmp_path: Path, value: str, e
 def test_a_store_url_without_a_bucket_is_refused_with_the_variable_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="RETRAINING_ARTIFACT_ROOT='s3://'.*s3://bucket/prefix"):
         artifact_root("s3://", tmp_path)
+
+
+def test_a_store_never_answers_from_a_cached_listing() -> None:
+    # The api-server lives long: a cached listing would hide reports written since by other hosts.
+    fs = artifact_path("memory://bucket-listing/prefix").fs
+
+    assert fs.dircache.use_listings_cache is False
