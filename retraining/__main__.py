@@ -48,6 +48,7 @@ def check(files: list[Path], offline: bool, window_end: datetime | None) -> list
     from include.retraining.preflight import (
         Finding,
         Status,
+        artifact_store_findings,
         dag_findings,
         model_code_findings,
         model_file_findings,
@@ -70,6 +71,7 @@ def check(files: list[Path], offline: bool, window_end: datetime | None) -> list
         from include.retraining.tracking import Tracker
 
         findings += tracking_findings(settings, Tracker(settings, trusted_types=()))
+        findings += artifact_store_findings(settings)
     return findings
 
 

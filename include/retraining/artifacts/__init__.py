@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         local_copy,
         opened,
         relative_key,
+        remove,
         under,
         write_bytes,
         write_text,

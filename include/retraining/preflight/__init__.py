@@ -10,6 +10,7 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.preflight.checks import (
+        artifact_store_findings,
         dag_findings,
         model_code_findings,
         model_file_findings,

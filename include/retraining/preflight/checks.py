@@ -4,6 +4,8 @@ is opened read-only, and an embedded MLflow store that does not exist yet is not
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,31 @@ def tracking_findings(settings: Settings, tracker: Any) -> list[Finding]:
         fix = "start it, or set MLFLOW_TRACKING_URI (and its credentials) to the server the pipeline should use"
         return [Finding("mlflow", "tracking", Status.PROBLEM, f"{uri} does not answer ({first}): {fix}")]
     return [Finding("mlflow", "tracking", Status.OK, f"{uri} answers")]
+
+
+def artifact_store_findings(settings: Settings) -> list[Finding]:
+    """The artifact root takes a write, a read and a delete (of a probe file); a local folder not
+    created yet is fine when its parent may be written (the first run creates it)."""
+    from include.retraining.artifacts import artifact_path, is_local, remove, write_text
+
+    root = settings.artifact_root
+    if is_local(root) and not Path(root).exists():
+        parent = next(p for p in Path(root).parents if p.exists())
+        if parent.is_dir() and os.access(parent, os.W_OK):
+            return [Finding("artifacts", "artifact store", Status.OK, f"{root}: created by the first run")]
+        fix = "create it, writable by the workers, or set RETRAINING_ARTIFACT_ROOT to a folder or URL they may write"
+        return [Finding("artifacts", "artifact store", Status.PROBLEM, f"{root} cannot be created in {parent}: {fix}")]
+    probe = artifact_path(root) / f".preflight-{uuid.uuid4().hex}"
+    try:
+        write_text(probe, "probe")
+        probe.read_text(encoding="utf-8")
+        remove(probe)
+    except Exception as exc:  # noqa: BLE001 - any refusal is the finding
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fix = (
+            "create the folder or bucket and let the workers and the api-server list, get, put and delete in it; "
+            "for s3:// the credentials come from the host's role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "AWS_DEFAULT_REGION and, for an S3-compatible server, AWS_ENDPOINT_URL"
+        )
+        return [Finding("artifacts", "artifact store", Status.PROBLEM, f"{root} refused a test write ({first}): {fix}")]
+    return [Finding("artifacts", "artifact store", Status.OK, f"{root} takes writes, reads and deletes")]

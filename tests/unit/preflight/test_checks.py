@@ -16,6 +16,7 @@ from include.retraining.common import load_settings
 from include.retraining.config import load_model_config
 from include.retraining.preflight import (
     Status,
+    artifact_store_findings,
     dag_findings,
     model_code_findings,
     model_file_findings,
@@ -162,3 +163,47 @@ def test_a_tracking_server_that_does_not_answer_is_a_problem_with_the_fix(monkey
 
     assert finding.status is Status.PROBLEM and "http://127.0.0.1:1 does not answer" in finding.message
     assert "set MLFLOW_TRACKING_URI" in finding.message
+
+
+def test_an_artifact_root_not_created_yet_is_fine_and_is_not_created(tmp_path: Path) -> None:
+    settings = load_settings({"RETRAINING_ARTIFACT_ROOT": str(tmp_path / "artifacts")})
+
+    (finding,) = artifact_store_findings(settings)
+
+    assert finding.status is Status.OK and "created by the first run" in finding.message
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_an_artifact_root_that_cannot_be_created_is_a_problem_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    settings = load_settings({"RETRAINING_ARTIFACT_ROOT": str(tmp_path / "a-file" / "artifacts")})
+
+    (finding,) = artifact_store_findings(settings)
+
+    assert finding.status is Status.PROBLEM and "set RETRAINING_ARTIFACT_ROOT" in finding.message
+
+
+@pytest.mark.parametrize("store", ["local", "memory"])
+def test_a_writable_artifact_store_takes_a_probe_and_keeps_nothing(tmp_path: Path, store: str) -> None:
+    from include.retraining.artifacts import artifact_path
+
+    root = str(tmp_path) if store == "local" else "memory://bucket-preflight/prefix"
+    (finding,) = artifact_store_findings(load_settings({"RETRAINING_ARTIFACT_ROOT": root}))
+
+    assert finding.status is Status.OK and "takes writes, reads and deletes" in finding.message
+    assert not artifact_path(root).exists() or list(artifact_path(root).iterdir()) == []
+
+
+def test_a_store_that_refuses_the_probe_is_a_problem_naming_the_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.retraining.artifacts import store as artifact_store
+
+    def refused(*_: object) -> None:
+        raise PermissionError("Access Denied")
+
+    monkeypatch.setattr(artifact_store, "write_with", refused)
+    settings = load_settings({"RETRAINING_ARTIFACT_ROOT": "memory://bucket-refused/prefix"})
+
+    (finding,) = artifact_store_findings(settings)
+
+    assert finding.status is Status.PROBLEM and "refused a test write (Access Denied)" in finding.message
+    assert "AWS_ACCESS_KEY_ID" in finding.message and finding.check == "artifact store"
