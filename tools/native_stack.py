@@ -116,14 +116,22 @@ class NativeStack:
     mlflow_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     mlflow_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     with_triggerer: bool = True
+    # With the CeleryExecutor, one worker per entry, each with this environment on top of the
+    # stack's (e.g. a data folder of its own, as on another host); empty: one worker.
+    worker_envs: tuple[Mapping[str, str], ...] = ()
+    # The log servers of the workers after the first, each on a port of its own.
+    more_worker_log_ports: list[int] = field(default_factory=list)
     # More UI users beside the admin, name -> simple auth manager role (viewer, user, op, admin).
     extra_users: Mapping[str, str] = field(default_factory=dict)
     extra_passwords: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unset = [name for name in PORTS if not getattr(self, name)]
-        for name, port in zip(unset, free_ports(len(unset)), strict=True):
+        more = max(0, len(self.worker_envs) - 1 - len(self.more_worker_log_ports))
+        ports = free_ports(len(unset) + more)
+        for name, port in zip(unset, ports, strict=False):
             setattr(self, name, port)
+        self.more_worker_log_ports += ports[len(unset) :]
         for name in self.extra_users:
             self.extra_passwords.setdefault(name, secrets.token_urlsafe(12))
 
@@ -264,7 +272,7 @@ class NativeStack:
         if self.with_triggerer:
             self._spawn("triggerer", self._airflow("triggerer"))
         if self.executor == "CeleryExecutor":
-            self._spawn("celery-worker", self._airflow("celery", "worker", "--concurrency", "2"))
+            self._spawn_workers()
         try:
             wait_until(self._healthy, timeout_s, "the API server, scheduler and triggerer to report healthy")
             if self.mlflow_backend_url:
@@ -273,6 +281,18 @@ class NativeStack:
             self.stop()
             raise
         return self
+
+    def _spawn_workers(self) -> None:
+        """One Celery worker (`celery-worker`), or one per `worker_envs` entry (`celery-worker`,
+        `celery-worker-2`, ...), each with its own Celery hostname and log server port."""
+        if not self.worker_envs:
+            self._spawn("celery-worker", self._airflow("celery", "worker", "--concurrency", "2"))
+            return
+        log_ports = [self.worker_log_port, *self.more_worker_log_ports]
+        for number, (extra, port) in enumerate(zip(self.worker_envs, log_ports, strict=False), start=1):
+            name = "celery-worker" if number == 1 else f"celery-worker-{number}"
+            command = self._airflow("celery", "worker", "--concurrency", "1", "--celery-hostname", f"{name}@%h")
+            self._spawn(name, command, {**extra, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)})
 
     def _healthy(self) -> bool:
         for name, process in self.processes.items():

@@ -88,3 +88,19 @@ def test_the_mlflow_server_gets_its_auth_config_in_a_private_file(tmp_path: Path
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == stack.mlflow_password
     assert len(env["MLFLOW_FLASK_SERVER_SECRET_KEY"]) >= 32
+
+
+def test_workers_of_their_own_each_get_their_environment_a_celery_name_and_a_log_port(tmp_path: Path) -> None:
+    envs = ({"RETRAINING_DATA_DIR": "/host-a"}, {"RETRAINING_DATA_DIR": "/host-b"})
+    stack = NativeStack(home=tmp_path, metadata_url="sqlite:///unused.db", executor="CeleryExecutor", worker_envs=envs)
+    spawned = {}
+    stack._spawn = lambda name, command, env=None: spawned.update({name: (command, env)})
+
+    stack._spawn_workers()
+
+    assert sorted(spawned) == ["celery-worker", "celery-worker-2"]
+    (a_command, a_env), (b_command, b_env) = spawned["celery-worker"], spawned["celery-worker-2"]
+    assert (a_env["RETRAINING_DATA_DIR"], b_env["RETRAINING_DATA_DIR"]) == ("/host-a", "/host-b")
+    assert "celery-worker@%h" in a_command and "celery-worker-2@%h" in b_command
+    ports = {a_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"], b_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]}
+    assert len(ports) == 2 and str(stack.api_port) not in ports
