@@ -62,7 +62,10 @@ from include.retraining.config import is_model_name
 log = logging.getLogger(__name__)
 
 ARTIFACTS_PREFIX = ARTIFACTS_URL_PREFIX
-SERVED_SUFFIXES = frozenset({".html", ".json", ".png"})
+# What the route serves, by suffix, with the type it answers (read through the store: no file
+# name for a library to guess it from).
+SERVED_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json", ".png": "image/png"}
+SERVED_SUFFIXES = frozenset(SERVED_TYPES)
 RETRAIN_PREFIX, MONITOR_PREFIX = "retrain_", "monitor_"
 
 
@@ -243,8 +246,7 @@ def create_artifact_app(artifact_root: Callable[[], Root] = _artifact_root) -> F
         suffix = path.suffix.lower()
         if suffix == ".html":
             headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups allow-downloads"
-        media_type = {".html": "text/html; charset=utf-8", ".json": "application/json", ".png": "image/png"}[suffix]
-        return Response(path.read_bytes(), media_type=media_type, headers=headers)
+        return Response(path.read_bytes(), media_type=SERVED_TYPES[suffix], headers=headers)
 
     return app
 

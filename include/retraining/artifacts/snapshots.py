@@ -2,11 +2,12 @@
 
 A snapshot is written as a stream of Arrow record batches (`write_snapshot_batches`): each batch
 is put in the snapshot's form (`snapshot_form`: strings dictionary-encoded), hashed and written
-as it comes, into a staged file published whole (artifacts/store.py) once complete, so no step holds the whole
-window. A pandas frame (SQLite's path, the hash sample) goes through the same writer and gives
-the same file and hash for the same rows. The content hash covers column names, types and
-values, not Parquet bytes, so it is stable across library versions and batch sizes; a rerun of
-the same window writes the same file under the same name.
+as it comes, into a staged file published whole once complete (`store`: renamed on a local
+folder, one upload to an object store), so no step holds the whole window. A pandas frame
+(SQLite's path, the hash sample) goes through the same writer and gives the same file and hash
+for the same rows. The content hash covers column names, types and values, not Parquet bytes,
+so it is stable across library versions and batch sizes; a rerun of the same window writes the
+same file under the same name.
 """
 
 from __future__ import annotations
