@@ -24,6 +24,8 @@ from include.retraining.artifacts import (
     relative_key,
     snapshot_dir,
     under,
+    validation_html,
+    validation_results,
     write_parquet_atomic,
     write_snapshot,
     write_text,
@@ -187,3 +189,14 @@ def test_a_store_never_answers_from_a_cached_listing() -> None:
     fs = artifact_path("memory://bucket-listing/prefix").fs
 
     assert fs.dircache.use_listings_cache is False
+
+
+def test_the_models_page_finds_every_validation_result_in_window_order(root: str | Path) -> None:
+    for window in reversed(WINDOWS):
+        write_text(validation_html(root, "churn", window), "<html></html>")
+
+    found = validation_results(root, "churn")
+
+    assert [relative_key(root, p) for p in found] == [
+        f"churn/validation/{w.label}/gx_result.html" for w in sorted(WINDOWS, key=lambda w: w.label)
+    ]
