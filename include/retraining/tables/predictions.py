@@ -12,8 +12,14 @@ ingest (binary COPY) inside that transaction, under the per-model named lock hel
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
 (`warehouse.named_lock`): two runs of one model never interleave.
 
-`superseded_at` is not in the frame a scoring run writes (`COLUMNS`): the table adds it, and
-`ensure_table` adds it to a table created before it existed, keeping every row live.
+The REST server's inference log appends its answers here too (`PredictionAppender`), marked
+`source = 'rest'` (a scoring run's rows are `'batch'`, the column's default) with the request's
+features as JSON in `features`, its request id as `run_id`. A scoring interval supersedes batch
+rows only: a REST row records an answer given, which no rescore replaces (docs/serving.md).
+
+`superseded_at`, `source` and `features` are not in the frame a scoring run writes (`COLUMNS`):
+the table adds them, and `ensure_table` adds them to a table created before they existed, keeping
+every row live and marking it `'batch'`.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ TEXT_COLUMNS = ("model", "model_version", "alias", "id")
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
-SUPERSEDED_AT = "superseded_at"
+SUPERSEDED_AT, SOURCE, FEATURES = "superseded_at", "source", "features"
+BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
 )
@@ -44,20 +51,31 @@ def _table(name: str) -> sa.Table:
     kinds["score"] = sa.Double()
     # Every column is required but the score (SQLite stores a NaN as NULL).
     columns = [sa.Column(c, kinds[c], nullable=c == "score") for c in COLUMNS]
-    columns.append(sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
+    columns += _added_columns()
     # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
     # monitor joins the labels to a window's rows, so it would only slow every bulk write.
     index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
     return sa.Table(table, sa.MetaData(schema=schema or None), *columns, index)
 
 
+def _added_columns() -> list[sa.Column]:
+    """The columns added after the first release, nullable so any backend adds them in place."""
+    return [
+        sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True),
+        sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
+        sa.Column(FEATURES, sa.Text(), nullable=True),
+    ]
+
+
 def ensure_table(db: Database, name: str) -> None:
-    """Create the table and its indexes when missing, and add `superseded_at` to a table made
-    before it existed (every row stays live); idempotent."""
+    """Create the table and its indexes when missing, and add the columns a table made before them
+    lacks (every row stays live and `'batch'`); idempotent."""
     with db.engine() as engine:
         _table(name).metadata.create_all(engine, checkfirst=True)
-    if not has_superseded(db, name):
-        add_column(db, name, sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
+    present = db.column_types(name)
+    for column in _added_columns():
+        if column.name not in present:
+            add_column(db, name, column)
 
 
 def has_superseded(db: Database, name: str) -> bool:
@@ -83,11 +101,12 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
     return len(frame)
 
 
-# The live rows an interval replaces: its source rows (interval_start < event_time <= interval_end,
-# as scoring selects them), whatever interval wrote them. The interval bounds are implied and let
-# the (model, interval_end, interval_start) index prune.
+# The live batch rows an interval replaces: its source rows (interval_start < event_time <=
+# interval_end, as scoring selects them), whatever interval wrote them; never a REST answer. The
+# interval bounds are implied and let the (model, interval_end, interval_start) index prune.
 _REPLACED = (
-    "model = {model} AND superseded_at IS NULL AND event_time > {start} AND event_time <= {end}"
+    "model = {model} AND superseded_at IS NULL AND COALESCE(source, 'batch') = 'batch'"
+    " AND event_time > {start} AND event_time <= {end}"
     " AND interval_end > {start} AND interval_start < {end}"
 )
 
@@ -140,3 +159,21 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
     return plain.to_dict("records")
+
+
+class PredictionAppender:
+    """Appends rows (`COLUMNS` plus `source` and `features`) to one predictions table, each call one
+    transaction, on an engine kept open between calls (the inference log's writer, serving/)."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        ensure_table(db, name)
+        self._insert = _table(name).insert()
+        self._engine_context = db.engine()
+        self._engine = self._engine_context.__enter__()
+
+    def append(self, rows: list[dict]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._insert, rows)
+
+    def close(self) -> None:
+        self._engine_context.__exit__(None, None, None)
