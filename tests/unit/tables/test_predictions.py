@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from include.retraining.common import Window
 from include.retraining.score.scoring import Stamp, prediction_rows
-from include.retraining.tables import PREDICTION_COLUMNS, replace_interval
+from include.retraining.tables import PREDICTION_COLUMNS, PredictionAppender, replace_interval
 from include.retraining.warehouse import Database
 
 pytestmark = pytest.mark.unit
@@ -145,3 +145,40 @@ def test_a_table_from_before_superseded_at_is_upgraded_keeping_every_row_live(db
 
     assert "superseded_at" in db.column_types(TABLE)
     assert len(_read(db)) == 8 and _superseded(db).empty
+    assert set(_read(db, "superseded_at IS NULL AND source = 'batch'")["id"]) == set(_read(db)["id"])
+
+
+def _rest_rows(window: Window, ids: list[str], version: str = "1") -> list[dict]:
+    """REST answers of the ids at the window's first minutes, as the inference log writes them."""
+    at = [window.start.replace(tzinfo=None) + pd.Timedelta(minutes=i + 1) for i in range(len(ids))]
+    return [
+        {
+            "model": "churn",
+            "model_version": version,
+            "alias": "champion",
+            "id": id_,
+            "event_time": t,
+            "score": 0.5,
+            "interval_start": t - pd.Timedelta(seconds=1),
+            "interval_end": t,
+            "scored_at": t,
+            "run_id": "request-1",
+            "source": "rest",
+            "features": '{"tenure_months": 3}',
+        }
+        for id_, t in zip(ids, at, strict=True)
+    ]
+
+
+def test_a_rescore_supersedes_batch_rows_only_never_a_rest_answer(db: Database) -> None:
+    appender = PredictionAppender(db, TABLE)
+    appender.append(_rest_rows(DAY1, ["c0", "c1"]))  # the same ids and times as the batch rows below
+    replace_interval(db, TABLE, _rows(DAY1, 5), "churn", DAY1)
+
+    replace_interval(db, TABLE, _rows(DAY1, 5, version="2"), "churn", DAY1)
+    appender.close()
+
+    live = _read(db, "superseded_at IS NULL AND source = 'rest'")
+    assert sorted(live["id"]) == ["c0", "c1"] and set(live["model_version"]) == {"1"}
+    assert len(_read(db, "superseded_at IS NULL AND source = 'batch'")) == 5
+    assert set(_superseded(db)["source"]) == {"batch"}

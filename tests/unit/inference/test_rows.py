@@ -1,0 +1,47 @@
+"""One REST answer as predictions-table rows: the id and time the label join needs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.retraining.inference import Answer, answer_rows
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 12, 7, 12, 0, 0)
+
+
+def _answer(frame: pd.DataFrame) -> Answer:
+    return Answer("churn", "3", "champion", "req1", AT, frame, np.linspace(0.1, 0.9, len(frame)))
+
+
+def test_a_sent_id_and_timestamp_key_the_row_as_the_source_does() -> None:
+    frame = pd.DataFrame(
+        {"customer_id": [7.0, 8.0], "snapshot_at": ["2026-12-01T04:00:00Z", "2026-12-01 05:00"], "tenure": [1, 2]}
+    )
+
+    rows = answer_rows(_answer(frame), ["tenure", "plan"], "customer_id", "snapshot_at")
+
+    assert [r["id"] for r in rows] == ["7", "8"]  # as batch scoring writes an integer id upcast to float
+    assert [r["event_time"] for r in rows] == [datetime(2026, 12, 1, 4), datetime(2026, 12, 1, 5)]
+    assert all(r["interval_start"] < r["event_time"] <= r["interval_end"] for r in rows)
+    assert [json.loads(r["features"]) for r in rows] == [{"tenure": 1}, {"tenure": 2}]
+    assert {(r["source"], r["run_id"], r["model_version"], r["alias"]) for r in rows} == {
+        ("rest", "req1", "3", "champion")
+    }
+
+
+def test_without_an_id_or_time_the_row_gets_a_generated_id_and_the_answer_time() -> None:
+    frame = pd.DataFrame({"customer_id": ["c1", None], "tenure": [1.5, float("nan")]})
+
+    rows = answer_rows(_answer(frame), ["tenure"], "customer_id", "snapshot_at")
+
+    assert [r["id"] for r in rows] == ["c1", "rest:req1:1"]
+    assert [r["event_time"] for r in rows] == [AT, AT]
+    assert json.loads(rows[1]["features"]) == {"tenure": None}
+    assert rows[0]["score"] == pytest.approx(0.1) and rows[1]["score"] == pytest.approx(0.9)

@@ -1,0 +1,159 @@
+"""The inference log's writer: batches, its bound (drop and count, never block), retries, and
+the flush at shutdown, against a fake sink and real SQLite and PostgreSQL predictions tables."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from include.retraining.inference import Answer, InferenceLog, answer_rows
+from include.retraining.tables import PredictionAppender
+from include.retraining.warehouse import Database
+from tests.support import fresh_postgres_databases
+
+pytestmark = pytest.mark.unit
+
+TABLE = "churn_predictions"
+
+
+def _answer(n: int = 1, request_id: str = "r", version: str = "1") -> Answer:
+    frame = pd.DataFrame({"customer_id": [f"{request_id}-{i}" for i in range(n)], "tenure": np.arange(n)})
+    return Answer("churn", version, "champion", request_id, datetime(2026, 12, 7, 12), frame, np.full(n, 0.25))
+
+
+def _shape(answer: Answer) -> list[dict]:
+    return answer_rows(answer, ["tenure"], "customer_id", None)
+
+
+class _Sink:
+    """Records each batch; fails the first `failures` writes; `gate` holds every write until set."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.batches: list[list[dict]] = []
+        self.failures = failures
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def append(self, rows: list[dict]) -> None:
+        self.gate.wait(10)
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database went away")
+        self.batches.append(rows)
+
+
+def _wait(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_rows_are_written_in_batches_once_batch_rows_wait_without_waiting_for_the_timer() -> None:
+    sink = _Sink()
+    writer = InferenceLog(sink.append, _shape, batch_rows=100, flush_seconds=60)
+    writer.start()
+
+    for i in range(250):
+        writer.submit(_answer(request_id=f"r{i}"))
+    _wait(lambda: writer.counts().written >= 200)
+    counts = writer.close()
+
+    assert [len(b) for b in sink.batches] == [100, 100, 50]
+    assert counts.written == 250 and counts.backlog == 0 and counts.dropped == 0
+
+
+def test_the_timer_writes_a_small_batch() -> None:
+    sink = _Sink()
+    writer = InferenceLog(sink.append, _shape, batch_rows=1000, flush_seconds=0.05)
+    writer.start()
+
+    writer.submit(_answer(3))
+    _wait(lambda: writer.counts().written == 3)
+
+    assert writer.close().written == 3
+
+
+def test_a_full_queue_drops_and_counts_rows_and_never_blocks_the_caller() -> None:
+    sink = _Sink()
+    sink.gate.clear()  # the database hangs
+    writer = InferenceLog(sink.append, _shape, capacity=10, batch_rows=4, flush_seconds=0.01)
+    writer.start()
+
+    started = time.perf_counter()
+    accepted = [writer.submit(_answer(request_id=f"r{i}")) for i in range(15)]
+    refused_big = writer.submit(_answer(11))  # more rows than the whole queue holds
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < 0.5 and accepted.count(True) == 10 and not refused_big
+    assert writer.counts().dropped == 5 + 11 and writer.counts().backlog == 10
+    sink.gate.set()
+    counts = writer.close()
+    assert counts.written == 10 and counts.dropped == 16 and counts.backlog == 0
+
+
+def test_a_failed_write_is_retried_and_loses_nothing() -> None:
+    sink = _Sink(failures=2)
+    writer = InferenceLog(sink.append, _shape, batch_rows=5, flush_seconds=0.01, retry_seconds=0.01)
+    writer.start()
+
+    for i in range(12):
+        writer.submit(_answer(request_id=f"r{i}"))
+    _wait(lambda: writer.counts().written == 12)
+    counts = writer.close()
+
+    assert counts.failed_writes == 2 and counts.dropped == 0
+    ids = [row["id"] for batch in sink.batches for row in batch]
+    assert ids == [f"r{i}-0" for i in range(12)]  # in order, each once
+
+
+def test_shutdown_counts_what_a_dead_database_kept_as_dropped() -> None:
+    sink = _Sink(failures=1_000)
+    writer = InferenceLog(sink.append, _shape, flush_seconds=0.01, retry_seconds=0.01)
+    writer.start()
+    writer.submit(_answer(7))
+
+    counts = writer.close(timeout=0.2)
+
+    assert counts.written == 0 and counts.dropped == 7 and counts.backlog == 0
+
+
+def _rest_rows(db: Database) -> pd.DataFrame:
+    with db.engine(read_only=True) as engine, engine.connect() as conn:
+        return pd.read_sql(sa.text(f"SELECT * FROM {TABLE} ORDER BY run_id, id"), conn)
+
+
+def _flushed_on_close(db: Database, answers: int, rows_each: int) -> pd.DataFrame:
+    appender = PredictionAppender(db, TABLE)
+    writer = InferenceLog(appender.append, _shape, batch_rows=10_000, flush_seconds=60)  # only close writes
+    writer.start()
+    for i in range(answers):
+        writer.submit(_answer(rows_each, request_id=f"r{i:04d}", version=str(1 + i % 2)))
+    counts = writer.close()
+    appender.close()
+    assert counts.written == answers * rows_each and counts.dropped == 0
+    return _rest_rows(db)
+
+
+def test_close_flushes_the_queue_into_a_sqlite_predictions_table(tmp_path: Path) -> None:
+    rows = _flushed_on_close(Database(f"sqlite:///{tmp_path / 'pipeline.db'}"), answers=30, rows_each=2)
+
+    assert len(rows) == 60 and set(rows["source"]) == {"rest"} and rows["superseded_at"].isna().all()
+    assert rows.groupby("model_version").size().to_dict() == {"1": 30, "2": 30}
+
+
+def test_close_flushes_the_queue_into_a_postgres_predictions_table() -> None:
+    with fresh_postgres_databases("inference_log") as (url,):
+        db = Database(url)
+        rows = _flushed_on_close(db, answers=500, rows_each=2)
+
+        assert len(rows) == 1000 and set(rows["source"]) == {"rest"}
+        assert rows["id"].is_unique and rows.groupby("model_version").size().to_dict() == {"1": 500, "2": 500}
+        assert rows["features"].str.startswith('{"tenure":').all()
