@@ -32,6 +32,7 @@ from include.retraining.config.gate import GateConfig
 from include.retraining.config.labels import LabelsConfig, label_problems
 from include.retraining.config.monitor import AlertLimit, MonitorConfig
 from include.retraining.config.scoring import ScoringConfig
+from include.retraining.config.serving import ServingConfig
 from include.retraining.config.source import SourceConfig
 from include.retraining.config.trigger import TriggerConfig
 
@@ -169,6 +170,7 @@ class ModelConfig(Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     scoring: ScoringConfig | None = None
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     trigger: TriggerConfig = Field(default_factory=TriggerConfig)
