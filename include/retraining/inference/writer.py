@@ -49,10 +49,13 @@ class InferenceLog:
         batch_rows: int = 5_000,
         flush_seconds: float = 0.2,
         retry_seconds: float = 1.0,
+        release: Callable[[], None] | None = None,
     ) -> None:
+        """`append` writes rows in one transaction; `shape` turns an answer into rows; `release`
+        (e.g. closing the database connection) runs once `close` has written what it could."""
         if capacity < 1 or batch_rows < 1 or flush_seconds <= 0:
             raise ValueError("the inference log needs capacity and batch_rows of 1 or more and flush_seconds > 0")
-        self._append, self._shape = append, shape
+        self._append, self._shape, self._release = append, shape, release
         self.capacity, self.batch_rows = capacity, batch_rows
         self.flush_seconds, self.retry_seconds = flush_seconds, retry_seconds
         self._queue: deque[Answer] = deque()
@@ -100,6 +103,8 @@ class InferenceLog:
                 log.error("inference log: %d row(s) could not be written before shutdown", left)
                 self._dropped, self._queued, self._in_flight = self._dropped + left, 0, 0
                 self._queue.clear()
+        if self._release is not None:
+            self._release()
         return self.counts()
 
     def _run(self) -> None:

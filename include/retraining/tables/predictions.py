@@ -166,12 +166,15 @@ class PredictionAppender:
     transaction, on an engine kept open between calls (the inference log's writer, serving/)."""
 
     def __init__(self, db: Database, name: str) -> None:
-        ensure_table(db, name)
+        self._db, self._name, self._ready = db, name, False
         self._insert = _table(name).insert()
         self._engine_context = db.engine()
         self._engine = self._engine_context.__enter__()
 
     def append(self, rows: list[dict]) -> None:
+        if not self._ready:  # on the first write, not at start: a server starts while the database is down
+            ensure_table(self._db, self._name)
+            self._ready = True
         with self._engine.begin() as conn:
             conn.execute(self._insert, rows)
 
