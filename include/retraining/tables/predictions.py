@@ -31,7 +31,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from include.retraining.common import Window
-from include.retraining.tables.migrate import add_column
+from include.retraining.tables.migrate import add_column, timestamp
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, lock_key, naive_utc, named_lock
 
 TEXT_COLUMNS = ("model", "model_version", "alias", "id")
@@ -47,21 +47,21 @@ ARROW_SCHEMA = pa.schema(
 
 def _table(name: str) -> sa.Table:
     schema, _, table = name.rpartition(".")
-    kinds = {c: sa.DateTime() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
+    kinds = {c: timestamp() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
     kinds["score"] = sa.Double()
     # Every column is required but the score (SQLite stores a NaN as NULL).
     columns = [sa.Column(c, kinds[c], nullable=c == "score") for c in COLUMNS]
     columns += _added_columns()
     # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
     # monitor joins the labels to a window's rows, so it would only slow every bulk write.
-    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
+    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start", mysql_length={"model": 191})
     return sa.Table(table, sa.MetaData(schema=schema or None), *columns, index)
 
 
 def _added_columns() -> list[sa.Column]:
     """The columns added after the first release, nullable so any backend adds them in place."""
     return [
-        sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True),
+        sa.Column(SUPERSEDED_AT, timestamp(), nullable=True),
         sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
         sa.Column(FEATURES, sa.Text(), nullable=True),
     ]
