@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 HEADING = "## REST serving (bench/serve_bench.py)"
 START = datetime(2026, 1, 5, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get("SERVE_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-SIZES = ((1, 1000), (100, 100), (1000, 30), (10000, 5))  # rows per request, requests per server
+SIZES = ((1, 2000), (100, 300), (1000, 100), (10000, 20))  # rows per request, requests per server
 
 
 def log_version(settings: Settings, config: ModelConfig, seed: int) -> str:
@@ -87,10 +87,12 @@ def payload(rows: int, seed: int) -> str:
 
 
 def latencies(client: httpx.Client, urls: list[str], body: str, count: int) -> list[list[float]]:
-    """`count` requests to each server, alternating between them: each server's latencies."""
+    """`count` requests to each server, alternating between them (ABBA: neither always goes first,
+    right after the other's answer): each server's latencies."""
     spent: list[list[float]] = [[] for _ in urls]
-    for _ in range(count):
-        for i, url in enumerate(urls):
+    for k in range(count):
+        order = list(enumerate(urls))
+        for i, url in order if k % 2 == 0 else order[::-1]:
             began = time.perf_counter()
             answer = client.post(f"{url}/invocations", content=body, headers={"Content-Type": "application/json"})
             spent[i].append(time.perf_counter() - began)
@@ -118,6 +120,22 @@ def log_database() -> Iterator[tuple[str, str]]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def submit_cost(count: int = 20_000) -> float:
+    """What queueing one 1-row answer costs the request's thread (seconds, mean), the writer idle."""
+    import numpy as np
+    import pandas as pd
+
+    from include.retraining.inference import Answer, InferenceLog
+
+    frame = json.loads(payload(1, seed=1))["dataframe_split"]
+    rows = pd.DataFrame(frame["data"], columns=frame["columns"])
+    log = InferenceLog(lambda rows: None, lambda answer: [], capacity=count + 1, batch_rows=count + 1)
+    began = time.perf_counter()
+    for i in range(count):
+        log.submit(Answer("churn", "1", "champion", f"r{i}", datetime.now(UTC).replace(tzinfo=None), rows, np.ones(1)))
+    return (time.perf_counter() - began) / count
 
 
 def log_counts(url: str) -> dict[str, float]:
@@ -244,7 +262,10 @@ def report(args: argparse.Namespace, load_before: float, kind: str, measured: di
         f"({(statistics.median(on) - statistics.median(off)) * 1000:+.1f} ms at p50); it wrote "
         f"{counts.get('written_rows_total', 0):,.0f} rows, dropped {counts.get('dropped_rows_total', 0):,.0f}, "
         f"{counts.get('failed_writes_total', 0):,.0f} writes failed, backlog {counts.get('backlog_rows', 0):,.0f} "
-        "after the last request.",
+        "after the last request. "
+        f"Queueing an answer (`InferenceLog.submit`, the only work the log adds to a request's thread; the "
+        f"rows are shaped and written by the writer thread) costs {measured['submit'] * 1e6:.1f} us. The p99 of 100 requests or fewer is their maximum or next "
+        "to it: one slow request (the machine is shared) moves it.",
         "",
         f"Alias moves with `SERVING_POLL_SECONDS={args.poll_seconds:g}`, {args.moves} moves while one client posted "
         f"20-row requests in a loop: {requests} requests, {failed} failed; from the move to `/version` naming the "
@@ -275,6 +296,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with log_database() as (log_url, kind):
         measured = measure(data, args, registry, versions, log_url)
+    measured["submit"] = submit_cost()
     section = "\n".join(report(args, load_before, kind, measured)) + "\n"
     write_section(args.out, HEADING, section, "Benchmarks")
     print(section)
