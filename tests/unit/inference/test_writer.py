@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from include.retraining.common import Window
 from include.retraining.inference import Answer, InferenceLog, answer_rows
-from include.retraining.tables import PredictionAppender
+from include.retraining.score.scoring import Stamp, prediction_rows
+from include.retraining.tables import PredictionAppender, replace_interval
 from include.retraining.warehouse import Database
 from tests.support import fresh_postgres_databases
 
@@ -125,7 +127,7 @@ def test_shutdown_counts_what_a_dead_database_kept_as_dropped() -> None:
     assert counts.written == 0 and counts.dropped == 7 and counts.backlog == 0
 
 
-def _rest_rows(db: Database) -> pd.DataFrame:
+def _table_rows(db: Database) -> pd.DataFrame:
     with db.engine(read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(sa.text(f"SELECT * FROM {TABLE} ORDER BY run_id, id"), conn)
 
@@ -139,7 +141,7 @@ def _flushed_on_close(db: Database, answers: int, rows_each: int) -> pd.DataFram
     counts = writer.close()
     appender.close()
     assert counts.written == answers * rows_each and counts.dropped == 0
-    return _rest_rows(db)
+    return _table_rows(db)
 
 
 def test_close_flushes_the_queue_into_a_sqlite_predictions_table(tmp_path: Path) -> None:
@@ -157,3 +159,29 @@ def test_close_flushes_the_queue_into_a_postgres_predictions_table() -> None:
         assert len(rows) == 1000 and set(rows["source"]) == {"rest"}
         assert rows["id"].is_unique and rows.groupby("model_version").size().to_dict() == {"1": 500, "2": 500}
         assert rows["features"].str.startswith('{"tenure":').all()
+
+
+def test_a_batch_rescore_on_postgres_supersedes_its_own_rows_never_the_rest_answers() -> None:
+    with fresh_postgres_databases("inference_log") as (url,):
+        db = Database(url)
+        rest = _flushed_on_close(db, answers=3, rows_each=1)
+        interval = Window(datetime(2026, 12, 7, 11, tzinfo=UTC), datetime(2026, 12, 7, 13, tzinfo=UTC))
+        source = pd.DataFrame({"customer_id": rest["id"], "snapshot_at": rest["event_time"]})  # the same ids and times
+        for version in ("1", "2"):
+            stamp = Stamp("churn", version, "champion", interval, datetime.now(UTC), f"run-{version}")
+            replace_interval(
+                db,
+                TABLE,
+                prediction_rows(source, np.full(3, 0.5), "customer_id", "snapshot_at", stamp),
+                "churn",
+                interval,
+            )
+
+        rows = _table_rows(db)
+        live = rows[rows["superseded_at"].isna()]
+        assert sorted(live.groupby(["source", "model_version"]).size().items()) == [
+            (("batch", "2"), 3),
+            (("rest", "1"), 2),
+            (("rest", "2"), 1),
+        ]
+        assert set(rows.loc[rows["superseded_at"].notna(), "source"]) == {"batch"}
