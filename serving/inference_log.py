@@ -8,7 +8,8 @@ the pipeline's `retraining` database), else AIRFLOW_CONN_RETRAINING_DB when it h
 URL (one environment shared with the workers), else the embedded `.data/pipeline.db`, where the
 pipeline's own tables live by default. The batching: SERVING_INFERENCE_LOG_FLUSH_MS (a write every
 200 ms), SERVING_INFERENCE_LOG_BATCH_ROWS (or as soon as 5,000 rows wait) and
-SERVING_INFERENCE_LOG_MAX_ROWS (100,000 rows queued at most; more are dropped and counted).
+SERVING_INFERENCE_LOG_MAX_ROWS (100,000 rows queued at most; more are dropped and counted);
+SERVING_INFERENCE_LOG_CLOSE_SECONDS (10: how long a shutdown may spend writing what is queued).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def open_inference_log(settings: Settings, config: ModelConfig, env: Mapping[str
         batch_rows=int(env.get("SERVING_INFERENCE_LOG_BATCH_ROWS", 5_000)),
         flush_seconds=float(env.get("SERVING_INFERENCE_LOG_FLUSH_MS", 200)) / 1000,
         release=appender.close,
+        close_seconds=float(env.get("SERVING_INFERENCE_LOG_CLOSE_SECONDS", 10)),
     )
     log.info("inference log of model %s: table %s in %s", config.name, config.predictions_table, db.display)
     return writer

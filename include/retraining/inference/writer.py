@@ -50,14 +50,16 @@ class InferenceLog:
         flush_seconds: float = 0.2,
         retry_seconds: float = 1.0,
         release: Callable[[], None] | None = None,
+        close_seconds: float = 10.0,
     ) -> None:
         """`append` writes rows in one transaction; `shape` turns an answer into rows; `release`
-        (e.g. closing the database connection) runs once `close` has written what it could."""
+        (e.g. closing the database connection) runs once `close` has written what it could, for at
+        most `close_seconds`."""
         if capacity < 1 or batch_rows < 1 or flush_seconds <= 0:
             raise ValueError("the inference log needs capacity and batch_rows of 1 or more and flush_seconds > 0")
         self._append, self._shape, self._release = append, shape, release
         self.capacity, self.batch_rows = capacity, batch_rows
-        self.flush_seconds, self.retry_seconds = flush_seconds, retry_seconds
+        self.flush_seconds, self.retry_seconds, self.close_seconds = flush_seconds, retry_seconds, close_seconds
         self._queue: deque[Answer] = deque()
         self._queued = self._in_flight = self._written = self._dropped = self._failed = 0
         self._wake = threading.Condition()
@@ -86,9 +88,10 @@ class InferenceLog:
         with self._wake:
             return LogCounts(self._queued + self._in_flight, self._written, self._dropped, self._failed)
 
-    def close(self, timeout: float = 10.0) -> LogCounts:
-        """Stop taking answers' rows off the queue once it is written (or `timeout` passed); what is
-        left is counted as dropped."""
+    def close(self, timeout: float | None = None) -> LogCounts:
+        """Stop taking answers' rows off the queue once it is written (or `timeout`, default
+        `close_seconds`, passed); what is left is counted as dropped."""
+        timeout = self.close_seconds if timeout is None else timeout
         with self._wake:
             self._stopping = True
             self._close_deadline = time.monotonic() + timeout

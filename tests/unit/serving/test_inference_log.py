@@ -110,3 +110,29 @@ def test_the_database_is_the_servers_own_setting_else_the_pipelines_url_else_the
         settings.pipeline_default_url
     )
     assert log_database_url(settings, {}) == settings.pipeline_default_url
+
+
+def test_a_database_that_is_down_fails_no_request_and_shows_on_metrics(config: Any) -> None:
+    env = {
+        "SERVING_INFERENCE_LOG_DB": "postgresql+psycopg2://nobody@127.0.0.1:1/nothing",  # nothing listens there
+        "SERVING_INFERENCE_LOG_FLUSH_MS": "10",
+        "SERVING_INFERENCE_LOG_CLOSE_SECONDS": "0.5",
+    }
+    registry = FakeRegistry()
+    registry.aliases["champion"] = "1"
+    follower = follow(registry)
+    inference_log = open_inference_log(load_settings(), config, env)
+    with TestClient(create_app(follower, follow=False, inference_log=inference_log)) as client:
+        follower.poll_once()
+        answers = [
+            client.post("/invocations", json={"dataframe_records": [{"tenure": 5, "plan": "b"}]}) for _ in range(3)
+        ]
+        for _ in range(250):
+            text = client.get("/metrics").text
+            if "serving_inference_log_failed_writes_total 0.0" not in text:
+                break
+            time.sleep(0.02)
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert "serving_inference_log_backlog_rows 3.0" in text and "serving_inference_log_written_rows_total 0.0" in text
+    assert inference_log.counts().dropped == 3  # counted at shutdown: the database never came back
