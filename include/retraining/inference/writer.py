@@ -101,10 +101,13 @@ class InferenceLog:
         else:  # never started: write what was queued on this thread
             self._drain(self._close_deadline)
         with self._wake:
-            left = self._queued + self._in_flight
+            # A write still hanging past the deadline keeps its rows in flight; the queue is dropped.
+            left = self._queued + (0 if self._thread.is_alive() else self._in_flight)
             if left:
                 log.error("inference log: %d row(s) could not be written before shutdown", left)
-                self._dropped, self._queued, self._in_flight = self._dropped + left, 0, 0
+                self._dropped += left
+                self._in_flight = self._in_flight if self._thread.is_alive() else 0
+                self._queued = 0
                 self._queue.clear()
         if self._release is not None:
             self._release()
@@ -139,11 +142,10 @@ class InferenceLog:
 
     def _write_batch(self) -> bool:
         """Write one batch; False when the database refused it (it stays queued, first in line)."""
-        batch = self._take()
+        batch, shaped = self._shaped(self._take())
         if not batch:
             return True
         rows = sum(a.rows for a in batch)
-        shaped = self._shaped(batch)
         try:
             self._append(shaped)
         except Exception as exc:  # noqa: BLE001 - any database fault: keep the rows, retry later
@@ -161,18 +163,20 @@ class InferenceLog:
             self._written += rows
         return True
 
-    def _shaped(self, batch: list[Answer]) -> list[dict[str, Any]]:
-        """The rows of a batch; an answer that cannot be shaped (a bug, not the database's fault:
-        retrying would not help) is dropped, counted and logged with its request id."""
-        shaped = []
+    def _shaped(self, batch: list[Answer]) -> tuple[list[Answer], list[dict[str, Any]]]:
+        """The answers of a batch that could be shaped, and their rows; one that cannot (a bug, not
+        the database's fault: retrying would not help) is dropped, counted and logged."""
+        kept, shaped = [], []
         for answer in batch:
             try:
                 shaped += self._shape(answer)
+                kept.append(answer)
             except Exception:  # one bad answer must not stop the log
                 log.exception("inference log: request %s could not be shaped into rows", answer.request_id)
                 with self._wake:
                     self._dropped += answer.rows
-        return shaped
+                    self._in_flight -= answer.rows
+        return kept, shaped
 
     def _report(self, message: str) -> None:
         now = time.monotonic()

@@ -185,3 +185,21 @@ def test_a_batch_rescore_on_postgres_supersedes_its_own_rows_never_the_rest_answ
             (("rest", "2"), 1),
         ]
         assert set(rows.loc[rows["superseded_at"].notna(), "source"]) == {"batch"}
+
+
+def test_an_answer_that_cannot_be_shaped_is_dropped_and_counted_and_the_others_written() -> None:
+    sink = _Sink()
+
+    def shape(answer: Answer) -> list[dict]:
+        if answer.request_id == "bad":
+            raise ValueError("a bug in the row shaping")
+        return _shape(answer)
+
+    writer = InferenceLog(sink.append, shape, flush_seconds=60)
+    for request_id in ("r1", "bad", "r2"):
+        writer.submit(_answer(2, request_id=request_id))
+
+    counts = writer.close()  # never started: close writes on this thread
+
+    assert (counts.written, counts.dropped, counts.backlog) == (4, 2, 0)
+    assert [row["id"] for batch in sink.batches for row in batch] == ["r1-0", "r1-1", "r2-0", "r2-1"]
