@@ -20,8 +20,7 @@ from functools import partial
 
 from include.retraining.common import Settings
 from include.retraining.config import ModelConfig
-from include.retraining.inference import InferenceLog, answer_rows
-from include.retraining.tables import PredictionAppender
+from include.retraining.inference import InferenceLog, PredictionAppender, answer_rows
 from include.retraining.warehouse import Database
 
 SWITCH, DATABASE = "SERVING_INFERENCE_LOG", "SERVING_INFERENCE_LOG_DB"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from include.retraining.tables import REST_SOURCE as REST
 from include.retraining.warehouse import id_text
 
-REST = "rest"
 _INSTANT = timedelta(seconds=1)
 
 
@@ -43,31 +43,27 @@ class Answer:
 
 def answer_rows(
     answer: Answer, features: list[str], id_column: str | None, timestamp_column: str | None
-) -> list[dict[str, Any]]:
-    """The predictions-table rows of one answer, in the order of its request's rows."""
+) -> dict[str, list[Any]]:
+    """The predictions-table rows of one answer as columns, in the order of its request's rows."""
     frame, n = answer.frame, answer.rows
-    ids = _ids(frame, id_column, answer.request_id)
     times = _times(frame, timestamp_column, answer.answered_at)
     sent = [c for c in features if c in frame.columns]
     documents = frame[sent].to_json(orient="records", lines=True, date_format="iso").splitlines() if sent else []
     scores = np.asarray(answer.scores, dtype="float64")
-    return [
-        {
-            "model": answer.model,
-            "model_version": answer.version,
-            "alias": answer.alias,
-            "id": ids[i],
-            "event_time": times[i],
-            "score": None if np.isnan(scores[i]) else float(scores[i]),
-            "interval_start": times[i] - _INSTANT,
-            "interval_end": times[i],
-            "scored_at": answer.answered_at,
-            "run_id": answer.request_id,
-            "source": REST,
-            "features": documents[i] if documents else None,
-        }
-        for i in range(n)
-    ]
+    return {
+        "model": [answer.model] * n,
+        "model_version": [answer.version] * n,
+        "alias": [answer.alias] * n,
+        "id": _ids(frame, id_column, answer.request_id),
+        "event_time": times.to_pydatetime().tolist(),
+        "score": [None if np.isnan(score) else score for score in scores.tolist()],
+        "interval_start": (times - _INSTANT).to_pydatetime().tolist(),
+        "interval_end": times.to_pydatetime().tolist(),
+        "scored_at": [answer.answered_at] * n,
+        "run_id": [answer.request_id] * n,
+        "source": [REST] * n,
+        "features": documents or [None] * n,
+    }
 
 
 def _ids(frame: pd.DataFrame, id_column: str | None, request_id: str) -> list[str]:
@@ -79,8 +75,9 @@ def _ids(frame: pd.DataFrame, id_column: str | None, request_id: str) -> list[st
     return [generated[i] if missing else texts[i] for i, missing in enumerate(values.isna().tolist())]
 
 
-def _times(frame: pd.DataFrame, timestamp_column: str | None, answered_at: datetime) -> list[datetime]:
+def _times(frame: pd.DataFrame, timestamp_column: str | None, answered_at: datetime) -> pd.DatetimeIndex:
+    """Each row's event time, naive UTC: the timestamp sent, else the time of the answer."""
     if not timestamp_column or timestamp_column not in frame.columns:
-        return [answered_at] * len(frame)
+        return pd.DatetimeIndex([answered_at] * len(frame))
     parsed = pd.to_datetime(frame[timestamp_column], errors="coerce", utc=True, format="mixed")
-    return [answered_at if pd.isna(t) else t.tz_convert(None).to_pydatetime() for t in parsed]
+    return pd.DatetimeIndex(parsed.dt.tz_convert(None).fillna(pd.Timestamp(answered_at)))

@@ -23,8 +23,9 @@ from include.retraining.inference.rows import Answer
 
 log = logging.getLogger(__name__)
 
-Append = Callable[[list[dict[str, Any]]], None]
-Shape = Callable[[Answer], list[dict[str, Any]]]
+Columns = dict[str, list[Any]]  # rows as columns, as `answer_rows` shapes them
+Append = Callable[[Columns], None]
+Shape = Callable[[Answer], Columns]
 # A database that fails every write is reported at most this often in the log.
 _REPORT_EVERY_S = 30.0
 
@@ -163,13 +164,15 @@ class InferenceLog:
             self._written += rows
         return True
 
-    def _shaped(self, batch: list[Answer]) -> tuple[list[Answer], list[dict[str, Any]]]:
+    def _shaped(self, batch: list[Answer]) -> tuple[list[Answer], Columns]:
         """The answers of a batch that could be shaped, and their rows; one that cannot (a bug, not
         the database's fault: retrying would not help) is dropped, counted and logged."""
-        kept, shaped = [], []
+        kept: list[Answer] = []
+        shaped: Columns = {}
         for answer in batch:
             try:
-                shaped += self._shape(answer)
+                for column, values in self._shape(answer).items():
+                    shaped.setdefault(column, []).extend(values)
                 kept.append(answer)
             except Exception:  # one bad answer must not stop the log
                 log.exception("inference log: request %s could not be shaped into rows", answer.request_id)

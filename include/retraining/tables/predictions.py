@@ -12,14 +12,11 @@ ingest (binary COPY) inside that transaction, under the per-model named lock hel
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
 (`warehouse.named_lock`): two runs of one model never interleave.
 
-The REST server's inference log appends its answers here too (`PredictionAppender`), marked
-`source = 'rest'` (a scoring run's rows are `'batch'`, the column's default) with the request's
-features as JSON in `features`, its request id as `run_id`. A scoring interval supersedes batch
-rows only: a REST row records an answer given, which no rescore replaces (docs/serving.md).
-
-`superseded_at`, `source` and `features` are not in the frame a scoring run writes (`COLUMNS`):
-the table adds them, and `ensure_table` adds them to a table created before they existed, keeping
-every row live and marking it `'batch'`.
+The REST server's inference log appends rows too (inference/store.py): `source = 'rest'` (batch:
+the default, `'batch'`), `features` as JSON. An interval supersedes batch rows only: a REST row
+records an answer given, which no rescore replaces (docs/operations.md, "Inference log").
+`superseded_at`, `source` and `features` are not in a scoring run's frame (`COLUMNS`); `ensure_table`
+adds them to an older table, every row live and `'batch'`.
 """
 
 from __future__ import annotations
@@ -43,9 +40,11 @@ BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
 )
+# The rows the inference log appends: the contract's columns, `source` and `features`.
+APPENDED_ARROW_SCHEMA = pa.schema([*ARROW_SCHEMA, (SOURCE, pa.string()), (FEATURES, pa.string())])
 
 
-def _table(name: str) -> sa.Table:
+def table_definition(name: str) -> sa.Table:
     schema, _, table = name.rpartition(".")
     kinds = {c: timestamp() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
     kinds["score"] = sa.Double()
@@ -71,7 +70,7 @@ def ensure_table(db: Database, name: str) -> None:
     """Create the table and its indexes when missing, and add the columns a table made before them
     lacks (every row stays live and `'batch'`); idempotent."""
     with db.engine() as engine:
-        _table(name).metadata.create_all(engine, checkfirst=True)
+        table_definition(name).metadata.create_all(engine, checkfirst=True)
     present = db.column_types(name)
     for column in _added_columns():
         if column.name not in present:
@@ -142,7 +141,7 @@ def _replace_postgres(
 def _replace_sqlalchemy(
     db: Database, name: str, frame: pd.DataFrame, model: str, bounds: tuple[datetime, ...], superseded_at: datetime
 ) -> None:
-    table = _table(name)
+    table = table_definition(name)
     supersede = sa.text(
         f"UPDATE {db.quote(name)} SET superseded_at = :at WHERE "
         + _REPLACED.format(model=":model", start=":start", end=":end")
@@ -159,24 +158,3 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
     return plain.to_dict("records")
-
-
-class PredictionAppender:
-    """Appends rows (`COLUMNS` plus `source` and `features`) to one predictions table, each call one
-    transaction, on an engine kept open between calls (the inference log's writer, serving/)."""
-
-    def __init__(self, db: Database, name: str) -> None:
-        self._db, self._name, self._ready = db, name, False
-        self._insert = _table(name).insert()
-        self._engine_context = db.engine()
-        self._engine = self._engine_context.__enter__()
-
-    def append(self, rows: list[dict]) -> None:
-        if not self._ready:  # on the first write, not at start: a server starts while the database is down
-            ensure_table(self._db, self._name)
-            self._ready = True
-        with self._engine.begin() as conn:
-            conn.execute(self._insert, rows)
-
-    def close(self) -> None:
-        self._engine_context.__exit__(None, None, None)

@@ -27,13 +27,16 @@ def test_a_sent_id_and_timestamp_key_the_row_as_the_source_does() -> None:
 
     rows = answer_rows(_answer(frame), ["tenure", "plan"], "customer_id", "snapshot_at")
 
-    assert [r["id"] for r in rows] == ["7", "8"]  # as batch scoring writes an integer id upcast to float
-    assert [r["event_time"] for r in rows] == [datetime(2026, 12, 1, 4), datetime(2026, 12, 1, 5)]
-    assert all(r["interval_start"] < r["event_time"] <= r["interval_end"] for r in rows)
-    assert [json.loads(r["features"]) for r in rows] == [{"tenure": 1}, {"tenure": 2}]
-    assert {(r["source"], r["run_id"], r["model_version"], r["alias"]) for r in rows} == {
+    assert rows["id"] == ["7", "8"]  # as batch scoring writes an integer id upcast to float
+    assert rows["event_time"] == [datetime(2026, 12, 1, 4), datetime(2026, 12, 1, 5)]
+    assert all(
+        s < t <= e for s, t, e in zip(rows["interval_start"], rows["event_time"], rows["interval_end"], strict=True)
+    )
+    assert [json.loads(f) for f in rows["features"]] == [{"tenure": 1}, {"tenure": 2}]
+    assert {(r["source"], r["run_id"], r["model_version"], r["alias"]) for r in _records(rows)} == {
         ("rest", "req1", "3", "champion")
     }
+    assert all(type(t) is datetime for t in rows["event_time"] + rows["scored_at"])
 
 
 def test_without_an_id_or_time_the_row_gets_a_generated_id_and_the_answer_time() -> None:
@@ -41,7 +44,20 @@ def test_without_an_id_or_time_the_row_gets_a_generated_id_and_the_answer_time()
 
     rows = answer_rows(_answer(frame), ["tenure"], "customer_id", "snapshot_at")
 
-    assert [r["id"] for r in rows] == ["c1", "rest:req1:1"]
-    assert [r["event_time"] for r in rows] == [AT, AT]
-    assert json.loads(rows[1]["features"]) == {"tenure": None}
-    assert rows[0]["score"] == pytest.approx(0.1) and rows[1]["score"] == pytest.approx(0.9)
+    assert rows["id"] == ["c1", "rest:req1:1"]
+    assert rows["event_time"] == [AT, AT]
+    assert json.loads(rows["features"][1]) == {"tenure": None}
+    assert rows["score"] == pytest.approx([0.1, 0.9])
+
+
+def test_an_unreadable_timestamp_falls_back_to_the_answer_time() -> None:
+    frame = pd.DataFrame({"snapshot_at": ["2026-12-01T04:00:00", "not a time"], "tenure": [1, 2]})
+
+    rows = answer_rows(_answer(frame), ["tenure"], None, "snapshot_at")
+
+    assert rows["event_time"] == [datetime(2026, 12, 1, 4), AT]
+    assert rows["id"] == ["rest:req1:0", "rest:req1:1"]
+
+
+def _records(columns: dict[str, list]) -> list[dict]:
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]

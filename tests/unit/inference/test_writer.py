@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from include.retraining.common import Window
-from include.retraining.inference import Answer, InferenceLog, answer_rows
+from include.retraining.inference import Answer, InferenceLog, PredictionAppender, answer_rows
 from include.retraining.score.scoring import Stamp, prediction_rows
-from include.retraining.tables import PredictionAppender, replace_interval
+from include.retraining.tables import replace_interval
 from include.retraining.warehouse import Database
 from tests.support import fresh_postgres_databases
 
@@ -30,7 +30,7 @@ def _answer(n: int = 1, request_id: str = "r", version: str = "1") -> Answer:
     return Answer("churn", version, "champion", request_id, datetime(2026, 12, 7, 12), frame, np.full(n, 0.25))
 
 
-def _shape(answer: Answer) -> list[dict]:
+def _shape(answer: Answer) -> dict[str, list]:
     return answer_rows(answer, ["tenure"], "customer_id", None)
 
 
@@ -38,12 +38,12 @@ class _Sink:
     """Records each batch; fails the first `failures` writes; `gate` holds every write until set."""
 
     def __init__(self, failures: int = 0) -> None:
-        self.batches: list[list[dict]] = []
+        self.batches: list[dict[str, list]] = []
         self.failures = failures
         self.gate = threading.Event()
         self.gate.set()
 
-    def append(self, rows: list[dict]) -> None:
+    def append(self, rows: dict[str, list]) -> None:
         self.gate.wait(10)
         if self.failures:
             self.failures -= 1
@@ -68,7 +68,7 @@ def test_rows_are_written_in_batches_once_batch_rows_wait_without_waiting_for_th
     _wait(lambda: writer.counts().written >= 200)
     counts = writer.close()
 
-    assert [len(b) for b in sink.batches] == [100, 100, 50]
+    assert [len(b["id"]) for b in sink.batches] == [100, 100, 50]
     assert counts.written == 250 and counts.backlog == 0 and counts.dropped == 0
 
 
@@ -112,7 +112,7 @@ def test_a_failed_write_is_retried_and_loses_nothing() -> None:
     counts = writer.close()
 
     assert counts.failed_writes == 2 and counts.dropped == 0
-    ids = [row["id"] for batch in sink.batches for row in batch]
+    ids = [id_ for batch in sink.batches for id_ in batch["id"]]
     assert ids == [f"r{i}-0" for i in range(12)]  # in order, each once
 
 
@@ -190,7 +190,7 @@ def test_a_batch_rescore_on_postgres_supersedes_its_own_rows_never_the_rest_answ
 def test_an_answer_that_cannot_be_shaped_is_dropped_and_counted_and_the_others_written() -> None:
     sink = _Sink()
 
-    def shape(answer: Answer) -> list[dict]:
+    def shape(answer: Answer) -> dict[str, list]:
         if answer.request_id == "bad":
             raise ValueError("a bug in the row shaping")
         return _shape(answer)
@@ -202,4 +202,4 @@ def test_an_answer_that_cannot_be_shaped_is_dropped_and_counted_and_the_others_w
     counts = writer.close()  # never started: close writes on this thread
 
     assert (counts.written, counts.dropped, counts.backlog) == (4, 2, 0)
-    assert [row["id"] for batch in sink.batches for row in batch] == ["r1-0", "r1-1", "r2-0", "r2-1"]
+    assert [id_ for batch in sink.batches for id_ in batch["id"]] == ["r1-0", "r1-1", "r2-0", "r2-1"]

@@ -4,7 +4,7 @@ tests/integration/test_score_dag.py). Read back with plain SQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from include.retraining.common import Window
+from include.retraining.inference import PredictionAppender
 from include.retraining.score.scoring import Stamp, prediction_rows
-from include.retraining.tables import PREDICTION_COLUMNS, PredictionAppender, replace_interval
+from include.retraining.tables import PREDICTION_COLUMNS, replace_interval
 from include.retraining.warehouse import Database
 
 pytestmark = pytest.mark.unit
@@ -142,26 +143,24 @@ def test_a_table_from_before_superseded_at_is_upgraded_keeping_every_row_live(db
     assert set(_read(db, "superseded_at IS NULL AND source = 'batch'")["id"]) == set(_read(db)["id"])
 
 
-def _rest_rows(window: Window, ids: list[str], version: str = "1") -> list[dict]:
+def _rest_rows(window: Window, ids: list[str], version: str = "1") -> dict[str, list]:
     """REST answers of the ids at the window's first minutes, as the inference log writes them."""
-    at = [window.start.replace(tzinfo=None) + pd.Timedelta(minutes=i + 1) for i in range(len(ids))]
-    return [
-        {
-            "model": "churn",
-            "model_version": version,
-            "alias": "champion",
-            "id": id_,
-            "event_time": t,
-            "score": 0.5,
-            "interval_start": t - pd.Timedelta(seconds=1),
-            "interval_end": t,
-            "scored_at": t,
-            "run_id": "request-1",
-            "source": "rest",
-            "features": '{"tenure_months": 3}',
-        }
-        for id_, t in zip(ids, at, strict=True)
-    ]
+    at = [window.start.replace(tzinfo=None) + timedelta(minutes=i + 1) for i in range(len(ids))]
+    n = len(ids)
+    return {
+        "model": ["churn"] * n,
+        "model_version": [version] * n,
+        "alias": ["champion"] * n,
+        "id": ids,
+        "event_time": at,
+        "score": [0.5] * n,
+        "interval_start": [t - timedelta(seconds=1) for t in at],
+        "interval_end": at,
+        "scored_at": at,
+        "run_id": ["request-1"] * n,
+        "source": ["rest"] * n,
+        "features": ['{"tenure_months": 3}'] * n,
+    }
 
 
 def test_a_rescore_supersedes_batch_rows_only_never_a_rest_answer(db: Database) -> None:
