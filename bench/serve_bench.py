@@ -122,20 +122,30 @@ def log_database() -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def submit_cost(count: int = 20_000) -> float:
-    """What queueing one 1-row answer costs the request's thread (seconds, mean), the writer idle."""
+def log_costs(config: ModelConfig, count: int = 2_000) -> tuple[float, float]:
+    """Seconds (means, in this process) to queue a 1-row answer (the request thread's part) and to
+    shape it into rows (the writer thread's part, before the write)."""
     import numpy as np
     import pandas as pd
 
-    from include.retraining.inference import Answer, InferenceLog
+    from include.retraining.inference import Answer, InferenceLog, answer_rows
 
     frame = json.loads(payload(1, seed=1))["dataframe_split"]
     rows = pd.DataFrame(frame["data"], columns=frame["columns"])
-    log = InferenceLog(lambda rows: None, lambda answer: [], capacity=count + 1, batch_rows=count + 1)
+    log = InferenceLog(lambda rows: None, lambda answer: {}, capacity=count + 1, batch_rows=count + 1)
+    answers = [
+        Answer("churn", "1", "champion", f"r{i}", datetime.now(UTC).replace(tzinfo=None), rows, np.ones(1))
+        for i in range(count)
+    ]
     began = time.perf_counter()
-    for i in range(count):
-        log.submit(Answer("churn", "1", "champion", f"r{i}", datetime.now(UTC).replace(tzinfo=None), rows, np.ones(1)))
-    return (time.perf_counter() - began) / count
+    for answer in answers:
+        log.submit(answer)
+    queued = (time.perf_counter() - began) / count
+    source = config.source
+    began = time.process_time()
+    for answer in answers:
+        answer_rows(answer, config.features.columns, source.id_column, source.timestamp_column)
+    return queued, (time.process_time() - began) / count
 
 
 def log_counts(url: str) -> dict[str, float]:
@@ -263,9 +273,12 @@ def report(args: argparse.Namespace, load_before: float, kind: str, measured: di
         f"{counts.get('written_rows_total', 0):,.0f} rows, dropped {counts.get('dropped_rows_total', 0):,.0f}, "
         f"{counts.get('failed_writes_total', 0):,.0f} writes failed, backlog {counts.get('backlog_rows', 0):,.0f} "
         "after the last request. "
-        f"Queueing an answer (`InferenceLog.submit`, the only work the log adds to a request's thread; the "
-        f"rows are shaped and written by the writer thread) costs {measured['submit'] * 1e6:.1f} us. The p99 of 100 requests or fewer is their maximum or next "
-        "to it: one slow request (the machine is shared) moves it.",
+        f"Queueing an answer (`InferenceLog.submit`, the only work the log adds to a request's thread) costs "
+        f"{measured['costs'][0] * 1e6:.1f} us; the writer thread then shapes it into rows with pandas, "
+        f"{measured['costs'][1] * 1e3:.2f} ms of CPU for a 1-row answer, in the server's process, where it competes "
+        "with the requests for the interpreter: the likely source of what the log adds at p50 (a writer process "
+        "of its own would take it off). The p99 of 100 requests or fewer is their maximum or next to it: one slow "
+        "request (the machine is shared) moves it.",
         "",
         f"Alias moves with `SERVING_POLL_SECONDS={args.poll_seconds:g}`, {args.moves} moves while one client posted "
         f"20-row requests in a loop: {requests} requests, {failed} failed; from the move to `/version` naming the "
@@ -296,7 +309,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with log_database() as (log_url, kind):
         measured = measure(data, args, registry, versions, log_url)
-    measured["submit"] = submit_cost()
+    measured["costs"] = log_costs(config)
     section = "\n".join(report(args, load_before, kind, measured)) + "\n"
     write_section(args.out, HEADING, section, "Benchmarks")
     print(section)
