@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 Columns = dict[str, list[Any]]  # rows as columns, as `answer_rows` shapes them
 Append = Callable[[Columns], None]
-Shape = Callable[[Answer], Columns]
+Shape = Callable[[list[Answer]], Columns]
 # A database that fails every write is reported at most this often in the log.
 _REPORT_EVERY_S = 30.0
 
@@ -165,16 +165,23 @@ class InferenceLog:
         return True
 
     def _shaped(self, batch: list[Answer]) -> tuple[list[Answer], Columns]:
-        """The answers of a batch that could be shaped, and their rows; one that cannot (a bug, not
-        the database's fault: retrying would not help) is dropped, counted and logged."""
+        """The answers of a batch that could be shaped, and their rows, shaped together; when that
+        fails, one by one: an answer that cannot be shaped (a bug, not the database's fault:
+        retrying would not help) is dropped, counted and logged, the others kept."""
+        if not batch:
+            return batch, {}
+        try:
+            return batch, self._shape(batch)
+        except Exception:  # noqa: BLE001 - one bad answer must not stop the log: find it below
+            log.warning("inference log: a batch of %d answers could not be shaped; shaping each", len(batch))
         kept: list[Answer] = []
         shaped: Columns = {}
         for answer in batch:
             try:
-                for column, values in self._shape(answer).items():
+                for column, values in self._shape([answer]).items():
                     shaped.setdefault(column, []).extend(values)
                 kept.append(answer)
-            except Exception:  # one bad answer must not stop the log
+            except Exception:
                 log.exception("inference log: request %s could not be shaped into rows", answer.request_id)
                 with self._wake:
                     self._dropped += answer.rows

@@ -30,8 +30,8 @@ def _answer(n: int = 1, request_id: str = "r", version: str = "1") -> Answer:
     return Answer("churn", version, "champion", request_id, datetime(2026, 12, 7, 12), frame, np.full(n, 0.25))
 
 
-def _shape(answer: Answer) -> dict[str, list]:
-    return answer_rows(answer, ["tenure"], "customer_id", None)
+def _shape(answers: list[Answer]) -> dict[str, list]:
+    return answer_rows(answers, ["tenure"], "customer_id", None)
 
 
 class _Sink:
@@ -190,10 +190,10 @@ def test_a_batch_rescore_on_postgres_supersedes_its_own_rows_never_the_rest_answ
 def test_an_answer_that_cannot_be_shaped_is_dropped_and_counted_and_the_others_written() -> None:
     sink = _Sink()
 
-    def shape(answer: Answer) -> dict[str, list]:
-        if answer.request_id == "bad":
+    def shape(answers: list[Answer]) -> dict[str, list]:
+        if any(answer.request_id == "bad" for answer in answers):
             raise ValueError("a bug in the row shaping")
-        return _shape(answer)
+        return _shape(answers)
 
     writer = InferenceLog(sink.append, shape, flush_seconds=60)
     for request_id in ("r1", "bad", "r2"):

@@ -83,7 +83,7 @@ def test_rest_answers_of_the_same_ids_and_times_are_read_beside_the_batch_rows_a
     sent["snapshot_at"] = sent["snapshot_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # as a JSON client sends it
     answer = Answer("churn", "1", "champion", "req-1", END.replace(tzinfo=None), sent, np.full(len(sent), 0.25))
     appender = PredictionAppender(pipeline, CONFIG.predictions_table)
-    appender.append(answer_rows(answer, CONFIG.features.columns, "customer_id", "snapshot_at"))
+    appender.append(answer_rows([answer], CONFIG.features.columns, "customer_id", "snapshot_at"))
     appender.close()
     labels = sent.assign(snapshot_at=batch["event_time"], churned=np.arange(len(sent)) % 2)
     with pipeline.engine() as engine, engine.begin() as conn:
