@@ -276,8 +276,7 @@ def report(args: argparse.Namespace, load_before: float, kind: str, measured: di
         f"Queueing an answer (`InferenceLog.submit`, the only work the log adds to a request's thread) costs "
         f"{measured['costs'][0] * 1e6:.1f} us; the writer thread then shapes it into rows with pandas, "
         f"{measured['costs'][1] * 1e3:.2f} ms of CPU per 1-row answer (ten shaped together), in the server's process, where it competes "
-        "with the requests for the interpreter: the likely source of what the log adds at p50 (a writer process "
-        "of its own would take it off). The p99 of 100 requests or fewer is their maximum or next to it: one slow "
+        "with the requests for the interpreter (a writer process of its own would take it off). The p99 of 100 requests or fewer is their maximum or next to it: one slow "
         "request (the machine is shared) moves it.",
         "",
         f"Alias moves with `SERVING_POLL_SECONDS={args.poll_seconds:g}`, {args.moves} moves while one client posted "
