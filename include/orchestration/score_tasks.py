@@ -100,4 +100,7 @@ def score(config: ModelConfig, planned: dict[str, Any]) -> dict[str, Any]:
                 part.invalid,
             )
     log.info("wrote %d rows to %s for interval %s", result.rows, result.table, result.interval.to_dict())
+    if result.pruned:
+        days = config.retention.predictions_days
+        log.info("deleted %d rows older than retention.predictions_days=%s from %s", result.pruned, days, result.table)
     return result.to_xcom()

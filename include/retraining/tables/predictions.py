@@ -83,6 +83,18 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
     return len(frame)
 
 
+def prune_before(db: Database, name: str, model: str, cutoff: datetime) -> int:
+    """Delete the model's rows whose interval ended at or before `cutoff`, superseded or not, under the
+    interval writers' lock (through the index on model and interval end); how many were deleted."""
+    if not db.has_table(name):
+        return 0
+    delete = sa.text(f"DELETE FROM {db.quote(name)} WHERE model = :model AND interval_end <= :cutoff").bindparams(
+        sa.bindparam("cutoff", type_=sa.DateTime())
+    )
+    with named_lock(db, f"predictions/{name}/{model}"), db.engine() as engine, engine.begin() as conn:
+        return conn.execute(delete, {"model": model, "cutoff": naive_utc(cutoff)}).rowcount
+
+
 # The live rows an interval replaces: its source rows (interval_start < event_time <= interval_end,
 # as scoring selects them), whatever interval wrote them. The interval bounds are implied and let
 # the (model, interval_end, interval_start) index prune.
