@@ -9,8 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.retraining.tables import PREDICTIONS_APPENDED_SCHEMA, ensure_predictions_table, predictions_definition
+from include.retraining.tables import PREDICTION_ARROW_SCHEMA, ensure_predictions_table, predictions_definition
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database
+
+# The contract's columns, and the two only REST rows fill (`predictions.py` adds them to the table).
+APPENDED_SCHEMA = pa.schema([*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string())])
 
 
 class PredictionAppender:
@@ -28,7 +31,7 @@ class PredictionAppender:
             self._ready = True
         if self._db.is_postgres:
             schema, _, table = self._name.rpartition(".")
-            rows = pa.Table.from_pydict(columns, schema=PREDICTIONS_APPENDED_SCHEMA)
+            rows = pa.Table.from_pydict(columns, schema=APPENDED_SCHEMA)
             with self._db.adbc(WRITE_TIMEOUT_S, read_only=False) as conn:
                 with conn.cursor() as cursor:
                     cursor.adbc_ingest(table, rows, mode="append", db_schema_name=schema or None)

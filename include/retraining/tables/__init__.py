@@ -33,10 +33,11 @@ if TYPE_CHECKING:
         read_outcomes,
         record_outcome,
     )
-    from include.retraining.tables.predictions import APPENDED_ARROW_SCHEMA as PREDICTIONS_APPENDED_SCHEMA
+    from include.retraining.tables.predictions import ARROW_SCHEMA as PREDICTION_ARROW_SCHEMA
     from include.retraining.tables.predictions import COLUMNS as PREDICTION_COLUMNS
     from include.retraining.tables.predictions import REST as REST_SOURCE
     from include.retraining.tables.predictions import ensure_table as ensure_predictions_table
+    from include.retraining.tables.predictions import prune_before as prune_predictions_before
     from include.retraining.tables.predictions import replace_interval
     from include.retraining.tables.predictions import table_definition as predictions_definition
     from include.retraining.tables.promotions import (

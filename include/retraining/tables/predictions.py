@@ -12,11 +12,9 @@ ingest (binary COPY) inside that transaction, under the per-model named lock hel
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
 (`warehouse.named_lock`): two runs of one model never interleave.
 
-The REST server's inference log appends rows too (inference/store.py): `source = 'rest'` (batch:
-the default, `'batch'`), `features` as JSON. An interval supersedes batch rows only: a REST row
-records an answer given, which no rescore replaces (docs/operations.md, "Inference log").
-`superseded_at`, `source` and `features` are not in a scoring run's frame (`COLUMNS`); `ensure_table`
-adds them to an older table, every row live and `'batch'`.
+The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
+`features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
+`ensure_table` adds `superseded_at`, `source`, `features` to an older table: rows live, 'batch'.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from include.retraining.common import Window
 from include.retraining.tables.migrate import add_column, timestamp
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, lock_key, naive_utc, named_lock
 
-TEXT_COLUMNS = ("model", "model_version", "alias", "id")
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
@@ -40,8 +37,6 @@ BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
 )
-# The rows the inference log appends: the contract's columns, `source` and `features`.
-APPENDED_ARROW_SCHEMA = pa.schema([*ARROW_SCHEMA, (SOURCE, pa.string()), (FEATURES, pa.string())])
 
 
 def table_definition(name: str) -> sa.Table:
@@ -72,14 +67,8 @@ def ensure_table(db: Database, name: str) -> None:
     with db.engine() as engine:
         table_definition(name).metadata.create_all(engine, checkfirst=True)
     present = db.column_types(name)
-    for column in _added_columns():
-        if column.name not in present:
-            add_column(db, name, column)
-
-
-def has_superseded(db: Database, name: str) -> bool:
-    """Whether the table keeps replaced rows (`superseded_at`); a table of an older version does not."""
-    return SUPERSEDED_AT in db.column_types(name)
+    for column in [c for c in _added_columns() if c.name not in present]:
+        add_column(db, name, column)
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
@@ -98,6 +87,18 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
         with named_lock(db, lock):
             _replace_sqlalchemy(db, name, frame, model, bounds, superseded_at)
     return len(frame)
+
+
+def prune_before(db: Database, name: str, model: str, cutoff: datetime) -> int:
+    """Delete the model's rows whose interval ended at or before `cutoff`, superseded or not, under the
+    interval writers' lock (through the index on model and interval end); how many were deleted."""
+    if not db.has_table(name):
+        return 0
+    delete = sa.text(f"DELETE FROM {db.quote(name)} WHERE model = :model AND interval_end <= :cutoff").bindparams(
+        sa.bindparam("cutoff", type_=sa.DateTime())
+    )
+    with named_lock(db, f"predictions/{name}/{model}"), db.engine() as engine, engine.begin() as conn:
+        return conn.execute(delete, {"model": model, "cutoff": naive_utc(cutoff)}).rowcount
 
 
 # The live batch rows an interval replaces: its source rows (interval_start < event_time <=

@@ -2,9 +2,8 @@
 
 The table (`ModelConfig.predictions_table`) holds one row per scored source row per alias:
 `model, model_version, alias, id, event_time, score, ..., source`; rows a later run replaced
-(`superseded_at` set) are never read. REST answers (`source` 'rest') read like batch rows: one of
-each for an id and time are two predictions served (`source` is in every key), never a duplicate.
-The monitor reads a window of it by `event_time` (the source timestamp), and for matured
+(`superseded_at` set) are never read. REST rows (`source` 'rest') read as batch rows, `source` in
+every key. The monitor reads a window of it by `event_time` (the source timestamp), and for matured
 windows joins the labels that have arrived (`labels:` in the model file): a label not there yet is
 NULL, never an error. A table that does not exist means nothing was served; any other warehouse
 fault propagates (fail closed). Bulk reads go through ADBC on PostgreSQL, as the source's do.

@@ -15,6 +15,7 @@ from include.retraining.common import Window
 from include.retraining.inference import PredictionAppender
 from include.retraining.score.scoring import Stamp, prediction_rows
 from include.retraining.tables import PREDICTION_COLUMNS, replace_interval
+from include.retraining.tables.predictions import prune_before
 from include.retraining.warehouse import Database
 
 pytestmark = pytest.mark.unit
@@ -175,3 +176,18 @@ def test_a_rescore_supersedes_batch_rows_only_never_a_rest_answer(db: Database) 
     assert sorted(live["id"]) == ["c0", "c1"] and set(live["model_version"]) == {"1"}
     assert len(_read(db, "superseded_at IS NULL AND source = 'batch'")) == 5
     assert set(_superseded(db)["source"]) == {"batch"}
+
+
+def test_pruning_deletes_the_model_s_rows_of_intervals_that_ended_before_the_cutoff(db: Database) -> None:
+    replace_interval(db, TABLE, _rows(DAY1, 3), "churn", DAY1)
+    replace_interval(db, TABLE, _rows(DAY1, 2), "churn", DAY1)  # replaces day 1's rows: kept, superseded
+    replace_interval(db, TABLE, _rows(DAY2, 4), "churn", DAY2)
+    replace_interval(db, TABLE, _rows(DAY1, 2).assign(model="other"), "other", DAY1)
+
+    deleted = prune_before(db, TABLE, "churn", DAY2.start)
+
+    assert deleted == 3 + 2  # day 1's superseded and live rows
+    assert set(pd.to_datetime(_read(db, "1 = 1")["interval_end"])) == {pd.Timestamp(DAY2.end.replace(tzinfo=None))}
+    with db.engine(read_only=True) as engine, engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE model = 'other'")).scalar() == 2
+    assert prune_before(db, TABLE, "churn", DAY2.start) == 0  # a rerun deletes nothing more
