@@ -1,7 +1,7 @@
 """Where the inference log's rows go: appended to the model's predictions table (its definition
 and upkeep are `tables`'), one transaction per batch. On PostgreSQL by ADBC's bulk ingest (binary
-COPY, mostly off the GIL: the writer shares its process with the requests; SQLAlchemy's
-executemany took ~44 ms of CPU per 1,000 rows); elsewhere by SQLAlchemy on an engine kept open."""
+COPY, mostly off the GIL: the writer shares its process with the requests, and SQLAlchemy's
+executemany held the interpreter tens of ms per 1,000 rows); elsewhere by SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 from include.retraining.tables import PREDICTION_ARROW_SCHEMA, ensure_predictions_table, predictions_definition
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database
 
-# The contract's columns, and the two only REST rows fill (`predictions.py` adds them to the table).
+# The contract's columns, and the two columns only REST rows fill (`predictions.py` adds them to the table).
 APPENDED_SCHEMA = pa.schema([*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string())])
 
 
