@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         "--monitor-cron", default=None, help="replay the monitor on this cron instead of monitor.schedule (faster)"
     )
     backtest.add_argument("--max-windows", type=int, default=None, help="stop after this many new windows")
+    backtest.add_argument("--verbose", action="store_true", help="the steps' own logs on stderr too")
     return parser
 
 
@@ -61,6 +62,8 @@ def backtest(args: argparse.Namespace) -> int:
     from include.retraining.common import load_settings
     from include.retraining.config import load_model_config
 
+    if not args.verbose:
+        _quiet()
     settings = load_settings()
     path = settings.models_dir / f"{args.model}.yaml"
     if not path.exists():
@@ -80,6 +83,20 @@ def backtest(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(summary, indent=2, default=str), flush=True)
     return 0
+
+
+def _quiet() -> None:
+    """Progress lines only: the steps' info logs and MLflow's download bars would bury them."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
+    for name in ("include", "mlflow", "great_expectations", "evidently", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _say(text: str) -> None:

@@ -47,11 +47,13 @@ class Journal:
     def _read(self) -> None:
         if not self.path.exists():
             return
-        for line in self.path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the half-written last line of a killed run: that run is redone
+        text = self.path.read_text()
+        if not text.endswith("\n"):
+            # The half-written last line of a killed run: cut, so the next line starts clean; that run is redone.
+            text = text[: text.rfind("\n") + 1]
+            self.path.write_text(text)
+        for line in text.splitlines():
+            entry = json.loads(line)
             if entry.get("record") == "run":
                 self.runs[entry["key"]] = entry
             elif entry.get("record") == "window":

@@ -74,7 +74,9 @@ def plan_windows(
             f"{start.isoformat()} and {end.isoformat()}; widen the dates"
         )
     if len(fires) > MAX_WINDOWS:
-        raise BacktestPlanError(f"model {config.name!r}: {len(fires)} windows (at most {MAX_WINDOWS}); narrow the dates")
+        raise BacktestPlanError(
+            f"model {config.name!r}: {len(fires)} windows (at most {MAX_WINDOWS}); narrow the dates"
+        )
     cron = monitor_cron or config.monitor.schedule
     windows = []
     for index, fire in enumerate(fires):

@@ -163,6 +163,7 @@ def retrain_run(iso: Isolated, at: datetime, trigger: str) -> dict[str, Any]:
         "reason": promotion.reason,
         "version": promotion.version,
         "run_id": trained.run_id,
+        "reused": trained.reused,
         "model_uri": trained.model_uri,
         "rows": extracted.rows,
         "gate": _gate(evaluated),

@@ -44,7 +44,11 @@ def plot_timeline(path: Path, config: ModelConfig, windows: list[dict[str, Any]]
 
     dates = [datetime.fromisoformat(w["end"]) for w in windows]
     figure, axis = plt.subplots(figsize=(10, 5))
-    styles = {"policy": ("o", "-", "tab:blue"), "left_alone": ("o", "--", "tab:gray"), "every_cron": ("s", "-.", "tab:cyan")}
+    styles = {
+        "policy": ("o", "-", "tab:blue"),
+        "left_alone": ("o", "--", "tab:gray"),
+        "every_cron": ("s", "-.", "tab:cyan"),
+    }
     nan = float("nan")
     for policy in POLICIES:
         marker, line, color = styles[policy]
@@ -53,7 +57,9 @@ def plot_timeline(path: Path, config: ModelConfig, windows: list[dict[str, Any]]
     known = [w[f"metric_{p}"] for w in windows for p in POLICIES if w.get(f"metric_{p}") is not None]
     low = min(known, default=1.0) - 0.02
     symbols = (("^", "tab:orange"), ("*", "tab:green"), ("x", "tab:red"), ("X", "tab:purple"))
-    for offset, (label, (marker, color)) in enumerate(zip(_marks(windows[0]) if windows else {}, symbols, strict=False)):
+    for offset, (label, (marker, color)) in enumerate(
+        zip(_marks(windows[0]) if windows else {}, symbols, strict=False)
+    ):
         hits = [d for d, w in zip(dates, windows, strict=True) if _marks(w)[label]]
         axis.scatter(hits, [low - 0.012 * offset] * len(hits), marker=marker, s=90, color=color, label=label, zorder=3)
     axis.set_ylabel(f"{config.primary_metric} of what was served in the window (matured labels)")
@@ -75,9 +81,13 @@ def _run_cell(run: dict[str, Any]) -> str:
     if run["kind"] == "monitor":
         verdict = "drift" if run.get("drift_detected") else "no drift"
         head = f"monitor {when}: {run['outcome']} ({verdict}{', trigger' if run.get('trigger') else ''})"
-        detail = "; ".join(run.get("reasons") or []) + (f" [held: {run['blocked_by']}]" if run.get("blocked_by") else "")
+        detail = "; ".join(run.get("reasons") or []) + (
+            f" [held: {run['blocked_by']}]" if run.get("blocked_by") else ""
+        )
     else:
-        head = f"{run['trigger']} retrain {when}: {run['outcome']}" + (f" v{run['version']}" if run.get("version") else "")
+        head = f"{run['trigger']} retrain {when}: {run['outcome']}" + (
+            f" v{run['version']}" if run.get("version") else ""
+        )
         gate = run.get("gate") or {}
         interval = f" gain {_fmt(gate.get('difference'))} [{_fmt(gate.get('lower'))}, {_fmt(gate.get('upper'))}]"
         detail = (run.get("reason") or "") + (interval if gate.get("difference") is not None else "")
@@ -103,7 +113,7 @@ def render_html(config: ModelConfig, windows: list[dict[str, Any]], summary: dic
         f"<td>{s['promotions']}</td><td>{s['blocked']}</td><td>{s['false_alarms']}</td><td>{s['task_seconds']:.0f}</td></tr>"
         for p, s in summary["policies"].items()
     )
-    state = "complete" if summary["complete"] else f"partial: rerun the same command to continue"
+    state = "complete" if summary["complete"] else "partial: rerun the same command to continue"
     head = (
         "<th>#</th><th>window</th><th>rows</th><th>runs and decisions</th><th>champion after</th>"
         f"<th>served by</th><th>{metric} policy</th><th>{metric} left alone</th><th>{metric} every cron</th><th>alerts (not sent)</th>"
@@ -111,11 +121,11 @@ def render_html(config: ModelConfig, windows: list[dict[str, Any]], summary: dic
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Backtest of {html.escape(config.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}</style>
 </head><body><h1>Backtest of {html.escape(config.name)}</h1>
-<p>{summary['windows']} of {summary['windows_planned']} windows ({state}); the mean served {metric} is over the
-{summary['windows_compared']} windows where all three policies served a model, on the same rows, scored on matured labels.
-Drift triggers: {summary['drift_triggers']}; alerts the policy would have sent: {summary['alerts']}.</p>
+<p>{summary["windows"]} of {summary["windows_planned"]} windows ({state}); the mean served {metric} is over the
+{summary["windows_compared"]} windows where all three policies served a model, on the same rows, scored on matured labels.
+Drift triggers: {summary["drift_triggers"]}; alerts the policy would have sent: {summary["alerts"]}.</p>
 <table><tr><th>policy</th><th>mean served {metric}</th><th>retrains</th><th>promotions</th><th>blocked</th>
 <th>false alarms (drift retrain blocked)</th><th>task seconds</th></tr>{rows}</table>
 <p><img src="timeline.png" alt="served {metric} per window" width="900"></p>
-<table><tr>{head}</tr>{''.join(_window_row(w) for w in windows)}</table></body></html>
+<table><tr>{head}</tr>{"".join(_window_row(w) for w in windows)}</table></body></html>
 """

@@ -83,9 +83,12 @@ def _replay_window(
         if monitored.get("trigger"):
             end = datetime.fromisoformat(monitored["drift_window_end"])
             trigger = f"drift: {monitored['drift_reason']}"
-            runs.append(_journaled(iso, journal, f"drift@{at.isoformat()}", lambda: retrain_run(iso, end, trigger)))
+            drift_retrain = lambda end=end, trigger=trigger: retrain_run(iso, end, trigger)  # noqa: E731
+            runs.append(_journaled(iso, journal, f"drift@{at.isoformat()}", drift_retrain))
     runs.append(
-        _journaled(iso, journal, f"retrain@{planned.end.isoformat()}", lambda: retrain_run(iso, planned.end, "schedule"))
+        _journaled(
+            iso, journal, f"retrain@{planned.end.isoformat()}", lambda: retrain_run(iso, planned.end, "schedule")
+        )
     )
     return journal.add_window(_window_record(iso, journal, scorer, planned, runs))
 
@@ -114,7 +117,9 @@ def _window_record(
         "rows": len(frame),
         "runs": runs,
         "champion": champion["version"] if champion else None,
-        "served": {p: [_label(iso, *move) for move in in_force(moves[p], planned.start, planned.end)] for p in POLICIES},
+        "served": {
+            p: [_label(iso, *move) for move in in_force(moves[p], planned.start, planned.end)] for p in POLICIES
+        },
         **metrics,
         **window_figures(runs),
         "first_model_seconds": first.get("train_seconds") if first and first in runs else None,
@@ -129,9 +134,7 @@ def _label(iso: Isolated, at: datetime, uri: str) -> str:
 
 
 def _progress(record: dict[str, Any], total: int) -> str:
-    figures = ", ".join(
-        f"{p} {record[f'metric_{p}']:.3f}" for p in POLICIES if record.get(f"metric_{p}") is not None
-    )
+    figures = ", ".join(f"{p} {record[f'metric_{p}']:.3f}" for p in POLICIES if record.get(f"metric_{p}") is not None)
     kinds = [f"{r['kind']}:{r.get('outcome')}" for r in record["runs"]]
     return (
         f"window {record['index'] + 1}/{total} ending {record['end'][:16]}: {record['rows']} rows; "

@@ -47,7 +47,8 @@ def window_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     drift_retrains = [r for r in retrains if r["trigger"] == "drift"]
     return {
         "drift_triggers": sum(bool(r.get("trigger")) for r in monitors),
-        "retrains": sum(r.get("model_uri") is not None for r in retrains),
+        # A retrain that found its snapshot already trained (a drift retrain earlier on the same window) fit nothing.
+        "retrains": sum(r.get("model_uri") is not None and not r.get("reused") for r in retrains),
         "promotions": sum(r.get("outcome") in PROMOTED for r in retrains),
         "blocked": sum(r.get("outcome") == BLOCKED for r in retrains),
         "false_alarms": sum(r.get("outcome") == BLOCKED for r in drift_retrains),
