@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from include.retraining.backtest.replay import backtest_name
 from include.retraining.backtest.summary import POLICIES
 from include.retraining.config import ModelConfig
 
@@ -121,6 +122,8 @@ def render_html(config: ModelConfig, windows: list[dict[str, Any]], summary: dic
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Backtest of {html.escape(config.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}</style>
 </head><body><h1>Backtest of {html.escape(config.name)}</h1>
+<p>Replayed through the real monitoring, retraining and gate steps as <code>{html.escape(backtest_name(config.name))}</code>:
+its own MLflow store, pipeline tables and artifacts in this folder; production was only read. Alerts are listed, never sent.</p>
 <p>{summary["windows"]} of {summary["windows_planned"]} windows ({state}); the mean served {metric} is over the
 {summary["windows_compared"]} windows where all three policies served a model, on the same rows, scored on matured labels.
 Drift triggers: {summary["drift_triggers"]}; alerts the policy would have sent: {summary["alerts"]}.</p>

@@ -15,7 +15,7 @@ from include.retraining.backtest.journal import Journal
 from include.retraining.backtest.plan import PlannedWindow, check_matured, plan_windows
 from include.retraining.backtest.replay import Isolated, monitor_run, retrain_run
 from include.retraining.backtest.served import ServedScorer
-from include.retraining.backtest.summary import POLICIES, in_force, served_models, summarize, window_figures
+from include.retraining.backtest.summary import POLICIES, PROMOTED, in_force, served_models, summarize, window_figures
 from include.retraining.common import Settings, as_utc
 from include.retraining.config import ModelConfig
 from include.retraining.warehouse import Warehouse
@@ -94,11 +94,22 @@ def _replay_window(
 
 
 def _journaled(iso: Isolated, journal: Journal, key: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """A run the journal holds is not run again; a new one is journaled with the champion after it."""
+    """A run the journal holds is not run again; a new one is journaled with the champion after it.
+
+    A run killed after its promotion and before its journal line is redone: the steps then find
+    its model already champion ("unchanged"); the move is still this run's, and recorded as such."""
     if key in journal.runs:
         return journal.runs[key]
-    record = run()
-    return journal.add_run(key, {**record, "champion_after": iso.champion()})
+    before = next((r["champion_after"] for r in reversed(journal.runs.values())), None)
+    record = {**run(), "champion_after": iso.champion()}
+    moved = record["champion_after"] != before and record["kind"] == "retrain"
+    if moved and record.get("outcome") not in PROMOTED:
+        record = {
+            **record,
+            "outcome": "promoted",
+            "reason": f"promoted by an earlier, killed attempt: {record['reason']}",
+        }
+    return journal.add_run(key, record)
 
 
 def _window_record(
