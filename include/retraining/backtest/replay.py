@@ -7,7 +7,7 @@ Each run returns a plain dict, the journal line the report and the summary read.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ def backtest_name(model: str) -> str:
     return f"{model}{SUFFIX}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Isolated:
     """Where a backtest reads and writes: the production source (read only), and everything else
     in its own folder: an MLflow store, the pipeline's tables in a SQLite file, the artifacts."""
@@ -36,6 +36,7 @@ class Isolated:
     settings: Settings
     warehouse: Warehouse
     pipeline_db: Database
+    _mlflow: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, config: ModelConfig, settings: Settings, source: Warehouse, out: Path) -> Isolated:
@@ -58,16 +59,24 @@ class Isolated:
 
     def context(self, dag_id: str, at: datetime, trigger: str, tag: str = "") -> StepContext:
         run = RunInfo(dag_id, f"backtest__{at:%Y%m%dT%H%M%S}{tag}", at, trigger=trigger, actor=ACTOR)
-        return StepContext.create(self.config, self.settings, run, self.warehouse, self.pipeline_db)
+        tracker, registry = self.mlflow()
+        return StepContext(self.config, self.settings, run, tracker, registry, self.warehouse, self.pipeline_db)
+
+    def mlflow(self) -> tuple[Any, Any]:
+        """One tracker and registry for every run: each new client opens the store again (~1 s)."""
+        if self._mlflow is None:
+            created = StepContext.create(self.config, self.settings, _idle())
+            self._mlflow = (created.tracker, created.registry)
+        return self._mlflow
 
     def champion(self) -> dict[str, str] | None:
         """The isolated registered model's champion: version and the URI of that version."""
-        champion = StepContext.create(self.config, self.settings, _idle()).registry.champion()
+        champion = self.mlflow()[1].champion()
         return None if champion is None else {"version": str(champion.version), "uri": champion.model_uri}
 
     def tracker(self) -> Any:
         """The isolated MLflow store's tracker, trusting the model file's types as the steps do."""
-        return StepContext.create(self.config, self.settings, _idle()).tracker
+        return self.mlflow()[0]
 
 
 def _idle() -> RunInfo:
