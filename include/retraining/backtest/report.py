@@ -44,7 +44,7 @@ def plot_timeline(path: Path, config: ModelConfig, windows: list[dict[str, Any]]
     import matplotlib.pyplot as plt
 
     dates = [datetime.fromisoformat(w["end"]) for w in windows]
-    figure, axis = plt.subplots(figsize=(10, 5))
+    figure, axis = plt.subplots(figsize=(12, 5))
     styles = {
         "policy": ("o", "-", "tab:blue"),
         "left_alone": ("o", "--", "tab:gray"),
@@ -54,7 +54,9 @@ def plot_timeline(path: Path, config: ModelConfig, windows: list[dict[str, Any]]
     for policy in POLICIES:
         marker, line, color = styles[policy]
         values = [nan if w.get(f"metric_{policy}") is None else w[f"metric_{policy}"] for w in windows]
-        axis.plot(dates, values, marker=marker, linestyle=line, color=color, label=LABELS[policy])
+        # The policy on top: where it kept the first model, its line and left alone's are one.
+        on_top = 3 if policy == "policy" else 2
+        axis.plot(dates, values, marker=marker, linestyle=line, color=color, label=LABELS[policy], zorder=on_top)
     known = [w[f"metric_{p}"] for w in windows for p in POLICIES if w.get(f"metric_{p}") is not None]
     low = min(known, default=1.0) - 0.02
     symbols = (("^", "tab:orange"), ("*", "tab:green"), ("x", "tab:red"), ("X", "tab:purple"))
@@ -65,7 +67,7 @@ def plot_timeline(path: Path, config: ModelConfig, windows: list[dict[str, Any]]
         axis.scatter(hits, [low - 0.012 * offset] * len(hits), marker=marker, s=90, color=color, label=label, zorder=3)
     axis.set_ylabel(f"{config.primary_metric} of what was served in the window (matured labels)")
     axis.set_title(f"Backtest of {config.name}: the policy against the model left alone and retrained every cron")
-    axis.legend(loc="lower left", fontsize=8)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     figure.autofmt_xdate()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
