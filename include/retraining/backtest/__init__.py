@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from include.retraining.backtest.journal import Journal, JournalMismatch
     from include.retraining.backtest.plan import BacktestPlanError, PlannedWindow, check_matured, plan_windows
     from include.retraining.backtest.replay import Isolated, backtest_name
+    from include.retraining.backtest.report import plot_timeline, render_html, write_outputs
     from include.retraining.backtest.runner import BacktestRequest, run_backtest
     from include.retraining.backtest.summary import POLICIES, served_models, summarize, window_figures
 

@@ -82,8 +82,8 @@ def _run_cell(run: dict[str, Any]) -> str:
     """One run as the report shows it: what ran, what it decided and why."""
     when = run["at"][:16].replace("T", " ")
     if run["kind"] == "monitor":
-        verdict = "drift" if run.get("drift_detected") else "no drift"
-        head = f"monitor {when}: {run['outcome']} ({verdict}{', trigger' if run.get('trigger') else ''})"
+        verdict = "" if run["outcome"] == "skipped" else " (drift)" if run.get("drift_detected") else " (no drift)"
+        head = f"monitor {when}: {run['outcome']}{verdict}{', trigger' if run.get('trigger') else ''}"
         detail = "; ".join(run.get("reasons") or []) + (
             f" [held: {run['blocked_by']}]" if run.get("blocked_by") else ""
         )
@@ -99,11 +99,11 @@ def _run_cell(run: dict[str, Any]) -> str:
 
 def _window_row(window: dict[str, Any]) -> str:
     runs = "<br>".join(_run_cell(r) for r in window["runs"])
-    served = "<br>".join(f"{p}: {', '.join(window['served'][p]) or '-'}" for p in POLICIES)
+    served = "<br>".join(html.escape(f"{p}: {', '.join(window['served'][p]) or '-'}") for p in POLICIES)
     alerts = "<br>".join(html.escape(f"{a['kind']}: {a['title']}") for a in window["alerts"]) or "-"
     cells = [
         str(window["index"] + 1), window["start"][:10] + " .. " + window["end"][:10], str(window["rows"]), runs,
-        f"v{window['champion']}" if window["champion"] else "-", html.escape(served),
+        f"v{window['champion']}" if window["champion"] else "-", served,
         *(_fmt(window.get(f"metric_{p}")) for p in POLICIES), alerts,
     ]  # fmt: skip
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
