@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,7 @@ class Isolated:
 
 
 def _idle() -> RunInfo:
-    from datetime import UTC
-
+    """The run of a context built only for its MLflow adapters (no step runs in it)."""
     return RunInfo("backtest", "backtest", datetime(2000, 1, 1, tzinfo=UTC), actor=ACTOR)
 
 
