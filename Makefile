@@ -39,9 +39,10 @@ $(BIN)/.installed: requirements.lock requirements-dev.lock | $(BIN)/uv
 venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv): runtime and dev tools, from requirements-dev.lock
 
 # The dev lock is resolved against the runtime lock, so the two never disagree on a runtime version.
-lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
+lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, requirements-warehouses.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-models.txt -c requirements.lock -o requirements-models.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-warehouses.txt -c requirements.lock -o requirements-warehouses.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q deploy/mlflow/requirements.txt -c requirements.lock -o deploy/mlflow/requirements.lock --python-version 3.11 --no-header
 
@@ -70,6 +71,12 @@ test-unit: venv ## Pure functions; tests/unit/alerts also run on the local Postg
 
 test-integration: venv chromium ## Real DAG runs against real services
 	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/integration
+
+# URL and SCHEMA reach the suite through the environment (RETRAINING_CONFORMANCE_URL and _SCHEMA
+# may be set directly instead: a URL holding a quote cannot be passed on make's command line).
+test-warehouse: venv ## Warehouse conformance suite on URL=<SQLAlchemy URL> [SCHEMA=<scratch schema>]; without URL, on PostgreSQL, MariaDB, DuckDB and SQLite here
+	RETRAINING_CONFORMANCE_URL="$${RETRAINING_CONFORMANCE_URL:-$(URL)}" RETRAINING_CONFORMANCE_SCHEMA="$${RETRAINING_CONFORMANCE_SCHEMA:-$(SCHEMA)}" \
+	  $(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/integration/test_warehouse_conformance.py -v
 
 test-reliability: venv ## Faults and bad inputs on real parts (docs/reliability.md)
 	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/reliability

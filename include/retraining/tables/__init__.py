@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         record_outcome,
     )
     from include.retraining.tables.predictions import COLUMNS as PREDICTION_COLUMNS
+    from include.retraining.tables.predictions import prune_before as prune_predictions_before
     from include.retraining.tables.predictions import replace_interval
     from include.retraining.tables.promotions import (
         PROMOTIONS_TABLE,

@@ -25,7 +25,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from include.retraining.common import Window
-from include.retraining.tables.migrate import add_column
+from include.retraining.tables.migrate import add_column, timestamp
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, lock_key, naive_utc, named_lock
 
 TEXT_COLUMNS = ("model", "model_version", "alias", "id")
@@ -40,14 +40,14 @@ ARROW_SCHEMA = pa.schema(
 
 def _table(name: str) -> sa.Table:
     schema, _, table = name.rpartition(".")
-    kinds = {c: sa.DateTime() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
+    kinds = {c: timestamp() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
     kinds["score"] = sa.Double()
     # Every column is required but the score (SQLite stores a NaN as NULL).
     columns = [sa.Column(c, kinds[c], nullable=c == "score") for c in COLUMNS]
-    columns.append(sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
+    columns.append(sa.Column(SUPERSEDED_AT, timestamp(), nullable=True))
     # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
     # monitor joins the labels to a window's rows, so it would only slow every bulk write.
-    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
+    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start", mysql_length={"model": 191})
     return sa.Table(table, sa.MetaData(schema=schema or None), *columns, index)
 
 
@@ -57,7 +57,7 @@ def ensure_table(db: Database, name: str) -> None:
     with db.engine() as engine:
         _table(name).metadata.create_all(engine, checkfirst=True)
     if not has_superseded(db, name):
-        add_column(db, name, sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
+        add_column(db, name, sa.Column(SUPERSEDED_AT, timestamp(), nullable=True))
 
 
 def has_superseded(db: Database, name: str) -> bool:
@@ -81,6 +81,18 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
         with named_lock(db, lock):
             _replace_sqlalchemy(db, name, frame, model, bounds, superseded_at)
     return len(frame)
+
+
+def prune_before(db: Database, name: str, model: str, cutoff: datetime) -> int:
+    """Delete the model's rows whose interval ended at or before `cutoff`, superseded or not, under the
+    interval writers' lock (through the index on model and interval end); how many were deleted."""
+    if not db.has_table(name):
+        return 0
+    delete = sa.text(f"DELETE FROM {db.quote(name)} WHERE model = :model AND interval_end <= :cutoff").bindparams(
+        sa.bindparam("cutoff", type_=sa.DateTime())
+    )
+    with named_lock(db, f"predictions/{name}/{model}"), db.engine() as engine, engine.begin() as conn:
+        return conn.execute(delete, {"model": model, "cutoff": naive_utc(cutoff)}).rowcount
 
 
 # The live rows an interval replaces: its source rows (interval_start < event_time <= interval_end,
