@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check schema airflow mlflow serve stack bench bench-gate bench-decisions bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve bench-outbox up down logs clean
+.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check backtest schema airflow mlflow serve stack bench bench-gate bench-decisions bench-backtest bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve bench-outbox up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,9 +39,10 @@ $(BIN)/.installed: requirements.lock requirements-dev.lock | $(BIN)/uv
 venv: $(BIN)/.installed ## Create the pinned virtualenv (.venv): runtime and dev tools, from requirements-dev.lock
 
 # The dev lock is resolved against the runtime lock, so the two never disagree on a runtime version.
-lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
+lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, requirements-warehouses.txt, requirements-dev.txt and the MLflow image's into their locks (after a pin change)
 	$(BIN)/uv pip compile -q requirements.txt -o requirements.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-models.txt -c requirements.lock -o requirements-models.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-warehouses.txt -c requirements.lock -o requirements-warehouses.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q deploy/mlflow/requirements.txt -c requirements.lock -o deploy/mlflow/requirements.lock --python-version 3.11 --no-header
 
@@ -71,6 +72,12 @@ test-unit: venv ## Pure functions; tests/unit/alerts also run on the local Postg
 test-integration: venv chromium ## Real DAG runs against real services
 	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/integration
 
+# URL and SCHEMA reach the suite through the environment (RETRAINING_CONFORMANCE_URL and _SCHEMA
+# may be set directly instead: a URL holding a quote cannot be passed on make's command line).
+test-warehouse: venv ## Warehouse conformance suite on URL=<SQLAlchemy URL> [SCHEMA=<scratch schema>]; without URL, on PostgreSQL, MariaDB, DuckDB and SQLite here
+	RETRAINING_CONFORMANCE_URL="$${RETRAINING_CONFORMANCE_URL:-$(URL)}" RETRAINING_CONFORMANCE_SCHEMA="$${RETRAINING_CONFORMANCE_SCHEMA:-$(SCHEMA)}" \
+	  $(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/integration/test_warehouse_conformance.py -v
+
 test-reliability: venv ## Faults and bad inputs on real parts (docs/reliability.md)
 	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests/reliability
 
@@ -81,6 +88,9 @@ lint: venv ## Ruff lint and format check, and the model-file schema up to date
 
 check: venv ## Check every model file, its source (through its Airflow connection) and MLflow before deploying (ARGS=--json, files, ...)
 	$(BIN)/python -m retraining check $(ARGS)
+
+backtest: venv ## What MODEL's policy would have done on its own history, in isolation: START=2026-01-01 END=2026-06-30 [OUT=dir] [ARGS=--monitor-cron ...] (docs/backtest.md)
+	$(BIN)/python -m retraining backtest $(MODEL) --start $(START) --end $(END) $(if $(OUT),--out $(OUT)) $(ARGS)
 
 schema: venv ## Regenerate docs/model-file.schema.json (editor completion for model files) from the config classes
 	$(BIN)/python -m tools.model_schema
@@ -109,6 +119,9 @@ bench-gate: venv ## Gate simulations: old bootstrap vs DeLong, then evidence poo
 
 bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers (~3-8 min): docs/decisions.md
 	$(BIN)/python bench/decisions.py --reps $(or $(REPS),3)
+
+bench-backtest: venv ## A year of weekly windows at 5,000 rows through `python -m retraining backtest` (~5-10 min): docs/benchmarks.md
+	$(BIN)/python bench/backtest_bench.py --weeks $(or $(WEEKS),52) --rows $(or $(ROWS),5000)
 
 bench-retrain: venv ## One churn retrain at 1M rows per window on PostgreSQL, one process per task (~5-15 min): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/retrain_bench.py --rows $(or $(ROWS),1000000)

@@ -1,9 +1,13 @@
-"""REST serving (`python -m serving`): start-up, request latency by batch size, and how long an
-alias move takes to reach the server while requests run, with the failures counted.
+"""REST serving (`python -m serving`): start-up, request latency by batch size with and without
+the inference log, and how long an alias move takes to reach the server while requests run, with
+the failures counted.
 
 A scratch MLflow store (SQLite, under a temporary folder) holds two churn versions logged as the
-retrain logs them (skops); the server runs as its own process on loopback. `make bench-serve`
-writes the section "REST serving" of docs/benchmarks.md. About a minute on an idle 2-core machine.
+retrain logs them (skops). Two servers run as processes of their own on loopback, one with the
+inference log off and one writing it to a scratch PostgreSQL database (SQLite when no server
+answers at SERVE_BENCH_PG_URL); requests alternate between them, so a change in the machine's load
+weighs on both alike. `make bench-serve` writes the section "REST serving" of docs/benchmarks.md.
+About three minutes on an idle 2-core machine.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 
 HEADING = "## REST serving (bench/serve_bench.py)"
 START = datetime(2026, 1, 5, tzinfo=UTC)
+PG_ADMIN_URL = os.environ.get("SERVE_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+SIZES = ((1, 2000), (100, 300), (1000, 100), (10000, 20))  # rows per request, requests per server
 
 
 def log_version(settings: Settings, config: ModelConfig, seed: int) -> str:
@@ -77,14 +86,78 @@ def payload(rows: int, seed: int) -> str:
     return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False, date_format="iso"))})
 
 
-def latencies(client: httpx.Client, url: str, body: str, count: int) -> list[float]:
-    spent = []
-    for _ in range(count):
-        began = time.perf_counter()
-        answer = client.post(f"{url}/invocations", content=body, headers={"Content-Type": "application/json"})
-        spent.append(time.perf_counter() - began)
-        answer.raise_for_status()
+def latencies(client: httpx.Client, urls: list[str], body: str, count: int) -> list[list[float]]:
+    """`count` requests to each server, alternating between them (ABBA: neither always goes first,
+    right after the other's answer): each server's latencies."""
+    spent: list[list[float]] = [[] for _ in urls]
+    for k in range(count):
+        order = list(enumerate(urls))
+        for i, url in order if k % 2 == 0 else order[::-1]:
+            began = time.perf_counter()
+            answer = client.post(f"{url}/invocations", content=body, headers={"Content-Type": "application/json"})
+            spent[i].append(time.perf_counter() - began)
+            answer.raise_for_status()
     return spent
+
+
+@contextmanager
+def log_database() -> Iterator[tuple[str, str]]:
+    """(URL, kind) of a scratch database for the inference log: PostgreSQL, dropped after, else SQLite."""
+    import sqlalchemy as sa
+
+    name = f"serve_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError:
+        admin.dispose()
+        yield f"sqlite:///{tempfile.mkdtemp(prefix='serve-bench-log-')}/pipeline.db", "SQLite"
+        return
+    try:
+        yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False), "PostgreSQL"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def log_costs(config: ModelConfig, count: int = 2_000) -> tuple[float, float]:
+    """Seconds (means, in this process) to queue a 1-row answer (the request thread's part) and to
+    shape it into rows (the writer thread's part, before the write)."""
+    import numpy as np
+    import pandas as pd
+
+    from include.retraining.inference import Answer, InferenceLog, answer_rows
+
+    frame = json.loads(payload(1, seed=1))["dataframe_split"]
+    rows = pd.DataFrame(frame["data"], columns=frame["columns"])
+    log = InferenceLog(lambda rows: None, lambda answers: {}, capacity=count + 1, batch_rows=count + 1)
+    answers = [
+        Answer("churn", "1", "champion", f"r{i}", datetime.now(UTC).replace(tzinfo=None), rows, np.ones(1))
+        for i in range(count)
+    ]
+    began = time.perf_counter()
+    for answer in answers:
+        log.submit(answer)
+    queued = (time.perf_counter() - began) / count
+    source = config.source
+    began = time.process_time()
+    for start in range(0, count, 10):  # ten at a time, as a flush finds them at ~50 requests/s
+        answer_rows(answers[start : start + 10], config.features.columns, source.id_column, source.timestamp_column)
+    return queued, (time.process_time() - began) / count
+
+
+def log_counts(url: str) -> dict[str, float]:
+    """The inference log's counters from the server's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    names = ("backlog_rows", "written_rows_total", "dropped_rows_total", "failed_writes_total")
+    found = {}
+    for line in text.splitlines():
+        for name in names:
+            if line.startswith(f"serving_inference_log_{name} "):
+                found[name] = float(line.split()[-1])
+    return found
 
 
 def swaps(url: str, registry: Registry, versions: list[str], moves: int) -> tuple[list[float], int, int]:
@@ -119,12 +192,14 @@ def swaps(url: str, registry: Registry, versions: list[str], moves: int) -> tupl
     return delays, counts["ok"] + counts["failed"], counts["failed"]
 
 
-def start_server(data: Path, poll: float) -> tuple[subprocess.Popen, str, float]:
+def start_server(data: Path, poll: float, inference_log: str | None) -> tuple[subprocess.Popen, str, float]:
+    """A server on a free port, its inference log off (None) or writing to that database URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "SERVING_"))}
     env |= {"RETRAINING_DATA_DIR": str(data), "PYTHONPATH": str(ROOT), "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
+    env |= {"SERVING_INFERENCE_LOG_DB": inference_log} if inference_log else {"SERVING_INFERENCE_LOG": "off"}
     command = [sys.executable, "-m", "serving", "--model", "churn", "--port", str(port), "--poll-seconds", str(poll)]
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -142,6 +217,75 @@ def start_server(data: Path, poll: float) -> tuple[subprocess.Popen, str, float]
 
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def measure(data: Path, args: argparse.Namespace, registry: Registry, versions: list[str], log_url: str) -> dict:
+    """Both servers' latencies by size, the log's counters once written, the alias moves."""
+    quiet, quiet_url, _ = start_server(data, args.poll_seconds, None)
+    try:
+        logging, url, startup = start_server(data, args.poll_seconds, log_url)
+        try:
+            urls = [quiet_url, url]
+            with httpx.Client(timeout=60) as client:
+                rows = {size: latencies(client, urls, payload(size, seed=size), count) for size, count in SIZES}
+            deadline = time.perf_counter() + 60
+            while log_counts(url).get("backlog_rows", 0) and time.perf_counter() < deadline:
+                time.sleep(0.2)
+            counts = log_counts(url)
+            delays, requests, failed = swaps(url, registry, versions, args.moves)
+        finally:
+            stop(logging)
+    finally:
+        stop(quiet)
+    return {"startup": startup, "rows": rows, "counts": counts, "swaps": (delays, requests, failed)}
+
+
+def report(args: argparse.Namespace, load_before: float, kind: str, measured: dict) -> list[str]:
+    lines = [
+        HEADING,
+        "",
+        f"{date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
+        f"{load_before:.1f} at the start. One uvicorn worker per server; churn (HistGradientBoosting, 150 "
+        "iterations); JSON `dataframe_split`; one client, keep-alive, its requests alternating between a server "
+        f"with the inference log off and one writing it to {kind} on loopback.",
+        "",
+        f"- start-up to a healthy `/health` (imports, first poll, load of the champion): {measured['startup']:.1f} s",
+        "",
+        "| rows per request | requests | p50, log off | p50, log on | p99, log off | p99, log on | rows/s at p50, log on |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, (off, on) in measured["rows"].items():
+        cells = [statistics.median(off), statistics.median(on), pct(off, 99), pct(on, 99)]
+        ms = " | ".join(f"{value * 1000:.1f} ms" for value in cells)
+        lines.append(f"| {size:,} | {len(on)} | {ms} | {size / cells[1]:,.0f} |")
+    off, on = measured["rows"][1]
+    counts = measured["counts"]
+    delays, requests, failed = measured["swaps"]
+    lines += [
+        "",
+        f"The inference log added {(pct(on, 99) - pct(off, 99)) * 1000:+.1f} ms to p99 at 1 row per request "
+        f"({(statistics.median(on) - statistics.median(off)) * 1000:+.1f} ms at p50); it wrote "
+        f"{counts.get('written_rows_total', 0):,.0f} rows, dropped {counts.get('dropped_rows_total', 0):,.0f}, "
+        f"{counts.get('failed_writes_total', 0):,.0f} writes failed, backlog {counts.get('backlog_rows', 0):,.0f} "
+        "after the last request. "
+        f"Queueing an answer (`InferenceLog.submit`, the only work the log adds to a request's thread) costs "
+        f"{measured['costs'][0] * 1e6:.1f} us; the writer thread then shapes it into rows with pandas, "
+        f"{measured['costs'][1] * 1e3:.2f} ms of CPU per 1-row answer (ten shaped together), in the server's process, where it competes "
+        "with the requests for the interpreter (a writer process of its own would take it off). The p99 of 100 requests or fewer is their maximum or next to it: one slow "
+        "request (the machine is shared) moves it.",
+        "",
+        f"Alias moves with `SERVING_POLL_SECONDS={args.poll_seconds:g}`, {args.moves} moves while one client posted "
+        f"20-row requests in a loop: {requests} requests, {failed} failed; from the move to `/version` naming the "
+        f"new version: median {statistics.median(delays):.1f} s, max {max(delays):.1f} s (the contract: 60 s). "
+        "The delay is up to one poll interval plus the load"
+        + (": every move here came just after a poll, the worst case." if min(delays) >= args.poll_seconds else "."),
+    ]
+    return lines
 
 
 def main() -> None:
@@ -162,42 +306,10 @@ def main() -> None:
     registry = Registry(Tracker(settings, trusted_types=SKOPS_TRUSTED_TYPES), "churn")
     registry.promote(versions[0], {})
     load_before = os.getloadavg()[0]
-    process, url, startup = start_server(data, args.poll_seconds)
-    try:
-        rows = {}
-        with httpx.Client(timeout=60) as client:
-            for size, count in ((1, 200), (100, 100), (1000, 30), (10000, 5)):
-                rows[size] = latencies(client, url, payload(size, seed=size), count)
-        delays, requests, failed = swaps(url, registry, versions, args.moves)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    lines = [
-        HEADING,
-        "",
-        f"{date.today().isoformat()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
-        f"{load_before:.1f} at the start. One uvicorn worker; churn (HistGradientBoosting, 150 iterations); "
-        "JSON `dataframe_split`; one client, keep-alive.",
-        "",
-        f"- start-up to a healthy `/health` (imports, first poll, load of the champion): {startup:.1f} s",
-        "",
-        "| rows per request | requests | p50 | p95 | rows/s at p50 |",
-        "|---|---|---|---|---|",
-    ]
-    for size, spent in rows.items():
-        p50 = statistics.median(spent)
-        lines.append(
-            f"| {size:,} | {len(spent)} | {p50 * 1000:.1f} ms | {pct(spent, 95) * 1000:.1f} ms | {size / p50:,.0f} |"
-        )
-    lines += [
-        "",
-        f"Alias moves with `SERVING_POLL_SECONDS={args.poll_seconds:g}`, {args.moves} moves while one client posted "
-        f"20-row requests in a loop: {requests} requests, {failed} failed; from the move to `/version` naming the "
-        f"new version: median {statistics.median(delays):.1f} s, max {max(delays):.1f} s (the contract: 60 s). "
-        "The delay is up to one poll interval plus the load"
-        + (": every move here came just after a poll, the worst case." if min(delays) >= args.poll_seconds else "."),
-    ]
-    section = "\n".join(lines) + "\n"
+    with log_database() as (log_url, kind):
+        measured = measure(data, args, registry, versions, log_url)
+    measured["costs"] = log_costs(config)
+    section = "\n".join(report(args, load_before, kind, measured)) + "\n"
     write_section(args.out, HEADING, section, "Benchmarks")
     print(section)
 

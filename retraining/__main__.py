@@ -1,5 +1,6 @@
 """`python -m retraining check [MODEL_FILE ...]` (also `make check`): check model files before they
-are deployed, as the DAGs will use them.
+are deployed, as the DAGs will use them. `python -m retraining backtest MODEL --start --end`
+(also `make backtest`): what the model's policy would have done on its own history (docs/backtest.md).
 
 For each model: the file loads (a misspelled key gets "did you mean"), the DAGs it makes and their
 schedules, and, unless --offline, its source through the Airflow connection the runs use (columns,
@@ -40,7 +41,66 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="end of the training window to count rows in (ISO 8601, UTC unless it says otherwise; default: now)",
     )
+    backtest = commands.add_parser("backtest", help="replay a model's history through its policy, in isolation")
+    backtest.add_argument("model", help="the model's name (its file in the models folder)")
+    backtest.add_argument("--start", type=_utc, required=True, help="first day (ISO 8601, UTC)")
+    backtest.add_argument("--end", type=_utc, required=True, help="last day (ISO 8601, UTC); labels must have matured")
+    backtest.add_argument("--out", type=Path, default=None, help="output folder (default: .data/backtest/<model>)")
+    backtest.add_argument(
+        "--monitor-cron", default=None, help="replay the monitor on this cron instead of monitor.schedule (faster)"
+    )
+    backtest.add_argument("--max-windows", type=int, default=None, help="stop after this many new windows")
+    backtest.add_argument("--verbose", action="store_true", help="the steps' own logs on stderr too")
     return parser
+
+
+def backtest(args: argparse.Namespace) -> int:
+    """Replay the model's history (include.retraining.backtest); progress on stderr, the summary on stdout."""
+    import json
+
+    from include.retraining.backtest import BacktestPlanError, BacktestRequest, JournalMismatch, run_backtest
+    from include.retraining.common import load_settings
+    from include.retraining.config import load_model_config
+
+    if not args.verbose:
+        _quiet()
+    settings = load_settings()
+    path = settings.models_dir / f"{args.model}.yaml"
+    if not path.exists():
+        print(f"no model file {path}: give the name of a file in {settings.models_dir}", file=sys.stderr)
+        return 2
+    config = load_model_config(path)
+    out = args.out or settings.data_dir / "backtest" / config.name
+    request = BacktestRequest(args.start, args.end, out, args.monitor_cron, args.max_windows)
+    try:
+        from include.orchestration.runtime import source_warehouse
+
+        source = source_warehouse(config.source.conn_id, settings)
+        with _logs_to_stderr():
+            summary = run_backtest(config, settings, source, request, datetime.now(UTC), _say)
+    except (BacktestPlanError, JournalMismatch) as exc:
+        print(f"backtest refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, default=str), flush=True)
+    return 0
+
+
+def _quiet() -> None:
+    """Progress lines only: the steps' info logs and MLflow's download bars would bury them."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
+    for name in ("include", "mlflow", "great_expectations", "evidently", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def check(files: list[Path], offline: bool, window_end: datetime | None) -> list:
@@ -101,6 +161,8 @@ def _logs_to_stderr() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "backtest":
+        return backtest(args)
     # A tracking server that does not answer is a finding, not minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")

@@ -4,7 +4,8 @@ Every option also reads an environment variable (the compose service sets them):
 SERVING_ALIAS, SERVING_HOST, SERVING_PORT, SERVING_POLL_SECONDS, and the limits SERVING_MAX_BODY_MB,
 SERVING_MAX_ROWS, SERVING_WORKERS, SERVING_MAX_PENDING, SERVING_MAX_STALENESS (seconds, 0: off).
 The bearer token comes from SERVING_TOKEN or the file SERVING_TOKEN_FILE names (never an option: it
-would show in `ps`). The registry is the one the pipeline uses (MLFLOW_TRACKING_URI, else the
+would show in `ps`). The inference log: SERVING_INFERENCE_LOG, SERVING_INFERENCE_LOG_DB and its
+batching (serving/inference_log.py). The registry is the one the pipeline uses (MLFLOW_TRACKING_URI, else the
 embedded store under RETRAINING_DATA_DIR), the model file comes from RETRAINING_MODELS_DIR.
 """
 
@@ -164,16 +165,23 @@ def batch_scorer(config: ModelConfig, threads: int) -> tuple[Scorer, Scorer]:
 def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn
 
+    from include.retraining.config import load_model_config
     from serving.app import create_app
+    from serving.inference_log import open_inference_log
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    follower = build_follower(load_settings(), args.model, args.alias, args.poll_seconds)
+    settings = load_settings()
+    follower = build_follower(settings, args.model, args.alias, args.poll_seconds)
+    inference_log = open_inference_log(
+        settings, load_model_config(settings.models_dir / f"{args.model}.yaml"), os.environ
+    )
     if args.limits.token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger(__name__).warning(
             "serving on %s without a token: anyone who reaches the port can score (set SERVING_TOKEN)", args.host
         )
-    uvicorn.run(create_app(follower, limits=args.limits), host=args.host, port=args.port, log_level="info")
+    app = create_app(follower, limits=args.limits, inference_log=inference_log)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ of a request. What it adds:
   a row of the request or a stack trace, which go to the server log under the request id;
 - `/metrics` (Prometheus text format, behind the token): answers by status code, latency, the
   version served, swaps, requests in flight, the registry confirmation's age (serving/metrics.py);
+- every answer is queued for the inference log (serving/inference_log.py): its rows, scores and
+  version written in batches to the predictions table by a background thread, never on the
+  request's time; the app's shutdown writes what is queued;
 - every answer to `/invocations` carries the version that scored it (`X-Model-Version`) and its
   request id (`X-Request-Id`); `/version` names the model version served (MLflow's names the
   MLflow release, kept here as `mlflow_version`); `/health` answers 503 once the served version
@@ -35,6 +38,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -43,6 +47,7 @@ from fastapi.responses import JSONResponse, Response
 from mlflow.version import VERSION as MLFLOW_VERSION
 from starlette.requests import ClientDisconnect
 
+from include.retraining.inference import Answer, InferenceLog
 from serving.follower import AliasFollower, Served, ServingInputError
 from serving.limits import ServingLimits
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -90,8 +95,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _answer(served: Served, body: bytes, content_type: str, limits: ServingLimits) -> bytes:
-    """Parse, check and score one request on a pool thread; the JSON of its predictions."""
+def _answer(
+    served: Served, body: bytes, content_type: str, limits: ServingLimits, logged: InferenceLog | None, request_id: str
+) -> bytes:
+    """Parse, check and score one request on a pool thread, and queue it for the inference log;
+    the JSON of its predictions."""
     frame = read_request(body, content_type, served.numeric)
     if len(frame) > limits.max_rows:
         raise RequestError(413, f"the request has {len(frame)} rows; this server scores at most {limits.max_rows}")
@@ -100,11 +108,20 @@ def _answer(served: Served, body: bytes, content_type: str, limits: ServingLimit
         scores = served.score(frame)
     except ServingInputError as exc:
         raise RequestError(400, str(exc), exc.problems) from None
+    if logged is not None:  # queued only: a full queue drops and counts, never delays the answer
+        answered_at = datetime.now(UTC).replace(tzinfo=None)
+        logged.submit(Answer(served.model_name, served.version, served.alias, request_id, answered_at, frame, scores))
     return json.dumps({"predictions": np.asarray(scores, dtype="float64").tolist()}).encode()
 
 
-def create_app(follower: AliasFollower, follow: bool = True, limits: ServingLimits | None = None) -> FastAPI:
-    """The app; with `follow`, a poller thread follows the alias for as long as the app runs."""
+def create_app(
+    follower: AliasFollower,
+    follow: bool = True,
+    limits: ServingLimits | None = None,
+    inference_log: InferenceLog | None = None,
+) -> FastAPI:
+    """The app; with `follow`, a poller thread follows the alias for as long as the app runs; with
+    an `inference_log`, its writer runs as long as the app and writes what is queued at shutdown."""
     limits = limits or ServingLimits()
     pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="score")
     pending = 0  # requests admitted, read and changed on the event loop only
@@ -115,14 +132,19 @@ def create_app(follower: AliasFollower, follow: bool = True, limits: ServingLimi
         poller = threading.Thread(target=follower.run, args=(stop,), name="alias-follower", daemon=True)
         if follow:
             poller.start()
+        if inference_log is not None:
+            inference_log.start()
         yield
         stop.set()
         if follow:
             poller.join(timeout=10)
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)  # answers being scored are queued before the flush
+        if inference_log is not None:
+            counts = inference_log.close()
+            log.info("inference log closed: %d rows written, %d dropped", counts.written, counts.dropped)
 
     app = FastAPI(title=f"{follower.model_name}@{follower.alias}", lifespan=lifespan)
-    metrics = ServingMetrics(follower, lambda: pending)
+    metrics = ServingMetrics(follower, lambda: pending, inference_log.counts if inference_log else None)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Any) -> Response:
@@ -184,7 +206,9 @@ def create_app(follower: AliasFollower, follow: bool = True, limits: ServingLimi
             body = await _read_body(request, limits.max_body_bytes)
             content_type = request.headers.get("content-type") or ""
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(pool, _answer, served, body, content_type, limits)
+            result = await loop.run_in_executor(
+                pool, _answer, served, body, content_type, limits, inference_log, request_id
+            )
         except ClientDisconnect:
             log.info("request %s: the client went away before its body was read", request_id)
             return _error(400, "the client disconnected before the body was read", request_id, headers)

@@ -1,6 +1,7 @@
 """The server's own Prometheus metrics (`GET /metrics`, text format): requests by status code,
-the latency of `/invocations`, the version served, version swaps, requests in flight, and how long
-ago the registry last confirmed the served version. One registry per app, so two apps in one
+the latency of `/invocations`, the version served, version swaps, requests in flight, how long
+ago the registry last confirmed the served version, and the inference log's backlog, rows written
+and rows dropped. One registry per app, so two apps in one
 process (tests) never share a count."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from include.retraining.inference import LogCounts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # From a one-row answer (a few ms) to a 100,000-row request (seconds).
@@ -45,8 +48,34 @@ class _FollowerCollector(Collector):
             )
 
 
+class _InferenceLogCollector(Collector):
+    """Read at scrape time from the inference log's writer."""
+
+    def __init__(self, counts: Callable[[], LogCounts]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Any]:
+        counts = self._counts()
+        yield GaugeMetricFamily(
+            "serving_inference_log_backlog_rows", "Answered rows waiting to be written.", value=counts.backlog
+        )
+        yield CounterMetricFamily(
+            "serving_inference_log_written_rows", "Rows written to the predictions table.", value=counts.written
+        )
+        yield CounterMetricFamily(
+            "serving_inference_log_dropped_rows",
+            "Rows never written: the queue was full, or shutdown came first.",
+            value=counts.dropped,
+        )
+        yield CounterMetricFamily(
+            "serving_inference_log_failed_writes", "Writes the database refused (retried).", value=counts.failed_writes
+        )
+
+
 class ServingMetrics:
-    def __init__(self, follower: Any, pending: Callable[[], int]) -> None:
+    def __init__(
+        self, follower: Any, pending: Callable[[], int], log_counts: Callable[[], LogCounts] | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "serving_requests", "Answers to /invocations by HTTP status code.", ["code"], registry=self.registry
@@ -58,6 +87,8 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.registry.register(_FollowerCollector(follower, pending))
+        if log_counts is not None:
+            self.registry.register(_InferenceLogCollector(log_counts))
 
     def observe(self, status: int, seconds: float) -> None:
         self.requests.labels(code=str(status)).inc()

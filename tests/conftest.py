@@ -80,6 +80,7 @@ SLOWEST_FIRST = (
     "integration/test_warehouse_dialects.py",
     "integration/test_retrain_dag.py",
     "integration/test_rollback_dag.py",
+    "integration/test_backtest.py",
 )
 TIER_ORDER = ("integration", "reliability", "dags", "unit")
 

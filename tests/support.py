@@ -221,6 +221,23 @@ def mysql_databases(*names: str, drop: bool = False) -> None:
         engine.dispose()
 
 
+@contextmanager
+def fresh_mysql_database(prefix: str) -> Iterator[str]:
+    """A uniquely named database on the local MariaDB/MySQL server (its admin URL), dropped after;
+    no server is a failure under CI=true, else a skip."""
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        mysql_databases(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no MariaDB here
+        service_unavailable(f"MariaDB at {MYSQL_ADMIN_URL}: {exc}")
+    try:
+        yield make_url(MYSQL_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        mysql_databases(name, drop=True)
+
+
 def warehouse_url() -> str:
     from include.retraining.common import load_settings
 

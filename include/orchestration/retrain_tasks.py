@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from include.orchestration import lineage
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import step_context
 from include.retraining import retrain as steps
@@ -39,6 +40,8 @@ def extract(config: ModelConfig) -> dict[str, Any]:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
         raise AirflowFailException(str(exc)) from None
     log.info("snapshot %s: %d rows, hash %s", extracted.path, extracted.rows, extracted.content_hash)
+    table = config.source.table
+    lineage.report(lambda: (lineage.source_table(config, ctx.warehouse, table), [lineage.snapshot(extracted.path)]))
     return extracted.to_xcom()
 
 
@@ -67,6 +70,7 @@ def train(config: ModelConfig, extracted: dict[str, Any]) -> dict[str, Any]:
         raise AirflowFailException(str(exc)) from None
     verb = "reused finished run" if trained.reused else "logged run"
     log.info("%s %s, model %s", verb, trained.run_id, trained.model_uri)
+    lineage.report(lambda: ([lineage.snapshot(extracted["path"])], [lineage.logged_model(ctx, trained.run_id)]))
     return trained.to_xcom()
 
 
@@ -120,6 +124,10 @@ def promote(
     _prune_snapshots(ctx, extracted["path"])
     if not promotion.action.changed_champion:
         raise AirflowSkipException(f"{promotion.action.value}: {promotion.reason}")
+    run_id = trained["run_id"]
+    lineage.report(
+        lambda: ([lineage.logged_model(ctx, run_id)], [lineage.registered_version(ctx, promotion.version, run_id)])
+    )
     return promotion.to_xcom()
 
 

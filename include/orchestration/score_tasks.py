@@ -15,17 +15,21 @@ from typing import Any
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from include.orchestration import lineage
 from include.orchestration.alerting import deliver_alert
 from include.orchestration.runtime import run_info, step_context, triggering_drift
 from include.retraining.alerts import gate_key
 from include.retraining.common import as_utc
 from include.retraining.config import ModelConfig
-from include.retraining.runs import RunInfo
+from include.retraining.lineage import LineageDataset
+from include.retraining.runs import RunInfo, StepContext
 from include.retraining.score import (
     NoChampion,
     ScoringInputError,
     ScoringPlan,
+    ScoringResult,
     ShadowOutcome,
+    scoring_source,
     scoring_stopped_alert,
     shadow_unusable_alert,
 )
@@ -100,4 +104,15 @@ def score(config: ModelConfig, planned: dict[str, Any]) -> dict[str, Any]:
                 part.invalid,
             )
     log.info("wrote %d rows to %s for interval %s", result.rows, result.table, result.interval.to_dict())
+    lineage.report(lambda: _lineage(ctx, result))
+    if result.pruned:
+        days = config.retention.predictions_days
+        log.info("deleted %d rows older than retention.predictions_days=%s from %s", result.pruned, days, result.table)
     return result.to_xcom()
+
+
+def _lineage(ctx: StepContext, result: ScoringResult) -> tuple[list[LineageDataset], list[LineageDataset]]:
+    """Read: the scoring source and each version that scored; written: the predictions table."""
+    source = lineage.source_table(ctx.config, ctx.warehouse, scoring_source(ctx).table, labelled=False)
+    versions = [lineage.model_version(ctx, part.version) for part in result.scored]
+    return [*source, *versions], [lineage.predictions_table(ctx, result.table)]

@@ -2,7 +2,9 @@
 of churn logged as the pipeline logs them (skops): its scores equal the batch scorer's row for row,
 and the alias moves (promotion, rollback, a version that cannot load) while requests run in a loop
 drop none of them. Its door: the token (read from a file), values not of their column's type, and
-a 100 MB body, after which it still answers."""
+a 100 MB body, after which it still answers. Its inference log, in a PostgreSQL pipeline database:
+1,000 answers written with their versions and used by the monitor's performance step once their
+labels arrive, and an alias move under load seen in it."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support import REPO, registry, tracker
+from tests.support import REPO, fresh_postgres_databases, registry, tracker
 from tests.support_faults import free_port, wait_until
 
 if TYPE_CHECKING:
@@ -107,7 +109,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="module")
-def server(store: Store) -> Iterator[str]:
+def pipeline_url() -> Iterator[str]:
+    """The pipeline database the server's inference log writes to (and the monitor reads)."""
+    with fresh_postgres_databases("serving_log") as (url,):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(store: Store, pipeline_url: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     token_file = store.settings.data_dir / "serving-token"
@@ -118,6 +127,7 @@ def server(store: Store) -> Iterator[str]:
         "RETRAINING_MODELS_DIR": str(REPO / "include" / "models"),
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         "SERVING_TOKEN_FILE": str(token_file),
+        "SERVING_INFERENCE_LOG_DB": pipeline_url,
     }
     log = store.settings.data_dir / "serving.log"
     command = [sys.executable, "-m", "serving", "--model", "churn", "--port", str(port)]
@@ -196,6 +206,7 @@ class _Load:
     url: str
     body: str
     answers: list[tuple[int, str | None]] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -205,6 +216,7 @@ class _Load:
                 try:
                     answer = client.post(f"{self.url}/invocations", content=self.body, headers=JSON)
                     self.answers.append((answer.status_code, answer.headers.get("X-Model-Version")))
+                    self.request_ids.append(answer.headers.get("X-Request-Id", ""))
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
 
@@ -222,7 +234,32 @@ def _changes(served: list[str | None]) -> list[str | None]:
     return [version for i, version in enumerate(served) if i == 0 or served[i - 1] != version]
 
 
-def test_promotion_and_rollback_reach_the_server_without_a_failed_request(store: Store, server: str) -> None:
+def _logged(pipeline_url: str, request_ids: list[str]) -> pd.DataFrame:
+    """The inference log's rows of these requests, in the order they were answered."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pipeline_url)
+    try:
+        with engine.connect() as conn:
+            sql = "SELECT * FROM churn_predictions WHERE source = 'rest' AND run_id = ANY(:ids) ORDER BY scored_at, id"
+            return pd.read_sql(sa.text(sql), conn, params={"ids": list(request_ids)})
+    finally:
+        engine.dispose()
+
+
+def _all_logged(pipeline_url: str, request_ids: list[str], rows_each: int = 1) -> pd.DataFrame:
+    """Once every row of these requests is in the inference log (written every 200 ms), those rows."""
+    wait_until(
+        lambda: len(_logged(pipeline_url, request_ids)) == len(request_ids) * rows_each,
+        SWAP_DEADLINE_S,
+        f"{len(request_ids) * rows_each} rows in the inference log",
+    )
+    return _logged(pipeline_url, request_ids)
+
+
+def test_promotion_and_rollback_reach_the_server_without_a_failed_request(
+    store: Store, server: str, pipeline_url: str
+) -> None:
     v1, v2 = store.versions
     rows = _rows(seed=8, n=50)
     load = _Load(server, _split_payload(rows))
@@ -248,6 +285,11 @@ def test_promotion_and_rollback_reach_the_server_without_a_failed_request(store:
     assert load.failures == [] and set(statuses) == {200}, (load.failures, sorted(set(statuses)))
     # Each answer names one version; they change v1 -> v2 -> v1 and never flap back mid-swap.
     assert answered() == [v1, v2, v1], answered()
+    # The inference log shows the same switch: every answer, by the version that gave it.
+    logged = _all_logged(pipeline_url, load.request_ids, rows_each=50)
+    by_request = logged.groupby("run_id", sort=False)["model_version"].agg(lambda v: sorted(set(v)))
+    assert by_request.to_dict() == {rid: [v] for rid, (_, v) in zip(load.request_ids, load.answers, strict=True)}
+    assert _changes(logged.drop_duplicates("run_id")["model_version"].tolist()) == [v1, v2, v1]
 
 
 def test_a_version_that_cannot_load_leaves_the_old_one_serving_and_shows_on_health(
@@ -364,3 +406,117 @@ def test_a_100_mb_body_gets_a_413_and_the_server_still_answers(server: str, fram
     assert b"PAYLOAD_TOO_LARGE" in answer
     after = httpx.post(f"{server}/invocations", content=json.dumps({"dataframe_records": _features()}), headers=JSON)
     assert after.status_code == 200 and len(after.json()["predictions"]) == 3
+
+
+# The monitored week of the 1,000 answers below: the matured window of a monitor run a week later.
+ANSWERED_WEEK = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
+
+
+def _source_table(pipeline_url: str, rows: pd.DataFrame) -> None:
+    """The source, `customer_snapshots`, beside the predictions: its labels (`churned`) not yet arrived."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pipeline_url)
+    try:
+        rows.assign(churned=pd.array([None] * len(rows), dtype="Int64")).to_sql(
+            "customer_snapshots", engine, if_exists="replace", index=False
+        )
+    finally:
+        engine.dispose()
+
+
+def _labels_arrive(pipeline_url: str, rows: pd.DataFrame) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pipeline_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE customer_snapshots SET churned = :churned WHERE customer_id = :customer_id"),
+                rows[["customer_id", "churned"]].to_dict("records"),
+            )
+    finally:
+        engine.dispose()
+
+
+def _answer_one_by_one(server: str, rows: pd.DataFrame, clients: int = 4) -> list[tuple[str, str, float]]:
+    """Each row in a request of its own, from `clients` threads: (request id, version, score) per row."""
+    records = json.loads(rows.drop(columns=["churned"]).to_json(orient="records", date_format="iso"))
+    answers: list[tuple[str, str, float] | None] = [None] * len(records)
+
+    def post(indexes: range) -> None:
+        with httpx.Client(timeout=30) as client:
+            for i in indexes:
+                answer = client.post(f"{server}/invocations", json={"dataframe_records": [records[i]]}, headers=AUTH)
+                assert answer.status_code == 200, answer.text
+                answers[i] = (
+                    answer.headers["X-Request-Id"],
+                    answer.headers["X-Model-Version"],
+                    answer.json()["predictions"][0],
+                )
+
+    threads = [threading.Thread(target=post, args=(range(k, len(records), clients),)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert all(answer is not None for answer in answers)
+    return answers  # type: ignore[return-value]
+
+
+def _monitor_performance(store: Store, pipeline_url: str, version: str, folder: Path):
+    """The monitor's performance step for the week after ANSWERED_WEEK, whose matured window is
+    ANSWERED_WEEK: source and predictions both in the pipeline database, as compose keeps them."""
+    from include.retraining.common import Window
+    from include.retraining.monitor import CurrentWindow, Reference, performance
+    from include.retraining.monitor.served import served_windows
+    from include.retraining.runs import RunInfo, StepContext
+    from include.retraining.warehouse import Database, Warehouse
+
+    week = timedelta(days=7)
+    matured = Window(*ANSWERED_WEEK)
+    window = Window(matured.start + week, matured.end + week)
+    ctx = StepContext.create(
+        store.config,
+        store.settings,
+        RunInfo("monitor_churn", "test", window.end),
+        Warehouse(pipeline_url),
+        Database(pipeline_url),
+    )
+    ref = Reference(version, "", "", 0.8, list(store.config.features.columns))
+    cur = CurrentWindow(window, matured, "", "", 0, 0, 0, 0, **served_windows(ctx, window, matured, folder))
+    return performance(ctx, ref, cur)
+
+
+def test_1000_answers_are_logged_with_their_versions_and_judged_once_their_labels_arrive(
+    store: Store, server: str, pipeline_url: str, tmp_path: Path
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from demo.churn_data import generate_snapshots
+
+    rows = generate_snapshots(1000, *ANSWERED_WEEK, seed=21)
+    _source_table(pipeline_url, rows)
+
+    answers = _answer_one_by_one(server, rows)
+    logged = _all_logged(pipeline_url, [request_id for request_id, _, _ in answers])
+
+    assert len(logged) == 1000 and logged["run_id"].is_unique and set(logged["source"]) == {"rest"}
+    by_request = logged.set_index("run_id")
+    for (request_id, version, score), customer in zip(answers, rows["customer_id"], strict=True):
+        assert by_request.loc[request_id, "model_version"] == version and by_request.loc[request_id, "id"] == customer
+        assert by_request.loc[request_id, "score"] == pytest.approx(score)
+    versions = sorted({version for _, version, _ in answers})
+    assert len(versions) == 1, versions  # nothing moves the alias during this test
+    version = versions[0]
+
+    before = _monitor_performance(store, pipeline_url, version, tmp_path / "before")
+    _labels_arrive(pipeline_url, rows)
+    after = _monitor_performance(store, pipeline_url, version, tmp_path / "after")
+
+    assert before.source == after.source == "served" and before.rows_served == after.rows_served == 1000
+    assert before.coverage == 0.0 and before.current_value is None
+    assert after.coverage == 1.0 and after.rows == 1000
+    expected = roc_auc_score(rows["churned"], [score for _, _, score in answers])
+    assert after.current_value == pytest.approx(expected)
+    assert [(f.version, f.rows, f.labelled) for f in after.versions] == [(version, 1000, 1000)]

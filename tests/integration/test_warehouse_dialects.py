@@ -1,8 +1,8 @@
 """The source on MariaDB and on DuckDB: real DAG runs retrain (on a `training.sample_rows` sample,
 validated on every row by the warehouse's aggregates), score and monitor end to end, the pipeline's
-own tables in a SQLite `retraining_db`; then the warehouse itself on each: exact UTC windows over
+own tables in `retraining_db` (a second MariaDB database; SQLite beside DuckDB); then the warehouse itself on each: exact UTC windows over
 zoned timestamp columns, the id-hash sample and the served predictions that follow it from
-another backend, read-only sessions and the refusals that name the fix.
+another database, read-only sessions and the refusals that name the fix.
 PostgreSQL's own tests: test_readonly_source.py, test_warehouse_postgres.py."""
 
 from __future__ import annotations
@@ -39,19 +39,21 @@ def _tables(db: Database) -> set[str]:
         return set(sa.inspect(conn).get_table_names())
 
 
-def _source(backend: str, root: Path) -> Iterator[str]:
+def _databases(backend: str, root: Path) -> Iterator[tuple[str, str]]:
+    """The source and the pipeline's database (`retraining_db`): a DuckDB file beside a SQLite
+    file, or two databases on the MariaDB server, so the pipeline's tables are proven there too."""
     if backend == "duckdb":
-        yield f"duckdb:///{root / 'warehouse.duckdb'}"
+        yield f"duckdb:///{root / 'warehouse.duckdb'}", f"sqlite:///{root / 'pipeline.db'}"
         return
-    name = f"retraining_src_{uuid.uuid4().hex[:10]}"
+    names = [f"retraining_{kind}_{uuid.uuid4().hex[:10]}" for kind in ("src", "pipe")]
     try:
-        mysql_databases(name)
+        mysql_databases(*names)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no MariaDB here
         service_unavailable(f"MariaDB at {MYSQL_ADMIN_URL}: {exc}")
     try:
-        yield make_url(MYSQL_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield tuple(make_url(MYSQL_ADMIN_URL).set(database=n).render_as_string(hide_password=False) for n in names)
     finally:
-        mysql_databases(name, drop=True)
+        mysql_databases(*names, drop=True)
 
 
 @pytest.fixture(scope="module", params=["mariadb", "duckdb"])
@@ -63,9 +65,8 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     config["monitor"]["min_rows"] = 50
     (root / "models").mkdir()
     (root / "models" / "churn.yaml").write_text(yaml.safe_dump(config))
-    pipeline_url = f"sqlite:///{root / 'pipeline.db'}"
     with pytest.MonkeyPatch.context() as env:
-        for url in _source(request.param, root):
+        for url, pipeline_url in _databases(request.param, root):
             env.setenv("RETRAINING_DATA_DIR", str(root / "data"))
             env.setenv("RETRAINING_MODELS_DIR", str(root / "models"))
             env.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -140,7 +141,7 @@ def test_the_training_sample_is_the_same_for_the_same_window_and_about_its_size(
     assert set(first["customer_id"]) == {i for i in whole["customer_id"] if hashed(i) < below}
 
 
-def test_the_served_rows_in_sqlite_follow_the_ids_the_source_sampled(runs: dict) -> None:
+def test_the_served_rows_in_the_pipeline_database_follow_the_ids_the_source_sampled(runs: dict) -> None:
     warehouse, config = runs["warehouse"], runs["config"]
     scored_start, scored_end = TRAINED_AT - timedelta(weeks=1), TRAINED_AT
     rows = warehouse.window_rows(config, scored_start, scored_end)
@@ -236,7 +237,7 @@ def test_a_mariadb_read_past_the_statement_timeout_is_named_with_the_key(tmp_pat
     slow = f"SELECT s.seq AS n, {at} AS at FROM seq_1_to_1000000000 AS s WHERE s.seq % 7 = 3"
     source = SourceConfig(query=slow, timestamp_column="at", statement_timeout_seconds=1)
 
-    for url in _source("mariadb", tmp_path):
+    for url, _ in _databases("mariadb", tmp_path):
         with pytest.raises(WarehouseError, match=r"longer than source.statement_timeout_seconds=1; raise it"):
             Warehouse(url).read_window(source, ["n", "at"], START, TRAINED_AT, model="churn")
 

@@ -32,6 +32,7 @@ from include.retraining.config.gate import GateConfig
 from include.retraining.config.labels import LabelsConfig, label_problems
 from include.retraining.config.monitor import AlertLimit, MonitorConfig
 from include.retraining.config.scoring import ScoringConfig
+from include.retraining.config.serving import ServingConfig
 from include.retraining.config.source import SourceConfig
 from include.retraining.config.trigger import TriggerConfig
 
@@ -144,7 +145,7 @@ class AlertsConfig(Strict):
 
 
 class RetentionConfig(Strict):
-    """How much of a model's history stays on the artifact root."""
+    """How much of a model's history stays on the artifact root and in the predictions table."""
 
     # Besides these, the champion's and previous champion's snapshots are always kept, and any
     # snapshot younger than artifacts.SNAPSHOT_MIN_AGE (a run in progress still reads it).
@@ -153,6 +154,12 @@ class RetentionConfig(Strict):
         60,
         ge=1,
         description="monitoring reports and Great Expectations results kept per model and kind, newest windows first",
+    )
+    predictions_days: int | None = Field(
+        None,
+        ge=1,
+        description="served predictions kept in the predictions table, in days before the interval each scoring "
+        "run writes (superseded rows included); unset keeps every row",
     )
 
 
@@ -169,6 +176,7 @@ class ModelConfig(Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     scoring: ScoringConfig | None = None
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     trigger: TriggerConfig = Field(default_factory=TriggerConfig)
@@ -230,6 +238,7 @@ class ModelConfig(Strict):
         problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
         problems += label_problems(self.labels, self.source.id_column)
         problems += _alert_limit_problems(self.monitor, self.primary_metric, self.higher_is_better)
+        problems += _retention_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -273,6 +282,20 @@ class ModelConfig(Strict):
         """`scoring.output_table`, else `<model>_predictions` (also without a `scoring:` section, so
         the predictions served before it was removed still count)."""
         return self.scoring_or_defaults.output_table or f"{self.name}_predictions"
+
+
+def _retention_problems(config: ModelConfig) -> list[str]:
+    """Predictions must outlive their labels' delay and a monitoring window, or the monitor, which
+    judges served predictions once their labels arrive, would find them pruned."""
+    kept = config.retention.predictions_days
+    needed = config.training.label_delay_days + config.monitor.window_days
+    if kept is None or kept > needed:
+        return []
+    return [
+        f"retention.predictions_days ({kept}) must exceed training.label_delay_days + monitor.window_days "
+        f"({needed}), or the monitor finds the served predictions pruned before their labels arrive; "
+        f"raise it above {needed} or unset it"
+    ]
 
 
 def _alert_limit_problems(monitor: MonitorConfig, metric: str, higher_is_better: bool) -> list[str]:

@@ -35,7 +35,7 @@ from include.retraining.warehouse import HASH_SPACE
 
 SERVED, RESCORED = "served", "rescored"
 CHAMPION, CHALLENGER = "champion", "challenger"
-_KEYS = ["id", "event_time"]
+_KEYS = ["id", "event_time", "source"]  # a REST and a batch row of one id are two predictions
 
 
 def served_windows(
@@ -145,7 +145,7 @@ def _shadows(config: ModelConfig, frame: pd.DataFrame) -> list[ShadowFigures]:
     champion = frame[frame["alias"] == CHAMPION]
     shadows: list[ShadowFigures] = []
     for version, rows in frame[frame["alias"] == CHALLENGER].groupby("model_version"):
-        paired = rows.merge(champion, on=_KEYS, suffixes=("_challenger", "_champion"))
+        paired = rows.merge(champion, on=[k for k in _KEYS if k in frame], suffixes=("_challenger", "_champion"))
         labelled = paired.dropna(subset=["label_challenger"]).rename(columns={"label_challenger": "label"})
         coverage = _share(len(labelled), len(rows)) or 0.0
         champion_value, why = _metric(config, labelled, "score_champion", coverage)

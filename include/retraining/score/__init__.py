@@ -26,7 +26,13 @@ if TYPE_CHECKING:
         score_with_report,
         scoring_interval,
     )
-    from include.retraining.score.steps import plan, score, scoring_stopped_alert, shadow_unusable_alert
+    from include.retraining.score.steps import (
+        plan,
+        score,
+        scoring_source,
+        scoring_stopped_alert,
+        shadow_unusable_alert,
+    )
     from include.retraining.score.values import (
         BadColumn,
         BadValues,

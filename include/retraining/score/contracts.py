@@ -91,6 +91,8 @@ class ScoringResult:
     scored: list[AliasScored]
     shadow: ShadowOutcome
     shadow_error: str = ""
+    # Rows older than retention.predictions_days deleted after the write.
+    pruned: int = 0
 
     def to_xcom(self) -> dict[str, Any]:
         return {
@@ -100,4 +102,5 @@ class ScoringResult:
             "scored": [s.to_xcom() for s in self.scored],
             "shadow": self.shadow.value,
             "shadow_error": self.shadow_error,
+            "pruned": self.pruned,
         }

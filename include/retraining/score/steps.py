@@ -8,7 +8,7 @@ raises before anything is written, so a failed run leaves the interval as it was
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -33,7 +33,7 @@ from include.retraining.score.scoring import (
     score_with_report,
     scoring_interval,
 )
-from include.retraining.tables import replace_interval
+from include.retraining.tables import prune_predictions_before, replace_interval
 from include.retraining.tracking import UnusableModelError
 from include.retraining.warehouse import WarehouseError
 
@@ -104,7 +104,19 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
         scored=scored,
         shadow=shadow,
         shadow_error=shadow_error,
+        pruned=prune_predictions(ctx, planned),
     )
+
+
+def prune_predictions(ctx: StepContext, planned: ScoringPlan) -> int:
+    """Delete the rows older than `retention.predictions_days` before the interval just written:
+    counted from the interval, not the clock, so a backfill of a past window keeps what was served
+    around it, and a rerun deletes nothing more."""
+    days = ctx.config.retention.predictions_days
+    if days is None:
+        return 0
+    cutoff = planned.interval.end - timedelta(days=days)
+    return prune_predictions_before(ctx.pipeline_db, planned.table, ctx.config.name, cutoff)
 
 
 def scoring_source(ctx: StepContext) -> SourceConfig:

@@ -1,7 +1,7 @@
 """The pipeline's own tables: `model_monitoring` (the monitor's history and trigger ledger),
 `model_promotions` (every move of alias `champion`: MLflow keeps no alias history),
 `promotion_outcomes` (each promotion's promise checked on matured labels), the predictions table
-(what `score_<model>` served, read back with the labels that arrived), the alert outbox's table
+(what `score_<model>` and the REST server served, read back with the labels that arrived), the alert outbox's table
 (`OutboxTable`), and the schema's migrations (`upgrade_schema`)."""
 
 from __future__ import annotations
@@ -33,8 +33,13 @@ if TYPE_CHECKING:
         read_outcomes,
         record_outcome,
     )
+    from include.retraining.tables.predictions import ARROW_SCHEMA as PREDICTION_ARROW_SCHEMA
     from include.retraining.tables.predictions import COLUMNS as PREDICTION_COLUMNS
+    from include.retraining.tables.predictions import REST as REST_SOURCE
+    from include.retraining.tables.predictions import ensure_table as ensure_predictions_table
+    from include.retraining.tables.predictions import prune_before as prune_predictions_before
     from include.retraining.tables.predictions import replace_interval
+    from include.retraining.tables.predictions import table_definition as predictions_definition
     from include.retraining.tables.promotions import (
         PROMOTIONS_TABLE,
         SCHEDULER,

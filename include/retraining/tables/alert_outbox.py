@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from include.retraining.tables.migrate import upgrade
+from include.retraining.tables.migrate import timestamp, upgrade
 from include.retraining.warehouse import Database, WarehouseError, naive_utc
 
 ALERT_OUTBOX_TABLE = "alert_outbox"
@@ -35,12 +35,12 @@ _TABLE = sa.Table(
     sa.Column("conn_id", sa.String(255), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False),
-    sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
-    sa.Column("last_attempt_at", sa.DateTime(), nullable=True),
+    sa.Column("next_attempt_at", timestamp(), nullable=True),
+    sa.Column("last_attempt_at", timestamp(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=False),
     sa.Column("delivered_to", sa.String(64), nullable=False),
-    sa.Column("recorded_at", sa.DateTime(), nullable=False),
-    sa.Column("updated_at", sa.DateTime(), nullable=False),
+    sa.Column("recorded_at", timestamp(), nullable=False),
+    sa.Column("updated_at", timestamp(), nullable=False),
     sa.Index("ux_alert_outbox_alert_key", "alert_key", unique=True),
     sa.Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),  # due
     sa.Index("ix_alert_outbox_status_updated_at", "status", "updated_at"),  # retention

@@ -21,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import mysql
 
 from include.retraining.warehouse import Database, WarehouseError, named_lock
 
@@ -32,6 +33,12 @@ _LOCK_TIMEOUT_S = 3600.0
 
 log = logging.getLogger(__name__)
 _current: set[str] = set()
+
+
+def timestamp() -> sa.types.TypeEngine:
+    """A naive UTC time to the microsecond on every backend: MySQL's DATETIME keeps whole seconds
+    unless given a precision, and a time read back must equal the one written (retries compare)."""
+    return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def _config() -> Config:

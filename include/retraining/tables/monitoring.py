@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from include.retraining.common import as_utc
 from include.retraining.drift import MonitorOutcome
-from include.retraining.tables.migrate import upgrade
+from include.retraining.tables.migrate import timestamp, upgrade
 from include.retraining.warehouse import Database, naive_utc
 
 MONITORING_TABLE = "model_monitoring"
@@ -32,8 +32,8 @@ def monitoring_table() -> sa.Table:
     rows are written against. A new column is a new migration."""
     columns: list[tuple[str, sa.types.TypeEngine]] = [
         ("model", sa.Text()),
-        ("window_start", sa.DateTime()),
-        ("window_end", sa.DateTime()),
+        ("window_start", timestamp()),
+        ("window_end", timestamp()),
         ("airflow_run_id", sa.Text()),
         ("champion_version", sa.Text()),
         ("rows_current", sa.BigInteger()),
@@ -69,7 +69,7 @@ def monitoring_table() -> sa.Table:
         sa.MetaData(),
         *(sa.Column(name, kind, nullable=name not in required) for name, kind in columns),
         # Every history read and every replace selects by model and window end.
-        sa.Index(f"ix_{MONITORING_TABLE}_model_window_end", "model", "window_end"),
+        sa.Index(f"ix_{MONITORING_TABLE}_model_window_end", "model", "window_end", mysql_length={"model": 191}),
     )
 
 

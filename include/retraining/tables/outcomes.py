@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from include.retraining.common import as_utc
-from include.retraining.tables.migrate import upgrade
+from include.retraining.tables.migrate import timestamp, upgrade
 from include.retraining.warehouse import Database, naive_utc
 
 OUTCOMES_TABLE = "promotion_outcomes"
@@ -56,8 +56,8 @@ def outcomes_table() -> sa.Table:
         sa.Column("model", sa.Text(), nullable=False),
         sa.Column("from_version", sa.Text(), nullable=False),
         sa.Column("to_version", sa.Text(), nullable=False),
-        sa.Column("window_start", sa.DateTime(), nullable=False),
-        sa.Column("window_end", sa.DateTime(), nullable=False),
+        sa.Column("window_start", timestamp(), nullable=False),
+        sa.Column("window_end", timestamp(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
         sa.Column("metric", sa.Text(), nullable=False),
         *(sa.Column(name, sa.Double(), nullable=name.startswith("promised")) for name in floats),
@@ -66,8 +66,8 @@ def outcomes_table() -> sa.Table:
         sa.Column("bound_held", sa.Boolean(), nullable=True),
         sa.Column("verdict", sa.Text(), nullable=False),
         sa.Column("airflow_run_id", sa.Text(), nullable=False),
-        sa.Column("verified_at", sa.DateTime(), nullable=False),
-        sa.Index(f"ix_{OUTCOMES_TABLE}_model_promotion_id", "model", "promotion_id"),
+        sa.Column("verified_at", timestamp(), nullable=False),
+        sa.Index(f"ix_{OUTCOMES_TABLE}_model_promotion_id", "model", "promotion_id", mysql_length={"model": 191}),
     )
 
 

@@ -12,8 +12,9 @@ ingest (binary COPY) inside that transaction, under the per-model named lock hel
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
 (`warehouse.named_lock`): two runs of one model never interleave.
 
-`superseded_at` is not in the frame a scoring run writes (`COLUMNS`): the table adds it, and
-`ensure_table` adds it to a table created before it existed, keeping every row live.
+The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
+`features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
+`ensure_table` adds `superseded_at`, `source`, `features` to an older table: rows live, 'batch'.
 """
 
 from __future__ import annotations
@@ -25,44 +26,49 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from include.retraining.common import Window
-from include.retraining.tables.migrate import add_column
+from include.retraining.tables.migrate import add_column, timestamp
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, lock_key, naive_utc, named_lock
 
-TEXT_COLUMNS = ("model", "model_version", "alias", "id")
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
-SUPERSEDED_AT = "superseded_at"
+SUPERSEDED_AT, SOURCE, FEATURES = "superseded_at", "source", "features"
+BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
 )
 
 
-def _table(name: str) -> sa.Table:
+def table_definition(name: str) -> sa.Table:
     schema, _, table = name.rpartition(".")
-    kinds = {c: sa.DateTime() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
+    kinds = {c: timestamp() if c in TIME_COLUMNS else sa.Text() for c in COLUMNS}
     kinds["score"] = sa.Double()
     # Every column is required but the score (SQLite stores a NaN as NULL).
     columns = [sa.Column(c, kinds[c], nullable=c == "score") for c in COLUMNS]
-    columns.append(sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
+    columns += _added_columns()
     # One index, for the interval a run replaces and the windows the monitor reads. None on id: the
     # monitor joins the labels to a window's rows, so it would only slow every bulk write.
-    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start")
+    index = sa.Index(f"ix_{table}_interval", "model", "interval_end", "interval_start", mysql_length={"model": 191})
     return sa.Table(table, sa.MetaData(schema=schema or None), *columns, index)
 
 
+def _added_columns() -> list[sa.Column]:
+    """The columns added after the first release, nullable so any backend adds them in place."""
+    return [
+        sa.Column(SUPERSEDED_AT, timestamp(), nullable=True),
+        sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
+        sa.Column(FEATURES, sa.Text(), nullable=True),
+    ]
+
+
 def ensure_table(db: Database, name: str) -> None:
-    """Create the table and its indexes when missing, and add `superseded_at` to a table made
-    before it existed (every row stays live); idempotent."""
+    """Create the table and its indexes when missing, and add the columns a table made before them
+    lacks (every row stays live and `'batch'`); idempotent."""
     with db.engine() as engine:
-        _table(name).metadata.create_all(engine, checkfirst=True)
-    if not has_superseded(db, name):
-        add_column(db, name, sa.Column(SUPERSEDED_AT, sa.DateTime(), nullable=True))
-
-
-def has_superseded(db: Database, name: str) -> bool:
-    """Whether the table keeps replaced rows (`superseded_at`); a table of an older version does not."""
-    return SUPERSEDED_AT in db.column_types(name)
+        table_definition(name).metadata.create_all(engine, checkfirst=True)
+    present = db.column_types(name)
+    for column in [c for c in _added_columns() if c.name not in present]:
+        add_column(db, name, column)
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
@@ -83,11 +89,24 @@ def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, i
     return len(frame)
 
 
-# The live rows an interval replaces: its source rows (interval_start < event_time <= interval_end,
-# as scoring selects them), whatever interval wrote them. The interval bounds are implied and let
-# the (model, interval_end, interval_start) index prune.
+def prune_before(db: Database, name: str, model: str, cutoff: datetime) -> int:
+    """Delete the model's rows whose interval ended at or before `cutoff`, superseded or not, under the
+    interval writers' lock (through the index on model and interval end); how many were deleted."""
+    if not db.has_table(name):
+        return 0
+    delete = sa.text(f"DELETE FROM {db.quote(name)} WHERE model = :model AND interval_end <= :cutoff").bindparams(
+        sa.bindparam("cutoff", type_=sa.DateTime())
+    )
+    with named_lock(db, f"predictions/{name}/{model}"), db.engine() as engine, engine.begin() as conn:
+        return conn.execute(delete, {"model": model, "cutoff": naive_utc(cutoff)}).rowcount
+
+
+# The live batch rows an interval replaces: its source rows (interval_start < event_time <=
+# interval_end, as scoring selects them), whatever interval wrote them; never a REST answer. The
+# interval bounds are implied and let the (model, interval_end, interval_start) index prune.
 _REPLACED = (
-    "model = {model} AND superseded_at IS NULL AND event_time > {start} AND event_time <= {end}"
+    "model = {model} AND superseded_at IS NULL AND COALESCE(source, 'batch') = 'batch'"
+    " AND event_time > {start} AND event_time <= {end}"
     " AND interval_end > {start} AND interval_start < {end}"
 )
 
@@ -123,7 +142,7 @@ def _replace_postgres(
 def _replace_sqlalchemy(
     db: Database, name: str, frame: pd.DataFrame, model: str, bounds: tuple[datetime, ...], superseded_at: datetime
 ) -> None:
-    table = _table(name)
+    table = table_definition(name)
     supersede = sa.text(
         f"UPDATE {db.quote(name)} SET superseded_at = :at WHERE "
         + _REPLACED.format(model=":model", start=":start", end=":end")

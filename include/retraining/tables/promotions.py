@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from include.retraining.tables.migrate import upgrade
+from include.retraining.tables.migrate import timestamp, upgrade
 from include.retraining.warehouse import Database, WarehouseError, naive_utc, quote_name
 
 PROMOTIONS_TABLE = "model_promotions"
@@ -84,8 +84,8 @@ def _table(name: str) -> sa.Table:
         sa.Column("figures", sa.JSON(), nullable=True),
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("run_url", sa.Text(), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Index(f"ix_{table}_model_id", "model", "id"),
+        sa.Column("at", timestamp(), nullable=False),
+        sa.Index(f"ix_{table}_model_id", "model", "id", mysql_length={"model": 191}),
         schema=schema or None,
     )
 

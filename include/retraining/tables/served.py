@@ -1,8 +1,9 @@
 """The predictions `score_<model>` served, as the monitor reads them.
 
 The table (`ModelConfig.predictions_table`) holds one row per scored source row per alias:
-`model, model_version, alias, id, event_time, score, interval_start, interval_end, scored_at,
-run_id`, and the rows a later run replaced (`superseded_at` set), which the monitor never reads. The monitor reads a window of it by `event_time` (the source timestamp), and for matured
+`model, model_version, alias, id, event_time, score, ..., source`; rows a later run replaced
+(`superseded_at` set) are never read. REST rows (`source` 'rest') read as batch rows, `source` in
+every key. The monitor reads a window of it by `event_time` (the source timestamp), and for matured
 windows joins the labels that have arrived (`labels:` in the model file): a label not there yet is
 NULL, never an error. A table that does not exist means nothing was served; any other warehouse
 fault propagates (fail closed). Bulk reads go through ADBC on PostgreSQL, as the source's do.
@@ -18,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include.retraining.config import ModelConfig
-from include.retraining.tables.predictions import SUPERSEDED_AT, has_superseded
+from include.retraining.tables.predictions import BATCH, SOURCE, SUPERSEDED_AT
 from include.retraining.warehouse import (
     HASH_SPACE,
     LABEL,
@@ -41,7 +42,7 @@ from include.retraining.warehouse import (
     sqlstate,
 )
 
-SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score"]
+SERVED_COLUMNS = ["model_version", "alias", "id", "event_time", "score", SOURCE]
 # True where the label relation held different labels for one prediction (left unlabelled).
 LABEL_CONFLICT = "label_conflict"
 
@@ -140,7 +141,7 @@ def _joined_apart(
 def _settle_conflicts(frame: pd.DataFrame, config: ModelConfig) -> pd.DataFrame:
     """One row per served prediction: duplicate labels kept once, disagreeing ones left unlabelled."""
     frame[LABEL_CONFLICT] = False
-    keys = ["alias", "model_version", "id", "event_time"]
+    keys = ["alias", "model_version", "id", "event_time", SOURCE]
     if not frame.duplicated(keys).any():  # the usual case; the sort below costs seconds at 1M rows
         return frame
     conflicting = frame.groupby(keys, sort=False)[LABEL].transform("nunique") > 1
@@ -213,7 +214,8 @@ def _served_sql(
     dialect = db.dialect
     q = dialect.identifier_preparer.quote_identifier
     model, low, high = (":model", ":window_start", ":window_end") if named else ("$1", "$2", "$3")
-    selected = ", ".join(f"p.{q(c)}" for c in SERVED_COLUMNS)
+    present = db.column_types(config.predictions_table)  # a table of an older version lacks the later columns
+    selected = ", ".join(f"p.{q(c)}" if c in present else f"'{BATCH}' AS {q(c)}" for c in SERVED_COLUMNS)
     sql = f"SELECT {selected}"
     relation = f"{quote_name(dialect, config.predictions_table)} AS p"
     if with_labels:
@@ -232,7 +234,7 @@ def _served_sql(
     # Implied by interval_start < event_time <= interval_end; lets the (model, interval_end) index prune.
     where += f" AND p.{q('interval_end')} > {low} AND p.{q('interval_start')} < {high}"
     where += f" AND p.{q('alias')} = {':alias' if named else '$4'}" if alias else ""
-    if has_superseded(db, config.predictions_table):  # a table of an older version keeps no replaced rows
+    if SUPERSEDED_AT in present:
         where += f" AND p.{q(SUPERSEDED_AT)} IS NULL"
     if below < HASH_SPACE:
         key = f"p.{q('id')}"

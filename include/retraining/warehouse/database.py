@@ -95,6 +95,11 @@ class Database:
         return self._url.render_as_string(hide_password=False) == other._url.render_as_string(hide_password=False)
 
     @property
+    def address(self) -> tuple[str | None, int | None, str | None]:
+        """Host, port and database (SQLite's or DuckDB's file): to name it (lineage), not to connect."""
+        return self._url.host, self._url.port, self._url.database
+
+    @property
     def password(self) -> str | None:
         """The password, so whoever resolved the URL can register it with a log masker."""
         return self._url.password

@@ -180,6 +180,18 @@ class SourceRead:
         sql = f"SELECT {typeof} AS t FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM {relation} LIMIT 0) AS s ON true"
         return str(self.fetch(sql)["t"].iloc[0])
 
+    def boolean_columns(self, columns: Sequence[str]) -> set[str]:
+        """Those of `columns` that are boolean on PostgreSQL, where min() and max() of a boolean do
+        not exist (the aggregates take them as 0 and 1); none elsewhere, where they do."""
+        if not (self.db.is_postgres and columns):
+            return set()
+        relation = source_relation(self.source, self.db.dialect, escape_colons=False)
+        quoted = [quote_name(self.db.dialect, column) for column in columns]
+        types = ", ".join(f"pg_typeof(s.{q})::text AS t{i}" for i, q in enumerate(quoted))
+        sql = f"SELECT {types} FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM {relation} LIMIT 0) AS s ON true"
+        found = self.fetch(sql).iloc[0]
+        return {column for i, column in enumerate(columns) if found[f"t{i}"] == "boolean"}
+
     def timestamps(self) -> SourceTimestamps:
         """The source's rows and those without a usable time, counted by the warehouse (one scan
         of the source): NULL everywhere, and on SQLite also text that datetime() cannot read."""

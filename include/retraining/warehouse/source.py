@@ -217,8 +217,9 @@ class Warehouse(Database):
         read.check_timestamp_type()
         parts = ["count(*) AS n"]
         parts += [f"count({self.quote(column)}) AS c{i}" for i, column in enumerate(features.columns)]
+        flags = read.boolean_columns(features.numeric)
         for i, column in enumerate(features.numeric):
-            quoted = self.quote(column)
+            quoted = f"CAST({self.quote(column)} AS int)" if column in flags else self.quote(column)
             parts += [
                 f"{cast_float(self.dialect, f'min({quoted})')} AS lo{i}",
                 f"{cast_float(self.dialect, f'max({quoted})')} AS hi{i}",

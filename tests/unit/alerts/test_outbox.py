@@ -25,7 +25,7 @@ from include.retraining.alerts import (
     read_alerts,
 )
 from include.retraining.warehouse import Database
-from tests.support import fresh_postgres_databases
+from tests.support import fresh_mysql_database, fresh_postgres_databases
 
 pytestmark = pytest.mark.unit
 
@@ -62,13 +62,16 @@ def _no_sleep(seconds: float) -> None:
     pass
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         yield Database(f"sqlite:///{tmp_path / 'pipeline.db'}")
-        return
-    with fresh_postgres_databases("alerts") as (url,):
-        yield Database(url)
+    elif request.param == "postgres":
+        with fresh_postgres_databases("alerts") as (url,):
+            yield Database(url)
+    else:
+        with fresh_mysql_database("alerts") as url:
+            yield Database(url)
 
 
 @pytest.fixture

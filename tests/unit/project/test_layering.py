@@ -46,6 +46,7 @@ ADAPTERS = {
         "tables/alert_outbox.py",
         "tables/migrate.py",
         "tables/migrations/",
+        "inference/store.py",
     },
     "alembic": {"tables/migrate.py", "tables/migrations/"},
     "adbc_driver_postgresql": {"warehouse/database.py"},

@@ -35,7 +35,7 @@ def test_a_result_crosses_xcom_as_plain_json() -> None:
         AliasScored(Alias.CHAMPION, "3", 10, nulls={"region": 2}, invalid={"tenure_months": 1}),
         AliasScored(Alias.CHALLENGER, "4", 10, unseen={"region": 1}),
     ]
-    result = ScoringResult(INTERVAL, "churn_predictions", 20, scored, ShadowOutcome.SCORED)
+    result = ScoringResult(INTERVAL, "churn_predictions", 20, scored, ShadowOutcome.SCORED, pruned=7)
 
     data = json.loads(json.dumps(result.to_xcom()))
 
@@ -56,4 +56,5 @@ def test_a_result_crosses_xcom_as_plain_json() -> None:
         ],
         "shadow": "scored",
         "shadow_error": "",
+        "pruned": 7,
     }

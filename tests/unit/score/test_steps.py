@@ -4,7 +4,8 @@ be loaded or to rows that cannot be scored."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,30 @@ def test_text_in_a_numeric_column_stops_the_run_under_fail_and_is_counted_under_
     assert "twelve" not in str(err.value) and not refused_table
     assert result.rows == 3 and result.scored[0].invalid == {"tenure_months": 1} and result.scored[0].nulls == {}
     assert result.to_xcom()["scored"][0]["invalid"] == {"tenure_months": 1}
+
+
+def test_rows_older_than_the_retention_before_the_interval_are_deleted_after_the_write(tmp_path: Path) -> None:
+    days = CONFIG.training.label_delay_days + CONFIG.monitor.window_days + 1
+    old, kept = (Window(INTERVAL.start - timedelta(days=d), INTERVAL.end - timedelta(days=d)) for d in (days, days - 1))
+    times = [w.start + timedelta(hours=1) for w in (old, kept, INTERVAL)]
+    rows = pd.DataFrame({"customer_id": ["o", "k", "n"], "snapshot_at": [t.replace(tzinfo=None) for t in times]})
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'wh.db'}")
+    warehouse.replace_rows(CONFIG.source.table, rows.assign(**{c: 1.0 for c in CONFIG.features.columns}), "1 = 1", {})
+    ctx = _ctx(Registry(champion="3"), warehouse=warehouse)
+    retention = CONFIG.retention.model_copy(update={"predictions_days": days})
+    ctx = replace(ctx, config=ctx.config.model_copy(update={"retention": retention}))
+    for window in (old, kept):
+        assert score_steps.score(ctx, replace(score_steps.plan(ctx), interval=window), SCORED_AT).pruned == 0
+
+    result = score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+
+    assert result.pruned == 1  # `old` ended `days` days before this interval ended
+    assert _written(warehouse)["id"].tolist() == ["k", "n"]
+
+
+def test_the_retention_of_predictions_must_outlive_the_labels_and_a_monitoring_window() -> None:
+    needed = CONFIG.training.label_delay_days + CONFIG.monitor.window_days
+    data = CONFIG.model_dump() | {"retention": {"predictions_days": needed}}
+
+    with pytest.raises(ValueError, match=rf"retention.predictions_days \({needed}\) must exceed"):
+        type(CONFIG).model_validate(data)

@@ -4,7 +4,6 @@ trigger ledger (`retrain_pending` -> `retrain` once emitted), and the history a 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.unit
 
 END = datetime(2026, 3, 2, 3, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path / 'wh.db'}")
 
 
 def _row(window_end: datetime, decision: str = "no_drift", model: str = "churn", **extra: object) -> dict:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from include.retraining.tables import PromotionOutcomeRow, outcome_of, read_outcomes, record_outcome
-from include.retraining.tables import migrate as migrate_module
 from include.retraining.warehouse import Database
 
 pytestmark = pytest.mark.unit
@@ -41,12 +39,6 @@ def _row(promotion_id: int, **changes: object) -> PromotionOutcomeRow:
         verified_at=datetime(2026, 12, 7, 10, tzinfo=UTC),
     )
     return replace(row, **changes)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    migrate_module._current.clear()
-    return Database(f"sqlite:///{tmp_path / 'pipeline.db'}")
 
 
 def test_a_row_reads_back_as_written(db: Database) -> None:

@@ -4,8 +4,7 @@ tests/integration/test_score_dag.py). Read back with plain SQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from include.retraining.common import Window
+from include.retraining.inference import PredictionAppender
 from include.retraining.score.scoring import Stamp, prediction_rows
 from include.retraining.tables import PREDICTION_COLUMNS, replace_interval
+from include.retraining.tables.predictions import prune_before
 from include.retraining.warehouse import Database
 
 pytestmark = pytest.mark.unit
@@ -46,11 +47,6 @@ def _read(db: Database, where: str = "superseded_at IS NULL", **params: object) 
         return pd.read_sql(statement, conn, params=params)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path / 'warehouse.db'}")
-
-
 def test_a_rerun_replaces_its_interval_and_leaves_the_others(db: Database) -> None:
     replace_interval(db, TABLE, _rows(DAY1, 5), "churn", DAY1)
     replace_interval(db, TABLE, _rows(DAY2, 3), "churn", DAY2)
@@ -70,7 +66,7 @@ def test_a_failed_write_leaves_the_interval_as_it_was(db: Database) -> None:
     broken = _rows(DAY1, 6)
     broken.loc[5, "model_version"] = None  # NOT NULL: the insert fails after the delete ran
 
-    with pytest.raises(Exception, match="(?i)not null"):
+    with pytest.raises(Exception, match="(?i)not null|cannot be null"):
         replace_interval(db, TABLE, broken, "churn", DAY1)
 
     rows = _read(db)
@@ -145,3 +141,53 @@ def test_a_table_from_before_superseded_at_is_upgraded_keeping_every_row_live(db
 
     assert "superseded_at" in db.column_types(TABLE)
     assert len(_read(db)) == 8 and _superseded(db).empty
+    assert set(_read(db, "superseded_at IS NULL AND source = 'batch'")["id"]) == set(_read(db)["id"])
+
+
+def _rest_rows(window: Window, ids: list[str], version: str = "1") -> dict[str, list]:
+    """REST answers of the ids at the window's first minutes, as the inference log writes them."""
+    at = [window.start.replace(tzinfo=None) + timedelta(minutes=i + 1) for i in range(len(ids))]
+    n = len(ids)
+    return {
+        "model": ["churn"] * n,
+        "model_version": [version] * n,
+        "alias": ["champion"] * n,
+        "id": ids,
+        "event_time": at,
+        "score": [0.5] * n,
+        "interval_start": [t - timedelta(seconds=1) for t in at],
+        "interval_end": at,
+        "scored_at": at,
+        "run_id": ["request-1"] * n,
+        "source": ["rest"] * n,
+        "features": ['{"tenure_months": 3}'] * n,
+    }
+
+
+def test_a_rescore_supersedes_batch_rows_only_never_a_rest_answer(db: Database) -> None:
+    appender = PredictionAppender(db, TABLE)
+    appender.append(_rest_rows(DAY1, ["c0", "c1"]))  # the same ids and times as the batch rows below
+    replace_interval(db, TABLE, _rows(DAY1, 5), "churn", DAY1)
+
+    replace_interval(db, TABLE, _rows(DAY1, 5, version="2"), "churn", DAY1)
+    appender.close()
+
+    live = _read(db, "superseded_at IS NULL AND source = 'rest'")
+    assert sorted(live["id"]) == ["c0", "c1"] and set(live["model_version"]) == {"1"}
+    assert len(_read(db, "superseded_at IS NULL AND source = 'batch'")) == 5
+    assert set(_superseded(db)["source"]) == {"batch"}
+
+
+def test_pruning_deletes_the_model_s_rows_of_intervals_that_ended_before_the_cutoff(db: Database) -> None:
+    replace_interval(db, TABLE, _rows(DAY1, 3), "churn", DAY1)
+    replace_interval(db, TABLE, _rows(DAY1, 2), "churn", DAY1)  # replaces day 1's rows: kept, superseded
+    replace_interval(db, TABLE, _rows(DAY2, 4), "churn", DAY2)
+    replace_interval(db, TABLE, _rows(DAY1, 2).assign(model="other"), "other", DAY1)
+
+    deleted = prune_before(db, TABLE, "churn", DAY2.start)
+
+    assert deleted == 3 + 2  # day 1's superseded and live rows
+    assert set(pd.to_datetime(_read(db, "1 = 1")["interval_end"])) == {pd.Timestamp(DAY2.end.replace(tzinfo=None))}
+    with db.engine(read_only=True) as engine, engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE model = 'other'")).scalar() == 2
+    assert prune_before(db, TABLE, "churn", DAY2.start) == 0  # a rerun deletes nothing more

@@ -4,7 +4,6 @@ The same on PostgreSQL: tests/integration/test_promotion_log_postgres.py."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +15,6 @@ from include.retraining.warehouse import Database, WarehouseError
 pytestmark = pytest.mark.unit
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path / 'warehouse.db'}")
 
 
 def _record(to_version: str, action: PromotionAction = PromotionAction.PROMOTE, **extra) -> PromotionRecord:

@@ -1,4 +1,4 @@
-"""`read_served` under a sample drawn by another backend's id hash: the served predictions kept in
+"""`read_served` beside REST answers, and under a sample drawn by another backend's id hash: the served predictions kept in
 SQLite follow the ids a MariaDB or DuckDB source sampled (the hash computed in Python), and a
 PostgreSQL sample, whose hash has no Python twin, is refused with the fix. The same-backend SQL
 filter on a real server: tests/integration/test_warehouse_dialects.py, test_monitor_sample.py."""
@@ -70,3 +70,29 @@ def test_the_monitor_reads_only_the_live_rows_of_a_rescored_window(pipeline: Dat
     served = read_served(pipeline, CONFIG, START, END)
 
     assert len(served) == 400 and set(served["model_version"]) == {"2"}
+
+
+def test_rest_answers_of_the_same_ids_and_times_are_read_beside_the_batch_rows_and_labelled(
+    pipeline: Database,
+) -> None:
+    from include.retraining.inference import Answer, PredictionAppender, answer_rows
+    from include.retraining.tables import read_served_with_labels
+
+    batch = read_served(pipeline, CONFIG, START, END)
+    sent = batch.rename(columns={"id": "customer_id", "event_time": "snapshot_at"})[["customer_id", "snapshot_at"]]
+    sent["snapshot_at"] = sent["snapshot_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # as a JSON client sends it
+    answer = Answer("churn", "1", "champion", "req-1", END.replace(tzinfo=None), sent, np.full(len(sent), 0.25))
+    appender = PredictionAppender(pipeline, CONFIG.predictions_table)
+    appender.append(answer_rows([answer], CONFIG.features.columns, "customer_id", "snapshot_at"))
+    appender.close()
+    labels = sent.assign(snapshot_at=batch["event_time"], churned=np.arange(len(sent)) % 2)
+    with pipeline.engine() as engine, engine.begin() as conn:
+        labels.to_sql("customer_snapshots", conn, index=False)  # the source, its labels arrived
+
+    served = read_served(pipeline, CONFIG, START, END)
+    labelled = read_served_with_labels(pipeline, CONFIG, START, END)
+
+    assert served.groupby("source").size().to_dict() == {"batch": 400, "rest": 400}
+    assert len(labelled) == 800 and labelled["label"].notna().all() and not labelled["label_conflict"].any()
+    rest = labelled[labelled["source"] == "rest"].set_index("id")["label"]
+    assert rest.to_dict() == labelled[labelled["source"] == "batch"].set_index("id")["label"].to_dict()

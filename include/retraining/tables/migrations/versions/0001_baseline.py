@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
+# A naive UTC time to the microsecond (MySQL's DATETIME keeps whole seconds unless told).
+TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
 MONITORING_COLUMNS = {
     "model": sa.Text(),
-    "window_start": sa.DateTime(),
-    "window_end": sa.DateTime(),
+    "window_start": TIMESTAMP,
+    "window_end": TIMESTAMP,
     "airflow_run_id": sa.Text(),
     "champion_version": sa.Text(),
     "rows_current": sa.BigInteger(),
@@ -72,9 +76,11 @@ def upgrade() -> None:
             sa.Column("figures", sa.JSON(), nullable=True),
             sa.Column("actor", sa.Text(), nullable=False),
             sa.Column("run_url", sa.Text(), nullable=False),
-            sa.Column("at", sa.DateTime(), nullable=False),
+            sa.Column("at", TIMESTAMP, nullable=False),
         )
-        op.create_index("ix_model_promotions_model_id", "model_promotions", ["model", "id"])
+        op.create_index(
+            "ix_model_promotions_model_id", "model_promotions", ["model", "id"], mysql_length={"model": 191}
+        )
     if not inspector.has_table("model_monitoring"):
         op.create_table(
             "model_monitoring",

@@ -21,4 +21,4 @@ INDEX = "ix_model_monitoring_model_window_end"
 def upgrade() -> None:
     indexes = {index["name"] for index in sa.inspect(op.get_bind()).get_indexes("model_monitoring")}
     if INDEX not in indexes:
-        op.create_index(INDEX, "model_monitoring", ["model", "window_end"])
+        op.create_index(INDEX, "model_monitoring", ["model", "window_end"], mysql_length={"model": 191})

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# A naive UTC time to the microsecond (MySQL's DATETIME keeps whole seconds unless told).
+TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 TABLE = "promotion_outcomes"
 INDEX = "ix_promotion_outcomes_model_promotion_id"
@@ -29,8 +33,8 @@ def upgrade() -> None:
         sa.Column("model", sa.Text(), nullable=False),
         sa.Column("from_version", sa.Text(), nullable=False),
         sa.Column("to_version", sa.Text(), nullable=False),
-        sa.Column("window_start", sa.DateTime(), nullable=False),
-        sa.Column("window_end", sa.DateTime(), nullable=False),
+        sa.Column("window_start", TIMESTAMP, nullable=False),
+        sa.Column("window_end", TIMESTAMP, nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
         sa.Column("metric", sa.Text(), nullable=False),
         *(sa.Column(name, sa.Double(), nullable=name.startswith("promised")) for name in FLOATS),
@@ -39,6 +43,6 @@ def upgrade() -> None:
         sa.Column("bound_held", sa.Boolean(), nullable=True),
         sa.Column("verdict", sa.Text(), nullable=False),
         sa.Column("airflow_run_id", sa.Text(), nullable=False),
-        sa.Column("verified_at", sa.DateTime(), nullable=False),
+        sa.Column("verified_at", TIMESTAMP, nullable=False),
     )
-    op.create_index(INDEX, TABLE, ["model", "promotion_id"])
+    op.create_index(INDEX, TABLE, ["model", "promotion_id"], mysql_length={"model": 191})

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+# A naive UTC time to the microsecond (MySQL's DATETIME keeps whole seconds unless told).
+TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 TABLE = "alert_outbox"
 
@@ -35,12 +39,12 @@ def upgrade() -> None:
         sa.Column("conn_id", sa.String(255), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
-        sa.Column("last_attempt_at", sa.DateTime(), nullable=True),
+        sa.Column("next_attempt_at", TIMESTAMP, nullable=True),
+        sa.Column("last_attempt_at", TIMESTAMP, nullable=True),
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.Column("delivered_to", sa.String(64), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("recorded_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
     )
     op.create_index("ux_alert_outbox_alert_key", TABLE, ["alert_key"], unique=True)
     op.create_index("ix_alert_outbox_status_next_attempt_at", TABLE, ["status", "next_attempt_at"])
