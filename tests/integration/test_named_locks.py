@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from include.retraining.warehouse import Database, LockTimeout, lock_key, named_lock
-from tests.support import MYSQL_ADMIN_URL, REPO, fresh_postgres_databases, mysql_databases, service_unavailable
+from tests.support import REPO, fresh_mysql_database, fresh_postgres_databases
 
 pytestmark = pytest.mark.integration
 
@@ -41,15 +40,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with fresh_postgres_databases("retraining_locks") as (made,):
             yield made
     else:
-        name = f"retraining_locks_{uuid.uuid4().hex[:10]}"
-        try:
-            mysql_databases(name)
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the server means: no MariaDB here
-            service_unavailable(f"MariaDB at {MYSQL_ADMIN_URL}: {exc}")
-        try:
-            yield f"{MYSQL_ADMIN_URL.rstrip('/')}/{name}"
-        finally:
-            mysql_databases(name, drop=True)
+        with fresh_mysql_database("retraining_locks") as made:
+            yield made
 
 
 def _holder(url: str, name: str = NAME) -> subprocess.Popen:
