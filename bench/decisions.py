@@ -19,8 +19,8 @@ windows of `COMPARED` (the seasonal reference's rows: the same week a year earli
 window). Beside each decision the harness computes the performance estimate (labels not matured)
 and the window's true ROC AUC; neither is an input of any decision.
 
-Then the value table (bench/decisions_value.py): what each policy served, against every cron and an
-oracle. Writes the section "## The trigger policy" of docs/decisions.md.
+Writes the section "## The trigger policy" of docs/decisions.md, then (bench/decisions_value.py) the
+section "## The value of the trigger policy": what each policy served, against every cron and an oracle.
 """
 
 from __future__ import annotations
@@ -378,22 +378,33 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "decisions.md")
     parser.add_argument("--jobs", type=int, default=1, help="processes (the scenarios' repetitions in parallel)")
     parser.add_argument("--value-reps", type=int, default=2, help="half-years per scenario of the value table")
-    args = parser.parse_args()
-    started, start_load = time.perf_counter(), os.getloadavg()[0]
-    trigger, monitor = TriggerConfig(), MonitorConfig()
-    results = measure(args.reps, args.seed, monitor, MODES, args.jobs)
-    cells = results[trigger.seasonal_reference]
-    value, average = value_table(
-        measure_value(args.value_reps, args.seed, monitor, args.jobs), [s.name for s in SCENARIOS]
+    parser.add_argument(
+        "--only", choices=("trigger", "value"), default=None, help="one of the two sections (default: both)"
     )
-    elapsed = time.perf_counter() - started
-    parts = [table(cells), acceptance(cells), seasonal_table(results, trigger), estimate_table(cells)]
-    parts += [value, value_acceptance(average)]
-    print("\n\n".join(parts))
-    print(f"{elapsed:.0f} s")
-    if args.out:
-        section = render(parts, args, elapsed, (start_load, os.getloadavg()[0]), trigger, monitor)
-        write_section(args.out, SECTION, section, "Decisions, measured")
+    args = parser.parse_args()
+    trigger, monitor = TriggerConfig(), MonitorConfig()
+    if args.only in (None, "trigger"):
+        started, start_load = time.perf_counter(), os.getloadavg()[0]
+        results = measure(args.reps, args.seed, monitor, MODES, args.jobs)
+        cells = results[trigger.seasonal_reference]
+        elapsed = time.perf_counter() - started
+        parts = [table(cells), acceptance(cells), seasonal_table(results, trigger), estimate_table(cells)]
+        print("\n\n".join(parts), f"\n{elapsed:.0f} s")
+        if args.out:
+            section = render(parts, args, elapsed, (start_load, os.getloadavg()[0]), trigger, monitor)
+            write_section(args.out, SECTION, section, "Decisions, measured")
+    if args.only in (None, "value"):
+        from bench.decisions_value import SECTION as VALUE_SECTION
+        from bench.decisions_value import render_value
+
+        started, start_load = time.perf_counter(), os.getloadavg()[0]
+        done = measure_value(args.value_reps, args.seed, monitor, args.jobs)
+        value, average = value_table(done, [s.name for s in SCENARIOS])
+        elapsed = time.perf_counter() - started
+        print(value, value_acceptance(average), f"{elapsed:.0f} s", sep="\n\n")
+        if args.out:
+            section = render_value(value, value_acceptance(average), args, elapsed, (start_load, os.getloadavg()[0]))
+            write_section(args.out, VALUE_SECTION, section, "Decisions, measured")
 
 
 def render(
@@ -404,12 +415,10 @@ def render(
     trigger: TriggerConfig,
     monitor: MonitorConfig,
 ) -> str:
-    from bench.decisions_value import TRAIN_WINDOWS, VALUE_ROWS
-
-    decisions, passed, seasonal, estimates, value, value_passed = parts
+    decisions, passed, seasonal, estimates = parts
     return f"""{SECTION}
 
-Measured with `make bench-decisions` (`bench/decisions.py --reps {args.reps} --value-reps {args.value_reps} --seed {args.seed} --jobs {args.jobs}`,
+Measured with `make bench-decisions` (`bench/decisions.py --reps {args.reps} --seed {args.seed} --jobs {args.jobs}`,
 {datetime.now(UTC):%Y-%m-%d}, {elapsed:.0f} s on {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()};
 load average {load[0]:.1f} at the start, {load[1]:.1f} at the end). Each scenario: {args.reps} simulated
 half-year(s) of {WINDOWS} weekly windows per window size, {N_FEATURES} numeric features (two carry most of
@@ -445,32 +454,6 @@ champion's data and against those rows.
 The estimate is the champion's expected ROC AUC from its own scores on the window, mapped to
 probabilities by an isotonic fit on its holdout (`include/retraining/monitor/estimate.py`); "true AUC" is the
 window's AUC on all its labels, which the monitor would only know once they matured.
-
-### What the policy serves, against every cron and an oracle
-
-The value table: each scenario again, {args.value_reps} half-year(s) of {VALUE_ROWS:,}-row windows, now with
-retrains that are fitted and can be promoted (`bench/decisions_value.py`). Every retrain at a window's end
-fits the last {TRAIN_WINDOWS} windows whose labels have matured ({TRAIN_WINDOWS * VALUE_ROWS:,} rows, the last
-{HOLDOUT_ROWS:,} its out-of-time holdout) and serves from the next window on; the policies differ only in
-which of these fits they serve. The policies are the backtest's (`left_alone`, `every_cron`, `policy`, as
-docs/backtest.md defines them) and two more: `weekly_gated`, every weekly retrain through the gate (a model
-file with a `schedule`, like churn.yaml), and `oracle`, with hindsight the sequence of "keep" or "retrain and
-promote now" at each window's end that serves the highest mean metric, fewest retrains among equals (an
-upper bound of the others, which only ever promote the retrain of the window just ended). `policy` is the
-default trigger policy: the monitor at each window's end on the champion in force (its reference, importance
-and history follow a promotion), a retrain when it triggers, promoted when the default gate says so (DeLong
-at 99.5%, holdouts pooled over `gate.pooled_windows: 4` retrains against the same champion). Each cell: mean
-served ROC AUC over the {WINDOWS} windows (all labels of each window), then (retrains / promotions) per
-half-year, means over the half-years; the last row averages the scenarios.
-
-{value}
-
-{value_passed}
-
-Not the backtest's runner itself: it replays through the warehouse and MLflow at about 10 s a window
-([benchmarks.md](benchmarks.md#backtest)), some 35 minutes for one half-year of each scenario; this
-replays the same trigger and gate code on arrays. The backtest's own three-policy table on the churn
-history is in benchmarks.md ("Backtest").
 """
 
 

@@ -25,8 +25,11 @@ decision and gate code on arrays in seconds.
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,7 @@ from include.retraining.drift import column_tests, prediction_drift, sorted_refe
 from include.retraining.learning import metric_value
 from include.retraining.promotion import HoldoutEvidence, judge, pool_evidence
 
+SECTION = "## The value of the trigger policy"
 VALUE_ROWS = 5_000
 TRAIN_WINDOWS = 4  # 20,000 rows a retrain at 5,000 a window: the first champion's reference size
 ROW_STEP = 1_000_000  # row timestamps: window * ROW_STEP + row, ordered as the pooling needs
@@ -226,3 +230,39 @@ def measure_value_unit(unit: tuple[int, int, int, MonitorConfig]) -> list[tuple[
         "oracle": oracle(year),
     }
     return [(scenario.name, policy, served[policy]) for policy in VALUE_POLICIES]
+
+
+def _memory() -> str:
+    pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    return f"{pages * size / 2**30:.1f} GB RAM"
+
+
+def render_value(value: str, passed: str, args: argparse.Namespace, elapsed: float, load: tuple[float, float]) -> str:
+    return f"""{SECTION}
+
+Measured with `make bench-decisions` (`bench/decisions.py --only value --value-reps {args.value_reps} --seed {args.seed} --jobs {args.jobs}`,
+{datetime.now(UTC):%Y-%m-%d}, {elapsed:.0f} s on {platform.machine()}, {os.cpu_count()} CPUs, {_memory()}, Python {platform.python_version()};
+load average {load[0]:.1f} at the start, {load[1]:.1f} at the end). The scenarios of "The trigger policy" above, {args.value_reps} half-year(s) of {VALUE_ROWS:,}-row windows, now with
+retrains that are fitted and can be promoted (`bench/decisions_value.py`). Every retrain at a window's end
+fits the last {TRAIN_WINDOWS} windows whose labels have matured ({TRAIN_WINDOWS * VALUE_ROWS:,} rows, the last
+6,000 its out-of-time holdout) and serves from the next window on; the policies differ only in
+which of these fits they serve. The policies are the backtest's (`left_alone`, `every_cron`, `policy`, as
+docs/backtest.md defines them) and two more: `weekly_gated`, every weekly retrain through the gate (a model
+file with a `schedule`, like churn.yaml), and `oracle`, with hindsight the sequence of "keep" or "retrain and
+promote now" at each window's end that serves the highest mean metric, fewest retrains among equals (an
+upper bound of the others, which only ever promote the retrain of the window just ended). `policy` is the
+default trigger policy: the monitor at each window's end on the champion in force (its reference, importance
+and history follow a promotion), a retrain when it triggers, promoted when the default gate says so (DeLong
+at 99.5%, holdouts pooled over `gate.pooled_windows: 4` retrains against the same champion). Each cell: mean
+served ROC AUC over the {WINDOWS} windows (all labels of each window), then (retrains / promotions) per
+half-year, means over the half-years; the last row averages the scenarios.
+
+{value}
+
+{passed}
+
+Not the backtest's runner itself: it replays through the warehouse and MLflow at about 10 s a window
+([benchmarks.md](benchmarks.md#backtest)), some 35 minutes for one half-year of each scenario; this
+replays the same trigger and gate code on arrays. The backtest's own three-policy table on the churn
+history is in benchmarks.md ("Backtest").
+"""
