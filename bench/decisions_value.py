@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -229,6 +230,7 @@ def measure_value_unit(unit: tuple[int, int, int, MonitorConfig]) -> list[tuple[
         "weekly_gated": gated(year, monitor, config, weekly=True),
         "oracle": oracle(year),
     }
+    print(f"{scenario.name}, value run {rep + 1} done", file=sys.stderr, flush=True)
     return [(scenario.name, policy, served[policy]) for policy in VALUE_POLICIES]
 
 
