@@ -1,5 +1,5 @@
-"""The demo's report of its quarter, by the backtest: after the real DAG runs, the backtest's
-machinery (`python -m retraining backtest`, docs/backtest.md) replays the same weeks of the demo's
+"""The demo's report of its quarter, by the backtest: after the real DAG runs,
+`python -m retraining backtest` (docs/backtest.md) replays the same weeks of the demo's
 warehouse in its isolated namespace under .data/demo/backtest/ (its own MLflow store, tables and
 artifacts: the demo's registry, promotion log and outbox are only read). Its `report.html` and
 `timeline.png` are the quarter's report: the configured policy against the first model left alone
@@ -9,9 +9,14 @@ week by week, with where they differ and why.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 from demo import timeline
@@ -34,19 +39,27 @@ def week_of(at: datetime) -> int:
 
 
 def replay_quarter(out: Path, say: Callable[[str], None]) -> dict[str, Any]:
-    """The backtest of the demo's weeks on the demo's data folder; its summary."""
-    from include.orchestration.runtime import source_warehouse
-    from include.retraining.backtest import BacktestRequest, run_backtest
-    from include.retraining.common import load_settings
-    from include.retraining.config import load_model_config
-
-    settings = load_settings()
-    config = load_model_config(MODEL_FILE)
+    """`python -m retraining backtest` of the demo's weeks on the demo's data folder, in a process
+    of its own as a user runs it (MLflow's tracking URI is process-wide: the demo's own figures
+    must keep reading the demo's store); its progress lines through `say`, its summary returned."""
     first = timeline.START + timedelta(weeks=timeline.FIRST_RUN_WEEK)
     last = timeline.START + timedelta(weeks=timeline.LAST_WEEK)
-    request = BacktestRequest(first - timedelta(days=1), last, out, MONITOR_CRON)
-    source = source_warehouse(config.source.conn_id, settings)
-    return run_backtest(config, settings, source, request, datetime.now(UTC), say)
+    command = [
+        sys.executable, "-m", "retraining", "backtest", "churn",
+        "--start", (first - timedelta(days=1)).isoformat(), "--end", last.isoformat(),
+        "--monitor-cron", MONITOR_CRON, "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "RETRAINING_MODELS_DIR": str(MODEL_FILE.parent), "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(command, cwd=REPO, env=env, stdout=PIPE, stderr=PIPE, text=True) as process:
+        assert process.stdout is not None and process.stderr is not None
+        lines = []
+        for line in process.stderr:  # the summary on stdout is a few kB: no pipe fills while this reads
+            lines.append(line.rstrip())
+            say(lines[-1])
+        summary = process.stdout.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"the demo's backtest failed ({' '.join(command)}):\n" + "\n".join(lines[-30:]))
+    return json.loads(summary)
 
 
 def replayed_weeks(out: Path) -> dict[int, tuple]:
