@@ -399,11 +399,11 @@ def main() -> None:
 
         started, start_load = time.perf_counter(), os.getloadavg()[0]
         done = measure_value(args.value_reps, args.seed, monitor, args.jobs)
-        value, average = value_table(done, [s.name for s in SCENARIOS])
+        value, figures = value_table(done, [s.name for s in SCENARIOS])
         elapsed = time.perf_counter() - started
-        print(value, value_acceptance(average), f"{elapsed:.0f} s", sep="\n\n")
+        print(value, value_acceptance(figures), f"{elapsed:.0f} s", sep="\n\n")
         if args.out:
-            section = render_value(value, value_acceptance(average), args, elapsed, (start_load, os.getloadavg()[0]))
+            section = render_value(value, value_acceptance(figures), args, elapsed, (start_load, os.getloadavg()[0]))
             write_section(args.out, VALUE_SECTION, section, "Decisions, measured")
 
 

@@ -240,6 +240,8 @@ def _memory() -> str:
 
 
 def render_value(value: str, passed: str, args: argparse.Namespace, elapsed: float, load: tuple[float, float]) -> str:
+    from bench.decisions import HOLDOUT_ROWS
+
     return f"""{SECTION}
 
 Measured with `make bench-decisions` (`bench/decisions.py --only value --value-reps {args.value_reps} --seed {args.seed} --jobs {args.jobs}`,
@@ -247,7 +249,7 @@ Measured with `make bench-decisions` (`bench/decisions.py --only value --value-r
 load average {load[0]:.1f} at the start, {load[1]:.1f} at the end). The scenarios of "The trigger policy" above, {args.value_reps} half-year(s) of {VALUE_ROWS:,}-row windows, now with
 retrains that are fitted and can be promoted (`bench/decisions_value.py`). Every retrain at a window's end
 fits the last {TRAIN_WINDOWS} windows whose labels have matured ({TRAIN_WINDOWS * VALUE_ROWS:,} rows, the last
-6,000 its out-of-time holdout) and serves from the next window on; the policies differ only in
+{HOLDOUT_ROWS:,} its out-of-time holdout) and serves from the next window on; the policies differ only in
 which of these fits they serve. The policies are the backtest's (`left_alone`, `every_cron`, `policy`, as
 docs/backtest.md defines them) and two more: `weekly_gated`, every weekly retrain through the gate (a model
 file with a `schedule`, like churn.yaml), and `oracle`, with hindsight the sequence of "keep" or "retrain and
@@ -262,6 +264,18 @@ half-year, means over the half-years; the last row averages the scenarios.
 {value}
 
 {passed}
+
+Where the trigger policy alone falls short, and why: under concept drift the covariates do not move,
+so it triggers on the drop of the matured metric, a label delay after the change; that retrain fits the
+last {TRAIN_WINDOWS} matured windows less its holdout (the newest {HOLDOUT_ROWS:,} rows), which then hold few or no
+post-change rows, so the gate blocks it or promotes a model that has half learned the new concept. The
+guards against retrain storms (cooldown, loop guard, at most 2 triggers after a persistent drift: "The
+trigger policy" above) then hold it there, while every cron refits on more post-change rows each week.
+Covariate shifts whose ranking the champion survives, and seasonality, cost it little or nothing
+against every cron. The weekly retrain through the gate (`weekly_gated`, the shape of a model file with a
+`schedule`, as churn.yaml) closes the gap with a few promotions (its column), at a fit a week: the fits
+are what the trigger policy saves, the promotions are what the gate keeps rare. So a model whose concept can change under
+stable inputs should keep a `schedule` beside the drift trigger, as the shipped churn.yaml does.
 
 Not the backtest's runner itself: it replays through the warehouse and MLflow at about 10 s a window
 ([benchmarks.md](benchmarks.md#backtest)), some 35 minutes for one half-year of each scenario; this
