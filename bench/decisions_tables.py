@@ -165,10 +165,12 @@ def value_acceptance(rows: Figures) -> str:
     where = ""
     if short:
         listed = "; ".join(f"{name} {value:+.4f}" for name, value in short.items())
-        where = (
-            f" More than 0.005 below every cron: {listed}. In the other {len(rest)} scenarios the policy is "
-            f"{min(rest):+.4f} to {max(rest):+.4f} from it."
+        others = (
+            f" In the other {len(rest)} scenarios the policy is {min(rest):+.4f} to {max(rest):+.4f} from it."
+            if rest
+            else ""
         )
+        where = f" More than 0.005 below every cron: {listed}.{others}"
     gated = average["weekly_gated"]
     return (
         f"The default policy's mean served ROC AUC is {gap:+.4f} from every cron's on average "
