@@ -48,6 +48,13 @@ def class_probabilities(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(probabilities, columns=list(class_names(classes)), index=frame.index)
 
 
+def predicted_classes(scores: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Each row's most probable class; an array is taken as predicted classes already."""
+    if not isinstance(scores, pd.DataFrame):
+        return np.asarray(scores, dtype=object)
+    return np.asarray(scores.columns, dtype=object)[scores.to_numpy(dtype="float64").argmax(axis=1)]
+
+
 def unknown_labels(y: Any, probabilities: pd.DataFrame) -> dict[str, int]:
     """Labels among `y` that the model never learned, with their row counts."""
     names = pd.Series(class_names(y))

@@ -155,6 +155,19 @@ def _shadows(config: ModelConfig, frame: pd.DataFrame) -> list[ShadowFigures]:
     return shadows
 
 
+def unknown_classes_note(y: np.ndarray, scores: np.ndarray | pd.DataFrame) -> str:
+    """For a multiclass model: the labels it never learned, by row count (counted in its metric at
+    probability 0, as the model can never predict them)."""
+    from include.retraining.learning import unknown_labels
+
+    if not isinstance(scores, pd.DataFrame):
+        return ""
+    unknown = unknown_labels(y, scores)
+    if not unknown:
+        return ""
+    return f"labels the model never learned (rows): {unknown}; retrain to learn them"
+
+
 def record_columns(drift: DriftResult, perf: Performance) -> dict[str, Any]:
     """The served-prediction columns of a `model_monitoring` row (NULL where they do not apply)."""
     shadow = perf.shadow[-1] if perf.shadow else None
