@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         class_probabilities,
         predicted_classes,
         unknown_labels,
+        unknown_labels_note,
     )
     from include.retraining.learning.plots import evaluation_figure
     from include.retraining.learning.training import (

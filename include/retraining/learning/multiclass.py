@@ -62,6 +62,13 @@ def unknown_labels(y: Any, probabilities: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in unknown.value_counts().sort_index().items()}
 
 
+def unknown_labels_note(y: Any, scores: Any) -> str:
+    """For a multiclass model's scores: the labels it never learned, by rows (counted in its metric
+    at probability 0, as it can never predict them); empty otherwise."""
+    unknown = unknown_labels(y, scores) if isinstance(scores, pd.DataFrame) else {}
+    return f"labels the model never learned (rows): {unknown}; retrain to learn them" if unknown else ""
+
+
 def aligned(y: Any, *probabilities: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
     """(labels as text, each model's probabilities, the classes): every frame on the union of the
     classes the models learned and the labels hold, a class a model lacks at probability 0."""

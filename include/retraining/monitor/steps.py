@@ -39,14 +39,7 @@ from include.retraining.monitor.estimate import for_window as estimate_for_windo
 from include.retraining.monitor.evidence import drift_evidence_for, history
 from include.retraining.monitor.record import MonitoringResults, log_monitoring_run, monitoring_row
 from include.retraining.monitor.seasonal import seasonal_inputs
-from include.retraining.monitor.served import (
-    RESCORED,
-    SERVED,
-    served_performance,
-    served_scores,
-    served_windows,
-    unknown_classes_note,
-)
+from include.retraining.monitor.served import RESCORED, SERVED, served_performance, served_scores, served_windows
 from include.retraining.runs import StepContext
 from include.retraining.tables import mark_trigger_emitted, replace_monitoring_row
 from include.retraining.warehouse import WarehouseError
@@ -201,7 +194,7 @@ def _prediction_psi(
 def performance(ctx: StepContext, ref: Reference, cur: CurrentWindow) -> Performance:
     """The champion's primary metric on matured labels against its holdout value at training:
     on what it served when anything was served in the matured window, else scored here."""
-    from include.retraining.learning import metric_value
+    from include.retraining.learning import metric_value, unknown_labels_note
 
     served = served_performance(ctx.config, ref, cur)
     if served is not None:
@@ -219,7 +212,7 @@ def performance(ctx: StepContext, ref: Reference, cur: CurrentWindow) -> Perform
     value = metric_value(metric, y, scores)
     holdout = ref.holdout_metric
     drop = holdout - value if config.higher_is_better else value - holdout
-    return replace(empty, current_value=value, drop=drop, note=unknown_classes_note(y, scores))
+    return replace(empty, current_value=value, drop=drop, note=unknown_labels_note(y, scores))
 
 
 def decide(ctx: StepContext, drift: DriftResult, perf: Performance, retrain_running: bool) -> DriftDecision:
