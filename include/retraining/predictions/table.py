@@ -200,4 +200,6 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     plain = frame[_written(frame)].astype({c: "object" for c in TIME_COLUMNS})
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
+    for column in [c for c in CLASS_COLUMNS if c in plain]:  # NULL, never a NaN (MySQL refuses one)
+        plain[column] = plain[column].astype(object).where(plain[column].notna(), None)
     return plain.to_dict("records")
