@@ -71,10 +71,12 @@ def test_the_setting_reaches_train_alone_and_parsing_stays_light() -> None:
 
 
 def test_an_executor_airflow_does_not_run_is_an_import_error_naming_it() -> None:
-    parsed = _parse_retrain({"RETRAINING_TRAIN_EXECUTOR": "KubernetesExecutor", "AIRFLOW__CORE__EXECUTOR": "LocalExecutor"})
+    parsed = _parse_retrain(
+        {"RETRAINING_TRAIN_EXECUTOR": "KubernetesExecutor", "AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    )
 
     assert parsed["tasks"] == {}
-    assert any("KubernetesExecutor" in error for error in parsed["import_errors"])
+    assert any("'KubernetesExecutor', which is not available" in error for error in parsed["import_errors"])
 
 
 def test_unset_leaves_train_where_every_task_runs(monkeypatch) -> None:
