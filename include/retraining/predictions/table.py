@@ -10,7 +10,7 @@ was delivered stays readable, and a changed `scoring.schedule`, whose intervals 
 ones, still leaves one live row per source row and alias. On PostgreSQL the insert is ADBC's bulk
 ingest (binary COPY) inside that transaction, under the per-model named lock held for that
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
-(`warehouse.named_lock`): two runs of one model never interleave.
+(`locking.named_lock`): two runs of one model never interleave.
 
 The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
 `features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
