@@ -179,6 +179,8 @@ class Applied:
     promotion: Promotion | None
     refused: str | None
     reconciled: Reconciliation
+    # The gate passed with `serving.canary` set: the version went on canary, `champion` stayed.
+    canary: bool = False
 
     @property
     def repaired(self) -> bool:
@@ -219,7 +221,7 @@ def apply_decision(
     approved_by: str | None = None,
 ) -> Applied:
     """Under the model's promotion lock: reconcile, then move `champion` to `version` if the gate
-    passed and compare-and-set allows."""
+    passed and compare-and-set allows (with `serving.canary`: put it on canary instead)."""
     registry, db = ctx.registry, ctx.pipeline_db
     with promotion_lock(db, ctx.config.name):
         reconciled = reconcile(db, registry, ctx.config.name)
@@ -228,6 +230,11 @@ def apply_decision(
         refused = refusal(registry.champion(), evaluated.champion_version, version, window_end)
         if refused is not None:
             return Applied(None, refused, reconciled)
+        if ctx.config.serving.canary is not None:
+            from include.retraining.promotion.canary import start_canary
+
+            start_canary(ctx, version, tags)
+            return Applied(None, None, reconciled, canary=True)
         record = promotion_record(ctx, evaluated, version, approved_by)
         previous = move_champion(db, registry, record, tags)
     return Applied(Promotion(PromotionOutcome.PROMOTED, version, evaluated.reason, previous), None, reconciled)
