@@ -36,6 +36,12 @@ class Answer:
     answered_at: datetime  # naive UTC
     frame: pd.DataFrame
     scores: np.ndarray
+    # Which of these scores were the answer sent (None: all): False where another version (the
+    # canary, or the champion) answered the row and this one scored it in shadow.
+    answered: np.ndarray | None = None
+    # The rows' positions in the request (None: 0, 1, ...), for the ids generated for rows without
+    # one: both versions' rows of a canary request share them, so the monitor pairs them.
+    positions: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -59,7 +65,7 @@ def answer_rows(
         "model": _each(answers, counts, "model"),
         "model_version": _each(answers, counts, "version"),
         "alias": _each(answers, counts, "alias"),
-        "id": [i for a in answers for i in _ids(a.frame, id_column, a.request_id)],
+        "id": [i for a in answers for i in _ids(a, id_column)],
         "event_time": times.to_pydatetime().tolist(),
         "score": [None if np.isnan(score) else score for score in scores.tolist()],
         "interval_start": (times - _INSTANT).to_pydatetime().tolist(),
@@ -75,8 +81,10 @@ def _each(answers: Sequence[Answer], counts: list[int], field: str) -> list[Any]
     return [value for a, n in zip(answers, counts, strict=True) for value in [getattr(a, field)] * n]
 
 
-def _ids(frame: pd.DataFrame, id_column: str | None, request_id: str) -> list[str]:
-    generated = [f"{REST}:{request_id}:{i}" for i in range(len(frame))]
+def _ids(answer: Answer, id_column: str | None) -> list[str]:
+    frame = answer.frame
+    positions = range(len(frame)) if answer.positions is None else answer.positions.tolist()
+    generated = [f"{REST}:{answer.request_id}:{i}" for i in positions]
     if not id_column or id_column not in frame.columns:
         return generated
     values = frame[id_column]
