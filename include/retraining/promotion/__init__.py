@@ -39,7 +39,6 @@ if TYPE_CHECKING:
         score_version,
     )
     from include.retraining.promotion.canary import (
-        CANARY,
         CanaryOutcome,
         CanaryResult,
         NoCanary,
@@ -47,12 +46,12 @@ if TYPE_CHECKING:
         judge_canary,
         on_canary,
         settle_canary,
-        start_canary,
     )
     from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
     from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, in_tenure, pool_evidence
     from include.retraining.promotion.gate import GateDecision, GuardrailCheck, decide_promotion, gate_interval, judge
     from include.retraining.promotion.moves import (
+        CANARY,
         Applied,
         Reconciled,
         Reconciliation,
@@ -63,6 +62,7 @@ if TYPE_CHECKING:
         promotion_lock,
         reconcile,
         refusal,
+        start_canary,
     )
     from include.retraining.promotion.pooling import current_evidence, pooled_for, store_evidence, tenure_start
     from include.retraining.promotion.verification import (

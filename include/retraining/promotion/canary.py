@@ -2,7 +2,7 @@
 before it may replace the champion, and matured labels decide.
 
 With `serving.canary` set, a passing gate (and, with `gate.approval`, the person's approval) puts
-the version on canary: alias `challenger`, tagged `retraining.decision=canary` (`start_canary`);
+the version on canary: alias `challenger`, tagged `retraining.decision=canary` (`moves.start_canary`);
 `champion` does not move. The REST server and `score_<model>` answer `fraction` of rows with it,
 the champion scoring those rows too (in shadow), so each canary row is a pair. Each monitor run
 settles it on the matured window's labelled pairs with the gate's own paired interval (challenger
@@ -29,12 +29,11 @@ from include.retraining.common import Window
 from include.retraining.config import ModelConfig
 from include.retraining.learning import ImprovementInterval
 from include.retraining.promotion.gate import gate_interval
-from include.retraining.promotion.moves import move_champion, promotion_lock, reconcile
+from include.retraining.promotion.moves import CANARY, move_champion, promotion_lock, reconcile
 from include.retraining.runs import StepContext
 from include.retraining.tables import SCHEDULER, PromotionAction, PromotionRecord, append_once, history
 from include.retraining.tracking import CHALLENGER, DECISION_TAG
 
-CANARY = "canary"  # the decision tag of a version on canary
 ENDED_FIGURE = "canary"  # the figures key that marks a log row as a canary's outcome
 _KEYS = ["id", "event_time", "source"]  # one prediction: a REST and a batch row of one id are two
 
@@ -71,11 +70,6 @@ class CanaryResult:
 def on_canary(tags: dict[str, str]) -> bool:
     """Whether a version's tags put it on canary (a blocked challenger's never do)."""
     return tags.get(DECISION_TAG) == CANARY
-
-
-def start_canary(ctx: StepContext, version: str, tags: dict[str, str]) -> None:
-    """Put a version the gate passed on canary: alias `challenger`, tagged as such."""
-    ctx.registry.mark_challenger(version, {**tags, DECISION_TAG: CANARY})
 
 
 def canary_pairs(served: pd.DataFrame, champion: str, challenger: str) -> pd.DataFrame:

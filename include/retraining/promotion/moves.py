@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Rows that moved `champion`; a `reject` row records a decision that moved nothing.
 MOVES = frozenset(PromotionAction) - {PromotionAction.REJECT}
+# The decision tag of a version on canary: only such a `challenger` answers traffic.
+CANARY = "canary"
 # How far back reconcile looks for the newest move past non-moving rows.
 _LOOKBACK = 50
 # The MLflow run behind `to_version`, stored in the row's figures: reconcile completes a move only
@@ -171,6 +173,12 @@ def refusal(current: Champion | None, evaluated_version: str | None, version: st
     return None
 
 
+def start_canary(ctx: StepContext, version: str, tags: dict[str, str]) -> None:
+    """Put a version the gate passed on canary (`serving.canary`, promotion/canary.py): alias
+    `challenger`, tagged as such; `champion` does not move and the log has no row yet."""
+    ctx.registry.mark_challenger(version, {**tags, DECISION_TAG: CANARY})
+
+
 @dataclass(frozen=True)
 class Applied:
     """What the locked promote step did: the promotion (None when it did not promote), why a
@@ -231,8 +239,6 @@ def apply_decision(
         if refused is not None:
             return Applied(None, refused, reconciled)
         if ctx.config.serving.canary is not None:
-            from include.retraining.promotion.canary import start_canary
-
             start_canary(ctx, version, tags)
             return Applied(None, None, reconciled, canary=True)
         record = promotion_record(ctx, evaluated, version, approved_by)
