@@ -23,7 +23,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import mysql
 
-from include.retraining.warehouse import Database, WarehouseError, named_lock
+from include.retraining.locking import named_lock
+from include.retraining.warehouse import Database, WarehouseError
 
 VERSION_TABLE = "retraining_alembic_version"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
