@@ -157,6 +157,25 @@ def _monitor_canary(world: World, week: tuple[datetime, datetime], run_id: str, 
     return canary(ctx, cur)
 
 
+def _answered(world: World, week: tuple[datetime, datetime]) -> dict[tuple[str, bool], int]:
+    """The week's REST rows by (version, answered): which version's score each client got."""
+    import sqlalchemy as sa
+
+    sql = (
+        "SELECT model_version, answered, COUNT(*) AS n FROM churn_predictions WHERE source = 'rest'"
+        " AND event_time > :start AND event_time <= :end GROUP BY 1, 2"
+    )
+    engine = sa.create_engine(world.url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text(sql), {"start": week[0].replace(tzinfo=None), "end": week[1].replace(tzinfo=None)}
+            )
+            return {(row.model_version, bool(row.answered)): row.n for row in found}
+    finally:
+        engine.dispose()
+
+
 def _log(world: World) -> list[tuple[str, str | None, str]]:
     from include.retraining.tables import history
     from include.retraining.warehouse import Database
@@ -181,6 +200,10 @@ def test_a_truly_better_canary_is_promoted_once_its_labels_mature(world: World, 
     promoted = _monitor_canary(world, FIRST, "scheduled__2", tmp_path / "2")
 
     assert set(versions) == {f"{world.weak},{world.better}"}  # 50 rows a request: each has some of both
+    answered = _answered(world, FIRST)  # every row answered once; each canary row paired with a shadow score
+    canary_rows = answered[(world.better, True)]
+    assert set(answered) == {(world.weak, True), (world.weak, False), (world.better, True)}
+    assert answered[(world.weak, False)] == canary_rows and canary_rows + answered[(world.weak, True)] == ROWS_PER_WEEK
     assert waiting.outcome is CanaryOutcome.WAITING and "0 labelled pairs" in waiting.reason
     assert promoted.outcome is CanaryOutcome.PROMOTED, promoted.reason
     assert promoted.interval["lower"] > 0 and promoted.interval["rows"] == pytest.approx(

@@ -6,7 +6,8 @@ generated `rest:<request id>:<row>` that no source id takes; and as `event_time`
 timestamp the client sent, else the time of the answer. Its interval is its own instant,
 `(event_time - 1 s, event_time]`, so the monitor's window read (which prunes on the interval)
 finds it; no scoring interval ever supersedes it. The request id is its `run_id`, the request's
-feature values its `features` (JSON, one object per row).
+feature values its `features` (JSON, one object per row), and `answered` whether its score was
+the answer sent (False: the champion's shadow score of a row the canary answered).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def answer_rows(
         "run_id": _each(answers, counts, "request_id"),
         "source": [REST] * len(answered),
         "features": documents or [None] * len(answered),
+        "answered": [bool(v) for a in answers for v in (a.answered if a.answered is not None else [True] * a.rows)],
     }
 
 

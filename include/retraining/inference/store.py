@@ -9,15 +9,22 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.retraining.predictions import PREDICTION_ARROW_SCHEMA, ensure_predictions_table, predictions_definition
+from include.retraining.predictions import (
+    ANSWERED,
+    PREDICTION_ARROW_SCHEMA,
+    ensure_predictions_table,
+    predictions_definition,
+)
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database
 
-# The contract's columns, and the two columns only REST rows fill (`predictions.py` adds them to the table).
-APPENDED_SCHEMA = pa.schema([*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string())])
+# The contract's columns, and the columns REST rows fill (`predictions/table.py` adds them to the table).
+APPENDED_SCHEMA = pa.schema(
+    [*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string()), (ANSWERED, pa.bool_())]
+)
 
 
 class PredictionAppender:
-    """Appends rows, given as columns (the contract's, `source` and `features`), to one table."""
+    """Appends rows, given as columns (the contract's, `source`, `features`, `answered`), to one table."""
 
     def __init__(self, db: Database, name: str) -> None:
         self._db, self._name, self._ready = db, name, False

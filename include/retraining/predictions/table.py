@@ -14,7 +14,10 @@ transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named
 
 The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
 `features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
-`ensure_table` adds `superseded_at`, `source`, `features` to an older table: rows live, 'batch'.
+With a canary (`serving.canary`) a row's `answered` says whether its score was the answer given
+or a shadow score beside it (NULL: written without a canary, the champion's row answered).
+`ensure_table` adds `superseded_at`, `source`, `features`, `answered` to an older table: rows
+live, 'batch', `answered` NULL.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
 SUPERSEDED_AT, SOURCE, FEATURES = "superseded_at", "source", "features"
+# Whether the row's score was the answer given (False: scored in shadow beside the version that
+# answered, as the champion beside a canary); NULL on rows written without it: the champion's answered.
+ANSWERED = "answered"
 BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
@@ -60,6 +66,7 @@ def _added_columns() -> list[sa.Column]:
         sa.Column(SUPERSEDED_AT, timestamp(), nullable=True),
         sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
         sa.Column(FEATURES, sa.Text(), nullable=True),
+        sa.Column(ANSWERED, sa.Boolean(create_constraint=False), nullable=True),
     ]
 
 
