@@ -81,9 +81,9 @@ def ensure_table(db: Database, name: str) -> None:
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
-    """Replace the model's rows of one scoring interval with `frame` (contract columns), in one
-    transaction; the number of rows written."""
-    unknown = set(frame.columns) ^ set(COLUMNS)
+    """Replace the model's rows of one scoring interval with `frame` (contract columns, and
+    `answered` when a canary split the interval), in one transaction; the number of rows written."""
+    unknown = (set(frame.columns) - {ANSWERED}) ^ set(COLUMNS)
     if unknown:
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
     ensure_table(db, name)
@@ -120,8 +120,13 @@ _REPLACED = (
 )
 
 
+def _written(frame: pd.DataFrame) -> list[str]:
+    return [*COLUMNS, *([ANSWERED] if ANSWERED in frame.columns else [])]
+
+
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame[list(COLUMNS)], schema=ARROW_SCHEMA, preserve_index=False)
+    schema = pa.schema([*ARROW_SCHEMA, *([(ANSWERED, pa.bool_())] if ANSWERED in frame.columns else [])])
+    return pa.Table.from_pandas(frame[_written(frame)], schema=schema, preserve_index=False)
 
 
 def _replace_postgres(
@@ -164,7 +169,7 @@ def _replace_sqlalchemy(
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    plain = frame[list(COLUMNS)].astype({c: "object" for c in TIME_COLUMNS})
+    plain = frame[_written(frame)].astype({c: "object" for c in TIME_COLUMNS})
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
     return plain.to_dict("records")
