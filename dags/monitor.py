@@ -177,11 +177,6 @@ def _verify_promotion_task(config: ModelConfig):
     return verify_promotion
 
 
-configs, _errors = model_configs()  # reported once, by dags/retrain.py
-for _config in configs:
-    globals()[_config.monitor_dag_id] = build_monitor_dag(_config)
-
-
 def _canary_task(config: ModelConfig):
     @task(
         multiple_outputs=False,
@@ -194,3 +189,8 @@ def _canary_task(config: ModelConfig):
         return monitor_tasks.canary(config, cur)
 
     return canary
+
+
+configs, _errors = model_configs()  # reported once, by dags/retrain.py
+for _config in configs:
+    globals()[_config.monitor_dag_id] = build_monitor_dag(_config)
