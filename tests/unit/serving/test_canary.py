@@ -121,3 +121,25 @@ def test_an_ended_canary_stops_answering_at_the_next_poll() -> None:
     follower.poll_once()
 
     assert follower.served is None and follower.state().error is None
+
+
+def test_a_canary_follower_is_built_only_for_a_champion_server_of_a_model_with_a_canary(tmp_path) -> None:
+    import yaml
+
+    from include.retraining.common import load_settings
+    from include.retraining.config import load_model_config
+    from serving.__main__ import build_canary
+    from tests.support import REPO
+
+    config = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+    config["serving"] = {"canary": {"fraction": 0.2}}
+    (tmp_path / "churn.yaml").write_text(yaml.safe_dump(config))
+    settings = load_settings({"RETRAINING_DATA_DIR": str(tmp_path / "data"), "RETRAINING_MODELS_DIR": str(tmp_path)})
+    with_canary = load_model_config(tmp_path / "churn.yaml")
+    without = load_model_config(REPO / "include" / "models" / "churn.yaml")
+
+    canary = build_canary(settings, with_canary, "champion", 1.0)
+
+    assert (canary.follower.alias, canary.fraction, canary.id_column) == ("challenger", 0.2, "customer_id")
+    assert build_canary(settings, with_canary, "previous_champion", 1.0) is None
+    assert build_canary(settings, without, "champion", 1.0) is None
