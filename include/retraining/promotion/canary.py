@@ -29,7 +29,7 @@ from include.retraining.common import Window
 from include.retraining.config import ModelConfig
 from include.retraining.learning import ImprovementInterval
 from include.retraining.promotion.gate import gate_interval
-from include.retraining.promotion.moves import CANARY, move_champion, promotion_lock, reconcile
+from include.retraining.promotion.moves import CANARY, latest_move, move_champion, promotion_lock, reconcile
 from include.retraining.runs import StepContext
 from include.retraining.tables import SCHEDULER, PromotionAction, PromotionRecord, append_once, history
 from include.retraining.tracking import CHALLENGER, DECISION_TAG
@@ -131,6 +131,7 @@ def settle_canary(ctx: StepContext, served: pd.DataFrame, window: Window) -> Can
         record = _record(ctx, outcome, champion.version, version, reason, interval, window)
         if outcome is CanaryOutcome.PROMOTED:
             move_champion(db, registry, record, {})
+            record = latest_move(db, config.name) or record
         else:
             record = append_once(db, record)  # recorded first: a crash before the removal is redone
         registry.remove_alias(CHALLENGER)

@@ -92,7 +92,7 @@ def test_a_better_canary_is_promoted_once_through_the_move_path(tmp_path: Path) 
 
     result = settle_canary(ctx, _served(20_000, 0.9), window)
 
-    assert result.outcome is CanaryOutcome.PROMOTED and result.alert is None
+    assert result.outcome is CanaryOutcome.PROMOTED and result.alert is None and result.log_id is not None
     assert registry.aliases["champion"] == "4" and "challenger" not in registry.aliases
     moves = logged_moves(tmp_path)
     assert [(m.action, m.from_version, m.to_version) for m in moves] == [(PromotionAction.PROMOTE, "3", "4")]
@@ -107,7 +107,7 @@ def test_a_worse_canary_is_ended_with_one_row_and_one_alert(tmp_path: Path) -> N
 
     result = settle_canary(ctx, _served(20_000, 0.0), _window())
 
-    assert result.outcome is CanaryOutcome.ENDED
+    assert result.outcome is CanaryOutcome.ENDED and result.log_id is not None
     assert result.alert is not None and result.alert.dedup_key == "churn/canary/4/ended"
     assert registry.aliases["champion"] == "3" and "challenger" not in registry.aliases
     assert [(m.action, m.to_version) for m in logged_moves(tmp_path)] == [(PromotionAction.REJECT, "4")]
