@@ -120,7 +120,7 @@ def _answer(
     except ServingInputError as exc:
         raise RequestError(400, str(exc), exc.problems) from None
     answers = [(served, frame, scores, None, None)]
-    answer, versions = scores, served.version
+    answer, versions = _predictions(scores), served.version
     challenger = canary.served if canary is not None else None
     if challenger is not None:
         canary_answers = _canary_answers(challenger, frame, canary.rows(frame), scores, request_id)
@@ -135,24 +135,34 @@ def _answer(
             logged.submit(
                 Answer(by.model_name, by.version, by.alias, request_id, answered_at, rows, scored, answered, positions)
             )
-    return json.dumps({"predictions": np.asarray(answer, dtype="float64").tolist()}).encode(), versions
+    return json.dumps({"predictions": answer}).encode(), versions
+
+
+def _predictions(scores: Any) -> list[Any]:
+    """The answer's rows in MLflow's scoring protocol: a number each, or for a multiclass model an
+    object of class probabilities each (as MLflow answers a model that returns a frame)."""
+    if isinstance(scores, pd.DataFrame):
+        return scores.astype("float64").to_dict(orient="records")
+    return np.asarray(scores, dtype="float64").tolist()
 
 
 def _canary_answers(
-    challenger: Served, frame: pd.DataFrame, chosen: np.ndarray, scores: np.ndarray, request_id: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """(the answer, which rows the canary answered, their positions, its scores), or None when it
-    answers none; a canary that fails to score leaves the champion's answer (logged, never a 500)."""
+    challenger: Served, frame: pd.DataFrame, chosen: np.ndarray, scores: Any, request_id: str
+) -> tuple[list[Any], np.ndarray, np.ndarray, Any] | None:
+    """(the answer's rows, which rows the canary answered, their positions, its scores), or None
+    when it answers none; a canary that fails to score leaves the champion's answer (logged, never
+    a 500)."""
     if not chosen.any():
         return None
     positions = np.flatnonzero(chosen)
     try:
-        challenger_scores = np.asarray(challenger.score(frame.loc[chosen]), dtype="float64")
+        challenger_scores = challenger.score(frame.loc[chosen])
     except Exception:  # the champion answered: a broken canary must not fail the request
         log.exception("request %s: canary version %s failed; the champion answered", request_id, challenger.version)
         return None
-    answer = np.array(scores, dtype="float64", copy=True)
-    answer[positions] = challenger_scores
+    answer = _predictions(scores)
+    for position, row in zip(positions.tolist(), _predictions(challenger_scores), strict=True):
+        answer[position] = row
     return answer, chosen, positions, challenger_scores
 
 

@@ -10,20 +10,24 @@ was delivered stays readable, and a changed `scoring.schedule`, whose intervals 
 ones, still leaves one live row per source row and alias. On PostgreSQL the insert is ADBC's bulk
 ingest (binary COPY) inside that transaction, under the per-model named lock held for that
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
-(`warehouse.named_lock`): two runs of one model never interleave.
+(`locking.named_lock`): two runs of one model never interleave.
 
 The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
 `features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
 With a canary (`serving.canary`) a row's `answered` says whether its score was the answer given
 or a shadow score beside it (NULL: written without a canary, the champion's row answered).
-`ensure_table` adds `superseded_at`, `source`, `features`, `answered` to an older table: rows
-live, 'batch', `answered` NULL.
+`ensure_table` adds `superseded_at`, `source`, `features`, `answered` to an older table: rows live,
+'batch', `answered` NULL; and `predicted_class`, `probabilities`, which a multiclass model's rows
+fill (`score_columns`).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
@@ -38,9 +42,15 @@ TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
 SUPERSEDED_AT, SOURCE, FEATURES = "superseded_at", "source", "features"
+# A multiclass model's rows also carry its predicted class and every class's probability (one JSON
+# object, class -> probability), which the monitor's metrics on matured labels need; NULL elsewhere.
+PREDICTED_CLASS, PROBABILITIES = "predicted_class", "probabilities"
+CLASS_COLUMNS = (PREDICTED_CLASS, PROBABILITIES)
 # Whether the row's score was the answer given (False: scored in shadow beside the version that
 # answered, as the champion beside a canary); NULL on rows written without it: the champion's answered.
 ANSWERED = "answered"
+# The columns a frame may add to the contract's, each with its Arrow type.
+_OPTIONAL = {PREDICTED_CLASS: pa.string(), PROBABILITIES: pa.string(), ANSWERED: pa.bool_()}
 BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
@@ -64,6 +74,8 @@ def _added_columns() -> list[sa.Column]:
     """The columns added after the first release, nullable so any backend adds them in place."""
     return [
         sa.Column(SUPERSEDED_AT, timestamp(), nullable=True),
+        sa.Column(PREDICTED_CLASS, sa.Text(), nullable=True),
+        sa.Column(PROBABILITIES, sa.Text(), nullable=True),
         sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
         sa.Column(FEATURES, sa.Text(), nullable=True),
         sa.Column(ANSWERED, sa.Boolean(create_constraint=False), nullable=True),
@@ -81,9 +93,10 @@ def ensure_table(db: Database, name: str) -> None:
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
-    """Replace the model's rows of one scoring interval with `frame` (contract columns, and
-    `answered` when a canary split the interval), in one transaction; the number of rows written."""
-    unknown = (set(frame.columns) - {ANSWERED}) ^ set(COLUMNS)
+    """Replace the model's rows of one scoring interval with `frame` (contract columns, a multiclass
+    model's class columns, `answered` when a canary split the interval), in one transaction; the
+    number of rows written."""
+    unknown = (set(frame.columns) - set(_OPTIONAL)) ^ set(COLUMNS)
     if unknown:
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
     ensure_table(db, name)
@@ -120,13 +133,38 @@ _REPLACED = (
 )
 
 
+def score_columns(scores: np.ndarray | pd.DataFrame) -> dict[str, Any]:
+    """A model's scores as the table's columns: `score`; for a multiclass model's class probabilities
+    (a frame, a column per class), the predicted class's probability as `score`, beside the
+    predicted class and every class's probability."""
+    if not isinstance(scores, pd.DataFrame):
+        return {"score": np.asarray(scores, dtype="float64")}
+    matrix = scores.to_numpy(dtype="float64")
+    best = matrix.argmax(axis=1)
+    classes = [str(c) for c in scores.columns]
+    return {
+        "score": matrix[np.arange(len(matrix)), best],
+        PREDICTED_CLASS: np.asarray(classes, dtype=object)[best],
+        PROBABILITIES: [json.dumps(dict(zip(classes, row, strict=True))) for row in matrix.tolist()],
+    }
+
+
+def probabilities_frame(texts: pd.Series) -> pd.DataFrame:
+    """The class probabilities of `PROBABILITIES` texts as a frame, a column per class any row names
+    (0 where a row's version did not learn it); the rows keep the series' index."""
+    rows = [json.loads(text) for text in texts]
+    return pd.DataFrame(rows, index=texts.index, dtype="float64").fillna(0.0)
+
+
 def _written(frame: pd.DataFrame) -> list[str]:
-    return [*COLUMNS, *([ANSWERED] if ANSWERED in frame.columns else [])]
+    """The contract's columns, and the optional ones (class columns, `answered`) the frame has."""
+    return [*COLUMNS, *(c for c in _OPTIONAL if c in frame.columns)]
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    schema = pa.schema([*ARROW_SCHEMA, *([(ANSWERED, pa.bool_())] if ANSWERED in frame.columns else [])])
-    return pa.Table.from_pandas(frame[_written(frame)], schema=schema, preserve_index=False)
+    columns = _written(frame)
+    schema = pa.schema([*ARROW_SCHEMA, *((c, _OPTIONAL[c]) for c in columns[len(COLUMNS) :])])
+    return pa.Table.from_pandas(frame[columns], schema=schema, preserve_index=False)
 
 
 def _replace_postgres(
@@ -172,4 +210,6 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     plain = frame[_written(frame)].astype({c: "object" for c in TIME_COLUMNS})
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
+    for column in [c for c in CLASS_COLUMNS if c in plain]:  # NULL, never a NaN (MySQL refuses one)
+        plain[column] = plain[column].astype(object).where(plain[column].notna(), None)
     return plain.to_dict("records")
