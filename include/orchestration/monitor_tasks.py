@@ -200,11 +200,12 @@ def verify_promotion(config: ModelConfig, ref: dict[str, Any], cur: dict[str, An
 def canary(config: ModelConfig, cur: dict[str, Any]) -> dict[str, Any]:
     """The canary settled on matured labels: promoted (success, `champion` moved), or ended (an
     alert, once) or waiting, both skipped with the reason, as is a run with no canary."""
-    from include.retraining.promotion import CanaryOutcome, NoCanary
+    from include.retraining.promotion import CanaryOutcome, NoCanary, settle_canary_window
 
     ctx = step_context(config, warehouse=True)
+    window = CurrentWindow.from_xcom(cur)
     try:
-        result = steps.canary(ctx, CurrentWindow.from_xcom(cur))
+        result = settle_canary_window(ctx, window.served_matured, window.matured_window)
     except NoCanary as exc:
         raise AirflowSkipException(str(exc)) from None
     log.info("canary of version %s: %s: %s", result.version, result.outcome.value, result.reason)

@@ -145,16 +145,17 @@ def _labels_arrive(world: World, rows: pd.DataFrame) -> None:
 
 
 def _monitor_canary(world: World, week: tuple[datetime, datetime], run_id: str, folder: Path) -> Any:
-    """The monitor run a week after `week`: its served-window read, then its canary step."""
+    """The monitor run a week after `week`: its served-window read, then its canary task's step."""
     from include.retraining.common import Window
-    from include.retraining.monitor import CurrentWindow, canary
+    from include.retraining.monitor import CurrentWindow
     from include.retraining.monitor.served import served_windows
+    from include.retraining.promotion import settle_canary_window
 
     matured = Window(*week)
     window = Window(matured.start + WEEK, matured.end + WEEK)
     ctx = _context(world, "monitor_churn", run_id, window.end)
     cur = CurrentWindow(window, matured, "", "", 0, 0, 0, 0, **served_windows(ctx, window, matured, folder))
-    return canary(ctx, cur)
+    return settle_canary_window(ctx, cur.served_matured, cur.matured_window)
 
 
 def _answered(world: World, week: tuple[datetime, datetime]) -> dict[tuple[str, bool], int]:

@@ -1,5 +1,5 @@
 """The steps of `monitor_<model>`, one function per task (reference, current, seasonal_reference,
-data_drift, performance, decide, report, trigger, auto_rollback, verify_promotion, canary), and what they
+data_drift, performance, decide, report, trigger, auto_rollback, verify_promotion), and what they
 hand each other:
 the champion and its training data, the window from the warehouse and its matured-label twin,
 drift evidence with Evidently's report, the champion's metric on what it served, and the retrain
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     )
     from include.retraining.monitor.estimate import PerformanceEstimate, calibrator, expected_roc_auc
     from include.retraining.monitor.evidence import HISTORY_ROWS
-    from include.retraining.monitor.paired import canary
     from include.retraining.monitor.record import MonitoringResults
     from include.retraining.monitor.rollback import auto_rollback
     from include.retraining.monitor.seasonal import seasonal_reference

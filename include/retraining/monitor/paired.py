@@ -8,7 +8,7 @@ import numpy as np
 from include.retraining.artifacts import read_snapshot
 from include.retraining.monitor.champion import ChampionScorer
 from include.retraining.monitor.contracts import CurrentWindow, Reference
-from include.retraining.promotion import CanaryResult, NoCanary, score_version, settle_canary
+from include.retraining.promotion import score_version
 from include.retraining.runs import StepContext
 from include.retraining.tracking import UnusableModelError
 
@@ -34,11 +34,3 @@ def matured_pair(
     except UnusableModelError as exc:
         raise NotComparable(f"model {config.name!r}: {role} {version} is unusable: {exc}") from exc
     return y, champion_scores, other_scores
-
-
-def canary(ctx: StepContext, cur: CurrentWindow) -> CanaryResult:
-    """Settle the canary on the matured window's served rows and their labels (promotion.canary);
-    NoCanary when there is none, or nothing was served in that window."""
-    if not cur.served_matured:
-        raise NoCanary(f"model {ctx.config.name!r}: nothing was served in the matured window")
-    return settle_canary(ctx, read_snapshot(cur.served_matured), cur.matured_window)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         judge_canary,
         on_canary,
         settle_canary,
+        settle_canary_window,
     )
     from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
     from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, in_tenure, pool_evidence

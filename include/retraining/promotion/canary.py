@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from include.retraining.alerts import Alert
+from include.retraining.artifacts import read_snapshot
 from include.retraining.common import Window
 from include.retraining.config import ModelConfig
 from include.retraining.learning import ImprovementInterval
@@ -137,6 +138,14 @@ def settle_canary(ctx: StepContext, served: pd.DataFrame, window: Window) -> Can
         registry.remove_alias(CHALLENGER)
     alert = _ended_alert(ctx, version, champion.version, reason) if outcome is CanaryOutcome.ENDED else None
     return CanaryResult(outcome, version, reason, interval.to_dict(), record.id, alert)
+
+
+def settle_canary_window(ctx: StepContext, served_matured: str | None, window: Window) -> CanaryResult:
+    """`settle_canary` on the monitor's snapshot of the matured window's served rows and labels
+    (`CurrentWindow.served_matured`); NoCanary when nothing was served in that window."""
+    if not served_matured:
+        raise NoCanary(f"model {ctx.config.name!r}: nothing was served in the matured window")
+    return settle_canary(ctx, read_snapshot(served_matured), window)
 
 
 def _record(
