@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from include.retraining.predictions.table import COLUMNS as PREDICTION_COLUMNS
     from include.retraining.predictions.table import REST as REST_SOURCE
     from include.retraining.predictions.table import ensure_table as ensure_predictions_table
+    from include.retraining.predictions.table import grant_append as grant_predictions_append
     from include.retraining.predictions.table import prune_before as prune_predictions_before
     from include.retraining.predictions.table import table_definition as predictions_definition
 

@@ -36,7 +36,7 @@ from include.retraining.common import Window
 from include.retraining.locking import lock_key, named_lock
 from include.retraining.tables import add_column
 from include.retraining.tables import timestamp_type as timestamp
-from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, naive_utc
+from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, WarehouseError, naive_utc
 
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
@@ -90,6 +90,18 @@ def ensure_table(db: Database, name: str) -> None:
     present = db.column_types(name)
     for column in [c for c in _added_columns() if c.name not in present]:
         add_column(db, name, column)
+
+
+def grant_append(db: Database, name: str, role: str) -> None:
+    """Let `role` append to the table and do nothing else with it (PostgreSQL's INSERT privilege:
+    no SELECT, UPDATE or DELETE), for the REST server's inference log; idempotent."""
+    if not db.is_postgres:
+        raise WarehouseError(
+            f"RETRAINING_SERVING_DB_ROLE={role!r} is granted INSERT on PostgreSQL only, and the pipeline "
+            f"database {db.display} is not: unset it and grant the inference log's user INSERT on {name} yourself"
+        )
+    with db.engine() as engine, engine.begin() as conn:
+        conn.execute(sa.text(f"GRANT INSERT ON {db.quote(name)} TO {db.quote(role)}"))
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
