@@ -3,8 +3,9 @@
 Four roles, one user each, created or updated by `python -m include.orchestration.ui_roles` after
 `airflow db migrate` (compose's airflow-init, the native stack):
 
-- `Viewer` (FAB's own): reads DAGs, runs, logs and the Models page; cannot trigger, approve or
-  roll back;
+- `Viewer` (FAB's own, plus reading the plugin list: the UI shows a plugin's page, Browse >
+  Models, only to users who may): reads DAGs, runs, logs and the Models page; cannot trigger,
+  approve or roll back;
 - `Operator`: a viewer who may trigger runs (a rollback is a run of `rollback_<model>`), clear
   and mark tasks; cannot answer an approval;
 - `Approver`: a viewer who may answer the `approve` task (Approve or Reject, Required Actions);
@@ -33,9 +34,13 @@ log = logging.getLogger(__name__)
 
 ADMIN, VIEWER, OPERATOR, APPROVER = "Admin", "Viewer", "Operator", "Approver"
 ROLES = (ADMIN, VIEWER, OPERATOR, APPROVER)
-# What each project role holds beyond FAB's Viewer permissions, as (action, resource).
+# The UI lists plugin pages (`/api/v2/plugins`) only to users who may read plugins; FAB's Viewer may not.
+MODELS_PAGE = (("can_read", "Plugins"),)
+# What each role but Admin holds beyond FAB's Viewer permissions, as (action, resource).
 EXTRA_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    VIEWER: MODELS_PAGE,
     OPERATOR: (
+        *MODELS_PAGE,
         ("can_edit", "DAGs"),
         ("can_create", "DAG Runs"),
         ("can_edit", "DAG Runs"),
@@ -43,6 +48,7 @@ EXTRA_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("can_edit", "Task Instances"),
     ),
     APPROVER: (
+        *MODELS_PAGE,
         ("can_edit", "DAGs"),
         ("can_edit", "HITL Detail"),
         ("can_access_menu", "HITL Detail"),
@@ -75,7 +81,7 @@ def users_from_env(env: Mapping[str, str]) -> list[UiUser]:
 
 
 def _sync_role(security: Any, name: str) -> None:
-    """The project role `name` with exactly FAB's Viewer permissions plus its extras."""
+    """The role `name` with exactly FAB's Viewer permissions plus its extras."""
     wanted = {*security.VIEWER_PERMISSIONS, *EXTRA_PERMISSIONS[name]}
     role = security.add_role(name)
     held = {(p.action.name, p.resource.name): p for p in role.permissions}
