@@ -375,7 +375,8 @@ def test_only_an_approver_answers_the_approval_and_the_approval_promotes(
         try:
             _log_in(page, ui_stack, APPROVER_USER)
             page.goto(f"{ui_stack.api_url}/dags/retrain_{APPROVED}/runs/{approval_run}/tasks/approve/required_actions")
-            expect(page.get_by_text(f"Promote the new {APPROVED} model to champion?")).to_be_visible()
+            subject = page.get_by_text(f"Promote the new {APPROVED} model to champion?")
+            expect(subject).to_be_visible(timeout=TIMEOUT_MS)
             _screenshot(page, tmp_path, "approval_approver.png")
             page.get_by_role("button", name=APPROVE, exact=True).click()
             run = ui_stack.wait_for_run(f"retrain_{APPROVED}", approval_run, timeout_s=240)
@@ -386,9 +387,10 @@ def test_only_an_approver_answers_the_approval_and_the_approval_promotes(
             browser.close()
 
     assert run["state"] == "success", ui_stack.task_states(f"retrain_{APPROVED}", approval_run)
-    xcom = f"/dags/retrain_{APPROVED}/dagRuns/{approval_run}/taskInstances/approve/xcomEntries/return_value"
-    answer = ui_stack.api("GET", xcom)["value"]
+    xcoms = f"/dags/retrain_{APPROVED}/dagRuns/{approval_run}/taskInstances"
+    answer = ui_stack.api("GET", f"{xcoms}/approve/xcomEntries/return_value")["value"]
     assert (answer["decision"], answer["by"]) == ("approved", APPROVER_USER)
+    trained = ui_stack.api("GET", f"{xcoms}/train/xcomEntries/return_value")["value"]
     settings = _stack_settings(ui_stack)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    assert str(client.get_model_version_by_alias(APPROVED, "champion").version) == "1"
+    assert client.get_model_version_by_alias(APPROVED, "champion").run_id == trained["run_id"]

@@ -106,13 +106,12 @@ def test_workers_of_their_own_each_get_their_environment_a_celery_name_and_a_log
     assert len(ports) == 2 and str(stack.api_port) not in ports
 
 
+def _fab_stack(home: Path, users: dict[str, str]) -> NativeStack:
+    return NativeStack(home=home, metadata_url="sqlite:///unused.db", auth_manager=FAB_AUTH, extra_users=users)
+
+
 def test_a_fab_stack_makes_one_user_per_role_with_its_own_password(tmp_path: Path) -> None:
-    stack = NativeStack(
-        home=tmp_path,
-        metadata_url="sqlite:///unused.db",
-        auth_manager=FAB_AUTH,
-        extra_users={"vera": "Viewer", "ada": "Approver"},
-    )
+    stack = _fab_stack(tmp_path, {"vera": "Viewer", "ada": "Approver"})
 
     env, users = stack.env(), stack.ui_users_env()
 
@@ -129,12 +128,7 @@ def test_a_fab_stack_makes_one_user_per_role_with_its_own_password(tmp_path: Pat
 
 
 def test_a_fab_stack_refuses_two_users_for_one_role(tmp_path: Path) -> None:
-    stack = NativeStack(
-        home=tmp_path,
-        metadata_url="sqlite:///unused.db",
-        auth_manager=FAB_AUTH,
-        extra_users={"a": "Viewer", "b": "Viewer"},
-    )
+    stack = _fab_stack(tmp_path, {"a": "Viewer", "b": "Viewer"})
 
     with pytest.raises(ValueError, match="two users with the role Viewer"):
         stack.ui_users_env()
