@@ -120,15 +120,8 @@ def _screenshot(page, tmp_path: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def approval_run(ui_stack: NativeStack) -> str:
-    """The first retrain of churn_approved, triggered by the admin: it parks in `approve`."""
-    return ui_stack.trigger(f"retrain_{APPROVED}", TRAINED_AT)
-
-
-@pytest.fixture(scope="module")
-def retrained(ui_stack: NativeStack, approval_run: str) -> tuple[str, dict]:
-    """One retrain of churn (v1, the first champion): its run id and the train task's XCom. After
-    churn_approved's run is triggered, so the two run side by side."""
+def retrained(ui_stack: NativeStack) -> tuple[str, dict]:
+    """One retrain of churn (v1, the first champion): its run id and the train task's XCom."""
     run_id = ui_stack.trigger("retrain_churn", TRAINED_AT)
     run = ui_stack.wait_for_run("retrain_churn", run_id, timeout_s=240)
     assert run["state"] == "success", ui_stack.task_states("retrain_churn", run_id)
@@ -359,10 +352,13 @@ def _answer(stack: NativeStack, run_id: str, user: str, option: str) -> requests
 
 
 def test_only_an_approver_answers_the_approval_and_the_approval_promotes(
-    ui_stack: NativeStack, approval_run: str, chromium: str, tmp_path: Path
+    ui_stack: NativeStack, chromium: str, tmp_path: Path
 ) -> None:
+    """The first retrain of churn_approved, triggered by the admin, parks in `approve`. Alone: two
+    retrains side by side on a loaded 2-core machine outlast the runs' waits."""
     from playwright.sync_api import expect, sync_playwright
 
+    approval_run = ui_stack.trigger(f"retrain_{APPROVED}", TRAINED_AT)
     _approve_task_waiting(ui_stack, approval_run)
     for user in (VIEWER_USER, OPERATOR_USER):
         refused = _answer(ui_stack, approval_run, user, APPROVE)
