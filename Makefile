@@ -22,7 +22,7 @@ STACK_PG ?= postgres@127.0.0.1:5432
 MODEL ?= churn
 SERVE_PORT ?= 8000
 
-.PHONY: help venv lock chromium demo test test-dags test-unit test-integration test-reliability lint check backtest schema airflow mlflow serve stack bench bench-gate bench-decisions bench-backtest bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve bench-outbox up down logs clean
+.PHONY: help venv lock chromium demo test test-cell test-dags test-unit test-integration test-reliability lint check backtest schema airflow mlflow serve stack bench bench-gate bench-decisions bench-backtest bench-retrain bench-extract bench-10m bench-parse bench-served bench-monitor bench-score bench-serve bench-outbox up down logs clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,22 @@ lock: $(BIN)/uv ## Re-resolve requirements.txt, requirements-models.txt, require
 	$(BIN)/uv pip compile -q requirements-warehouses.txt -c requirements.lock -o requirements-warehouses.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header
 	$(BIN)/uv pip compile -q deploy/mlflow/requirements.txt -c requirements.lock -o deploy/mlflow/requirements.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-dev.txt --override matrix/airflow3.2.override.txt -o matrix/airflow3.2.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile -q requirements-dev.txt -c requirements-dev.lock -o matrix/py3.12.lock --python-version 3.12 --no-header
+
+# The version matrix's other cells (README, "Versions"): the unit and DAG tiers in a virtualenv of
+# their own, .venv-<cell>, from matrix/<cell>.lock. CELL_PYTHON: the interpreter of that cell.
+CELL ?= py3.12
+CELL_PYTHON ?= $(if $(filter py3.12,$(CELL)),python3.12,python3.11)
+CELL_VENV := .venv-$(CELL)
+$(CELL_VENV)/.installed: matrix/$(CELL).lock | $(BIN)/uv
+	@test -f matrix/$(CELL).lock || { echo "no cell $(CELL): matrix/ has $$(ls matrix/*.lock | xargs -n1 basename | sed 's/.lock$$//' | xargs)"; exit 2; }
+	$(BIN)/uv venv -q --allow-existing -p $(CELL_PYTHON) $(CELL_VENV)
+	$(BIN)/uv pip install -q --compile-bytecode -p $(CELL_VENV)/bin/python -r matrix/$(CELL).lock
+	@touch $@
+
+test-cell: $(CELL_VENV)/.installed ## The unit and DAG tiers on another cell of the version matrix: CELL=py3.12 or CELL=airflow3.2 (README, "Versions")
+	$(CELL_VENV)/bin/python -m tools.services -- $(CELL_VENV)/bin/python -m pytest tests/unit tests/dags -n 2 -p no:cacheprovider
 
 chromium: ## Install Debian's Chromium for the browser test, when missing (needs root: apt-get)
 	@test -x /usr/bin/chromium || { \

@@ -198,7 +198,7 @@ def spawn(
 WARM_UP = (
     "import adbc_driver_postgresql.dbapi, mlflow.sklearn, skops.io, sklearn.ensemble;"
     "from include.retraining.score import plan, score; from include.retraining.learning import fit;"
-    "from include.retraining.tables import replace_interval; from include.retraining.tracking import Tracker;"
+    "from include.retraining.predictions import replace_interval; from include.retraining.tracking import Tracker;"
     "from include.retraining.warehouse import Warehouse"
 )
 

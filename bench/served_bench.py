@@ -93,8 +93,8 @@ def main() -> None:
     from include.retraining.common import Window, load_settings
     from include.retraining.config import load_model_config
     from include.retraining.learning import metric_value
+    from include.retraining.predictions import read_served, read_served_with_labels
     from include.retraining.runs import RunInfo, StepContext
-    from include.retraining.tables import read_served, read_served_with_labels
     from include.retraining.warehouse import Database
 
     assert metric_value  # scikit-learn imported before the clock starts (a monitor task has it loaded)

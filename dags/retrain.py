@@ -18,6 +18,7 @@ from include.orchestration.dagfiles import (
     dagrun_timeout,
     default_args,
     model_configs,
+    train_task_placement,
     window_end_param,
 )
 from include.retraining.config import ModelConfig
@@ -109,7 +110,11 @@ def build_retrain_dag(config: ModelConfig) -> DAG:
 
             return retrain_tasks.validate(config, extracted)
 
-        @task(multiple_outputs=False, doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.")
+        @task(
+            multiple_outputs=False,
+            doc_md="Fit the pipeline and log run, model, dataset and config to MLflow.",
+            **train_task_placement(),  # a big-memory queue or pod, when the deployment names one
+        )
         def train(extracted: dict) -> dict:
             from include.orchestration import retrain_tasks
 

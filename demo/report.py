@@ -33,7 +33,7 @@ def served_metrics(at: Any) -> dict[str, tuple[str, float]]:
     predictions and their ROC AUC against the labels that arrived."""
     from include.retraining.common import load_settings
     from include.retraining.learning import metric_value
-    from include.retraining.tables import read_served_with_labels
+    from include.retraining.predictions import read_served_with_labels
     from include.retraining.warehouse import Database, Warehouse
 
     config, (start, end) = _matured_week(at)

@@ -35,7 +35,7 @@ def write_predictions(url: str, frame: pd.DataFrame, table: str = "churn_predict
     """Replace each (model, interval_start, interval_end) of the frame, every alias at once, as a
     scoring run does."""
     from include.retraining.common import Window
-    from include.retraining.tables import replace_interval
+    from include.retraining.predictions import replace_interval
     from include.retraining.warehouse import Database
 
     db = Database(url)
@@ -54,7 +54,7 @@ def read_predictions(
     there is no table."""
     import sqlalchemy as sa
 
-    from include.retraining.tables import PREDICTION_COLUMNS
+    from include.retraining.predictions import PREDICTION_COLUMNS
     from include.retraining.warehouse import Database
 
     db = Database(url)

@@ -9,6 +9,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param
@@ -45,6 +46,44 @@ def default_args(config: ModelConfig) -> dict:
         "on_failure_callback": FailureAlert(config.name, config.alerts.slack_conn_id),
         "on_success_callback": flush_alerts,
     }
+
+
+# Where `train` runs, when it needs more memory than the other tasks: a Celery queue that only
+# big-memory workers listen on, and/or another executor of Airflow's multiple executors (e.g.
+# `KubernetesExecutor` beside the default `CeleryExecutor`) with a pod template sized for it.
+# Plain strings read while parsing: nothing here imports the Kubernetes client.
+TRAIN_QUEUE_VARIABLE = "RETRAINING_TRAIN_QUEUE"
+TRAIN_EXECUTOR_VARIABLE = "RETRAINING_TRAIN_EXECUTOR"
+TRAIN_POD_TEMPLATE_VARIABLE = "RETRAINING_TRAIN_POD_TEMPLATE"
+
+
+def train_task_placement() -> dict[str, Any]:
+    """The `queue`, `executor` and `executor_config` of the `train` task, from the environment;
+    none set leaves the task where every other task runs. A pod template without an executor that
+    reads it would be ignored in silence (train then runs on a small worker), so it is refused."""
+    queue, executor, template = (
+        os.environ.get(name, "").strip()
+        for name in (TRAIN_QUEUE_VARIABLE, TRAIN_EXECUTOR_VARIABLE, TRAIN_POD_TEMPLATE_VARIABLE)
+    )
+    placement: dict[str, Any] = {}
+    if queue:
+        placement["queue"] = queue
+    if executor:
+        placement["executor"] = executor
+    if template:
+        if not executor:
+            raise ValueError(
+                f"{TRAIN_POD_TEMPLATE_VARIABLE}={template!r} needs {TRAIN_EXECUTOR_VARIABLE} naming the executor "
+                f"that reads pod templates (e.g. KubernetesExecutor, listed in AIRFLOW__CORE__EXECUTOR); "
+                f"set it, or unset {TRAIN_POD_TEMPLATE_VARIABLE} (docs/kubernetes.md)"
+            )
+        if not os.path.isabs(template):
+            raise ValueError(
+                f"{TRAIN_POD_TEMPLATE_VARIABLE}={template!r} must be an absolute path on the scheduler, where "
+                f"the KubernetesExecutor reads it (docs/kubernetes.md)"
+            )
+        placement["executor_config"] = {"pod_template_file": template}
+    return placement
 
 
 def dagrun_timeout() -> timedelta:

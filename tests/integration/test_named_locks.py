@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.warehouse import Database, LockTimeout, lock_key, named_lock
+from include.retraining.locking import LockTimeout, lock_key, named_lock
+from include.retraining.warehouse import Database
 from tests.support import REPO, fresh_mysql_database, fresh_postgres_databases
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,8 @@ NAME = "promotion/churn"
 # Holds the lock named argv[2] in the database at argv[1], says so, and waits for its stdin to close.
 _HOLDER = """
 import sys
-from include.retraining.warehouse import Database, named_lock
+from include.retraining.warehouse import Database
+from include.retraining.locking import named_lock
 with named_lock(Database(sys.argv[1]), sys.argv[2]):
     print("held", flush=True)
     sys.stdin.read()

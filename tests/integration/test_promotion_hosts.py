@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from include.retraining.locking import lock_key
 from include.retraining.tracking import DECISION_TAG
-from include.retraining.warehouse import Database, lock_key
+from include.retraining.warehouse import Database
 from tests.support import REPO, fresh_postgres_databases
 from tests.support_faults import mlflow_server, wait_until
 

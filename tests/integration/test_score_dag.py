@@ -22,8 +22,8 @@ from demo.churn_data import TABLE, generate_snapshots, load_window
 from include.orchestration.alerting import alert_outbox
 from include.retraining.alerts import read_alerts
 from include.retraining.config import load_model_config
+from include.retraining.predictions import PREDICTION_COLUMNS as COLUMNS
 from include.retraining.score import score_frame
-from include.retraining.tables import PREDICTION_COLUMNS as COLUMNS
 from include.retraining.tables import PROMOTIONS_TABLE
 from include.retraining.warehouse import Database
 from tests.support import (

@@ -19,8 +19,9 @@ from sqlalchemy.engine import make_url
 
 from demo.churn_data import TABLE
 from include.retraining.config import ModelConfig, SourceConfig, load_model_config
+from include.retraining.predictions import read_served
 from include.retraining.preflight import Status, source_findings
-from include.retraining.tables import history, read_monitoring, read_served
+from include.retraining.tables import history, read_monitoring
 from include.retraining.warehouse import Database, Warehouse, WarehouseError, python_hash, sample_threshold
 from tests.support import MYSQL_ADMIN_URL, REPO, UTC, load_weeks, mysql_databases, run_dag, service_unavailable
 from tests.support_served import read_predictions

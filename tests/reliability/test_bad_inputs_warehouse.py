@@ -425,8 +425,8 @@ def test_late_labels_join_an_id_of_its_own_type_as_scoring_stored_it(
     import sqlalchemy as sa
 
     from include.retraining.common import Window
+    from include.retraining.predictions import read_served_with_labels
     from include.retraining.score.scoring import Stamp, prediction_rows
-    from include.retraining.tables import read_served_with_labels
 
     table = f"typed_ids_{id_type.split('(')[0]}"
     times = [(START + timedelta(hours=i + 1)).replace(tzinfo=None) for i in range(len(ids))]  # naive UTC, as loaded

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.retraining.tables import REST_SOURCE as REST
+from include.retraining.predictions import REST_SOURCE as REST
 from include.retraining.warehouse import id_text
 
 _INSTANT = timedelta(seconds=1)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.retraining.tables import PREDICTION_ARROW_SCHEMA, ensure_predictions_table, predictions_definition
+from include.retraining.predictions import PREDICTION_ARROW_SCHEMA, ensure_predictions_table, predictions_definition
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database
 
 # The contract's columns, and the two columns only REST rows fill (`predictions.py` adds them to the table).

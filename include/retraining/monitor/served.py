@@ -29,8 +29,8 @@ from include.retraining.monitor.contracts import (
     ServedFigures,
     ShadowFigures,
 )
+from include.retraining.predictions import LABEL_CONFLICT, read_served, read_served_with_labels
 from include.retraining.runs import StepContext
-from include.retraining.tables import LABEL_CONFLICT, read_served, read_served_with_labels
 from include.retraining.warehouse import HASH_SPACE
 
 SERVED, RESCORED = "served", "rescored"

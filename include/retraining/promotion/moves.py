@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from include.retraining.locking import named_lock
 from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
 from include.retraining.runs import StepContext
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
@@ -31,7 +32,7 @@ from include.retraining.tracking import (
     Champion,
     Registry,
 )
-from include.retraining.warehouse import Database, named_lock
+from include.retraining.warehouse import Database
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from include.retraining.alerts import Alert
 from include.retraining.common import Window
 from include.retraining.config import SourceConfig
 from include.retraining.learning import model_features
+from include.retraining.predictions import prune_predictions_before, replace_interval
 from include.retraining.runs import StepContext
 from include.retraining.score.contracts import (
     Alias,
@@ -33,7 +34,6 @@ from include.retraining.score.scoring import (
     score_with_report,
     scoring_interval,
 )
-from include.retraining.tables import prune_predictions_before, replace_interval
 from include.retraining.tracking import UnusableModelError
 from include.retraining.warehouse import WarehouseError
 

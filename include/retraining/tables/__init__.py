@@ -1,8 +1,8 @@
 """The pipeline's own tables: `model_monitoring` (the monitor's history and trigger ledger),
 `model_promotions` (every move of alias `champion`: MLflow keeps no alias history),
-`promotion_outcomes` (each promotion's promise checked on matured labels), the predictions table
-(what `score_<model>` and the REST server served, read back with the labels that arrived), the alert outbox's table
-(`OutboxTable`), and the schema's migrations (`upgrade_schema`)."""
+`promotion_outcomes` (each promotion's promise checked on matured labels), the alert outbox's table
+(`OutboxTable`), and the schema's migrations (`upgrade_schema`, and the helpers the predictions
+tables share). The predictions tables themselves: `include.retraining.predictions`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.tables.alert_outbox import ALERT_OUTBOX_TABLE, OutboxTable
+    from include.retraining.tables.migrate import add_column
     from include.retraining.tables.migrate import head as schema_head
     from include.retraining.tables.migrate import revision as schema_revision
+    from include.retraining.tables.migrate import timestamp as timestamp_type
     from include.retraining.tables.migrate import upgrade as upgrade_schema
     from include.retraining.tables.monitoring import (
         MONITORING_TABLE,
@@ -33,13 +35,6 @@ if TYPE_CHECKING:
         read_outcomes,
         record_outcome,
     )
-    from include.retraining.tables.predictions import ARROW_SCHEMA as PREDICTION_ARROW_SCHEMA
-    from include.retraining.tables.predictions import COLUMNS as PREDICTION_COLUMNS
-    from include.retraining.tables.predictions import REST as REST_SOURCE
-    from include.retraining.tables.predictions import ensure_table as ensure_predictions_table
-    from include.retraining.tables.predictions import prune_before as prune_predictions_before
-    from include.retraining.tables.predictions import replace_interval
-    from include.retraining.tables.predictions import table_definition as predictions_definition
     from include.retraining.tables.promotions import (
         PROMOTIONS_TABLE,
         SCHEDULER,
@@ -49,13 +44,6 @@ if TYPE_CHECKING:
         append_once,
         history,
         latest,
-    )
-    from include.retraining.tables.served import (
-        LABEL,
-        LABEL_CONFLICT,
-        SERVED_COLUMNS,
-        read_served,
-        read_served_with_labels,
     )
 
 __all__, __getattr__, __dir__ = face(__name__)

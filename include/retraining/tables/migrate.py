@@ -4,10 +4,10 @@ written before migrations existed, without losing a row.
 
 Every task that uses the pipeline database calls it first (once per process and database), so a
 new release upgrades the schema on its first run; concurrent callers wait on one named lock in
-that database (`warehouse.named_lock`) and the second finds nothing to do.
+that database (`locking.named_lock`) and the second finds nothing to do.
 Alembic's version table is `retraining_alembic_version`, so the database may hold another
 application's Alembic history. The predictions tables (one per model, named by its file) have no
-revisions: they are created on first write from their definition (`predictions.py`), which adds a
+revisions: they are created on first write from their definition (`include.retraining.predictions`), which adds a
 column they lack with `add_column`.
 """
 
@@ -23,7 +23,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import mysql
 
-from include.retraining.warehouse import Database, WarehouseError, named_lock
+from include.retraining.locking import named_lock
+from include.retraining.warehouse import Database, WarehouseError
 
 VERSION_TABLE = "retraining_alembic_version"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -21,12 +21,13 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from include.retraining.common import REPO_ROOT, Settings
+from include.retraining.locking import named_lock
 from include.retraining.tracking.dataset import log_dataset
 from include.retraining.tracking.evidence import EvidenceStore
 from include.retraining.tracking.loading import UnusableModelError, import_skops, load_model_file, model_file
 from include.retraining.tracking.records import LoggedRun, ModelLog, RunRecord, TrainingRunLog
 from include.retraining.tracking.tags import MAX_TAG_CHARS, MODEL_URI_TAG, SNAPSHOT_PATH_TAG
-from include.retraining.warehouse import Database, named_lock
+from include.retraining.warehouse import Database
 
 
 def does_not_exist(exc: MlflowException) -> bool:

@@ -1,6 +1,7 @@
 """The SQL databases the pipeline talks to: `Warehouse`, a model's source (windows read whole,
 streamed, sampled or aggregated by the database), and `Database`, any SQL database it connects
-to (the one place an engine is opened), and the labels of served predictions where they arrive.
+to (the one place an engine is opened), and the labels of served predictions where they arrive
+(named locks in those databases: `include.retraining.locking`).
 The warehouse's types are made plain for every backend, and SQL it refuses becomes a
 `WarehouseError` that names the fix."""
 
@@ -13,8 +14,6 @@ from include.retraining import face
 if TYPE_CHECKING:
     from include.retraining.warehouse.database import WRITE_TIMEOUT_S, Database
     from include.retraining.warehouse.labels import LABEL, check_label_table, label_columns, read_labels
-    from include.retraining.warehouse.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S
-    from include.retraining.warehouse.locks import LockTimeout, lock_file, lock_key, mysql_lock_name, named_lock
     from include.retraining.warehouse.reads import SourceTimestamps
     from include.retraining.warehouse.source import SampledWindow, Warehouse, WindowAggregates
     from include.retraining.warehouse.sql import (

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from include.retraining.common import Window
 from include.retraining.inference import Answer, InferenceLog, PredictionAppender, answer_rows
+from include.retraining.predictions import replace_interval
 from include.retraining.score.scoring import Stamp, prediction_rows
-from include.retraining.tables import replace_interval
 from include.retraining.warehouse import Database
 from tests.support import fresh_postgres_databases
 

@@ -17,7 +17,7 @@ from demo.churn_data import load_window
 from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
 from include.retraining.monitor import CurrentWindow
 from include.retraining.monitor import served as monitor_served
-from include.retraining.tables import read_served, read_served_with_labels
+from include.retraining.predictions import read_served, read_served_with_labels
 from include.retraining.warehouse import Database, Warehouse, WarehouseError
 from tests.support_served import predictions_for, write_predictions
 from tests.unit.monitor.fakes import CHURN, END, current_window, drift_result, ref, sqlite_url

@@ -25,7 +25,11 @@ END = datetime(2026, 3, 16, 3, tzinfo=UTC)
 
 
 def _redacted(line: str) -> str:
-    from airflow.sdk.log import _secrets_masker
+    # The process-wide masker that `mask_secret` feeds: private, and it moved in Airflow 3.3.
+    try:
+        from airflow.sdk.log import _secrets_masker
+    except ImportError:
+        from airflow.sdk._shared.secrets_masker import _secrets_masker
 
     return str(_secrets_masker().redact(line))
 

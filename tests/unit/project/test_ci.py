@@ -1,7 +1,8 @@
 """The CI workflow (.github/workflows/ci.yml) is valid for GitHub Actions. Its `test` job runs what
 `.ci/run` runs: the same commands (`make lint`, then `make test`) with CI=true, beside PostgreSQL,
 Redis and MariaDB service containers. Its `image` job builds the Dockerfile with the commit and
-checks the image: pip check, every DAG importing, the preflight.
+checks the image: pip check, every DAG importing, the preflight. Its `cells` job runs the unit and DAG
+tiers on the version matrix's other cells (matrix/*.lock).
 
 The schema check uses check-jsonschema's vendored copy of the GitHub workflow schema, so it needs
 no network."""
@@ -82,8 +83,42 @@ def test_ci_run_lints_then_tests_under_ci_true():
     assert exported.get("CI", "").lower() == "true"
 
 
-def test_the_workflow_has_a_test_job_and_an_image_job(workflow: dict):
-    assert set(workflow["jobs"]) == {"test", "image"}
+def test_the_workflow_has_a_test_job_a_cells_job_and_an_image_job(workflow: dict):
+    assert set(workflow["jobs"]) == {"test", "cells", "image"}
+
+
+def test_every_cell_of_the_version_matrix_runs_its_own_lock_in_ci(workflow: dict):
+    job = workflow["jobs"]["cells"]
+    cells = {cell["cell"]: cell["python"] for cell in job["strategy"]["matrix"]["include"]}
+    locks = {path.stem for path in (REPO / "matrix").glob("*.lock")}
+    run_steps = [step["run"].strip() for step in job["steps"] if "run" in step]
+
+    assert set(cells) == locks and cells
+    assert run_steps == ["make test-cell CELL=${{ matrix.cell }} CELL_PYTHON=python${{ matrix.python }}"]
+    assert job["container"]["image"] == "python:${{ matrix.python }}-bookworm"
+    assert job["env"] == workflow["jobs"]["test"]["env"]
+    assert cells.get("py3.12") == "3.12"
+
+
+def test_each_cell_lock_differs_from_the_main_lock_only_where_its_cell_says(workflow: dict):
+    main = _pins(REPO / "requirements-dev.lock")
+    airflow = _pins(REPO / "matrix" / "airflow3.2.lock")
+    python312 = _pins(REPO / "matrix" / "py3.12.lock")
+
+    assert airflow["apache-airflow"] == "3.2.2" and main["apache-airflow"] != "3.2.2"
+    # Everything the pipeline itself pins is the same version in every cell.
+    for name in ("mlflow", "scikit-learn", "pandas", "great-expectations", "evidently", "sqlalchemy"):
+        assert airflow[name] == main[name] == python312[name], name
+    assert python312["apache-airflow"] == main["apache-airflow"]
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    pins = {}
+    for line in lock.read_text().splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep and not line.startswith((" ", "#")):
+            pins[name.lower()] = version.split(";")[0].strip()
+    return pins
 
 
 def test_the_job_runs_the_commands_of_ci_run_under_ci_true(workflow: dict):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from include.retraining.locking import lock_file
 from include.retraining.promotion import (
     Evaluated,
     Reconciled,
@@ -23,7 +24,6 @@ from include.retraining.promotion import (
 )
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once
 from include.retraining.tracking import WINDOW_END_TAG, Champion
-from include.retraining.warehouse import lock_file
 from tests.unit.promotion.fakes import MovingRegistry, context, log_db, logged_moves, three_versions
 
 pytestmark = pytest.mark.unit
@@ -74,7 +74,7 @@ def test_promotions_of_one_model_take_turns(tmp_path: Path) -> None:
     file) fails here on every run, whatever the scheduling. A second promotion that asked while the
     first held it enters only after the first left. The waits only guard against a hang. The
     promotion log here is SQLite (the embedded default), so the named lock is a file lock beside it;
-    PostgreSQL and MariaDB are tested in tests/unit/warehouse/test_locks.py and between two hosts in
+    PostgreSQL and MariaDB are tested in tests/unit/locking/test_locks.py and between two hosts in
     tests/integration/test_promotion_hosts.py."""
     db, order = log_db(tmp_path), []
     first_inside, let_go = threading.Event(), threading.Event()

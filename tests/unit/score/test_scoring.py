@@ -13,9 +13,9 @@ from demo.churn_data import generate_snapshots
 from include.retraining.common import Window
 from include.retraining.config import ScoringConfig, load_model_config
 from include.retraining.learning import fit, predict_scores, split_by_time
+from include.retraining.predictions import PREDICTION_COLUMNS
 from include.retraining.score import ScoringInputError, score_frame, score_with_report, scoring_interval
 from include.retraining.score.scoring import Stamp, inspect_input, prediction_rows
-from include.retraining.tables import PREDICTION_COLUMNS
 from tests.support import odd_churn_rows, with_native_categories
 
 pytestmark = pytest.mark.unit

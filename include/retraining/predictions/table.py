@@ -10,7 +10,7 @@ was delivered stays readable, and a changed `scoring.schedule`, whose intervals 
 ones, still leaves one live row per source row and alias. On PostgreSQL the insert is ADBC's bulk
 ingest (binary COPY) inside that transaction, under the per-model named lock held for that
 transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named lock
-(`warehouse.named_lock`): two runs of one model never interleave.
+(`locking.named_lock`): two runs of one model never interleave.
 
 The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
 `features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
@@ -26,8 +26,10 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from include.retraining.common import Window
-from include.retraining.tables.migrate import add_column, timestamp
-from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, lock_key, naive_utc, named_lock
+from include.retraining.locking import lock_key, named_lock
+from include.retraining.tables import add_column
+from include.retraining.tables import timestamp_type as timestamp
+from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, naive_utc
 
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
@@ -128,7 +130,7 @@ def _replace_postgres(
     quoted = db.quote(name)
     with db.adbc(WRITE_TIMEOUT_S, read_only=False) as conn:
         with conn.cursor() as cursor:
-            # The named lock's key, held to this transaction's end (warehouse/locks.py).
+            # The named lock's key, held to this transaction's end (locking/locks.py).
             cursor.execute("SELECT pg_advisory_xact_lock($1)", (key,))
             cursor.execute(
                 f"UPDATE {quoted} SET superseded_at = $4 WHERE " + _REPLACED.format(model="$1", start="$2", end="$3"),

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from include.retraining.config import load_model_config
-from include.retraining.tables import read_served
+from include.retraining.predictions import read_served
 from include.retraining.warehouse import HASH_SPACE, Database, WarehouseError, python_hash
 from tests.support import REPO
 from tests.support_served import predictions_for, write_predictions
@@ -76,7 +76,7 @@ def test_rest_answers_of_the_same_ids_and_times_are_read_beside_the_batch_rows_a
     pipeline: Database,
 ) -> None:
     from include.retraining.inference import Answer, PredictionAppender, answer_rows
-    from include.retraining.tables import read_served_with_labels
+    from include.retraining.predictions import read_served_with_labels
 
     batch = read_served(pipeline, CONFIG, START, END)
     sent = batch.rename(columns={"id": "customer_id", "event_time": "snapshot_at"})[["customer_id", "snapshot_at"]]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from include.retraining.warehouse import Database, WarehouseError, lock_file, lock_key, mysql_lock_name, named_lock
+from include.retraining.locking import lock_file, lock_key, mysql_lock_name, named_lock
+from include.retraining.warehouse import Database, WarehouseError
 from tests.support import REPO
 
 pytestmark = pytest.mark.unit
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.unit
 def test_the_postgres_key_is_the_same_in_another_process_and_fits_a_signed_bigint() -> None:
     # Python's str hash is salted per process: two workers would take two different locks.
     other = subprocess.run(
-        [sys.executable, "-c", "from include.retraining.warehouse import lock_key; print(lock_key('promotion/churn'))"],
+        [sys.executable, "-c", "from include.retraining.locking import lock_key; print(lock_key('promotion/churn'))"],
         capture_output=True,
         text=True,
         check=True,

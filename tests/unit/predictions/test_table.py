@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from include.retraining.common import Window
 from include.retraining.inference import PredictionAppender
+from include.retraining.predictions import PREDICTION_COLUMNS, replace_interval
+from include.retraining.predictions.table import prune_before
 from include.retraining.score.scoring import Stamp, prediction_rows
-from include.retraining.tables import PREDICTION_COLUMNS, replace_interval
-from include.retraining.tables.predictions import prune_before
 from include.retraining.warehouse import Database
 
 pytestmark = pytest.mark.unit

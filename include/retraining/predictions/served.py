@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include.retraining.config import ModelConfig
-from include.retraining.tables.predictions import BATCH, SOURCE, SUPERSEDED_AT
+from include.retraining.predictions.table import BATCH, SOURCE, SUPERSEDED_AT
 from include.retraining.warehouse import (
     HASH_SPACE,
     LABEL,

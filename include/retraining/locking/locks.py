@@ -35,8 +35,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include.retraining.warehouse.database import Database
-from include.retraining.warehouse.types import WarehouseError
+from include.retraining.warehouse import Database, WarehouseError
 
 # Long enough for any promotion or write the pipeline makes under a lock; a holder that takes
 # longer is stuck, and the waiter's task fails with the holder named instead of hanging.
