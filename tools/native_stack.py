@@ -258,13 +258,17 @@ class NativeStack:
             env.update({f"{prefix}_USERNAME": name, f"{prefix}_PASSWORD": self.extra_passwords[name]})
         return env
 
+    def sync_ui_users(self) -> None:
+        """Create or update FAB's roles and this stack's users, as compose's airflow-init does."""
+        users = [sys.executable, "-m", "include.orchestration.ui_roles"]
+        env = {**self.env(), **self.ui_users_env()}
+        subprocess.run(users, env=env, check=True, capture_output=True, cwd=REPO)
+
     def start(self, timeout_s: float = 180) -> NativeStack:
         self.write_passwords()
         subprocess.run(self._airflow("db", "migrate"), env=self.env(), check=True, capture_output=True, cwd=REPO)
         if self.auth_manager == FAB_AUTH:
-            users = [sys.executable, "-m", "include.orchestration.ui_roles"]
-            env = {**self.env(), **self.ui_users_env()}
-            subprocess.run(users, env=env, check=True, capture_output=True, cwd=REPO)
+            self.sync_ui_users()
         if self.mlflow_backend_url:
             self._spawn(
                 "mlflow",

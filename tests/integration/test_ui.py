@@ -390,3 +390,26 @@ def test_only_an_approver_answers_the_approval_and_the_approval_promotes(
     settings = _stack_settings(ui_stack)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     assert client.get_model_version_by_alias(APPROVED, "champion").run_id == trained["run_id"]
+
+
+def test_the_roles_script_run_again_sets_a_rotated_password(ui_stack: NativeStack) -> None:
+    """As compose's airflow-init on every `docker compose up`: the user keeps their role, the old
+    password stops working."""
+    old = ui_stack.password_of(VIEWER_USER)
+    ui_stack.extra_passwords[VIEWER_USER] = f"rotated-{old}"
+
+    ui_stack.sync_ui_users()
+
+    login = f"{ui_stack.api_url}/auth/token"
+    refused = requests.post(login, json={"username": VIEWER_USER, "password": old}, timeout=60)
+    assert refused.status_code == 401, refused.text
+    token = ui_stack.token(VIEWER_USER)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{ui_stack.api_url}/api/v2/dags/retrain_churn", headers=headers, timeout=30).ok
+    triggered = requests.post(
+        f"{ui_stack.api_url}/api/v2/dags/rollback_churn/dagRuns",
+        json={"logical_date": None},
+        headers=headers,
+        timeout=30,
+    )
+    assert triggered.status_code == 403, triggered.text
