@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from mlflow.version import VERSION as MLFLOW_VERSION
@@ -111,7 +112,15 @@ def _answer(
     if logged is not None:  # queued only: a full queue drops and counts, never delays the answer
         answered_at = datetime.now(UTC).replace(tzinfo=None)
         logged.submit(Answer(served.model_name, served.version, served.alias, request_id, answered_at, frame, scores))
-    return json.dumps({"predictions": np.asarray(scores, dtype="float64").tolist()}).encode()
+    return json.dumps({"predictions": _predictions(scores)}).encode()
+
+
+def _predictions(scores: Any) -> list[Any]:
+    """The answer's rows in MLflow's scoring protocol: a number each, or for a multiclass model an
+    object of class probabilities each (as MLflow answers a model that returns a frame)."""
+    if isinstance(scores, pd.DataFrame):
+        return scores.astype("float64").to_dict(orient="records")
+    return np.asarray(scores, dtype="float64").tolist()
 
 
 def create_app(

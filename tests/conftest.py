@@ -19,6 +19,12 @@ _SCRATCH = Path(tempfile.mkdtemp(prefix="retraining-tests-"))
 # Gone with the process that made it (each xdist worker makes its own): a run leaves no scratch behind.
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
+# A developer's own pipeline settings (an artifact store, a train queue, ...) must not reach the
+# tests; the services the tests are pointed at (RETRAINING_TEST_*, the conformance suite's) stay.
+for name in [n for n in os.environ if n.startswith("RETRAINING_")]:
+    if not name.startswith(("RETRAINING_TEST_", "RETRAINING_CONFORMANCE_")):
+        os.environ.pop(name)
+
 # Airflow reads its configuration once, at import; these must be in place first.
 os.environ.update(
     {

@@ -64,6 +64,11 @@ def plan_windows(
     """The windows between `start` and `end`: one per fire of the model's `schedule` in
     (start, end], each from the fire before it; the monitor fires (`monitor.schedule`, or
     `monitor_cron`) inside each."""
+    if config.task == "multiclass":
+        raise BacktestPlanError(
+            f"model {config.name!r}: the backtest replays classification and regression models; for a "
+            "multiclass model it is not available yet (its replayed figures would score one probability per row)"
+        )
     start, end = as_utc(start), as_utc(end)
     if start >= end:
         raise BacktestPlanError(f"model {config.name!r}: --start {start:%Y-%m-%d} is not before --end {end:%Y-%m-%d}")

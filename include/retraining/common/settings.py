@@ -49,6 +49,10 @@ class Settings:
     # Delivered, failed and unconfirmed alerts are pruned from the outbox this long after their
     # last change; pending ones never are.
     alerts_retention: timedelta = timedelta(days=90)
+    # The database role the REST server's inference log writes as (PostgreSQL): granted INSERT on
+    # each predictions table the pipeline writes, and nothing else, so the most exposed process can
+    # neither read nor change what was served, nor any other table.
+    serving_db_role: str | None = None
 
     @property
     def mlflow_artifact_root(self) -> Path:
@@ -134,4 +138,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dagrun_timeout=timedelta(hours=_int(env, "RETRAINING_DAGRUN_TIMEOUT_HOURS", 12)),
         fit_threads=_positive(env, "RETRAINING_FIT_THREADS", 1),
         alerts_retention=timedelta(days=_positive(env, "RETRAINING_ALERTS_RETENTION_DAYS", 90)),
+        serving_db_role=env.get("RETRAINING_SERVING_DB_ROLE", "").strip() or None,
     )

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from include.retraining.config.model import (
         CLASSIFICATION_METRICS,
         DEFAULT_METRIC,
+        ESTIMATOR_KIND,
         LOWER_IS_BETTER,
+        METRICS,
+        MULTICLASS_METRICS,
         REGRESSION_METRICS,
         FeaturesConfig,
         ModelConfig,

@@ -16,7 +16,11 @@ from include.retraining.config.base import Strict
 # What "too good" means when the model file says nothing, per task. A ranking of real customers,
 # patients or machines at 99.5% AUC is a leak far more often than a model; R^2 has no such
 # common ceiling, so it is higher.
-DEFAULT_TOO_GOOD = {"classification": {"roc_auc": 0.995}, "regression": {"r2": 0.999}}
+DEFAULT_TOO_GOOD = {
+    "classification": {"roc_auc": 0.995},
+    "multiclass": {"roc_auc_ovr": 0.995},
+    "regression": {"r2": 0.999},
+}
 
 
 class LeakageConfig(Strict):

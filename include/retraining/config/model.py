@@ -37,13 +37,25 @@ from include.retraining.config.source import SourceConfig
 from include.retraining.config.trigger import TriggerConfig
 
 CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "f1", "log_loss", "accuracy")
+# More than two classes: macro one-vs-rest ROC AUC (each class against the rest, averaged with equal
+# weight), the multiclass log loss, and the share of rows whose most probable class is the label.
+MULTICLASS_METRICS = ("roc_auc_ovr", "log_loss", "accuracy")
 # WAPE, not MAPE: MAPE divides by each target and explodes on zeros (3e15 on a count target).
 REGRESSION_METRICS = ("rmse", "mae", "r2", "wape")
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "wape"})
-DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+METRICS = {"classification": CLASSIFICATION_METRICS, "multiclass": MULTICLASS_METRICS, "regression": REGRESSION_METRICS}
+DEFAULT_METRIC = {"classification": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
+# The estimator a task trains: a multiclass model is a classifier whose target has more than two classes.
+ESTIMATOR_KIND = {"classification": "classification", "multiclass": "classification", "regression": "regression"}
 # Where each metric lives, for monitor.alert_below / alert_above: a bound outside it can never be
 # crossed, or is always crossed. Losses (LOWER_IS_BETTER) run from 0 up; r2 from -inf up to 1.
-_BOUNDED_METRICS = {"roc_auc": (0.0, 1.0), "pr_auc": (0.0, 1.0), "f1": (0.0, 1.0), "accuracy": (0.0, 1.0)}
+_BOUNDED_METRICS = {
+    "roc_auc": (0.0, 1.0),
+    "roc_auc_ovr": (0.0, 1.0),
+    "pr_auc": (0.0, 1.0),
+    "f1": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+}
 # For editors (the JSON schema): a list of `package.module.Name` strings.
 _DOTTED_PATHS = {"items": {"type": "string", "pattern": DOTTED_PATH_RE.pattern}}
 
@@ -165,7 +177,8 @@ class RetentionConfig(Strict):
 
 class ModelConfig(Strict):
     name: str
-    task: Literal["classification", "regression"]
+    # multiclass: a classification target with more than two classes, learned from the training window.
+    task: Literal["classification", "multiclass", "regression"]
     source: SourceConfig
     target: str
     features: FeaturesConfig
@@ -203,9 +216,18 @@ class ModelConfig(Strict):
     def _schedule(cls, value: str) -> str:
         return check_cron(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _multiclass_pools_nothing(cls, data: Any) -> Any:
+        """A multiclass gate decides on its own holdout unless the file says otherwise (and then
+        `_multiclass_problems` names the key)."""
+        if isinstance(data, dict) and data.get("task") == "multiclass" and isinstance(data.get("gate", {}), dict):
+            return {**data, "gate": {"pooled_windows": 1, **data.get("gate", {})}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
-        allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        allowed = METRICS[self.task]
         if self.gate.metric is not None and self.gate.metric not in allowed:
             raise ValueError(
                 f"gate.metric {self.gate.metric!r} does not fit task {self.task!r}; use one of {list(allowed)}"
@@ -233,12 +255,13 @@ class ModelConfig(Strict):
             if unknown:
                 raise ValueError(f"{key} names {unknown}, which are not listed under features")
         training, features = self.training, self.features
-        problems = estimator_problems(training.estimator, self.task, training.params)
+        problems = estimator_problems(training.estimator, ESTIMATOR_KIND[self.task], training.params)
         problems += encoding_problems(features.categorical_encoding, training.estimator, training.params)
         problems += stattest_problems(self.monitor.stattest, features.numeric, features.categorical)
         problems += label_problems(self.labels, self.source.id_column)
         problems += _alert_limit_problems(self.monitor, self.primary_metric, self.higher_is_better)
         problems += _retention_problems(self)
+        problems += _multiclass_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -282,6 +305,16 @@ class ModelConfig(Strict):
         """`scoring.output_table`, else `<model>_predictions` (also without a `scoring:` section, so
         the predictions served before it was removed still count)."""
         return self.scoring_or_defaults.output_table or f"{self.name}_predictions"
+
+
+def _multiclass_problems(config: ModelConfig) -> list[str]:
+    """Pooled gate evidence stores one score per row: a multiclass gate tests on its own holdout."""
+    if config.task != "multiclass" or config.gate.pooled_windows == 1:
+        return []
+    return [
+        f"gate.pooled_windows {config.gate.pooled_windows}: a multiclass model's gate decides on its own "
+        "holdout only (pooled evidence holds one score per row, not a row of class probabilities); set it to 1"
+    ]
 
 
 def _retention_problems(config: ModelConfig) -> list[str]:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     )
     from include.retraining.drift.policy import Hold, HoldKind, MonitorOutcome, WindowRecord, psi_threshold
     from include.retraining.drift.report import DEFAULT_MAX_ROWS, compute_data_drift, summarize_snapshot
-    from include.retraining.drift.stats import prediction_drift
+    from include.retraining.drift.stats import class_drift, prediction_drift
     from include.retraining.drift.summary import ColumnDrift, DriftInputError, DriftSummary
     from include.retraining.drift.verdict import ColumnVerdict, column_verdicts, disagreement
 

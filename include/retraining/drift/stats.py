@@ -1,4 +1,4 @@
-"""The prediction drift statistic: the Population Stability Index of a model's scores."""
+"""The prediction drift statistic: the Population Stability Index of a model's scores or classes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def prediction_drift(reference_scores: np.ndarray, current_scores: np.ndarray) -
     ref_share = _bin_shares(ref, inner_edges)
     cur_share = _bin_shares(cur, inner_edges)
     return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
+
+
+def class_drift(reference_classes: np.ndarray, current_classes: np.ndarray) -> float:
+    """PSI of a multiclass model's predicted classes, current against reference: one bin per class
+    either window predicted, empty bins floored at 1e-4 as in `prediction_drift`."""
+    if not (len(reference_classes) and len(current_classes)):
+        raise DriftInputError("no predicted classes to compare")
+    names, codes = np.unique(np.concatenate([reference_classes, current_classes]).astype(str), return_inverse=True)
+    ref, cur = (np.bincount(c, minlength=names.size) / c.size for c in np.split(codes, [len(reference_classes)]))
+    ref, cur = np.maximum(ref, _PSI_EPSILON), np.maximum(cur, _PSI_EPSILON)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
 def _finite(scores: np.ndarray, which: str) -> np.ndarray:

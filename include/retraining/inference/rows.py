@@ -6,7 +6,8 @@ generated `rest:<request id>:<row>` that no source id takes; and as `event_time`
 timestamp the client sent, else the time of the answer. Its interval is its own instant,
 `(event_time - 1 s, event_time]`, so the monitor's window read (which prunes on the interval)
 finds it; no scoring interval ever supersedes it. The request id is its `run_id`, the request's
-feature values its `features` (JSON, one object per row).
+feature values its `features` (JSON, one object per row); a multiclass model's answer also fills
+the class columns (`predictions.score_columns`), NULL on any other model's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from include.retraining.predictions import CLASS_COLUMNS, score_columns
 from include.retraining.predictions import REST_SOURCE as REST
 from include.retraining.warehouse import id_text
 
@@ -35,7 +37,7 @@ class Answer:
     request_id: str
     answered_at: datetime  # naive UTC
     frame: pd.DataFrame
-    scores: np.ndarray
+    scores: np.ndarray | pd.DataFrame  # a multiclass model's: class probabilities, a column per class
 
     @property
     def rows(self) -> int:
@@ -54,21 +56,31 @@ def answer_rows(
     times = _times(frame.reset_index(drop=True), timestamp_column, answered)
     sent = [c for c in features if c in frame.columns]
     documents = frame[sent].to_json(orient="records", lines=True, date_format="iso").splitlines() if sent else []
-    scores = np.concatenate([np.asarray(a.scores, dtype="float64") for a in answers])
+    scored = score_columns(_joined([a.scores for a in answers]))
+    unclassed = [None] * len(answered)
     return {
         "model": _each(answers, counts, "model"),
         "model_version": _each(answers, counts, "version"),
         "alias": _each(answers, counts, "alias"),
         "id": [i for a in answers for i in _ids(a.frame, id_column, a.request_id)],
         "event_time": times.to_pydatetime().tolist(),
-        "score": [None if np.isnan(score) else score for score in scores.tolist()],
+        "score": [None if np.isnan(score) else score for score in scored["score"].tolist()],
         "interval_start": (times - _INSTANT).to_pydatetime().tolist(),
         "interval_end": times.to_pydatetime().tolist(),
         "scored_at": answered,
         "run_id": _each(answers, counts, "request_id"),
         "source": [REST] * len(answered),
         "features": documents or [None] * len(answered),
+        **{c: list(scored[c]) if c in scored else unclassed for c in CLASS_COLUMNS},
     }
+
+
+def _joined(scores: list[np.ndarray | pd.DataFrame]) -> np.ndarray | pd.DataFrame:
+    """One batch's scores: numbers, or a multiclass model's class probabilities (a version that
+    learned other classes has 0 for the ones it lacks)."""
+    if any(isinstance(s, pd.DataFrame) for s in scores):
+        return pd.concat(scores, ignore_index=True).fillna(0.0)
+    return np.concatenate([np.asarray(s, dtype="float64") for s in scores])
 
 
 def _each(answers: Sequence[Answer], counts: list[int], field: str) -> list[Any]:

@@ -9,15 +9,25 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.retraining.predictions import PREDICTION_ARROW_SCHEMA, ensure_predictions_table, predictions_definition
+from include.retraining.predictions import (
+    CLASS_COLUMNS,
+    PREDICTION_ARROW_SCHEMA,
+    ensure_predictions_table,
+    predictions_definition,
+)
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database
 
-# The contract's columns, and the two columns only REST rows fill (`predictions.py` adds them to the table).
-APPENDED_SCHEMA = pa.schema([*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string())])
+# The contract's columns, the two columns only REST rows fill and a multiclass model's class columns
+# (`predictions/table.py` adds them to the table).
+APPENDED_SCHEMA = pa.schema(
+    [*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string())]
+    + [(c, pa.string()) for c in CLASS_COLUMNS]
+)
 
 
 class PredictionAppender:
-    """Appends rows, given as columns (the contract's, `source` and `features`), to one table."""
+    """Appends rows, given as columns (the contract's, `source`, `features` and the class columns), to
+    one table."""
 
     def __init__(self, db: Database, name: str) -> None:
         self._db, self._name, self._ready = db, name, False

@@ -32,6 +32,13 @@ if TYPE_CHECKING:
         leakage_reason,
         leakage_suspects,
     )
+    from include.retraining.learning.multiclass import (
+        class_names,
+        class_probabilities,
+        predicted_classes,
+        unknown_labels,
+        unknown_labels_note,
+    )
     from include.retraining.learning.plots import evaluation_figure
     from include.retraining.learning.training import (
         MODEL_SCORING_ERRORS,

@@ -13,7 +13,7 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from include.retraining.config import BUILTIN_ESTIMATORS, ModelConfig, ModelConfigError
+from include.retraining.config import BUILTIN_ESTIMATORS, ESTIMATOR_KIND, ModelConfig, ModelConfigError
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -140,7 +140,7 @@ def build_estimator(config: ModelConfig) -> BaseEstimator:
     params: dict[str, Any] = dict(config.training.params)
     if estimator not in BUILTIN_ESTIMATORS:
         return _custom_estimator(config, params)
-    cls = _builtin_class(estimator, config.task)
+    cls = _builtin_class(estimator, ESTIMATOR_KIND[config.task])
     if config.features.categorical_encoding == "native" and config.features.categorical:
         from include.retraining.features import native_categorical_positions
 
@@ -163,7 +163,7 @@ def _custom_estimator(config: ModelConfig, params: dict[str, Any]) -> Any:
     where = f"model {config.name!r}: training.estimator {path!r}"
     cls = import_class(path, config.name, "training.estimator")
     built = _construct(cls, params, where, "Fix training.params in the model file")
-    _check_fits_task(built, config.task, where)
+    _check_fits_task(built, ESTIMATOR_KIND[config.task], where)
     get_params = getattr(built, "get_params", None)
     if "random_state" not in params and callable(get_params) and "random_state" in get_params():
         built.set_params(random_state=config.training.seed)

@@ -7,6 +7,7 @@ old 1,000-resample percentile bootstrap gave (`docs/benchmarks.md`, "Gate evalua
 - metrics that are smooth functions of per-row means (log loss, accuracy, f1, mae, rmse, r2,
   wape): the delta method on each row's influence on the metric: O(n), once.
 - pr_auc: a bootstrap, but each resample reweights rows of scores sorted once: O(n) per resample.
+A multiclass model's scores are a frame of class probabilities: learning/multiclass.py.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from include.retraining.config import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
+from include.retraining.config import LOWER_IS_BETTER, METRICS
+from include.retraining.learning.multiclass import multiclass_difference, multiclass_value
 from include.retraining.learning.training import TrainingDataError
 
 _RANKED = frozenset({"roc_auc", "pr_auc"})
@@ -31,8 +34,11 @@ def wape(y_true: np.ndarray, predictions: np.ndarray) -> float:
     return float(np.abs(y_true - predictions).sum() / total) if total > 0 else float("nan")
 
 
-def metric_value(name: str, y_true: np.ndarray, scores: np.ndarray) -> float:
-    """One metric; classification scores are positive-class probabilities."""
+def metric_value(name: str, y_true: np.ndarray, scores: np.ndarray | pd.DataFrame) -> float:
+    """One metric; classification scores are positive-class probabilities, multiclass scores a
+    frame of class probabilities."""
+    if isinstance(scores, pd.DataFrame):
+        return multiclass_value(name, y_true, scores)
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype="float64")
     if name == "roc_auc":
@@ -56,16 +62,15 @@ def metric_value(name: str, y_true: np.ndarray, scores: np.ndarray) -> float:
     raise ValueError(f"unknown metric {name!r}")
 
 
-def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    names = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    return {name: metric_value(name, y_true, scores) for name in names}
+def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray | pd.DataFrame) -> dict[str, float]:
+    return {name: metric_value(name, y_true, scores) for name in METRICS[task]}
 
 
 def check_holdout(model: str, task: str, y_true: np.ndarray) -> None:
     """A classifier's holdout needs both classes, or no ranking metric exists to compare on."""
-    if task != "classification":
+    if task == "regression":
         return
-    classes = np.unique(np.asarray(y_true)).size
+    classes = pd.Series(np.asarray(y_true)).nunique()
     if classes < 2:
         raise TrainingDataError(
             f"model {model!r}: the holdout split (the latest training.holdout_fraction of the window) "
@@ -98,8 +103,8 @@ class ImprovementInterval:
 def paired_comparison(
     metric: str,
     y_true: np.ndarray,
-    challenger_scores: np.ndarray,
-    champion_scores: np.ndarray,
+    challenger_scores: np.ndarray | pd.DataFrame,
+    champion_scores: np.ndarray | pd.DataFrame,
     *,
     confidence: float = 0.95,
     samples: int = 1000,
@@ -110,6 +115,8 @@ def paired_comparison(
     `samples` and `seed` matter only for pr_auc, the one metric without a closed form here.
     Raises ValueError for a ranking metric on labels of one class (check_holdout names the model).
     """
+    if isinstance(challenger_scores, pd.DataFrame) and isinstance(champion_scores, pd.DataFrame):
+        return _multiclass_comparison(metric, y_true, challenger_scores, champion_scores, confidence)
     y_true = np.asarray(y_true)
     challenger = np.asarray(challenger_scores, dtype="float64")
     champion = np.asarray(champion_scores, dtype="float64")
@@ -135,6 +142,18 @@ def paired_comparison(
         confidence,
         method,
         len(y_true),
+    )
+
+
+def _multiclass_comparison(
+    metric: str, y: np.ndarray, challenger: pd.DataFrame, champion: pd.DataFrame, confidence: float
+) -> ImprovementInterval:
+    difference, se = multiclass_difference(metric, y, challenger, champion)
+    difference *= -1.0 if metric in LOWER_IS_BETTER else 1.0
+    z = NormalDist().inv_cdf(confidence)
+    method = "delong_ovr" if metric == "roc_auc_ovr" else "paired_rows"
+    return ImprovementInterval(
+        metric, float(difference), float(difference - z * se), float(difference + z * se), confidence, method, len(y)
     )
 
 

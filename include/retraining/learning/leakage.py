@@ -110,7 +110,10 @@ def _category_means(config: ModelConfig, train: pd.DataFrame, holdout: pd.DataFr
 
 def feature_scores(config: ModelConfig, train: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, float]:
     """Each feature's own score on the holdout (module docstring); NaN when it cannot be scored.
-    `holdout` holds labelled rows only."""
+    `holdout` holds labelled rows only. A multiclass model's feature scores its best class against
+    the rest (a feature that gives one class away is a leak, whatever it says of the others)."""
+    if config.task == "multiclass":
+        return _one_vs_rest_scores(config, train, holdout)
     y = pd.to_numeric(holdout[config.target], errors="coerce").to_numpy(dtype="float64")
     scores = {}
     for column in config.features.numeric:
@@ -120,6 +123,22 @@ def feature_scores(config: ModelConfig, train: pd.DataFrame, holdout: pd.DataFra
         values = _category_means(config, train, holdout, column)
         scores[column] = _rank_r2(y, values) if config.task == "regression" else _separation(y, values)
     return scores
+
+
+def _one_vs_rest_scores(config: ModelConfig, train: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, float]:
+    from include.retraining.learning.multiclass import class_names
+
+    target, binary = config.target, config.model_copy(update={"task": "classification"})
+
+    def one_vs_rest(frame: pd.DataFrame, name: str) -> pd.DataFrame:  # unlabelled rows stay unlabelled
+        hit = (class_names(frame[target]) == name).astype("float64")
+        return frame.assign(**{target: np.where(frame[target].isna(), np.nan, hit)})
+
+    best: dict[str, float] = {}
+    for name in sorted(set(class_names(holdout[target]))):
+        one = feature_scores(binary, one_vs_rest(train, name), one_vs_rest(holdout, name))
+        best = {c: np.fmax(best.get(c, np.nan), s) for c, s in one.items()}
+    return {c: float(s) for c, s in best.items()}
 
 
 def _too_good(metric: str, value: float, limit: float) -> bool:

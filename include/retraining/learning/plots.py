@@ -1,4 +1,5 @@
-"""Evaluation plots logged next to the metrics: ROC for classifiers, residuals for regressors."""
+"""Evaluation plots logged next to the metrics: ROC for classifiers, the confusion matrix for a
+multiclass model, residuals for regressors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from matplotlib.figure import Figure
 
 def evaluation_figure(task: str, y_true: np.ndarray, scores: np.ndarray) -> Figure:
     figure, axis = plt.subplots(figsize=(5, 4))
-    if task == "classification":
+    if task == "multiclass":
+        from sklearn.metrics import ConfusionMatrixDisplay
+
+        from include.retraining.learning.multiclass import aligned
+
+        names, (matrix,), classes = aligned(y_true, scores)
+        predicted = np.asarray(classes, dtype=object)[matrix.argmax(axis=1)]
+        ConfusionMatrixDisplay.from_predictions(names, predicted, labels=classes, ax=axis, colorbar=False)
+        axis.set_title("Holdout confusion matrix")
+    elif task == "classification":
         from sklearn.metrics import RocCurveDisplay
 
         RocCurveDisplay.from_predictions(y_true, scores, ax=axis, name="challenger")

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from include.retraining.config import ModelConfig
+from include.retraining.config import ESTIMATOR_KIND, ModelConfig
 from include.retraining.learning.estimators import build_estimator, feature_steps
+from include.retraining.learning.multiclass import class_probabilities
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -91,7 +92,7 @@ def check_trainable(frame: pd.DataFrame, config: ModelConfig) -> None:
             f"training.min_rows={config.training.min_rows}; widen training.window_days or check "
             "that the upstream load ran"
         )
-    if config.task == "classification":
+    if ESTIMATOR_KIND[config.task] == "classification":
         classes = frame[config.target].dropna().nunique()
         if classes < 2:
             raise TrainingDataError(
@@ -102,7 +103,7 @@ def check_trainable(frame: pd.DataFrame, config: ModelConfig) -> None:
 
 def check_split(split: Split, config: ModelConfig) -> None:
     """A classifier needs both classes in the training split and in the holdout split."""
-    if config.task != "classification":
+    if ESTIMATOR_KIND[config.task] != "classification":
         return
     for name, part in (("training", split.train), ("holdout", split.holdout)):
         labels = part[config.target].dropna()
@@ -151,13 +152,16 @@ def fit(config: ModelConfig, train: pd.DataFrame, threads: int = 1) -> Pipeline:
 MODEL_SCORING_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, LookupError, AttributeError)
 
 
-def predict_scores(model: Any, frame: pd.DataFrame, task: str, threads: int = 1) -> np.ndarray:
-    """Positive-class probability for a classifier, the prediction for a regressor, on at most
-    `threads` OpenMP/BLAS threads.
+def predict_scores(model: Any, frame: pd.DataFrame, task: str, threads: int = 1) -> np.ndarray | pd.DataFrame:
+    """Positive-class probability for a classifier, the class probabilities (a frame, a column per
+    class) for a multiclass model, the prediction for a regressor, on at most `threads` OpenMP/BLAS
+    threads.
 
     Works on a fitted Pipeline and on an MLflow pyfunc whose sklearn flavour has predict_proba.
     """
     with threadpool_limits(limits=threads):
         if task == "classification":
             return np.asarray(model.predict_proba(frame))[:, 1]
+        if task == "multiclass":
+            return class_probabilities(model, frame)
         return np.asarray(model.predict(frame), dtype="float64")

@@ -39,7 +39,8 @@ FIXES = {
     "expect_table_row_count_to_be_between": "too few rows: check that the upstream load ran, or widen training.window_days",
     "expect_column_to_exist": "add the column to the source, or fix `features`/`target` in the model file",
     "expect_column_values_to_not_be_null": "fix the upstream load, or raise validation.max_null_share if nulls are expected",
-    "expect_column_values_to_be_in_set": "fix the upstream load, or list the new values in validation.allowed_categories",
+    "expect_column_values_to_be_in_set": "fix the upstream load, or list the new values in validation.allowed_categories "
+    "(a classification target must be 0/1: for more classes set `task: multiclass`)",
     "expect_column_values_to_be_in_type_list": "the column must be numeric: cast it in the warehouse or in `source.query`",
     "expect_column_values_to_be_between": "fix the upstream load, or widen validation.ranges in the model file",
     "expect_column_values_to_be_finite": "inf/-inf are broken data (e.g. a division by zero): fix the load or store NULL",
@@ -187,7 +188,7 @@ def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list
     numbers = list(config.features.numeric)
     if config.task == "classification":
         suite.append(gxe.ExpectColumnValuesToBeInSet(column=config.target, value_set=[0, 1]))
-    else:
+    elif config.task == "regression":  # a multiclass target's classes are learned from the window
         numbers.append(config.target)
     finite, magnitude = _finite_expectation(), _magnitude_expectation()
     for column in numbers:

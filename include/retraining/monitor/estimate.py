@@ -147,7 +147,11 @@ def for_window(
     metric, max_rows, seed = config.primary_metric, config.monitor.max_rows, config.training.seed
     rows = len(served) if served is not None else min(len(current_frame), max_rows or len(current_frame))
     if config.task != "classification":
-        note = "not available for regression (a confidence-based estimate needs class probabilities)"
+        note = (
+            "not available for multiclass models yet (the estimate is calibrated for one positive-class probability)"
+            if config.task == "multiclass"
+            else "not available for regression (a confidence-based estimate needs class probabilities)"
+        )
         return PerformanceEstimate(metric, None, holdout_value, None, None, rows, note)
     if config.target not in reference_frame.columns:
         note = f"the reference sample has no target column {config.target!r}"

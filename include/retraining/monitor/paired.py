@@ -26,7 +26,7 @@ def matured_pair(
     config = ctx.config
     matured = read_snapshot(cur.matured).dropna(subset=[config.target])
     y = matured[config.target].to_numpy()
-    if len(matured) < config.monitor.min_rows or (config.task == "classification" and np.unique(y).size < 2):
+    if len(matured) < config.monitor.min_rows or (config.task != "regression" and np.unique(y).size < 2):
         raise NotComparable(f"model {config.name!r}: {len(matured)} matured rows (one class or < monitor.min_rows)")
     champion_scores = ChampionScorer(ctx, ref).scores(matured)
     try:

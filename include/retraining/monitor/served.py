@@ -29,7 +29,14 @@ from include.retraining.monitor.contracts import (
     ServedFigures,
     ShadowFigures,
 )
-from include.retraining.predictions import LABEL_CONFLICT, read_served, read_served_with_labels
+from include.retraining.predictions import (
+    LABEL_CONFLICT,
+    PREDICTED_CLASS,
+    PROBABILITIES,
+    probabilities_frame,
+    read_served,
+    read_served_with_labels,
+)
 from include.retraining.runs import StepContext
 from include.retraining.warehouse import HASH_SPACE
 
@@ -63,13 +70,17 @@ def _keep(frame: pd.DataFrame, path: ArtifactPath) -> str | None:
 
 
 def served_scores(cur: CurrentWindow, ref: Reference) -> np.ndarray | None:
-    """The scores the monitored champion version served in the current window; None when it
-    served nothing there (the caller then scores the window itself)."""
+    """The scores the monitored champion version served in the current window (a multiclass
+    model's predicted classes: only its reads hold them); None when it served nothing there (the
+    caller then scores the window itself)."""
     if not cur.served_current:
         return None
     frame = read_snapshot(cur.served_current)
-    scores = frame.loc[(frame["alias"] == CHAMPION) & (frame["model_version"] == ref.version), "score"]
-    return scores.to_numpy(dtype="float64") if len(scores) else None
+    rows = frame[(frame["alias"] == CHAMPION) & (frame["model_version"] == ref.version)]
+    if PREDICTED_CLASS in frame:
+        classes = rows[PREDICTED_CLASS]
+        return classes.to_numpy(dtype=object) if len(classes) and classes.notna().all() else None
+    return rows["score"].to_numpy(dtype="float64") if len(rows) else None
 
 
 def served_performance(config: ModelConfig, ref: Reference, cur: CurrentWindow) -> Performance | None:
@@ -109,7 +120,7 @@ def _note(ref: Reference, own: ServedFigures | None) -> str:
         return own.note
     if ref.holdout_metric is None:
         return "no holdout value to compare with"
-    return ""
+    return own.note  # empty, or the labels a multiclass champion never learned
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -120,24 +131,31 @@ def _figures(config: ModelConfig, rows: pd.DataFrame, alias: str, version: str) 
     """A version's figures; predictions with conflicting labels count as unlabelled, and are counted."""
     labelled = rows.dropna(subset=["label"])
     coverage = _share(len(labelled), len(rows)) or 0.0
-    value, why = _metric(config, labelled, "score", coverage)
+    value, why = _metric(config, labelled, "", coverage)
     conflicts = int(rows[LABEL_CONFLICT].sum()) if LABEL_CONFLICT in rows else 0
     return ServedFigures(str(alias), str(version), len(rows), len(labelled), coverage, value, why, conflicts)
 
 
-def _metric(config: ModelConfig, labelled: pd.DataFrame, column: str, coverage: float) -> tuple[float | None, str]:
-    """The primary metric on labelled rows, or None and why not (coverage, rows, one class)."""
-    from include.retraining.learning import metric_value
+def _metric(config: ModelConfig, labelled: pd.DataFrame, suffix: str, coverage: float) -> tuple[float | None, str]:
+    """The primary metric on labelled rows' scores (`score` + `suffix`, a multiclass model's class
+    probabilities), or None and why not (coverage, rows, one class)."""
+    from include.retraining.learning import metric_value, unknown_labels_note
 
     labels, monitor = config.labels, config.monitor
     if coverage < labels.min_coverage:
         return None, f"label coverage {coverage:.2f} < labels.min_coverage={labels.min_coverage}"
     if len(labelled) < monitor.min_rows:
         return None, f"{len(labelled)} labelled rows < monitor.min_rows={monitor.min_rows}"
-    y = labelled["label"].to_numpy(dtype="float64")
-    if config.task == "classification" and len(np.unique(y)) < 2:
+    y = labelled["label"].to_numpy(dtype=object if config.task == "multiclass" else "float64")
+    if config.task != "regression" and pd.Series(y).nunique() < 2:
         return None, "the labels that arrived hold one class only"
-    return metric_value(config.primary_metric, y, labelled[column].to_numpy(dtype="float64")), ""
+    if config.task != "multiclass":
+        return metric_value(config.primary_metric, y, labelled["score" + suffix].to_numpy(dtype="float64")), ""
+    served = labelled[PROBABILITIES + suffix]
+    if served.isna().any():  # rows a version served before the model was multiclass
+        return None, f"{int(served.isna().sum())} served rows hold no class probabilities"
+    scores = probabilities_frame(served)
+    return metric_value(config.primary_metric, y, scores), unknown_labels_note(y, scores)
 
 
 def _shadows(config: ModelConfig, frame: pd.DataFrame) -> list[ShadowFigures]:
@@ -148,8 +166,8 @@ def _shadows(config: ModelConfig, frame: pd.DataFrame) -> list[ShadowFigures]:
         paired = rows.merge(champion, on=[k for k in _KEYS if k in frame], suffixes=("_challenger", "_champion"))
         labelled = paired.dropna(subset=["label_challenger"]).rename(columns={"label_challenger": "label"})
         coverage = _share(len(labelled), len(rows)) or 0.0
-        champion_value, why = _metric(config, labelled, "score_champion", coverage)
-        challenger_value, _ = _metric(config, labelled, "score_challenger", coverage)
+        champion_value, why = _metric(config, labelled, "_champion", coverage)
+        challenger_value, _ = _metric(config, labelled, "_challenger", coverage)
         champions = sorted(set(labelled["model_version_champion"].astype(str)))
         shadows.append(ShadowFigures(str(version), champions, len(labelled), champion_value, challenger_value, why))
     return shadows

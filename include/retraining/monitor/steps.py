@@ -178,23 +178,23 @@ def _prediction_psi(
     served: np.ndarray | None,
 ) -> float:
     """PSI of the champion's scores: what it served in the window, else the window scored now."""
-    from include.retraining.drift import prediction_drift
-    from include.retraining.learning import holdout_rows
+    from include.retraining.drift import class_drift, prediction_drift
+    from include.retraining.learning import holdout_rows, predicted_classes
 
     rows, seed = config.monitor.max_rows, config.training.seed
     # Out-of-sample: the champion's scores on its own training rows are overconfident, and their
     # PSI against any new window read as drift (0.21-0.26 at 500 rows of unchanged data).
     reference_scores = champion.scores(sample_rows(holdout_rows(reference_frame, config), rows, seed))
-    if served is not None:
-        return prediction_drift(reference_scores, served)
-    current_scores = champion.scores(sample_rows(current_frame, rows, seed + 1))
+    current_scores = served if served is not None else champion.scores(sample_rows(current_frame, rows, seed + 1))
+    if config.task == "multiclass":  # the shares of the predicted classes
+        return class_drift(predicted_classes(reference_scores), predicted_classes(current_scores))
     return prediction_drift(reference_scores, current_scores)
 
 
 def performance(ctx: StepContext, ref: Reference, cur: CurrentWindow) -> Performance:
     """The champion's primary metric on matured labels against its holdout value at training:
     on what it served when anything was served in the matured window, else scored here."""
-    from include.retraining.learning import metric_value
+    from include.retraining.learning import metric_value, unknown_labels_note
 
     served = served_performance(ctx.config, ref, cur)
     if served is not None:
@@ -206,11 +206,13 @@ def performance(ctx: StepContext, ref: Reference, cur: CurrentWindow) -> Perform
     if len(matured) < config.monitor.min_rows or ref.holdout_metric is None:
         note = f"{len(matured)} rows with matured labels (< monitor.min_rows) or no holdout value"
         return replace(empty, note=note)
-    if config.task == "classification" and matured[config.target].nunique() < 2:
+    if config.task != "regression" and matured[config.target].nunique() < 2:
         return replace(empty, note="matured labels hold one class only")
-    value = metric_value(metric, matured[config.target].to_numpy(), ChampionScorer(ctx, ref).scores(matured))
+    y, scores = matured[config.target].to_numpy(), ChampionScorer(ctx, ref).scores(matured)
+    value = metric_value(metric, y, scores)
     holdout = ref.holdout_metric
-    return replace(empty, current_value=value, drop=holdout - value if config.higher_is_better else value - holdout)
+    drop = holdout - value if config.higher_is_better else value - holdout
+    return replace(empty, current_value=value, drop=drop, note=unknown_labels_note(y, scores))
 
 
 def decide(ctx: StepContext, drift: DriftResult, perf: Performance, retrain_running: bool) -> DriftDecision:

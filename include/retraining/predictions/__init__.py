@@ -18,11 +18,19 @@ if TYPE_CHECKING:
         read_served_with_labels,
     )
     from include.retraining.predictions.table import ARROW_SCHEMA as PREDICTION_ARROW_SCHEMA
+    from include.retraining.predictions.table import (
+        CLASS_COLUMNS,
+        PREDICTED_CLASS,
+        PROBABILITIES,
+        probabilities_frame,
+        replace_interval,
+        score_columns,
+    )
     from include.retraining.predictions.table import COLUMNS as PREDICTION_COLUMNS
     from include.retraining.predictions.table import REST as REST_SOURCE
     from include.retraining.predictions.table import ensure_table as ensure_predictions_table
+    from include.retraining.predictions.table import grant_append as grant_predictions_append
     from include.retraining.predictions.table import prune_before as prune_predictions_before
-    from include.retraining.predictions.table import replace_interval
     from include.retraining.predictions.table import table_definition as predictions_definition
 
 __all__, __getattr__, __dir__ = face(__name__)

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include.retraining.config import ModelConfig
-from include.retraining.predictions.table import BATCH, SOURCE, SUPERSEDED_AT
+from include.retraining.predictions.table import BATCH, CLASS_COLUMNS, SOURCE, SUPERSEDED_AT
 from include.retraining.warehouse import (
     HASH_SPACE,
     LABEL,
@@ -49,6 +49,11 @@ LABEL_CONFLICT = "label_conflict"
 log = logging.getLogger(__name__)
 
 
+def served_columns(config: ModelConfig) -> list[str]:
+    """What the monitor reads of each served row: a multiclass model's class columns too."""
+    return [*SERVED_COLUMNS, *(CLASS_COLUMNS if config.task == "multiclass" else ())]
+
+
 def has_predictions(db: Database, config: ModelConfig) -> bool:
     """Whether the predictions table exists: its absence is the explicit "nothing served"."""
     return db.has_table(config.predictions_table)
@@ -74,7 +79,7 @@ def read_served(
     md5). PostgreSQL's hash has no Python twin: a PostgreSQL source sampled against predictions kept
     in another backend is refused, with the fix."""
     if not has_predictions(db, config):
-        return pd.DataFrame(columns=SERVED_COLUMNS)
+        return pd.DataFrame(columns=served_columns(config))
     hashed_by = hashed_by or db.backend
     in_sql = below if same_hash(db.backend, hashed_by) else HASH_SPACE
     sql = _served_sql(db, config, with_labels=False, alias=alias, below=in_sql)
@@ -116,7 +121,7 @@ def read_served_with_labels(
     keeping either would bias the metric silently.
     """
     if not has_predictions(db, config):
-        return pd.DataFrame(columns=[*SERVED_COLUMNS, LABEL, LABEL_CONFLICT])
+        return pd.DataFrame(columns=[*served_columns(config), LABEL, LABEL_CONFLICT])
     if labels is not None and not labels.same_database(db):
         frame = _joined_apart(db, labels, config, start, end, below)
     else:
@@ -215,7 +220,11 @@ def _served_sql(
     q = dialect.identifier_preparer.quote_identifier
     model, low, high = (":model", ":window_start", ":window_end") if named else ("$1", "$2", "$3")
     present = db.column_types(config.predictions_table)  # a table of an older version lacks the later columns
-    selected = ", ".join(f"p.{q(c)}" if c in present else f"'{BATCH}' AS {q(c)}" for c in SERVED_COLUMNS)
+    # An older table's rows are batch rows, of a model that was not multiclass when they were written.
+    missing = {SOURCE: f"'{BATCH}'"}
+    selected = ", ".join(
+        f"p.{q(c)}" if c in present else f"{missing.get(c, 'NULL')} AS {q(c)}" for c in served_columns(config)
+    )
     sql = f"SELECT {selected}"
     relation = f"{quote_name(dialect, config.predictions_table)} AS p"
     if with_labels:

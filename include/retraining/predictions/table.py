@@ -14,13 +14,17 @@ transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named
 
 The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
 `features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
-`ensure_table` adds `superseded_at`, `source`, `features` to an older table: rows live, 'batch'.
+`ensure_table` adds `superseded_at`, `source`, `features` to an older table: rows live, 'batch';
+and `predicted_class`, `probabilities`, which a multiclass model's rows fill (`score_columns`).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
@@ -29,12 +33,16 @@ from include.retraining.common import Window
 from include.retraining.locking import lock_key, named_lock
 from include.retraining.tables import add_column
 from include.retraining.tables import timestamp_type as timestamp
-from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, naive_utc
+from include.retraining.warehouse import WRITE_TIMEOUT_S, Database, WarehouseError, naive_utc
 
 TIME_COLUMNS = ("event_time", "interval_start", "interval_end", "scored_at")
 COLUMNS = ("model", "model_version", "alias", "id", "event_time", "score", "interval_start", "interval_end")
 COLUMNS += ("scored_at", "run_id")
 SUPERSEDED_AT, SOURCE, FEATURES = "superseded_at", "source", "features"
+# A multiclass model's rows also carry its predicted class and every class's probability (one JSON
+# object, class -> probability), which the monitor's metrics on matured labels need; NULL elsewhere.
+PREDICTED_CLASS, PROBABILITIES = "predicted_class", "probabilities"
+CLASS_COLUMNS = (PREDICTED_CLASS, PROBABILITIES)
 BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
@@ -58,6 +66,8 @@ def _added_columns() -> list[sa.Column]:
     """The columns added after the first release, nullable so any backend adds them in place."""
     return [
         sa.Column(SUPERSEDED_AT, timestamp(), nullable=True),
+        sa.Column(PREDICTED_CLASS, sa.Text(), nullable=True),
+        sa.Column(PROBABILITIES, sa.Text(), nullable=True),
         sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
         sa.Column(FEATURES, sa.Text(), nullable=True),
     ]
@@ -73,10 +83,22 @@ def ensure_table(db: Database, name: str) -> None:
         add_column(db, name, column)
 
 
+def grant_append(db: Database, name: str, role: str) -> None:
+    """Let `role` append to the table and do nothing else with it (PostgreSQL's INSERT privilege:
+    no SELECT, UPDATE or DELETE), for the REST server's inference log; idempotent."""
+    if not db.is_postgres:
+        raise WarehouseError(
+            f"RETRAINING_SERVING_DB_ROLE={role!r} is granted INSERT on PostgreSQL only, and the pipeline "
+            f"database {db.display} is not: unset it and grant the inference log's user INSERT on {name} yourself"
+        )
+    with db.engine() as engine, engine.begin() as conn:
+        conn.execute(sa.text(f"GRANT INSERT ON {db.quote(name)} TO {db.quote(role)}"))
+
+
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
     """Replace the model's rows of one scoring interval with `frame` (contract columns), in one
     transaction; the number of rows written."""
-    unknown = set(frame.columns) ^ set(COLUMNS)
+    unknown = (set(frame.columns) - set(CLASS_COLUMNS)) ^ set(COLUMNS)
     if unknown:
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
     ensure_table(db, name)
@@ -113,8 +135,38 @@ _REPLACED = (
 )
 
 
+def score_columns(scores: np.ndarray | pd.DataFrame) -> dict[str, Any]:
+    """A model's scores as the table's columns: `score`; for a multiclass model's class probabilities
+    (a frame, a column per class), the predicted class's probability as `score`, beside the
+    predicted class and every class's probability."""
+    if not isinstance(scores, pd.DataFrame):
+        return {"score": np.asarray(scores, dtype="float64")}
+    matrix = scores.to_numpy(dtype="float64")
+    best = matrix.argmax(axis=1)
+    classes = [str(c) for c in scores.columns]
+    return {
+        "score": matrix[np.arange(len(matrix)), best],
+        PREDICTED_CLASS: np.asarray(classes, dtype=object)[best],
+        PROBABILITIES: [json.dumps(dict(zip(classes, row, strict=True))) for row in matrix.tolist()],
+    }
+
+
+def probabilities_frame(texts: pd.Series) -> pd.DataFrame:
+    """The class probabilities of `PROBABILITIES` texts as a frame, a column per class any row names
+    (0 where a row's version did not learn it); the rows keep the series' index."""
+    rows = [json.loads(text) for text in texts]
+    return pd.DataFrame(rows, index=texts.index, dtype="float64").fillna(0.0)
+
+
+def _written(frame: pd.DataFrame) -> list[str]:
+    """The contract's columns, and a multiclass model's class columns when the frame has them."""
+    return [*COLUMNS, *(c for c in CLASS_COLUMNS if c in frame.columns)]
+
+
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame[list(COLUMNS)], schema=ARROW_SCHEMA, preserve_index=False)
+    columns = _written(frame)
+    schema = pa.schema([*ARROW_SCHEMA, *((c, pa.string()) for c in columns[len(COLUMNS) :])])
+    return pa.Table.from_pandas(frame[columns], schema=schema, preserve_index=False)
 
 
 def _replace_postgres(
@@ -157,7 +209,9 @@ def _replace_sqlalchemy(
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    plain = frame[list(COLUMNS)].astype({c: "object" for c in TIME_COLUMNS})
+    plain = frame[_written(frame)].astype({c: "object" for c in TIME_COLUMNS})
     for column in TIME_COLUMNS:
         plain[column] = [value.to_pydatetime() for value in pd.to_datetime(frame[column])]
+    for column in [c for c in CLASS_COLUMNS if c in plain]:  # NULL, never a NaN (MySQL refuses one)
+        plain[column] = plain[column].astype(object).where(plain[column].notna(), None)
     return plain.to_dict("records")

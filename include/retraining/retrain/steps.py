@@ -298,6 +298,8 @@ def _log_evaluation(ctx: StepContext, run_id: str, holdout: tuple[Any, Any], eva
         tracking.GATE_TAG: "promote" if evaluated.promote else "block",
         tracking.GATE_REASON_TAG: evaluated.reason,
     }
+    if ctx.config.task == "multiclass":
+        tags[tracking.CLASSES_TAG] = json.dumps(list(holdout[1].columns))
     ctx.tracker.log_evaluation(run_id, metrics, tags, evaluation_figure(ctx.config.task, *holdout))
 
 

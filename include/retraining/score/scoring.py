@@ -19,6 +19,7 @@ from croniter import croniter
 from include.retraining.common import Window, as_utc
 from include.retraining.config import ModelConfig
 from include.retraining.learning import model_features
+from include.retraining.predictions import score_columns
 from include.retraining.score.values import (
     CATEGORY,
     BadColumn,
@@ -68,15 +69,16 @@ def scoring_interval(cron: str, moment: datetime) -> Window:
 
 def score_frame(
     model: Any, frame: pd.DataFrame, config: ModelConfig, threads: int = 1, refuse_bad_values: bool = False
-) -> np.ndarray:
-    """The scores of every row: positive-class probability (classification) or the prediction
-    (regression), on the model's own feature list; raises ScoringInputError per `scoring:`."""
+) -> np.ndarray | pd.DataFrame:
+    """The scores of every row: positive-class probability (classification), class probabilities (a
+    frame, multiclass) or the prediction (regression), on the model's own feature list; raises
+    ScoringInputError per `scoring:`."""
     return score_with_report(model, frame, config, threads, refuse_bad_values)[0]
 
 
 def score_with_report(
     model: Any, frame: pd.DataFrame, config: ModelConfig, threads: int = 1, refuse_bad_values: bool = False
-) -> tuple[np.ndarray, InputReport]:
+) -> tuple[np.ndarray | pd.DataFrame, InputReport]:
     """`score_frame`, plus what the window held that training did not (nulls, unseen categories,
     values not of their column's type). A bad value is refused under `scoring.nulls: fail` or with
     `refuse_bad_values` (the REST server: a client gets a 400, never an imputed score), else it
@@ -221,9 +223,10 @@ class Stamp:
 
 
 def prediction_rows(
-    rows: pd.DataFrame, scores: np.ndarray, id_column: str, time_column: str, stamp: Stamp
+    rows: pd.DataFrame, scores: np.ndarray | pd.DataFrame, id_column: str, time_column: str, stamp: Stamp
 ) -> pd.DataFrame:
-    """The predictions table's rows (its contract's columns, in order) for one alias's scores."""
+    """The predictions table's rows (its contract's columns, and a multiclass model's class columns)
+    for one alias's scores."""
     naive = [
         pd.Timestamp(as_utc(t)).tz_localize(None) for t in (stamp.interval.start, stamp.interval.end, stamp.scored_at)
     ]
@@ -231,7 +234,7 @@ def prediction_rows(
         {
             "id": id_text(rows[id_column]).to_numpy(dtype=object),
             "event_time": pd.to_datetime(rows[time_column]).to_numpy(),
-            "score": np.asarray(scores, dtype="float64"),
+            **score_columns(scores),
         }
     )
     frame.insert(0, "alias", stamp.alias)

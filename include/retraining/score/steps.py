@@ -17,7 +17,12 @@ from include.retraining.alerts import Alert
 from include.retraining.common import Window
 from include.retraining.config import SourceConfig
 from include.retraining.learning import model_features
-from include.retraining.predictions import prune_predictions_before, replace_interval
+from include.retraining.predictions import (
+    ensure_predictions_table,
+    grant_predictions_append,
+    prune_predictions_before,
+    replace_interval,
+)
 from include.retraining.runs import StepContext
 from include.retraining.score.contracts import (
     Alias,
@@ -94,6 +99,9 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
                 invalid=report.invalid,
             )
         )
+    if ctx.settings.serving_db_role:  # the REST server's log may append to the table, and no more
+        ensure_predictions_table(ctx.pipeline_db, planned.table)
+        grant_predictions_append(ctx.pipeline_db, planned.table, ctx.settings.serving_db_role)
     written = replace_interval(
         ctx.pipeline_db, planned.table, pd.concat(frames, ignore_index=True), config.name, window
     )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         RegistryError,
     )
     from include.retraining.tracking.tags import (
+        CLASSES_TAG,
         COMPARED_WITH_TAG,
         CONFIG_HASH_TAG,
         DAG_ID_TAG,

@@ -12,6 +12,8 @@ WINDOW_END_TAG = "retraining.window_end"
 TRIGGER_TAG = "retraining.trigger"
 # The last timestamp of the rows a run trained on (ISO 8601, UTC): rows after it are unseen.
 TRAIN_UNTIL_TAG = "retraining.train_until"
+# A multiclass model's classes as it learned them (a JSON list of text labels, its probability columns' order).
+CLASSES_TAG = "retraining.classes"
 # The gate's decision on a training run.
 GATE_TAG = "retraining.gate"
 GATE_REASON_TAG = "retraining.gate_reason"

@@ -83,9 +83,14 @@ def read_labels(
         {
             "id": id_text(frame[where.id_column]).to_numpy(dtype=object),
             "event_time": frame[where.timestamp_column].astype("datetime64[ns]"),
-            LABEL: pd.to_numeric(frame[where.label], errors="coerce"),
+            LABEL: _label_values(config, frame[where.label]),
         }
     )
+
+
+def _label_values(config: ModelConfig, labels: pd.Series) -> pd.Series:
+    """Labels as the metrics read them: numbers, or a multiclass model's classes as they are."""
+    return labels if config.task == "multiclass" else pd.to_numeric(labels, errors="coerce")
 
 
 def _labels_by_id(warehouse: Warehouse, config: ModelConfig, where: LabelColumns, ids: Sequence[str]) -> pd.DataFrame:
@@ -109,7 +114,7 @@ def _labels_by_id(warehouse: Warehouse, config: ModelConfig, where: LabelColumns
     found = pd.concat(frames, ignore_index=True)
     # Back to the served text: the database answers 21.50 for the id served as '21.5'.
     found["id"] = [typed.get(value, str(value)) for value in found["id"]]
-    found[LABEL] = pd.to_numeric(found[LABEL], errors="coerce")
+    found[LABEL] = _label_values(config, found[LABEL])
     return found
 
 

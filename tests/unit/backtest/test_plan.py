@@ -67,3 +67,10 @@ def test_windows_whose_labels_have_matured_pass() -> None:
     windows = plan_windows(CHURN, datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 
     check_matured(CHURN, windows, windows[-1].end + timedelta(days=CHURN.training.label_delay_days))
+
+
+def test_a_multiclass_model_is_refused_by_name_rather_than_replayed_on_one_score_per_row() -> None:
+    multiclass = CHURN.model_copy(update={"task": "multiclass"})
+
+    with pytest.raises(BacktestPlanError, match="model 'churn'.*multiclass model it is not available"):
+        plan_windows(multiclass, datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))

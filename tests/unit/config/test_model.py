@@ -245,3 +245,31 @@ def test_a_bad_alert_bound_is_refused_naming_the_key_and_the_fix(
 
     with pytest.raises(ModelConfigError, match=fix.replace("(", r"\(").replace(".", r"\.")):
         load_model_config(_write(tmp_path, churn))
+
+
+def test_a_multiclass_model_gates_on_macro_auc_by_default_on_its_own_holdout(tmp_path: Path, churn: dict) -> None:
+    churn["task"] = "multiclass"
+    churn["gate"] = {"threshold": 0.7}
+
+    config = load_model_config(_write(tmp_path, churn))
+
+    assert config.primary_metric == "roc_auc_ovr" and config.higher_is_better
+    assert config.gate.pooled_windows == 1
+    assert config.gate.leakage.limits("multiclass") == {"roc_auc_ovr": 0.995}
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        ({"metric": "roc_auc"}, r"gate.metric 'roc_auc' does not fit task 'multiclass'.*roc_auc_ovr"),
+        ({"metric": "log_loss", "pooled_windows": 4}, r"gate.pooled_windows 4: a multiclass model.*set it to 1"),
+    ],
+)
+def test_a_multiclass_gate_refuses_what_it_cannot_decide_on(
+    tmp_path: Path, churn: dict, gate: dict, message: str
+) -> None:
+    churn["task"] = "multiclass"
+    churn["gate"] = gate
+
+    with pytest.raises(ModelConfigError, match=message):
+        load_model_config(_write(tmp_path, churn))

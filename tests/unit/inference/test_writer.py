@@ -15,14 +15,16 @@ import sqlalchemy as sa
 
 from include.retraining.common import Window
 from include.retraining.inference import Answer, InferenceLog, PredictionAppender, answer_rows
-from include.retraining.predictions import replace_interval
+from include.retraining.predictions import grant_predictions_append, replace_interval
 from include.retraining.score.scoring import Stamp, prediction_rows
-from include.retraining.warehouse import Database
-from tests.support import fresh_postgres_databases
+from include.retraining.tables import upgrade_schema
+from include.retraining.warehouse import Database, WarehouseError
+from tests.support import fresh_postgres_databases, select_only_role
 
 pytestmark = pytest.mark.unit
 
 TABLE = "churn_predictions"
+PASSWORD = "serving-pw"
 
 
 def _answer(n: int = 1, request_id: str = "r", version: str = "1") -> Answer:
@@ -203,3 +205,46 @@ def test_an_answer_that_cannot_be_shaped_is_dropped_and_counted_and_the_others_w
 
     assert (counts.written, counts.dropped, counts.backlog) == (4, 2, 0)
     assert [id_ for batch in sink.batches for id_ in batch["id"]] == ["r1-0", "r1-1", "r2-0", "r2-1"]
+
+
+def test_an_insert_only_role_appends_answers_and_can_read_or_change_nothing() -> None:
+    """The REST server's own database user (compose: SERVING_DB_USER): the pipeline grants it
+    INSERT on the predictions table it wrote, and that is all it can do."""
+    with fresh_postgres_databases("inference_log") as (url,):
+        owner = Database(url)
+        interval = Window(datetime(2026, 12, 7, 11, tzinfo=UTC), datetime(2026, 12, 7, 13, tzinfo=UTC))
+        source = pd.DataFrame({"customer_id": ["a"], "snapshot_at": [datetime(2026, 12, 7, 12)]})
+        stamp = Stamp("churn", "1", "champion", interval, datetime.now(UTC), "run-1")
+        batch = prediction_rows(source, np.full(1, 0.5), "customer_id", "snapshot_at", stamp)
+        replace_interval(owner, TABLE, batch, "churn", interval)
+        upgrade_schema(owner)  # the promotion log and the others, beside it
+        with select_only_role(url, TABLE, PASSWORD) as role:
+            with owner.engine() as engine, engine.begin() as conn:
+                conn.execute(sa.text(f'REVOKE SELECT ON {TABLE} FROM "{role}"'))
+            grant_predictions_append(owner, TABLE, role)
+            grant_predictions_append(owner, TABLE, role)  # every score run grants again
+            server = Database(sa.engine.make_url(url).set(username=role, password=PASSWORD).render_as_string(False))
+
+            appender = PredictionAppender(server, TABLE)
+            appender.append(_shape([_answer(3, request_id="rest")]))
+            appender.close()
+
+            for statement in (
+                f"SELECT count(*) FROM {TABLE}",
+                f"DELETE FROM {TABLE}",
+                f"UPDATE {TABLE} SET score = 0",
+                "SELECT count(*) FROM model_promotions",
+                "INSERT INTO model_promotions (model) VALUES ('churn')",
+            ):
+                denied = pytest.raises(sa.exc.ProgrammingError, match="permission denied")
+                with denied, server.engine() as engine, engine.begin() as conn:
+                    conn.execute(sa.text(statement))
+        rows = _table_rows(owner)
+        assert sorted(rows.groupby("source").size().items()) == [("batch", 1), ("rest", 3)]
+
+
+def test_an_append_grant_on_a_database_without_roles_names_the_fix(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'pipeline.db'}")
+
+    with pytest.raises(WarehouseError, match="RETRAINING_SERVING_DB_ROLE='serving' .* unset it and grant"):
+        grant_predictions_append(db, TABLE, "serving")

@@ -143,3 +143,19 @@ def test_the_single_feature_check_can_be_turned_off() -> None:
     scores = _scores(_leaked(*LEAKS["numeric"]))
 
     assert leakage_suspects(_config(single_feature=None), scores, {"roc_auc": 0.9}) == ()
+
+
+def test_a_multiclass_feature_that_gives_one_class_away_is_a_suspect_named_by_its_best_class() -> None:
+    config = CONFIG.model_copy(update={"task": "multiclass"})
+    frame = _rows()
+    frame["churned"] = np.where(frame["churned"] == 1, "leave", np.where(frame["tenure_months"] > 24, "stay", "grow"))
+    honest = _scores(frame, config)
+    # Filled from the label for one class only (a cancellation date): the other two stay mixed.
+    frame["contract"] = np.where(frame["churned"] == "leave", "cancelled", frame["contract"])
+
+    leaked = _scores(frame, config)
+
+    assert honest["contract"] < 0.9
+    assert leaked["contract"] > 0.99
+    suspects = leakage_suspects(config, leaked, {"roc_auc_ovr": 0.8})
+    assert [(s.sign, s.name) for s in suspects if s.name == "contract"] == [(LeakageSign.FEATURE, "contract")]

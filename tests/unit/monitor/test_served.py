@@ -5,6 +5,7 @@ predictions with late labels on real SQLite databases: the predictions in the wa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,10 @@ import pandas as pd
 import pytest
 
 from demo.churn_data import load_window
-from include.retraining.config import ModelConfigError, load_model_config, parse_model_config
+from include.retraining.config import GateConfig, ModelConfigError, load_model_config, parse_model_config
 from include.retraining.monitor import CurrentWindow
 from include.retraining.monitor import served as monitor_served
-from include.retraining.predictions import read_served, read_served_with_labels
+from include.retraining.predictions import PREDICTED_CLASS, PROBABILITIES, read_served, read_served_with_labels
 from include.retraining.warehouse import Database, Warehouse, WarehouseError
 from tests.support_served import predictions_for, write_predictions
 from tests.unit.monitor.fakes import CHURN, END, current_window, drift_result, ref, sqlite_url
@@ -258,3 +259,35 @@ def test_an_integer_label_id_matches_the_text_id_scoring_stored(config, warehous
 
     labelled = frame.set_index("id")["label"]
     assert labelled.dropna().to_dict() == {"7": 1.0, "9": 0.0} and pd.isna(labelled["8"])
+
+
+def _served_classes(alias: str, version: str, n: int, skill: float, learned: tuple[str, ...]) -> pd.DataFrame:
+    """n served rows of a multiclass model that learned `learned`, labelled with those classes and
+    one it never learned ("new", every tenth row), its probabilities leaning to the label by `skill`."""
+    label = RNG.choice(learned, n).astype(object)
+    label[::10] = "new"
+    logits = skill * (label[:, None] == np.array(learned)[None, :]) + RNG.normal(0, 1, (n, len(learned)))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    frame = _served(alias, version, n, labelled=1.0, skill=0.0).assign(label=label)
+    frame[PREDICTED_CLASS] = np.array(learned, dtype=object)[probabilities.argmax(axis=1)]
+    frame[PROBABILITIES] = [json.dumps(dict(zip(learned, row, strict=True))) for row in probabilities.tolist()]
+    return frame
+
+
+def test_a_multiclass_champion_is_measured_on_its_served_class_probabilities(tmp_path):
+    config = load_model_config(CHURN).model_copy(update={"task": "multiclass", "gate": GateConfig(pooled_windows=1)})
+    champion = _served_classes("champion", "3", 1500, skill=2.0, learned=("leave", "stay", "downgrade"))
+    challenger = _served_classes("challenger", "4", 1500, skill=0.0, learned=("leave", "stay"))
+    challenger[["id", "event_time", "label"]] = champion[["id", "event_time", "label"]]
+    both = pd.concat([champion, challenger], ignore_index=True)
+
+    perf = monitor_served.served_performance(config, ref(["x"]), _cur(tmp_path, both))
+    both.to_parquet(tmp_path / "current.parquet")
+    classes = monitor_served.served_scores(current_window(served_current=str(tmp_path / "current.parquet")), ref(["x"]))
+
+    assert perf.metric == "roc_auc_ovr" and perf.rows == 1500
+    assert 0.7 < perf.current_value < 1.0  # the unknown class counts: a column of 0s ranks it at 0.5
+    assert "labels the model never learned (rows): {'new': 150}" in perf.note
+    (shadow,) = perf.shadow
+    assert shadow.champion_value == perf.current_value and shadow.challenger_value < 0.6
+    np.testing.assert_array_equal(classes, champion[PREDICTED_CLASS].to_numpy())

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 
 from include.retraining.common import Window
 from include.retraining.inference import PredictionAppender
-from include.retraining.predictions import PREDICTION_COLUMNS, replace_interval
+from include.retraining.predictions import (
+    PREDICTED_CLASS,
+    PREDICTION_COLUMNS,
+    PROBABILITIES,
+    probabilities_frame,
+    replace_interval,
+)
 from include.retraining.predictions.table import prune_before
 from include.retraining.score.scoring import Stamp, prediction_rows
 from include.retraining.warehouse import Database
@@ -191,3 +197,25 @@ def test_pruning_deletes_the_model_s_rows_of_intervals_that_ended_before_the_cut
     with db.engine(read_only=True) as engine, engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE model = 'other'")).scalar() == 2
     assert prune_before(db, TABLE, "churn", DAY2.start) == 0  # a rerun deletes nothing more
+
+
+def test_a_multiclass_models_rows_carry_the_predicted_class_and_every_class_probability(db: Database) -> None:
+    binary = _rows(DAY1, 3)
+    source = pd.DataFrame({"customer_id": ["m0", "m1"], "snapshot_at": binary["event_time"].iloc[:2].to_numpy()})
+    probabilities = pd.DataFrame({"leave": [0.7, 0.1], "stay": [0.2, 0.3], "downgrade": [0.1, 0.6]})
+    stamp = Stamp("churn", "1", "challenger", DAY1, datetime(2026, 3, 3, 5, tzinfo=UTC), "run-1")
+    multiclass = prediction_rows(source, probabilities, "customer_id", "snapshot_at", stamp)
+
+    replace_interval(db, TABLE, pd.concat([binary, multiclass], ignore_index=True), "churn", DAY1)
+
+    rows = _read_all(db).set_index("id")
+    assert rows.loc["m0", PREDICTED_CLASS] == "leave" and rows.loc["m1", PREDICTED_CLASS] == "downgrade"
+    assert rows.loc[["m0", "m1"], "score"].tolist() == [0.7, 0.6]  # the predicted class's probability
+    read_back = probabilities_frame(rows.loc[["m0", "m1"], PROBABILITIES])
+    assert np.allclose(read_back[probabilities.columns].to_numpy(), probabilities.to_numpy())
+    assert rows.loc[["c0", "c1", "c2"], [PREDICTED_CLASS, PROBABILITIES]].isna().all().all()  # binary: unchanged
+
+
+def _read_all(db: Database) -> pd.DataFrame:
+    with db.engine(read_only=True) as engine, engine.connect() as conn:
+        return pd.read_sql(sa.text(f"SELECT * FROM {TABLE} WHERE superseded_at IS NULL"), conn)

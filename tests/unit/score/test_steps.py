@@ -19,7 +19,7 @@ from include.retraining.runs import RunInfo, StepContext
 from include.retraining.score import NoChampion, ScoringInputError, ShadowOutcome
 from include.retraining.score import steps as score_steps
 from include.retraining.tracking import Champion, UnusableModelError
-from include.retraining.warehouse import Warehouse
+from include.retraining.warehouse import Warehouse, WarehouseError
 
 pytestmark = pytest.mark.unit
 
@@ -230,3 +230,18 @@ def test_the_retention_of_predictions_must_outlive_the_labels_and_a_monitoring_w
 
     with pytest.raises(ValueError, match=rf"retention.predictions_days \({needed}\) must exceed"):
         type(CONFIG).model_validate(data)
+
+
+def test_a_serving_role_is_granted_append_after_the_write_and_refused_by_name_where_roles_are_not(
+    tmp_path: Path,
+) -> None:
+    """On PostgreSQL the grant is tested with a real role (tests/unit/inference/test_writer.py); on
+    SQLite the score step names the setting, before it writes, rather than leave the server unable to write."""
+    warehouse = _warehouse(tmp_path, ["a"])
+    ctx = _ctx(Registry(champion="3"), warehouse=warehouse)
+    ctx = replace(ctx, settings=replace(ctx.settings, serving_db_role="serving"))
+
+    with pytest.raises(WarehouseError, match="RETRAINING_SERVING_DB_ROLE='serving'"):
+        score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
+
+    assert _written(warehouse).empty  # refused before anything was written

@@ -7,11 +7,15 @@ import io
 import json
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from include.retraining.learning import predict_scores
 from serving.app import VERSION_HEADER, create_app
-from tests.unit.serving.fakes import FEATURES, ROWS, FakeRegistry, follow, scorer
+from serving.follower import AliasFollower
+from tests.unit.serving.fakes import FEATURES, ROWS, FakeModel, FakeRegistry, follow, scorer
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +102,32 @@ def test_bad_requests_get_a_4xx_that_says_why(client: Any, body: str, content_ty
     answer = client.post("/invocations", content=body, headers={"Content-Type": content_type})
 
     assert 400 <= answer.status_code < 500 and expected in answer.text
+
+
+class _ThreeClasses(FakeModel):
+    """A multiclass stand-in: the binary fake's probabilities, its negative class split in two."""
+
+    classes_ = np.array(["downgrade", "leave", "stay"], dtype=object)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        stay = super().predict_proba(frame)[:, 1]
+        return np.column_stack([0.25 * (1 - stay), 0.75 * (1 - stay), stay])
+
+
+def test_a_multiclass_model_answers_class_probabilities_per_row_as_mlflow_answers_a_frame() -> None:
+    registry = FakeRegistry()
+    registry.aliases["champion"] = "2"
+    registry.models["2"] = _ThreeClasses(1.0)
+    follower = AliasFollower(
+        "plans", "champion", registry, lambda m, f: predict_scores(m, f, "multiclass"), FEATURES, poll_seconds=1.0
+    )
+    follower.poll_once()
+
+    with TestClient(create_app(follower, follow=False)) as client:
+        answer = client.post("/invocations", json={"dataframe_records": json.loads(ROWS.to_json(orient="records"))})
+
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["predictions"]
+    expected = _ThreeClasses(1.0).predict_proba(ROWS)
+    assert [list(row) for row in rows] == [["downgrade", "leave", "stay"]] * len(ROWS)
+    assert np.allclose([[row[c] for c in ("downgrade", "leave", "stay")] for row in rows], expected)
