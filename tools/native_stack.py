@@ -73,13 +73,25 @@ auth_cache_ttl_seconds = 60
 STACK_USERS = {"viewer": "Viewer", "operator": "Operator", "approver": "Approver"}
 
 
+# Every port this process handed out: the kernel may offer a port again as soon as its probe
+# socket closed, long before the stack it went to starts listening on it (two stacks of one test
+# session were given the same port).
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free right now (all bound at once, so none repeats)."""
+    """`count` distinct loopback ports free right now (all bound at once, so none repeats), none
+    handed out before by this process."""
     with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = held.enter_context(socket.socket())
             sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
+            port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        _HANDED_OUT.update(ports)
+        return ports
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 1.0) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.native_stack import ADMIN, FAB_AUTH, NativeStack
+from tools.native_stack import ADMIN, FAB_AUTH, NativeStack, free_ports
 
 pytestmark = pytest.mark.unit
 
@@ -132,3 +132,9 @@ def test_a_fab_stack_refuses_two_users_for_one_role(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="two users with the role Viewer"):
         stack.ui_users_env()
+
+
+def test_a_port_is_never_handed_out_twice_in_one_process() -> None:
+    first, second = free_ports(200), free_ports(200)
+
+    assert len(set(first) | set(second)) == 400
