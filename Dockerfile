@@ -17,7 +17,7 @@ RUN if [ "$WITH_MODEL_LIBRARIES" = "true" ]; then \
 
 # Mount points for the named volumes: a new volume copies the ownership of the directory it covers,
 # so creating them here as the airflow user keeps them writable without a chown at startup.
-RUN mkdir -p /opt/airflow/logs /opt/airflow/artifacts /opt/airflow/simple-auth
+RUN mkdir -p /opt/airflow/logs /opt/airflow/artifacts
 
 # `import include.retraining` resolves from the Airflow home, as it does from the repository root.
 ENV PYTHONPATH=/opt/airflow

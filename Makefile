@@ -162,7 +162,7 @@ bench-served: venv ## The monitor's reads of served predictions and late labels 
 bench-monitor: venv ## One monitor_churn run at 10M rows per window on PostgreSQL, one process per task (ROWS=; loading 10M takes minutes): docs/benchmarks.md
 	$(BIN)/python -m tools.services -- $(BIN)/python bench/monitor_bench.py --rows $(or $(ROWS),10000000)
 
-bench-serve: venv ## REST serving: start-up, latency by batch size, alias moves under requests (~2-3 min): docs/benchmarks.md
+bench-serve: venv ## REST serving against `mlflow models serve` on the same model: start-up, latency by batch size, alias moves under requests (~4 min): docs/benchmarks.md
 	$(BIN)/python bench/serve_bench.py
 
 bench-score: venv ## One score_churn run at 1M rows in one interval on PostgreSQL, one process per task (~2-5 min): docs/benchmarks.md

@@ -36,6 +36,7 @@ champion's training data and, when drift crosses a threshold, emits an event on 
 | auto_rollback | with `monitor.auto_rollback: true` ({auto_rollback} here): rolls `champion` back to `previous_champion` when the champion does significantly worse on the matured rows (the gate's paired test at {rollback_confidence}), logs `auto_rollback`, alerts | skipped: off, no significant regression, or the last move was already a rollback |
 | trigger | emits the drift event and a Slack alert, then marks the row `retrain` (the cooldown counts only these) | skipped: no threshold crossed, cooldown, a retrain already running, or a later window already monitored |
 | verify_promotion | once the matured window lies after the champion's training data: the champion and the version its promotion replaced on those rows, the gate's paired test; the verdict against the gate's promised lower bound in `promotion_outcomes`; significantly worse: an alert, once | skipped: the champion was not promoted over another version, already verified on an earlier window, or the matured window still overlaps its training data |
+| canary | with `serving.canary` ({canary} here) and a version on canary (alias `challenger`): the gate's paired test of challenger minus champion on the matured window's labelled rows both scored; its lower bound above `gate.min_improvement`: promoted (log row `promote`); significantly worse: ended (log row `reject`, alias `challenger` removed, one alert) | skipped: no canary, ended, or waiting for more labels |
 
 Open the report: the `report` task's log prints its path; it is also an artifact of the MLflow run.
 """
@@ -59,6 +60,7 @@ def _doc_md(config: ModelConfig) -> str:
         auto_rollback="on" if monitor.auto_rollback else "off",
         rollback_confidence=monitor.auto_rollback_confidence,
         seasonal=config.trigger.seasonal_reference,
+        canary=f"fraction {config.serving.canary.fraction:g}" if config.serving.canary else "off",
         alert_limit=f"monitor.{limit.key} {limit.value:g}" if (limit := config.alert_limit) else "none set",
     )
 
@@ -85,6 +87,8 @@ def build_monitor_dag(config: ModelConfig) -> DAG:
         report(ref, cur, drift, perf, decision) >> trigger(cur, drift, decision)
         perf >> _auto_rollback_task(config)(ref, cur)
         perf >> _verify_promotion_task(config)(ref, cur)
+        if config.serving.canary is not None:
+            perf >> _canary_task(config)(cur)
 
     return monitor_dag()
 
@@ -171,6 +175,20 @@ def _verify_promotion_task(config: ModelConfig):
         return monitor_tasks.verify_promotion(config, ref, cur)
 
     return verify_promotion
+
+
+def _canary_task(config: ModelConfig):
+    @task(
+        multiple_outputs=False,
+        doc_md="serving.canary: promote the challenger on canary, end it, or wait, on matured labels.",
+        outlets=[champion_asset(config.name)],  # emitted when it promoted (ending or waiting moves nothing)
+    )
+    def canary(cur: dict) -> dict:
+        from include.orchestration import monitor_tasks
+
+        return monitor_tasks.canary(config, cur)
+
+    return canary
 
 
 configs, _errors = model_configs()  # reported once, by dags/retrain.py

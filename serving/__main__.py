@@ -6,7 +6,9 @@ SERVING_MAX_ROWS, SERVING_WORKERS, SERVING_MAX_PENDING, SERVING_MAX_STALENESS (s
 The bearer token comes from SERVING_TOKEN or the file SERVING_TOKEN_FILE names (never an option: it
 would show in `ps`). The inference log: SERVING_INFERENCE_LOG, SERVING_INFERENCE_LOG_DB and its
 batching (serving/inference_log.py). The registry is the one the pipeline uses (MLFLOW_TRACKING_URI, else the
-embedded store under RETRAINING_DATA_DIR), the model file comes from RETRAINING_MODELS_DIR.
+embedded store under RETRAINING_DATA_DIR), the model file comes from RETRAINING_MODELS_DIR. With
+`serving.canary` in the model file, a second follower serves the version on canary (alias
+`challenger`) to its share of rows (serving/canary.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.retraining.config import ModelConfig
+    from serving.canary import Canary
 
 # How often the alias is read. A promotion reaches the server within one interval plus the load
 # (about a second for the churn model), well inside the 60 s the serving contract allows, at one
@@ -110,8 +113,11 @@ def serving_token(env: Mapping[str, str]) -> str | None:
     return token
 
 
-def build_follower(settings: Settings, model: str, alias: str, poll_seconds: float) -> AliasFollower:
-    """The follower of `models:/<model>@<alias>`, scoring with the batch scorer's `score_frame`."""
+def build_follower(
+    settings: Settings, model: str, alias: str, poll_seconds: float, admit: Callable[[Any], bool] | None = None
+) -> AliasFollower:
+    """The follower of `models:/<model>@<alias>`, scoring with the batch scorer's `score_frame`
+    (`admit`: an optional follower's test of the version behind the alias, serving/follower.py)."""
     from include.retraining.config import load_model_config
     from serving.source import RegistrySource
 
@@ -125,8 +131,29 @@ def build_follower(settings: Settings, model: str, alias: str, poll_seconds: flo
     source = RegistrySource(settings, config)
     features = list(config.features.columns)
     return AliasFollower(
-        config.name, alias, source, scorer, features, poll_seconds, probe=probe, numeric=numeric_features(config)
+        config.name,
+        alias,
+        source,
+        scorer,
+        features,
+        poll_seconds,
+        probe=probe,
+        numeric=numeric_features(config),
+        admit=admit,
     )
+
+
+def build_canary(settings: Settings, config: ModelConfig, alias: str, poll_seconds: float) -> Canary | None:
+    """The canary of a champion server when the model file sets `serving.canary`: a follower of
+    alias `challenger` that serves only a version on canary; None otherwise."""
+    from include.retraining.promotion import on_canary
+    from include.retraining.tracking import CHALLENGER
+    from serving.canary import Canary
+
+    if config.serving.canary is None or alias != CHAMPION:
+        return None
+    follower = build_follower(settings, config.name, CHALLENGER, poll_seconds, lambda target: on_canary(target.tags))
+    return Canary(follower, config.serving.canary.fraction, config.source.id_column)
 
 
 def numeric_features(config: ModelConfig) -> Callable[[Any], list[str]]:
@@ -173,14 +200,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     follower = build_follower(settings, args.model, args.alias, args.poll_seconds)
-    inference_log = open_inference_log(
-        settings, load_model_config(settings.models_dir / f"{args.model}.yaml"), os.environ
-    )
+    config = load_model_config(settings.models_dir / f"{args.model}.yaml")
+    inference_log = open_inference_log(settings, config, os.environ)
+    canary = build_canary(settings, config, args.alias, args.poll_seconds)
     if args.limits.token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger(__name__).warning(
             "serving on %s without a token: anyone who reaches the port can score (set SERVING_TOKEN)", args.host
         )
-    app = create_app(follower, limits=args.limits, inference_log=inference_log)
+    app = create_app(follower, limits=args.limits, inference_log=inference_log, canary=canary)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 

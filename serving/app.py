@@ -18,7 +18,10 @@ of a request. What it adds:
 - every answer is queued for the inference log (serving/inference_log.py): its rows, scores and
   version written in batches to the predictions table by a background thread, never on the
   request's time; the app's shutdown writes what is queued;
-- every answer to `/invocations` carries the version that scored it (`X-Model-Version`) and its
+- with a canary (`serving.canary`, serving/canary.py), its share of rows is answered by the version
+  on canary, the champion scoring them too in shadow; both are logged, the answering one marked;
+- every answer to `/invocations` carries the version that scored it (`X-Model-Version`; a request
+  answered partly by the canary: `<champion>,<canary>`) and its
   request id (`X-Request-Id`); `/version` names the model version served (MLflow's names the
   MLflow release, kept here as `mlflow_version`); `/health` answers 503 once the served version
   is staler than SERVING_MAX_STALENESS (the registry unreachable or the alias gone).
@@ -49,6 +52,7 @@ from mlflow.version import VERSION as MLFLOW_VERSION
 from starlette.requests import ClientDisconnect
 
 from include.retraining.inference import Answer, InferenceLog
+from serving.canary import Canary
 from serving.follower import AliasFollower, Served, ServingInputError
 from serving.limits import ServingLimits
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -97,10 +101,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _answer(
-    served: Served, body: bytes, content_type: str, limits: ServingLimits, logged: InferenceLog | None, request_id: str
-) -> bytes:
+    served: Served,
+    body: bytes,
+    content_type: str,
+    limits: ServingLimits,
+    logged: InferenceLog | None,
+    request_id: str,
+    canary: Canary | None = None,
+) -> tuple[bytes, str]:
     """Parse, check and score one request on a pool thread, and queue it for the inference log;
-    the JSON of its predictions."""
+    the JSON of its predictions and the versions that answered (comma-separated)."""
     frame = read_request(body, content_type, served.numeric)
     if len(frame) > limits.max_rows:
         raise RequestError(413, f"the request has {len(frame)} rows; this server scores at most {limits.max_rows}")
@@ -109,10 +119,23 @@ def _answer(
         scores = served.score(frame)
     except ServingInputError as exc:
         raise RequestError(400, str(exc), exc.problems) from None
+    answers = [(served, frame, scores, None, None)]
+    answer, versions = _predictions(scores), served.version
+    challenger = canary.served if canary is not None else None
+    if challenger is not None:
+        canary_answers = _canary_answers(challenger, frame, canary.rows(frame), scores, request_id)
+        if canary_answers is not None:
+            answer, answered, positions, challenger_scores = canary_answers
+            answers = [(served, frame, scores, ~answered, None)]
+            answers.append((challenger, frame.loc[answered], challenger_scores, None, positions))
+            versions = f"{served.version},{challenger.version}" if (~answered).any() else challenger.version
     if logged is not None:  # queued only: a full queue drops and counts, never delays the answer
         answered_at = datetime.now(UTC).replace(tzinfo=None)
-        logged.submit(Answer(served.model_name, served.version, served.alias, request_id, answered_at, frame, scores))
-    return json.dumps({"predictions": _predictions(scores)}).encode()
+        for by, rows, scored, answered, positions in answers:
+            logged.submit(
+                Answer(by.model_name, by.version, by.alias, request_id, answered_at, rows, scored, answered, positions)
+            )
+    return json.dumps({"predictions": answer}).encode(), versions
 
 
 def _predictions(scores: Any) -> list[Any]:
@@ -123,11 +146,32 @@ def _predictions(scores: Any) -> list[Any]:
     return np.asarray(scores, dtype="float64").tolist()
 
 
+def _canary_answers(
+    challenger: Served, frame: pd.DataFrame, chosen: np.ndarray, scores: Any, request_id: str
+) -> tuple[list[Any], np.ndarray, np.ndarray, Any] | None:
+    """(the answer's rows, which rows the canary answered, their positions, its scores), or None
+    when it answers none; a canary that fails to score leaves the champion's answer (logged, never
+    a 500)."""
+    if not chosen.any():
+        return None
+    positions = np.flatnonzero(chosen)
+    try:
+        challenger_scores = challenger.score(frame.loc[chosen])
+    except Exception:  # the champion answered: a broken canary must not fail the request
+        log.exception("request %s: canary version %s failed; the champion answered", request_id, challenger.version)
+        return None
+    answer = _predictions(scores)
+    for position, row in zip(positions.tolist(), _predictions(challenger_scores), strict=True):
+        answer[position] = row
+    return answer, chosen, positions, challenger_scores
+
+
 def create_app(
     follower: AliasFollower,
     follow: bool = True,
     limits: ServingLimits | None = None,
     inference_log: InferenceLog | None = None,
+    canary: Canary | None = None,
 ) -> FastAPI:
     """The app; with `follow`, a poller thread follows the alias for as long as the app runs; with
     an `inference_log`, its writer runs as long as the app and writes what is queued at shutdown."""
@@ -138,15 +182,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        poller = threading.Thread(target=follower.run, args=(stop,), name="alias-follower", daemon=True)
+        pollers = [threading.Thread(target=follower.run, args=(stop,), name="alias-follower", daemon=True)]
+        if canary is not None:
+            pollers.append(threading.Thread(target=canary.follower.run, args=(stop,), name="canary", daemon=True))
         if follow:
-            poller.start()
+            for poller in pollers:
+                poller.start()
         if inference_log is not None:
             inference_log.start()
         yield
         stop.set()
         if follow:
-            poller.join(timeout=10)
+            for poller in pollers:
+                poller.join(timeout=10)
         pool.shutdown(wait=True, cancel_futures=True)  # answers being scored are queued before the flush
         if inference_log is not None:
             counts = inference_log.close()
@@ -195,7 +243,8 @@ def create_app(
         served = follower.served
         if served is None:
             return _unavailable(follower)
-        return JSONResponse({**served.describe(), "mlflow_version": MLFLOW_VERSION})
+        described = {**served.describe(), "mlflow_version": MLFLOW_VERSION}
+        return JSONResponse({**described, "canary": canary.describe()} if canary is not None else described)
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
@@ -215,8 +264,8 @@ def create_app(
             body = await _read_body(request, limits.max_body_bytes)
             content_type = request.headers.get("content-type") or ""
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                pool, _answer, served, body, content_type, limits, inference_log, request_id
+            result, versions = await loop.run_in_executor(
+                pool, _answer, served, body, content_type, limits, inference_log, request_id, canary
             )
         except ClientDisconnect:
             log.info("request %s: the client went away before its body was read", request_id)
@@ -231,6 +280,7 @@ def create_app(
             return _error(500, message, request_id, headers)
         finally:
             pending -= 1
-        return Response(result, media_type="application/json", headers={**headers, REQUEST_ID_HEADER: request_id})
+        headers = {VERSION_HEADER: versions, REQUEST_ID_HEADER: request_id}
+        return Response(result, media_type="application/json", headers=headers)
 
     return app

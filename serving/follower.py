@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ class AliasTarget:
 
     version: str
     run_id: str
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ModelSource(Protocol):
@@ -157,7 +158,10 @@ class AliasFollower:
         clock: Callable[[], datetime] = _utcnow,
         probe: Scorer | None = None,
         numeric: Callable[[Any], list[str]] | None = None,
+        admit: Callable[[AliasTarget], bool] | None = None,
     ) -> None:
+        """`admit`, when given, makes this an optional follower (the canary's): a version it does
+        not admit, or no alias at all, means nothing served (not an error), and what served is dropped."""
         if poll_seconds <= 0:
             raise ValueError(f"poll interval must be positive, got {poll_seconds}")
         self.model_name = model_name
@@ -171,6 +175,7 @@ class AliasFollower:
         # the scorer's input checks (a model file may refuse nulls that the pipeline imputes).
         self._probe = probe or scorer
         self._numeric = numeric or (lambda model: [])
+        self._admit = admit
         self._state = FollowerState()
         self.swaps = 0  # new versions swapped in after the first (serving/metrics.py)
 
@@ -195,6 +200,11 @@ class AliasFollower:
             log.warning("model %s: cannot read alias %s: %s", self.model_name, self.alias, exc)
             error = f"cannot read alias {self.alias!r} ({type(exc).__name__}; the server log has the detail)"
             self._set(replace(state, last_poll_at=now, error=error))
+            return
+        if self._admit is not None and (target is None or not self._admit(target)):
+            if state.served is not None:
+                log.info("model %s: alias %s no longer admitted: nothing served by it", self.model_name, self.alias)
+            self._set(FollowerState(alias_version=target.version if target else None, last_poll_at=now))
             return
         if target is None:
             self._set(replace(state, alias_version=None, last_poll_at=now, error=self._no_alias(state)))

@@ -23,7 +23,7 @@ class RegistrySource:
     def alias_target(self, alias: str) -> AliasTarget | None:
         # Registry.alias raises RegistryError on anything but an explicit "does not exist".
         found = self._registry.alias(alias)
-        return AliasTarget(found.version, found.run_id) if found is not None else None
+        return AliasTarget(found.version, found.run_id, found.tags) if found is not None else None
 
     def load(self, version: str) -> Any:
         # By version, not by alias: the alias may move between the read and the download.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-__all__ = ["predictions_for", "read_predictions", "write_predictions"]
+__all__ = ["log_version", "predictions_for", "read_predictions", "write_predictions"]
 
 
 def predictions_for(
@@ -69,3 +69,34 @@ def read_predictions(
     )
     with db.engine(read_only=True) as engine, engine.connect() as conn:
         return pd.read_sql(query, conn, params={"model": model})
+
+
+def log_version(settings, config, frame: pd.DataFrame, seed: int) -> str:
+    """Fit the model on `frame` and log it as the retrain's train step does (skops, its snapshot,
+    the dataset), then register it; the new version."""
+    from include.retraining.artifacts import content_hash, write_parquet_atomic
+    from include.retraining.learning import SKOPS_TRUSTED_TYPES, fit, synthetic_example
+    from include.retraining.tracking import SNAPSHOT_HASH_TAG, ModelLog, Registry, TrainingRunLog
+    from tests.support import tracker
+
+    model = fit(config, frame)
+    digest = content_hash(frame)
+    path = write_parquet_atomic(frame, settings.artifact_root / f"{digest[:16]}.parquet")
+    features = frame[config.features.columns].astype({c: "float64" for c in config.features.numeric})
+    store_tracker = tracker(settings)
+    record = TrainingRunLog(
+        run_name=f"{config.name} test version {seed}",
+        tags={SNAPSHOT_HASH_TAG: digest},
+        params={"seed": seed},
+        config_json=config.model_dump(mode="json"),
+        frame=frame,
+        snapshot_path=str(path),
+        dataset_name=f"{config.name}-{seed}",
+        target=config.target,
+    )
+    logged = store_tracker.log_training_run(
+        store_tracker.ensure_experiment(config.name),
+        record,
+        ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
+    )
+    return Registry(store_tracker, config.name).register_version(logged.model_uri, logged.run_id, {})

@@ -54,6 +54,11 @@ WORKER_PRELOAD_ENV = {
 MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 ADMIN = "admin"
+# The UI's auth managers: Airflow's simple one (development: users and roles in environment
+# variables, passwords in a file) or FAB's (users and roles in the metadata database; the roles
+# of include/orchestration/ui_roles.py). docker-compose.yaml and `make stack` run FAB.
+SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+FAB_AUTH = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # MLflow's auth app: an admin created on the first start of an empty user store, with this password.
 MLFLOW_AUTH_CONFIG = """[mlflow]
 default_permission = READ
@@ -64,13 +69,29 @@ auth_cache_ttl_seconds = 60
 """
 
 
+# `make stack`: one user per role of include/orchestration/ui_roles.py beside the admin.
+STACK_USERS = {"viewer": "Viewer", "operator": "Operator", "approver": "Approver"}
+
+
+# Every port this process handed out: the kernel may offer a port again as soon as its probe
+# socket closed, long before the stack it went to starts listening on it (two stacks of one test
+# session were given the same port).
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free right now (all bound at once, so none repeats)."""
+    """`count` distinct loopback ports free right now (all bound at once, so none repeats), none
+    handed out before by this process."""
     with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = held.enter_context(socket.socket())
             sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
+            port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        _HANDED_OUT.update(ports)
+        return ports
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 1.0) -> Any:
@@ -121,7 +142,9 @@ class NativeStack:
     worker_envs: tuple[Mapping[str, str], ...] = ()
     # The log servers of the workers after the first, each on a port of its own.
     more_worker_log_ports: list[int] = field(default_factory=list)
-    # More UI users beside the admin, name -> simple auth manager role (viewer, user, op, admin).
+    auth_manager: str = SIMPLE_AUTH
+    # More UI users beside the admin, name -> role: under the simple auth manager one of viewer,
+    # user, op, admin; under FAB one of ui_roles.ROLES (Viewer, Operator, Approver), one user each.
     extra_users: Mapping[str, str] = field(default_factory=dict)
     extra_passwords: dict[str, str] = field(default_factory=dict)
 
@@ -167,9 +190,7 @@ class NativeStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_check_port),
             "AIRFLOW__API__SECRET_KEY": self.api_secret,
             "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
+            "AIRFLOW__CORE__AUTH_MANAGER": self.auth_manager,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
                 f"{name}:{role}" for name, role in {ADMIN: "admin", **self.extra_users}.items()
             ),
@@ -239,9 +260,27 @@ class NativeStack:
     def _airflow(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *args]
 
+    def ui_users_env(self) -> dict[str, str]:
+        """The FAB users (include/orchestration/ui_roles.py reads them): the admin and the extra users."""
+        env = {"AIRFLOW_ADMIN_USERNAME": ADMIN, "AIRFLOW_ADMIN_PASSWORD": self.password}
+        for name, role in self.extra_users.items():
+            prefix = f"AIRFLOW_{role.upper()}"
+            if f"{prefix}_USERNAME" in env:
+                raise ValueError(f"extra_users: two users with the role {role}; the FAB stack makes one per role")
+            env.update({f"{prefix}_USERNAME": name, f"{prefix}_PASSWORD": self.extra_passwords[name]})
+        return env
+
+    def sync_ui_users(self) -> None:
+        """Create or update FAB's roles and this stack's users, as compose's airflow-init does."""
+        users = [sys.executable, "-m", "include.orchestration.ui_roles"]
+        env = {**self.env(), **self.ui_users_env()}
+        subprocess.run(users, env=env, check=True, capture_output=True, cwd=REPO)
+
     def start(self, timeout_s: float = 180) -> NativeStack:
         self.write_passwords()
         subprocess.run(self._airflow("db", "migrate"), env=self.env(), check=True, capture_output=True, cwd=REPO)
+        if self.auth_manager == FAB_AUTH:
+            self.sync_ui_users()
         if self.mlflow_backend_url:
             self._spawn(
                 "mlflow",
@@ -326,7 +365,7 @@ class NativeStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # The public REST API, with a token from the simple auth manager. Generous read timeouts: an
+    # The public REST API, with a token from the auth manager (both answer /auth/token). Generous read timeouts: an
     # api-server on a busy machine answers in tens of seconds, and a slow answer is not an error.
     def token(self, user: str = ADMIN) -> str:
         response = requests.post(
@@ -405,6 +444,8 @@ def main(argv: list[str] | None = None) -> None:
                 mlflow_backend_url=mlflow_url,
                 api_port=args.api_port,
                 mlflow_port=args.mlflow_port,
+                auth_manager=FAB_AUTH,
+                extra_users=STACK_USERS,
             )
             _serve(stack)
     except KeyboardInterrupt:
@@ -425,6 +466,8 @@ def _serve(stack: NativeStack) -> None:
     try:
         stack.start()
         print(f"Airflow {stack.api_url} (user {ADMIN}, password {stack.password})")
+        for name, role in stack.extra_users.items():
+            print(f"        user {name} ({role}), password {stack.password_of(name)}")
         print(f"MLflow  {stack.mlflow_url} (user {ADMIN}, password {stack.mlflow_password})")
         print(f"logs in {stack.home / 'logs'}; Ctrl-C stops every process", flush=True)
         while True:

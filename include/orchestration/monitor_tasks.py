@@ -195,3 +195,22 @@ def verify_promotion(config: ModelConfig, ref: dict[str, Any], cur: dict[str, An
     if alert is not None:
         deliver_alert(alert, config.alerts.slack_conn_id, ctx.settings)
     return {"promotion_id": row.promotion_id, "verdict": row.verdict, "bound_held": row.bound_held}
+
+
+def canary(config: ModelConfig, cur: dict[str, Any]) -> dict[str, Any]:
+    """The canary settled on matured labels: promoted (success, `champion` moved), or ended (an
+    alert, once) or waiting, both skipped with the reason, as is a run with no canary."""
+    from include.retraining.promotion import CanaryOutcome, NoCanary, settle_canary_window
+
+    ctx = step_context(config, warehouse=True)
+    window = CurrentWindow.from_xcom(cur)
+    try:
+        result = settle_canary_window(ctx, window.served_matured, window.matured_window)
+    except NoCanary as exc:
+        raise AirflowSkipException(str(exc)) from None
+    log.info("canary of version %s: %s: %s", result.version, result.outcome.value, result.reason)
+    if result.alert is not None:
+        deliver_alert(result.alert, config.alerts.slack_conn_id, ctx.settings)
+    if result.outcome is not CanaryOutcome.PROMOTED:  # success only when champion moved (its asset event)
+        raise AirflowSkipException(f"canary of version {result.version} {result.outcome.value}: {result.reason}")
+    return result.to_xcom()

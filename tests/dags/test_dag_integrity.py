@@ -162,6 +162,22 @@ def test_approve_takes_the_extract_train_and_evaluate_results_as_task_inputs(tmp
     assert {"extract", "train", "evaluate", "approve"} <= dag.get_task("promote").upstream_task_ids
 
 
+def test_a_canary_adds_the_monitors_canary_task_only_when_configured(tmp_path, monkeypatch, dagbag) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    config = yaml.safe_load((MODELS / "churn.yaml").read_text())
+    config["serving"] = {"canary": {"fraction": 0.1}}
+    (models / "churn.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("RETRAINING_MODELS_DIR", str(models))
+
+    monitor = _dagbag().dags["monitor_churn"]
+
+    assert monitor.get_task("canary").upstream_task_ids == {"current", "performance"}
+    assert [o.name for o in monitor.get_task("canary").outlets] == ["churn_champion"]
+    assert "fraction 0.1" in monitor.doc_md
+    assert "canary" not in dagbag.dags["monitor_churn"].task_ids
+
+
 def test_bad_model_file_is_an_import_error_naming_it_and_others_still_load(tmp_path, monkeypatch) -> None:
     models = tmp_path / "models"
     models.mkdir()

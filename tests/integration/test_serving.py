@@ -27,6 +27,7 @@ import pytest
 
 from tests.support import REPO, fresh_postgres_databases, registry, tracker
 from tests.support_faults import free_port, wait_until
+from tests.support_served import log_version
 
 if TYPE_CHECKING:
     from include.retraining.common import Settings
@@ -63,33 +64,11 @@ class Store:
 def _log_version(store_settings: Settings, config: ModelConfig, seed: int) -> str:
     """Fit churn on a week of demo rows and log it as the retrain's train step does, then register it."""
     from demo.churn_data import generate_snapshots
-    from include.retraining.artifacts import content_hash, write_parquet_atomic
-    from include.retraining.learning import SKOPS_TRUSTED_TYPES, fit, synthetic_example
-    from include.retraining.tracking import SNAPSHOT_HASH_TAG, ModelLog, Registry, TrainingRunLog
 
     start = START + timedelta(days=7 * seed)
-    frame = generate_snapshots(1200, start, start + timedelta(days=7), seed=seed)
-    model = fit(config, frame)
-    digest = content_hash(frame)
-    path = write_parquet_atomic(frame, store_settings.artifact_root / f"{digest[:16]}.parquet")
-    features = frame[config.features.columns].astype({c: "float64" for c in config.features.numeric})
-    store_tracker = tracker(store_settings)
-    record = TrainingRunLog(
-        run_name=f"serving test {seed}",
-        tags={SNAPSHOT_HASH_TAG: digest},
-        params={"seed": seed},
-        config_json=config.model_dump(mode="json"),
-        frame=frame,
-        snapshot_path=str(path),
-        dataset_name=f"churn-{seed}",
-        target=config.target,
+    return log_version(
+        store_settings, config, generate_snapshots(1200, start, start + timedelta(days=7), seed=seed), seed
     )
-    logged = store_tracker.log_training_run(
-        store_tracker.ensure_experiment("churn"),
-        record,
-        ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
-    )
-    return Registry(store_tracker, "churn").register_version(logged.model_uri, logged.run_id, {})
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     )
     from include.retraining.config.monitor import AlertLimit, MonitorConfig
     from include.retraining.config.scoring import ScoringConfig
-    from include.retraining.config.serving import ServingConfig
+    from include.retraining.config.serving import CanaryConfig, ServingConfig
     from include.retraining.config.source import SourceConfig
     from include.retraining.config.trigger import TriggerConfig
 

@@ -308,13 +308,22 @@ class ModelConfig(Strict):
 
 
 def _multiclass_problems(config: ModelConfig) -> list[str]:
-    """Pooled gate evidence stores one score per row: a multiclass gate tests on its own holdout."""
-    if config.task != "multiclass" or config.gate.pooled_windows == 1:
+    """Pooled gate evidence stores one score per row: a multiclass gate tests on its own holdout;
+    the canary's paired test reads one score per served row too."""
+    if config.task != "multiclass":
         return []
-    return [
-        f"gate.pooled_windows {config.gate.pooled_windows}: a multiclass model's gate decides on its own "
-        "holdout only (pooled evidence holds one score per row, not a row of class probabilities); set it to 1"
-    ]
+    problems = []
+    if config.gate.pooled_windows != 1:
+        problems.append(
+            f"gate.pooled_windows {config.gate.pooled_windows}: a multiclass model's gate decides on its own "
+            "holdout only (pooled evidence holds one score per row, not a row of class probabilities); set it to 1"
+        )
+    if config.serving.canary is not None:
+        problems.append(
+            "serving.canary: not for a multiclass model yet (the canary's paired test reads one score per served "
+            "row, not its class probabilities); remove it"
+        )
+    return problems
 
 
 def _retention_problems(config: ModelConfig) -> list[str]:

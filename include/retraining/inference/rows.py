@@ -6,8 +6,10 @@ generated `rest:<request id>:<row>` that no source id takes; and as `event_time`
 timestamp the client sent, else the time of the answer. Its interval is its own instant,
 `(event_time - 1 s, event_time]`, so the monitor's window read (which prunes on the interval)
 finds it; no scoring interval ever supersedes it. The request id is its `run_id`, the request's
-feature values its `features` (JSON, one object per row); a multiclass model's answer also fills
-the class columns (`predictions.score_columns`), NULL on any other model's rows.
+feature values its `features` (JSON, one object per row), and `answered` whether its score was
+the answer sent (False: the champion's shadow score of a row the canary answered); a multiclass
+model's answer also fills the class columns (`predictions.score_columns`), NULL on any other
+model's rows.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class Answer:
     answered_at: datetime  # naive UTC
     frame: pd.DataFrame
     scores: np.ndarray | pd.DataFrame  # a multiclass model's: class probabilities, a column per class
+    # Which of these scores were the answer sent (None: all): False where another version (the
+    # canary, or the champion) answered the row and this one scored it in shadow.
+    answered: np.ndarray | None = None
+    # The rows' positions in the request (None: 0, 1, ...), for the ids generated for rows without
+    # one: both versions' rows of a canary request share them, so the monitor pairs them.
+    positions: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -62,7 +70,7 @@ def answer_rows(
         "model": _each(answers, counts, "model"),
         "model_version": _each(answers, counts, "version"),
         "alias": _each(answers, counts, "alias"),
-        "id": [i for a in answers for i in _ids(a.frame, id_column, a.request_id)],
+        "id": [i for a in answers for i in _ids(a, id_column)],
         "event_time": times.to_pydatetime().tolist(),
         "score": [None if np.isnan(score) else score for score in scored["score"].tolist()],
         "interval_start": (times - _INSTANT).to_pydatetime().tolist(),
@@ -71,6 +79,7 @@ def answer_rows(
         "run_id": _each(answers, counts, "request_id"),
         "source": [REST] * len(answered),
         "features": documents or [None] * len(answered),
+        "answered": [bool(v) for a in answers for v in (a.answered if a.answered is not None else [True] * a.rows)],
         **{c: list(scored[c]) if c in scored else unclassed for c in CLASS_COLUMNS},
     }
 
@@ -87,8 +96,10 @@ def _each(answers: Sequence[Answer], counts: list[int], field: str) -> list[Any]
     return [value for a, n in zip(answers, counts, strict=True) for value in [getattr(a, field)] * n]
 
 
-def _ids(frame: pd.DataFrame, id_column: str | None, request_id: str) -> list[str]:
-    generated = [f"{REST}:{request_id}:{i}" for i in range(len(frame))]
+def _ids(answer: Answer, id_column: str | None) -> list[str]:
+    frame = answer.frame
+    positions = range(len(frame)) if answer.positions is None else answer.positions.tolist()
+    generated = [f"{REST}:{answer.request_id}:{i}" for i in positions]
     if not id_column or id_column not in frame.columns:
         return generated
     values = frame[id_column]

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from include.retraining.predictions import (
+    ANSWERED,
     CLASS_COLUMNS,
     PREDICTION_ARROW_SCHEMA,
     ensure_predictions_table,
@@ -17,17 +18,17 @@ from include.retraining.predictions import (
 )
 from include.retraining.warehouse import WRITE_TIMEOUT_S, Database
 
-# The contract's columns, the two columns only REST rows fill and a multiclass model's class columns
+# The contract's columns, the columns only REST rows fill and a multiclass model's class columns
 # (`predictions/table.py` adds them to the table).
 APPENDED_SCHEMA = pa.schema(
-    [*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string())]
+    [*PREDICTION_ARROW_SCHEMA, ("source", pa.string()), ("features", pa.string()), (ANSWERED, pa.bool_())]
     + [(c, pa.string()) for c in CLASS_COLUMNS]
 )
 
 
 class PredictionAppender:
-    """Appends rows, given as columns (the contract's, `source`, `features` and the class columns), to
-    one table."""
+    """Appends rows, given as columns (the contract's, `source`, `features`, `answered` and the class
+    columns), to one table."""
 
     def __init__(self, db: Database, name: str) -> None:
         self._db, self._name, self._ready = db, name, False

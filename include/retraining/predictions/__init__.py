@@ -17,8 +17,8 @@ if TYPE_CHECKING:
         read_served,
         read_served_with_labels,
     )
-    from include.retraining.predictions.table import ARROW_SCHEMA as PREDICTION_ARROW_SCHEMA
     from include.retraining.predictions.table import (
+        ANSWERED,
         CLASS_COLUMNS,
         PREDICTED_CLASS,
         PROBABILITIES,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         replace_interval,
         score_columns,
     )
+    from include.retraining.predictions.table import ARROW_SCHEMA as PREDICTION_ARROW_SCHEMA
     from include.retraining.predictions.table import COLUMNS as PREDICTION_COLUMNS
     from include.retraining.predictions.table import REST as REST_SOURCE
     from include.retraining.predictions.table import ensure_table as ensure_predictions_table

@@ -14,8 +14,11 @@ transaction (`pg_advisory_xact_lock`); elsewhere SQLAlchemy under the same named
 
 The REST server's inference log appends rows (inference/store.py), `source` 'rest' (else 'batch'),
 `features` as JSON; an interval supersedes batch rows only (docs/operations.md, "Inference log").
-`ensure_table` adds `superseded_at`, `source`, `features` to an older table: rows live, 'batch';
-and `predicted_class`, `probabilities`, which a multiclass model's rows fill (`score_columns`).
+With a canary (`serving.canary`) a row's `answered` says whether its score was the answer given
+or a shadow score beside it (NULL: written without a canary, the champion's row answered).
+`ensure_table` adds `superseded_at`, `source`, `features`, `answered` to an older table: rows live,
+'batch', `answered` NULL; and `predicted_class`, `probabilities`, which a multiclass model's rows
+fill (`score_columns`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ SUPERSEDED_AT, SOURCE, FEATURES = "superseded_at", "source", "features"
 # object, class -> probability), which the monitor's metrics on matured labels need; NULL elsewhere.
 PREDICTED_CLASS, PROBABILITIES = "predicted_class", "probabilities"
 CLASS_COLUMNS = (PREDICTED_CLASS, PROBABILITIES)
+# Whether the row's score was the answer given (False: scored in shadow beside the version that
+# answered, as the champion beside a canary); NULL on rows written without it: the champion's answered.
+ANSWERED = "answered"
+# The columns a frame may add to the contract's, each with its Arrow type.
+_OPTIONAL = {PREDICTED_CLASS: pa.string(), PROBABILITIES: pa.string(), ANSWERED: pa.bool_()}
 BATCH, REST = "batch", "rest"
 ARROW_SCHEMA = pa.schema(
     [(c, pa.timestamp("us") if c in TIME_COLUMNS else pa.float64() if c == "score" else pa.string()) for c in COLUMNS]
@@ -70,6 +78,7 @@ def _added_columns() -> list[sa.Column]:
         sa.Column(PROBABILITIES, sa.Text(), nullable=True),
         sa.Column(SOURCE, sa.String(16), nullable=True, server_default=BATCH),
         sa.Column(FEATURES, sa.Text(), nullable=True),
+        sa.Column(ANSWERED, sa.Boolean(create_constraint=False), nullable=True),
     ]
 
 
@@ -96,9 +105,10 @@ def grant_append(db: Database, name: str, role: str) -> None:
 
 
 def replace_interval(db: Database, name: str, frame: pd.DataFrame, model: str, interval: Window) -> int:
-    """Replace the model's rows of one scoring interval with `frame` (contract columns), in one
-    transaction; the number of rows written."""
-    unknown = (set(frame.columns) - set(CLASS_COLUMNS)) ^ set(COLUMNS)
+    """Replace the model's rows of one scoring interval with `frame` (contract columns, a multiclass
+    model's class columns, `answered` when a canary split the interval), in one transaction; the
+    number of rows written."""
+    unknown = (set(frame.columns) - set(_OPTIONAL)) ^ set(COLUMNS)
     if unknown:
         raise ValueError(f"predictions frame columns differ from the contract: {sorted(unknown)}")
     ensure_table(db, name)
@@ -159,13 +169,13 @@ def probabilities_frame(texts: pd.Series) -> pd.DataFrame:
 
 
 def _written(frame: pd.DataFrame) -> list[str]:
-    """The contract's columns, and a multiclass model's class columns when the frame has them."""
-    return [*COLUMNS, *(c for c in CLASS_COLUMNS if c in frame.columns)]
+    """The contract's columns, and the optional ones (class columns, `answered`) the frame has."""
+    return [*COLUMNS, *(c for c in _OPTIONAL if c in frame.columns)]
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     columns = _written(frame)
-    schema = pa.schema([*ARROW_SCHEMA, *((c, pa.string()) for c in columns[len(COLUMNS) :])])
+    schema = pa.schema([*ARROW_SCHEMA, *((c, _OPTIONAL[c]) for c in columns[len(COLUMNS) :])])
     return pa.Table.from_pandas(frame[columns], schema=schema, preserve_index=False)
 
 

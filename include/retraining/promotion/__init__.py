@@ -2,9 +2,11 @@
 
 The gate (a paired one-sided interval of challenger minus champion on the same holdout, pooled
 across retrains against the same champion), what the challenger is compared with, approval by a
-person, and every move of `champion` (`move_champion`: promotion, approval, and the rollbacks of
-the `rollback` package) with the reconciliation of a move that was recorded but not made, each log
-row first, under one lock; and, after a promotion, whether it paid off as the gate promised."""
+person, the canary (a passing version answering a share of traffic until matured labels decide),
+and every move of `champion` (`move_champion`: promotion, approval, the canary's promotion and the
+rollbacks of the `rollback` package) with the reconciliation of a move that was recorded but not
+made, each log row first, under one lock; and, after a promotion, whether it paid off as the gate
+promised."""
 
 from __future__ import annotations
 
@@ -36,10 +38,21 @@ if TYPE_CHECKING:
         fail_closed,
         score_version,
     )
+    from include.retraining.promotion.canary import (
+        CanaryOutcome,
+        CanaryResult,
+        NoCanary,
+        canary_pairs,
+        judge_canary,
+        on_canary,
+        settle_canary,
+        settle_canary_window,
+    )
     from include.retraining.promotion.contracts import Evaluated, Promotion, PromotionOutcome
     from include.retraining.promotion.evidence import HoldoutEvidence, PooledEvidence, in_tenure, pool_evidence
     from include.retraining.promotion.gate import GateDecision, GuardrailCheck, decide_promotion, gate_interval, judge
     from include.retraining.promotion.moves import (
+        CANARY,
         Applied,
         Reconciled,
         Reconciliation,
@@ -50,6 +63,7 @@ if TYPE_CHECKING:
         promotion_lock,
         reconcile,
         refusal,
+        start_canary,
     )
     from include.retraining.promotion.pooling import current_evidence, pooled_for, store_evidence, tenure_start
     from include.retraining.promotion.verification import (

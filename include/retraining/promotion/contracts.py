@@ -67,6 +67,8 @@ class PromotionOutcome(StrEnum):
     DRY_RUN_BLOCK = "dry_run_block"
     # Not promoted, but a move the promotion log recorded and the registry lost was completed.
     REPAIRED = "repaired"
+    # Passed the gate with `serving.canary` set: alias `challenger` on canary, the monitor decides.
+    CANARY = "canary"
 
     @property
     def changed_champion(self) -> bool:

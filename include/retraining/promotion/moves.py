@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # Rows that moved `champion`; a `reject` row records a decision that moved nothing.
 MOVES = frozenset(PromotionAction) - {PromotionAction.REJECT}
+# The decision tag of a version on canary: only such a `challenger` answers traffic.
+CANARY = "canary"
 # How far back reconcile looks for the newest move past non-moving rows.
 _LOOKBACK = 50
 # The MLflow run behind `to_version`, stored in the row's figures: reconcile completes a move only
@@ -172,6 +174,12 @@ def refusal(current: Champion | None, evaluated_version: str | None, version: st
     return None
 
 
+def start_canary(ctx: StepContext, version: str, tags: dict[str, str]) -> None:
+    """Put a version the gate passed on canary (`serving.canary`, promotion/canary.py): alias
+    `challenger`, tagged as such; `champion` does not move and the log has no row yet."""
+    ctx.registry.mark_challenger(version, {**tags, DECISION_TAG: CANARY})
+
+
 @dataclass(frozen=True)
 class Applied:
     """What the locked promote step did: the promotion (None when it did not promote), why a
@@ -180,6 +188,8 @@ class Applied:
     promotion: Promotion | None
     refused: str | None
     reconciled: Reconciliation
+    # The gate passed with `serving.canary` set: the version went on canary, `champion` stayed.
+    canary: bool = False
 
     @property
     def repaired(self) -> bool:
@@ -220,7 +230,7 @@ def apply_decision(
     approved_by: str | None = None,
 ) -> Applied:
     """Under the model's promotion lock: reconcile, then move `champion` to `version` if the gate
-    passed and compare-and-set allows."""
+    passed and compare-and-set allows (with `serving.canary`: put it on canary instead)."""
     registry, db = ctx.registry, ctx.pipeline_db
     with promotion_lock(db, ctx.config.name):
         reconciled = reconcile(db, registry, ctx.config.name)
@@ -229,6 +239,9 @@ def apply_decision(
         refused = refusal(registry.champion(), evaluated.champion_version, version, window_end)
         if refused is not None:
             return Applied(None, refused, reconciled)
+        if ctx.config.serving.canary is not None:
+            start_canary(ctx, version, tags)
+            return Applied(None, None, reconciled, canary=True)
         record = promotion_record(ctx, evaluated, version, approved_by)
         previous = move_champion(db, registry, record, tags)
     return Applied(Promotion(PromotionOutcome.PROMOTED, version, evaluated.reason, previous), None, reconciled)

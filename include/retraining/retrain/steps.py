@@ -341,6 +341,8 @@ def promote_or_block(
     applied = apply_decision(ctx, evaluated, version, extracted.window.end, tags, approved_by)
     if applied.promotion is not None:
         return applied.promotion, None
+    if applied.canary:  # serving.canary: the monitor promotes or ends it on matured labels
+        return Promotion(PromotionOutcome.CANARY, version, f"on canary: {evaluated.reason}"), None
     reason = evaluated.reason if applied.refused is None else f"promotion refused: {applied.refused}"
     if applied.repaired:
         reason = f"{applied.reconciled.message}; this challenger: {reason}"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from include.retraining import face
 
 if TYPE_CHECKING:
+    from include.retraining.score.canary import canary_rows, id_share
     from include.retraining.score.contracts import (
         Alias,
         AliasScored,

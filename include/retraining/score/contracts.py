@@ -39,6 +39,8 @@ class ScoringPlan:
     champion: str
     challenger: str | None
     shadow: ShadowOutcome
+    # The challenger is on canary (`serving.canary`): the share of rows it answers.
+    canary: float | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class ScoringPlan:
             "champion": self.champion,
             "challenger": self.challenger,
             "shadow": self.shadow.value,
+            "canary": self.canary,
         }
 
     @classmethod
@@ -57,6 +60,7 @@ class ScoringPlan:
             str(data["champion"]),
             data.get("challenger"),
             ShadowOutcome(data["shadow"]),
+            data.get("canary"),
         )
 
 

@@ -2,8 +2,10 @@
 
 `plan` resolves the aliases once, so both tasks of a run use the same versions even if an alias
 moves meanwhile. `score` reads the interval's rows, scores them with the champion (and the shadow
-challenger), and replaces the interval in the predictions table in one transaction: bad input
-raises before anything is written, so a failed run leaves the interval as it was.
+challenger, or the version on canary: `answered` then marks which of the two scores each row's
+consumer takes, by the REST server's sticky rule), and replaces the interval in the predictions
+table in one transaction: bad input raises before anything is written, so a failed run leaves the
+interval as it was.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from include.retraining.alerts import Alert
@@ -18,12 +21,15 @@ from include.retraining.common import Window
 from include.retraining.config import SourceConfig
 from include.retraining.learning import model_features
 from include.retraining.predictions import (
+    ANSWERED,
     ensure_predictions_table,
     grant_predictions_append,
     prune_predictions_before,
     replace_interval,
 )
+from include.retraining.promotion import on_canary
 from include.retraining.runs import StepContext
+from include.retraining.score.canary import canary_rows
 from include.retraining.score.contracts import (
     Alias,
     AliasScored,
@@ -52,19 +58,19 @@ def plan(ctx: StepContext) -> ScoringPlan:
     champion = ctx.registry.champion()
     if champion is None:
         raise NoChampion(f"model {config.name!r} has no alias `champion` yet: nothing to score until one is promoted")
+    found = ctx.registry.alias(Alias.CHALLENGER.value) if scoring.shadow or config.serving.canary else None
+    found = found if found is not None and found.version != champion.version else None
+    canary = config.serving.canary.fraction if config.serving.canary and found and on_canary(found.tags) else None
     challenger, shadow = None, ShadowOutcome.OFF
-    if scoring.shadow:
-        found = ctx.registry.alias(Alias.CHALLENGER.value)
-        if found is not None and found.version != champion.version:
-            challenger, shadow = found.version, ShadowOutcome.SCORED
-        else:
-            shadow = ShadowOutcome.NONE
+    if scoring.shadow or canary is not None:  # a version on canary is scored with or without shadow
+        challenger, shadow = (found.version, ShadowOutcome.SCORED) if found else (None, ShadowOutcome.NONE)
     return ScoringPlan(
         interval=interval,
         table=config.predictions_table,
         champion=champion.version,
         challenger=challenger,
         shadow=shadow,
+        canary=canary,
     )
 
 
@@ -85,10 +91,14 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
             "prediction needs the source id (the predictions table's `id`): fix the upstream load"
         )
     frames, scored = [], []
+    answered = _canary_split(rows, source.id_column, planned, models)
     for alias, version, model in models:
         scores, report = score_with_report(model, rows, config, ctx.settings.fit_threads)
         stamp = Stamp(config.name, version, alias.value, window, scored_at, ctx.run.run_id)
-        frames.append(prediction_rows(rows, scores, source.id_column, source.timestamp_column, stamp))
+        frame = prediction_rows(rows, scores, source.id_column, source.timestamp_column, stamp)
+        if answered is not None:
+            frame[ANSWERED] = answered if alias is Alias.CHALLENGER else ~answered
+        frames.append(frame)
         scored.append(
             AliasScored(
                 alias=alias,
@@ -114,6 +124,16 @@ def score(ctx: StepContext, planned: ScoringPlan, scored_at: datetime) -> Scorin
         shadow_error=shadow_error,
         pruned=prune_predictions(ctx, planned),
     )
+
+
+def _canary_split(
+    rows: pd.DataFrame, id_column: str, planned: ScoringPlan, models: list[tuple[Alias, str, Any]]
+) -> np.ndarray | None:
+    """The rows the version on canary answers (the REST server's sticky rule: every batch row has
+    its id), or None without a canary that loaded: then the champion answered every row."""
+    if planned.canary is None or not any(alias is Alias.CHALLENGER for alias, _, _ in models):
+        return None
+    return canary_rows(rows, id_column, planned.canary, lambda: 1.0)
 
 
 def prune_predictions(ctx: StepContext, planned: ScoringPlan) -> int:

@@ -161,6 +161,14 @@ class Registry:
         self.tag_version(version, tags)
         self.client.set_registered_model_alias(self.name, CHALLENGER, version)
 
+    def remove_alias(self, alias: str) -> None:
+        """Delete the alias; an alias already gone is no error (a retry of the same removal)."""
+        try:
+            self.client.delete_registered_model_alias(self.name, alias)
+        except MlflowException as exc:
+            if not (does_not_exist(exc) or self._alias_absent(alias)):
+                raise self._error(f"cannot remove alias {alias!r}", exc) from exc
+
     def latest_version(self) -> Champion | None:
         """The newest registered version and its tags (the latest gate decision); None when there is none."""
         try:

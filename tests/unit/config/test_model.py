@@ -273,3 +273,12 @@ def test_a_multiclass_gate_refuses_what_it_cannot_decide_on(
 
     with pytest.raises(ModelConfigError, match=message):
         load_model_config(_write(tmp_path, churn))
+
+
+def test_a_multiclass_model_refuses_a_canary_naming_the_key(tmp_path: Path, churn: dict) -> None:
+    churn["task"] = "multiclass"
+    churn["gate"] = {"threshold": 0.7}
+    churn["serving"] = {"canary": {"fraction": 0.1}}
+
+    with pytest.raises(ModelConfigError, match=r"serving\.canary: not for a multiclass model yet"):
+        load_model_config(_write(tmp_path, churn))

@@ -543,3 +543,25 @@ def test_mlflow_reader_makes_serves_user_on_the_bundled_server_as_its_admin(serv
     assert reader["MLFLOW_TRACKING_PASSWORD"] == server["MLFLOW_AUTH_ADMIN_PASSWORD"]
     assert serve["MLFLOW_TRACKING_USERNAME"] == reader["SERVING_MLFLOW_USERNAME"]
     assert serve["MLFLOW_TRACKING_PASSWORD"] == reader["SERVING_MLFLOW_PASSWORD"]
+
+
+@pytest.mark.parametrize("name", (*ONE_SHOT_SERVICES, *AIRFLOW_SERVICES))
+def test_every_airflow_container_runs_fab_as_the_native_stack_does(services, name):
+    from tools.native_stack import FAB_AUTH
+
+    assert _environment(services[name])["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH
+
+
+def test_airflow_init_makes_one_ui_user_per_role_with_a_required_password(services):
+    from include.orchestration.ui_roles import ROLES
+
+    init = services["airflow-init"]
+    env = _environment(init)
+
+    assert "python -m include.orchestration.ui_roles" in init["command"][-1].split("airflow db migrate", 1)[1]
+    for role in ROLES:
+        password = f"AIRFLOW_{role.upper()}_PASSWORD"
+        assert env[password].startswith("${" + password + ":?"), password
+        assert env[f"AIRFLOW_{role.upper()}_USERNAME"].endswith(
+            ":-" + _env_example()[f"AIRFLOW_{role.upper()}_USERNAME"] + "}"
+        )

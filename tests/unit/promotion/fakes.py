@@ -67,6 +67,16 @@ class MovingRegistry:
     def point_previous_champion(self, version: str, replaced_by: str) -> None:
         self.aliases["previous_champion"] = version
 
+    def alias(self, alias: str) -> Champion | None:
+        return self.version(self.aliases.get(alias))
+
+    def mark_challenger(self, version: str, tags: dict[str, str]) -> None:
+        self.tags[version] = {**self.tags.get(version, {}), **tags}
+        self.aliases["challenger"] = version
+
+    def remove_alias(self, alias: str) -> None:
+        self.aliases.pop(alias, None)
+
 
 def three_versions() -> MovingRegistry:
     """Versions 1..3 of churn; 3 is champion, 2 previous_champion."""

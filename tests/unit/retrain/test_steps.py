@@ -143,6 +143,24 @@ def test_promotion_moves_the_champion_it_was_compared_with(tmp_path: Path, extra
     assert row.figures["challenger_value"] == 0.8 and row.run_url.endswith("/runs/manual__1")
 
 
+def test_with_a_canary_a_passing_gate_puts_the_version_on_canary_and_logs_nothing(tmp_path: Path, extracted) -> None:
+    from include.retraining.config import CanaryConfig
+    from include.retraining.tracking import DECISION_TAG
+
+    config = CONFIG.model_copy(
+        update={"serving": CONFIG.serving.model_copy(update={"canary": CanaryConfig(fraction=0.1)})}
+    )
+    registry = FakeRegistry(champion("2"))
+
+    promotion, alert = retrain.promote(
+        step_context(tmp_path, FakeTracker({}), registry, config=config), extracted, TRAINED, _evaluated("2")
+    )
+
+    assert promotion == Promotion(PromotionOutcome.CANARY, "3", "on canary: better") and alert is None
+    assert registry.promoted == [] and [(v, t[DECISION_TAG]) for v, t in registry.challengers] == [("3", "canary")]
+    assert history(log_db(tmp_path), "churn") == []
+
+
 def test_promotion_is_refused_when_the_champion_changed_after_evaluation(tmp_path: Path, extracted) -> None:
     registry = FakeRegistry(champion("4"))
     promotion, alert = retrain.promote(

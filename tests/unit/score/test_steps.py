@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from include.retraining.common import Window, load_settings
-from include.retraining.config import ScoringConfig, load_model_config
+from include.retraining.config import CanaryConfig, ScoringConfig, load_model_config
 from include.retraining.runs import RunInfo, StepContext
 from include.retraining.score import NoChampion, ScoringInputError, ShadowOutcome
 from include.retraining.score import steps as score_steps
-from include.retraining.tracking import Champion, UnusableModelError
+from include.retraining.tracking import DECISION_TAG, Champion, UnusableModelError
 from include.retraining.warehouse import Warehouse, WarehouseError
 
 pytestmark = pytest.mark.unit
@@ -30,12 +30,14 @@ SCORED_AT = datetime(2026, 3, 2, 6, tzinfo=UTC)
 
 
 class Registry:
-    def __init__(self, **aliases: str) -> None:
+    def __init__(self, tags: dict[str, dict[str, str]] | None = None, **aliases: str) -> None:
         self.aliases = aliases
+        self.tags = tags or {}  # version tags: the canary's decision tag
 
     def alias(self, name: str):
         version = self.aliases.get(name)
-        return Champion(version, f"run-{version}", f"models:/churn@{name}", {}) if version else None
+        tags = self.tags.get(version, {})
+        return Champion(version, f"run-{version}", f"models:/churn@{name}", tags) if version else None
 
     def champion(self):
         return self.alias("champion")
@@ -245,3 +247,40 @@ def test_a_serving_role_is_granted_append_after_the_write_and_refused_by_name_wh
         score_steps.score(ctx, score_steps.plan(ctx), SCORED_AT)
 
     assert _written(warehouse).empty  # refused before anything was written
+
+
+def _on_canary(ctx: StepContext, fraction: float = 0.5) -> StepContext:
+    serving = ctx.config.serving.model_copy(update={"canary": CanaryConfig(fraction=fraction)})
+    return replace(ctx, config=ctx.config.model_copy(update={"serving": serving}))
+
+
+@pytest.mark.parametrize("shadow", [False, True])
+def test_a_version_on_canary_answers_its_share_of_the_batch_by_the_servers_rule(tmp_path: Path, shadow) -> None:
+    from include.retraining.score import canary_rows
+
+    ids = [f"c{i}" for i in range(20)]
+    warehouse = _warehouse(tmp_path, ids)
+    registry = Registry({"4": {DECISION_TAG: "canary"}}, champion="3", challenger="4")
+    ctx = _on_canary(_ctx(registry, warehouse=warehouse, shadow=shadow))
+
+    planned = score_steps.plan(ctx)
+    score_steps.score(ctx, planned, SCORED_AT)
+
+    written = _written(warehouse)
+    expected = canary_rows(pd.DataFrame({"customer_id": ids}), "customer_id", 0.5, lambda: 1.0)
+    champion, canary = (written[written["alias"] == a].set_index("id").loc[ids] for a in ("champion", "challenger"))
+    assert (planned.challenger, planned.canary) == ("4", 0.5) and 0 < expected.sum() < len(ids)
+    assert canary["answered"].astype(bool).tolist() == expected.tolist()
+    assert champion["answered"].astype(bool).tolist() == (~expected).tolist()
+
+
+def test_a_blocked_challenger_is_no_canary_and_without_shadow_is_not_scored(tmp_path: Path) -> None:
+    warehouse = _warehouse(tmp_path, ["a", "b"])
+    registry = Registry({"4": {DECISION_TAG: "block"}}, champion="3", challenger="4")
+    ctx = _on_canary(_ctx(registry, warehouse=warehouse))
+
+    planned = score_steps.plan(ctx)
+    score_steps.score(ctx, planned, SCORED_AT)
+
+    assert (planned.challenger, planned.canary, planned.shadow) == (None, None, ShadowOutcome.OFF)
+    assert set(_written(warehouse)["alias"]) == {"champion"} and _written(warehouse)["answered"].isna().all()

@@ -39,6 +39,7 @@ class FakeRegistry:
 
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
+        self.tags: dict[str, dict[str, str]] = {}  # version tags (the canary's decision tag)
         self.models: dict[str, Any] = {"1": FakeModel(0.0), "2": FakeModel(1.0)}
         self.down = False
 
@@ -46,7 +47,7 @@ class FakeRegistry:
         if self.down:
             raise RuntimeError("connection refused")
         version = self.aliases.get(alias)
-        return AliasTarget(version, f"run-{version}") if version else None
+        return AliasTarget(version, f"run-{version}", self.tags.get(version, {})) if version else None
 
     def load(self, version: str) -> Any:
         model = self.models[version]

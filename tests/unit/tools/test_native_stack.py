@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.native_stack import NativeStack
+from tools.native_stack import ADMIN, FAB_AUTH, NativeStack, free_ports
 
 pytestmark = pytest.mark.unit
 
@@ -104,3 +104,37 @@ def test_workers_of_their_own_each_get_their_environment_a_celery_name_and_a_log
     assert "celery-worker@%h" in a_command and "celery-worker-2@%h" in b_command
     ports = {a_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"], b_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]}
     assert len(ports) == 2 and str(stack.api_port) not in ports
+
+
+def _fab_stack(home: Path, users: dict[str, str]) -> NativeStack:
+    return NativeStack(home=home, metadata_url="sqlite:///unused.db", auth_manager=FAB_AUTH, extra_users=users)
+
+
+def test_a_fab_stack_makes_one_user_per_role_with_its_own_password(tmp_path: Path) -> None:
+    stack = _fab_stack(tmp_path, {"vera": "Viewer", "ada": "Approver"})
+
+    env, users = stack.env(), stack.ui_users_env()
+
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH
+    assert users == {
+        "AIRFLOW_ADMIN_USERNAME": ADMIN,
+        "AIRFLOW_ADMIN_PASSWORD": stack.password,
+        "AIRFLOW_VIEWER_USERNAME": "vera",
+        "AIRFLOW_VIEWER_PASSWORD": stack.password_of("vera"),
+        "AIRFLOW_APPROVER_USERNAME": "ada",
+        "AIRFLOW_APPROVER_PASSWORD": stack.password_of("ada"),
+    }
+    assert len({stack.password, stack.password_of("vera"), stack.password_of("ada")}) == 3
+
+
+def test_a_fab_stack_refuses_two_users_for_one_role(tmp_path: Path) -> None:
+    stack = _fab_stack(tmp_path, {"a": "Viewer", "b": "Viewer"})
+
+    with pytest.raises(ValueError, match="two users with the role Viewer"):
+        stack.ui_users_env()
+
+
+def test_a_port_is_never_handed_out_twice_in_one_process() -> None:
+    first, second = free_ports(200), free_ports(200)
+
+    assert len(set(first) | set(second)) == 400

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from include.retraining.common import load_settings
 from include.retraining.learning import SKOPS_TRUSTED_TYPES
-from include.retraining.tracking import CHAMPION, PREVIOUS_CHAMPION, Registry, RegistryError, Tracker
+from include.retraining.tracking import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, Registry, RegistryError, Tracker
 from include.retraining.tracking.tags import REPLACED_BY_TAG
 
 pytestmark = pytest.mark.unit
@@ -79,6 +79,19 @@ def test_promotion_moves_champion_and_keeps_the_rollback_pointer(client: MlflowC
     assert aliases[CHAMPION] == v2 and aliases[PREVIOUS_CHAMPION] == v1
     assert client.get_model_version(NAME, v1).tags[REPLACED_BY_TAG] == v2
     assert registry.champion().version == v2
+
+
+def test_removing_an_alias_is_idempotent_and_leaves_the_others(client: MlflowClient, tmp_path: Path) -> None:
+    """The canary's end: alias `challenger` removed, and removed again by a retry."""
+    v1, v2 = _versions(client, 2, tmp_path)
+    registry = _registry(client, tmp_path)
+    registry.promote(v1, {})
+    registry.mark_challenger(v2, {"retraining.decision": "canary"})
+
+    registry.remove_alias(CHALLENGER)
+    registry.remove_alias(CHALLENGER)
+
+    assert _aliases(client) == {CHAMPION: v1} and registry.alias(CHALLENGER) is None
 
 
 def test_a_failed_champion_move_leaves_previous_champion_untouched(
