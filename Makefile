@@ -71,7 +71,7 @@ chromium: ## Install Debian's Chromium for the browser test, when missing (needs
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "no /usr/bin/chromium and not root: the UI test will skip (fail under CI=true)"; fi; }
 
-demo: venv ## Run the demo end to end on the embedded default (fresh .data/)
+demo: venv ## Run the demo end to end on the embedded default (fresh .data/), then its backtest: the quarter's report in .data/demo/backtest/
 	$(BIN)/python -m demo.run
 
 # tools.services points the tests at PostgreSQL and Redis: the configured ones when they answer,
@@ -137,8 +137,8 @@ bench-gate: venv ## Gate simulations: old bootstrap vs DeLong, then evidence poo
 	$(BIN)/python bench/gate_sim.py --reps 200
 	$(BIN)/python bench/gate_pooled_sim.py --reps 400
 
-bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers (~3-8 min): docs/decisions.md
-	$(BIN)/python bench/decisions.py --reps $(or $(REPS),3)
+bench-decisions: venv ## Trigger policy on simulated half-years: false alarms, detection delay, repeated triggers; then its value vs left alone, every cron and an oracle (ONLY=trigger|value; ~6-10 min on 2 idle cores): docs/decisions.md
+	$(BIN)/python bench/decisions.py --reps $(or $(REPS),3) --value-reps $(or $(VALUE_REPS),2) --jobs 2 $(if $(ONLY),--only $(ONLY))
 
 bench-backtest: venv ## A year of weekly windows at 5,000 rows through `python -m retraining backtest` (~5-10 min): docs/benchmarks.md
 	$(BIN)/python bench/backtest_bench.py --weeks $(or $(WEEKS),52) --rows $(or $(ROWS),5000)

@@ -1,6 +1,6 @@
 """Benchmark: the monitor's retrain decisions, measured on simulated half-years.
 
-    .venv/bin/python bench/decisions.py [--reps 3] [--seed 20261125] [--out docs/decisions.md] [--jobs 1]
+    .venv/bin/python bench/decisions.py [--reps 3] [--value-reps 2] [--seed 20261125] [--out docs/decisions.md] [--jobs 1]
 
 (The time, machine and load of the last run are in the section it writes.)
 
@@ -19,7 +19,8 @@ windows of `COMPARED` (the seasonal reference's rows: the same week a year earli
 window). Beside each decision the harness computes the performance estimate (labels not matured)
 and the window's true ROC AUC; neither is an input of any decision.
 
-Writes the section "## The trigger policy" of docs/decisions.md.
+Writes the section "## The trigger policy" of docs/decisions.md, then (bench/decisions_value.py) the
+section "## The value of the trigger policy": what each policy served, against every cron and an oracle.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +44,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.decisions_tables import acceptance, estimate_table, seasonal_table, table  # noqa: E402
+from bench.decisions_tables import (  # noqa: E402
+    acceptance,
+    estimate_table,
+    seasonal_table,
+    table,
+    value_acceptance,
+    value_table,
+)
 from bench.docs_section import write_section  # noqa: E402
 from include.retraining.common import sample_rows  # noqa: E402
 from include.retraining.config import MonitorConfig, TriggerConfig  # noqa: E402
@@ -135,13 +144,23 @@ def reference(rng: np.random.Generator, scenario: Scenario) -> tuple[pd.DataFram
 
 
 class Champion:
-    def __init__(self, frame: pd.DataFrame, y: np.ndarray, seed: int) -> None:
+    """A model fitted on `frame` less its holdout: HOLDOUT_ROWS random rows, or with `out_of_time`
+    the last HOLDOUT_ROWS (a retrain's holdout, as `training.holdout_fraction` takes it).
+    `trained_until`: the last window of its rows (the first champion's are drawn apart, before all)."""
+
+    def __init__(
+        self, frame: pd.DataFrame, y: np.ndarray, seed: int, out_of_time: bool = False, trained_until: int = -(10**6)
+    ) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        holdout = np.random.default_rng(seed).permutation(len(frame))[:HOLDOUT_ROWS]
         mask = np.zeros(len(frame), bool)
-        mask[holdout] = True
+        if out_of_time:
+            mask[-HOLDOUT_ROWS:] = True
+        else:
+            mask[np.random.default_rng(seed).permutation(len(frame))[:HOLDOUT_ROWS]] = True
         self.model = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(frame[~mask], y[~mask])
+        self.reference, self.holdout, self.holdout_y = frame, frame[mask], y[mask]
+        self.trained_until = trained_until
         self.holdout_scores = self.scores(frame[mask])
         self.holdout_auc = metric_value("roc_auc", y[mask], self.holdout_scores)
         self.probability = calibrator(self.holdout_scores, y[mask])  # the performance estimate's map
@@ -212,31 +231,63 @@ def run_half_year(
         auc = expected_roc_auc(scores[t], labels.astype("float64"))
         estimated = expected_roc_auc(scores[t], champion.probability(scores[t]))
         for mode, replay in replays.items():
-            again = column_tests(season[mode][t], cur, FEATURES, []) if mode in season else None
-            found = drift_evidence(
-                tests,
-                champion.importance,
-                replay.trigger,
-                champion_version="1",
-                n_reference=len(ref_sample),
-                n_current=len(cur),
-                seasonal_tests=again,
-                seasonal=SeasonalEvidence(mode, len(season[mode][t]) if mode in season else 0),
-            )
-            decision = decide(
-                found,
-                prediction_psi=psi,
-                performance_drop=drop,
-                monitor=monitor,
-                trigger=replay.trigger,
-                history=History(tuple(replay.history), replay.last_trigger),
-                now=now,
-            )
-            record = WindowRecord(now, "1", decision.retrain, decision.drift_detected, frozenset(decision.signature))
-            replay.history.append(record)
-            replay.last_trigger = now if decision.retrain else replay.last_trigger
-            replay.windows.append(Window(decision, found.weighted_drift, psi, drop, auc, estimated))
+            seasonal = season[mode][t] if mode in season else None
+            observed = Observed(cur, tests, len(ref_sample), psi, drop, now)
+            decision, weighted = monitor_decision(replay, champion, "1", observed, seasonal, monitor)
+            replay.windows.append(Window(decision, weighted, psi, drop, auc, estimated))
     return {mode: replay.windows for mode, replay in replays.items()}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the monitor sees of one window: its rows, their tests against the champion's
+    reference, the prediction PSI, the matured metric's drop, and when it runs."""
+
+    rows: pd.DataFrame
+    tests: Any
+    n_reference: int
+    psi: float
+    drop: float | None
+    now: datetime
+
+
+def monitor_decision(
+    replay: Replay,
+    champion: Champion,
+    version: str,
+    observed: Observed,
+    seasonal: pd.DataFrame | None,
+    monitor: MonitorConfig,
+) -> tuple[DriftDecision, float]:
+    """One monitoring run's decision, as `data_drift` and `decide` make it, kept in the replay's
+    history as `model_monitoring` keeps it; with the weighted drift it saw."""
+    again = column_tests(seasonal, observed.rows, FEATURES, []) if seasonal is not None else None
+    mode = replay.trigger.seasonal_reference
+    found = drift_evidence(
+        observed.tests,
+        champion.importance,
+        replay.trigger,
+        champion_version=version,
+        n_reference=observed.n_reference,
+        n_current=len(observed.rows),
+        seasonal_tests=again,
+        seasonal=SeasonalEvidence(mode, len(seasonal) if seasonal is not None else 0),
+    )
+    decision = decide(
+        found,
+        prediction_psi=observed.psi,
+        performance_drop=observed.drop,
+        monitor=monitor,
+        trigger=replay.trigger,
+        history=History(tuple(replay.history), replay.last_trigger),
+        now=observed.now,
+    )
+    now = observed.now
+    replay.history.append(
+        WindowRecord(now, version, decision.retrain, decision.drift_detected, frozenset(decision.signature))
+    )
+    replay.last_trigger = now if decision.retrain else replay.last_trigger
+    return decision, found.weighted_drift
 
 
 @dataclass
@@ -305,24 +356,55 @@ def measure(reps: int, seed: int, monitor: MonitorConfig, modes: tuple[str, ...]
     return results
 
 
+def measure_value(reps: int, seed: int, monitor: MonitorConfig, jobs: int) -> list:
+    """The value table's half-years (bench/decisions_value.py), `jobs` > 1: in processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.decisions_value import measure_value_unit
+
+    units = [(s, rep, seed, monitor) for s in range(len(SCENARIOS)) for rep in range(reps)]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            done = list(pool.map(measure_value_unit, units))
+    else:
+        done = [measure_value_unit(unit) for unit in units]
+    return [row for rows in done for row in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "decisions.md")
     parser.add_argument("--jobs", type=int, default=1, help="processes (the scenarios' repetitions in parallel)")
+    parser.add_argument("--value-reps", type=int, default=2, help="half-years per scenario of the value table")
+    parser.add_argument(
+        "--only", choices=("trigger", "value"), default=None, help="one of the two sections (default: both)"
+    )
     args = parser.parse_args()
-    started, start_load = time.perf_counter(), os.getloadavg()[0]
     trigger, monitor = TriggerConfig(), MonitorConfig()
-    results = measure(args.reps, args.seed, monitor, MODES, args.jobs)
-    cells = results[trigger.seasonal_reference]
-    elapsed = time.perf_counter() - started
-    parts = [table(cells), acceptance(cells), seasonal_table(results, trigger), estimate_table(cells)]
-    print("\n\n".join(parts))
-    print(f"{elapsed:.0f} s")
-    if args.out:
-        section = render(parts, args, elapsed, (start_load, os.getloadavg()[0]), trigger, monitor)
-        write_section(args.out, SECTION, section, "Decisions, measured")
+    if args.only in (None, "trigger"):
+        started, start_load = time.perf_counter(), os.getloadavg()[0]
+        results = measure(args.reps, args.seed, monitor, MODES, args.jobs)
+        cells = results[trigger.seasonal_reference]
+        elapsed = time.perf_counter() - started
+        parts = [table(cells), acceptance(cells), seasonal_table(results, trigger), estimate_table(cells)]
+        print("\n\n".join(parts), f"\n{elapsed:.0f} s")
+        if args.out:
+            section = render(parts, args, elapsed, (start_load, os.getloadavg()[0]), trigger, monitor)
+            write_section(args.out, SECTION, section, "Decisions, measured")
+    if args.only in (None, "value"):
+        from bench.decisions_value import SECTION as VALUE_SECTION
+        from bench.decisions_value import render_value
+
+        started, start_load = time.perf_counter(), os.getloadavg()[0]
+        done = measure_value(args.value_reps, args.seed, monitor, args.jobs)
+        value, figures = value_table(done, [s.name for s in SCENARIOS])
+        elapsed = time.perf_counter() - started
+        print(value, value_acceptance(figures), f"{elapsed:.0f} s", sep="\n\n")
+        if args.out:
+            section = render_value(value, value_acceptance(figures), args, elapsed, (start_load, os.getloadavg()[0]))
+            write_section(args.out, VALUE_SECTION, section, "Decisions, measured")
 
 
 def render(

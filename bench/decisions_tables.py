@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from include.retraining.backtest import POLICIES
+
 Cells = dict[tuple[str, int], Any]  # bench.decisions.Cell
+# The backtest's policies, then the two the value table adds (bench/decisions_value.py).
+VALUE_POLICIES = (*POLICIES, "weekly_gated", "oracle")
+AVERAGE = "**average**"
 
 
 def _delay(values: list[int | None]) -> str:
@@ -103,3 +108,77 @@ def estimate_table(cells: Cells) -> str:
             f"{(est - true).mean():+.3f} | {np.abs(est - true).mean():.3f} | {est.mean() - holdout:+.3f} |"
         )
     return "\n".join(lines)
+
+
+Figures = dict[str, dict[str, dict[str, float]]]  # scenario -> policy -> metric, retrains, promotions
+
+
+def value_table(done: list[tuple[str, str, Any]], order: list[str]) -> tuple[str, Figures]:
+    """Per scenario (in `order`) and policy the mean served ROC AUC, fits and promotions per
+    half-year (means over the repetitions, each a bench.decisions_value.Served), then their
+    average over the scenarios (under AVERAGE); and those figures."""
+    cells: dict[tuple[str, str], list[Any]] = {}
+    for name, policy, served in done:
+        cells.setdefault((name, policy), []).append(served)
+    names = [name for name in order if (name, "policy") in cells]
+
+    def figures(runs: list[Any]) -> dict[str, float]:
+        return {
+            "metric": float(np.mean([np.mean(r.metrics) for r in runs])),
+            "retrains": float(np.mean([r.retrains for r in runs])),
+            "promotions": float(np.mean([r.promotions for r in runs])),
+        }
+
+    rows = {name: {p: figures(cells[(name, p)]) for p in VALUE_POLICIES} for name in names}
+    average = {
+        p: {key: float(np.mean([rows[n][p][key] for n in names])) for key in ("metric", "retrains", "promotions")}
+        for p in VALUE_POLICIES
+    }
+    head = " | ".join(f"`{p}`" for p in VALUE_POLICIES)
+    lines = [f"| scenario | {head} |", "|---|" + "---|" * len(VALUE_POLICIES)]
+    rows[AVERAGE] = average
+    for name, cell in rows.items():
+        text = " | ".join(
+            f"{cell[p]['metric']:.4f} ({cell[p]['retrains']:.1f} / {cell[p]['promotions']:.1f})" for p in VALUE_POLICIES
+        )
+        lines.append(f"| {name} | {text} |")
+    return "\n".join(lines), rows
+
+
+def value_acceptance(rows: Figures) -> str:
+    """The acceptance of issue 22, read off the average row, and the scenarios that decide it."""
+    average = rows[AVERAGE]
+    policy, cron = average["policy"], average["every_cron"]
+    gap = policy["metric"] - cron["metric"]
+    share = policy["retrains"] / cron["retrains"] if cron["retrains"] else float("nan")
+    met = gap >= -0.005
+    short = {
+        name: cell["policy"]["metric"] - cell["every_cron"]["metric"]
+        for name, cell in rows.items()
+        if name != AVERAGE and cell["policy"]["metric"] - cell["every_cron"]["metric"] < -0.005
+    }
+    rest = [
+        cell["policy"]["metric"] - cell["every_cron"]["metric"]
+        for n, cell in rows.items()
+        if n not in (*short, AVERAGE)
+    ]
+    where = ""
+    if short:
+        listed = "; ".join(f"{name} {value:+.4f}" for name, value in short.items())
+        others = (
+            f" In the other {len(rest)} scenarios the policy is {min(rest):+.4f} to {max(rest):+.4f} from it."
+            if rest
+            else ""
+        )
+        where = f" More than 0.005 below every cron: {listed}.{others}"
+    gated = average["weekly_gated"]
+    return (
+        f"The default policy's mean served ROC AUC is {gap:+.4f} from every cron's on average "
+        f"({'within' if met else 'not within'} 0.005), at {policy['retrains']:.1f} retrains per half-year "
+        f"against {cron['retrains']:.1f}: {share:.0%} of them ({'at most' if share <= 0.25 else 'more than'} "
+        f"a quarter).{where} The weekly retrain through the gate (`weekly_gated`) is "
+        f"{gated['metric'] - cron['metric']:+.4f} from every cron at {gated['retrains']:.1f} retrains and "
+        f"{gated['promotions']:.1f} promotions. The oracle's average is {average['oracle']['metric']:.4f} with "
+        f"{average['oracle']['retrains']:.1f} retrains; the policy's is "
+        f"{average['oracle']['metric'] - policy['metric']:.4f} below it."
+    )

@@ -211,7 +211,12 @@ def _print_log(log: list[dict[str, Any]], terminal: TextIO) -> None:
         print(f"  {entry['action']:13} {move:12} by {entry['actor']:10} {entry['reason'][:90]}", file=terminal)
 
 
-def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO) -> dict[str, Any]:
+def summarize(
+    rows: list[dict[str, Any]], out: Path, started: float, terminal: TextIO, backtest: dict[str, Any]
+) -> dict[str, Any]:
+    """Print and write what the demo did; `backtest` is demo.backtest.compare's: the replay of the
+    same weeks, its report being the quarter's."""
+    from demo.backtest import print_comparison
     from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
     from include.retraining.common import load_settings
@@ -224,6 +229,7 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: T
     print(_table(rows), file=terminal)
     log = _promotion_log()
     _print_log(log, terminal)
+    print_comparison(backtest, terminal)
     final = rows[-1]
     # The pipeline's end state: its last champion against the first model, on the same rows.
     end_value = rescored_metric(final["champion"], final["date"], {})
@@ -246,7 +252,8 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: T
         file=terminal,
     )
     where = {
-        "picture": str(picture),
+        "report": f"{backtest['report']} (the backtest of the quarter: policy, left alone, every cron)",
+        "picture": f"{picture} (what was served); the backtest's: {backtest['timeline']}",
         "Evidently reports": f"{len(reports)} in {settings.artifact_root / 'churn' / 'monitoring'}/<window>/drift_report.html",
         "GX results": f"{len(validations)} in {settings.artifact_root / 'churn' / 'validation'}/<window>/gx_result.html",
         "alerts": f"{len(alerts)} in table alert_outbox of {outbox.db.display}: "
@@ -262,6 +269,7 @@ def summarize(rows: list[dict[str, Any]], out: Path, started: float, terminal: T
         "served_gap_after_change": float(np.mean(served_after)) if served_after else None,
         "seconds": time.monotonic() - started,
         "promotions": log,
+        "backtest": backtest,
         "weeks": [
             {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in row.items()}
             for row in rows

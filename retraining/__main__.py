@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 
 def _utc(text: str) -> datetime:
@@ -50,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         "--monitor-cron", default=None, help="replay the monitor on this cron instead of monitor.schedule (faster)"
     )
     backtest.add_argument("--max-windows", type=int, default=None, help="stop after this many new windows")
-    backtest.add_argument("--verbose", action="store_true", help="the steps' own logs on stderr too")
+    backtest.add_argument(
+        "--verbose", action="store_true", help="the steps' own logs on stderr (default: backtest.log in --out)"
+    )
     return parser
 
 
@@ -58,7 +61,14 @@ def backtest(args: argparse.Namespace) -> int:
     """Replay the model's history (include.retraining.backtest); progress on stderr, the summary on stdout."""
     import json
 
-    from include.retraining.backtest import BacktestPlanError, BacktestRequest, JournalMismatch, run_backtest
+    from include.retraining.backtest import (
+        LOG,
+        BacktestPlanError,
+        BacktestRequest,
+        JournalMismatch,
+        library_logs_to,
+        run_backtest,
+    )
     from include.retraining.common import load_settings
     from include.retraining.config import load_model_config
 
@@ -76,8 +86,13 @@ def backtest(args: argparse.Namespace) -> int:
         from include.orchestration.runtime import source_warehouse
 
         source = source_warehouse(config.source.conn_id, settings)
-        with _logs_to_stderr():
-            summary = run_backtest(config, settings, source, request, datetime.now(UTC), _say)
+        if args.verbose:
+            with _logs_to_stderr():
+                summary = run_backtest(config, settings, source, request, datetime.now(UTC), _say)
+        else:
+            # The libraries' lines go to a log file in the output folder; stderr keeps the progress.
+            with library_logs_to(out / LOG) as terminal:
+                summary = run_backtest(config, settings, source, request, datetime.now(UTC), _progress_to(terminal))
     except (BacktestPlanError, JournalMismatch) as exc:
         print(f"backtest refused: {exc}", file=sys.stderr)
         return 2
@@ -101,6 +116,10 @@ def _quiet() -> None:
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _progress_to(terminal: TextIO) -> Callable[[str], None]:
+    return lambda text: print(text, file=terminal, flush=True)
 
 
 def check(files: list[Path], offline: bool, window_end: datetime | None) -> list:

@@ -139,7 +139,9 @@ def test_a_backtest_resumes_after_a_kill_to_the_same_summary_and_never_touches_p
         assert key in summary, key
     assert summary["windows"] == 2 and summary["complete"] and summary["metric"] == "roc_auc"
     assert summary["promotions"] >= 1 and summary["drift_triggers"] == 1 and summary["metric_policy"] is not None
-    assert "window 2/2" in whole_err  # progress on stderr
+    assert "window 2/2" in whole_err  # progress on stderr, and nothing else: the libraries' lines are in the log
+    assert [line for line in whole_err.splitlines() if not line.startswith("window ")] == []
+    assert (tmp_path / "whole" / "backtest.log").stat().st_size > 0
     assert json.loads(whole_out)["windows"] == 2
     assert _without_timings(json.loads(resumed_out)) == _without_timings(summary)
     for name in ("summary.json", "timeline.png", "report.html"):

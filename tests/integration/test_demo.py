@@ -190,3 +190,20 @@ def test_the_live_metric_is_what_score_churn_served_with_the_shadow_challenger_b
     with sqlite3.connect(demo.data / "pipeline.db") as db:
         aliases = db.execute("SELECT alias, count(*) FROM churn_predictions GROUP BY alias ORDER BY alias").fetchall()
     assert [alias for alias, _ in aliases] == ["challenger", "champion"]
+
+
+def test_the_quarters_report_is_its_backtest_which_replays_the_dag_runs_until_the_rollback(demo) -> None:
+    """The backtest of the same weeks (isolated: the registry, promotion log and outbox assertions
+    above hold after it) writes the report; its decisions match the DAG runs' week for week until
+    the rollback by hand, which it does not replay."""
+    backtest = demo.summary["backtest"]
+    folder = demo.data / "demo" / "backtest"
+    assert Path(backtest["folder"]) == folder
+    assert "<h1>Backtest of churn</h1>" in (folder / "report.html").read_text()
+    assert (folder / "timeline.png").stat().st_size > 10_000
+    assert json.loads((folder / "summary.json").read_text()) == backtest["summary"]
+    assert backtest["summary"]["windows"] == timeline.LAST_WEEK - timeline.FIRST_RUN_WEEK + 1
+    assert [w["week"] for w in backtest["weeks"] if w["same"]] == list(
+        range(timeline.FIRST_RUN_WEEK, timeline.ROLLBACK_WEEK)
+    )
+    assert backtest["differs_from_week"] == timeline.ROLLBACK_WEEK

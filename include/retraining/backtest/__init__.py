@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from include.retraining import face
 
 if TYPE_CHECKING:
-    from include.retraining.backtest.journal import Journal, JournalMismatch
+    from include.retraining.backtest.journal import Journal, JournalMismatch, journal_windows
+    from include.retraining.backtest.logs import LOG, library_logs_to
     from include.retraining.backtest.plan import BacktestPlanError, PlannedWindow, check_matured, plan_windows
     from include.retraining.backtest.replay import Isolated, backtest_name
     from include.retraining.backtest.report import plot_timeline, render_html, write_outputs

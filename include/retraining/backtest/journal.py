@@ -76,3 +76,10 @@ class Journal:
             handle.write(json.dumps(entry, default=str, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def journal_windows(out: Path) -> list[dict[str, Any]]:
+    """The finished windows of the backtest in `out`, in plan order (each with its runs)."""
+    journal = Journal(out / JOURNAL)
+    journal._read()
+    return [journal.windows[i] for i in sorted(journal.windows)]

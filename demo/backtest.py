@@ -1,0 +1,160 @@
+"""The demo's report of its quarter, by the backtest: after the real DAG runs,
+`python -m retraining backtest` (docs/backtest.md) replays the same weeks of the demo's
+warehouse in its isolated namespace under .data/demo/backtest/ (its own MLflow store, tables and
+artifacts: the demo's registry, promotion log and outbox are only read). Its `report.html` and
+`timeline.png` are the quarter's report: the configured policy against the first model left alone
+and a retrain promoted every week. Its decisions are printed beside the ones the DAG runs made,
+week by week, with where they differ and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from subprocess import PIPE
+from typing import Any
+
+from demo import timeline
+
+REPO = Path(__file__).resolve().parents[1]
+# The monitor at each window's end, as the demo runs it; the demo's own model file has leap-day
+# crons (demo/run.py, DEMO_CRON), so the replay reads the shipped one, whose weekly schedule it is.
+MONITOR_CRON = f"{timeline.START.minute} {timeline.START.hour} * * {timeline.START.isoweekday() % 7}"
+MODEL_FILE = REPO / "include" / "models" / "churn.yaml"
+# What the replay cannot reproduce, by design (docs/backtest.md, "On the demo's quarter").
+DIFFERS_FROM_WEEK = timeline.ROLLBACK_WEEK
+WHY = (
+    f"from week {DIFFERS_FROM_WEEK} the replay differs by design: it does not replay the rollback by hand, "
+    "and it reads the warehouse as it is now, with the broken week reloaded correctly"
+)
+
+
+def week_of(at: datetime) -> int:
+    return (at - timeline.START) // timedelta(weeks=1)
+
+
+def replay_quarter(out: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """`python -m retraining backtest` of the demo's weeks on the demo's data folder, in a process
+    of its own as a user runs it (MLflow's tracking URI is process-wide: the demo's own figures
+    must keep reading the demo's store); its progress lines through `say`, its summary returned."""
+    first = timeline.START + timedelta(weeks=timeline.FIRST_RUN_WEEK)
+    last = timeline.START + timedelta(weeks=timeline.LAST_WEEK)
+    command = [
+        sys.executable, "-m", "retraining", "backtest", "churn",
+        "--start", (first - timedelta(days=1)).isoformat(), "--end", last.isoformat(),
+        "--monitor-cron", MONITOR_CRON, "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "RETRAINING_MODELS_DIR": str(MODEL_FILE.parent), "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(command, cwd=REPO, env=env, stdout=PIPE, stderr=PIPE, text=True) as process:
+        assert process.stdout is not None and process.stderr is not None
+        lines = []
+        for line in process.stderr:  # the summary on stdout is a few kB: no pipe fills while this reads
+            lines.append(line.rstrip())
+            say(lines[-1])
+        summary = process.stdout.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"the demo's backtest failed ({' '.join(command)}):\n" + "\n".join(lines[-30:]))
+    return json.loads(summary)
+
+
+def replayed_weeks(out: Path) -> dict[int, tuple]:
+    """Per demo week, the backtest's decisions as the demo's table words them: (drift trigger,
+    drift retrain, weekly retrain, champion)."""
+    from include.retraining.backtest import journal_windows
+
+    weeks = {}
+    for window in journal_windows(out):
+        runs = window["runs"]
+        monitor = next((r for r in runs if r["kind"] == "monitor"), {})
+        drift = next((r for r in runs if r["kind"] == "retrain" and r["trigger"] == "drift"), None)
+        weekly = next(r for r in runs if r["kind"] == "retrain" and r["trigger"] == "schedule")
+        weekly_word = "same window: no new decision" if drift and weekly.get("reused") else _word(weekly["outcome"])
+        weeks[week_of(datetime.fromisoformat(window["end"]))] = (
+            bool(monitor.get("trigger")),
+            _word(drift["outcome"]) if drift else None,
+            weekly_word,
+            window["champion"],
+        )
+    return weeks
+
+
+def demo_weeks(rows: list[dict[str, Any]]) -> dict[int, tuple]:
+    """The same for the DAG runs the demo made."""
+    return {
+        row["week"]: (
+            (row.get("monitor") or {}).get("trigger") == "success",
+            row.get("drift_retrain"),
+            row["weekly_retrain"],
+            row["champion"],
+        )
+        for row in rows
+    }
+
+
+_WORDS = {
+    "promoted": "promoted",
+    "repaired": "promoted",
+    "blocked": "gate blocked",
+    "validation_failed": "validation blocked",
+    "stopped": "stopped at extract",
+}
+
+
+def _word(outcome: str) -> str:
+    return _WORDS.get(outcome, outcome)
+
+
+def compare(rows: list[dict[str, Any]], out: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """The two side by side, per week, and the backtest's figures: what the demo's summary keeps."""
+    ran, replayed = demo_weeks(rows), replayed_weeks(out)
+    weeks = [
+        {
+            "week": week,
+            "demo": list(ran[week]),
+            "backtest": list(replayed.get(week, ())),
+            "same": ran[week] == replayed.get(week),
+        }
+        for week in sorted(ran)
+    ]
+    return {
+        "folder": str(out),
+        "report": str(out / "report.html"),
+        "timeline": str(out / "timeline.png"),
+        "summary": summary,
+        "weeks": weeks,
+        "differs_from_week": next((w["week"] for w in weeks if not w["same"]), None),
+        "why": WHY,
+    }
+
+
+def print_comparison(backtest: dict[str, Any], terminal: Any) -> None:
+    print(
+        "\nThe backtest of the same weeks (python -m retraining backtest, isolated), beside the DAG runs:",
+        file=terminal,
+    )
+    print(
+        f"  {'week':>4}  {'the DAG runs (drift, drift retrain, weekly retrain, champion)':62} the backtest",
+        file=terminal,
+    )
+    for week in backtest["weeks"]:
+        mark = "" if week["same"] else "   <- differs"
+        print(f"  {week['week']:>4}  {_row(week['demo']):62} {_row(week['backtest'])}{mark}", file=terminal)
+    print(f"  ({backtest['why']})", file=terminal)
+    policies = backtest["summary"]["policies"]
+    figures = ", ".join(
+        f"{name} {p['mean_metric']:.3f} ({p['retrains']} retrains)" for name, p in policies.items() if p["mean_metric"]
+    )
+    print(f"  mean served {backtest['summary']['metric']}: {figures}", file=terminal)
+
+
+def _row(decisions: list[Any]) -> str:
+    if not decisions:
+        return "-"
+    drift, drift_retrain, weekly, champion = decisions
+    parts = ["drift" if drift else "no drift", drift_retrain or "-", weekly, f"v{champion}"]
+    return "; ".join(str(p) for p in parts)
