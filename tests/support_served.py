@@ -100,3 +100,18 @@ def log_version(settings, config, frame: pd.DataFrame, seed: int) -> str:
         ModelLog(model, features.head(100), synthetic_example(features, config), SKOPS_TRUSTED_TYPES),
     )
     return Registry(store_tracker, config.name).register_version(logged.model_uri, logged.run_id, {})
+
+
+def labels_arrive(url: str, rows: pd.DataFrame) -> None:
+    """The late labels of `rows` (`customer_id`, `churned`) land in the source table."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE customer_snapshots SET churned = :churned WHERE customer_id = :customer_id"),
+                rows[["customer_id", "churned"]].to_dict("records"),
+            )
+    finally:
+        engine.dispose()

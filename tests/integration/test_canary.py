@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.support import REPO, fresh_postgres_databases, registry
-from tests.support_served import log_version
+from tests.support_served import labels_arrive, log_version
 
 if TYPE_CHECKING:
     from include.retraining.common import Settings
@@ -130,20 +130,6 @@ def _traffic(world: World, week: tuple[datetime, datetime], seed: int) -> tuple[
     return rows, versions
 
 
-def _labels_arrive(world: World, rows: pd.DataFrame) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(world.url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("UPDATE customer_snapshots SET churned = :churned WHERE customer_id = :customer_id"),
-                rows[["customer_id", "churned"]].to_dict("records"),
-            )
-    finally:
-        engine.dispose()
-
-
 def _monitor_canary(world: World, week: tuple[datetime, datetime], run_id: str, folder: Path) -> Any:
     """The monitor run a week after `week`: its served-window read, then its canary task's step."""
     from include.retraining.common import Window
@@ -197,7 +183,7 @@ def test_a_truly_better_canary_is_promoted_once_its_labels_mature(world: World, 
 
     rows, versions = _traffic(world, FIRST, seed=11)
     waiting = _monitor_canary(world, FIRST, "scheduled__1", tmp_path / "1")
-    _labels_arrive(world, rows)
+    labels_arrive(world.url, rows)
     promoted = _monitor_canary(world, FIRST, "scheduled__2", tmp_path / "2")
 
     assert set(versions) == {f"{world.weak},{world.better}"}  # 50 rows a request: each has some of both
@@ -225,7 +211,7 @@ def test_a_truly_worse_canary_is_ended_with_one_alert(world: World, tmp_path: Pa
     champion = _aliases(world)["champion"]
     assert _gate_passes(world, world.worse, champion).canary
     rows, _ = _traffic(world, SECOND, seed=12)
-    _labels_arrive(world, rows)
+    labels_arrive(world.url, rows)
 
     ended = _monitor_canary(world, SECOND, "scheduled__4", tmp_path / "4")
     outbox, sent = Outbox(Database(world.url)), []

@@ -27,7 +27,7 @@ import pytest
 
 from tests.support import REPO, fresh_postgres_databases, registry, tracker
 from tests.support_faults import free_port, wait_until
-from tests.support_served import log_version
+from tests.support_served import labels_arrive, log_version
 
 if TYPE_CHECKING:
     from include.retraining.common import Settings
@@ -404,20 +404,6 @@ def _source_table(pipeline_url: str, rows: pd.DataFrame) -> None:
         engine.dispose()
 
 
-def _labels_arrive(pipeline_url: str, rows: pd.DataFrame) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(pipeline_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("UPDATE customer_snapshots SET churned = :churned WHERE customer_id = :customer_id"),
-                rows[["customer_id", "churned"]].to_dict("records"),
-            )
-    finally:
-        engine.dispose()
-
-
 def _answer_one_by_one(server: str, rows: pd.DataFrame, clients: int = 4) -> list[tuple[str, str, float]]:
     """Each row in a request of its own, from `clients` threads: (request id, version, score) per row."""
     records = json.loads(rows.drop(columns=["churned"]).to_json(orient="records", date_format="iso"))
@@ -490,7 +476,7 @@ def test_1000_answers_are_logged_with_their_versions_and_judged_once_their_label
     version = versions[0]
 
     before = _monitor_performance(store, pipeline_url, version, tmp_path / "before")
-    _labels_arrive(pipeline_url, rows)
+    labels_arrive(pipeline_url, rows)
     after = _monitor_performance(store, pipeline_url, version, tmp_path / "after")
 
     assert before.source == after.source == "served" and before.rows_served == after.rows_served == 1000
