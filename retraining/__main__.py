@@ -66,7 +66,9 @@ def backtest(args: argparse.Namespace) -> int:
         BacktestPlanError,
         BacktestRequest,
         JournalMismatch,
+        check_matured,
         library_logs_to,
+        plan_windows,
         run_backtest,
     )
     from include.retraining.common import load_settings
@@ -83,6 +85,8 @@ def backtest(args: argparse.Namespace) -> int:
     out = args.out or settings.data_dir / "backtest" / config.name
     request = BacktestRequest(args.start, args.end, out, args.monitor_cron, args.max_windows)
     try:
+        # Refused before the output folder (and its log file) is made: nothing is left behind.
+        check_matured(config, plan_windows(config, args.start, args.end, args.monitor_cron), datetime.now(UTC))
         from include.orchestration.runtime import source_warehouse
 
         source = source_warehouse(config.source.conn_id, settings)
