@@ -59,7 +59,8 @@ CELL_PYTHON ?= $(if $(filter py3.12,$(CELL)),python3.12,python3.11)
 CELL_VENV := .venv-$(CELL)
 $(CELL_VENV)/.installed: matrix/$(CELL).lock | $(BIN)/uv
 	@test -f matrix/$(CELL).lock || { echo "no cell $(CELL): matrix/ has $$(ls matrix/*.lock | xargs -n1 basename | sed 's/.lock$$//' | xargs)"; exit 2; }
-	$(BIN)/uv venv -q --allow-existing -p $(CELL_PYTHON) $(CELL_VENV)
+	@$(CELL_PYTHON) -c 'import sys' 2>/dev/null || { echo "$(CELL_PYTHON) does not run here: install it, or set CELL_PYTHON=/path/to/python"; exit 2; }
+	$(BIN)/uv venv -q --allow-existing --python-preference only-system -p "$$($(CELL_PYTHON) -c 'import sys; print(sys.executable)')" $(CELL_VENV)
 	$(BIN)/uv pip install -q --compile-bytecode -p $(CELL_VENV)/bin/python -r matrix/$(CELL).lock
 	@touch $@
 
