@@ -19,14 +19,17 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+import yaml
 from mlflow.tracking import MlflowClient
 
 from demo.churn_data import PRICING_CHANGE, STABLE, TABLE, generate_snapshots, load_window
 from tests.support import (
     PG_ADMIN_URL,
     REDIS_URL,
+    REPO,
     claimed_redis_db,
     postgres_databases,
+    quiet_model_file,
     redis_url,
     service_unavailable,
 )
@@ -105,6 +108,10 @@ def stack(broker_url: str, s3: dict[str, str], tmp_path_factory: pytest.TempPath
     except Exception as exc:  # noqa: BLE001 - no server, no stack
         service_unavailable(f"PostgreSQL at {PG_ADMIN_URL}: {exc}")
     home = tmp_path_factory.mktemp("stack")
+    models = home / "models"  # the shipped churn.yaml, its crons quiet: the runs are the test's
+    models.mkdir()
+    shipped = yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text())
+    (models / "churn.yaml").write_text(yaml.safe_dump(quiet_model_file(shipped)))
     url = sa.engine.make_url(PG_ADMIN_URL)
     airflow_db, mlflow_db, warehouse, pipeline = (
         url.set(database=n).render_as_string(hide_password=False) for n in names
@@ -121,6 +128,7 @@ def stack(broker_url: str, s3: dict[str, str], tmp_path_factory: pytest.TempPath
         extra_env={
             **s3,
             "RETRAINING_TASK_RETRIES": "0",
+            "RETRAINING_MODELS_DIR": str(models),
             "AIRFLOW_CONN_WAREHOUSE": warehouse,
             "AIRFLOW_CONN_RETRAINING_DB": pipeline,
             "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),

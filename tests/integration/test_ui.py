@@ -9,6 +9,7 @@ Screenshots go to the test's tmp folder and to test-output/ui/ (git-ignored)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from demo.churn_data import STABLE, TABLE, generate_snapshots, load_window
 from include.orchestration.ui_roles import APPROVER, OPERATOR, VIEWER
 from include.retraining.promotion import APPROVE
 from include.retraining.warehouse import Database
-from tests.support import PG_ADMIN_URL, REPO, postgres_databases, registry, service_unavailable
+from tests.support import PG_ADMIN_URL, REPO, postgres_databases, quiet_model_file, registry, service_unavailable
 from tools.native_stack import ADMIN, FAB_AUTH, NativeStack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -99,11 +100,11 @@ def ui_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def _models_folder(folder: Path) -> Path:
     """The shipped churn.yaml, and its copy `churn_approved` whose gate requires an approval and
-    passes any valid first model (no scoring: fewer DAGs to parse)."""
+    passes any valid first model (no scoring: fewer DAGs to parse); neither cron fires (QUIET_CRON)."""
     folder.mkdir()
-    shipped = (REPO / "include" / "models" / "churn.yaml").read_text()
-    (folder / "churn.yaml").write_text(shipped)
-    approved = yaml.safe_load(shipped)
+    shipped = quiet_model_file(yaml.safe_load((REPO / "include" / "models" / "churn.yaml").read_text()))
+    (folder / "churn.yaml").write_text(yaml.safe_dump(shipped))
+    approved = copy.deepcopy(shipped)
     approved["name"] = APPROVED
     approved["gate"].update({"approval": "required", "min_improvement": -1.0, "threshold": 0.5})
     del approved["scoring"]
