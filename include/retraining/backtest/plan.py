@@ -103,6 +103,14 @@ def cron_fires(cron: str, after: datetime, until: datetime) -> list[datetime]:
             raise BacktestPlanError(f"cron {cron!r} fires more than {MAX_WINDOWS * 24} times between the dates")
 
 
+def scoring_grid(cron: str, first: datetime, last: datetime) -> list[datetime]:
+    """The fires of `cron` from the one before `first` to the second after `last`: enough to find,
+    for every time in [first, last], the fire that ends its interval and the fire after it."""
+    fires = [previous_fire(cron, first), *cron_fires(cron, previous_fire(cron, first), last)]
+    it = croniter(cron, as_utc(last))
+    return fires + [as_utc(it.get_next(datetime)), as_utc(it.get_next(datetime))]
+
+
 def previous_fire(cron: str, moment: datetime) -> datetime:
     """The fire of `cron` just before `moment`."""
     return as_utc(croniter(cron, as_utc(moment)).get_prev(datetime))

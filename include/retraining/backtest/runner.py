@@ -167,7 +167,8 @@ def _window_record(
         "runs": runs,
         "champion": champion["version"] if champion else None,
         "served": {
-            p: [_label(iso, *move) for move in in_force(moves[p], planned.start, planned.end)] for p in POLICIES
+            p: [_label(iso, *move) for move in in_force(moves[p], *scorer.served_between(frame, planned.window))]
+            for p in POLICIES
         },
         **metrics,
         **window_figures(runs),
