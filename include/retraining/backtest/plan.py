@@ -170,6 +170,12 @@ def plan_windows(
         begin = previous_fire(config.schedule, fire)
         inside = tuple(r for r in hand if begin < r.at <= fire)
         windows.append(PlannedWindow(index, Window(begin, fire), tuple(cron_fires(cron, begin, fire)), inside))
+    late = [r for r in hand if r.at > fires[-1]]
+    if late:
+        raise BacktestPlanError(
+            f"model {config.name!r}: --rollback {late[0].at.isoformat()} is after the last window, which ends at "
+            f"the schedule's last fire {fires[-1].isoformat()}; give a time at or before it"
+        )
     return windows
 
 

@@ -80,6 +80,7 @@ def test_each_rollback_lands_in_the_window_of_its_time() -> None:
         ({"rollbacks": (HandRollback(START),)}, "--rollback 2026-02-01T00:00:00\\+00:00 is outside the backtest"),
         ({"rollbacks": (HandRollback(datetime(2026, 3, 2, tzinfo=UTC)),)}, "--rollback .* is outside"),
         ({"rollbacks": (HandRollback(END), HandRollback(END, "again"))}, "--rollback 2026-03-01.* is given twice"),
+        ({"rollbacks": (HandRollback(END),)}, "--rollback 2026-03-01.* is after the last window, .* 2026-02-23T03:00"),
         ({"sources_before": (SourceBefore(START, "sqlite:///a.db"),)}, "--source-before .* is outside the backtest"),
         (
             {"sources_before": (SourceBefore(END, "sqlite:///a.db"), SourceBefore(END, "sqlite:///b.db"))},
