@@ -82,7 +82,7 @@ demo: venv ## Run the demo end to end on the embedded default (fresh .data/), th
 # --no-loadscope-reorder keeps tests/conftest.py's order, the slowest modules first: xdist's own
 # (most tests first) left them for last, one worker running minutes after the other was done.
 test: venv chromium ## Run every test tier (CI=true turns a missing service into a failure)
-	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m tools.services -- $(BIN)/python -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder --durations=40
 
 test-dags: venv ## DAG integrity, policy and the heavy-import check at parse time
 	$(BIN)/python -m pytest tests/dags
@@ -131,7 +131,7 @@ serve: venv ## Serve models:/<MODEL>@champion over HTTP (MLflow's scoring protoc
 stack: venv ## The production topology without Docker: CeleryExecutor on Redis, Postgres, MLflow server with login (Ctrl-C stops)
 	$(BIN)/python -m tools.native_stack --postgres $(STACK_PG) --api-port 8080 --mlflow-port 5000
 
-bench: venv bench-gate bench-score ## Benchmarks; results go to docs/benchmarks.md
+bench: venv bench-gate bench-score bench-backtest ## Benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/drift_bench.py --out docs/benchmarks.md
 
 bench-gate: venv ## Gate simulations: old bootstrap vs DeLong, then evidence pooled across weekly retrains (~10 + 20-30 min): docs/benchmarks.md, docs/decisions.md

@@ -32,6 +32,7 @@ from include.retraining.warehouse import (
     check_label_table,
     hash_below,
     label_columns,
+    label_values,
     naive_utc,
     plain_arrow,
     plain_frame,
@@ -128,6 +129,7 @@ def read_served_with_labels(
         check_label_table(db, config)
         id_type = _label_id_type(db, config)
         frame = _fetch(db, config, _served_sql(db, config, with_labels=True, below=below, id_type=id_type), start, end)
+        frame[LABEL] = label_values(config, frame[LABEL])
     return _settle_conflicts(frame, config)
 
 

@@ -13,7 +13,13 @@ from include.retraining import face
 
 if TYPE_CHECKING:
     from include.retraining.warehouse.database import WRITE_TIMEOUT_S, Database
-    from include.retraining.warehouse.labels import LABEL, check_label_table, label_columns, read_labels
+    from include.retraining.warehouse.labels import (
+        LABEL,
+        check_label_table,
+        label_columns,
+        label_values,
+        read_labels,
+    )
     from include.retraining.warehouse.reads import SourceTimestamps
     from include.retraining.warehouse.source import SampledWindow, Warehouse, WindowAggregates
     from include.retraining.warehouse.sql import (

@@ -83,14 +83,31 @@ def read_labels(
         {
             "id": id_text(frame[where.id_column]).to_numpy(dtype=object),
             "event_time": frame[where.timestamp_column].astype("datetime64[ns]"),
-            LABEL: _label_values(config, frame[where.label]),
+            LABEL: label_values(config, frame[where.label]),
         }
     )
 
 
-def _label_values(config: ModelConfig, labels: pd.Series) -> pd.Series:
-    """Labels as the metrics read them: numbers, or a multiclass model's classes as they are."""
-    return labels if config.task == "multiclass" else pd.to_numeric(labels, errors="coerce")
+def label_values(config: ModelConfig, labels: pd.Series) -> pd.Series:
+    """Labels as the metrics read them: numbers, or a multiclass model's classes as they are.
+
+    A label that is not a number (`yes`/`no` for a model trained on 0/1) is refused, never read
+    as a missing label: that would only show as coverage too low to judge, with nothing naming why."""
+    if config.task == "multiclass":
+        return labels
+    numbers = pd.to_numeric(labels, errors="coerce")
+    wrong = labels[numbers.isna() & labels.notna()]
+    if len(wrong):
+        where = label_columns(config)
+        examples = ", ".join(repr(v) for v in list(dict.fromkeys(wrong.tolist()))[:3])
+        expected = "0 or 1" if config.task == "classification" else "a number"
+        raise WarehouseError(
+            f"model {config.name!r}: {len(wrong)} label(s) in {where.source.table!r}.{where.label!r} are not numbers "
+            f"(e.g. {examples}); a {config.task} label must be {expected}, as the training target "
+            f"{config.target!r} is: map them in the warehouse (a view named in `labels.table`), or set "
+            "`task: multiclass` if the labels are classes"
+        )
+    return numbers
 
 
 def _labels_by_id(warehouse: Warehouse, config: ModelConfig, where: LabelColumns, ids: Sequence[str]) -> pd.DataFrame:
@@ -114,7 +131,7 @@ def _labels_by_id(warehouse: Warehouse, config: ModelConfig, where: LabelColumns
     found = pd.concat(frames, ignore_index=True)
     # Back to the served text: the database answers 21.50 for the id served as '21.5'.
     found["id"] = [typed.get(value, str(value)) for value in found["id"]]
-    found[LABEL] = _label_values(config, found[LABEL])
+    found[LABEL] = label_values(config, found[LABEL])
     return found
 
 

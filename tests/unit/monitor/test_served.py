@@ -291,3 +291,18 @@ def test_a_multiclass_champion_is_measured_on_its_served_class_probabilities(tmp
     (shadow,) = perf.shadow
     assert shadow.champion_value == perf.current_value and shadow.challenger_value < 0.6
     np.testing.assert_array_equal(classes, champion[PREDICTED_CLASS].to_numpy())
+
+
+def test_labels_that_are_not_numbers_are_refused_naming_the_column_not_read_as_missing(config, warehouse, place):
+    """'yes'/'no' for a model trained on 0/1: read as missing, it showed only as too little coverage."""
+    source, start = _source(4), END - timedelta(days=7)
+    config = config.model_copy(update={"labels": config.labels.model_copy(update={"table": "churn_labels"})})
+    write_predictions(place.pipeline_url, predictions_for(source, "3", "champion", np.full(4, 0.4), start, END))
+    _load(warehouse, "churn_labels", pd.DataFrame({"customer_id": ["C0", "C1", "C2"], "churned": ["yes", "no", None]}))
+
+    with pytest.raises(WarehouseError) as refused:
+        place.read(config, start, END)
+
+    message = str(refused.value)
+    assert "2 label(s) in 'churn_labels'.'churned' are not numbers (e.g. 'yes', 'no')" in message
+    assert "must be 0 or 1" in message and "task: multiclass" in message
