@@ -216,13 +216,14 @@ def summarize(
 ) -> dict[str, Any]:
     """Print and write what the demo did; `backtest` is demo.backtest.compare's: the replay of the
     same weeks, its report being the quarter's."""
-    from demo.backtest import print_comparison
+    from demo.backtest import compare_served, print_comparison
     from include.orchestration.alerting import alert_outbox
     from include.retraining.alerts import read_alerts
     from include.retraining.common import load_settings
 
     settings = load_settings()
     _figures(rows)
+    compare_served(rows, backtest)
     picture = out / "timeline.png"
     _plot(rows, picture)
     print(file=terminal)

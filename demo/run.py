@@ -45,6 +45,9 @@ DEMO_CRON = "0 3 29 2 *"
 # the runner scores each week, and again after each move of the champion, as those would.
 SCORING_CRON = f"{timeline.START.minute} {timeline.START.hour} * * {timeline.START.isoweekday() % 7}"
 SCORE_DAG, ROLLBACK_DAG = "score_churn", "rollback_churn"
+# The warehouse as it was before the broken week was reloaded, kept as a team's backup or its
+# warehouse's time travel would keep it: the backtest reads it for the runs before the reload.
+BEFORE_RELOAD = DEMO / "warehouse_before_reload.db"
 
 
 TERMINAL = sys.stdout
@@ -257,9 +260,22 @@ def _arrive(index: int) -> dict[str, Any]:
     loaded = _load(arrived) if index - 1 >= timeline.HISTORY_WEEKS else 0
     row: dict[str, Any] = {"week": index, "date": at, "rows": loaded, "event": arrived.event, "ran": []}
     if index == timeline.REPAIRED_AT_WEEK:
+        _keep_a_copy(BEFORE_RELOAD)
         _load(timeline.repaired(timeline.BROKEN_LOAD_WEEK))
         row["event"] = (row["event"] + "; " if row["event"] else "") + timeline.repaired(0).event
     return row
+
+
+def _keep_a_copy(path: Path) -> None:
+    """The demo's SQLite warehouse as it is now, copied to `path` (SQLite's online backup)."""
+    import sqlite3
+    from contextlib import closing
+
+    from include.retraining.common import load_settings
+
+    url = load_settings().warehouse_default_url
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
 
 
 def _score(airflow: Airflow, row: dict[str, Any], what: str) -> None:
@@ -340,7 +356,7 @@ def main() -> None:
 
     replay_started = time.monotonic()
     say(f"the backtest of the same weeks, isolated in {DEMO / 'backtest'}:")
-    replayed = replay_quarter(DEMO / "backtest", lambda line: say(f"  {line}"))
+    replayed = replay_quarter(DEMO / "backtest", BEFORE_RELOAD, lambda line: say(f"  {line}"))
     say(f"backtest done in {time.monotonic() - replay_started:.0f}s")
     summarize(rows, DEMO, started, TERMINAL, compare(rows, DEMO / "backtest", replayed))
 

@@ -52,6 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--max-windows", type=int, default=None, help="stop after this many new windows")
     backtest.add_argument(
+        "--rollback",
+        action="append",
+        default=[],
+        metavar="AT[=REASON]",
+        help="replay a rollback by hand of the champion to previous_champion at AT (ISO 8601), after the runs at "
+        "that time, as rollback_<model> makes it; repeatable",
+    )
+    backtest.add_argument(
+        "--source-before",
+        action="append",
+        default=[],
+        metavar="UNTIL=URL",
+        help="runs before UNTIL read the source at this SQLAlchemy URL (the warehouse as it was: a backup, a "
+        "time-travel view); later runs read the model's connection; repeatable",
+    )
+    backtest.add_argument(
         "--verbose", action="store_true", help="the steps' own logs on stderr (default: backtest.log in --out)"
     )
     return parser
@@ -68,7 +84,9 @@ def backtest(args: argparse.Namespace) -> int:
         JournalMismatch,
         check_matured,
         library_logs_to,
-        plan_windows,
+        open_sources_before,
+        parse_rollback,
+        parse_source_before,
         run_backtest,
     )
     from include.retraining.common import load_settings
@@ -83,20 +101,26 @@ def backtest(args: argparse.Namespace) -> int:
         return 2
     config = load_model_config(path)
     out = args.out or settings.data_dir / "backtest" / config.name
-    request = BacktestRequest(args.start, args.end, out, args.monitor_cron, args.max_windows)
     try:
+        request = BacktestRequest(
+            args.start, args.end, out, args.monitor_cron, args.max_windows,
+            tuple(parse_rollback(text) for text in args.rollback),
+            tuple(parse_source_before(text) for text in args.source_before),
+        )  # fmt: skip
         # Refused before the output folder (and its log file) is made: nothing is left behind.
-        check_matured(config, plan_windows(config, args.start, args.end, args.monitor_cron), datetime.now(UTC))
+        check_matured(config, request.plan(config), datetime.now(UTC))
         from include.orchestration.runtime import source_warehouse
 
         source = source_warehouse(config.source.conn_id, settings)
+        earlier = open_sources_before(config, source, request.sources_before)
         if args.verbose:
             with _logs_to_stderr():
-                summary = run_backtest(config, settings, source, request, datetime.now(UTC), _say)
+                summary = run_backtest(config, settings, source, request, datetime.now(UTC), _say, earlier)
         else:
             # The libraries' lines go to a log file in the output folder; stderr keeps the progress.
             with library_logs_to(out / LOG) as terminal:
-                summary = run_backtest(config, settings, source, request, datetime.now(UTC), _progress_to(terminal))
+                progress = _progress_to(terminal)
+                summary = run_backtest(config, settings, source, request, datetime.now(UTC), progress, earlier)
     except (BacktestPlanError, JournalMismatch) as exc:
         print(f"backtest refused: {exc}", file=sys.stderr)
         return 2

@@ -90,10 +90,10 @@ def _aliases() -> dict[str, str]:
     return dict(MlflowClient(load_settings().tracking_uri).get_registered_model("churn").aliases)
 
 
-def _backtest(out: Path) -> subprocess.Popen:
+def _backtest(out: Path, *given: str) -> subprocess.Popen:
     # One bytecode cache for the three processes: with bytecode writing off, each compiles MLflow, GX and Evidently.
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONPYCACHEPREFIX": str(out.parent / "pycache")}
-    command = [sys.executable, "-m", "retraining", "backtest", "churn", *BACKTEST, "--out", str(out)]
+    command = [sys.executable, "-m", "retraining", "backtest", "churn", *BACKTEST, *given, "--out", str(out)]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -150,3 +150,44 @@ def test_a_backtest_resumes_after_a_kill_to_the_same_summary_and_never_touches_p
     assert _files(data_dir) == production
     assert _warehouse_tables(postgres_warehouse) == warehouse
     assert _aliases() == aliases == {"champion": 1}
+
+
+def test_the_runs_before_a_time_read_the_source_as_it_was_and_a_rollback_by_hand_goes_through_the_rollback_checks(
+    postgres_warehouse: str, data_dir: Path, models_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The earlier state (a SQLite copy that held none of the backtest's rows yet) is what the first
+    window's runs read: its retrain stops at extract, on no rows; the second window's runs read the
+    PostgreSQL connection and promote the first model. The rollback by hand after it goes through
+    `rollback.roll_back`, which refuses it (no previous champion) and moves nothing. A resume with
+    another rollback is refused before anything runs."""
+    from demo.churn_data import generate_snapshots, load_window
+    from include.retraining.backtest import journal_windows
+
+    monkeypatch.setenv("AIRFLOW_CONN_RETRAINING_DB", f"sqlite:///{data_dir / 'pipeline.db'}")
+    models_dir(training={"params": {"max_iter": 60, "learning_rate": 0.1, "max_leaf_nodes": 15}})
+    _load_history(postgres_warehouse)
+    before = f"sqlite:///{tmp_path / 'warehouse_backup.db'}"
+    december = datetime(2025, 12, 1, 3, tzinfo=UTC)  # a backup from before the backtest's rows arrived
+    load_window(before, "customer_snapshots", generate_snapshots(ROWS, december, december + timedelta(weeks=1), seed=7),
+                december, december + timedelta(weeks=1))  # fmt: skip
+    given = ("--source-before", f"2026-02-16T03:00={before}", "--rollback", "2026-02-16T03:00=bad load")
+    out = tmp_path / "given"
+
+    process = _backtest(out, *given)
+    _, err = process.communicate()
+    again = _backtest(out, "--source-before", f"2026-02-16T03:00={before}", "--rollback", "2026-02-16T03:00=another")
+    _, refused = again.communicate()
+
+    assert process.returncode == 0, err[-3000:]
+    first, second = journal_windows(out)
+    assert first["rows"] == 0 and [(r["kind"], r["outcome"]) for r in first["runs"]][-1] == ("retrain", "stopped")
+    assert second["rows"] == ROWS
+    assert [(r["kind"], r.get("outcome")) for r in second["runs"]][-2:] == [
+        ("retrain", "promoted"),
+        ("rollback", "refused"),
+    ]
+    assert "has no previous_champion" in second["runs"][-1]["reason"] and second["champion"] == "1"
+    arguments = json.loads((out / "backtest.json").read_text())
+    assert arguments["rollbacks"] == [["2026-02-16T03:00:00+00:00", "bad load"]]
+    assert arguments["sources_before"] == [["2026-02-16T03:00:00+00:00", before]]
+    assert again.returncode == 2 and "backtest refused" in refused and "give another --out" in refused

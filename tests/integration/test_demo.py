@@ -192,18 +192,44 @@ def test_the_live_metric_is_what_score_churn_served_with_the_shadow_challenger_b
     assert [alias for alias, _ in aliases] == ["challenger", "champion"]
 
 
-def test_the_quarters_report_is_its_backtest_which_replays_the_dag_runs_until_the_rollback(demo) -> None:
+def test_the_quarters_report_is_its_backtest_which_replays_every_week_of_the_dag_runs(demo) -> None:
     """The backtest of the same weeks (isolated: the registry, promotion log and outbox assertions
-    above hold after it) writes the report; its decisions match the DAG runs' week for week until
-    the rollback by hand, which it does not replay."""
+    above hold after it), given the on-call's rollback (--rollback) and the warehouse as it was
+    before the reload (--source-before), writes the report; its decisions are the DAG runs' week for
+    week, and so is the served metric of each week's rows, to 3 decimals."""
     backtest = demo.summary["backtest"]
     folder = demo.data / "demo" / "backtest"
     assert Path(backtest["folder"]) == folder
-    assert "<h1>Backtest of churn</h1>" in (folder / "report.html").read_text()
+    report = (folder / "report.html").read_text()
+    assert (
+        "<h1>Backtest of churn</h1>" in report
+        and "rollback by hand 2026-03-16 03:00: rolled back v7 -&gt; v6" in report
+    )
     assert (folder / "timeline.png").stat().st_size > 10_000
     assert json.loads((folder / "summary.json").read_text()) == backtest["summary"]
     assert backtest["summary"]["windows"] == timeline.LAST_WEEK - timeline.FIRST_RUN_WEEK + 1
     assert [w["week"] for w in backtest["weeks"] if w["same"]] == list(
-        range(timeline.FIRST_RUN_WEEK, timeline.ROLLBACK_WEEK)
+        range(timeline.FIRST_RUN_WEEK, timeline.LAST_WEEK + 1)
     )
-    assert backtest["differs_from_week"] == timeline.ROLLBACK_WEEK
+    assert backtest["same"] and "differs_from_week" not in backtest
+    summary = backtest["summary"]
+    promoted = sum(1 for action, *_ in MOVES if action == "promote")
+    blocked = sum(1 for _, trigger, gate, _ in VERSIONS.values() if gate == "block")
+    assert (summary["promotions"], summary["blocked"], summary["rollbacks"]) == (promoted, blocked, 1)
+    # Every week whose labels matured within the demo: the last week's mature after it.
+    assert backtest["served_weeks"] == timeline.LAST_WEEK - timeline.FIRST_RUN_WEEK
+    assert backtest["served_same"], [w["served"] for w in backtest["weeks"]]
+
+
+def test_the_backtest_logged_the_replayed_rollback_in_its_own_promotion_log(demo) -> None:
+    from include.retraining.backtest import HAND_ACTOR
+    from include.retraining.tables import history
+    from include.retraining.warehouse import Database
+
+    log = list(
+        reversed(history(Database(f"sqlite:///{demo.data / 'demo' / 'backtest' / 'pipeline.db'}"), "churn__backtest"))
+    )
+    moves = [(e.action, e.from_version, e.to_version) for e in log]
+    assert moves == [(action, before, after) for action, before, after, _ in MOVES]
+    (rollback,) = [e for e in log if e.action == "rollback"]
+    assert (rollback.actor, rollback.reason) == (HAND_ACTOR, timeline.ROLLBACK_REASON)

@@ -1,6 +1,7 @@
-"""One replayed run of `monitor_<model>` or `retrain_<model>`: the real steps, chained as the
-DAGs chain them (include/orchestration/{monitor,retrain}_tasks.py), on a step context of the
-backtest's isolated namespace. An alert a step returns is recorded, never delivered.
+"""One replayed run of `monitor_<model>`, `retrain_<model>` or `rollback_<model>`: the real steps,
+chained as the DAGs chain them (include/orchestration/{monitor,retrain,rollback}_tasks.py), on a
+step context of the backtest's isolated namespace. An alert a step returns is recorded, never
+delivered.
 
 Each run returns a plain dict, the journal line the report and the summary read."""
 
@@ -21,6 +22,8 @@ from include.retraining.warehouse import Database, Warehouse
 # can never be taken for the production model's, even in a shared MLflow store.
 SUFFIX = "__backtest"
 ACTOR = "backtest"
+# Who a replayed rollback by hand is logged as, in the isolated promotion log.
+HAND_ACTOR = "backtest (replayed by hand)"
 
 
 def backtest_name(model: str) -> str:
@@ -29,17 +32,26 @@ def backtest_name(model: str) -> str:
 
 @dataclass
 class Isolated:
-    """Where a backtest reads and writes: the production source (read only), and everything else
-    in its own folder: an MLflow store, the pipeline's tables in a SQLite file, the artifacts."""
+    """Where a backtest reads and writes: the production source (read only; `earlier`, the source
+    as it was before each time, oldest first), and everything else in its own folder: an MLflow
+    store, the pipeline's tables in a SQLite file, the artifacts."""
 
     config: ModelConfig
     settings: Settings
     warehouse: Warehouse
     pipeline_db: Database
+    earlier: tuple[tuple[datetime, Warehouse], ...] = ()
     _mlflow: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def create(cls, config: ModelConfig, settings: Settings, source: Warehouse, out: Path) -> Isolated:
+    def create(
+        cls,
+        config: ModelConfig,
+        settings: Settings,
+        source: Warehouse,
+        out: Path,
+        earlier: tuple[tuple[datetime, Warehouse], ...] = (),
+    ) -> Isolated:
         from include.retraining.tables import upgrade_schema
 
         out = out.resolve()
@@ -55,12 +67,17 @@ class Isolated:
         pipeline_db = Database(own.pipeline_default_url)
         upgrade_schema(pipeline_db)
         renamed = config.model_copy(update={"name": backtest_name(config.name)})
-        return cls(renamed, own, source, pipeline_db)
+        return cls(renamed, own, source, pipeline_db, tuple(sorted(earlier, key=lambda pair: pair[0])))
+
+    def source_at(self, at: datetime) -> Warehouse:
+        """The source a run at `at` reads: the earliest state given for a time after `at`, else the
+        model's connection as it is now."""
+        return next((warehouse for until, warehouse in self.earlier if at < until), self.warehouse)
 
     def context(self, dag_id: str, at: datetime, trigger: str, tag: str = "") -> StepContext:
         run = RunInfo(dag_id, f"backtest__{at:%Y%m%dT%H%M%S}{tag}", at, trigger=trigger, actor=ACTOR)
         tracker, registry = self.mlflow()
-        return StepContext(self.config, self.settings, run, tracker, registry, self.warehouse, self.pipeline_db)
+        return StepContext(self.config, self.settings, run, tracker, registry, self.source_at(at), self.pipeline_db)
 
     def mlflow(self) -> tuple[Any, Any]:
         """One tracker and registry for every run: each new client opens the store again (~1 s)."""
@@ -192,4 +209,30 @@ def _gate(evaluated: Any) -> dict[str, Any]:
         "difference": interval.get("difference"),
         "lower": interval.get("lower"),
         "upper": interval.get("upper"),
+    }
+
+
+def rollback_run(iso: Isolated, at: datetime, reason: str) -> dict[str, Any]:
+    """rollback_<model> triggered by hand at `at` with `reason` and no `to_version`: `champion` back
+    to `previous_champion` through `rollback.roll_back`, its promotion log row (actor HAND_ACTOR)
+    first. A refused rollback (no champion, nothing to go back to) moves nothing, with its reason,
+    as the DAG run would fail."""
+    from include.retraining.rollback import RollbackRefused, RollbackRequest, roll_back, rolled_back_alert
+
+    started = time.monotonic()
+    ctx = iso.context(iso.config.rollback_dag_id, at, "manual", "__rollback")
+    record: dict[str, Any] = {"kind": "rollback", "at": at.isoformat(), "trigger": "by hand"}
+    try:
+        done = roll_back(ctx, RollbackRequest(to_version=None, reason=reason, actor=HAND_ACTOR))
+    except RollbackRefused as exc:
+        return {**record, "outcome": "refused", "reason": str(exc), "alerts": [], "seconds": time.monotonic() - started}
+    return {
+        **record,
+        "outcome": "rolled_back",
+        "reason": done.reason,
+        "from_version": done.from_version,
+        "version": done.to_version,
+        "actor": done.actor,
+        "alerts": _alerts(rolled_back_alert(ctx, done)),
+        "seconds": time.monotonic() - started,
     }

@@ -34,6 +34,7 @@ def _marks(window: dict[str, Any]) -> dict[str, bool]:
         "promoted": window["promotions"] > 0,
         "gate blocked": window["blocked"] > 0,
         "stopped (extract, validation)": any(r.get("outcome") in ("stopped", "validation_failed") for r in runs),
+        "rolled back by hand": any(r["kind"] == "rollback" and r.get("outcome") == "rolled_back" for r in runs),
     }
 
 
@@ -59,7 +60,7 @@ def plot_timeline(path: Path, config: ModelConfig, windows: list[dict[str, Any]]
         axis.plot(dates, values, marker=marker, linestyle=line, color=color, label=LABELS[policy], zorder=on_top)
     known = [w[f"metric_{p}"] for w in windows for p in POLICIES if w.get(f"metric_{p}") is not None]
     low = min(known, default=1.0) - 0.02
-    symbols = (("^", "tab:orange"), ("*", "tab:green"), ("x", "tab:red"), ("X", "tab:purple"))
+    symbols = (("^", "tab:orange"), ("*", "tab:green"), ("x", "tab:red"), ("X", "tab:purple"), ("v", "tab:brown"))
     for offset, (label, (marker, color)) in enumerate(
         zip(_marks(windows[0]) if windows else {}, symbols, strict=False)
     ):
@@ -87,6 +88,10 @@ def _run_cell(run: dict[str, Any]) -> str:
         detail = "; ".join(run.get("reasons") or []) + (
             f" [held: {run['blocked_by']}]" if run.get("blocked_by") else ""
         )
+    elif run["kind"] == "rollback":
+        moved = f" v{run['from_version']} -> v{run['version']}" if run.get("version") else ""
+        head = f"rollback by hand {when}: {run['outcome'].replace('_', ' ')}{moved}"
+        detail = (run.get("reason") or "") + (f" (by {run['actor']})" if run.get("actor") else "")
     else:
         head = f"{run['trigger']} retrain {when}: {run['outcome']}" + (
             f" v{run['version']}" if run.get("version") else ""
@@ -128,7 +133,8 @@ def render_html(config: ModelConfig, windows: list[dict[str, Any]], summary: dic
 its own MLflow store, pipeline tables and artifacts in this folder; production was only read. Alerts are listed, never sent.</p>
 <p>{summary["windows"]} of {summary["windows_planned"]} windows ({state}); the mean served {metric} is over the
 {summary["windows_compared"]} windows where all three policies served a model, on the same rows, scored on matured labels.
-Drift triggers: {summary["drift_triggers"]}; alerts the policy would have sent: {summary["alerts"]}.</p>
+Drift triggers: {summary["drift_triggers"]}; rollbacks by hand replayed: {summary.get("rollbacks", 0)} (the policy's
+champion only); alerts the policy would have sent: {summary["alerts"]}.</p>
 <table><tr><th>policy</th><th>mean served {metric}</th><th>retrains</th><th>promotions</th><th>blocked</th>
 <th>false alarms (drift retrain blocked)</th><th>task seconds</th></tr>{rows}</table>
 <p><img src="timeline.png" alt="served {metric} per window" width="900"></p>

@@ -1,15 +1,29 @@
 """What each policy served in a window, scored on the window's labels (matured by now: the plan
-refuses windows whose labels are not in). A row is served by the model in force when it arrived:
-a move of the champion at time t serves the rows after t."""
+refuses windows whose labels are not in).
+
+Which model served a row is what production would have kept for it:
+- a model file with a `scoring:` section is served by `score_<model>`: each run scores one interval
+  of `scoring.schedule`'s grid, (previous fire, fire], and every move of `champion` starts a run
+  that rescores the latest complete interval, replacing its rows. So a row whose interval ends at
+  fire s keeps the prediction of the champion in force just before the fire after s (the last move
+  before then rescored it): a promotion at a window's end re-serves the rows of the interval that
+  ends there;
+- without one, a row is served by the model in force when it arrived (a move at t serves the rows
+  after t), as an online endpoint following `champion` would.
+
+The rows' features are read as the source was at the window's end (`--source-before`), since that
+is what was scored; their labels from the source as it is now, joined by `source.id_column` and the
+time (the labels that arrived since, corrections included)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from include.retraining.backtest.plan import scoring_grid
 from include.retraining.backtest.replay import Isolated
 from include.retraining.common import Window
 
@@ -27,10 +41,35 @@ class ServedScorer:
         self._models: dict[str, Any] = {}
 
     def rows(self, window: Window) -> pd.DataFrame:
-        config = self.iso.config
-        columns = [config.source.timestamp_column, config.target, *config.features.columns]
-        frame = self.iso.warehouse.read_window(config.source, columns, window.start, window.end, model=config.name)
+        """The window's rows as scored (features from the source at its end), labelled as now."""
+        config, source = self.iso.config, self.iso.config.source
+        keys = [source.timestamp_column, *([source.id_column] if source.id_column else [])]
+        columns = [*keys, config.target, *config.features.columns]
+        then = self.iso.source_at(window.end)
+        frame = then.read_window(source, columns, window.start, window.end, model=config.name)
+        if then is not self.iso.warehouse and source.id_column:
+            labels = self.iso.warehouse.read_window(
+                source, [*keys, config.target], window.start, window.end, model=config.name
+            )
+            frame = frame.drop(columns=[config.target]).merge(labels, on=keys, how="inner")
         return frame.dropna(subset=[config.target]).reset_index(drop=True)
+
+    def serving_times(self, frame: pd.DataFrame) -> pd.Series:
+        """Per row, the time before which the last move of a policy's model served it (see the module)."""
+        arrived = pd.to_datetime(frame[self.iso.config.source.timestamp_column], utc=True)
+        scoring = self.iso.config.scoring
+        if scoring is None or arrived.empty:
+            return arrived
+        grid = pd.DatetimeIndex(scoring_grid(scoring.schedule, arrived.min(), arrived.max()))
+        # Each row's interval ends at the first fire at or after it; the fire after that one is the bound.
+        return pd.Series(grid[np.searchsorted(grid, arrived, side="left") + 1], index=frame.index)
+
+    def served_between(self, frame: pd.DataFrame, window: Window) -> tuple[datetime, datetime]:
+        """The bounds `summary.in_force` takes to name the models that served the window's rows."""
+        if frame.empty or self.iso.config.scoring is None:
+            return window.start, window.end
+        times = self.serving_times(frame)
+        return times.min().to_pydatetime() - timedelta(microseconds=1), times.max().to_pydatetime()
 
     def metric(self, frame: pd.DataFrame, served: Served) -> float | None:
         """The primary metric of what `served` served on `frame`; None with too few rows or labels."""
@@ -42,10 +81,10 @@ class ServedScorer:
         y = frame[config.target].to_numpy()
         if config.task == "classification" and len(np.unique(y)) < 2:
             return None
-        arrived = pd.to_datetime(frame[config.source.timestamp_column], utc=True)
+        until = self.serving_times(frame)
         scores = np.full(len(frame), np.nan)
         for since, uri in served:
-            rows = np.ones(len(frame), dtype=bool) if since is None else (arrived > pd.Timestamp(since)).to_numpy()
+            rows = np.ones(len(frame), dtype=bool) if since is None else (until > pd.Timestamp(since)).to_numpy()
             if rows.any():
                 model = self._model(uri)
                 scores[rows] = predict_scores(model, frame.loc[rows, config.features.columns], config.task)

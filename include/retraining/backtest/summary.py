@@ -2,10 +2,12 @@
 per window, and the summary of the three policies.
 
 The three policies, on the same rows:
-- `policy`: the model file as configured (drift triggers, the weekly retrain, the gate);
+- `policy`: the model file as configured (drift triggers, the weekly retrain, the gate), and the
+  rollbacks by hand replayed (`--rollback`): they moved the policy's champion;
 - `left_alone`: the first model promoted, never replaced;
 - `every_cron`: every scheduled retrain that trained is promoted at once, no gate (a drift trigger
-  starts nothing; a window that fails extraction or validation keeps the last model)."""
+  starts nothing; a window that fails extraction or validation keeps the last model). The
+  baselines take no rollback by hand: it was a person's answer to the policy's champion."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 POLICIES = ("policy", "left_alone", "every_cron")
 PROMOTED = ("promoted", "repaired")
 BLOCKED = "blocked"
+ROLLED_BACK = "rolled_back"
 
 
 def served_models(runs: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, str]]]:
@@ -52,6 +55,7 @@ def window_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "promotions": sum(r.get("outcome") in PROMOTED for r in retrains),
         "blocked": sum(r.get("outcome") == BLOCKED for r in retrains),
         "false_alarms": sum(r.get("outcome") == BLOCKED for r in drift_retrains),
+        "rollbacks": sum(r["kind"] == "rollback" and r.get("outcome") == ROLLED_BACK for r in runs),
         "scheduled_retrains": sum(r.get("model_uri") is not None and r["trigger"] == "schedule" for r in retrains),
         "task_seconds": sum(r.get("seconds", 0.0) for r in runs),
         "every_cron_seconds": sum(r.get("train_seconds", 0.0) for r in retrains if r["trigger"] == "schedule"),
@@ -99,6 +103,7 @@ def summarize(windows: list[dict[str, Any]], metric: str, planned: int) -> dict[
         "windows_compared": len(compared),
         **totals,
         "false_alarms": false_alarms,
+        "rollbacks": sum(w.get("rollbacks", 0) for w in windows),
         "metric": metric,
         **{f"metric_{p}": policies[p]["mean_metric"] for p in POLICIES},
         "task_seconds": seconds["policy"],

@@ -41,3 +41,24 @@ def test_an_unknown_model_names_the_models_folder(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "fraud.yaml" in result.stderr and str(REPO / "include" / "models") in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        (("--rollback", "the day it broke=reason"), "--rollback 'the day it broke': the time is not ISO 8601"),
+        (("--rollback", "2025-12-01T03:00"), "--rollback 2025-12-01T03:00:00+00:00 is outside the backtest"),
+        (("--source-before", "2026-01-19T03:00=sqlite:///{tmp}/backup.db"), "no database file"),
+    ],
+)
+def test_a_rollback_or_an_earlier_source_that_cannot_be_replayed_is_refused_before_anything_runs(
+    tmp_path: Path, given: tuple[str, str], says: str
+) -> None:
+    option, value = given
+    result = _backtest(
+        "churn", "--start", "2026-01-01", "--end", "2026-02-01", option, value.format(tmp=tmp_path), tmp_path=tmp_path
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "backtest refused" in result.stderr and says in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "backup.db").exists()
