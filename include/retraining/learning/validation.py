@@ -49,7 +49,8 @@ FIXES = {
     "measurement and overflows the scaler: fix the load or store NULL; if the column really holds such numbers, "
     "give it bounds in validation.ranges",
     "expect_column_unique_value_count_to_be_between": "this many distinct values is an id, not a category: move the "
-    "column to `features.numeric` if it is a number, drop it from `features`, or raise validation.max_categories",
+    "column to `features.numeric` if it is a number, drop it from `features`, or raise validation.max_categories "
+    "(a multiclass target: check that `target` names the class column; its classes count against the same limit)",
 }
 
 # Beyond 2^53 a float64 no longer holds every integer; every numeric feature becomes a float64 in
@@ -188,8 +189,11 @@ def _expectations(config: ModelConfig, profile: ReferenceProfile | None) -> list
     numbers = list(config.features.numeric)
     if config.task == "classification":
         suite.append(gxe.ExpectColumnValuesToBeInSet(column=config.target, value_set=[0, 1]))
-    elif config.task == "regression":  # a multiclass target's classes are learned from the window
+    elif config.task == "regression":
         numbers.append(config.target)
+    elif rules.max_categories is not None:  # multiclass: its classes are learned from the window, as
+        # many as there are; an id named as the target would train a classifier of thousands.
+        suite.append(gxe.ExpectColumnUniqueValueCountToBeBetween(column=config.target, max_value=rules.max_categories))
     finite, magnitude = _finite_expectation(), _magnitude_expectation()
     for column in numbers:
         suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))

@@ -140,6 +140,22 @@ def test_the_category_limit_can_be_raised_or_turned_off(tmp_path: Path) -> None:
         assert validate_frame(frame, config, None, tmp_path).success
 
 
+def test_a_multiclass_target_with_more_classes_than_the_limit_fails_naming_the_target(tmp_path: Path) -> None:
+    """Classes are learned from the window: an id named as the target would train a classifier of 1,500."""
+    config = CONFIG.model_copy(update={"task": "multiclass", "target": "plan"})
+    frame = generate_snapshots(1500, START, END, seed=1)
+    frame["plan"] = ["basic", "plus", "pro"] * 500
+    assert validate_frame(frame, config, None, tmp_path).success
+
+    frame["plan"] = [f"account-{i}" for i in range(len(frame))]
+    with pytest.raises(DataValidationError) as error:
+        validate_or_raise(frame, config, None, tmp_path)
+
+    message = str(error.value)
+    assert "expect_column_unique_value_count_to_be_between on plan: observed 1500" in message
+    assert "check that `target` names the class column" in message
+
+
 def test_an_infinite_regression_target_fails(tmp_path: Path) -> None:
     config = CONFIG.model_copy(update={"task": "regression", "target": "monthly_charges"})
     config = config.model_copy(
