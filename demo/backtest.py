@@ -199,7 +199,9 @@ def print_comparison(backtest: dict[str, Any], terminal: Any) -> None:
     print(f"  ({backtest['given']})", file=terminal)
     policies = backtest["summary"]["policies"]
     figures = ", ".join(
-        f"{name} {p['mean_metric']:.3f} ({p['retrains']} retrains)" for name, p in policies.items() if p["mean_metric"]
+        f"{name} {p['mean_metric']:.3f} ({p['retrains']} retrain{'' if p['retrains'] == 1 else 's'})"
+        for name, p in policies.items()
+        if p["mean_metric"]
     )
     print(f"  mean served {backtest['summary']['metric']}: {figures}", file=terminal)
 
