@@ -112,6 +112,9 @@ def settle_canary(ctx: StepContext, served: pd.DataFrame, window: Window) -> Can
         raise NoCanary(f"model {config.name!r}: serving.canary is not set")
     with promotion_lock(db, config.name):
         reconcile(db, registry, config.name)
+        settled = _settled_by_this_run(ctx)
+        if settled is not None:
+            return _settled_again(ctx, settled)
         challenger, champion = registry.alias(CHALLENGER), registry.champion()
         if challenger is None or not on_canary(challenger.tags) or champion is None:
             raise NoCanary(f"model {config.name!r}: no version on canary (alias challenger tagged {CANARY})")
@@ -173,6 +176,25 @@ def _record(
         actor=SCHEDULER,
         run_url=ctx.run_url,
     )
+
+
+def _settled_by_this_run(ctx: StepContext) -> PromotionRecord | None:
+    """The log row of this run's own settlement of a canary, when this is a retry of that run."""
+    rows = history(ctx.pipeline_db, ctx.config.name, 50)
+    return next((r for r in rows if ENDED_FIGURE in (r.figures or {}) and r.run_url == ctx.run_url), None)
+
+
+def _settled_again(ctx: StepContext, row: PromotionRecord) -> CanaryResult:
+    """A retry of the run that settled the canary: the same result, with its alert again (the
+    outbox posts it once), so a crash between the settlement and the alert's record loses neither
+    the alert nor, for a promotion, the champion event of the task's success."""
+    if (challenger := ctx.registry.alias(CHALLENGER)) is not None and challenger.version == row.to_version:
+        ctx.registry.remove_alias(CHALLENGER)
+    outcome = CanaryOutcome(row.figures[ENDED_FIGURE]["outcome"])
+    reason = row.reason.removeprefix(f"canary {outcome.value}: ")
+    ended = outcome is CanaryOutcome.ENDED
+    alert = _ended_alert(ctx, row.to_version, str(row.from_version), reason) if ended else None
+    return CanaryResult(outcome, row.to_version, reason, row.figures.get("interval"), row.id, alert)
 
 
 def _ended(ctx: StepContext, version: str) -> bool:

@@ -98,7 +98,7 @@ def test_a_better_canary_is_promoted_once_through_the_move_path(tmp_path: Path) 
     assert [(m.action, m.from_version, m.to_version) for m in moves] == [(PromotionAction.PROMOTE, "3", "4")]
     assert moves[0].figures["interval"]["lower"] > 0
     with pytest.raises(NoCanary):  # the next run: nothing on canary, nothing logged
-        settle_canary(ctx, _served(20_000, 0.9), window)
+        settle_canary(_next_run(tmp_path, registry), _served(20_000, 0.9), window)
     assert len(logged_moves(tmp_path)) == 1
 
 
@@ -118,10 +118,33 @@ def test_an_end_whose_alias_removal_was_lost_is_completed_without_a_second_row(t
     settle_canary(ctx, _served(20_000, 0.0), _window())
     registry.mark_challenger("4", {})  # the removal lost: the alias is back
 
-    with pytest.raises(NoCanary, match="already settled"):
-        settle_canary(ctx, _served(20_000, 0.0), _window())
+    with pytest.raises(NoCanary, match="already settled"):  # found by the next run
+        settle_canary(_next_run(tmp_path, registry), _served(20_000, 0.0), _window())
 
     assert "challenger" not in registry.aliases and len(logged_moves(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(("skill", "outcome"), [(0.0, CanaryOutcome.ENDED), (0.9, CanaryOutcome.PROMOTED)])
+def test_a_retry_of_the_settling_run_gives_its_result_and_alert_again_and_logs_nothing(
+    tmp_path: Path, skill: float, outcome: CanaryOutcome
+) -> None:
+    """The task died after settling, before its alert was recorded (or its success emitted the
+    champion event): the retry must say the same, or the alert and the event are lost."""
+    registry, ctx = _on_canary(tmp_path)
+    first = settle_canary(ctx, _served(20_000, skill), _window())
+
+    again = settle_canary(ctx, _served(20_000, skill), _window())  # the same run, its next try
+
+    assert again.outcome is first.outcome is outcome
+    assert (again.version, again.reason, again.log_id, again.interval) == (
+        first.version, first.reason, first.log_id, first.interval,
+    )  # fmt: skip
+    assert again.alert == first.alert and (again.alert is not None) == (outcome is CanaryOutcome.ENDED)
+    assert len(logged_moves(tmp_path)) == 1 and "challenger" not in registry.aliases
+
+
+def _next_run(tmp_path: Path, registry):
+    return context(tmp_path, registry, config=CANARY_CONFIG, run_id="scheduled__2")
 
 
 def test_too_few_labelled_pairs_wait_and_write_nothing(tmp_path: Path) -> None:
