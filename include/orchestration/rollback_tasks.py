@@ -52,11 +52,14 @@ def rollback(config: ModelConfig) -> dict[str, Any]:
 def auto_rollback(config: ModelConfig, ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     """Roll back when the champion does significantly worse than previous_champion on matured labels."""
     from include.retraining.monitor import auto_rollback as check_and_roll_back
-    from include.retraining.rollback import NoRollback, RollbackHeld
+    from include.retraining.rollback import NoRollback, RollbackHeld, rolled_back_by_this_run
 
     if not config.monitor.auto_rollback:
         raise AirflowSkipException(f"model {config.name!r}: monitor.auto_rollback is off")
     ctx = step_context(config, warehouse=True)
+    done = rolled_back_by_this_run(ctx)  # a retry: the first try may have died before its alert was recorded
+    if done is not None:
+        return _announce(ctx, done)
     try:
         done = check_and_roll_back(ctx, Reference.from_xcom(ref), CurrentWindow.from_xcom(cur))
     except RollbackHeld as exc:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         judge_rollback,
         recent_auto_rollback,
         roll_back_if_worse,
+        rolled_back_by_this_run,
     )
     from include.retraining.rollback.manual import (
         OVERRODE,

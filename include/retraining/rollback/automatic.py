@@ -74,6 +74,19 @@ def eligible(ctx: StepContext, champion_version: str) -> str:
     return previous.version
 
 
+def rolled_back_by_this_run(ctx: StepContext) -> RolledBack | None:
+    """The automatic rollback this run made, when this is a retry of that run (the newest move is
+    its row), through `roll_back`, which completes an alias move the crash lost and moves nothing
+    more: the task announces it again, and the outbox posts the alert once."""
+    newest = latest_move(ctx.pipeline_db, ctx.config.name)
+    if newest is None or newest.action is not PromotionAction.AUTO_ROLLBACK or newest.run_url != ctx.run_url:
+        return None
+    request = RollbackRequest(
+        to_version=newest.to_version, reason=newest.reason, action=PromotionAction.AUTO_ROLLBACK, actor=SCHEDULER
+    )
+    return roll_back(ctx, request)
+
+
 def judge_rollback(
     config: ModelConfig, y: np.ndarray, champion_scores: np.ndarray, previous_scores: np.ndarray
 ) -> tuple[bool, str, dict[str, Any]]:

@@ -14,7 +14,14 @@ import pytest
 
 from include.retraining.common import Window
 from include.retraining.promotion import move_champion
-from include.retraining.rollback import NoRollback, RollbackRefused, eligible, judge_rollback, roll_back_if_worse
+from include.retraining.rollback import (
+    NoRollback,
+    RollbackRefused,
+    eligible,
+    judge_rollback,
+    roll_back_if_worse,
+    rolled_back_by_this_run,
+)
 from include.retraining.tables import PromotionAction, PromotionRecord, append_once, history
 from tests.unit.promotion.fakes import (
     CONFIG,
@@ -58,6 +65,24 @@ def test_a_significant_regression_rolls_back_once_and_logs_it(tmp_path: Path) ->
     with pytest.raises(NoRollback, match="last move of champion was a auto_rollback"):
         eligible(ctx, "1")
     assert registry.moves == ["1"]
+
+
+def test_a_retry_of_the_rolling_back_run_gets_the_same_rollback_and_another_run_none(tmp_path: Path) -> None:
+    """The task died after the move, before its alert was recorded: its retry must announce the
+    same rollback (the next run must not), and complete an alias move the crash lost."""
+    ctx, registry = auto_rollback_context(tmp_path, "v2", "v1")
+    assert rolled_back_by_this_run(ctx) is None
+    y, scores = _scored(WORSE, GOOD)
+    done = roll_back_if_worse(ctx, ("2", "1"), y, scores, WINDOW)
+    registry.aliases["champion"] = "2"  # the alias move lost with the crash; the log row stands
+
+    again = rolled_back_by_this_run(ctx)
+
+    assert again is not None and (again.log_id, again.from_version, again.to_version) == (done.log_id, "2", "1")
+    assert again.action == "auto_rollback" and registry.aliases["champion"] == "1"
+    assert len(history(ctx.pipeline_db, "churn")) == 1
+    next_run = context(tmp_path, registry, ctx.tracker, run_id="scheduled__2", actor="scheduler", config=ctx.config)
+    assert rolled_back_by_this_run(next_run) is None
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
